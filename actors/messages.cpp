@@ -1,0 +1,106 @@
+#include "actors/messages.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+#include <caf/sec.hpp>
+
+namespace cti {
+
+std::string to_string(errc x) {
+  switch (x) {
+    case errc::none: return "none";
+    case errc::db_unavailable: return "unavailable";
+    case errc::conflict: return "conflict";
+    case errc::not_found: return "not_found";
+    case errc::bad_request: return "bad_request";
+    case errc::invalid_json: return "invalid_json";
+    case errc::unauthorized: return "unauthorized";
+    case errc::forbidden: return "forbidden";
+    case errc::payload_too_large: return "payload_too_large";
+    case errc::unsupported_media_type: return "unsupported_media_type";
+    case errc::rate_limited: return "rate_limited";
+    case errc::timeout: return "timeout";
+    case errc::upstream_failed: return "dialpad_error";
+    case errc::internal: return "internal";
+  }
+  return "internal";
+}
+
+caf::error make_error(errc x) {
+  return caf::error{static_cast<uint8_t>(x), caf::atom("cti")};
+}
+
+caf::error make_error(errc x, std::string context) {
+  return caf::error{static_cast<uint8_t>(x), caf::atom("cti"),
+                    caf::make_message(std::move(context))};
+}
+
+bool is_errc(const caf::error& err, errc code) {
+  return err.category() == caf::atom("cti") && err.code() == static_cast<uint8_t>(code);
+}
+
+errc errc_of(const caf::error& err) {
+  if (!err)
+    return errc::none;
+  if (err.category() == caf::atom("cti"))
+    return static_cast<errc>(err.code());
+  if (err.category() == caf::atom("system")
+      && err.code() == static_cast<uint8_t>(caf::sec::request_timeout))
+    return errc::timeout;
+  return errc::internal;
+}
+
+namespace {
+
+const std::string* find(const std::vector<name_value>& xs, std::string_view name) {
+  for (const auto& x : xs)
+    if (x.name == name)
+      return &x.value;
+  return nullptr;
+}
+
+} // namespace
+
+const std::string* api_request::header(std::string_view name) const {
+  return find(headers, name);
+}
+
+const std::string* api_request::query_param(std::string_view name) const {
+  return find(query, name);
+}
+
+const std::string* api_request::path_param(std::string_view name) const {
+  return find(path_params, name);
+}
+
+api_response api_response::json(uint64_t serial, uint16_t status, std::string body) {
+  api_response r;
+  r.serial = serial;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+api_response api_response::failure(uint64_t serial, errc code, std::string message) {
+  api_response r;
+  r.serial = serial;
+  r.error = code;
+  r.error_message = std::move(message);
+  return r;
+}
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::cti>();
+  // (The templated add_error_category<T> of CAF 0.17.6 does not compile.)
+  cfg.add_error_category(caf::atom("cti"),
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           auto out = "cti: " + to_string(static_cast<errc>(code));
+                           if (!ctx.empty())
+                             out += " (" + caf::to_string(ctx) + ")";
+                           return out;
+                         });
+}
+
+} // namespace cti

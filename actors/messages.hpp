@@ -1,0 +1,231 @@
+#pragma once
+
+// The vocabulary of the system: every atom, message struct, error code and
+// typed actor interface, and the one CAF type-ID block. Include only forward
+// headers here: every layer includes this file.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+
+namespace cti {
+
+// -- errors -------------------------------------------------------------------
+
+/// Every failure an actor can report. `net/error_response.cpp` maps each to
+/// an HTTP status and the contract's `{"error","message"}` body.
+enum class errc : uint8_t {
+  /// Not an error.
+  none = 0,
+  /// The database cannot be reached (503 with Retry-After).
+  db_unavailable,
+  /// A uniqueness clash (409).
+  conflict,
+  /// The resource does not exist or belongs to another tenant (404).
+  not_found,
+  /// A parameter or body field is invalid (400).
+  bad_request,
+  /// The body is not valid JSON or too deeply nested (400).
+  invalid_json,
+  /// Missing or wrong credentials (401).
+  unauthorized,
+  /// Valid credentials of a disabled tenant (403).
+  forbidden,
+  /// The body exceeds its limit (413).
+  payload_too_large,
+  /// The content type is not accepted (415).
+  unsupported_media_type,
+  /// Too many requests (429).
+  rate_limited,
+  /// A request to another actor did not finish in time (503).
+  timeout,
+  /// An upstream service (Dialpad) failed (502).
+  upstream_failed,
+  /// A bug or an unexpected failure (500).
+  internal,
+};
+
+/// The snake_case name of `x`.
+std::string to_string(errc x);
+
+/// True when `err` carries `code` of our category.
+bool is_errc(const caf::error& err, errc code);
+
+/// An error of our category ("cti") with code `x` (CAF 0.17's make_error
+/// customization point, found through ADL).
+caf::error make_error(errc x);
+
+/// An error of our category with a human-readable context (no secrets).
+caf::error make_error(errc x, std::string context);
+
+/// The errc inside `err`, `errc::internal` for foreign categories (e.g. a
+/// request timeout becomes `errc::timeout`).
+errc errc_of(const caf::error& err);
+
+// -- HTTP requests and responses as plain data (no Beast types) ---------------
+
+/// One header or parameter: lowercased name for headers.
+struct name_value {
+  std::string name;
+  std::string value;
+};
+
+/// The endpoints the router knows; the handler dispatches on them.
+enum class endpoint : uint16_t {
+  root,
+  health,
+  metrics,
+};
+
+/// A complete HTTP request, handed from an asio session to its actor.
+struct api_request {
+  uint64_t serial = 0;                   ///< Per-connection request number.
+  std::string request_id;                ///< X-Request-Id (echoed or generated).
+  std::string method;                    ///< `GET`, `POST`, ...
+  std::string path;                      ///< Percent-decoded path, no query.
+  endpoint route = endpoint::root;       ///< What the router matched.
+  std::vector<name_value> path_params;   ///< `{app_id}` and friends.
+  std::vector<name_value> query;         ///< Decoded query parameters, in order.
+  std::vector<name_value> headers;       ///< Lowercased names.
+  std::string body;                      ///< Raw body bytes.
+  std::string remote_address;            ///< Peer IP.
+
+  /// The first header named `name` (lowercase), or null.
+  const std::string* header(std::string_view name) const;
+  /// The first query parameter named `name`, or null.
+  const std::string* query_param(std::string_view name) const;
+  /// The path parameter named `name`, or null.
+  const std::string* path_param(std::string_view name) const;
+};
+
+/// The answer to one `api_request`.
+struct api_response {
+  uint64_t serial = 0;                   ///< Copied from the request.
+  uint16_t status = 200;                 ///< Ignored when `error` is set.
+  std::string content_type = "application/json; charset=utf-8";
+  std::string body;
+  std::vector<name_value> headers;       ///< Extra headers.
+  errc error = errc::none;               ///< When set, net/ renders the error body.
+  std::string error_message;             ///< Human text for `error` (no secrets).
+  std::string app_id;                    ///< Tenant, for the access log.
+
+  /// A JSON response.
+  static api_response json(uint64_t serial, uint16_t status, std::string body);
+  /// An error response rendered by `net/error_response`.
+  static api_response failure(uint64_t serial, errc code, std::string message);
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, name_value& x) {
+  return f(caf::meta::type_name("name_value"), x.name, x.value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_request& x) {
+  return f(caf::meta::type_name("api_request"), x.serial, x.request_id, x.method,
+           x.path, x.route, x.path_params, x.query, x.headers, x.body,
+           x.remote_address);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_response& x) {
+  return f(caf::meta::type_name("api_response"), x.serial, x.status,
+           x.content_type, x.body, x.headers, x.error, x.error_message, x.app_id);
+}
+
+/// The asio side of a connection, as its actor sees it. Implemented by the
+/// sessions in `net/`; handed to the actor as a spawn argument (weak_ptr),
+/// so `actors/` never includes a `net/` header. Both calls are thread-safe
+/// and return at once.
+class session_sink {
+public:
+  virtual ~session_sink() = default;
+  /// Queues `resp` for writing on the connection's strand.
+  virtual void deliver(api_response resp) = 0;
+  /// Closes the connection (WebSocket close code, or 0 for plain HTTP).
+  virtual void close(uint16_t code) = 0;
+};
+
+// -- database pool ------------------------------------------------------------
+
+/// Load figures of the DB pool.
+struct pool_stats {
+  uint32_t idle = 0;     ///< Connected workers with nothing to do.
+  uint32_t active = 0;   ///< Workers running a job.
+  uint32_t waiting = 0;  ///< Jobs queued for a free worker.
+  uint32_t total = 0;    ///< Workers alive (connected or not).
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
+  return f(caf::meta::type_name("pool_stats"), x.idle, x.active, x.waiting, x.total);
+}
+
+} // namespace cti
+
+// -- type IDs and atoms -------------------------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(cti, (cti::name_value))
+  CAF_ADD_TYPE_ID(cti, (cti::api_request))
+  CAF_ADD_TYPE_ID(cti, (cti::api_response))
+  CAF_ADD_TYPE_ID(cti, (cti::pool_stats))
+  CAF_ADD_TYPE_ID(cti, (cti::errc))
+  CAF_ADD_TYPE_ID(cti, (cti::endpoint))
+
+  CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
+  CAF_ADD_ATOM(cti, cti, health_atom, "health")
+  CAF_ADD_ATOM(cti, cti, stats_atom, "stats")
+  CAF_ADD_ATOM(cti, cti, reconnect_atom, "reconnect")
+  CAF_ADD_ATOM(cti, cti, expire_atom, "expire")
+
+CAF_END_TYPE_ID_BLOCK(cti)
+
+namespace cti {
+
+// -- typed actor interfaces ---------------------------------------------------
+
+/// The jobs any holder of a DB handle may ask for. Each answers
+/// `errc::db_unavailable` while Postgres is unreachable. (CAF 0.17's
+/// `extend` needs complete types, so the interfaces below list the job
+/// signatures through this macro instead.)
+#define CTI_DB_JOBS                                                            \
+  /* Runs `SELECT 1` on a connection; answers true. */                         \
+  caf::replies_to<health_atom>::with<bool>
+
+/// The jobs, as a handle: what the pool offers its users.
+using db_actor = caf::typed_actor<CTI_DB_JOBS>;
+
+/// One detached actor owning one libpqxx connection.
+using db_worker_actor = caf::typed_actor<
+  CTI_DB_JOBS,
+  /// Internal: try to (re)connect now.
+  caf::reacts_to<reconnect_atom>>;
+
+/// The pool: same jobs as a worker, dispatched to an idle one.
+using db_pool_actor = caf::typed_actor<
+  CTI_DB_JOBS,
+  /// Answers the idle/active/waiting counts.
+  caf::replies_to<stats_atom>::with<pool_stats>,
+  /// Internal: fail queued jobs whose wait exceeded its bound.
+  caf::reacts_to<expire_atom>>;
+
+/// The actor behind one HTTP connection.
+using http_handler_actor = caf::typed_actor<
+  /// Handles one request; answers through the session sink, never in-band.
+  caf::reacts_to<handle_atom, api_request>>;
+
+/// Registers the cti type-ID block and error category with `cfg`. `main` and
+/// every test fixture call it before creating the actor system.
+void add_message_types(caf::actor_system_config& cfg);
+
+} // namespace cti

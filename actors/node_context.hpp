@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <caf/typed_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "domain/config.hpp"
+#include "domain/request_stats.hpp"
+
+namespace cti {
+
+/// What every request handler on this node shares, read-only after start.
+struct node_context {
+  config cfg;                                   ///< Validated configuration.
+  std::string node_name;                        ///< NODE_NAME or hostname-pid.
+  db_pool_actor pool;                           ///< The DB pool.
+  std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+} // namespace cti

@@ -1,0 +1,194 @@
+// cti-server: read the configuration, apply migrations, start the actor
+// system, the DB pool and the HTTP frontend, and stop gracefully on
+// SIGTERM/SIGINT.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/node_context.hpp"
+#include "db/migrator.hpp"
+#include "db/pool.hpp"
+#include "domain/config.hpp"
+#include "domain/log.hpp"
+#include "net/server.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(Usage: cti-server [--config FILE] [--help] [--version]
+
+CTI Server bridges Dialpad telephony events to your systems over HTTP and
+WebSocket. Configuration comes from environment variables; --config FILE
+provides defaults (KEY=VALUE lines) that the environment overrides. Every
+variable is documented in config/cti-server.env.example.
+
+Options:
+  --config FILE   read default settings from FILE
+  --help          show this text and exit
+  --version       print the version and exit
+
+Signals: SIGTERM or SIGINT stop accepting connections, finish in-flight
+requests (up to SHUTDOWN_GRACE_SECONDS) and exit 0.
+)";
+
+/// How long start-up keeps trying to reach Postgres before giving up.
+constexpr auto startup_db_deadline = std::chrono::seconds{30};
+
+std::string default_node_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0)
+    std::snprintf(host, sizeof host, "node");
+  return std::string{host} + "-" + std::to_string(getpid());
+}
+
+bool apply_migrations(const std::string& conninfo) {
+  auto deadline = std::chrono::steady_clock::now() + startup_db_deadline;
+  auto backoff = std::chrono::milliseconds{200};
+  for (;;) {
+    auto res = cti::db::run_migrations(conninfo, cti::db::embedded_migrations());
+    if (res.ok) {
+      for (const auto& name : res.applied)
+        cti::log::info("migration applied", {{"file", name}});
+      for (const auto& name : res.unknown)
+        cti::log::warn("database has a migration this binary does not know (newer binary ran?)",
+                       {{"file", name}});
+      return true;
+    }
+    // Only connection failures are worth waiting out; a bad migration is final.
+    bool transient = res.error.rfind("cannot connect", 0) == 0;
+    if (!transient || std::chrono::steady_clock::now() + backoff > deadline) {
+      cti::log::error("cannot apply database migrations", {{"error", res.error}});
+      return false;
+    }
+    cti::log::warn("database not reachable yet, retrying", {{"error", res.error}});
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds{2000});
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread (threads inherit the mask); main
+  // alone receives them, with sigwait, after start-up.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::string config_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    if (arg == "--version") {
+      std::cout << "cti-server " << CTI_VERSION << "\n";
+      return 0;
+    }
+    if (arg == "--config" && i + 1 < argc) {
+      config_file = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_file = arg.substr(9);
+    } else {
+      std::cerr << "cti-server: unknown argument '" << arg << "'\n\n" << usage;
+      return 2;
+    }
+  }
+
+  auto env = cti::process_environment();
+  if (!config_file.empty()) {
+    std::ifstream in{config_file};
+    if (!in) {
+      std::cerr << "cti-server: cannot read config file " << config_file << "\n";
+      return 2;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    for (int line : cti::merge_env_file(text.str(), env))
+      std::cerr << "cti-server: " << config_file << ":" << line << ": not KEY=VALUE, ignored\n";
+  }
+  std::vector<cti::config_error> errors;
+  auto cfg = cti::load_config(env, errors);
+  if (!errors.empty()) {
+    std::cerr << "cti-server: invalid configuration:\n";
+    for (const auto& e : errors)
+      std::cerr << "  " << e.variable << ": " << e.message << "\n";
+    return 2;
+  }
+  if (cfg.node_name.empty())
+    cfg.node_name = default_node_name();
+
+  std::vector<std::string> secrets{cfg.internal_api_secret, cfg.dialpad_webhook_secret,
+                                   cfg.database_encryption_key,
+                                   cfg.dialpad_sandbox.client_secret,
+                                   cfg.dialpad_production.client_secret};
+  if (auto it = env.find("DB_PASSWORD"); it != env.end())
+    secrets.push_back(it->second);
+  cti::log::init(cti::log::parse_level(cfg.log_level),
+                 cfg.log_fmt == cti::log_format::json, std::move(secrets));
+  for (const auto& name : cfg.generated_secrets)
+    cti::log::warn("development mode: generated a random secret; set it to use it",
+                   {{"variable", name}});
+
+  // libpq waits this long for a connection (a vanished server, not a refused one).
+  setenv("PGCONNECT_TIMEOUT", "3", 0);
+
+  if (!apply_migrations(cfg.database_url)) {
+    cti::log::shutdown();
+    return 1;
+  }
+
+  caf::actor_system_config caf_cfg;
+  cti::add_message_types(caf_cfg);
+  caf_cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  caf_cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  int exit_code = 0;
+  {
+    caf::actor_system sys{caf_cfg};
+    auto ctx = std::make_shared<cti::node_context>();
+    ctx->cfg = cfg;
+    ctx->node_name = cfg.node_name;
+    ctx->stats = std::make_shared<cti::request_stats>();
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = cfg.database_url;
+    ps.min_workers = static_cast<std::size_t>(cfg.db_pool_min);
+    ps.max_workers = static_cast<std::size_t>(cfg.db_pool_max);
+    ps.max_wait = std::chrono::milliseconds{cfg.db_pool_wait_ms};
+    ps.max_waiting = static_cast<std::size_t>(cfg.db_pool_max_waiting);
+    ctx->pool = cti::db::spawn_db_pool(sys, ps);
+
+    {
+      cti::net::server srv{sys, ctx};
+      if (auto err = srv.start(); !err.empty()) {
+        cti::log::error("cannot start the HTTP server", {{"error", err}});
+        exit_code = 1;
+      } else {
+        cti::log::info("listening", {{"port", std::to_string(srv.port())},
+                                     {"node", ctx->node_name},
+                                     {"version", CTI_VERSION}});
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        cti::log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        srv.shutdown(std::chrono::seconds{cfg.shutdown_grace_seconds});
+      }
+    }
+    caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);
+  } // the actor system waits for every actor here
+  cti::log::info("stopped");
+  cti::log::shutdown();
+  return exit_code;
+}

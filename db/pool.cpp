@@ -1,0 +1,175 @@
+#include "db/pool.hpp"
+
+#include <deque>
+#include <functional>
+
+#include <caf/all.hpp>
+
+#include "domain/log.hpp"
+
+namespace cti::db {
+
+namespace {
+
+/// A job waiting for a free worker.
+struct waiter {
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void(db_worker_actor)> run;
+  std::function<void(caf::error)> fail;
+};
+
+/// Who is idle, who is busy, who waits.
+struct db_pool_state {
+  static inline const char* name = "db_pool";
+  pool_settings settings;
+  std::vector<db_worker_actor> all;   ///< Every live worker.
+  std::vector<db_worker_actor> idle;  ///< Live workers with nothing to do.
+  std::deque<waiter> waiting;         ///< Jobs queued for a worker, oldest first.
+  bool expiry_scheduled = false;
+};
+
+using pool_ptr = db_pool_actor::stateful_pointer<db_pool_state>;
+
+constexpr auto expiry_tick = std::chrono::milliseconds{50};
+
+db_worker_actor add_worker(pool_ptr self) {
+  auto w = spawn_db_worker(self->system(), self->state.settings.worker);
+  self->monitor(w);
+  self->state.all.push_back(w);
+  return w;
+}
+
+void remove_worker(pool_ptr self, const caf::actor_addr& addr) {
+  auto& st = self->state;
+  std::erase_if(st.all, [&](const db_worker_actor& w) { return w.address() == addr; });
+  std::erase_if(st.idle, [&](const db_worker_actor& w) { return w.address() == addr; });
+}
+
+/// A worker finished a job: give it the oldest live waiter, or park it.
+void release(pool_ptr self, db_worker_actor w) {
+  auto& st = self->state;
+  if (std::none_of(st.all.begin(), st.all.end(),
+                   [&](const db_worker_actor& x) { return x == w; }))
+    return; // replaced meanwhile
+  auto now = std::chrono::steady_clock::now();
+  while (!st.waiting.empty()) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    if (next.deadline < now) {
+      next.fail(make_error(errc::db_unavailable, "no database connection free in time"));
+      continue;
+    }
+    next.run(std::move(w));
+    return;
+  }
+  st.idle.push_back(std::move(w));
+}
+
+/// A worker that did not answer within the job timeout is presumed hung:
+/// replace it so the pool does not shrink silently.
+void retire(pool_ptr self, const db_worker_actor& w) {
+  log::error("database worker unresponsive, replacing it");
+  self->demonitor(w.address());
+  remove_worker(self, w.address());
+  self->send_exit(w, caf::exit_reason::kill);
+  if (self->state.all.size() < self->state.settings.min_workers)
+    release(self, add_worker(self));
+}
+
+/// Sends one job to `w` and routes the answer to `rp`.
+template <class R, class... Ts>
+void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp, Ts... xs) {
+  self->request(w, self->state.settings.job_timeout, xs...)
+    .then(
+      [=](R& r) mutable {
+        rp.deliver(std::move(r));
+        release(self, w);
+      },
+      [=](caf::error& err) mutable {
+        rp.deliver(err);
+        if (errc_of(err) == errc::timeout)
+          retire(self, w);
+        else
+          release(self, w);
+      });
+}
+
+/// Hands the job `xs...` to an idle worker, a new one, or the queue.
+template <class R, class... Ts>
+caf::result<R> dispatch(pool_ptr self, Ts... xs) {
+  auto& st = self->state;
+  auto rp = self->template make_response_promise<R>();
+  if (!st.idle.empty()) {
+    auto w = std::move(st.idle.back());
+    st.idle.pop_back();
+    run_on<R>(self, std::move(w), rp, xs...);
+  } else if (st.all.size() < st.settings.max_workers) {
+    run_on<R>(self, add_worker(self), rp, xs...);
+  } else if (st.waiting.size() < st.settings.max_waiting) {
+    st.waiting.push_back(waiter{
+      std::chrono::steady_clock::now() + st.settings.max_wait,
+      [=](db_worker_actor w) mutable { run_on<R>(self, std::move(w), rp, xs...); },
+      [=](caf::error err) mutable { rp.deliver(std::move(err)); }});
+    if (!st.expiry_scheduled) {
+      st.expiry_scheduled = true;
+      self->delayed_send(self, expiry_tick, expire_atom_v);
+    }
+  } else {
+    rp.deliver(make_error(errc::db_unavailable, "too many database jobs waiting"));
+  }
+  return rp;
+}
+
+db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  if (st.settings.max_workers < 1)
+    st.settings.max_workers = 1;
+  st.settings.min_workers = std::min(st.settings.min_workers, st.settings.max_workers);
+  for (std::size_t i = 0; i < st.settings.min_workers; ++i)
+    st.idle.push_back(add_worker(self));
+  self->set_down_handler([=](caf::down_msg& msg) {
+    log::warn("database worker died, replacing it");
+    remove_worker(self, msg.source);
+    if (self->state.all.size() < self->state.settings.min_workers)
+      release(self, add_worker(self));
+  });
+  // Exiting (shutdown) takes the workers along.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    for (auto& w : self->state.all)
+      self->send_exit(w, msg.reason);
+    self->quit(msg.reason);
+  });
+  return {
+    [=](health_atom) -> caf::result<bool> { return dispatch<bool>(self, health_atom_v); },
+    [=](stats_atom) -> pool_stats {
+      auto& s = self->state;
+      pool_stats out;
+      out.total = static_cast<uint32_t>(s.all.size());
+      out.idle = static_cast<uint32_t>(s.idle.size());
+      out.active = out.total - out.idle;
+      out.waiting = static_cast<uint32_t>(s.waiting.size());
+      return out;
+    },
+    [=](expire_atom) {
+      auto& s = self->state;
+      auto now = std::chrono::steady_clock::now();
+      while (!s.waiting.empty() && s.waiting.front().deadline < now) {
+        s.waiting.front().fail(
+          make_error(errc::db_unavailable, "no database connection free in time"));
+        s.waiting.pop_front();
+      }
+      s.expiry_scheduled = !s.waiting.empty();
+      if (s.expiry_scheduled)
+        self->delayed_send(self, expiry_tick, expire_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+db_pool_actor spawn_db_pool(caf::actor_system& sys, pool_settings settings) {
+  return sys.spawn(db_pool, std::move(settings));
+}
+
+} // namespace cti::db

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+#include "db/worker.hpp"
+
+namespace cti::db {
+
+/// Pool sizing and limits.
+struct pool_settings {
+  worker_settings worker;                       ///< How each worker connects.
+  std::size_t min_workers = 2;                  ///< DB_POOL_MIN: spawned at start.
+  std::size_t max_workers = 10;                 ///< DB_POOL_MAX: grown on demand.
+  std::chrono::milliseconds max_wait{2000};     ///< DB_POOL_WAIT_MS: longest queue wait.
+  std::size_t max_waiting = 1000;               ///< DB_POOL_MAX_WAITING: queue bound.
+  std::chrono::milliseconds job_timeout{60000}; ///< A worker silent this long is replaced.
+};
+
+/// Spawns the pool and its first `min_workers` workers. The pool hands each
+/// job to an idle worker, grows up to `max_workers`, queues at most
+/// `max_waiting` jobs for at most `max_wait` (then answers
+/// `errc::db_unavailable`), and replaces workers that die or hang.
+db_pool_actor spawn_db_pool(caf::actor_system& sys, pool_settings settings);
+
+} // namespace cti::db

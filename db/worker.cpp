@@ -1,0 +1,148 @@
+#include "db/worker.hpp"
+
+#include <memory>
+
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+#include "domain/log.hpp"
+
+namespace cti::db {
+
+namespace {
+
+/// The worker's resources; the connection closes with the actor.
+struct db_worker_state {
+  static inline const char* name = "db_worker";
+  worker_settings settings;
+  std::unique_ptr<pqxx::connection> conn;
+  std::chrono::milliseconds backoff{0};
+  bool reconnect_pending = false;
+  bool was_connected = false;
+};
+
+using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
+
+// SQLSTATE classes that mean "this connection is gone": connection exceptions
+// (08), operator intervention such as admin shutdown (57P), and crash recovery.
+bool is_connection_loss(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0;
+}
+
+bool try_connect(worker_ptr self) {
+  auto& st = self->state;
+  try {
+    auto conn = std::make_unique<pqxx::connection>(st.settings.conninfo);
+    {
+      pqxx::nontransaction tx{*conn};
+      tx.exec("SET statement_timeout = "
+              + std::to_string(st.settings.statement_timeout.count()));
+    }
+    st.conn = std::move(conn);
+    st.backoff = st.settings.min_backoff;
+    if (st.was_connected)
+      log::info("database connection restored");
+    st.was_connected = true;
+    return true;
+  } catch (const std::exception& e) {
+    st.conn.reset();
+    log::debug("database connect failed", {{"error", e.what()}});
+    return false;
+  }
+}
+
+void schedule_reconnect(worker_ptr self) {
+  auto& st = self->state;
+  if (st.reconnect_pending)
+    return;
+  st.reconnect_pending = true;
+  self->delayed_send(self, st.backoff, reconnect_atom_v);
+  st.backoff = std::min(st.backoff * 2, st.settings.max_backoff);
+}
+
+void drop_connection(worker_ptr self, const char* why) {
+  if (self->state.conn)
+    log::warn("database connection lost", {{"reason", why}});
+  self->state.conn.reset();
+  schedule_reconnect(self);
+}
+
+/// Runs `job` on the connection, turning every libpqxx exception into a
+/// typed error: no exception may leave a handler (CAF would kill the actor).
+/// `retry_safe` jobs (read-only) get one immediate reconnect-and-retry when a
+/// stale connection is found broken, so a Postgres restart is invisible to
+/// them once Postgres is back.
+template <class T, class F>
+caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job) {
+  auto& st = self->state;
+  for (int attempt = 0;; ++attempt) {
+    if (!st.conn)
+      return make_error(errc::db_unavailable, "database unreachable");
+    const char* lost = nullptr;
+    try {
+      return job(*st.conn);
+    } catch (const pqxx::broken_connection&) {
+      lost = "broken connection";
+    } catch (const pqxx::in_doubt_error&) {
+      // The commit may or may not have happened: never report success.
+      drop_connection(self, "transaction in doubt");
+      return make_error(errc::db_unavailable, "database connection lost during commit");
+    } catch (const pqxx::sql_error& e) {
+      if (is_connection_loss(e.sqlstate()) || !st.conn->is_open()) {
+        lost = "server closed the connection";
+      } else if (e.sqlstate() == "23505") {
+        return make_error(errc::conflict, "already exists");
+      } else if (e.sqlstate() == "57014") {
+        return make_error(errc::timeout, "statement timed out");
+      } else {
+        log::error("database error", {{"sqlstate", e.sqlstate()}, {"error", e.what()}});
+        return make_error(errc::internal, "database error");
+      }
+    } catch (const std::exception& e) {
+      if (st.conn->is_open()) {
+        log::error("database job failed", {{"error", e.what()}});
+        return make_error(errc::internal, "database error");
+      }
+      lost = "connection closed";
+    }
+    log::warn("database connection lost", {{"reason", lost}});
+    st.conn.reset();
+    // A stale connection (Postgres restarted while we idled) should not
+    // fail a read-only job: reconnect at once and run it again.
+    if (retry_safe && attempt == 0 && try_connect(self))
+      continue;
+    schedule_reconnect(self);
+    return make_error(errc::db_unavailable, "database unreachable");
+  }
+}
+
+db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settings) {
+  self->state.settings = std::move(settings);
+  self->state.backoff = self->state.settings.min_backoff;
+  if (!try_connect(self)) {
+    log::warn("database unreachable, retrying in the background");
+    schedule_reconnect(self);
+  }
+  return {
+    [=](reconnect_atom) {
+      self->state.reconnect_pending = false;
+      if (!self->state.conn && !try_connect(self))
+        schedule_reconnect(self);
+    },
+    [=](health_atom) -> caf::result<bool> {
+      return with_connection<bool>(self, true, [](pqxx::connection& c) {
+        pqxx::nontransaction tx{c};
+        tx.exec("SELECT 1");
+        return true;
+      });
+    },
+  };
+}
+
+} // namespace
+
+db_worker_actor spawn_db_worker(caf::actor_system& sys, worker_settings settings) {
+  return sys.spawn<caf::detached>(db_worker, std::move(settings));
+}
+
+} // namespace cti::db

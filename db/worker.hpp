@@ -1,0 +1,36 @@
+#pragma once
+
+// A DB worker is a detached actor: it has a thread of its own for its whole
+// life, so it (and only it) may block in libpqxx.
+//
+//   spawn ──► connect ──ok──► [connected] ──job──► run ──ok──► answer
+//                │                 ▲                 │
+//               fail               │            broken / 57P01
+//                ▼                 │                 ▼
+//          [disconnected] ◄────────┼──────── drop connection
+//             │   ▲ answers jobs   │
+//   reconnect │   │ db_unavailable │
+//   (backoff) └───┴────────ok──────┘
+
+#include <chrono>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+
+namespace cti::db {
+
+/// How a worker connects.
+struct worker_settings {
+  std::string conninfo;                               ///< libpq URI or key=value string.
+  std::chrono::milliseconds min_backoff{100};         ///< First reconnect delay.
+  std::chrono::milliseconds max_backoff{2000};        ///< Reconnect delay cap.
+  std::chrono::milliseconds statement_timeout{30000}; ///< Per-statement limit set on connect.
+};
+
+/// Spawns one detached worker. It connects at once and keeps reconnecting
+/// with exponential backoff while Postgres is away.
+db_worker_actor spawn_db_worker(caf::actor_system& sys, worker_settings settings);
+
+} // namespace cti::db

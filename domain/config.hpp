@@ -1,0 +1,101 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cti {
+
+/// Deployment mode: `production` refuses to start without its secrets.
+enum class run_mode { production, development };
+
+/// Log line format.
+enum class log_format { json, text };
+
+/// One Dialpad OAuth environment (sandbox or production).
+struct dialpad_env_config {
+  std::string client_id;
+  std::string client_secret;
+  std::string base_url;
+  std::string redirect_uri;
+};
+
+/// Everything the server reads from its environment, validated.
+///
+/// Every field is documented, with its variable and default, in
+/// `config/cti-server.env.example`.
+struct config {
+  run_mode mode = run_mode::production;       ///< CTI_ENV
+  uint16_t port = 4000;                       ///< PORT
+  std::string database_url;                   ///< DATABASE_URL, or built from DB_*
+  int db_pool_min = 2;                        ///< DB_POOL_MIN
+  int db_pool_max = 10;                       ///< DB_POOL_MAX
+  std::string log_level = "info";             ///< LOG_LEVEL: trace|debug|info|warn|error|critical|off
+  log_format log_fmt = log_format::json;      ///< LOG_FORMAT
+  std::string internal_api_secret;            ///< INTERNAL_API_SECRET
+  std::string dialpad_webhook_secret;         ///< DIALPAD_WEBHOOK_SECRET
+  std::string database_encryption_key;        ///< DATABASE_ENCRYPTION_KEY (raw 32 bytes once decoded)
+  dialpad_env_config dialpad_sandbox;         ///< DIALPAD_SANDBOX_*
+  dialpad_env_config dialpad_production;      ///< DIALPAD_PROD_*
+  std::string dialpad_scopes = "calls:list recordings_export offline_access"; ///< DIALPAD_SCOPES
+  std::string tls_cert_file;                  ///< TLS_CERT_FILE
+  std::string tls_key_file;                   ///< TLS_KEY_FILE
+  std::vector<std::string> cors_allowed_origins; ///< CORS_ALLOWED_ORIGINS (comma list)
+  int event_poll_interval_ms = 5000;          ///< EVENT_POLL_INTERVAL_MS
+  int event_batch_size = 50;                  ///< EVENT_BATCH_SIZE
+  int event_max_attempts = 8;                 ///< EVENT_MAX_ATTEMPTS
+  std::size_t webhook_max_body_bytes = 5 * 1024 * 1024; ///< WEBHOOK_MAX_BODY_BYTES
+  int ws_heartbeat_seconds = 30;              ///< WS_HEARTBEAT_SECONDS
+  int ws_max_queued_messages = 1024;          ///< WS_MAX_QUEUED_MESSAGES
+  int ws_replay_max = 1000;                   ///< WS_REPLAY_MAX
+  int api_key_bcrypt_cost = 10;               ///< API_KEY_BCRYPT_COST (4..15)
+  int refresh_margin_seconds = 300;           ///< REFRESH_MARGIN
+  int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
+  int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH
+  int max_connections = 10000;                ///< MAX_CONNECTIONS
+  int shutdown_grace_seconds = 10;            ///< SHUTDOWN_GRACE_SECONDS
+  std::string node_name;                      ///< NODE_NAME (default hostname-pid)
+  std::optional<uint16_t> cluster_port;       ///< CLUSTER_PORT (clustering off when unset)
+  std::vector<std::string> cluster_seeds;     ///< CLUSTER_SEEDS (host:port comma list)
+  int http_threads = 0;                       ///< HTTP_THREADS (0: one per core)
+  std::size_t http_max_body_bytes = 1024 * 1024; ///< HTTP_MAX_BODY_BYTES (non-webhook requests)
+  int http_header_timeout_seconds = 10;       ///< HTTP_HEADER_TIMEOUT_SECONDS (slow-client limit)
+  int http_idle_timeout_seconds = 60;         ///< HTTP_IDLE_TIMEOUT_SECONDS (keep-alive idle)
+  int db_pool_wait_ms = 2000;                 ///< DB_POOL_WAIT_MS (bounded wait for a free connection)
+  int db_pool_max_waiting = 1000;             ///< DB_POOL_MAX_WAITING (queue bound; past it: unavailable)
+  std::vector<std::string> generated_secrets; ///< Secrets generated in development mode (variable names)
+
+  /// True in development mode (`CTI_ENV=development`).
+  bool is_development() const noexcept { return mode == run_mode::development; }
+};
+
+/// One problem found while reading the configuration.
+struct config_error {
+  std::string variable; ///< The variable at fault, e.g. `PORT`.
+  std::string message;  ///< What is wrong with it (never its value when it is a secret).
+};
+
+/// Environment-like key/value view used as input.
+using env_map = std::map<std::string, std::string>;
+
+/// Reads and validates the configuration from `env`. Appends every problem
+/// found to `errors` (it does not stop at the first) and returns the config
+/// with defaults wherever a value was missing or bad.
+config load_config(const env_map& env, std::vector<config_error>& errors);
+
+/// Reads `KEY=VALUE` lines (blank lines and `#` comments ignored, optional
+/// `export ` prefix, optional single or double quotes around the value) from
+/// `text` into `out`, without overriding keys already in `out`. Returns the
+/// 1-based numbers of lines it could not parse.
+std::vector<int> merge_env_file(const std::string& text, env_map& out);
+
+/// Snapshot of the process environment.
+env_map process_environment();
+
+/// The names of the variables that hold secrets (for redaction).
+const std::vector<std::string>& secret_variables();
+
+} // namespace cti

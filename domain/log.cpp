@@ -1,0 +1,164 @@
+#include "domain/log.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace cti::log {
+
+namespace {
+
+struct state {
+  std::shared_ptr<spdlog::logger> logger;
+  std::vector<std::string> secrets;
+  bool json = true;
+};
+
+// Written once by init() before any other thread logs, then only read.
+state& global() {
+  static state s;
+  return s;
+}
+
+std::atomic<int> min_level{static_cast<int>(level::info)};
+
+spdlog::level::level_enum to_spdlog(level l) {
+  switch (l) {
+    case level::trace: return spdlog::level::trace;
+    case level::debug: return spdlog::level::debug;
+    case level::info: return spdlog::level::info;
+    case level::warn: return spdlog::level::warn;
+    case level::error: return spdlog::level::err;
+    case level::critical: return spdlog::level::critical;
+    case level::off: break;
+  }
+  return spdlog::level::off;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+// Text mode quotes values holding spaces so lines stay machine-splittable.
+void append_text_value(std::string& out, std::string_view s) {
+  if (s.find_first_of(" \t\"=") == std::string_view::npos && !s.empty()) {
+    out += s;
+    return;
+  }
+  append_json_string(out, s);
+}
+
+} // namespace
+
+level parse_level(std::string_view n) {
+  if (n == "trace") return level::trace;
+  if (n == "debug") return level::debug;
+  if (n == "warn" || n == "warning") return level::warn;
+  if (n == "error") return level::error;
+  if (n == "critical") return level::critical;
+  if (n == "off") return level::off;
+  return level::info;
+}
+
+void init(level min, bool json, std::vector<std::string> secrets) {
+  auto& g = global();
+  std::erase_if(secrets, [](const std::string& s) { return s.size() < 4; });
+  g.secrets = std::move(secrets);
+  g.json = json;
+  if (!g.logger) {
+    spdlog::init_thread_pool(8192, 1);
+    auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    // Overrun the oldest line rather than block the caller: logging must never
+    // stall an asio or scheduler thread.
+    g.logger = std::make_shared<spdlog::async_logger>(
+      "cti", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
+  }
+  g.logger->set_pattern(json ? R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})"
+                             : "%Y-%m-%dT%H:%M:%S.%eZ %-5l %v",
+                        spdlog::pattern_time_type::utc);
+  g.logger->set_level(to_spdlog(min));
+  g.logger->flush_on(spdlog::level::warn);
+  min_level.store(static_cast<int>(min));
+}
+
+void shutdown() {
+  if (auto& g = global(); g.logger)
+    g.logger->flush();
+  spdlog::shutdown();
+  global().logger.reset();
+}
+
+bool enabled(level lvl) {
+  return lvl != level::off && static_cast<int>(lvl) >= min_level.load(std::memory_order_relaxed);
+}
+
+std::string redact(std::string_view text) {
+  std::string out{text};
+  for (const auto& secret : global().secrets) {
+    for (auto pos = out.find(secret); pos != std::string::npos;
+         pos = out.find(secret, pos)) {
+      out.replace(pos, secret.size(), "[REDACTED]");
+      pos += 10;
+    }
+  }
+  return out;
+}
+
+void write(level lvl, std::string_view msg, std::initializer_list<field> fields) {
+  auto& g = global();
+  if (!enabled(lvl))
+    return;
+  std::string line;
+  line.reserve(128);
+  if (g.json) {
+    line += "\"msg\":";
+    append_json_string(line, redact(msg));
+    for (const auto& f : fields) {
+      line += ',';
+      append_json_string(line, f.key);
+      line += ':';
+      append_json_string(line, redact(f.value));
+    }
+  } else {
+    line += redact(msg);
+    for (const auto& f : fields) {
+      line += ' ';
+      line += f.key;
+      line += '=';
+      append_text_value(line, redact(f.value));
+    }
+  }
+  if (g.logger) {
+    g.logger->log(to_spdlog(lvl), "{}", line);
+  } else {
+    // Before init (e.g. a configuration error): plain stderr, still redacted.
+    static std::mutex mtx;
+    std::lock_guard<std::mutex> guard{mtx};
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+} // namespace cti::log

@@ -1,0 +1,110 @@
+#include "domain/metrics.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace cti {
+
+std::string render_metrics_json(const metrics_snapshot& m) {
+  nlohmann::json j = {
+    {"uptime_seconds", m.uptime_seconds},
+    {"memory_usage_mb", m.memory_usage_mb},
+    {"active_connections", m.active_connections},
+    {"total_requests", m.total_requests},
+    {"error_rate", m.error_rate},
+    {"avg_response_time_ms", m.avg_response_time_ms},
+    {"database_connection_pool",
+     {{"idle", m.pool.idle}, {"active", m.pool.active}, {"waiting", m.pool.waiting}}},
+    {"event_processor",
+     {{"processed_last_minute", m.events.processed_last_minute},
+      {"queue_length", m.events.queue_length},
+      {"error_count", m.events.error_count},
+      {"avg_processing_time_ms", m.events.avg_processing_time_ms},
+      {"dead", m.events.dead}}},
+    {"websocket",
+     {{"connections", m.websocket.connections},
+      {"messages_sent", m.websocket.messages_sent},
+      {"dropped_slow_consumers", m.websocket.dropped_slow_consumers}}},
+    {"node", m.node},
+  };
+  return j.dump();
+}
+
+namespace {
+
+std::string escape_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void metric(std::string& out, const char* name, const char* type, const char* help,
+            double value, const std::string& labels) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", value);
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  out += name;
+  out += labels;
+  out += ' ';
+  out += buf;
+  out += '\n';
+}
+
+} // namespace
+
+std::string render_metrics_prometheus(const metrics_snapshot& m) {
+  std::string out;
+  std::string l = "{node=\"" + escape_label(m.node) + "\"}";
+  auto d = [](auto v) { return static_cast<double>(v); };
+  metric(out, "cti_uptime_seconds", "gauge", "Seconds since the node started.", m.uptime_seconds, l);
+  metric(out, "cti_memory_usage_mb", "gauge", "Resident memory in MiB.", m.memory_usage_mb, l);
+  metric(out, "cti_active_connections", "gauge", "Open HTTP and WebSocket connections.", d(m.active_connections), l);
+  metric(out, "cti_requests_total", "counter", "HTTP responses sent since start.", d(m.total_requests), l);
+  metric(out, "cti_error_rate", "gauge", "Fraction of responses with status >= 500 over the last 5 minutes.", m.error_rate, l);
+  metric(out, "cti_avg_response_time_ms", "gauge", "Mean response time over the last 5 minutes.", m.avg_response_time_ms, l);
+  metric(out, "cti_db_pool_idle", "gauge", "Idle database connections.", d(m.pool.idle), l);
+  metric(out, "cti_db_pool_active", "gauge", "Database connections running a job.", d(m.pool.active), l);
+  metric(out, "cti_db_pool_waiting", "gauge", "Jobs waiting for a database connection.", d(m.pool.waiting), l);
+  metric(out, "cti_events_processed_last_minute", "gauge", "Webhook events processed in the last minute.", d(m.events.processed_last_minute), l);
+  metric(out, "cti_events_queue_length", "gauge", "Webhook events waiting to be processed.", d(m.events.queue_length), l);
+  metric(out, "cti_events_errors_total", "counter", "Failed event processing attempts.", d(m.events.error_count), l);
+  metric(out, "cti_events_avg_processing_time_ms", "gauge", "Mean event processing time.", m.events.avg_processing_time_ms, l);
+  metric(out, "cti_events_dead", "gauge", "Events that exhausted their attempts.", d(m.events.dead), l);
+  metric(out, "cti_websocket_connections", "gauge", "Open WebSocket connections.", d(m.websocket.connections), l);
+  metric(out, "cti_websocket_messages_sent_total", "counter", "WebSocket frames sent.", d(m.websocket.messages_sent), l);
+  metric(out, "cti_websocket_dropped_slow_consumers_total", "counter", "WebSocket clients closed for not keeping up.", d(m.websocket.dropped_slow_consumers), l);
+  return out;
+}
+
+double resident_memory_mb() {
+  // /proc/self/statm: size resident shared ... in pages. A procfs read never
+  // blocks on disk.
+  std::ifstream in{"/proc/self/statm"};
+  long size = 0, resident = 0;
+  if (!(in >> size >> resident))
+    return 0;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE))
+         / (1024.0 * 1024.0);
+}
+
+} // namespace cti

@@ -1,0 +1,45 @@
+#include "domain/secure_random.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+namespace cti {
+
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  auto* data = reinterpret_cast<unsigned char*>(out.data());
+  std::size_t done = 0;
+  // RAND_bytes takes an int length, so large requests go in chunks.
+  while (done < n) {
+    auto chunk = std::min<std::size_t>(n - done, INT_MAX);
+    if (RAND_bytes(data + done, static_cast<int>(chunk)) != 1) {
+      // Carrying on with predictable bytes would silently weaken every key
+      // and token built from them; stopping is the only safe answer.
+      std::fputs("fatal: OpenSSL RAND_bytes failed; aborting\n", stderr);
+      std::abort();
+    }
+    done += chunk;
+  }
+  return out;
+}
+
+std::string random_hex(std::size_t n_bytes) {
+  return to_hex(random_bytes(n_bytes));
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 0x0f]);
+  }
+  return out;
+}
+
+} // namespace cti

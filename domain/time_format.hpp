@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cti {
+
+/// Wall-clock instant with microsecond resolution (Postgres' own).
+using timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds>;
+
+/// Formats `t` as RFC 3339 UTC with milliseconds: `2026-01-28T10:30:00.123Z`.
+std::string format_rfc3339(timestamp t);
+
+/// Parses an RFC 3339 date-time (`T` or space separator, optional fraction of
+/// up to 9 digits, `Z` or a `±hh:mm` offset). Returns nothing when `text` is
+/// not exactly one such value.
+std::optional<timestamp> parse_rfc3339(std::string_view text);
+
+/// The current wall-clock time.
+timestamp now_utc();
+
+} // namespace cti

@@ -1,0 +1,429 @@
+#include "net/http_session.hpp"
+
+// One HTTP/1.1 connection, on its own strand (Beast chat-multi's shape):
+//
+//   wait for first byte ──► read header ──► route, check limits ──► read body
+//        ▲  (idle timeout)    (header timeout)   │ 404/405/413 local   │
+//        │                                       ▼                     ▼
+//   write done ◄── write response ◄── actor answers via sink ◄── submit to actor
+//   (keep-alive)                       (or request timeout → 503)
+//
+// Exactly one request is in flight per connection: the next read starts
+// after the response is written, so responses stay in order.
+
+#include <chrono>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "actors/http_handler.hpp"
+#include "actors/node_context.hpp"
+#include "domain/log.hpp"
+#include "domain/uuid.hpp"
+#include "net/error_response.hpp"
+#include "net/router.hpp"
+
+namespace cti::net {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+/// Longest an actor may take to answer before the client gets a 503.
+constexpr auto request_timeout = std::chrono::seconds{30};
+/// Longest a response write may take (a client that stops reading).
+constexpr auto write_timeout = std::chrono::seconds{30};
+/// Largest request header block.
+constexpr std::uint32_t header_limit = 16 * 1024;
+
+bool is_valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128)
+    return false;
+  for (unsigned char c : id)
+    if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':'))
+      return false;
+  return true;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+class http_session : public session_sink,
+                     public connection,
+                     public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared)
+    : stream_(std::move(socket)),
+      shared_(std::move(shared)),
+      timer_(stream_.get_executor()) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec)
+      remote_ = ep.address().to_string();
+    shared_->ctx->stats->connection_opened();
+  }
+
+  ~http_session() override {
+    shared_->remove(this);
+    shared_->ctx->stats->connection_closed();
+    if (handler_)
+      stop_http_handler(handler_);
+  }
+
+  void run() {
+    shared_->add(this, weak_from_this());
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&http_session::do_wait_request,
+                                             shared_from_this()));
+  }
+
+  // -- session_sink (any thread) ----------------------------------------------
+
+  void deliver(api_response resp) override {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), resp = std::move(resp)]() mutable {
+                 self->on_deliver(std::move(resp));
+               });
+  }
+
+  void close(uint16_t) override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->do_close(); });
+  }
+
+  // -- connection (any thread) -------------------------------------------------
+
+  void begin_shutdown() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      // Idle keep-alive connections close now; the others after their
+      // response (keep_alive is off once shutting_down is set).
+      if (self->phase_ == phase::idle)
+        self->do_close();
+    });
+  }
+
+private:
+  enum class phase { idle, reading, processing, writing, closed };
+
+  // -- reading -------------------------------------------------------------------
+
+  void do_wait_request() {
+    if (shared_->shutting_down.load()) {
+      do_close();
+      return;
+    }
+    phase_ = phase::idle;
+    if (buffer_.size() > 0) { // pipelined bytes already here
+      do_read_header();
+      return;
+    }
+    stream_.expires_after(std::chrono::seconds{cfg().http_idle_timeout_seconds});
+    stream_.async_read_some(buffer_.prepare(4096),
+                            beast::bind_front_handler(&http_session::on_first_bytes,
+                                                      shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, std::size_t n) {
+    if (ec) {
+      fail(ec, "wait");
+      do_close();
+      return;
+    }
+    buffer_.commit(n);
+    do_read_header();
+  }
+
+  void do_read_header() {
+    phase_ = phase::reading;
+    started_ = std::chrono::steady_clock::now();
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(std::max(cfg().webhook_max_body_bytes, cfg().http_max_body_bytes));
+    stream_.expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_header,
+                                                      shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    auto& req = parser_->get();
+    method_ = std::string{req.method_string()};
+    auto target = std::string_view{req.target().data(), req.target().size()};
+    auto qpos = target.find('?');
+    raw_path_ = std::string{target.substr(0, qpos)};
+    raw_query_ = qpos == std::string_view::npos ? std::string{} : std::string{target.substr(qpos + 1)};
+    auto rid = req["X-Request-Id"];
+    request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()} : new_uuid();
+    keep_alive_ = req.keep_alive();
+    match_ = api_router().match(method_, raw_path_);
+    head_ = method_ == "HEAD";
+    auto limit = is_webhook(match_.target) ? cfg().webhook_max_body_bytes
+                                           : cfg().http_max_body_bytes;
+    if (auto len = parser_->content_length(); len && *len > limit) {
+      // Refuse before reading; the unread body makes the connection unusable,
+      // so it is drained (bounded) after the answer and then closed.
+      drain_after_close_ = true;
+      respond_local(errc::payload_too_large,
+                    "request body exceeds " + std::to_string(limit) + " bytes", true);
+      return;
+    }
+    parser_->body_limit(limit);
+    if (parser_->is_done()) {
+      on_request();
+      return;
+    }
+    auto expect = req[http::field::expect];
+    if (beast::iequals({expect.data(), expect.size()}, "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                          if (ec) {
+                            self->fail(ec, "continue");
+                            self->do_close();
+                            return;
+                          }
+                          self->do_read_body();
+                        });
+      return;
+    }
+    do_read_body();
+  }
+
+  void do_read_body() {
+    stream_.expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t) {
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    on_request();
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      drain_after_close_ = true;
+      respond_local(errc::payload_too_large, "request body too large", true);
+    } else if (ec == http::error::header_limit) {
+      respond_status(431, "bad_request", "request header fields too large");
+    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout
+               || ec == asio::error::operation_aborted || ec == asio::error::connection_reset
+               || ec == asio::error::eof) {
+      // The client went away or stalled: nobody is listening for an answer.
+      fail(ec, "read");
+      do_close();
+    } else {
+      respond_local(errc::bad_request, "malformed HTTP request", true);
+    }
+  }
+
+  // -- handing over ----------------------------------------------------------------
+
+  void on_request() {
+    stream_.expires_never();
+    phase_ = phase::processing;
+    if (match_.result == route_match::kind::not_found) {
+      respond_local(errc::not_found, "no such endpoint: " + raw_path_, false);
+      return;
+    }
+    if (match_.result == route_match::kind::method_not_allowed) {
+      auto resp = api_response::json(
+        serial_, 405, error_body("method_not_allowed", "method " + method_ + " not allowed here"));
+      resp.headers.push_back({"Allow", match_.allow});
+      send(std::move(resp), false);
+      return;
+    }
+    auto& req = parser_->get();
+    api_request r;
+    r.serial = ++serial_;
+    r.request_id = request_id_;
+    r.method = match_.head_as_get ? "GET" : method_;
+    if (!percent_decode(raw_path_, r.path))
+      r.path = raw_path_;
+    r.route = match_.target;
+    r.path_params = std::move(match_.params);
+    r.query = parse_query(raw_query_);
+    r.headers.reserve(16);
+    for (const auto& f : req)
+      r.headers.push_back({lowercase({f.name_string().data(), f.name_string().size()}),
+                           std::string{f.value()}});
+    r.body = std::move(req.body());
+    r.remote_address = remote_;
+    if (!handler_)
+      handler_ = spawn_http_handler(shared_->sys, shared_->ctx, weak_from_this());
+    submit_request(handler_, std::move(r));
+    timer_.expires_after(request_timeout);
+    timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
+                                                shared_from_this(), serial_));
+  }
+
+  void on_deliver(api_response resp) {
+    // Late answers (after a timeout) and answers to a closed connection are dropped.
+    if (phase_ != phase::processing || resp.serial != serial_)
+      return;
+    timer_.cancel();
+    if (resp.error != errc::none)
+      render_error(resp);
+    send(std::move(resp), false);
+  }
+
+  void on_request_timeout(uint64_t serial, beast::error_code ec) {
+    if (ec || phase_ != phase::processing || serial != serial_)
+      return;
+    log::warn("request timed out in its actor", {{"request_id", request_id_}});
+    send(make_error_response(serial_, errc::timeout, "the request took too long"), false);
+  }
+
+  // -- writing ---------------------------------------------------------------------
+
+  void respond_local(errc code, std::string message, bool close_after) {
+    send(make_error_response(serial_, code, std::move(message)), close_after);
+  }
+
+  void respond_status(unsigned status, std::string_view code, std::string_view message) {
+    auto resp = api_response::json(serial_, static_cast<uint16_t>(status), error_body(code, message));
+    send(std::move(resp), true);
+  }
+
+  void send(api_response resp, bool close_after) {
+    phase_ = phase::writing;
+    status_ = resp.status;
+    app_id_ = std::move(resp.app_id);
+    res_ = {};
+    res_.version(11);
+    res_.result(resp.status);
+    res_.set(http::field::content_type, resp.content_type);
+    res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
+    for (auto& h : resp.headers)
+      res_.set(h.name, h.value);
+    res_.body() = std::move(resp.body);
+    res_.keep_alive(keep_alive_ && !close_after && !shared_->shutting_down.load());
+    res_.prepare_payload();
+    if (head_)
+      res_.body().clear(); // Content-Length stays that of the GET answer
+    stream_.expires_after(write_timeout);
+    http::async_write(stream_, res_,
+                      beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                                !res_.keep_alive()));
+  }
+
+  void on_write(bool close_after, beast::error_code ec, std::size_t) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started_);
+    shared_->ctx->stats->record(status_, elapsed);
+    if (log::enabled(log::level::info)) {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(elapsed.count()) / 1000.0);
+      log::info("request", {{"method", method_},
+                            {"path", raw_path_},
+                            {"status", std::to_string(status_)},
+                            {"duration_ms", ms},
+                            {"request_id", request_id_},
+                            {"app_id", app_id_}});
+    }
+    if (ec) {
+      fail(ec, "write");
+      do_close();
+      return;
+    }
+    if (close_after && drain_after_close_) {
+      do_drain();
+      return;
+    }
+    if (close_after) {
+      do_close();
+      return;
+    }
+    do_wait_request();
+  }
+
+  // After an early 413 the client may still be sending its body. Closing with
+  // unread data would reset the connection and could destroy the answer
+  // before the client reads it, so read and discard for a bounded time first.
+  void do_drain() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+    read_discard();
+  }
+
+  void read_discard() {
+    stream_.expires_at(drain_deadline_);
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                self->do_close();
+                                return;
+                              }
+                              self->read_discard();
+                            });
+  }
+
+  void do_close() {
+    if (phase_ == phase::closed)
+      return;
+    phase_ = phase::closed;
+    timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.cancel();
+  }
+
+  void fail(beast::error_code ec, const char* what) {
+    // Aborts, time-outs and hang-ups are a client's right, not our failure.
+    if (ec == asio::error::operation_aborted || ec == beast::error::timeout
+        || ec == http::error::end_of_stream || ec == asio::error::eof
+        || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+      return;
+    log::debug("http session error", {{"op", what}, {"error", ec.message()}});
+  }
+
+  const config& cfg() const {
+    return shared_->ctx->cfg;
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<server_shared> shared_;
+  asio::steady_timer timer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  http_handler_actor handler_;
+  std::string remote_;
+  phase phase_ = phase::idle;
+  uint64_t serial_ = 0;
+  route_match match_;
+  std::string method_, raw_path_, raw_query_, request_id_, app_id_;
+  unsigned status_ = 0;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool drain_after_close_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+} // namespace
+
+void start_http_session(tcp::socket socket, std::shared_ptr<server_shared> shared) {
+  std::make_shared<http_session>(std::move(socket), std::move(shared))->run();
+}
+
+} // namespace cti::net

@@ -1,0 +1,78 @@
+#pragma once
+
+// Internal to net/: shared between the listener (server.cpp) and the HTTP
+// sessions. Includes Boost.Asio, so only net/*.cpp include it.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <caf/fwd.hpp>
+
+namespace cti {
+struct node_context;
+} // namespace cti
+
+namespace cti::net {
+
+/// A connection that can be asked to wind down.
+class connection {
+public:
+  virtual ~connection() = default;
+  /// Thread-safe: close at once when idle, else after the current response.
+  virtual void begin_shutdown() = 0;
+};
+
+/// State every session of one server shares.
+struct server_shared {
+  caf::actor_system& sys;
+  std::shared_ptr<const node_context> ctx;
+  std::atomic<bool> shutting_down{false};
+
+  server_shared(caf::actor_system& s, std::shared_ptr<const node_context> c)
+    : sys(s), ctx(std::move(c)) {
+  }
+
+  /// Registers a live connection.
+  void add(connection* key, std::weak_ptr<connection> c) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    live_.emplace(key, std::move(c));
+  }
+
+  /// Forgets a connection (from its destructor).
+  void remove(connection* key) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    live_.erase(key);
+  }
+
+  /// Number of live connections.
+  std::size_t size() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return live_.size();
+  }
+
+  /// Asks every live connection to wind down.
+  void shutdown_all() {
+    std::vector<std::shared_ptr<connection>> xs;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& [key, weak] : live_)
+        if (auto c = weak.lock())
+          xs.push_back(std::move(c));
+    }
+    for (auto& c : xs)
+      c->begin_shutdown();
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::unordered_map<connection*, std::weak_ptr<connection>> live_;
+};
+
+/// Starts an HTTP session on `socket` (whose executor is a strand).
+void start_http_session(boost::asio::ip::tcp::socket socket,
+                        std::shared_ptr<server_shared> shared);
+
+} // namespace cti::net

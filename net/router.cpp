@@ -1,0 +1,184 @@
+#include "net/router.hpp"
+
+#include <algorithm>
+
+namespace cti::net {
+
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/')
+    return out;
+  path.remove_prefix(1);
+  if (path.empty())
+    return out; // "/" has no segments
+  std::size_t start = 0;
+  for (;;) {
+    auto pos = path.find('/', start);
+    out.push_back(path.substr(start, pos == std::string_view::npos ? pos : pos - start));
+    if (pos == std::string_view::npos)
+      break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+bool is_capture(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+} // namespace
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size())
+        return false;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0)
+        return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+std::vector<name_value> parse_query(std::string_view query) {
+  std::vector<name_value> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty())
+      continue;
+    auto eq = pair.find('=');
+    auto raw_name = pair.substr(0, eq);
+    auto raw_value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    name_value nv;
+    if (!percent_decode(raw_name, nv.name, true))
+      nv.name = std::string{raw_name};
+    if (!percent_decode(raw_value, nv.value, true))
+      nv.value = std::string{raw_value};
+    out.push_back(std::move(nv));
+  }
+  return out;
+}
+
+void router::add(std::string_view method, std::string_view pattern, endpoint target) {
+  route r;
+  r.method = std::string{method};
+  for (auto s : split_path(pattern))
+    r.segments.emplace_back(s);
+  r.target = target;
+  routes_.push_back(std::move(r));
+}
+
+route_match router::match(std::string_view method, std::string_view path) const {
+  route_match res;
+  auto segments = split_path(path);
+  if (path.empty() || path.front() != '/')
+    return res;
+  // Find the most specific pattern that matches the path (ignoring method):
+  // compare candidates segment by segment, a literal beating a capture.
+  const route* best = nullptr;
+  auto more_specific = [](const route& a, const route& b) {
+    for (std::size_t i = 0; i < a.segments.size(); ++i) {
+      bool ca = is_capture(a.segments[i]);
+      bool cb = is_capture(b.segments[i]);
+      if (ca != cb)
+        return !ca;
+    }
+    return false;
+  };
+  for (const auto& r : routes_) {
+    if (r.segments.size() != segments.size())
+      continue;
+    bool ok = true;
+    for (std::size_t i = 0; i < segments.size() && ok; ++i)
+      ok = is_capture(r.segments[i]) ? !segments[i].empty() : r.segments[i] == segments[i];
+    if (ok && (best == nullptr || more_specific(r, *best)))
+      best = &r;
+  }
+  if (best == nullptr)
+    return res;
+  // Every route sharing the best pattern, by method.
+  std::vector<const route*> same;
+  for (const auto& r : routes_)
+    if (r.segments == best->segments)
+      same.push_back(&r);
+  const route* hit = nullptr;
+  for (auto* r : same)
+    if (r->method == method)
+      hit = r;
+  if (hit == nullptr && method == "HEAD") {
+    for (auto* r : same)
+      if (r->method == "GET")
+        hit = r;
+    res.head_as_get = hit != nullptr;
+  }
+  if (hit == nullptr) {
+    res.result = route_match::kind::method_not_allowed;
+    std::vector<std::string> methods;
+    for (auto* r : same) {
+      methods.push_back(r->method);
+      if (r->method == "GET")
+        methods.emplace_back("HEAD");
+    }
+    std::sort(methods.begin(), methods.end());
+    methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
+    for (const auto& m : methods) {
+      if (!res.allow.empty())
+        res.allow += ", ";
+      res.allow += m;
+    }
+    return res;
+  }
+  res.result = route_match::kind::found;
+  res.target = hit->target;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (!is_capture(hit->segments[i]))
+      continue;
+    name_value nv;
+    nv.name = hit->segments[i].substr(1, hit->segments[i].size() - 2);
+    if (!percent_decode(segments[i], nv.value)) {
+      res = route_match{}; // a malformed escape cannot name a resource
+      return res;
+    }
+    res.params.push_back(std::move(nv));
+  }
+  return res;
+}
+
+const router& api_router() {
+  static const router r = [] {
+    router x;
+    x.add("GET", "/", endpoint::root);
+    x.add("GET", "/health", endpoint::health);
+    x.add("GET", "/metrics", endpoint::metrics);
+    return x;
+  }();
+  return r;
+}
+
+bool is_webhook(endpoint) {
+  return false;
+}
+
+} // namespace cti::net

@@ -1,0 +1,157 @@
+#include "net/server.hpp"
+
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+
+#include "actors/node_context.hpp"
+#include "domain/log.hpp"
+#include "net/http_session.hpp"
+
+namespace cti::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+/// Accepts connections and starts a session on a fresh strand for each.
+class listener : public std::enable_shared_from_this<listener> {
+public:
+  listener(asio::io_context& ioc, std::shared_ptr<server_shared> shared)
+    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), shared_(std::move(shared)) {
+  }
+
+  std::string open(uint16_t port) {
+    boost::system::error_code ec;
+    tcp::endpoint ep{tcp::v4(), port};
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec)
+      acceptor_.bind(ep, ec);
+    if (!ec)
+      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return "cannot listen on port " + std::to_string(port) + ": " + ec.message();
+    port_ = acceptor_.local_endpoint().port();
+    return {};
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  void run() {
+    do_accept();
+  }
+
+  void stop() {
+    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      boost::system::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+private:
+  void do_accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_),
+                           boost::beast::bind_front_handler(&listener::on_accept,
+                                                            shared_from_this()));
+  }
+
+  void on_accept(boost::system::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open())
+      return;
+    if (ec) {
+      log::warn("accept failed", {{"error", ec.message()}});
+    } else if (shared_->ctx->stats->active_connections() >= shared_->ctx->cfg.max_connections) {
+      // Over MAX_CONNECTIONS: refuse at once rather than queue unbounded work.
+      log::warn("connection refused: MAX_CONNECTIONS reached");
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      start_http_session(std::move(socket), shared_);
+    }
+    do_accept();
+  }
+
+  asio::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<server_shared> shared_;
+  uint16_t port_ = 0;
+};
+
+} // namespace
+
+struct server::impl {
+  impl(caf::actor_system& sys, std::shared_ptr<const node_context> ctx)
+    : threads_count(ctx->cfg.http_threads > 0
+                      ? ctx->cfg.http_threads
+                      : std::max(1u, std::thread::hardware_concurrency())),
+      ioc(threads_count),
+      shared(std::make_shared<server_shared>(sys, std::move(ctx))) {
+  }
+
+  int threads_count;
+  asio::io_context ioc;
+  std::shared_ptr<server_shared> shared;
+  std::shared_ptr<listener> acceptor;
+  std::vector<std::thread> threads;
+  bool stopped = false;
+};
+
+server::server(caf::actor_system& sys, std::shared_ptr<const node_context> ctx)
+  : impl_(std::make_unique<impl>(sys, std::move(ctx))) {
+}
+
+server::~server() {
+  if (!impl_->stopped)
+    shutdown(std::chrono::milliseconds{0});
+}
+
+std::string server::start() {
+  auto& d = *impl_;
+  d.acceptor = std::make_shared<listener>(d.ioc, d.shared);
+  if (auto err = d.acceptor->open(d.shared->ctx->cfg.port); !err.empty())
+    return err;
+  d.acceptor->run();
+  for (int i = 0; i < d.threads_count; ++i)
+    d.threads.emplace_back([&d] { d.ioc.run(); });
+  return {};
+}
+
+uint16_t server::port() const {
+  return impl_->acceptor ? impl_->acceptor->port() : 0;
+}
+
+void server::shutdown(std::chrono::milliseconds grace) {
+  auto& d = *impl_;
+  if (d.stopped)
+    return;
+  d.stopped = true;
+  d.shared->shutting_down.store(true);
+  if (d.acceptor)
+    d.acceptor->stop();
+  d.shared->shutdown_all();
+  // The owning thread (main) waits here; asio threads keep serving the
+  // in-flight requests until they are done or the grace period ends.
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (d.shared->size() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  if (auto left = d.shared->size(); left > 0)
+    log::warn("closing connections still open after the grace period",
+              {{"connections", std::to_string(left)}});
+  d.ioc.stop();
+  for (auto& t : d.threads)
+    t.join();
+  d.threads.clear();
+}
+
+} // namespace cti::net

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+namespace cti {
+struct node_context;
+} // namespace cti
+
+namespace cti::net {
+
+/// The Beast frontend: an acceptor and HTTP sessions on a pool of asio
+/// threads. No asio thread ever waits: requests go to actors, answers come
+/// back through each session's strand.
+class server {
+public:
+  server(caf::actor_system& sys, std::shared_ptr<const node_context> ctx);
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds PORT (0: any free port) on all interfaces and starts the asio
+  /// threads. Returns an error text, empty on success.
+  std::string start();
+
+  /// The bound port (after a successful `start`).
+  uint16_t port() const;
+
+  /// Graceful stop, like Seastar's gate: stop accepting, close idle
+  /// keep-alive connections, let in-flight requests finish (their responses
+  /// carry `Connection: close`), wait at most `grace`, then stop the threads.
+  /// Called from the thread that owns the server (main), which may wait.
+  void shutdown(std::chrono::milliseconds grace);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace cti::net
