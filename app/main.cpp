@@ -81,6 +81,10 @@ bool apply_migrations(const std::string& conninfo) {
 int main(int argc, char** argv) {
   // Block the stop signals in every thread (threads inherit the mask); main
   // alone receives them, with sigwait, after start-up.
+  // An inherited "ignore" (nohup, `&` in a non-interactive shell) would
+  // discard the signals before sigwait could see them: restore the defaults.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);

@@ -107,7 +107,11 @@ public:
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       // Idle keep-alive connections close now; the others after their
       // response (keep_alive is off once shutting_down is set).
-      if (self->phase_ == phase::idle)
+      // A connection whose next request has begun to arrive (bytes in the
+      // socket, not yet read) is in flight, not idle.
+      beast::error_code ec;
+      if (self->phase_ == phase::idle && self->buffer_.size() == 0
+          && self->stream_.socket().available(ec) == 0)
         self->do_close();
     });
   }
@@ -331,12 +335,19 @@ private:
     if (log::enabled(log::level::info)) {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(elapsed.count()) / 1000.0);
-      log::info("request", {{"method", method_},
-                            {"path", raw_path_},
-                            {"status", std::to_string(status_)},
-                            {"duration_ms", ms},
-                            {"request_id", request_id_},
-                            {"app_id", app_id_}});
+      if (app_id_.empty())
+        log::info("request", {{"method", method_},
+                              {"path", raw_path_},
+                              {"status", std::to_string(status_)},
+                              {"duration_ms", ms},
+                              {"request_id", request_id_}});
+      else
+        log::info("request", {{"method", method_},
+                              {"path", raw_path_},
+                              {"status", std::to_string(status_)},
+                              {"duration_ms", ms},
+                              {"request_id", request_id_},
+                              {"app_id", app_id_}});
     }
     if (ec) {
       fail(ec, "write");

@@ -1,0 +1,307 @@
+// The built binary over real HTTP, against the test Postgres.
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "domain/time_format.hpp"
+#include "tests/e2e/server_process.hpp"
+
+using namespace std::chrono_literals;
+using cti::test::http_reply;
+using cti::test::http_request;
+using cti::test::raw_connection;
+using cti::test::server_process;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string bearer = "Bearer e2e-internal-secret-0123456789";
+
+/// One server for the whole suite: start-up runs migrations and takes time.
+class server_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    server = new server_process{};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+  static uint16_t port() { return server->port(); }
+  static server_process* server;
+};
+
+server_process* server_test::server = nullptr;
+
+json parse(const http_reply& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.body;
+  return j;
+}
+
+} // namespace
+
+TEST_F(server_test, root_says_it_is_running) {
+  auto r = http_request(port(), "GET", "/");
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.headers["content-type"], "application/json; charset=utf-8");
+  EXPECT_EQ(parse(r), json({{"message", "CTI Server is running"}}));
+  EXPECT_FALSE(r.headers["x-request-id"].empty());
+}
+
+TEST_F(server_test, echoes_the_client_request_id_and_logs_it) {
+  auto r = http_request(port(), "GET", "/", {{"X-Request-Id", "e2e-rid-4711"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["x-request-id"], "e2e-rid-4711");
+  // The access line carries the same id (the logger writes asynchronously).
+  auto until = std::chrono::steady_clock::now() + 5s;
+  bool logged = false;
+  while (!logged && std::chrono::steady_clock::now() < until) {
+    logged = server->output().find("\"request_id\":\"e2e-rid-4711\"") != std::string::npos;
+    if (!logged)
+      std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(logged) << server->output();
+}
+
+TEST_F(server_test, replaces_an_unsafe_request_id) {
+  auto r = http_request(port(), "GET", "/", {{"X-Request-Id", "bad id with spaces"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.headers["x-request-id"], "bad id with spaces");
+  EXPECT_EQ(r.headers["x-request-id"].size(), 36u);
+}
+
+TEST_F(server_test, health_reports_the_database_ok) {
+  auto r = http_request(port(), "GET", "/health");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = parse(r);
+  EXPECT_EQ(j["status"], "healthy");
+  EXPECT_EQ(j["checks"]["database"], "ok");
+  ASSERT_TRUE(j["timestamp"].is_string());
+  EXPECT_TRUE(cti::parse_rfc3339(j["timestamp"].get<std::string>()));
+  EXPECT_EQ(j["timestamp"].get<std::string>().size(), 24u); // ...00.123Z
+}
+
+TEST_F(server_test, metrics_without_bearer_is_401) {
+  for (const auto& headers : std::vector<std::map<std::string, std::string>>{
+         {}, {{"Authorization", "Bearer wrong"}}, {{"Authorization", "Basic abc"}}}) {
+    auto r = http_request(port(), "GET", "/metrics", headers);
+    ASSERT_EQ(r.status, 401);
+    auto j = parse(r);
+    EXPECT_EQ(j["error"], "unauthorized");
+    EXPECT_TRUE(j["message"].is_string());
+  }
+}
+
+TEST_F(server_test, metrics_with_bearer_reports_the_contract_fields) {
+  http_request(port(), "GET", "/");
+  auto r = http_request(port(), "GET", "/metrics", {{"Authorization", bearer}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = parse(r);
+  for (const char* k : {"uptime_seconds", "memory_usage_mb", "active_connections",
+                        "total_requests", "error_rate", "avg_response_time_ms"})
+    EXPECT_TRUE(j[k].is_number()) << k;
+  EXPECT_GE(j["total_requests"].get<double>(), 1);
+  EXPECT_GT(j["memory_usage_mb"].get<double>(), 0);
+  EXPECT_GE(j["active_connections"].get<double>(), 1); // this very request
+  for (const char* k : {"idle", "active", "waiting"})
+    EXPECT_TRUE(j["database_connection_pool"][k].is_number()) << k;
+  for (const char* k : {"processed_last_minute", "queue_length", "error_count",
+                        "avg_processing_time_ms", "dead"})
+    EXPECT_TRUE(j["event_processor"][k].is_number()) << k;
+  for (const char* k : {"connections", "messages_sent", "dropped_slow_consumers"})
+    EXPECT_TRUE(j["websocket"][k].is_number()) << k;
+  EXPECT_EQ(j["node"], "e2e-node");
+}
+
+TEST_F(server_test, metrics_speaks_prometheus_on_request) {
+  auto a = http_request(port(), "GET", "/metrics?format=prometheus", {{"Authorization", bearer}});
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(a.headers["content-type"].rfind("text/plain", 0), 0u);
+  EXPECT_NE(a.body.find("\ncti_requests_total{node=\"e2e-node\"} "), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("# TYPE cti_db_pool_idle gauge"), std::string::npos);
+  auto b = http_request(port(), "GET", "/metrics",
+                        {{"Authorization", bearer}, {"Accept", "text/plain"}});
+  EXPECT_NE(b.body.find("cti_uptime_seconds"), std::string::npos);
+}
+
+TEST_F(server_test, unknown_path_is_a_json_404) {
+  auto r = http_request(port(), "GET", "/no/such/thing");
+  ASSERT_EQ(r.status, 404);
+  EXPECT_EQ(parse(r)["error"], "not_found");
+  EXPECT_FALSE(r.headers["x-request-id"].empty());
+}
+
+TEST_F(server_test, wrong_method_is_405_with_allow) {
+  auto r = http_request(port(), "DELETE", "/health");
+  ASSERT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET, HEAD");
+  EXPECT_EQ(parse(r)["error"], "method_not_allowed");
+}
+
+TEST_F(server_test, head_gets_headers_without_a_body) {
+  raw_connection c{port()};
+  ASSERT_TRUE(c.write("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto head = c.read_response(5s, true);
+  // The HEAD answer has no body, so the next bytes are the second response's.
+  auto get = c.read_response(5s);
+  ASSERT_EQ(get.status, 200) << get.error;
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["content-length"], std::to_string(get.body.size()));
+}
+
+TEST_F(server_test, keeps_connections_alive_and_answers_in_order) {
+  raw_connection c{port()};
+  ASSERT_TRUE(c.write("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: one\r\n\r\n"
+                      "GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: two\r\n\r\n"));
+  auto first = c.read_response(5s);
+  auto second = c.read_response(5s);
+  EXPECT_EQ(first.headers["x-request-id"], "one");
+  EXPECT_EQ(second.headers["x-request-id"], "two");
+  EXPECT_NE(first.body.find("healthy"), std::string::npos);
+  EXPECT_NE(second.body.find("running"), std::string::npos);
+}
+
+TEST_F(server_test, oversized_body_is_413_and_the_server_stays_up) {
+  std::string big(2 * 1024 * 1024, 'x'); // over HTTP_MAX_BODY_BYTES (1 MiB)
+  auto r = http_request(port(), "POST", "/", {{"Content-Type", "application/json"}}, big);
+  ASSERT_EQ(r.status, 413) << r.error;
+  EXPECT_EQ(parse(r)["error"], "payload_too_large");
+  EXPECT_EQ(http_request(port(), "GET", "/").status, 200);
+}
+
+TEST_F(server_test, chunked_body_over_the_limit_is_413) {
+  raw_connection c{port()};
+  std::string chunk(600 * 1024, 'y');
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx", chunk.size());
+  std::string req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  req += std::string{size} + "\r\n" + chunk + "\r\n" + size + "\r\n" + chunk + "\r\n0\r\n\r\n";
+  c.write(req);
+  auto r = c.read_response(10s);
+  ASSERT_EQ(r.status, 413) << r.error;
+}
+
+TEST_F(server_test, malformed_http_is_400) {
+  raw_connection c{port()};
+  ASSERT_TRUE(c.write("THIS IS NOT HTTP\r\n\r\n"));
+  auto r = c.read_response(5s);
+  ASSERT_EQ(r.status, 400) << r.error;
+  EXPECT_EQ(parse(r)["error"], "bad_request");
+}
+
+TEST_F(server_test, oversized_headers_are_refused) {
+  raw_connection c{port()};
+  ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32 * 1024, 'h')
+                      + "\r\n\r\n"));
+  auto r = c.read_response(5s);
+  ASSERT_EQ(r.status, 431) << r.error;
+}
+
+TEST(server_process_test, slow_client_is_cut_off_by_the_header_timeout) {
+  server_process s{{{"HTTP_HEADER_TIMEOUT_SECONDS", "1"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  raw_connection c{s.port()};
+  ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\n")); // never finishes the header
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200); // others still served
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
+
+TEST(server_process_test, sigterm_finishes_the_in_flight_request_then_exits_zero) {
+  server_process s;
+  ASSERT_TRUE(s.start()) << s.output();
+  raw_connection busy{s.port()};
+  raw_connection idle{s.port()};
+  // Both connections are established and served once (so accepted).
+  ASSERT_TRUE(busy.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(busy.read_response(5s).status, 200);
+  ASSERT_TRUE(idle.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(idle.read_response(5s).status, 200);
+  // A request is half-way in when the signal arrives.
+  ASSERT_TRUE(busy.write("GET /health HTTP/1.1\r\nHost: x\r\n"));
+  s.signal(SIGTERM);
+  // The idle keep-alive connection is closed at once.
+  EXPECT_TRUE(idle.closed_by_peer(5s));
+  ASSERT_TRUE(busy.write("X-Request-Id: last-one\r\n\r\n"));
+  auto r = busy.read_response(10s);
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.headers["x-request-id"], "last-one");
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(busy.closed_by_peer(5s));
+  EXPECT_EQ(s.wait_exit(15s), 0) << s.output();
+  // New connections are refused once the server is stopping.
+  EXPECT_NE(http_request(s.port(), "GET", "/").status, 200);
+}
+
+TEST(server_process_test, health_follows_the_database_down_and_back_up) {
+  server_process s;
+  ASSERT_TRUE(s.start()) << s.output();
+  ASSERT_EQ(http_request(s.port(), "GET", "/health").status, 200);
+  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_STOP")), 0);
+  bool down = false;
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       !down && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    auto r = http_request(s.port(), "GET", "/health");
+    down = r.status == 503 && r.body.find("\"unreachable\"") != std::string::npos
+           && r.body.find("\"unhealthy\"") != std::string::npos;
+  }
+  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_START")), 0);
+  EXPECT_TRUE(down) << "health never reported the database unreachable";
+  bool up = false;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       !up && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms))
+    up = http_request(s.port(), "GET", "/health").status == 200;
+  EXPECT_TRUE(up) << "health did not recover after Postgres came back";
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+}
+
+TEST(server_binary, prints_help_and_version) {
+  auto [code, out] = cti::test::run_binary({"--help"}, {});
+  EXPECT_EQ(code, 0);
+  EXPECT_NE(out.find("Usage: cti-server"), std::string::npos);
+  auto [vcode, vout] = cti::test::run_binary({"--version"}, {});
+  EXPECT_EQ(vcode, 0);
+  EXPECT_EQ(vout.rfind("cti-server ", 0), 0u) << vout;
+}
+
+TEST(server_binary, refuses_bad_configuration_naming_each_variable) {
+  auto [code, out] = cti::test::run_binary(
+    {}, {{"PORT", "forty"}, {"LOG_FORMAT", "xml"}, {"INTERNAL_API_SECRET", "x"},
+         {"DIALPAD_WEBHOOK_SECRET", "y"}, {"DATABASE_ENCRYPTION_KEY", std::string(64, 'b')}});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("PORT"), std::string::npos) << out;
+  EXPECT_NE(out.find("LOG_FORMAT"), std::string::npos) << out;
+}
+
+TEST(server_binary, production_requires_its_secrets_and_never_prints_them) {
+  auto [code, out] = cti::test::run_binary(
+    {}, {{"CTI_ENV", "production"}, {"DIALPAD_WEBHOOK_SECRET", "very-secret-webhook-value"},
+         {"DATABASE_ENCRYPTION_KEY", "not-a-valid-key-but-secret"}});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("INTERNAL_API_SECRET"), std::string::npos) << out;
+  EXPECT_NE(out.find("DATABASE_ENCRYPTION_KEY"), std::string::npos) << out;
+  EXPECT_EQ(out.find("very-secret-webhook-value"), std::string::npos) << out;
+  EXPECT_EQ(out.find("not-a-valid-key-but-secret"), std::string::npos) << out;
+}
+
+TEST(server_binary, reads_defaults_from_a_config_file_that_the_environment_overrides) {
+  auto path = "/tmp/cti-e2e-config-" + std::to_string(::getpid()) + ".env";
+  {
+    std::ofstream f{path};
+    f << "# test\nPORT=notaport\nLOG_LEVEL=verbose\n";
+  }
+  auto [code, out] = cti::test::run_binary({"--config", path}, {{"PORT", "4000"}});
+  std::remove(path.c_str());
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("LOG_LEVEL"), std::string::npos) << out; // from the file
+  EXPECT_EQ(out.find("PORT:"), std::string::npos) << out;     // environment won
+}
