@@ -1,0 +1,183 @@
+// cti-load: a closed-loop HTTP/1.1 load generator for CTI Server benchmarks.
+//
+// Each of C connections sends one request, waits for the whole response,
+// records the latency and sends the next, for D seconds (after a warm-up).
+// Prints requests/s, latency percentiles and the status-code histogram as
+// one JSON line, so scripts/bench.sh can collect the figures.
+//
+//   cti-load --port 4000 --path /health --connections 32 --duration 10
+//            [--method GET] [--header 'Name: value']... [--body TEXT]
+//            [--warmup 2] [--threads 1]
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 4000;
+  std::string method = "GET";
+  std::string path = "/";
+  std::vector<std::string> headers;
+  std::string body;
+  int connections = 16;
+  double duration = 10;
+  double warmup = 2;
+  int threads = 1;
+};
+
+struct results {
+  std::mutex mtx;
+  std::vector<uint32_t> latencies_us;
+  std::map<int, uint64_t> statuses;
+  uint64_t errors = 0;
+};
+
+std::string build_request(const options& o) {
+  std::string req = o.method + " " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\n";
+  for (const auto& h : o.headers)
+    req += h + "\r\n";
+  if (!o.body.empty() || o.method == "POST")
+    req += "Content-Length: " + std::to_string(o.body.size()) + "\r\n";
+  req += "\r\n" + o.body;
+  return req;
+}
+
+// Reads one response from `sock`, using `buf` for carry-over bytes.
+asio::awaitable<int> read_response(tcp::socket& sock, std::string& buf) {
+  for (;;) {
+    auto end = buf.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      int status = std::atoi(buf.c_str() + 9);
+      std::size_t len = 0;
+      auto cl = buf.find("Content-Length: ");
+      if (cl == std::string::npos || cl > end)
+        cl = buf.find("content-length: ");
+      if (cl != std::string::npos && cl < end)
+        len = std::strtoul(buf.c_str() + cl + 16, nullptr, 10);
+      while (buf.size() < end + 4 + len) {
+        char tmp[65536];
+        auto n = co_await sock.async_read_some(asio::buffer(tmp), asio::use_awaitable);
+        buf.append(tmp, n);
+      }
+      buf.erase(0, end + 4 + len);
+      co_return status;
+    }
+    char tmp[65536];
+    auto n = co_await sock.async_read_some(asio::buffer(tmp), asio::use_awaitable);
+    buf.append(tmp, n);
+  }
+}
+
+asio::awaitable<void> client(const options& o, const std::string& request,
+                             clock_type::time_point measure_from,
+                             clock_type::time_point stop_at, results& res) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<uint32_t> local;
+  std::map<int, uint64_t> statuses;
+  uint64_t errors = 0;
+  while (clock_type::now() < stop_at) {
+    try {
+      tcp::socket sock{ex};
+      co_await sock.async_connect({asio::ip::make_address(o.host), o.port}, asio::use_awaitable);
+      sock.set_option(tcp::no_delay(true));
+      std::string buf;
+      while (clock_type::now() < stop_at) {
+        auto t0 = clock_type::now();
+        co_await asio::async_write(sock, asio::buffer(request), asio::use_awaitable);
+        int status = co_await read_response(sock, buf);
+        auto t1 = clock_type::now();
+        if (t0 >= measure_from) {
+          local.push_back(static_cast<uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
+          ++statuses[status];
+        }
+      }
+    } catch (const std::exception&) {
+      if (clock_type::now() >= measure_from)
+        ++errors;
+    }
+  }
+  std::lock_guard<std::mutex> guard{res.mtx};
+  res.latencies_us.insert(res.latencies_us.end(), local.begin(), local.end());
+  for (auto [k, v] : statuses)
+    res.statuses[k] += v;
+  res.errors += errors;
+}
+
+double percentile(const std::vector<uint32_t>& sorted, double p) {
+  if (sorted.empty())
+    return 0;
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
+  return sorted[idx] / 1000.0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    std::string v = argv[i + 1];
+    if (k == "--host") o.host = v;
+    else if (k == "--port") o.port = static_cast<uint16_t>(std::stoi(v));
+    else if (k == "--method") o.method = v;
+    else if (k == "--path") o.path = v;
+    else if (k == "--header") o.headers.push_back(v);
+    else if (k == "--body") o.body = v;
+    else if (k == "--connections") o.connections = std::stoi(v);
+    else if (k == "--duration") o.duration = std::stod(v);
+    else if (k == "--warmup") o.warmup = std::stod(v);
+    else if (k == "--threads") o.threads = std::stoi(v);
+    else {
+      std::fprintf(stderr, "cti-load: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  auto request = build_request(o);
+  asio::io_context ioc{o.threads};
+  results res;
+  auto start = clock_type::now();
+  auto measure_from = start + std::chrono::milliseconds{static_cast<int>(o.warmup * 1000)};
+  auto stop_at = measure_from + std::chrono::milliseconds{static_cast<int>(o.duration * 1000)};
+  for (int i = 0; i < o.connections; ++i)
+    asio::co_spawn(ioc, client(o, request, measure_from, stop_at, res), asio::detached);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < o.threads; ++i)
+    threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads)
+    t.join();
+  auto& lat = res.latencies_us;
+  std::sort(lat.begin(), lat.end());
+  double secs = o.duration;
+  std::string statuses;
+  for (auto [k, v] : res.statuses) {
+    if (!statuses.empty())
+      statuses += ",";
+    statuses += "\"" + std::to_string(k) + "\":" + std::to_string(v);
+  }
+  std::printf("{\"method\":\"%s\",\"path\":\"%s\",\"connections\":%d,\"duration_s\":%.1f,"
+              "\"requests\":%zu,\"rps\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+              "\"max_ms\":%.3f,\"errors\":%llu,\"statuses\":{%s}}\n",
+              o.method.c_str(), o.path.c_str(), o.connections, secs, lat.size(),
+              static_cast<double>(lat.size()) / secs, percentile(lat, 0.50),
+              percentile(lat, 0.90), percentile(lat, 0.99), lat.empty() ? 0 : lat.back() / 1000.0,
+              static_cast<unsigned long long>(res.errors), statuses.c_str());
+  return 0;
+}
