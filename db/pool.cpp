@@ -87,7 +87,9 @@ void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp,
       },
       [=](caf::error& err) mutable {
         rp.deliver(err);
-        if (errc_of(err) == errc::timeout)
+        // Only CAF's own request timeout means the worker went silent; a
+        // statement timeout (errc::timeout) comes from a healthy worker.
+        if (err == caf::sec::request_timeout)
           retire(self, w);
         else
           release(self, w);

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include "db/statements.hpp"
 #include "domain/log.hpp"
 
 namespace cti::db {
@@ -38,6 +39,8 @@ bool try_connect(worker_ptr self) {
       tx.exec("SET statement_timeout = "
               + std::to_string(st.settings.statement_timeout.count()));
     }
+    for (const auto& stmt : prepared_statements())
+      conn->prepare(stmt.name, stmt.sql);
     st.conn = std::move(conn);
     st.backoff = st.settings.min_backoff;
     if (st.was_connected)
@@ -132,7 +135,7 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     [=](health_atom) -> caf::result<bool> {
       return with_connection<bool>(self, true, [](pqxx::connection& c) {
         pqxx::nontransaction tx{c};
-        tx.exec("SELECT 1");
+        tx.exec_prepared("health");
         return true;
       });
     },

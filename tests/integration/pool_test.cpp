@@ -7,6 +7,11 @@
 
 #include "tests/integration/test_db.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -102,6 +107,60 @@ TEST_F(pool_fixture, answers_unavailable_for_an_unreachable_database_and_never_c
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(health(pool), (std::variant<bool, cti::errc>{cti::errc::db_unavailable}));
   EXPECT_GE(stats(pool).total, 1u); // workers alive, waiting to reconnect
+}
+
+namespace {
+
+/// A TCP port that completes handshakes (the kernel's backlog) but never
+/// answers: a libpq connect to it hangs until its connect_timeout.
+struct black_hole {
+  int fd = -1;
+  uint16_t port = 0;
+  black_hole() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd, 16);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~black_hole() { ::close(fd); }
+};
+
+} // namespace
+
+TEST_F(pool_fixture, bounds_the_wait_for_a_free_worker_and_the_queue_length) {
+  black_hole hole;
+  cti::db::pool_settings ps;
+  // The only worker spends up to 3 s in its first connect, busy all along.
+  ps.worker.conninfo = "postgresql://postgres@127.0.0.1:" + std::to_string(hole.port)
+                       + "/none?connect_timeout=3";
+  ps.min_workers = 1;
+  ps.max_workers = 1;
+  ps.max_wait = 200ms;
+  ps.max_waiting = 1;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  auto first = self->request(pool, 10s, cti::health_atom_v);  // goes to the stuck worker
+  auto second = self->request(pool, 10s, cti::health_atom_v); // waits in the queue
+  auto third = self->request(pool, 10s, cti::health_atom_v);  // finds the queue full
+  auto start = std::chrono::steady_clock::now();
+  cti::errc third_err = cti::errc::none;
+  third.receive([&](bool) { ADD_FAILURE() << "no worker could have run it"; },
+                [&](caf::error& err) { third_err = cti::errc_of(err); });
+  EXPECT_EQ(third_err, cti::errc::db_unavailable);
+  cti::errc second_err = cti::errc::none;
+  second.receive([&](bool) { ADD_FAILURE() << "no worker could have run it"; },
+                 [&](caf::error& err) { second_err = cti::errc_of(err); });
+  EXPECT_EQ(second_err, cti::errc::db_unavailable);
+  // Both answered long before the stuck connect gave up (3 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+  EXPECT_EQ(stats(pool).waiting, 0u);
+  first.receive([&](bool) { ADD_FAILURE() << "the database is a black hole"; },
+                [&](caf::error& err) { EXPECT_EQ(cti::errc_of(err), cti::errc::db_unavailable); });
 }
 
 // Stops and restarts the test cluster: other tests never run concurrently
