@@ -1,5 +1,7 @@
 #include "actors/http_handler.hpp"
 
+#include "actors/http_handler_state.hpp"
+
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
@@ -12,23 +14,8 @@ namespace cti {
 
 namespace {
 
-/// One connection's view of the node.
-struct http_handler_state {
-  static inline const char* name = "http_handler";
-  std::shared_ptr<const node_context> ctx;
-  std::weak_ptr<session_sink> sink;
-};
-
-using handler_ptr = http_handler_actor::stateful_pointer<http_handler_state>;
-
 /// How long /health waits for the pool before calling the database unreachable.
 constexpr auto health_timeout = std::chrono::milliseconds{1500};
-
-void reply(handler_ptr self, api_response resp) {
-  // The client may have gone meanwhile: then the answer is dropped.
-  if (auto sink = self->state.sink.lock())
-    sink->deliver(std::move(resp));
-}
 
 void handle_health(handler_ptr self, const api_request& req) {
   auto serial = req.serial;
@@ -112,6 +99,10 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::metrics:
           handle_metrics(self, req);
           return;
+        case endpoint::webhook:
+        case endpoint::webhook_app:
+          handle_webhook(self, std::move(req));
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },
@@ -119,6 +110,12 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
 }
 
 } // namespace
+
+void reply(handler_ptr self, api_response resp) {
+  // The client may have gone meanwhile: then the answer is dropped.
+  if (auto sink = self->state.sink.lock())
+    sink->deliver(std::move(resp));
+}
 
 http_handler_actor spawn_http_handler(caf::actor_system& sys,
                                       std::shared_ptr<const node_context> ctx,

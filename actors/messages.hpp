@@ -83,6 +83,8 @@ enum class endpoint : uint16_t {
   root,
   health,
   metrics,
+  webhook,      ///< POST /webhooks/dialpad (tenant from headers or org id)
+  webhook_app,  ///< POST /webhooks/dialpad/{app_id}
 };
 
 /// A complete HTTP request, handed from an asio session to its actor.
@@ -169,6 +171,54 @@ typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
   return f(caf::meta::type_name("pool_stats"), x.idle, x.active, x.waiting, x.total);
 }
 
+// -- tenants --------------------------------------------------------------------
+
+/// What the webhook path needs to know about an app (cached by the tenant
+/// registry). `found == false` means no such app.
+struct app_info {
+  std::string id;                  ///< UUID.
+  bool found = false;
+  bool is_active = false;
+  std::string webhook_secret;      ///< The app's own secret; empty: use DIALPAD_WEBHOOK_SECRET.
+  bool allow_unsigned = false;     ///< Dialpad connection's allow_unsigned_webhooks.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, app_info& x) {
+  return f(caf::meta::type_name("app_info"), x.id, x.found, x.is_active, x.webhook_secret,
+           x.allow_unsigned);
+}
+
+// -- ingest -----------------------------------------------------------------------
+
+/// One verified webhook event, ready to be stored.
+struct ingest_item {
+  std::string app_id;              ///< Tenant (UUID).
+  std::string dialpad_event_id;    ///< Identity, unique per app.
+  std::string event_type;          ///< e.g. `call.ring`.
+  std::string payload;             ///< The full event as compact JSON text.
+  std::string format;              ///< `dialpad_jwt` | `dialpad_json` | `seed`.
+  int64_t received_at_us = 0;      ///< Arrival time, epoch microseconds.
+};
+
+/// The stored row for one `ingest_item`.
+struct ingest_result {
+  std::string event_id;            ///< webhook_events.id (UUID).
+  bool duplicate = false;          ///< The row existed before this delivery.
+  std::string error;               ///< Set when the database refused this item's data.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
+  return f(caf::meta::type_name("ingest_item"), x.app_id, x.dialpad_event_id, x.event_type,
+           x.payload, x.format, x.received_at_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
+  return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error);
+}
+
 } // namespace cti
 
 // -- type IDs and atoms -------------------------------------------------------
@@ -181,12 +231,22 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::pool_stats))
   CAF_ADD_TYPE_ID(cti, (cti::errc))
   CAF_ADD_TYPE_ID(cti, (cti::endpoint))
+  CAF_ADD_TYPE_ID(cti, (cti::app_info))
+  CAF_ADD_TYPE_ID(cti, (cti::ingest_item))
+  CAF_ADD_TYPE_ID(cti, (cti::ingest_result))
+  CAF_ADD_TYPE_ID(cti, (std::vector<cti::ingest_item>))
+  CAF_ADD_TYPE_ID(cti, (std::vector<cti::ingest_result>))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
   CAF_ADD_ATOM(cti, cti, stats_atom, "stats")
   CAF_ADD_ATOM(cti, cti, reconnect_atom, "reconnect")
   CAF_ADD_ATOM(cti, cti, expire_atom, "expire")
+  CAF_ADD_ATOM(cti, cti, ingest_atom, "ingest")
+  CAF_ADD_ATOM(cti, cti, flush_atom, "flush")
+  CAF_ADD_ATOM(cti, cti, app_atom, "app")
+  CAF_ADD_ATOM(cti, cti, org_atom, "org")
+  CAF_ADD_ATOM(cti, cti, invalidate_atom, "invalidate")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -200,7 +260,15 @@ namespace cti {
 /// signatures through this macro instead.)
 #define CTI_DB_JOBS                                                            \
   /* Runs `SELECT 1` on a connection; answers true. */                         \
-  caf::replies_to<health_atom>::with<bool>
+  caf::replies_to<health_atom>::with<bool>,                                    \
+  /* Stores a batch of events in one transaction (+ one NOTIFY); answers */    \
+  /* one result per item, in order, only after the commit. */                  \
+  caf::replies_to<ingest_atom, std::vector<ingest_item>>::with<                \
+    std::vector<ingest_result>>,                                               \
+  /* Looks an app up by id; answers found = false when there is none. */       \
+  caf::replies_to<app_atom, std::string>::with<app_info>,                      \
+  /* Looks an app up by the Dialpad org id registered on its connection. */    \
+  caf::replies_to<org_atom, int64_t>::with<app_info>
 
 /// The jobs, as a handle: what the pool offers its users.
 using db_actor = caf::typed_actor<CTI_DB_JOBS>;
@@ -218,6 +286,24 @@ using db_pool_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<pool_stats>,
   /// Internal: fail queued jobs whose wait exceeded its bound.
   caf::reacts_to<expire_atom>>;
+
+/// Group commit: gathers concurrent events for a moment and stores them in
+/// one transaction.
+using ingester_actor = caf::typed_actor<
+  /// Stores one event; answers after its batch committed (or db_unavailable).
+  caf::replies_to<ingest_atom, ingest_item>::with<ingest_result>,
+  /// Internal: the batch with this generation waited long enough.
+  caf::reacts_to<flush_atom, uint64_t>>;
+
+/// Node-wide cache of tenants: who an app id or org id is, whether it is
+/// active, which webhook secret it uses.
+using tenant_registry_actor = caf::typed_actor<
+  /// Answers the app with this id (found = false when none).
+  caf::replies_to<app_atom, std::string>::with<app_info>,
+  /// Answers the app registered for this Dialpad org id.
+  caf::replies_to<org_atom, int64_t>::with<app_info>,
+  /// Drops everything cached about an app (after a change to it).
+  caf::reacts_to<invalidate_atom, std::string>>;
 
 /// The actor behind one HTTP connection.
 using http_handler_actor = caf::typed_actor<

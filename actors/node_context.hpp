@@ -7,6 +7,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/tenant_cache.hpp"
 #include "domain/config.hpp"
 #include "domain/request_stats.hpp"
 
@@ -17,6 +18,9 @@ struct node_context {
   config cfg;                                   ///< Validated configuration.
   std::string node_name;                        ///< NODE_NAME or hostname-pid.
   db_pool_actor pool;                           ///< The DB pool.
+  ingester_actor ingester;                      ///< Group commit of webhooks.
+  tenant_registry_actor registry;               ///< Loads apps into `tenants`.
+  std::shared_ptr<tenant_cache> tenants;        ///< Apps, read without a round trip.
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

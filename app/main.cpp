@@ -15,8 +15,10 @@
 
 #include <caf/all.hpp>
 
+#include "actors/ingester.hpp"
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
+#include "actors/tenant_registry.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
 #include "domain/config.hpp"
@@ -160,6 +162,11 @@ int main(int argc, char** argv) {
   cti::add_message_types(caf_cfg);
   caf_cfg.set("logger.console-verbosity", caf::atom("quiet"));
   caf_cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  // The sharing scheduler parks idle workers on a condition variable;
+  // work stealing spins while polling for work, which on a small box takes
+  // CPU from Postgres and the asio threads.
+  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
@@ -174,6 +181,13 @@ int main(int argc, char** argv) {
     ps.max_wait = std::chrono::milliseconds{cfg.db_pool_wait_ms};
     ps.max_waiting = static_cast<std::size_t>(cfg.db_pool_max_waiting);
     ctx->pool = cti::db::spawn_db_pool(sys, ps);
+    cti::ingester_settings is;
+    is.max_delay = std::chrono::microseconds{cfg.ingest_max_delay_us};
+    is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
+    is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
+    ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
+    ctx->tenants = std::make_shared<cti::tenant_cache>();
+    ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, {});
 
     {
       cti::net::server srv{sys, ctx};
@@ -190,6 +204,8 @@ int main(int argc, char** argv) {
         srv.shutdown(std::chrono::seconds{cfg.shutdown_grace_seconds});
       }
     }
+    caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor here
   cti::log::info("stopped");

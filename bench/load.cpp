@@ -8,6 +8,12 @@
 //   cti-load --port 4000 --path /health --connections 32 --duration 10
 //            [--method GET] [--header 'Name: value']... [--body TEXT]
 //            [--warmup 2] [--threads 1]
+//
+// Webhook mode: --webhooks N --secret S --path /webhooks/dialpad/<app_id>
+// pre-builds N distinct seed-format call events, each signed with
+// X-Dialpad-Signature (HMAC-SHA256), and sends each once (so every request
+// is a new event the server must store durably), wrapping around if the run
+// outlasts them.
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +27,7 @@
 #include <vector>
 
 #include <boost/asio.hpp>
+#include <openssl/hmac.h>
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -39,6 +46,8 @@ struct options {
   double duration = 10;
   double warmup = 2;
   int threads = 1;
+  std::size_t webhooks = 0;
+  std::string secret;
 };
 
 struct results {
@@ -47,6 +56,44 @@ struct results {
   std::map<int, uint64_t> statuses;
   uint64_t errors = 0;
 };
+
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex += digits[out[i] >> 4];
+    hex += digits[out[i] & 15];
+  }
+  return hex;
+}
+
+/// N distinct signed call events: ring/connected/hangup of N/3 calls.
+std::vector<std::string> build_webhooks(const options& o) {
+  static const char* types[] = {"call.ring", "call.started", "call.ended"};
+  std::vector<std::string> out;
+  out.reserve(o.webhooks);
+  auto run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  for (std::size_t i = 0; i < o.webhooks; ++i) {
+    auto call = 9000000000000 + static_cast<long long>(i / 3);
+    std::string body = std::string{"{\"event_type\":\""} + types[i % 3]
+                       + "\",\"event_id\":\"bench-" + run + "-" + std::to_string(i)
+                       + "\",\"dialpad_call_id\":" + std::to_string(call)
+                       + ",\"direction\":\"inbound\",\"from\":\"+17025550143\","
+                         "\"to\":\"+14155550123\",\"user_id\":5171365938069504,"
+                         "\"timestamp\":\"2026-01-28T10:30:0"
+                       + std::to_string(i % 3) + "Z\"}";
+    std::string req = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host
+                      + "\r\nContent-Type: application/json\r\nX-Dialpad-Signature: "
+                      + hmac_hex(o.secret, body) + "\r\nContent-Length: "
+                      + std::to_string(body.size()) + "\r\n\r\n" + body;
+    out.push_back(std::move(req));
+  }
+  return out;
+}
 
 std::string build_request(const options& o) {
   std::string req = o.method + " " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\n";
@@ -84,7 +131,19 @@ asio::awaitable<int> read_response(tcp::socket& sock, std::string& buf) {
   }
 }
 
-asio::awaitable<void> client(const options& o, const std::string& request,
+/// Where clients take their next request from.
+struct request_source {
+  std::string fixed;                  ///< The one request (normal mode).
+  std::vector<std::string> distinct;  ///< Webhook mode: each sent once.
+  std::atomic<std::size_t> next{0};
+  const std::string& take() {
+    if (distinct.empty())
+      return fixed;
+    return distinct[next.fetch_add(1, std::memory_order_relaxed) % distinct.size()];
+  }
+};
+
+asio::awaitable<void> client(const options& o, request_source& source,
                              clock_type::time_point measure_from,
                              clock_type::time_point stop_at, results& res) {
   auto ex = co_await asio::this_coro::executor;
@@ -99,6 +158,7 @@ asio::awaitable<void> client(const options& o, const std::string& request,
       std::string buf;
       while (clock_type::now() < stop_at) {
         auto t0 = clock_type::now();
+        const auto& request = source.take();
         co_await asio::async_write(sock, asio::buffer(request), asio::use_awaitable);
         int status = co_await read_response(sock, buf);
         auto t1 = clock_type::now();
@@ -144,19 +204,24 @@ int main(int argc, char** argv) {
     else if (k == "--duration") o.duration = std::stod(v);
     else if (k == "--warmup") o.warmup = std::stod(v);
     else if (k == "--threads") o.threads = std::stoi(v);
+    else if (k == "--webhooks") o.webhooks = std::stoul(v);
+    else if (k == "--secret") o.secret = v;
     else {
       std::fprintf(stderr, "cti-load: unknown option %s\n", k.c_str());
       return 2;
     }
   }
-  auto request = build_request(o);
+  request_source source;
+  source.fixed = build_request(o);
+  if (o.webhooks > 0)
+    source.distinct = build_webhooks(o);
   asio::io_context ioc{o.threads};
   results res;
   auto start = clock_type::now();
   auto measure_from = start + std::chrono::milliseconds{static_cast<int>(o.warmup * 1000)};
   auto stop_at = measure_from + std::chrono::milliseconds{static_cast<int>(o.duration * 1000)};
   for (int i = 0; i < o.connections; ++i)
-    asio::co_spawn(ioc, client(o, request, measure_from, stop_at, res), asio::detached);
+    asio::co_spawn(ioc, client(o, source, measure_from, stop_at, res), asio::detached);
   std::vector<std::thread> threads;
   for (int i = 1; i < o.threads; ++i)
     threads.emplace_back([&] { ioc.run(); });

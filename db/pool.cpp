@@ -144,6 +144,15 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   });
   return {
     [=](health_atom) -> caf::result<bool> { return dispatch<bool>(self, health_atom_v); },
+    [=](ingest_atom, std::vector<ingest_item>& items) -> caf::result<std::vector<ingest_result>> {
+      return dispatch<std::vector<ingest_result>>(self, ingest_atom_v, std::move(items));
+    },
+    [=](app_atom, std::string& id) -> caf::result<app_info> {
+      return dispatch<app_info>(self, app_atom_v, std::move(id));
+    },
+    [=](org_atom, int64_t org) -> caf::result<app_info> {
+      return dispatch<app_info>(self, org_atom_v, org);
+    },
     [=](stats_atom) -> pool_stats {
       auto& s = self->state;
       pool_stats out;

@@ -5,6 +5,34 @@ namespace cti::db {
 const std::vector<prepared_statement>& prepared_statements() {
   static const std::vector<prepared_statement> all = {
     {"health", "SELECT 1"},
+    // events_repo
+    // One statement, so that in autocommit it is one round trip and one
+    // transaction: insert, and NOTIFY once when anything new was stored
+    // (the InitPlan runs only when `ins` has a row; Postgres delivers the
+    // notification at commit).
+    {"insert_events",
+     "WITH ins AS ("
+     "  INSERT INTO webhook_events"
+     "   (app_id, dialpad_event_id, event_type, payload, format, received_at)"
+     "  SELECT (e->>'a')::uuid, e->>'i', e->>'t', e->'p', e->>'f',"
+     "         to_timestamp((e->>'r')::float8 / 1000000)"
+     "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)"
+     "  ORDER BY ord"
+     "  ON CONFLICT (app_id, dialpad_event_id) DO NOTHING"
+     "  RETURNING id, app_id, dialpad_event_id),"
+     " notified AS (SELECT pg_notify('cti_events', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one)"
+     " SELECT id, app_id, dialpad_event_id, (SELECT count(*) FROM notified) FROM ins"},
+    {"event_id_by_key",
+     "SELECT id FROM webhook_events WHERE app_id = $1::uuid AND dialpad_event_id = $2"},
+    // apps_repo
+    {"app_by_id",
+     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks"
+     " FROM apps a LEFT JOIN dialpad_connections c ON c.app_id = a.id"
+     " WHERE a.id = $1::uuid"},
+    {"app_by_org",
+     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks"
+     " FROM dialpad_connections c JOIN apps a ON a.id = c.app_id"
+     " WHERE c.dialpad_org_id = $1"},
   };
   return all;
 }

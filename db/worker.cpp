@@ -5,6 +5,8 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include "db/apps_repo.hpp"
+#include "db/events_repo.hpp"
 #include "db/statements.hpp"
 #include "domain/log.hpp"
 
@@ -119,6 +121,35 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job) {
   }
 }
 
+/// Stores a batch in one statement (one transaction). When the database refuses the data
+/// of the batch (SQLSTATE class 22, e.g. a value jsonb cannot hold), each
+/// item is retried alone so one bad event cannot fail its neighbours.
+std::vector<ingest_result> store_events(pqxx::connection& c,
+                                        const std::vector<ingest_item>& items) {
+  // Autocommit: the one INSERT statement is the transaction, committed by
+  // the time its result arrives (one round trip instead of four).
+  try {
+    pqxx::nontransaction tx{c};
+    return db::insert_events(tx, items);
+  } catch (const pqxx::data_exception&) {
+    // fall through to one transaction per item
+  } catch (const pqxx::check_violation&) {
+    // likewise
+  }
+  std::vector<ingest_result> out(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      pqxx::nontransaction tx{c};
+      out[i] = db::insert_events(tx, {items[i]}).front();
+    } catch (const pqxx::data_exception& e) {
+      out[i].error = "the event cannot be stored (SQLSTATE " + e.sqlstate() + ")";
+    } catch (const pqxx::check_violation& e) {
+      out[i].error = "the event cannot be stored (SQLSTATE " + e.sqlstate() + ")";
+    }
+  }
+  return out;
+}
+
 db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settings) {
   self->state.settings = std::move(settings);
   self->state.backoff = self->state.settings.min_backoff;
@@ -131,6 +162,23 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
       self->state.reconnect_pending = false;
       if (!self->state.conn && !try_connect(self))
         schedule_reconnect(self);
+    },
+    [=](ingest_atom, std::vector<ingest_item>& items)
+      -> caf::result<std::vector<ingest_result>> {
+      return with_connection<std::vector<ingest_result>>(
+        self, false, [&](pqxx::connection& c) { return store_events(c, items); });
+    },
+    [=](app_atom, std::string& id) -> caf::result<app_info> {
+      return with_connection<app_info>(self, true, [&](pqxx::connection& c) {
+        pqxx::read_transaction tx{c};
+        return db::find_app(tx, id);
+      });
+    },
+    [=](org_atom, int64_t org) -> caf::result<app_info> {
+      return with_connection<app_info>(self, true, [&](pqxx::connection& c) {
+        pqxx::read_transaction tx{c};
+        return db::find_app_by_org(tx, org);
+      });
     },
     [=](health_atom) -> caf::result<bool> {
       return with_connection<bool>(self, true, [](pqxx::connection& c) {

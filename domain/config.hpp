@@ -55,6 +55,7 @@ struct config {
   int refresh_margin_seconds = 300;           ///< REFRESH_MARGIN
   int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
   int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH
+  int ingest_max_in_flight = 1;               ///< INGEST_MAX_IN_FLIGHT (batches committing at once)
   int max_connections = 10000;                ///< MAX_CONNECTIONS
   int shutdown_grace_seconds = 10;            ///< SHUTDOWN_GRACE_SECONDS
   std::string node_name;                      ///< NODE_NAME (default hostname-pid)

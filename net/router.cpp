@@ -172,13 +172,15 @@ const router& api_router() {
     x.add("GET", "/", endpoint::root);
     x.add("GET", "/health", endpoint::health);
     x.add("GET", "/metrics", endpoint::metrics);
+    x.add("POST", "/webhooks/dialpad", endpoint::webhook);
+    x.add("POST", "/webhooks/dialpad/{app_id}", endpoint::webhook_app);
     return x;
   }();
   return r;
 }
 
-bool is_webhook(endpoint) {
-  return false;
+bool is_webhook(endpoint e) {
+  return e == endpoint::webhook || e == endpoint::webhook_app;
 }
 
 } // namespace cti::net

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks CTI Server on this machine: builds, starts a throw-away
-# PostgreSQL and the server (production mode, LOG_LEVEL=info, i.e. one access
+# PostgreSQL (fsync on: ingest figures are durable ones) and the server
+# (production mode, LOG_LEVEL=info, i.e. one access
 # line per request as in production), drives it with bench/load.cpp
 # (cti-load) and prints one JSON line per scenario, then the /health flip
 # times around a PostgreSQL stop/start. Record the figures in
@@ -40,7 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-bash "$PG" init "$PGDIR" --auth trust --no-fsync
+bash "$PG" init "$PGDIR" --auth trust
 PGPORT=$(bash "$PG" start-any "$PGDIR")
 bash "$PG" createdb "$PGDIR" cti_bench
 
@@ -70,6 +71,13 @@ log "scenario: GET /metrics (bearer check, pool stats)"
 load --path /metrics --connections 16 --header "Authorization: Bearer $SECRET"
 log "scenario: GET / with a single connection (latency floor)"
 load --path / --connections 1
+
+# Durable webhook ingest: distinct pre-signed seed events, each acknowledged
+# only after its batch committed.
+APP=$(bash "$PG" psql "$PGDIR" -d cti_bench -Atqc "INSERT INTO apps (name) VALUES ('bench') RETURNING id" | head -1)
+log "scenario: POST /webhooks/dialpad/{app} (signed, stored durably before 200)"
+load --method POST --path "/webhooks/dialpad/$APP" --webhooks 400000 \
+  --secret bench-webhook-secret --connections "$CONNS"
 
 # /health flip: how long after Postgres stops until /health says 503, and
 # after it starts until it says 200 again.

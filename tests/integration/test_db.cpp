@@ -42,6 +42,35 @@ std::string fresh_database(const std::string& prefix) {
   return with_database(database_url(), name);
 }
 
+std::string create_app(const std::string& url, const std::string& name, bool active) {
+  pqxx::connection conn{url};
+  pqxx::work tx{conn};
+  auto id = tx.exec_params1("INSERT INTO apps (name, is_active) VALUES ($1, $2) RETURNING id",
+                            name, active)[0].as<std::string>();
+  tx.commit();
+  return id;
+}
+
+void register_org(const std::string& url, const std::string& app_id, int64_t org_id,
+                  bool allow_unsigned) {
+  pqxx::connection conn{url};
+  pqxx::work tx{conn};
+  tx.exec_params("INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment,"
+                 " allow_unsigned_webhooks) VALUES ($1::uuid, $2, 'production', $3)",
+                 app_id, org_id, allow_unsigned);
+  tx.commit();
+}
+
+std::string query_value(const std::string& url, const std::string& sql,
+                        const std::vector<std::string>& params) {
+  pqxx::connection conn{url};
+  pqxx::nontransaction tx{conn};
+  auto res = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+  if (res.empty() || res[0][0].is_null())
+    return {};
+  return res[0][0].as<std::string>();
+}
+
 int run_env_command(const char* var) {
   const char* cmd = std::getenv(var);
   if (cmd == nullptr || *cmd == '\0') {

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <functional>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cti::test {
 
@@ -13,6 +15,19 @@ std::string database_url();
 /// Creates a new empty database (name `prefix` + random suffix) on the test
 /// cluster and returns its URL.
 std::string fresh_database(const std::string& prefix);
+
+/// Inserts an app (tenant) named `name` and returns its id.
+std::string create_app(const std::string& url, const std::string& name = "test app",
+                       bool active = true);
+
+/// Registers `org_id` on the app's Dialpad connection.
+void register_org(const std::string& url, const std::string& app_id, int64_t org_id,
+                  bool allow_unsigned = false);
+
+/// Runs `sql` (parameters $1, $2, ... from `params`) and returns the first
+/// column of the first row as text ("" for none or NULL).
+std::string query_value(const std::string& url, const std::string& sql,
+                        const std::vector<std::string>& params = {});
 
 /// Runs the shell command held by environment variable `var` (e.g.
 /// `CTI_TEST_PG_STOP`); returns its exit status, or -1 when unset.

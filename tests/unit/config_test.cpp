@@ -82,6 +82,7 @@ TEST(config, applies_documented_defaults) {
   EXPECT_EQ(cfg.refresh_margin_seconds, 300);
   EXPECT_EQ(cfg.ingest_max_delay_us, 1000);
   EXPECT_EQ(cfg.ingest_max_batch, 256);
+  EXPECT_EQ(cfg.ingest_max_in_flight, 1);
   EXPECT_EQ(cfg.max_connections, 10000);
   EXPECT_EQ(cfg.shutdown_grace_seconds, 10);
   EXPECT_TRUE(cfg.node_name.empty());
@@ -209,6 +210,7 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"REFRESH_MARGIN", "86401"},
     {"INGEST_MAX_DELAY_US", "1000001"},
     {"INGEST_MAX_BATCH", "0"},
+    {"INGEST_MAX_IN_FLIGHT", "0"},
     {"MAX_CONNECTIONS", "0"},
     {"SHUTDOWN_GRACE_SECONDS", "3601"},
     {"HTTP_THREADS", "257"},

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/tenant_cache.hpp"
+
+namespace cti {
+
+/// Cache lifetimes.
+struct tenant_registry_settings {
+  /// How long an answer (found or not) is served from memory. Changes made
+  /// through this node invalidate at once; the lifetime bounds staleness for
+  /// changes made elsewhere (another node, a DBA).
+  std::chrono::milliseconds ttl{5000};
+  std::chrono::seconds db_timeout{5};
+};
+
+/// Spawns the node's tenant registry, reading through `pool` and publishing
+/// every answer into `cache` (which request handlers read directly).
+tenant_registry_actor spawn_tenant_registry(caf::actor_system& sys, db_pool_actor pool,
+                                            std::shared_ptr<tenant_cache> cache,
+                                            tenant_registry_settings settings);
+
+} // namespace cti

@@ -1,0 +1,261 @@
+// Webhook intake: verify, route to a tenant, store durably, answer.
+//
+// The checks run in the order API.md fixes, the first failure answering:
+//
+//   413 size (net/) ─► 415 content type ─► tenant from path / API key
+//   (401/404/403) ─► signature (401) ─► JSON (400) ─► tenant from org id
+//   (404/403) ─► identity ─► ingester (group commit) ─► 200 | 503
+//
+// Nothing is stored unless every check passed, and 200 is sent only after
+// the event's batch committed.
+
+#include <cctype>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/http_handler_state.hpp"
+#include "domain/event_model.hpp"
+#include "domain/json_limits.hpp"
+#include "domain/time_format.hpp"
+#include "domain/uuid.hpp"
+#include "domain/webhook_auth.hpp"
+#include "domain/webhook_intake.hpp"
+
+namespace cti {
+
+namespace {
+
+/// Deepest JSON nesting a webhook may have.
+constexpr int max_json_depth = 64;
+
+/// A webhook travelling through the checks.
+struct intake {
+  api_request req;
+  webhook_wire wire = webhook_wire::dialpad_jwt;
+  std::optional<app_info> app;  ///< Known from the path (or, later, the org id).
+  std::string payload_text;     ///< The JSON text (decoded JWT payload, or the body).
+  nlohmann::json payload;
+  bool unsigned_pending = false; ///< Plain JSON whose app must allow unsigned.
+  int64_t received_at_us = 0;
+};
+
+using intake_ptr = std::shared_ptr<intake>;
+
+void fail(handler_ptr self, const intake& in, errc code, std::string message) {
+  reply(self, api_response::failure(in.req.serial, code, std::move(message)));
+}
+
+/// Maps a lookup failure (timeout, database down) to the answer Dialpad
+/// should see: 503, so that it retries.
+void fail_lookup(handler_ptr self, const intake& in, const caf::error& err) {
+  auto code = errc_of(err) == errc::internal ? errc::internal : errc::db_unavailable;
+  fail(self, in, code, code == errc::internal ? "tenant lookup failed" : "database unavailable");
+}
+
+/// 404 / 403 for an app that is missing or disabled; true when usable.
+bool check_app(handler_ptr self, const intake& in, const app_info& app) {
+  if (!app.found) {
+    fail(self, in, errc::not_found, "unknown tenant");
+    return false;
+  }
+  if (!app.is_active) {
+    fail(self, in, errc::forbidden, "app is disabled");
+    return false;
+  }
+  return true;
+}
+
+void store(handler_ptr self, intake_ptr in);
+
+/// Step 4: the tenant from the org id (header, else payload), when the path
+/// did not name one.
+void route_by_org(handler_ptr self, intake_ptr in) {
+  std::optional<int64_t> org;
+  if (auto h = in->req.header("x-dialpad-org-id"))
+    org = json_int64(nlohmann::json(*h));
+  if (!org)
+    org = payload_org_id(in->payload);
+  if (!org) {
+    fail(self, *in, errc::not_found, "unknown tenant: no app id, API key or org id");
+    return;
+  }
+  auto routed = [self, in](app_info& app) {
+    if (!check_app(self, *in, app))
+      return;
+    if (in->unsigned_pending && !app.allow_unsigned) {
+      fail(self, *in, errc::unauthorized, "missing signature");
+      return;
+    }
+    in->app = std::move(app);
+    store(self, in);
+  };
+  if (auto hit = self->state.ctx->tenants->find_by_org(*org)) {
+    routed(*hit);
+    return;
+  }
+  // The registry always answers (its own database wait is bounded), and the
+  // session times the whole request out: no clock entry needed here.
+  self->request(self->state.ctx->registry, caf::infinite, org_atom_v, *org)
+    .then(routed, [self, in](caf::error& err) { fail_lookup(self, *in, err); });
+}
+
+/// Step 3: the JSON itself.
+void parse_payload(handler_ptr self, intake_ptr in) {
+  if (json_depth(in->payload_text, max_json_depth) > max_json_depth) {
+    fail(self, *in, errc::invalid_json, "JSON nested deeper than 64 levels");
+    return;
+  }
+  in->payload = nlohmann::json::parse(in->payload_text, nullptr, false);
+  if (in->payload.is_discarded()) {
+    fail(self, *in, in->unsigned_pending ? errc::unauthorized : errc::invalid_json,
+         in->unsigned_pending ? "missing signature" : "body is not valid JSON");
+    return;
+  }
+  if (!in->payload.is_object()) {
+    fail(self, *in, errc::invalid_json, "the event must be a JSON object");
+    return;
+  }
+  if (contains_nul(in->payload)) {
+    fail(self, *in, errc::invalid_json, "JSON strings must not contain \\u0000");
+    return;
+  }
+  if (in->app)
+    store(self, in);
+  else
+    route_by_org(self, in);
+}
+
+/// Step 2: the signature, on the raw bytes.
+void verify(handler_ptr self, intake_ptr in) {
+  const auto& cfg = self->state.ctx->cfg;
+  // Org-id routing verifies with the global secret: the app is not known
+  // before the body is read.
+  const auto& secret = in->app && !in->app->webhook_secret.empty() ? in->app->webhook_secret
+                                                                   : cfg.dialpad_webhook_secret;
+  switch (in->wire) {
+    case webhook_wire::seed:
+      if (!verify_hex_signature(in->req.body, secret, *in->req.header("x-dialpad-signature"))) {
+        fail(self, *in, errc::unauthorized, "invalid signature");
+        return;
+      }
+      in->payload_text = in->req.body;
+      break;
+    case webhook_wire::dialpad_jwt: {
+      auto check = verify_hs256_jwt(in->req.body, secret);
+      if (!check.ok) {
+        fail(self, *in, errc::unauthorized, "invalid signature: " + check.error);
+        return;
+      }
+      in->payload_text = std::move(check.payload);
+      break;
+    }
+    case webhook_wire::dialpad_json:
+      if (in->app && !in->app->allow_unsigned) {
+        fail(self, *in, errc::unauthorized, "missing signature");
+        return;
+      }
+      // Without a known app the answer waits for the org id in the body.
+      in->unsigned_pending = !in->app;
+      in->payload_text = in->req.body;
+      break;
+  }
+  parse_payload(self, in);
+}
+
+/// Step 5: identity, then the ingester; 200 after the commit.
+void store(handler_ptr self, intake_ptr in) {
+  // For a JWT body, the hash fallback covers the token text.
+  auto event_id = derive_event_id(in->payload, in->req.body);
+  auto event_type = derive_event_type(in->payload);
+  if (event_id.empty() || event_id.size() > max_event_id_length) {
+    fail(self, *in, errc::bad_request, "event id must be 1..512 characters");
+    return;
+  }
+  if (event_type.empty() || event_type.size() > max_event_type_length) {
+    fail(self, *in, errc::bad_request, "event type must be 1..128 characters");
+    return;
+  }
+  ingest_item item;
+  item.app_id = in->app->id;
+  item.dialpad_event_id = std::move(event_id);
+  item.event_type = std::move(event_type);
+  // Stored exactly as received (only the erase endpoint ever redacts it).
+  item.payload = std::move(in->payload_text);
+  item.format = std::string{to_string(in->wire)};
+  item.received_at_us = in->received_at_us;
+  auto serial = in->req.serial;
+  auto app_id = item.app_id;
+  // The ingester always answers (after the commit, or with an error when
+  // the database does not answer in time).
+  self->request(self->state.ctx->ingester, caf::infinite, ingest_atom_v, std::move(item))
+    .then(
+      [self, serial, app_id](ingest_result& res) {
+        nlohmann::json body = {{"received", true},
+                               {"event_id", res.event_id},
+                               {"duplicate", res.duplicate}};
+        auto resp = api_response::json(serial, 200, body.dump());
+        resp.app_id = app_id;
+        reply(self, std::move(resp));
+      },
+      [self, in](caf::error& err) {
+        auto code = errc_of(err);
+        if (code == errc::timeout)
+          code = errc::db_unavailable; // not acknowledged: Dialpad must retry
+        auto resp = api_response::failure(in->req.serial, code,
+                                          code == errc::db_unavailable
+                                            ? "database unavailable, retry later"
+                                            : "the event could not be stored");
+        resp.app_id = in->app->id;
+        reply(self, std::move(resp));
+      });
+}
+
+} // namespace
+
+void handle_webhook(handler_ptr self, api_request&& request) {
+  auto in = std::make_shared<intake>();
+  in->req = std::move(request);
+  const auto& req = in->req;
+  in->received_at_us = now_utc().time_since_epoch().count();
+  // 415 before anything tenant-related.
+  if (!is_acceptable_webhook_content_type(req.header("content-type"))) {
+    fail(self, *in, errc::unsupported_media_type,
+         "Content-Type must be JSON, JWT or text");
+    return;
+  }
+  in->wire = classify_webhook(req.header("x-dialpad-signature") != nullptr, req.body);
+  // Step 1: the tenant from the path, or from an API key header.
+  if (req.route == endpoint::webhook_app) {
+    const auto* raw_id = req.path_param("app_id");
+    if (raw_id == nullptr || !is_uuid(*raw_id)) {
+      fail(self, *in, errc::not_found, "unknown tenant");
+      return;
+    }
+    std::string id = *raw_id;
+    for (auto& c : id)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto routed = [self, in](app_info& app) {
+      if (!check_app(self, *in, app))
+        return;
+      in->app = std::move(app);
+      verify(self, in);
+    };
+    if (auto hit = self->state.ctx->tenants->find_by_id(id)) {
+      routed(*hit);
+      return;
+    }
+    self->request(self->state.ctx->registry, caf::infinite, app_atom_v, id)
+      .then(routed, [self, in](caf::error& err) { fail_lookup(self, *in, err); });
+    return;
+  }
+  if (req.header("x-app-api-key") != nullptr) {
+    // TODO(issue 4): resolve the app from a valid key. Until keys can be
+    // issued, no key is valid.
+    fail(self, *in, errc::unauthorized, "invalid API key");
+    return;
+  }
+  verify(self, in);
+}
+
+} // namespace cti

@@ -1,0 +1,390 @@
+#include "domain/event_model.hpp"
+
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <initializer_list>
+
+#include <nlohmann/json.hpp>
+
+#include "domain/crypto.hpp"
+
+namespace cti {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Latest epoch millisecond we accept: 9999-12-31T23:59:59.999Z.
+constexpr int64_t max_epoch_ms = 253402300799999;
+
+/// The member `key` of `j` when `j` is an object that has it.
+const json* member(const json* j, const char* key) {
+  if (j == nullptr || !j->is_object())
+    return nullptr;
+  auto it = j->find(key);
+  return it == j->end() ? nullptr : &*it;
+}
+
+const json* member(const json& j, const char* key) {
+  return member(&j, key);
+}
+
+/// A non-empty string value; anything else is absent.
+std::optional<std::string> text_of(const json* v) {
+  if (v == nullptr || !v->is_string())
+    return std::nullopt;
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.empty())
+    return std::nullopt;
+  return s;
+}
+
+/// The first of `keys` in `j` that holds a non-empty string.
+std::optional<std::string> first_text(const json& j, std::initializer_list<const char*> keys) {
+  for (const char* key : keys)
+    if (auto s = text_of(member(j, key)))
+      return s;
+  return std::nullopt;
+}
+
+std::optional<int64_t> int_of(const json* v) {
+  return v == nullptr ? std::nullopt : json_int64(*v);
+}
+
+/// The first of `keys` in `j` readable as an int64.
+std::optional<int64_t> first_int(const json& j, std::initializer_list<const char*> keys) {
+  for (const char* key : keys)
+    if (auto n = int_of(member(j, key)))
+      return n;
+  return std::nullopt;
+}
+
+/// Epoch milliseconds (integer, numeric string or finite float) as a timestamp.
+std::optional<timestamp> epoch_ms_of(const json* v) {
+  if (v == nullptr)
+    return std::nullopt;
+  if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(max_epoch_ms))
+      return std::nullopt;
+    return timestamp{std::chrono::microseconds{std::llround(d * 1000.0)}};
+  }
+  auto ms = json_int64(*v);
+  if (!ms || *ms < 0 || *ms > max_epoch_ms)
+    return std::nullopt;
+  return timestamp{std::chrono::microseconds{*ms * 1000}};
+}
+
+/// A non-negative JSON number of `unit`s per second, rounded half up to whole
+/// seconds; nothing for other types, negatives and values past INT_MAX seconds.
+std::optional<int> seconds_of(const json* v, int64_t unit) {
+  if (v == nullptr)
+    return std::nullopt;
+  int64_t seconds = 0;
+  if (v->is_number_unsigned()) {
+    auto u = v->get<uint64_t>();
+    auto whole = u / static_cast<uint64_t>(unit);
+    if (whole > static_cast<uint64_t>(INT_MAX))
+      return std::nullopt;
+    seconds = static_cast<int64_t>(whole) + (u % static_cast<uint64_t>(unit) * 2 >= static_cast<uint64_t>(unit));
+  } else if (v->is_number_integer()) {
+    auto n = v->get<int64_t>();
+    if (n < 0)
+      return std::nullopt;
+    seconds = n / unit + (n % unit * 2 >= unit);
+  } else if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (!std::isfinite(d) || d < 0 || d / static_cast<double>(unit) > INT_MAX)
+      return std::nullopt;
+    seconds = static_cast<int64_t>(std::floor(d / static_cast<double>(unit) + 0.5));
+  } else {
+    return std::nullopt;
+  }
+  if (seconds > INT_MAX)
+    return std::nullopt;
+  return static_cast<int>(seconds);
+}
+
+/// A phone number: a non-empty string, or the first element of an array
+/// when that is one (Dialpad SMS `to_number`).
+std::optional<std::string> number_of(const json* v) {
+  if (v != nullptr && v->is_array())
+    return v->empty() ? std::nullopt : text_of(&v->front());
+  return text_of(v);
+}
+
+/// The seed type field, when the payload has one.
+std::optional<std::string> seed_type(const json& payload) {
+  return first_text(payload, {"event_type", "type", "event"});
+}
+
+/// The Dialpad `state`, when it is a non-empty string.
+std::optional<std::string> dialpad_state(const json& payload) {
+  return text_of(member(payload, "state"));
+}
+
+/// API.md's state table.
+std::string type_for_state(std::string_view state) {
+  if (state == "calling" || state == "ringing" || state == "preanswer" || state == "queued")
+    return "call.ring";
+  if (state == "connected")
+    return "call.started";
+  if (state == "hold" || state == "parked")
+    return "call.held";
+  if (state == "hangup")
+    return "call.ended";
+  if (state == "missed")
+    return "call.missed";
+  if (state == "blocked")
+    return "call.rejected";
+  if (state == "voicemail" || state == "voicemail_uploaded" || state == "transcription")
+    return "voicemail.received";
+  if (state == "recording" || state == "admin_recording")
+    return "call.recording.completed";
+  return "call.updated";
+}
+
+/// The normalized direction of a Dialpad SMS payload (no state, an int64 `id`,
+/// a string `from_number`, a direction that normalizes); nothing otherwise.
+std::optional<std::string> sms_direction(const json& payload) {
+  if (dialpad_state(payload) || !int_of(member(payload, "id"))
+      || !text_of(member(payload, "from_number")))
+    return std::nullopt;
+  auto raw = text_of(member(payload, "direction"));
+  return raw ? normalize_direction(*raw) : std::nullopt;
+}
+
+/// A seed id field: a non-empty string, or an integer number in decimal.
+std::optional<std::string> id_text(const json* v) {
+  if (v == nullptr)
+    return std::nullopt;
+  if (v->is_number_unsigned())
+    return std::to_string(v->get<uint64_t>());
+  if (v->is_number_integer())
+    return std::to_string(v->get<int64_t>());
+  return text_of(v);
+}
+
+/// Decimal text of an int64 field, empty when missing or unreadable.
+std::string int_text(const json* v) {
+  auto n = int_of(v);
+  return n ? std::to_string(*n) : std::string{};
+}
+
+bool is_user_target(const json* target) {
+  auto type = text_of(member(target, "type"));
+  return type && *type == "user";
+}
+
+/// The `recording_details` entry's kind (`recording_type`, else `type`).
+std::optional<std::string> recording_kind(const json& entry) {
+  return first_text(entry, {"recording_type", "type"});
+}
+
+/// The first `recording_details` entry with a URL that is (or is not) a voicemail.
+const json* recording_entry(const json& payload, bool voicemail) {
+  const json* details = member(payload, "recording_details");
+  if (details == nullptr || !details->is_array())
+    return nullptr;
+  for (const auto& entry : *details) {
+    if (!entry.is_object() || !text_of(member(entry, "url")))
+      continue;
+    auto kind = recording_kind(entry);
+    if ((kind && *kind == "voicemail") == voicemail)
+      return &entry;
+  }
+  return nullptr;
+}
+
+void extract_user(const json& payload, event_data& ev) {
+  const json* target = member(payload, "target");
+  if (!is_user_target(target))
+    return;
+  if (!ev.dialpad_user_id)
+    ev.dialpad_user_id = int_of(member(target, "id"));
+  ev.user_name = text_of(member(target, "name"));
+  ev.user_email = text_of(member(target, "email"));
+  ev.user_phone = first_text(*target, {"phone", "phone_number"});
+  ev.user_office_id = int_of(member(target, "office_id"));
+}
+
+void extract_seed(const json& payload, event_data& ev) {
+  const bool voicemail = ev.event_type == "voicemail.received";
+  ev.dialpad_call_id = first_int(payload, {"dialpad_call_id", "call_id"});
+  if (!ev.dialpad_call_id)
+    ev.dialpad_call_id = int_of(member(member(payload, "call"), "id"));
+  ev.from_number = number_of(member(payload, "from_number"));
+  if (!ev.from_number)
+    ev.from_number = number_of(member(payload, "from"));
+  ev.to_number = number_of(member(payload, "to_number"));
+  if (!ev.to_number)
+    ev.to_number = number_of(member(payload, "to"));
+  ev.dialpad_user_id = first_int(payload, {"dialpad_user_id", "user_id"});
+  if (auto ts = text_of(member(payload, "timestamp")))
+    ev.event_time = parse_rfc3339(*ts);
+  if (!ev.event_time)
+    ev.event_time = epoch_ms_of(member(payload, "event_timestamp"));
+  // A seed voicemail's recording and duration describe the voicemail, not the call.
+  if (voicemail) {
+    ev.voicemail_url = first_text(payload, {"recording_url", "voicemail_link"});
+    ev.voicemail_duration_seconds = seconds_of(member(payload, "duration"), 1);
+  } else {
+    ev.recording_url = text_of(member(payload, "recording_url"));
+    ev.duration_seconds = seconds_of(member(payload, "duration"), 1);
+  }
+  ev.transcript = first_text(payload, {"transcript", "transcription_text"});
+  if (ev.event_type.starts_with("sms."))
+    ev.message_id = first_int(payload, {"message_id", "id"});
+}
+
+void extract_dialpad(const json& payload, event_data& ev) {
+  ev.dialpad_state = dialpad_state(payload);
+  ev.dialpad_call_id = int_of(member(payload, "call_id"));
+  auto external = text_of(member(payload, "external_number"));
+  auto internal = text_of(member(payload, "internal_number"));
+  if (ev.direction == "inbound") {
+    ev.from_number = external;
+    ev.to_number = internal;
+  } else if (ev.direction == "outbound") {
+    ev.from_number = internal;
+    ev.to_number = external;
+  }
+  // SMS payloads name the numbers directly.
+  if (!ev.from_number)
+    ev.from_number = number_of(member(payload, "from_number"));
+  if (!ev.to_number)
+    ev.to_number = number_of(member(payload, "to_number"));
+  ev.event_time = epoch_ms_of(member(payload, "event_timestamp"));
+  ev.date_started = epoch_ms_of(member(payload, "date_started"));
+  ev.date_connected = epoch_ms_of(member(payload, "date_connected"));
+  ev.date_ended = epoch_ms_of(member(payload, "date_ended"));
+  ev.duration_seconds = seconds_of(member(payload, "duration"), 1000);
+  if (const json* rec = recording_entry(payload, false))
+    ev.recording_url = text_of(member(*rec, "url"));
+  else
+    ev.recording_url = text_of(member(payload, "recording_url"));
+  const json* vm = recording_entry(payload, true);
+  ev.voicemail_url = text_of(member(payload, "voicemail_link"));
+  if (!ev.voicemail_url && vm != nullptr)
+    ev.voicemail_url = text_of(member(*vm, "url"));
+  if (vm != nullptr)
+    ev.voicemail_duration_seconds = seconds_of(member(*vm, "duration"), 1000);
+  ev.transcript = first_text(payload, {"transcription_text", "transcript"});
+  if (ev.event_type.starts_with("sms."))
+    ev.message_id = int_of(member(payload, "id"));
+}
+
+} // namespace
+
+std::optional<int64_t> json_int64(const nlohmann::json& v) {
+  switch (v.type()) {
+    case json::value_t::number_unsigned: {
+      auto u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX))
+        return std::nullopt;
+      return static_cast<int64_t>(u);
+    }
+    case json::value_t::number_integer:
+      return v.get<int64_t>();
+    case json::value_t::number_float: {
+      double d = v.get<double>();
+      // 2^63 is exactly representable; every double below it converts safely.
+      if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0
+          || d >= 9223372036854775808.0)
+        return std::nullopt;
+      return static_cast<int64_t>(d);
+    }
+    case json::value_t::string: {
+      const auto& s = v.get_ref<const std::string&>();
+      int64_t out = 0;
+      const char* end = s.data() + s.size();
+      auto [ptr, ec] = std::from_chars(s.data(), end, out);
+      if (s.empty() || ec != std::errc{} || ptr != end)
+        return std::nullopt;
+      return out;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<std::string> normalize_direction(std::string_view raw) {
+  constexpr std::string_view blanks = " \t\r\n\f\v";
+  auto first = raw.find_first_not_of(blanks);
+  if (first == std::string_view::npos)
+    return std::nullopt;
+  raw = raw.substr(first, raw.find_last_not_of(blanks) - first + 1);
+  std::string lower;
+  lower.reserve(raw.size());
+  for (char c : raw)
+    lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (lower == "inbound" || lower == "incoming" || lower == "in")
+    return "inbound";
+  if (lower == "outbound" || lower == "outgoing" || lower == "out")
+    return "outbound";
+  return std::nullopt;
+}
+
+bool is_seed_payload(const nlohmann::json& payload) {
+  return seed_type(payload).has_value();
+}
+
+std::string derive_event_type(const nlohmann::json& payload) {
+  if (auto type = seed_type(payload))
+    return *type;
+  if (auto state = dialpad_state(payload))
+    return type_for_state(*state);
+  if (auto direction = sms_direction(payload))
+    return *direction == "inbound" ? "sms.received" : "sms.sent";
+  if (int_of(member(payload, "call_id")))
+    return "call.updated";
+  return "unknown";
+}
+
+std::string derive_event_id(const nlohmann::json& payload, std::string_view raw) {
+  if (is_seed_payload(payload)) {
+    // The specific names win over `id`, which a seed SMS uses for the message.
+    for (const char* key : {"event_id", "dialpad_event_id", "id"})
+      if (auto id = id_text(member(payload, key)))
+        return *id;
+    return sha256_hex(raw);
+  }
+  const json* when = member(payload, "event_timestamp");
+  // Same precedence as derive_event_type: a state makes it a call event, the
+  // SMS shape comes next, a bare call id last.
+  if (sms_direction(payload))
+    return "sms:" + int_text(member(payload, "id")) + ":"
+           + text_of(member(payload, "message_status")).value_or("") + ":" + int_text(when);
+  if (auto call_id = int_of(member(payload, "call_id")))
+    return "call:" + std::to_string(*call_id) + ":" + dialpad_state(payload).value_or("") + ":"
+           + int_text(when);
+  return sha256_hex(raw);
+}
+
+std::optional<int64_t> payload_org_id(const nlohmann::json& payload) {
+  return first_int(payload, {"org_id", "company_id"});
+}
+
+event_data extract_event(const nlohmann::json& payload) {
+  event_data ev;
+  ev.event_type = derive_event_type(payload);
+  ev.seed = is_seed_payload(payload);
+  if (auto raw = text_of(member(payload, "direction")))
+    ev.direction = normalize_direction(*raw);
+  if (ev.seed)
+    extract_seed(payload, ev);
+  else
+    extract_dialpad(payload, ev);
+  // Both shapes describe the agent as a `target` of type user.
+  extract_user(payload, ev);
+  if (const json* text = member(payload, "text"); text != nullptr && text->is_string())
+    ev.text = text->get_ref<const std::string&>();
+  else
+    ev.text = text_of(member(payload, "text_content"));
+  ev.message_status = text_of(member(payload, "message_status"));
+  ev.org_id = payload_org_id(payload);
+  return ev;
+}
+
+} // namespace cti

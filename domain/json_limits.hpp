@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string_view>
+
+namespace cti {
+
+/// The deepest nesting of objects/arrays in `text`, counted as API.md says
+/// ({"a":1} is 1, [[1]] is 2, 7 is 0), scanning raw bytes without parsing
+/// (string contents and escapes respected). Stops scanning as soon as the
+/// depth exceeds `limit` and returns limit + 1. Does not validate the JSON:
+/// an unmatched closer never takes the depth below 0, and an unterminated
+/// string hides the rest of the text. A negative `limit` counts as 0; it
+/// iterates, so any nesting is safe to measure.
+int json_depth(std::string_view text, int limit);
+
+} // namespace cti

@@ -1,0 +1,64 @@
+#include "domain/webhook_intake.hpp"
+
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+namespace cti {
+
+bool is_acceptable_webhook_content_type(const std::string* content_type) {
+  if (content_type == nullptr)
+    return true;
+  std::string media;
+  for (char c : *content_type) {
+    if (c == ';')
+      break;
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      media += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (media.empty())
+    return true;
+  return media == "application/json" || media.ends_with("+json") || media == "application/jwt"
+         || media.starts_with("text/");
+}
+
+webhook_wire classify_webhook(bool has_signature_header, std::string_view body) {
+  if (has_signature_header)
+    return webhook_wire::seed;
+  for (char c : body) {
+    if (std::isspace(static_cast<unsigned char>(c)))
+      continue;
+    return c == '{' ? webhook_wire::dialpad_json : webhook_wire::dialpad_jwt;
+  }
+  return webhook_wire::dialpad_jwt;
+}
+
+std::string_view to_string(webhook_wire w) {
+  switch (w) {
+    case webhook_wire::seed: return "seed";
+    case webhook_wire::dialpad_json: return "dialpad_json";
+    case webhook_wire::dialpad_jwt: return "dialpad_jwt";
+  }
+  return "dialpad_jwt";
+}
+
+bool contains_nul(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::string:
+      return j.get_ref<const std::string&>().find('\0') != std::string::npos;
+    case nlohmann::json::value_t::object:
+      for (const auto& [k, v] : j.items())
+        if (k.find('\0') != std::string::npos || contains_nul(v))
+          return true;
+      return false;
+    case nlohmann::json::value_t::array:
+      for (const auto& v : j)
+        if (contains_nul(v))
+          return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
+} // namespace cti

@@ -1,0 +1,333 @@
+// Webhook ingestion through the built binary: signatures, tenant routing,
+// limits, durability. Signatures are computed here with OpenSSL directly, an
+// oracle independent of the server's own code.
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/hmac.h>
+
+#include "tests/e2e/server_process.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+using cti::test::http_reply;
+using cti::test::http_request;
+using cti::test::server_process;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string secret = "e2e-webhook-secret"; // server_process's DIALPAD_WEBHOOK_SECRET
+
+std::string fixture(const std::string& name) {
+  for (const char* dir : {"../shared/fixtures/dialpad/", "../../shared/fixtures/dialpad/",
+                          "/work/shared/fixtures/dialpad/"}) {
+    std::ifstream in{std::string{dir} + name};
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    }
+  }
+  ADD_FAILURE() << "fixture " << name << " not found";
+  return "{}";
+}
+
+std::string hmac_raw(const std::string& key, const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string{reinterpret_cast<char*>(out), len};
+}
+
+std::string hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string b64url(const std::string& in) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    out += tbl[v >> 18 & 63];
+    out += tbl[v >> 12 & 63];
+    out += tbl[v >> 6 & 63];
+    out += tbl[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = (unsigned char)in[i] << 16;
+    out += tbl[v >> 18 & 63];
+    out += tbl[v >> 12 & 63];
+  } else if (i + 2 == in.size()) {
+    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+    out += tbl[v >> 18 & 63];
+    out += tbl[v >> 12 & 63];
+    out += tbl[v >> 6 & 63];
+  }
+  return out;
+}
+
+std::string jwt(const std::string& payload, const std::string& key,
+                const std::string& header = R"({"alg":"HS256","typ":"JWT"})") {
+  auto signing_input = b64url(header) + "." + b64url(payload);
+  return signing_input + "." + b64url(hmac_raw(key, signing_input));
+}
+
+/// One server for the suite, with a small webhook body limit.
+class webhook_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    server = new server_process{{{"WEBHOOK_MAX_BODY_BYTES", "65536"}}};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+
+  static http_reply post(const std::string& target, const std::string& body,
+                         std::map<std::string, std::string> headers = {}) {
+    headers.emplace("Content-Type", "application/json");
+    return http_request(server->port(), "POST", target, headers, body);
+  }
+
+  static http_reply post_seed(const std::string& target, const std::string& body,
+                              std::map<std::string, std::string> headers = {}) {
+    headers.emplace("X-Dialpad-Signature", hex(hmac_raw(secret, body)));
+    return post(target, body, std::move(headers));
+  }
+
+  static std::string url() { return cti::test::database_url(); }
+
+  static std::string count_events(const std::string& app) {
+    return cti::test::query_value(url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                  {app});
+  }
+
+  static server_process* server;
+};
+
+server_process* webhook_test::server = nullptr;
+
+std::string error_of(const http_reply& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  return j.is_object() && j.contains("error") ? j["error"].get<std::string>() : "<" + r.body + ">";
+}
+
+} // namespace
+
+TEST_F(webhook_test, a_signed_seed_event_is_stored_before_the_200) {
+  auto app = cti::test::create_app(url());
+  auto body = fixture("13-seed-call.ring.json");
+  auto r = post_seed("/webhooks/dialpad/" + app, body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["received"], true);
+  EXPECT_EQ(j["duplicate"], false);
+  ASSERT_TRUE(j["event_id"].is_string());
+  // Durable before the answer: the row is there as soon as we look.
+  auto id = j["event_id"].get<std::string>();
+  EXPECT_EQ(cti::test::query_value(url(),
+                                   "SELECT dialpad_event_id || '|' || event_type || '|' || format"
+                                   " || '|' || state FROM webhook_events WHERE id = $1",
+                                   {id}),
+            "evt_5635304278851584_ring|call.ring|seed|pending");
+}
+
+TEST_F(webhook_test, a_repeat_delivery_is_a_duplicate_with_the_first_id) {
+  auto app = cti::test::create_app(url());
+  auto body = fixture("14-seed-call.ended.json");
+  auto first = post_seed("/webhooks/dialpad/" + app, body);
+  auto second = post_seed("/webhooks/dialpad/" + app, body);
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(json::parse(second.body)["duplicate"], true);
+  EXPECT_EQ(json::parse(second.body)["event_id"], json::parse(first.body)["event_id"]);
+  EXPECT_EQ(count_events(app), "1");
+}
+
+TEST_F(webhook_test, a_dialpad_jwt_event_is_verified_and_stored_with_a_derived_identity) {
+  auto app = cti::test::create_app(url());
+  auto payload = json::parse(fixture("01-call-inbound-ringing.json")).dump();
+  auto r = post("/webhooks/dialpad/" + app, jwt(payload, secret),
+                {{"Content-Type", "application/jwt"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto id = json::parse(r.body)["event_id"].get<std::string>();
+  EXPECT_EQ(cti::test::query_value(url(),
+                                   "SELECT dialpad_event_id || '|' || event_type || '|' || format"
+                                   " FROM webhook_events WHERE id = $1",
+                                   {id}),
+            "call:5635304278851584:ringing:1769596200420|call.ring|dialpad_jwt");
+  // The stored payload is the decoded event, not the token.
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT payload->>'state' FROM webhook_events WHERE id = $1",
+                                   {id}),
+            "ringing");
+}
+
+TEST_F(webhook_test, bad_signatures_are_401_and_store_nothing) {
+  auto app = cti::test::create_app(url());
+  auto body = fixture("13-seed-call.ring.json");
+  auto wrong = post("/webhooks/dialpad/" + app, body,
+                    {{"X-Dialpad-Signature", hex(hmac_raw("other-secret", body))}});
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(error_of(wrong), "unauthorized");
+  auto payload = json::parse(fixture("01-call-inbound-ringing.json")).dump();
+  auto bad_jwt = post("/webhooks/dialpad/" + app, jwt(payload, "other-secret"));
+  EXPECT_EQ(bad_jwt.status, 401);
+  auto none = post("/webhooks/dialpad/" + app,
+                   b64url(R"({"alg":"none","typ":"JWT"})") + "." + b64url(payload) + ".");
+  EXPECT_EQ(none.status, 401);
+  auto unsigned_json = post("/webhooks/dialpad/" + app, payload);
+  EXPECT_EQ(unsigned_json.status, 401);
+  EXPECT_EQ(count_events(app), "0");
+}
+
+TEST_F(webhook_test, unsigned_json_is_accepted_only_where_the_connection_allows_it) {
+  auto app = cti::test::create_app(url());
+  cti::test::register_org(url(), app, 777000111, true);
+  auto payload = json::parse(fixture("02-call-inbound-connected.json")).dump();
+  auto r = post("/webhooks/dialpad/" + app, payload);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT format FROM webhook_events WHERE id = $1",
+                                   {json::parse(r.body)["event_id"].get<std::string>()}),
+            "dialpad_json");
+}
+
+TEST_F(webhook_test, unknown_or_disabled_tenants_are_refused_before_the_signature) {
+  auto body = fixture("13-seed-call.ring.json");
+  // Unsigned on purpose: the tenant check answers first.
+  EXPECT_EQ(post("/webhooks/dialpad/00000000-0000-4000-8000-000000000000", body).status, 404);
+  EXPECT_EQ(post("/webhooks/dialpad/not-a-uuid", body).status, 404);
+  auto disabled = cti::test::create_app(url(), "disabled", false);
+  auto r = post_seed("/webhooks/dialpad/" + disabled, body);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(error_of(r), "forbidden");
+  EXPECT_EQ(count_events(disabled), "0");
+}
+
+TEST_F(webhook_test, routes_by_org_id_from_header_or_payload) {
+  auto app = cti::test::create_app(url());
+  cti::test::register_org(url(), app, 4242424242);
+  auto body = fixture("13-seed-call.ring.json");
+  auto by_header = post_seed("/webhooks/dialpad", body, {{"x-dialpad-org-id", "4242424242"}});
+  ASSERT_EQ(by_header.status, 200) << by_header.body;
+  auto with_company = json::parse(fixture("14-seed-call.ended.json"));
+  with_company["company_id"] = 4242424242;
+  auto by_payload = post_seed("/webhooks/dialpad", with_company.dump());
+  ASSERT_EQ(by_payload.status, 200) << by_payload.body;
+  EXPECT_EQ(count_events(app), "2");
+  auto unknown = post_seed("/webhooks/dialpad", body, {{"x-dialpad-org-id", "99"}});
+  EXPECT_EQ(unknown.status, 404);
+  auto nobody = post_seed("/webhooks/dialpad", body);
+  EXPECT_EQ(nobody.status, 404);
+}
+
+TEST_F(webhook_test, an_invalid_api_key_header_is_401) {
+  auto r = post_seed("/webhooks/dialpad", fixture("13-seed-call.ring.json"),
+                     {{"x-app-api-key", "raw_" + std::string(64, 'a')}});
+  EXPECT_EQ(r.status, 401);
+}
+
+TEST_F(webhook_test, limits_answer_in_the_contract_order) {
+  auto app = cti::test::create_app(url());
+  std::string big = R"({"event_type":"call.ring","pad":")" + std::string(70000, 'p') + "\"}";
+  // 413 first, even unsigned and with a bad content type.
+  auto too_big = post("/webhooks/dialpad/" + app, big, {{"Content-Type", "image/png"}});
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(error_of(too_big), "payload_too_large");
+  // 415 before the tenant check.
+  auto form = post("/webhooks/dialpad/not-a-uuid", "a=b",
+                   {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.status, 415);
+  EXPECT_EQ(error_of(form), "unsupported_media_type");
+  // Signed but not JSON: 400 invalid_json.
+  auto not_json = post_seed("/webhooks/dialpad/" + app, "{not json");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(error_of(not_json), "invalid_json");
+  auto array = post_seed("/webhooks/dialpad/" + app, "[1,2]");
+  EXPECT_EQ(array.status, 400);
+  // Depth: 64 levels are fine, 65 are not.
+  auto nest = [](int depth) {
+    std::string s = R"({"event_type":"call.updated","event_id":"deep)" + std::to_string(depth)
+                    + "\",\"x\":";
+    for (int i = 1; i < depth; ++i)
+      s += "[";
+    s += "1";
+    for (int i = 1; i < depth; ++i)
+      s += "]";
+    return s + "}";
+  };
+  EXPECT_EQ(post_seed("/webhooks/dialpad/" + app, nest(64)).status, 200);
+  auto deep = post_seed("/webhooks/dialpad/" + app, nest(65));
+  EXPECT_EQ(deep.status, 400);
+  EXPECT_EQ(error_of(deep), "invalid_json");
+  EXPECT_EQ(count_events(app), "1");
+}
+
+TEST_F(webhook_test, concurrent_deliveries_are_each_acknowledged_once) {
+  auto app = cti::test::create_app(url());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        json ev = {{"event_type", "call.ring"},
+                   {"event_id", "c-" + std::to_string(t) + "-" + std::to_string(i)},
+                   {"dialpad_call_id", 1000 + i}};
+        auto r = post_seed("/webhooks/dialpad/" + app, ev.dump());
+        if (r.status == 200 && json::parse(r.body)["duplicate"] == false)
+          ++ok;
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(count_events(app), "200");
+}
+
+TEST(webhook_process_test, database_down_means_503_and_nothing_acknowledged) {
+  server_process s;
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app(cti::test::database_url());
+  auto send = [&](const std::string& id) {
+    json ev = {{"event_type", "call.ring"}, {"event_id", id}, {"dialpad_call_id", 1}};
+    auto body = ev.dump();
+    return http_request(s.port(), "POST", "/webhooks/dialpad/" + app,
+                        {{"Content-Type", "application/json"},
+                         {"X-Dialpad-Signature", hex(hmac_raw(secret, body))}},
+                        body);
+  };
+  ASSERT_EQ(send("before").status, 200); // also warms the tenant cache
+  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_STOP")), 0);
+  auto down = send("while-down");
+  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_START")), 0);
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_EQ(error_of(down), "unavailable");
+  EXPECT_FALSE(down.headers["retry-after"].empty());
+  // Back without a restart of the server; Dialpad's retry succeeds once.
+  int status = 0;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       status != 200 && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms))
+    status = send("while-down").status;
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT count(*) FROM webhook_events WHERE app_id = $1"
+                                   " AND dialpad_event_id = 'while-down'",
+                                   {app}),
+            "1");
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}

@@ -1,0 +1,144 @@
+#include "db/events_repo.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "db/migrator.hpp"
+#include "db/statements.hpp"
+#include "tests/integration/test_db.hpp"
+
+namespace {
+
+/// A migrated database shared by this suite; each test makes its own app.
+const std::string& db_url() {
+  static const std::string url = [] {
+    auto u = cti::test::fresh_database("events");
+    auto res = cti::db::run_migrations(u, cti::db::embedded_migrations());
+    EXPECT_TRUE(res.ok) << res.error;
+    return u;
+  }();
+  return url;
+}
+
+std::unique_ptr<pqxx::connection> connect() {
+  auto c = std::make_unique<pqxx::connection>(db_url());
+  for (const auto& s : cti::db::prepared_statements())
+    c->prepare(s.name, s.sql);
+  return c;
+}
+
+cti::ingest_item item(const std::string& app, const std::string& id,
+                      const std::string& payload = R"({"event_type":"call.ring"})") {
+  cti::ingest_item it;
+  it.app_id = app;
+  it.dialpad_event_id = id;
+  it.event_type = "call.ring";
+  it.payload = payload;
+  it.format = "seed";
+  it.received_at_us = 1769596200123456;
+  return it;
+}
+
+std::vector<cti::ingest_result> store(const std::vector<cti::ingest_item>& items) {
+  auto c = connect();
+  pqxx::work tx{*c};
+  auto res = cti::db::insert_events(tx, items);
+  tx.commit();
+  return res;
+}
+
+} // namespace
+
+TEST(events_repo, stores_a_batch_and_answers_in_order) {
+  auto app = cti::test::create_app(db_url());
+  auto res = store({item(app, "a"), item(app, "b"), item(app, "c")});
+  ASSERT_EQ(res.size(), 3u);
+  for (const auto& r : res) {
+    EXPECT_FALSE(r.duplicate);
+    EXPECT_EQ(r.event_id.size(), 36u);
+  }
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            "3");
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT dialpad_event_id FROM webhook_events WHERE id = $1",
+                                   {res[1].event_id}),
+            "b");
+  // Arrival time kept to the microsecond, state pending.
+  EXPECT_EQ(cti::test::query_value(
+              db_url(), "SELECT (extract(epoch FROM received_at) * 1000000)::bigint::text || state"
+                        " FROM webhook_events WHERE id = $1",
+              {res[0].event_id}),
+            "1769596200123456pending");
+}
+
+TEST(events_repo, a_repeat_delivery_answers_the_first_id_as_duplicate) {
+  auto app = cti::test::create_app(db_url());
+  auto first = store({item(app, "x")});
+  auto second = store({item(app, "x", R"({"event_type":"call.ring","changed":true})"), item(app, "y")});
+  EXPECT_TRUE(second[0].duplicate);
+  EXPECT_EQ(second[0].event_id, first[0].event_id);
+  EXPECT_FALSE(second[1].duplicate);
+  // The stored payload is the first delivery's.
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT payload::text FROM webhook_events WHERE id = $1",
+                                   {first[0].event_id}),
+            R"({"event_type": "call.ring"})");
+}
+
+TEST(events_repo, a_repeat_inside_one_batch_is_stored_once) {
+  auto app = cti::test::create_app(db_url());
+  auto res = store({item(app, "dup"), item(app, "dup"), item(app, "other")});
+  EXPECT_FALSE(res[0].duplicate);
+  EXPECT_TRUE(res[1].duplicate);
+  EXPECT_EQ(res[0].event_id, res[1].event_id);
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            "2");
+}
+
+TEST(events_repo, the_same_event_id_in_two_apps_is_two_events) {
+  auto a = cti::test::create_app(db_url());
+  auto b = cti::test::create_app(db_url());
+  auto res = store({item(a, "same"), item(b, "same")});
+  EXPECT_FALSE(res[0].duplicate);
+  EXPECT_FALSE(res[1].duplicate);
+  EXPECT_NE(res[0].event_id, res[1].event_id);
+}
+
+TEST(events_repo, notifies_listeners_once_per_batch_on_commit) {
+  auto app = cti::test::create_app(db_url());
+  pqxx::connection listener{db_url()};
+  struct counter : pqxx::notification_receiver {
+    counter(pqxx::connection_base& c) : pqxx::notification_receiver(c, cti::db::events_channel) {}
+    void operator()(const std::string&, int) override { ++count; }
+    int count = 0;
+  } recv{listener};
+  {
+    auto c = connect();
+    pqxx::work tx{*c};
+    cti::db::insert_events(tx, {item(app, "n1"), item(app, "n2")});
+    // Not committed yet: nothing delivered.
+    listener.get_notifs();
+    EXPECT_EQ(recv.count, 0);
+    tx.commit();
+  }
+  for (int i = 0; i < 100 && recv.count == 0; ++i)
+    listener.await_notification(0, 50000);
+  EXPECT_EQ(recv.count, 1);
+  // A batch of only duplicates stores nothing and notifies nobody.
+  store({item(app, "n1")});
+  listener.await_notification(0, 200000);
+  EXPECT_EQ(recv.count, 1);
+}
+
+TEST(events_repo, an_aborted_transaction_stores_nothing) {
+  auto app = cti::test::create_app(db_url());
+  {
+    auto c = connect();
+    pqxx::work tx{*c};
+    cti::db::insert_events(tx, {item(app, "gone")});
+    // no commit: the destructor aborts
+  }
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            "0");
+}

@@ -1,0 +1,86 @@
+#include "domain/json_limits.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+using cti::json_depth;
+
+TEST(json_limits, measures_depth_as_api_md_counts_it) {
+  std::vector<std::pair<std::string_view, int>> cases = {
+      {"", 0},
+      {"7", 0},
+      {"\"text\"", 0},
+      {"true", 0},
+      {"null", 0},
+      {"{}", 1},
+      {"[]", 1},
+      {R"({"a":1})", 1},
+      {"[[1]]", 2},
+      {R"({"a":{"b":{}}})", 3},
+      {R"({"a":[{"b":[]}]})", 4},
+      {R"([1,[2],[[3]],4])", 3},
+      {R"({"a":[1],"b":[[2]],"c":{}})", 3},
+      {" \n{ \"a\" : [ ] }\n", 2},
+  };
+  for (const auto& [text, depth] : cases)
+    EXPECT_EQ(json_depth(text, 64), depth) << text;
+}
+
+TEST(json_limits, ignores_brackets_inside_strings) {
+  std::vector<std::pair<std::string_view, int>> cases = {
+      {R"({"a":"[[[{{{"})", 1},
+      {R"({"[[[":"}}}]]]","b":[1]})", 2},
+      {R"(["]]]]", ["{"]])", 2},
+      {R"("[[[[")", 0},
+  };
+  for (const auto& [text, depth] : cases)
+    EXPECT_EQ(json_depth(text, 64), depth) << text;
+}
+
+TEST(json_limits, handles_escapes_inside_strings) {
+  std::vector<std::pair<std::string_view, int>> cases = {
+      {R"({"a":"\"[[","b":[1]})", 2},        // escaped quote does not end the string
+      {R"({"a":"\\","b":[[1]]})", 3},        // escaped backslash, then the real closing quote
+      {R"({"a":"\\\"[[[","b":1})", 1},       // backslash pair then escaped quote
+      {R"({"a":"\u005b\/[","b":[]})", 2},   // other escapes are just characters
+  };
+  for (const auto& [text, depth] : cases)
+    EXPECT_EQ(json_depth(text, 64), depth) << text;
+}
+
+TEST(json_limits, returns_depth_at_limit_and_limit_plus_one_past_it) {
+  EXPECT_EQ(json_depth("[[[]]]", 3), 3);
+  EXPECT_EQ(json_depth("[[[[]]]]", 3), 4);
+  EXPECT_EQ(json_depth("[[[[[[[[[[]]]]]]]]]]", 3), 4);
+  EXPECT_EQ(json_depth("[]", 0), 1);
+  EXPECT_EQ(json_depth("7", 0), 0);
+}
+
+TEST(json_limits, does_not_validate_json) {
+  EXPECT_EQ(json_depth("]]]}}}[", 64), 1); // stray closers never go below 0
+  EXPECT_EQ(json_depth("[[[", 64), 3);     // unclosed
+  EXPECT_EQ(json_depth(R"(["[[[)", 64), 1); // unterminated string hides the rest
+}
+
+TEST(json_limits, stops_early_on_very_deep_input_without_recursing) {
+  constexpr std::size_t n = 100000;
+  const std::string deep = std::string(n, '[') + std::string(n, ']');
+  const std::string deep_objects = [] {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i)
+      s += R"({"a":)";
+    s += "1";
+    s += std::string(n, '}');
+    return s;
+  }();
+  EXPECT_EQ(json_depth(deep, 64), 65);
+  EXPECT_EQ(json_depth(deep_objects, 64), 65);
+  // Measuring the whole input iterates over it; a recursive scanner would
+  // overflow the stack here.
+  EXPECT_EQ(json_depth(deep, 1000000), static_cast<int>(n));
+  EXPECT_EQ(json_depth(deep_objects, 1000000), static_cast<int>(n));
+}
