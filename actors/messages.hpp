@@ -219,6 +219,51 @@ typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
   return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error);
 }
 
+// -- event processing -------------------------------------------------------
+
+/// What one poll may do.
+struct process_settings {
+  uint32_t batch_size = 50;    ///< EVENT_BATCH_SIZE
+  uint32_t max_attempts = 8;   ///< EVENT_MAX_ATTEMPTS
+};
+
+/// An event that changed something, with its stream number, as published
+/// after the commit.
+struct applied_event {
+  std::string app_id;
+  int64_t seq = 0;                 ///< The app's stream number.
+  std::string event_id;            ///< webhook_events.id.
+  std::string event_type;          ///< Published name (e.g. `call.resumed`).
+  int64_t occurred_at_us = 0;      ///< Event time (or processing time), epoch µs.
+  std::string call_json;           ///< The call object, when the event concerns a call.
+  std::string voicemail_json;      ///< The voicemail object, for voicemail events.
+  std::string message_json;        ///< The message object, for SMS events.
+};
+
+/// The outcome of one claim-apply-commit round.
+struct process_report {
+  uint32_t claimed = 0;            ///< Events taken from the queue.
+  uint32_t failed = 0;             ///< Handler failures (retried later or dead).
+  uint32_t dead = 0;               ///< Of those, given up for good.
+  std::vector<applied_event> applied; ///< In seq order per app.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
+  return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, applied_event& x) {
+  return f(caf::meta::type_name("applied_event"), x.app_id, x.seq, x.event_id, x.event_type,
+           x.occurred_at_us, x.call_json, x.voicemail_json, x.message_json);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, process_report& x) {
+  return f(caf::meta::type_name("process_report"), x.claimed, x.failed, x.dead, x.applied);
+}
+
 } // namespace cti
 
 // -- type IDs and atoms -------------------------------------------------------
@@ -236,6 +281,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::ingest_result))
   CAF_ADD_TYPE_ID(cti, (std::vector<cti::ingest_item>))
   CAF_ADD_TYPE_ID(cti, (std::vector<cti::ingest_result>))
+  CAF_ADD_TYPE_ID(cti, (cti::process_settings))
+  CAF_ADD_TYPE_ID(cti, (cti::applied_event))
+  CAF_ADD_TYPE_ID(cti, (cti::process_report))
+  CAF_ADD_TYPE_ID(cti, (std::vector<cti::applied_event>))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -247,6 +296,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, app_atom, "app")
   CAF_ADD_ATOM(cti, cti, org_atom, "org")
   CAF_ADD_ATOM(cti, cti, invalidate_atom, "invalidate")
+  CAF_ADD_ATOM(cti, cti, process_atom, "process")
+  CAF_ADD_ATOM(cti, cti, wake_atom, "wake")
+  CAF_ADD_ATOM(cti, cti, poll_atom, "poll")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -268,7 +320,11 @@ namespace cti {
   /* Looks an app up by id; answers found = false when there is none. */       \
   caf::replies_to<app_atom, std::string>::with<app_info>,                      \
   /* Looks an app up by the Dialpad org id registered on its connection. */    \
-  caf::replies_to<org_atom, int64_t>::with<app_info>
+  caf::replies_to<org_atom, int64_t>::with<app_info>,                          \
+  /* Claims a batch of due events, applies them, marks them and assigns */     \
+  /* seq numbers in one transaction; answers what was applied (after */        \
+  /* the commit). */                                                           \
+  caf::replies_to<process_atom, process_settings>::with<process_report>
 
 /// The jobs, as a handle: what the pool offers its users.
 using db_actor = caf::typed_actor<CTI_DB_JOBS>;
@@ -303,7 +359,24 @@ using tenant_registry_actor = caf::typed_actor<
   /// Answers the app registered for this Dialpad org id.
   caf::replies_to<org_atom, int64_t>::with<app_info>,
   /// Drops everything cached about an app (after a change to it).
-  caf::reacts_to<invalidate_atom, std::string>>;
+  caf::reacts_to<invalidate_atom, std::string>,
+  /// An event was applied and committed: hand it to the app's tenant actor.
+  caf::reacts_to<caf::publish_atom, applied_event>>;
+
+/// One of the node's queue pollers.
+using queue_poller_actor = caf::typed_actor<
+  /// New events may be queued (NOTIFY): poll now.
+  caf::reacts_to<wake_atom>,
+  /// Internal: the periodic safety-net poll.
+  caf::reacts_to<caf::tick_atom>>;
+
+/// The LISTEN connection: a detached actor that wakes the pollers when the
+/// ingester's NOTIFY arrives.
+using event_listener_actor = caf::typed_actor<
+  /// Internal: wait a moment for notifications, wake the pollers, repeat.
+  caf::reacts_to<poll_atom>,
+  /// Internal: try to reconnect now.
+  caf::reacts_to<reconnect_atom>>;
 
 /// The actor behind one HTTP connection.
 using http_handler_actor = caf::typed_actor<

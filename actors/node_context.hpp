@@ -7,6 +7,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/processing_stats.hpp"
 #include "actors/tenant_cache.hpp"
 #include "domain/config.hpp"
 #include "domain/request_stats.hpp"
@@ -22,6 +23,7 @@ struct node_context {
   tenant_registry_actor registry;               ///< Loads apps into `tenants`.
   std::shared_ptr<tenant_cache> tenants;        ///< Apps, read without a round trip.
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
+  std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

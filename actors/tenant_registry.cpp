@@ -23,6 +23,9 @@ struct tenant_registry_state {
   std::shared_ptr<tenant_cache> cache;
   std::unordered_map<std::string, loading> by_id;
   std::unordered_map<int64_t, loading> by_org;
+  /// Applied events handed over per app. TODO(issue 5): tenant actors take
+  /// these and push them to WebSocket sessions; until then they are counted.
+  std::unordered_map<std::string, uint64_t> published;
 };
 
 using registry_ptr = tenant_registry_actor::stateful_pointer<tenant_registry_state>;
@@ -83,6 +86,7 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         [c](int64_t k, const app_info& info, auto expires) { c->put_org(k, info, expires); },
         org_atom_v, org);
     },
+    [=](caf::publish_atom, applied_event& ev) { ++self->state.published[ev.app_id]; },
     [=](invalidate_atom, std::string& id) {
       auto& st = self->state;
       st.cache->erase_app(id);

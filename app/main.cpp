@@ -18,7 +18,9 @@
 #include "actors/ingester.hpp"
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
+#include "actors/queue_poller.hpp"
 #include "actors/tenant_registry.hpp"
+#include "db/listener.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
 #include "domain/config.hpp"
@@ -188,6 +190,17 @@ int main(int argc, char** argv) {
     ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
     ctx->tenants = std::make_shared<cti::tenant_cache>();
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, {});
+    ctx->processing = std::make_shared<cti::processing_stats>();
+    cti::poller_settings pls;
+    pls.process.batch_size = static_cast<uint32_t>(cfg.event_batch_size);
+    pls.process.max_attempts = static_cast<uint32_t>(cfg.event_max_attempts);
+    pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
+    std::vector<cti::queue_poller_actor> pollers;
+    for (int i = 0; i < cfg.event_pollers; ++i)
+      pollers.push_back(cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls));
+    cti::db::listener_settings lst;
+    lst.conninfo = cfg.database_url;
+    auto listener = cti::db::spawn_event_listener(sys, lst, pollers);
 
     {
       cti::net::server srv{sys, ctx};
@@ -204,6 +217,9 @@ int main(int argc, char** argv) {
         srv.shutdown(std::chrono::seconds{cfg.shutdown_grace_seconds});
       }
     }
+    caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+    for (auto& p : pollers)
+      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);

@@ -153,6 +153,9 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     [=](org_atom, int64_t org) -> caf::result<app_info> {
       return dispatch<app_info>(self, org_atom_v, org);
     },
+    [=](process_atom, process_settings& settings) -> caf::result<process_report> {
+      return dispatch<process_report>(self, process_atom_v, settings);
+    },
     [=](stats_atom) -> pool_stats {
       auto& s = self->state;
       pool_stats out;

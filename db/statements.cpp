@@ -1,9 +1,15 @@
 #include "db/statements.hpp"
 
+#include "db/calls_repo.hpp"
+#include "db/messages_repo.hpp"
+#include "db/processor.hpp"
+
 namespace cti::db {
 
-const std::vector<prepared_statement>& prepared_statements() {
-  static const std::vector<prepared_statement> all = {
+namespace {
+
+std::vector<prepared_statement> collect() {
+  std::vector<prepared_statement> all = {
     {"health", "SELECT 1"},
     // events_repo
     // One statement, so that in autocommit it is one round trip and one
@@ -34,6 +40,17 @@ const std::vector<prepared_statement>& prepared_statements() {
      " FROM dialpad_connections c JOIN apps a ON a.id = c.app_id"
      " WHERE c.dialpad_org_id = $1"},
   };
+  for (auto* group : {&calls_repo_statements, &messages_repo_statements,
+                      &processor_statements})
+    for (auto& s : group())
+      all.push_back(std::move(s));
+  return all;
+}
+
+} // namespace
+
+const std::vector<prepared_statement>& prepared_statements() {
+  static const std::vector<prepared_statement> all = collect();
   return all;
 }
 

@@ -7,6 +7,7 @@
 
 #include "db/apps_repo.hpp"
 #include "db/events_repo.hpp"
+#include "db/processor.hpp"
 #include "db/statements.hpp"
 #include "domain/log.hpp"
 
@@ -178,6 +179,11 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
       return with_connection<app_info>(self, true, [&](pqxx::connection& c) {
         pqxx::read_transaction tx{c};
         return db::find_app_by_org(tx, org);
+      });
+    },
+    [=](process_atom, process_settings& settings) -> caf::result<process_report> {
+      return with_connection<process_report>(self, false, [&](pqxx::connection& c) {
+        return db::process_batch(c, settings);
       });
     },
     [=](health_atom) -> caf::result<bool> {

@@ -47,6 +47,7 @@ struct config {
   int event_poll_interval_ms = 5000;          ///< EVENT_POLL_INTERVAL_MS
   int event_batch_size = 50;                  ///< EVENT_BATCH_SIZE
   int event_max_attempts = 8;                 ///< EVENT_MAX_ATTEMPTS
+  int event_pollers = 2;                      ///< EVENT_POLLERS (queue pollers on this node)
   std::size_t webhook_max_body_bytes = 5 * 1024 * 1024; ///< WEBHOOK_MAX_BODY_BYTES
   int ws_heartbeat_seconds = 30;              ///< WS_HEARTBEAT_SECONDS
   int ws_max_queued_messages = 1024;          ///< WS_MAX_QUEUED_MESSAGES

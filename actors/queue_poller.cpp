@@ -1,0 +1,95 @@
+#include "actors/queue_poller.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/processing_stats.hpp"
+#include "domain/log.hpp"
+
+namespace cti {
+
+namespace {
+
+/// One poller's loop state.
+struct queue_poller_state {
+  static inline const char* name = "queue_poller";
+  poller_settings settings;
+  db_pool_actor pool;
+  tenant_registry_actor registry;
+  std::shared_ptr<processing_stats> stats;
+  bool busy = false;   ///< A round is running.
+  bool again = false;  ///< Woken while busy: run another round after it.
+  bool db_down = false;
+};
+
+using poller_ptr = queue_poller_actor::stateful_pointer<queue_poller_state>;
+
+void poll(poller_ptr self) {
+  auto& st = self->state;
+  if (st.busy) {
+    st.again = true;
+    return;
+  }
+  st.busy = true;
+  st.again = false;
+  auto started = std::chrono::steady_clock::now();
+  self->request(st.pool, st.settings.db_timeout, process_atom_v, st.settings.process)
+    .then(
+      [self, started](process_report& report) {
+        auto& s = self->state;
+        s.busy = false;
+        if (s.db_down) {
+          s.db_down = false;
+          log::info("event processing resumed");
+        }
+        s.stats->record_round(report.claimed, report.failed,
+                              std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - started));
+        // Published only now: the round has committed.
+        for (auto& ev : report.applied)
+          self->send(s.registry, caf::publish_atom_v, std::move(ev));
+        // A full batch means more may be waiting.
+        if (s.again || report.claimed >= s.settings.process.batch_size)
+          poll(self);
+      },
+      [self](caf::error& err) {
+        auto& s = self->state;
+        s.busy = false;
+        // The database is away (or slow): the next tick or wake retries.
+        if (!s.db_down) {
+          s.db_down = true;
+          log::warn("event processing paused", {{"error", to_string(errc_of(err))}});
+        }
+      });
+}
+
+queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor pool,
+                                               tenant_registry_actor registry,
+                                               std::shared_ptr<processing_stats> stats,
+                                               poller_settings settings) {
+  auto& st = self->state;
+  st.pool = std::move(pool);
+  st.registry = std::move(registry);
+  st.stats = std::move(stats);
+  st.settings = settings;
+  // Start with a round: events may have queued while no node was running.
+  self->send(self, caf::tick_atom_v);
+  return {
+    [=](wake_atom) { poll(self); },
+    [=](caf::tick_atom) {
+      poll(self);
+      self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+queue_poller_actor spawn_queue_poller(caf::actor_system& sys, db_pool_actor pool,
+                                      tenant_registry_actor registry,
+                                      std::shared_ptr<processing_stats> stats,
+                                      poller_settings settings) {
+  return sys.spawn(queue_poller, std::move(pool), std::move(registry), std::move(stats),
+                   settings);
+}
+
+} // namespace cti

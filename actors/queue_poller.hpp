@@ -1,0 +1,39 @@
+#pragma once
+
+// A queue poller drives processing rounds (db/processor.hpp) through the
+// pool and publishes what they applied:
+//
+//   wake (NOTIFY) ─┐
+//   tick (interval)┼─► idle? ──yes──► pool: process ──► publish applied ──┐
+//                  │     └─no──► remember "again"                         │
+//                  └──────────── a full batch, or "again": next round ◄───┘
+//
+// Several pollers run per node (and on every node); SKIP LOCKED keeps them
+// off each other's events.
+
+#include <chrono>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+
+namespace cti {
+
+class processing_stats;
+
+/// How a poller works.
+struct poller_settings {
+  process_settings process;                     ///< Batch size, attempts.
+  std::chrono::milliseconds interval{5000};     ///< EVENT_POLL_INTERVAL_MS
+  std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
+};
+
+/// Spawns a poller that processes through `pool` and hands applied events
+/// to `registry`, recording figures in `stats`.
+queue_poller_actor spawn_queue_poller(caf::actor_system& sys, db_pool_actor pool,
+                                      tenant_registry_actor registry,
+                                      std::shared_ptr<processing_stats> stats,
+                                      poller_settings settings);
+
+} // namespace cti

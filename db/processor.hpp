@@ -1,0 +1,35 @@
+#pragma once
+
+// One processing round, in one transaction (ARCHITECTURE.md rule 3):
+//
+//   BEGIN
+//   claim ≤ batch_size due events   (FOR UPDATE SKIP LOCKED, received_at order)
+//   for each: SAVEPOINT → handler → RELEASE        (failure: ROLLBACK TO SAVEPOINT,
+//                                                   attempts+1, backoff or dead)
+//   per app, in app-id order: last_seq += n         (the app row lock orders the stream)
+//   mark processed: outcome, processed_at, attempts+1, seq
+//   COMMIT  →  only now are the applied events published
+//
+// A crash before COMMIT leaves every claimed event pending for another
+// poller; handlers are idempotent, so re-running them is harmless.
+
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "db/statements.hpp"
+
+namespace pqxx {
+class connection_base;
+} // namespace pqxx
+
+namespace cti::db {
+
+/// Runs one round on `conn`. Throws what libpqxx throws for the connection
+/// or the commit (nothing is then acknowledged); handler failures are
+/// recorded on their events, never thrown.
+process_report process_batch(pqxx::connection_base& conn, const process_settings& settings);
+
+/// The prepared statements of the processor.
+std::vector<prepared_statement> processor_statements();
+
+} // namespace cti::db

@@ -1,0 +1,17 @@
+#include "domain/retry.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cti {
+
+std::chrono::milliseconds retry_delay(int attempts, double jitter) {
+  constexpr double base_ms = 1000;
+  constexpr double cap_ms = 3600.0 * 1000;
+  int exponent = std::clamp(attempts - 1, 0, 30);
+  double ms = std::min(base_ms * std::pow(2.0, exponent), cap_ms);
+  double factor = 0.8 + 0.4 * std::clamp(jitter, 0.0, 0.999999);
+  return std::chrono::milliseconds{static_cast<long long>(ms * factor)};
+}
+
+} // namespace cti

@@ -1,0 +1,1 @@
+// placeholder: the processor tests are being written
