@@ -5,11 +5,62 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/sql_params.hpp"
+
 namespace cti::db {
 
 namespace {
 
 using key = std::pair<std::string, std::string>; // (app_id, dialpad_event_id)
+
+/// The API state: `failed` is derived (pending after a failed attempt).
+const std::string api_state =
+  "CASE WHEN state = 'pending' AND attempts > 0 THEN 'failed' ELSE state END";
+
+const std::string event_columns =
+  "id, app_id, dialpad_event_id, event_type, " + api_state
+  + ", outcome, attempts, last_error, seq, " + us_of("received_at") + ", "
+  + us_of("processed_at") + ", CASE WHEN state = 'pending' THEN " + us_of("next_attempt_at")
+  + " END";
+
+std::optional<timestamp> opt_time(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
+}
+
+event_record to_event(const pqxx::row& r, bool with_payload) {
+  event_record e;
+  e.id = r[0].as<std::string>();
+  e.app_id = r[1].as<std::string>();
+  e.dialpad_event_id = r[2].as<std::string>();
+  e.event_type = r[3].as<std::string>();
+  e.state = r[4].as<std::string>();
+  if (!r[5].is_null())
+    e.outcome = r[5].as<std::string>();
+  e.attempts = r[6].as<int>();
+  if (!r[7].is_null())
+    e.last_error = r[7].as<std::string>();
+  if (!r[8].is_null())
+    e.seq = r[8].as<int64_t>();
+  e.received_at = timestamp{std::chrono::microseconds{r[9].as<int64_t>()}};
+  e.processed_at = opt_time(r[10]);
+  e.next_attempt_at = opt_time(r[11]);
+  if (with_payload && !r[12].is_null())
+    e.payload = r[12].as<std::string>();
+  return e;
+}
+
+/// SQL condition for an API state (validated by is_event_state).
+std::string state_condition(const std::string& state) {
+  if (state == "pending")
+    return "state = 'pending' AND attempts = 0";
+  if (state == "failed")
+    return "state = 'pending' AND attempts > 0";
+  if (state == "dead")
+    return "state = 'dead'";
+  return "state = 'processed'";
+}
 
 } // namespace
 
@@ -81,6 +132,61 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     }
   }
   return out;
+}
+
+bool is_event_state(const std::string& s) {
+  return s == "pending" || s == "failed" || s == "processed" || s == "dead";
+}
+
+std::vector<prepared_statement> events_repo_statements() {
+  return {
+    {"event_find", "SELECT " + event_columns + ", payload::text FROM webhook_events WHERE id = $1::uuid"},
+    {"event_replay",
+     "WITH r AS (UPDATE webhook_events SET state = 'pending', outcome = NULL, processed_at = NULL,"
+     " attempts = 0, last_error = NULL, next_attempt_at = now() WHERE id = $1::uuid"
+     " RETURNING *), n AS (SELECT pg_notify('" + std::string{events_channel} + "', '') FROM r)"
+     " SELECT " + event_columns + ", NULL::text FROM r, (SELECT count(*) FROM n) AS notified"},
+  };
+}
+
+event_page list_events(pqxx::transaction_base& tx, const event_filter& f) {
+  // The few shapes of this query are fixed text: the state condition comes
+  // from a closed list, every value travels as a parameter.
+  std::string sql = "SELECT " + event_columns + ", NULL::text FROM webhook_events WHERE app_id = $1::uuid";
+  if (f.state)
+    sql += " AND " + state_condition(*f.state);
+  sql_params p;
+  p.text(f.app_id);
+  if (f.page.after) {
+    sql += " AND (received_at, id) < (" + ts_param(2) + ", $3::uuid)";
+    p.int64(f.page.after->time_us).text(f.page.after->id);
+  }
+  sql += " ORDER BY received_at DESC, id DESC LIMIT " + std::to_string(f.page.limit + 1);
+  auto res = tx.exec_params(sql, p.dynamic());
+  event_page page;
+  for (const auto& row : res) {
+    if (static_cast<int>(page.rows.size()) == f.page.limit) {
+      const auto& last = page.rows.back();
+      page.next = keyset{last.received_at.time_since_epoch().count(), last.id};
+      break;
+    }
+    page.rows.push_back(to_event(row, false));
+  }
+  return page;
+}
+
+std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::string& id) {
+  auto res = tx.exec_prepared("event_find", id);
+  if (res.empty())
+    return std::nullopt;
+  return to_event(res[0], true);
+}
+
+std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id) {
+  auto res = tx.exec_prepared("event_replay", id);
+  if (res.empty())
+    return std::nullopt;
+  return to_event(res[0], false);
 }
 
 } // namespace cti::db

@@ -1,6 +1,7 @@
 #include "db/statements.hpp"
 
 #include "db/calls_repo.hpp"
+#include "db/events_repo.hpp"
 #include "db/messages_repo.hpp"
 #include "db/processor.hpp"
 
@@ -40,8 +41,8 @@ std::vector<prepared_statement> collect() {
      " FROM dialpad_connections c JOIN apps a ON a.id = c.app_id"
      " WHERE c.dialpad_org_id = $1"},
   };
-  for (auto* group : {&calls_repo_statements, &messages_repo_statements,
-                      &processor_statements})
+  for (auto* group : {&calls_repo_statements, &events_repo_statements,
+                      &messages_repo_statements, &processor_statements})
     for (auto& s : group())
       all.push_back(std::move(s));
   return all;

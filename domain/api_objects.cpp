@@ -86,4 +86,38 @@ std::string message_json(const message_record& m) {
   return dump(j);
 }
 
+std::string event_json(const event_record& e) {
+  ojson j;
+  j["id"] = e.id;
+  j["dialpad_event_id"] = e.dialpad_event_id;
+  j["event_type"] = e.event_type;
+  j["state"] = e.state;
+  j["outcome"] = opt(e.outcome);
+  j["attempts"] = e.attempts;
+  j["last_error"] = opt(e.last_error);
+  j["seq"] = opt(e.seq);
+  j["received_at"] = format_rfc3339(e.received_at);
+  j["processed_at"] = opt_time(e.processed_at);
+  j["next_attempt_at"] = opt_time(e.next_attempt_at);
+  if (e.payload)
+    j["payload"] = opt_object(e.payload);
+  return dump(j);
+}
+
+std::string page_json(const std::vector<std::string>& objects,
+                      const std::optional<std::string>& next_cursor, bool has_more) {
+  std::string out = R"({"data":[)";
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += objects[i];
+  }
+  out += R"(],"next_cursor":)";
+  out += next_cursor ? dump(ojson(*next_cursor)) : std::string{"null"};
+  out += R"(,"has_more":)";
+  out += has_more ? "true" : "false";
+  out += '}';
+  return out;
+}
+
 } // namespace cti

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "domain/call_merge.hpp"
 
@@ -45,5 +46,30 @@ struct message_record {
 
 /// The contract's message object, as compact JSON.
 std::string message_json(const message_record& m);
+
+/// A stored webhook event, as the internal events API shows it.
+struct event_record {
+  std::string id;
+  std::string app_id;
+  std::string dialpad_event_id;
+  std::string event_type;
+  std::string state;                      ///< pending | failed | processed | dead (API form).
+  std::optional<std::string> outcome;
+  int attempts = 0;
+  std::optional<std::string> last_error;
+  std::optional<int64_t> seq;
+  timestamp received_at{};
+  std::optional<timestamp> processed_at;
+  std::optional<timestamp> next_attempt_at; ///< Only while pending (or failed).
+  std::optional<std::string> payload;     ///< JSON text; only for the single-event view.
+};
+
+/// The contract's event object (`payload` included when the record has it).
+std::string event_json(const event_record& e);
+
+/// `{"data": [...], "next_cursor": ..., "has_more": ...}` around already
+/// rendered JSON objects.
+std::string page_json(const std::vector<std::string>& objects,
+                      const std::optional<std::string>& next_cursor, bool has_more);
 
 } // namespace cti

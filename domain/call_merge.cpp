@@ -123,8 +123,12 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
     return true;
   }
   // Ordering rule: an event older than the last applied status change does
-  // not change the status (equal times are not older).
-  bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at;
+  // not change the status (equal times are not older). A terminal status is
+  // exempt: reaching the outcome never rewinds a call, and Dialpad reports
+  // e.g. `missed` just before the `voicemail` of the same call, so the outcome
+  // must win whichever of the two is processed first.
+  bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at
+               && !is_terminal(wanted);
   if (older || !transition_allowed(call.status, wanted))
     return false;
   // Dialpad has no resume state: connected on a held call is published as call.resumed.
@@ -139,6 +143,15 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
   return true;
 }
 
+/// Sets `field` from Dialpad's own `value` when there is one: Dialpad's
+/// date_* fields are the call's real times (every event of a call carries the
+/// same ones once known), so they replace a time we had to derive from an
+/// event's timestamp. This keeps the result independent of delivery order.
+void take(std::optional<timestamp>& field, const std::optional<timestamp>& value) {
+  if (value)
+    field = value;
+}
+
 /// Merges the data that is not the status, whatever the status, with
 /// COALESCE semantics (post-call events follow the hangup; out-of-order
 /// events carry data too).
@@ -148,8 +161,10 @@ void merge_data(call_record& call, const event_data& ev) {
   fill(call.to_number, ev.to_number);
   fill(call.dialpad_user_id, ev.dialpad_user_id);
   fill(call.recording_url, ev.recording_url);
-  fill(call.answered_at, ev.date_connected);
-  fill(call.ended_at, ev.date_ended);
+  if (ev.date_started)
+    call.started_at = *ev.date_started;
+  take(call.answered_at, ev.date_connected);
+  take(call.ended_at, ev.date_ended);
   // duration_seconds: the event's when present (Dialpad ms already rounded) ...
   fill(call.duration_seconds, ev.duration_seconds);
   // ... else, once the call has ended, ended_at − answered_at (0 if never answered).
@@ -216,6 +231,10 @@ voicemail_merge merge_voicemail(const std::optional<voicemail_record>& current,
     out.created = true;
     // received_at is set at creation: the event time, else now.
     vm.received_at = ev.event_time.value_or(now);
+  } else if (ev.event_time && *ev.event_time < vm.received_at) {
+    // The earliest voicemail event tells when it was left, whatever the
+    // delivery order (voicemail, voicemail_uploaded, transcription).
+    vm.received_at = *ev.event_time;
   }
   // Fill-in: the first value of every field is kept (transcription arrives later).
   fill(vm.dialpad_call_id, ev.dialpad_call_id);

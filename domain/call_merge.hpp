@@ -24,7 +24,15 @@
 //    real status event is not blocked by the ordering rule) and no status
 //    time from the event time (only the event's own date_* fill in).
 //  - A refusal by the ordering rule counts like a refused transition: the
-//    event is `rejected_transition` when it changed nothing else.
+//    event is `rejected_transition` when it changed nothing else. A terminal
+//    status (ended, missed, rejected) is exempt from the ordering rule (the
+//    transition rules still apply): Dialpad sends `missed` just before the
+//    `voicemail` of the same call, and the outcome must win in any order.
+//  - Dialpad's date_started / date_connected / date_ended are the call's real
+//    times: when an event carries one it replaces the value (which may have
+//    been derived from an event time); every event of a call carries the same
+//    ones, so the final row does not depend on the delivery order.
+//  - A voicemail's received_at is the earliest voicemail event's time.
 //  - Dialpad hangup: "date_connected is set" means in the event or already on
 //    the call (answered_at); the direction is the event's, else the call's.
 //  - `call.resumed` is published for any `call.started` (Dialpad `connected`

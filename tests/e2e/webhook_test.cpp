@@ -8,6 +8,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "tests/fixture_files.hpp"
 #include <nlohmann/json.hpp>
 #include <openssl/hmac.h>
 
@@ -25,17 +27,7 @@ namespace {
 const std::string secret = "e2e-webhook-secret"; // server_process's DIALPAD_WEBHOOK_SECRET
 
 std::string fixture(const std::string& name) {
-  for (const char* dir : {"../shared/fixtures/dialpad/", "../../shared/fixtures/dialpad/",
-                          "/work/shared/fixtures/dialpad/"}) {
-    std::ifstream in{std::string{dir} + name};
-    if (in) {
-      std::stringstream ss;
-      ss << in.rdbuf();
-      return ss.str();
-    }
-  }
-  ADD_FAILURE() << "fixture " << name << " not found";
-  return "{}";
+  return cti::test::fixture_text(name);
 }
 
 std::string hmac_raw(const std::string& key, const std::string& data) {

@@ -1,1 +1,515 @@
-// placeholder: the processor tests are being written
+#include "db/processor.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "db/events_repo.hpp"
+#include "db/migrator.hpp"
+#include "db/statements.hpp"
+#include "domain/event_model.hpp"
+#include "tests/fixture_files.hpp"
+#include "tests/integration/test_db.hpp"
+
+// The processor against a real PostgreSQL. The processor claims due events
+// of every app, so each test owns a fresh database: nothing another test
+// queued can be claimed here.
+
+using nlohmann::json;
+using cti::test::query_value;
+
+namespace {
+
+std::string migrated_database(const std::string& prefix) {
+  auto url = cti::test::fresh_database(prefix);
+  auto res = cti::db::run_migrations(url, cti::db::embedded_migrations());
+  EXPECT_TRUE(res.ok) << res.error;
+  return url;
+}
+
+std::unique_ptr<pqxx::connection> connect(const std::string& url) {
+  auto c = std::make_unique<pqxx::connection>(url);
+  for (const auto& s : cti::db::prepared_statements())
+    c->prepare(s.name, s.sql);
+  return c;
+}
+
+/// Builds the ingest item the webhook path would store for `payload`
+/// (identity and type derived as at ingest), received at `received_us`.
+cti::ingest_item as_ingested(const std::string& app, const std::string& payload,
+                             int64_t received_us) {
+  auto j = json::parse(payload);
+  cti::ingest_item it;
+  it.app_id = app;
+  it.event_type = cti::derive_event_type(j);
+  it.dialpad_event_id = cti::derive_event_id(j, payload);
+  it.payload = j.dump();
+  it.format = cti::is_seed_payload(j) ? "seed" : "dialpad_json";
+  it.received_at_us = received_us;
+  return it;
+}
+
+/// Stores `items` as the ingester does (one autocommit statement per chunk).
+std::vector<cti::ingest_result> enqueue(pqxx::connection& c,
+                                        const std::vector<cti::ingest_item>& items) {
+  std::vector<cti::ingest_result> out;
+  constexpr std::size_t chunk = 1000;
+  for (std::size_t i = 0; i < items.size(); i += chunk) {
+    std::vector<cti::ingest_item> part(items.begin() + static_cast<std::ptrdiff_t>(i),
+                                       items.begin()
+                                         + static_cast<std::ptrdiff_t>(std::min(items.size(), i + chunk)));
+    pqxx::nontransaction tx{c};
+    auto res = cti::db::insert_events(tx, part);
+    out.insert(out.end(), res.begin(), res.end());
+  }
+  return out;
+}
+
+/// Runs rounds until one claims nothing; answers every applied event.
+std::vector<cti::applied_event> drain(pqxx::connection& c, cti::process_settings s = {}) {
+  std::vector<cti::applied_event> applied;
+  for (int round = 0; round < 100000; ++round) {
+    auto report = cti::db::process_batch(c, s);
+    for (auto& a : report.applied)
+      applied.push_back(std::move(a));
+    if (report.claimed == 0)
+      break;
+  }
+  return applied;
+}
+
+/// The contract-visible columns of a call (no ids, no bookkeeping), as
+/// canonical jsonb text.
+std::string call_state(const std::string& url, const std::string& app, int64_t call_id) {
+  return query_value(url,
+                     "SELECT (to_jsonb(c) - 'id' - 'app_id' - 'created_at' - 'updated_at'"
+                     " - 'raw_payload' - 'last_event_at')::text"
+                     " FROM calls c WHERE app_id = $1::uuid AND dialpad_call_id = $2",
+                     {app, std::to_string(call_id)});
+}
+
+std::string voicemail_state(const std::string& url, const std::string& app, int64_t call_id) {
+  return query_value(url,
+                     "SELECT (to_jsonb(v) - 'id' - 'app_id' - 'call_id' - 'created_at'"
+                     " - 'updated_at')::text"
+                     " FROM voicemails v WHERE app_id = $1::uuid AND dialpad_call_id = $2",
+                     {app, std::to_string(call_id)});
+}
+
+json call_row(const std::string& url, const std::string& app, int64_t call_id) {
+  auto text = call_state(url, app, call_id);
+  return text.empty() ? json{} : json::parse(text);
+}
+
+constexpr int64_t call_a = 5635304278851584; // fixtures 01-06, inbound, answered, held, recorded
+constexpr int64_t call_b = 6199154384437248; // fixture 07, outbound, calling
+constexpr int64_t call_c = 5748039452590080; // fixtures 08-11, missed, voicemail
+
+const std::vector<std::string> lifecycle_files = {
+  "01-call-inbound-ringing.json",         "02-call-inbound-connected.json",
+  "03-call-inbound-hold.json",            "04-call-inbound-connected-after-hold.json",
+  "05-call-inbound-hangup.json",          "06-call-inbound-recording.json",
+  "07-call-outbound-calling.json",        "08-call-inbound-missed.json",
+  "09-call-inbound-voicemail.json",       "10-call-inbound-voicemail-uploaded.json",
+  "11-call-inbound-voicemail-transcription.json",
+};
+
+std::vector<std::string> lifecycle_payloads() {
+  std::vector<std::string> out;
+  for (const auto& f : lifecycle_files)
+    out.push_back(cti::test::fixture_text(f));
+  return out;
+}
+
+/// Queues `payloads` for `app` in the given order and processes them all.
+std::vector<cti::applied_event> apply_in_order(pqxx::connection& c, const std::string& app,
+                                               const std::vector<std::string>& payloads) {
+  std::vector<cti::ingest_item> items;
+  int64_t t = 1769596200000000;
+  for (const auto& p : payloads)
+    items.push_back(as_ingested(app, p, t += 1000));
+  enqueue(c, items);
+  return drain(c);
+}
+
+std::string seed_event(const std::string& type, const std::string& id, int64_t call_id,
+                       const std::string& time, const std::string& from = "+15550001111") {
+  return json{{"event_type", type},
+              {"event_id", id},
+              {"dialpad_call_id", call_id},
+              {"direction", "inbound"},
+              {"from", from},
+              {"to", "+15559990000"},
+              {"timestamp", time}}
+    .dump();
+}
+
+} // namespace
+
+TEST(processor, fixture_lifecycles_in_order_give_the_expected_records) {
+  auto url = migrated_database("proc_order");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  auto payloads = lifecycle_payloads();
+  payloads.push_back(cti::test::fixture_text("12-sms-inbound.json"));
+  auto applied = apply_in_order(*c, app, payloads);
+
+  auto a = call_row(url, app, call_a);
+  ASSERT_FALSE(a.is_null());
+  EXPECT_EQ(a["status"], "ended");
+  EXPECT_EQ(a["direction"], "inbound");
+  EXPECT_EQ(a["from_number"], "+17025550143");
+  EXPECT_EQ(a["to_number"], "+14155550123");
+  EXPECT_EQ(a["dialpad_user_id"], 5171365938069504);
+  EXPECT_FALSE(a["answered_at"].is_null());
+  EXPECT_FALSE(a["ended_at"].is_null());
+  EXPECT_FALSE(a["duration_seconds"].is_null());
+  EXPECT_FALSE(a["recording_url"].is_null());
+  EXPECT_EQ(a["has_voicemail"], false);
+
+  auto b = call_row(url, app, call_b);
+  EXPECT_EQ(b["status"], "ringing");
+  EXPECT_EQ(b["direction"], "outbound");
+
+  auto cc = call_row(url, app, call_c);
+  EXPECT_EQ(cc["status"], "missed");
+  EXPECT_EQ(cc["has_voicemail"], true);
+  auto vm = json::parse(voicemail_state(url, app, call_c));
+  EXPECT_FALSE(vm["recording_url"].is_null());
+  EXPECT_FALSE(vm["transcript"].is_null());
+  EXPECT_EQ(vm["callback_status"], "pending");
+
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM messages WHERE app_id = $1::uuid", {app}), "1");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM dialpad_users WHERE app_id = $1::uuid", {app}),
+            "1");
+
+  // Every event processed once; the stream is 1..n over the applied ones.
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state = 'processed'"
+                             " AND attempts = 1 AND app_id = $1::uuid", {app}),
+            std::to_string(payloads.size()));
+  ASSERT_FALSE(applied.empty());
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    EXPECT_EQ(applied[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(applied[i].app_id, app);
+  }
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}),
+            std::to_string(applied.size()));
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                             " AND (outcome = 'applied') <> (seq IS NOT NULL)", {app}),
+            "0");
+
+  // Dialpad's second `connected` (after hold) is published as call.resumed.
+  std::vector<std::string> types;
+  for (const auto& ev : applied)
+    types.push_back(ev.event_type);
+  EXPECT_NE(std::find(types.begin(), types.end(), "call.resumed"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "sms.received"), types.end());
+  // Published objects are the contract's.
+  for (const auto& ev : applied) {
+    if (ev.event_type.rfind("call.", 0) == 0) {
+      auto call = json::parse(ev.call_json);
+      EXPECT_TRUE(call.contains("crm_user_id"));
+      EXPECT_EQ(call["id"].get<std::string>().size(), 36u);
+    }
+  }
+}
+
+TEST(processor, shuffled_delivery_orders_give_the_same_final_records) {
+  auto url = migrated_database("proc_shuffle");
+  auto c = connect(url);
+  auto payloads = lifecycle_payloads();
+  auto reference_app = cti::test::create_app(url, "reference");
+  apply_in_order(*c, reference_app, payloads);
+  auto ref_a = call_state(url, reference_app, call_a);
+  auto ref_b = call_state(url, reference_app, call_b);
+  auto ref_c = call_state(url, reference_app, call_c);
+  auto ref_vm = voicemail_state(url, reference_app, call_c);
+  ASSERT_FALSE(ref_a.empty());
+  ASSERT_FALSE(ref_vm.empty());
+
+  const unsigned seed = 20261201;
+  std::mt19937 rng{seed};
+  for (int round = 0; round < 60; ++round) {
+    auto order = payloads;
+    if (round == 0)
+      std::reverse(order.begin(), order.end());
+    else
+      std::shuffle(order.begin(), order.end(), rng);
+    auto app = cti::test::create_app(url, "shuffle " + std::to_string(round));
+    apply_in_order(*c, app, order);
+    SCOPED_TRACE("seed " + std::to_string(seed) + " round " + std::to_string(round));
+    EXPECT_EQ(call_state(url, app, call_a), ref_a);
+    EXPECT_EQ(call_state(url, app, call_b), ref_b);
+    EXPECT_EQ(call_state(url, app, call_c), ref_c);
+    EXPECT_EQ(voicemail_state(url, app, call_c), ref_vm);
+  }
+}
+
+TEST(processor, a_repeated_event_changes_nothing_and_takes_no_seq) {
+  auto url = migrated_database("proc_repeat");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  auto ring = seed_event("call.ring", "r1", 42, "2026-01-28T10:30:00Z");
+  auto end = seed_event("call.ended", "e1", 42, "2026-01-28T10:31:00Z");
+  auto first = apply_in_order(*c, app, {ring, end});
+  ASSERT_EQ(first.size(), 2u);
+  auto before = query_value(url, "SELECT updated_at::text || status FROM calls WHERE app_id = $1::uuid",
+                            {app});
+
+  // The same deliveries again are duplicates at ingest: nothing new is queued.
+  auto again = enqueue(*c, {as_ingested(app, ring, 1), as_ingested(app, end, 2)});
+  EXPECT_TRUE(again[0].duplicate);
+  EXPECT_TRUE(again[1].duplicate);
+  EXPECT_TRUE(drain(*c).empty());
+
+  // The same facts under new identities change nothing either.
+  auto ring2 = seed_event("call.ring", "r2", 42, "2026-01-28T10:30:00Z");
+  auto end2 = seed_event("call.ended", "e2", 42, "2026-01-28T10:31:00Z");
+  EXPECT_TRUE(apply_in_order(*c, app, {end2, ring2}).empty());
+  EXPECT_EQ(query_value(url, "SELECT outcome FROM webhook_events WHERE dialpad_event_id = 'e2'"),
+            "unchanged");
+  EXPECT_EQ(query_value(url, "SELECT outcome FROM webhook_events WHERE dialpad_event_id = 'r2'"),
+            "rejected_transition");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE seq IS NOT NULL"), "2");
+  EXPECT_EQ(query_value(url, "SELECT updated_at::text || status FROM calls WHERE app_id = $1::uuid",
+                        {app}),
+            before);
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}), "2");
+}
+
+TEST(processor, an_unknown_event_type_is_ignored) {
+  auto url = migrated_database("proc_ignored");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  auto applied = apply_in_order(
+    *c, app, {json{{"event_type", "contact.updated"}, {"event_id", "x1"}}.dump()});
+  EXPECT_TRUE(applied.empty());
+  EXPECT_EQ(query_value(url, "SELECT state || ':' || outcome FROM webhook_events"),
+            "processed:ignored");
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}), "0");
+}
+
+TEST(processor, four_pollers_process_20000_events_exactly_once) {
+  auto url = migrated_database("proc_concurrent");
+  std::vector<std::string> apps = {cti::test::create_app(url, "one"),
+                                   cti::test::create_app(url, "two")};
+  // 4,000 calls (2,000 per app), each ring → started → held → started → ended,
+  // with the calls' events interleaved in arrival order as real traffic is.
+  constexpr int calls_per_app = 2000;
+  const std::vector<std::string> steps = {"call.ring", "call.started", "call.held", "call.started",
+                                          "call.ended"};
+  std::vector<cti::ingest_item> items;
+  int64_t t = 1769596200000000;
+  for (std::size_t s = 0; s < steps.size(); ++s)
+    for (int n = 0; n < calls_per_app; ++n)
+      for (std::size_t a = 0; a < apps.size(); ++a) {
+        auto time = "2026-01-28T10:3" + std::to_string(s) + ":00Z";
+        auto id = "ev-" + std::to_string(n) + "-" + std::to_string(s);
+        items.push_back(as_ingested(apps[a], seed_event(steps[s], id, 1000 + n, time), t += 1));
+      }
+  ASSERT_EQ(items.size(), 20000u);
+  {
+    auto c = connect(url);
+    enqueue(*c, items);
+  }
+
+  std::atomic<bool> failed{false};
+  std::vector<std::vector<cti::applied_event>> published(4);
+  std::vector<std::thread> pollers;
+  for (int p = 0; p < 4; ++p)
+    pollers.emplace_back([&, p] {
+      try {
+        auto c = connect(url);
+        // Until the queue is empty for this poller twice in a row.
+        for (int idle = 0; idle < 2;) {
+          auto report = cti::db::process_batch(*c, {});
+          for (auto& a : report.applied)
+            published[static_cast<std::size_t>(p)].push_back(std::move(a));
+          idle = report.claimed == 0 ? idle + 1 : 0;
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "poller " << p << ": " << e.what();
+        failed = true;
+      }
+    });
+  for (auto& t : pollers)
+    t.join();
+  ASSERT_FALSE(failed);
+
+  // Each event processed once, at the first attempt.
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state = 'processed'"
+                             " AND attempts = 1 AND last_error IS NULL"),
+            "20000");
+  // Every call ended, with its times filled in.
+  for (const auto& app : apps) {
+    EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls WHERE app_id = $1::uuid"
+                               " AND status = 'ended' AND answered_at IS NOT NULL"
+                               " AND ended_at IS NOT NULL",
+                          {app}),
+              std::to_string(calls_per_app));
+  }
+  // Each app's stream is exactly 1..n, and what was published is exactly it.
+  for (const auto& app : apps) {
+    auto applied = query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                    " AND outcome = 'applied'", {app});
+    EXPECT_EQ(query_value(url, "SELECT count(DISTINCT seq)::text || ':' || min(seq) || ':' || max(seq)"
+                               " FROM webhook_events WHERE app_id = $1::uuid AND seq IS NOT NULL",
+                          {app}),
+              applied + ":1:" + applied);
+    std::set<int64_t> seqs;
+    for (const auto& per_poller : published)
+      for (const auto& a : per_poller)
+        if (a.app_id == app) {
+          EXPECT_TRUE(seqs.insert(a.seq).second) << "seq published twice: " << a.seq;
+        }
+    EXPECT_EQ(std::to_string(seqs.size()), applied);
+  }
+  // Within one poller, each app's published seqs rise.
+  for (const auto& per_poller : published) {
+    std::map<std::string, int64_t> last;
+    for (const auto& a : per_poller) {
+      EXPECT_GT(a.seq, last[a.app_id]);
+      last[a.app_id] = a.seq;
+    }
+  }
+}
+
+TEST(processor, a_poller_killed_mid_batch_leaves_its_batch_to_another) {
+  auto url = migrated_database("proc_killed");
+  auto app = cti::test::create_app(url);
+  {
+    auto c = connect(url);
+    enqueue(*c, {as_ingested(app, seed_event("call.ring", "k1", 7, "2026-01-28T10:30:00Z"), 1),
+                 as_ingested(app, seed_event("call.started", "k2", 7, "2026-01-28T10:30:05Z"), 2),
+                 as_ingested(app, seed_event("call.ring", "k3", 8, "2026-01-28T10:30:06Z"), 3)});
+  }
+  // Hold the app row: the doomed poller applies its handlers, then blocks
+  // where it assigns stream numbers, with its whole batch claimed.
+  pqxx::connection blocker{url};
+  pqxx::work hold{blocker};
+  hold.exec_params("SELECT 1 FROM apps WHERE id = $1::uuid FOR UPDATE", app);
+
+  auto doomed = connect(url);
+  auto doomed_pid = doomed->backendpid();
+  std::atomic<bool> threw{false};
+  std::thread victim{[&] {
+    try {
+      cti::db::process_batch(*doomed, {});
+    } catch (const std::exception&) {
+      threw = true; // the connection died under it
+    }
+  }};
+  auto blocked = cti::test::eventually(
+    [&] {
+      return query_value(url, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1",
+                         {std::to_string(doomed_pid)})
+             == "Lock";
+    },
+    std::chrono::seconds{10});
+  ASSERT_TRUE(blocked) << "the poller never reached the stream-number lock";
+  EXPECT_EQ(query_value(url, "SELECT pg_terminate_backend($1)::text", {std::to_string(doomed_pid)}),
+            "true");
+  victim.join();
+  EXPECT_TRUE(threw);
+  hold.abort();
+
+  // Nothing of the dead round stuck: another poller takes the batch.
+  auto c = connect(url);
+  auto applied = drain(*c);
+  ASSERT_EQ(applied.size(), 3u);
+  EXPECT_EQ(applied[0].seq, 1);
+  EXPECT_EQ(applied[2].seq, 3);
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state = 'processed'"
+                             " AND attempts = 1"),
+            "3");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "2");
+  EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 7"), "active");
+}
+
+TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
+  auto url = migrated_database("proc_failing");
+  auto app = cti::test::create_app(url);
+  // A real failure inside the handler's transaction: a trigger that refuses
+  // one caller's number.
+  {
+    pqxx::connection admin{url};
+    pqxx::work tx{admin};
+    tx.exec("CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.from_number = '+15550000666' THEN"
+            " RAISE EXCEPTION 'test refuses this caller'; END IF; RETURN NEW; END $$");
+    tx.exec("CREATE TRIGGER calls_refuse_666 BEFORE INSERT OR UPDATE ON calls"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_666()");
+    tx.commit();
+  }
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "bad", 66, "2026-01-28T10:30:00Z",
+                                           "+15550000666"), 1),
+               as_ingested(app, seed_event("call.ring", "good", 67, "2026-01-28T10:30:01Z"), 2)});
+  cti::process_settings settings;
+  settings.max_attempts = 3;
+
+  // First failure: retried later; the good event of the same batch is applied.
+  auto report = cti::db::process_batch(*c, settings);
+  EXPECT_EQ(report.claimed, 2u);
+  EXPECT_EQ(report.failed, 1u);
+  ASSERT_EQ(report.applied.size(), 1u);
+  EXPECT_EQ(report.applied[0].seq, 1);
+  const std::string bad = "SELECT %s FROM webhook_events WHERE dialpad_event_id = 'bad'";
+  auto bad_col = [&](const std::string& expr) {
+    auto sql = bad;
+    sql.replace(sql.find("%s"), 2, expr);
+    return query_value(url, sql);
+  };
+  EXPECT_EQ(bad_col("state || ':' || attempts"), "pending:1");
+  EXPECT_NE(bad_col("last_error").find("test refuses this caller"), std::string::npos);
+  // Backoff: about 1 s (±20 %) after the failure, so not due yet.
+  auto delay1 = std::stod(bad_col("extract(epoch FROM next_attempt_at - now())"));
+  EXPECT_GT(delay1, 0.5);
+  EXPECT_LT(delay1, 1.3);
+  EXPECT_EQ(cti::db::process_batch(*c, settings).claimed, 0u);
+
+  // Time passes (made due by hand): the second failure waits about twice as long.
+  query_value(url, "UPDATE webhook_events SET next_attempt_at = now() WHERE dialpad_event_id = 'bad'"
+                   " RETURNING 1");
+  report = cti::db::process_batch(*c, settings);
+  EXPECT_EQ(report.failed, 1u);
+  EXPECT_EQ(bad_col("state || ':' || attempts"), "pending:2");
+  auto delay2 = std::stod(bad_col("extract(epoch FROM next_attempt_at - now())"));
+  EXPECT_GT(delay2, 1.5);
+  EXPECT_LT(delay2, 2.5);
+
+  // The third failure reaches EVENT_MAX_ATTEMPTS: dead, never claimed again.
+  query_value(url, "UPDATE webhook_events SET next_attempt_at = now() WHERE dialpad_event_id = 'bad'"
+                   " RETURNING 1");
+  report = cti::db::process_batch(*c, settings);
+  EXPECT_EQ(report.dead, 1u);
+  EXPECT_EQ(bad_col("state || ':' || attempts"), "dead:3");
+  query_value(url, "UPDATE webhook_events SET next_attempt_at = now() WHERE dialpad_event_id = 'bad'"
+                   " RETURNING 1");
+  EXPECT_EQ(cti::db::process_batch(*c, settings).claimed, 0u);
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls WHERE dialpad_call_id = 66"), "0");
+
+  // The cause is fixed and the event replayed: it is applied and takes the next seq.
+  query_value(url, "DROP TRIGGER calls_refuse_666 ON calls");
+  auto id = bad_col("id::text");
+  {
+    pqxx::work tx{*c};
+    auto replayed = cti::db::replay_event(tx, id);
+    tx.commit();
+    ASSERT_TRUE(replayed.has_value());
+    EXPECT_EQ(replayed->app_id, app);
+  }
+  EXPECT_EQ(bad_col("state"), "pending");
+  auto applied = drain(*c, settings);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].seq, 2);
+  EXPECT_EQ(bad_col("state || ':' || outcome"), "processed:applied");
+  EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 66"), "ringing");
+}

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/fixture_files.hpp"
 #include <nlohmann/json.hpp>
 
 using cti::call_merge;
@@ -21,17 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-/// The directory of the Dialpad sample payloads; empty when none is found.
-std::filesystem::path fixtures_dir() {
-#ifdef CTI_FIXTURES_DIR
-  return CTI_FIXTURES_DIR;
-#else
-  for (const char* candidate : {"../shared/fixtures/dialpad", "/work/shared/fixtures/dialpad"})
-    if (std::filesystem::is_directory(candidate))
-      return candidate;
-  return {};
-#endif
-}
+using cti::test::fixtures_dir;
 
 /// The normalized event of one fixture; a missing or invalid file fails the test.
 event_data fixture(const std::string& name) {
@@ -203,8 +195,29 @@ TEST(call_merge, missed_then_voicemail_keeps_missed_and_flags_the_voicemail) {
   EXPECT_EQ(m9.call.status, call_status::missed);
   EXPECT_TRUE(m9.call.has_voicemail);
   auto m10 = feed(call, fixture("10-call-inbound-voicemail-uploaded.json"));
-  EXPECT_EQ(m10.outcome, event_outcome::unchanged); // ended_at and duration already set
-  EXPECT_EQ(m10.call.ended_at, ms(1769603425300));
+  // Dialpad's own date_ended replaces the time derived from the missed event.
+  EXPECT_EQ(m10.outcome, event_outcome::applied);
+  EXPECT_EQ(m10.call.ended_at, ms(1769603461000));
+  EXPECT_EQ(m10.call.status, call_status::missed);
+}
+
+TEST(call_merge, voicemail_then_missed_ends_missed_although_older) {
+  // Dialpad stamps `missed` 0.3 s before `voicemail`; processed the other way
+  // round, the terminal outcome still wins over the ordering rule.
+  std::optional<call_record> call;
+  feed(call, fixture("09-call-inbound-voicemail.json"));
+  EXPECT_EQ(call->status, call_status::voicemail);
+  auto m = feed(call, fixture("08-call-inbound-missed.json"));
+  EXPECT_EQ(m.outcome, event_outcome::applied);
+  EXPECT_EQ(m.call.status, call_status::missed);
+  EXPECT_EQ(m.call.ended_at, ms(1769603425300));
+}
+
+TEST(call_merge, an_older_event_never_rewinds_to_a_live_status) {
+  std::optional<call_record> call;
+  feed(call, fixture("03-call-inbound-hold.json"));
+  auto m = feed(call, fixture("02-call-inbound-connected.json"));
+  EXPECT_EQ(m.call.status, call_status::held);
 }
 
 TEST(call_merge, seed_voicemail_fixture_creates_the_voicemail_with_its_time) {

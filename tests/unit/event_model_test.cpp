@@ -10,6 +10,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/fixture_files.hpp"
 #include <nlohmann/json.hpp>
 
 #include "domain/crypto.hpp"
@@ -18,17 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-/// The directory of the Dialpad sample payloads; empty when none is found.
-std::filesystem::path fixtures_dir() {
-#ifdef CTI_FIXTURES_DIR
-  return CTI_FIXTURES_DIR;
-#else
-  for (const char* candidate : {"../shared/fixtures/dialpad", "/work/shared/fixtures/dialpad"})
-    if (std::filesystem::is_directory(candidate))
-      return candidate;
-  return {};
-#endif
-}
+using cti::test::fixtures_dir;
 
 /// Parses one fixture; a missing or invalid file fails the test and gives a discarded value.
 json load_fixture(const std::string& name) {

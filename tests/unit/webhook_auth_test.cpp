@@ -21,7 +21,7 @@ using cti::verify_hs256_jwt;
 
 namespace {
 
-// Known-answer vectors from /work/shared/fixtures/dialpad/README.md.
+// Known-answer vectors from tests/fixtures/dialpad/README.md.
 constexpr std::string_view jwt_secret = "test_secret";
 constexpr std::string_view jwt_vector =
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
