@@ -243,6 +243,7 @@ struct applied_event {
 /// The outcome of one claim-apply-commit round.
 struct process_report {
   uint32_t claimed = 0;            ///< Events taken from the queue.
+  uint32_t deferred = 0;           ///< Of those, left for later: another poller held their call.
   uint32_t failed = 0;             ///< Handler failures (retried later or dead).
   uint32_t dead = 0;               ///< Of those, given up for good.
   std::vector<applied_event> applied; ///< In seq order per app.
@@ -261,7 +262,7 @@ typename Inspector::result_type inspect(Inspector& f, applied_event& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
-  return f(caf::meta::type_name("process_report"), x.claimed, x.failed, x.dead, x.applied);
+  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead, x.applied);
 }
 
 } // namespace cti

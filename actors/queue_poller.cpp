@@ -50,6 +50,9 @@ void poll(poller_ptr self) {
         // A full batch means more may be waiting.
         if (s.again || report.claimed >= s.settings.process.batch_size)
           poll(self);
+        else if (report.deferred > 0)
+          // Another poller held some calls: come back once it has committed.
+          self->delayed_send(self, s.settings.deferred_retry, wake_atom_v);
       },
       [self](caf::error& err) {
         auto& s = self->state;

@@ -1,5 +1,6 @@
 #include "db/calls_repo.hpp"
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "db/sql_params.hpp"
@@ -8,16 +9,24 @@ namespace cti::db {
 
 namespace {
 
+using json = nlohmann::json;
+
 const std::string call_columns =
   "id, dialpad_call_id, direction, from_number, to_number, status, dialpad_user_id, "
   + us_of("started_at") + ", " + us_of("answered_at") + ", " + us_of("ended_at")
   + ", duration_seconds, recording_url, has_voicemail, crm_context::text, "
-  + us_of("last_event_at") + ", " + us_of("created_at") + ", " + us_of("updated_at");
+  + us_of("last_event_at") + ", " + us_of("created_at") + ", " + us_of("updated_at")
+  + ", app_id";
 
 const std::string voicemail_columns =
   "id, dialpad_call_id, from_number, to_number, dialpad_user_id, recording_url, transcript, "
   "duration_seconds, " + us_of("received_at") + ", is_archived, callback_status, crm_task_id, "
-  + us_of("created_at");
+  + us_of("created_at") + ", app_id, call_id";
+
+/// Epoch microseconds → timestamptz, for a column of a JSON recordset.
+std::string ts_of(const std::string& column) {
+  return "(timestamptz 'epoch' + " + column + " * interval '1 microsecond')";
+}
 
 template <class T>
 std::optional<T> opt(const pqxx::field& f) {
@@ -34,6 +43,19 @@ std::optional<timestamp> opt_time(const pqxx::field& f) {
 
 timestamp time_of(const pqxx::field& f) {
   return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
+}
+
+template <class T>
+json opt_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json opt_us(const std::optional<timestamp>& t) {
+  return t ? json(t->time_since_epoch().count()) : json(nullptr);
+}
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 stored_call to_call(const pqxx::row& r) {
@@ -73,150 +95,208 @@ stored_voicemail to_voicemail(const pqxx::row& r) {
   v.meta.callback_status = r[10].as<std::string>();
   v.meta.crm_task_id = opt<std::string>(r[11]);
   v.meta.created_at = time_of(r[12]);
+  v.call_id = opt<std::string>(r[14]);
   return v;
 }
 
-/// The event-owned call columns, in the order the statements below use.
-void add_call_fields(sql_params& p, const call_record& c) {
-  p.text(c.direction)
-    .text(c.from_number)
-    .text(c.to_number)
-    .text(std::string{to_string(c.status)})
-    .int64(c.dialpad_user_id)
-    .time(c.started_at)
-    .time(c.answered_at)
-    .time(c.ended_at)
-    .int64(c.duration_seconds ? std::optional<int64_t>{*c.duration_seconds} : std::nullopt)
-    .text(c.recording_url)
-    .boolean(c.has_voicemail)
-    .time(c.last_event_at);
+/// `[{"a": app, "k": id}, ...]` for the key lookups below.
+template <class Key, class IdOf>
+std::string keys_json(const std::vector<Key>& keys, IdOf id_of) {
+  json arr = json::array();
+  for (const auto& k : keys)
+    arr.push_back({{"a", k.app_id}, {"k", id_of(k)}});
+  return dump(arr);
 }
+
+const std::string key_set = "(SELECT x.a, x.k FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint))";
 
 } // namespace
 
 std::vector<prepared_statement> calls_repo_statements() {
   return {
-    {"call_lock", "SELECT " + call_columns
-                    + " FROM calls WHERE app_id = $1::uuid AND dialpad_call_id = $2 FOR UPDATE"},
-    {"call_insert",
-     "INSERT INTO calls (app_id, dialpad_call_id, direction, from_number, to_number, status,"
+    {"calls_lock", "SELECT " + call_columns + " FROM calls WHERE (app_id, dialpad_call_id) IN "
+                     + key_set + " ORDER BY app_id, dialpad_call_id FOR UPDATE"},
+    {"calls_write",
+     "INSERT INTO calls (id, app_id, dialpad_call_id, direction, from_number, to_number, status,"
      " dialpad_user_id, started_at, answered_at, ended_at, duration_seconds, recording_url,"
      " has_voicemail, last_event_at, raw_payload)"
-     " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, " + ts_param(8) + ", " + ts_param(9) + ", "
-       + ts_param(10) + ", $11, $12, $13, " + ts_param(14) + ", $15::jsonb)"
-     " ON CONFLICT (app_id, dialpad_call_id) DO NOTHING RETURNING " + call_columns},
-    {"call_update",
-     "UPDATE calls SET direction = $2, from_number = $3, to_number = $4, status = $5,"
-     " dialpad_user_id = $6, started_at = " + ts_param(7) + ", answered_at = " + ts_param(8)
-       + ", ended_at = " + ts_param(9) + ", duration_seconds = $10, recording_url = $11,"
-     " has_voicemail = $12, last_event_at = " + ts_param(13) + ", raw_payload = $14::jsonb"
-     " WHERE id = $1::uuid RETURNING " + call_columns},
-    {"voicemail_lock", "SELECT " + voicemail_columns
-                         + " FROM voicemails WHERE app_id = $1::uuid AND dialpad_call_id = $2"
-                           " FOR UPDATE"},
-    {"voicemail_upsert",
-     "INSERT INTO voicemails (app_id, call_id, dialpad_call_id, from_number, to_number,"
+     " SELECT x.id, x.a, x.c, x.dir, x.fr, x.tn, x.st, x.u, " + ts_of("x.s") + ", "
+       + ts_of("x.an") + ", " + ts_of("x.en") + ", x.d, x.rec, x.vm, " + ts_of("x.le") + ", x.raw"
+     " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, a uuid, c bigint, dir text, fr text,"
+     " tn text, st text, u bigint, s bigint, an bigint, en bigint, d integer, rec text,"
+     " vm boolean, le bigint, raw jsonb)"
+     " ON CONFLICT (app_id, dialpad_call_id) DO UPDATE SET direction = EXCLUDED.direction,"
+     " from_number = EXCLUDED.from_number, to_number = EXCLUDED.to_number,"
+     " status = EXCLUDED.status, dialpad_user_id = EXCLUDED.dialpad_user_id,"
+     " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
+     " ended_at = EXCLUDED.ended_at, duration_seconds = EXCLUDED.duration_seconds,"
+     " recording_url = EXCLUDED.recording_url, has_voicemail = EXCLUDED.has_voicemail,"
+     " last_event_at = EXCLUDED.last_event_at, raw_payload = EXCLUDED.raw_payload"},
+    {"voicemails_lock", "SELECT " + voicemail_columns + " FROM voicemails"
+                          " WHERE (app_id, dialpad_call_id) IN " + key_set
+                          + " ORDER BY app_id, dialpad_call_id FOR UPDATE"},
+    {"voicemails_write",
+     "INSERT INTO voicemails (id, app_id, call_id, dialpad_call_id, from_number, to_number,"
      " dialpad_user_id, recording_url, transcript, duration_seconds, received_at)"
-     " VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, " + ts_param(10) + ")"
+     " SELECT x.id, x.a, x.call, x.c, x.fr, x.tn, x.u, x.rec, x.tr, x.d, " + ts_of("x.r")
+       + " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, a uuid, call uuid, c bigint,"
+     " fr text, tn text, u bigint, rec text, tr text, d integer, r bigint)"
      " ON CONFLICT (app_id, dialpad_call_id) DO UPDATE SET"
      " call_id = COALESCE(voicemails.call_id, EXCLUDED.call_id),"
      " from_number = EXCLUDED.from_number, to_number = EXCLUDED.to_number,"
      " dialpad_user_id = EXCLUDED.dialpad_user_id, recording_url = EXCLUDED.recording_url,"
      " transcript = EXCLUDED.transcript, duration_seconds = EXCLUDED.duration_seconds,"
-     " received_at = EXCLUDED.received_at"
-     " RETURNING " + voicemail_columns},
-    {"crm_user_of",
-     "SELECT crm_user_id FROM dialpad_user_mappings WHERE app_id = $1::uuid"
-     " AND dialpad_user_id = $2"},
-    {"dialpad_user_upsert",
-     "INSERT INTO dialpad_users (app_id, dialpad_user_id, email, name, phone, office_id)"
-     " VALUES ($1::uuid, $2, $3, $4, $5, $6)"
-     " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET"
-     " email = COALESCE(EXCLUDED.email, dialpad_users.email),"
-     " name = COALESCE(EXCLUDED.name, dialpad_users.name),"
-     " phone = COALESCE(EXCLUDED.phone, dialpad_users.phone),"
-     " office_id = COALESCE(EXCLUDED.office_id, dialpad_users.office_id),"
-     " last_seen_at = now()"},
+     " received_at = EXCLUDED.received_at"},
+    {"crm_users_of",
+     "SELECT app_id, dialpad_user_id, crm_user_id FROM dialpad_user_mappings"
+     " WHERE (app_id, dialpad_user_id) IN " + key_set},
+    {"dialpad_users_find",
+     "SELECT app_id, dialpad_user_id, email, name, phone, office_id, " + us_of("last_seen_at")
+       + " FROM dialpad_users WHERE (app_id, dialpad_user_id) IN " + key_set},
+    {"dialpad_users_write",
+     "INSERT INTO dialpad_users (app_id, dialpad_user_id, email, name, phone, office_id,"
+     " last_seen_at)"
+     " SELECT x.a, x.u, x.e, x.n, x.p, x.o, " + ts_of("x.s")
+       + " FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, u bigint, e text, n text, p text,"
+     " o bigint, s bigint) ORDER BY x.a, x.u"
+     " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET email = EXCLUDED.email,"
+     " name = EXCLUDED.name, phone = EXCLUDED.phone, office_id = EXCLUDED.office_id,"
+     " last_seen_at = EXCLUDED.last_seen_at"},
   };
 }
 
-std::optional<stored_call> lock_call(pqxx::transaction_base& tx, const std::string& app_id,
-                                     int64_t dialpad_call_id) {
-  auto res = tx.exec_prepared("call_lock", app_id, dialpad_call_id);
-  if (res.empty())
-    return std::nullopt;
-  return to_call(res[0]);
+std::map<call_key, stored_call> lock_calls(pqxx::transaction_base& tx,
+                                           const std::vector<call_key>& keys) {
+  std::map<call_key, stored_call> out;
+  if (keys.empty())
+    return out;
+  auto json_keys = keys_json(keys, [](const call_key& k) { return k.dialpad_call_id; });
+  for (const auto& row : tx.exec_prepared("calls_lock", json_keys)) {
+    auto c = to_call(row);
+    out.emplace(call_key{row[17].as<std::string>(), c.rec.dialpad_call_id}, std::move(c));
+  }
+  return out;
 }
 
-std::optional<stored_call> insert_call(pqxx::transaction_base& tx, const std::string& app_id,
-                                       const call_record& c, const std::string& raw_payload) {
-  sql_params p;
-  p.text(app_id).int64(c.dialpad_call_id);
-  add_call_fields(p, c);
-  p.text(raw_payload);
-  auto res = tx.exec_prepared("call_insert", p.dynamic());
-  if (res.empty())
-    return std::nullopt;
-  return to_call(res[0]);
-}
-
-stored_call update_call(pqxx::transaction_base& tx, const std::string& id, const call_record& c,
-                        const std::string& raw_payload) {
-  sql_params p;
-  p.text(id);
-  add_call_fields(p, c);
-  p.text(raw_payload);
-  return to_call(tx.exec_prepared("call_update", p.dynamic()).at(0));
-}
-
-std::optional<stored_voicemail> lock_voicemail(pqxx::transaction_base& tx,
-                                               const std::string& app_id,
-                                               int64_t dialpad_call_id) {
-  auto res = tx.exec_prepared("voicemail_lock", app_id, dialpad_call_id);
-  if (res.empty())
-    return std::nullopt;
-  return to_voicemail(res[0]);
-}
-
-stored_voicemail upsert_voicemail(pqxx::transaction_base& tx, const std::string& app_id,
-                                  const std::optional<std::string>& call_id,
-                                  const voicemail_record& v) {
-  sql_params p;
-  p.text(app_id)
-    .text(call_id)
-    .int64(v.dialpad_call_id)
-    .text(v.from_number)
-    .text(v.to_number)
-    .int64(v.dialpad_user_id)
-    .text(v.recording_url)
-    .text(v.transcript)
-    .int64(v.duration_seconds ? std::optional<int64_t>{*v.duration_seconds} : std::nullopt)
-    .time(v.received_at);
-  return to_voicemail(tx.exec_prepared("voicemail_upsert", p.dynamic()).at(0));
-}
-
-std::optional<std::string> crm_user_of(pqxx::transaction_base& tx, const std::string& app_id,
-                                       std::optional<int64_t> dialpad_user_id) {
-  if (!dialpad_user_id)
-    return std::nullopt;
-  auto res = tx.exec_prepared("crm_user_of", app_id, *dialpad_user_id);
-  if (res.empty())
-    return std::nullopt;
-  return res[0][0].as<std::string>();
-}
-
-void upsert_dialpad_user(pqxx::transaction_base& tx, const std::string& app_id,
-                         const event_data& ev) {
-  if (!ev.dialpad_user_id)
+void write_calls(pqxx::transaction_base& tx, const std::vector<call_write>& rows) {
+  if (rows.empty())
     return;
-  sql_params p;
-  p.text(app_id)
-    .int64(ev.dialpad_user_id)
-    .text(ev.user_email)
-    .text(ev.user_name)
-    .text(ev.user_phone)
-    .int64(ev.user_office_id);
-  tx.exec_prepared("dialpad_user_upsert", p.dynamic());
+  // Built by hand: the sanitized payload is spliced in as the JSON it already is.
+  std::string arr = "[";
+  for (const auto& w : rows) {
+    const auto& c = w.row->rec;
+    json j = {
+      {"id", w.row->meta.id},
+      {"a", w.key.app_id},
+      {"c", c.dialpad_call_id},
+      {"dir", opt_json(c.direction)},
+      {"fr", opt_json(c.from_number)},
+      {"tn", opt_json(c.to_number)},
+      {"st", std::string{to_string(c.status)}},
+      {"u", opt_json(c.dialpad_user_id)},
+      {"s", c.started_at.time_since_epoch().count()},
+      {"an", opt_us(c.answered_at)},
+      {"en", opt_us(c.ended_at)},
+      {"d", opt_json(c.duration_seconds)},
+      {"rec", opt_json(c.recording_url)},
+      {"vm", c.has_voicemail},
+      {"le", opt_us(c.last_event_at)},
+    };
+    auto text = dump(j);
+    text.pop_back(); // the closing brace: the payload follows
+    if (arr.size() > 1)
+      arr += ',';
+    arr += text;
+    arr += R"(,"raw":)";
+    arr += w.raw_payload != nullptr && !w.raw_payload->empty() ? *w.raw_payload : "null";
+    arr += '}';
+  }
+  arr += ']';
+  tx.exec_prepared("calls_write", arr);
+}
+
+std::map<call_key, stored_voicemail> lock_voicemails(pqxx::transaction_base& tx,
+                                                     const std::vector<call_key>& keys) {
+  std::map<call_key, stored_voicemail> out;
+  if (keys.empty())
+    return out;
+  auto json_keys = keys_json(keys, [](const call_key& k) { return k.dialpad_call_id; });
+  for (const auto& row : tx.exec_prepared("voicemails_lock", json_keys)) {
+    auto v = to_voicemail(row);
+    out.emplace(call_key{row[13].as<std::string>(), v.rec.dialpad_call_id.value_or(0)},
+                std::move(v));
+  }
+  return out;
+}
+
+void write_voicemails(pqxx::transaction_base& tx,
+                      const std::vector<std::pair<call_key, const stored_voicemail*>>& rows) {
+  if (rows.empty())
+    return;
+  json arr = json::array();
+  for (const auto& [key, v] : rows)
+    arr.push_back({
+      {"id", v->meta.id},
+      {"a", key.app_id},
+      {"call", opt_json(v->call_id)},
+      {"c", key.dialpad_call_id},
+      {"fr", opt_json(v->rec.from_number)},
+      {"tn", opt_json(v->rec.to_number)},
+      {"u", opt_json(v->rec.dialpad_user_id)},
+      {"rec", opt_json(v->rec.recording_url)},
+      {"tr", opt_json(v->rec.transcript)},
+      {"d", opt_json(v->rec.duration_seconds)},
+      {"r", v->rec.received_at.time_since_epoch().count()},
+    });
+  tx.exec_prepared("voicemails_write", dump(arr));
+}
+
+std::map<user_key, std::string> crm_users_of(pqxx::transaction_base& tx,
+                                             const std::vector<user_key>& keys) {
+  std::map<user_key, std::string> out;
+  if (keys.empty())
+    return out;
+  auto json_keys = keys_json(keys, [](const user_key& k) { return k.dialpad_user_id; });
+  for (const auto& row : tx.exec_prepared("crm_users_of", json_keys))
+    out.emplace(user_key{row[0].as<std::string>(), row[1].as<int64_t>()},
+                row[2].as<std::string>());
+  return out;
+}
+
+std::map<user_key, dialpad_user> find_dialpad_users(pqxx::transaction_base& tx,
+                                                    const std::vector<user_key>& keys) {
+  std::map<user_key, dialpad_user> out;
+  if (keys.empty())
+    return out;
+  auto json_keys = keys_json(keys, [](const user_key& k) { return k.dialpad_user_id; });
+  for (const auto& row : tx.exec_prepared("dialpad_users_find", json_keys)) {
+    dialpad_user u;
+    u.email = opt<std::string>(row[2]);
+    u.name = opt<std::string>(row[3]);
+    u.phone = opt<std::string>(row[4]);
+    u.office_id = opt<int64_t>(row[5]);
+    u.last_seen_at = time_of(row[6]);
+    out.emplace(user_key{row[0].as<std::string>(), row[1].as<int64_t>()}, std::move(u));
+  }
+  return out;
+}
+
+void write_dialpad_users(pqxx::transaction_base& tx,
+                         const std::map<user_key, dialpad_user>& rows) {
+  if (rows.empty())
+    return;
+  json arr = json::array();
+  for (const auto& [key, u] : rows)
+    arr.push_back({
+      {"a", key.app_id},
+      {"u", key.dialpad_user_id},
+      {"e", opt_json(u.email)},
+      {"n", opt_json(u.name)},
+      {"p", opt_json(u.phone)},
+      {"o", opt_json(u.office_id)},
+      {"s", u.last_seen_at.time_since_epoch().count()},
+    });
+  tx.exec_prepared("dialpad_users_write", dump(arr));
 }
 
 } // namespace cti::db

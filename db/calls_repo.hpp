@@ -1,5 +1,12 @@
 #pragma once
 
+// Calls, voicemails and the Dialpad users seen in events, read and written a
+// whole processing batch at a time: one statement locks every row the batch
+// touches, one writes every row it changed (rows travel as one JSON array
+// parameter of a prepared statement).
+
+#include <compare>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +21,20 @@ class transaction_base;
 
 namespace cti::db {
 
+/// A call (or its voicemail) within an app.
+struct call_key {
+  std::string app_id;
+  int64_t dialpad_call_id = 0;
+  auto operator<=>(const call_key&) const = default;
+};
+
+/// A Dialpad user within an app.
+struct user_key {
+  std::string app_id;
+  int64_t dialpad_user_id = 0;
+  auto operator<=>(const user_key&) const = default;
+};
+
 /// A calls row: what events own, and the rest.
 struct stored_call {
   call_record rec;
@@ -24,40 +45,55 @@ struct stored_call {
 struct stored_voicemail {
   voicemail_record rec;
   voicemail_meta meta;
+  std::optional<std::string> call_id; ///< Our id of the call it was left on.
 };
 
-/// Locks and reads the call `(app_id, dialpad_call_id)` (FOR UPDATE).
-std::optional<stored_call> lock_call(pqxx::transaction_base& tx, const std::string& app_id,
-                                     int64_t dialpad_call_id);
+/// A dialpad_users row.
+struct dialpad_user {
+  std::optional<std::string> email, name, phone;
+  std::optional<int64_t> office_id;
+  timestamp last_seen_at{};
+  bool operator==(const dialpad_user&) const = default;
+};
 
-/// Inserts a new call; nothing (nullopt) when a concurrent transaction
-/// created it first (ON CONFLICT DO NOTHING; that row is then locked by a
-/// following `lock_call`).
-std::optional<stored_call> insert_call(pqxx::transaction_base& tx, const std::string& app_id,
-                                       const call_record& c, const std::string& raw_payload);
+/// Locks (FOR UPDATE) and reads the existing calls among `keys`.
+std::map<call_key, stored_call> lock_calls(pqxx::transaction_base& tx,
+                                           const std::vector<call_key>& keys);
 
-/// Writes every event-owned column of call `id`.
-stored_call update_call(pqxx::transaction_base& tx, const std::string& id, const call_record& c,
-                        const std::string& raw_payload);
+/// A call to write: a new row (its `meta.id` chosen by the caller) or new
+/// values for an existing one, with the sanitized payload of its last event.
+struct call_write {
+  call_key key;
+  const stored_call* row = nullptr;
+  const std::string* raw_payload = nullptr;
+};
 
-/// Locks and reads the voicemail of a call.
-std::optional<stored_voicemail> lock_voicemail(pqxx::transaction_base& tx,
-                                               const std::string& app_id,
-                                               int64_t dialpad_call_id);
+/// Inserts or updates every call in `rows` in one statement (event-owned
+/// columns only; crm_context is never touched).
+void write_calls(pqxx::transaction_base& tx, const std::vector<call_write>& rows);
 
-/// Creates or overwrites the event-owned columns of the voicemail of
-/// `v.dialpad_call_id`, linking it to call `call_id`.
-stored_voicemail upsert_voicemail(pqxx::transaction_base& tx, const std::string& app_id,
-                                  const std::optional<std::string>& call_id,
-                                  const voicemail_record& v);
+/// Locks and reads the existing voicemails of the calls among `keys`.
+std::map<call_key, stored_voicemail> lock_voicemails(pqxx::transaction_base& tx,
+                                                     const std::vector<call_key>& keys);
 
-/// The CRM user mapped to a Dialpad user, if any.
-std::optional<std::string> crm_user_of(pqxx::transaction_base& tx, const std::string& app_id,
-                                       std::optional<int64_t> dialpad_user_id);
+/// Inserts or updates every voicemail in `rows` (keyed by app and call) in
+/// one statement; the CRM's columns (callback_status, crm_task_id,
+/// is_archived) are never touched.
+void write_voicemails(pqxx::transaction_base& tx,
+                      const std::vector<std::pair<call_key, const stored_voicemail*>>& rows);
 
-/// Records a Dialpad user seen in an event (first/last seen, name, email).
-void upsert_dialpad_user(pqxx::transaction_base& tx, const std::string& app_id,
-                         const event_data& ev);
+/// The CRM users mapped to the Dialpad users among `keys`.
+std::map<user_key, std::string> crm_users_of(pqxx::transaction_base& tx,
+                                             const std::vector<user_key>& keys);
+
+/// The known Dialpad users among `keys` (not locked).
+std::map<user_key, dialpad_user> find_dialpad_users(pqxx::transaction_base& tx,
+                                                    const std::vector<user_key>& keys);
+
+/// Inserts or refreshes the users in `rows`, in key order (two pollers lock
+/// shared user rows in the same order, so they never deadlock).
+void write_dialpad_users(pqxx::transaction_base& tx,
+                         const std::map<user_key, dialpad_user>& rows);
 
 /// The prepared statements of this repository.
 std::vector<prepared_statement> calls_repo_statements();

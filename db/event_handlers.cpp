@@ -1,17 +1,17 @@
 #include "db/event_handlers.hpp"
 
 #include <map>
-#include <stdexcept>
 
-#include <pqxx/pqxx>
-
-#include "db/calls_repo.hpp"
-#include "db/messages_repo.hpp"
 #include "domain/sanitize.hpp"
+#include "domain/uuid.hpp"
 
 namespace cti::db {
 
 namespace {
+
+/// How long a Dialpad user's last_seen_at may lag before an event refreshes it
+/// (so hot users are not rewritten by every batch).
+constexpr auto last_seen_resolution = std::chrono::minutes{1};
 
 int64_t occurred_us(const event_data& ev, timestamp now) {
   return (ev.event_time ? *ev.event_time : now).time_since_epoch().count();
@@ -22,108 +22,152 @@ std::string raw_copy(const stored_event& stored) {
                                                nlohmann::json::error_handler_t::replace);
 }
 
-/// Applies the call part of an event: lock (or create) the row, merge,
-/// write. A concurrent creator makes the insert a no-op; the loop then
-/// locks the row it created and merges into it.
-std::pair<call_merge, std::optional<stored_call>>
-apply_to_call(pqxx::transaction_base& tx, const stored_event& stored, const event_data& ev,
-              timestamp now) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto current = lock_call(tx, stored.app_id, *ev.dialpad_call_id);
-    auto m = merge_call(current ? std::optional<call_record>{current->rec} : std::nullopt, ev,
-                        now);
-    if (m.outcome != event_outcome::applied)
-      return {std::move(m), std::move(current)};
-    if (!current) {
-      auto created = insert_call(tx, stored.app_id, m.call, raw_copy(stored));
-      if (!created)
-        continue; // created meanwhile by another poller: merge into that row
-      return {std::move(m), std::move(created)};
-    }
-    auto updated = update_call(tx, current->meta.id, m.call, raw_copy(stored));
-    return {std::move(m), std::move(updated)};
-  }
-  throw std::runtime_error("call row could be neither created nor locked");
+std::optional<std::string> crm_user(const event_batch& batch, const std::string& app_id,
+                                    std::optional<int64_t> dialpad_user_id) {
+  if (!dialpad_user_id)
+    return std::nullopt;
+  auto it = batch.crm_users.find(user_key{app_id, *dialpad_user_id});
+  if (it == batch.crm_users.end())
+    return std::nullopt;
+  return it->second;
 }
 
-handler_result handle_call(pqxx::transaction_base& tx, const stored_event& stored,
-                           const event_data& ev, timestamp now) {
+/// Records the Dialpad user an event names (fill-in of email, name, phone,
+/// office; last seen now).
+void see_user(event_batch& batch, const std::string& app_id, const event_data& ev) {
+  if (!ev.dialpad_user_id)
+    return;
+  user_key key{app_id, *ev.dialpad_user_id};
+  auto [it, created] = batch.users.try_emplace(key);
+  auto& u = it->second;
+  auto before = u;
+  auto take = [](auto& field, const auto& value) {
+    if (value)
+      field = value;
+  };
+  take(u.email, ev.user_email);
+  take(u.name, ev.user_name);
+  take(u.phone, ev.user_phone);
+  take(u.office_id, ev.user_office_id);
+  if (created || !(u == before) || batch.now - u.last_seen_at >= last_seen_resolution) {
+    u.last_seen_at = batch.now;
+    batch.changed_users.insert(key);
+  }
+}
+
+/// Applies the call part of an event to the batch's copy of the call.
+/// Answers the merge and the row after it (null when there is none).
+std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stored_event& stored,
+                                                  const event_data& ev) {
+  call_key key{stored.app_id, *ev.dialpad_call_id};
+  auto it = batch.calls.find(key);
+  auto m = merge_call(it != batch.calls.end() ? std::optional<call_record>{it->second.rec}
+                                              : std::nullopt,
+                      ev, batch.now);
+  if (m.outcome != event_outcome::applied)
+    return {std::move(m), it != batch.calls.end() ? &it->second : nullptr};
+  if (it == batch.calls.end()) {
+    stored_call fresh;
+    fresh.meta.id = new_uuid();
+    fresh.meta.created_at = batch.now;
+    it = batch.calls.emplace(key, std::move(fresh)).first;
+  }
+  it->second.rec = m.call;
+  it->second.meta.updated_at = batch.now;
+  batch.changed_calls[key] = raw_copy(stored);
+  return {std::move(m), &it->second};
+}
+
+std::string call_object(const event_batch& batch, const std::string& app_id,
+                        const stored_call& call) {
+  auto meta = call.meta;
+  meta.crm_user_id = crm_user(batch, app_id, call.rec.dialpad_user_id);
+  return call_json(call.rec, meta);
+}
+
+handler_result handle_call(event_batch& batch, const stored_event& stored, const event_data& ev) {
   handler_result out;
   if (!ev.dialpad_call_id)
     return out; // ignored: nothing to attach it to
-  upsert_dialpad_user(tx, stored.app_id, ev);
-  auto [m, row] = apply_to_call(tx, stored, ev, now);
+  see_user(batch, stored.app_id, ev);
+  auto [m, row] = apply_to_call(batch, stored, ev);
   out.outcome = m.outcome;
   out.published_type = m.published_type.empty() ? stored.event_type : m.published_type;
-  out.occurred_at_us = occurred_us(ev, now);
-  if (m.outcome == event_outcome::applied && row) {
-    row->meta.crm_user_id = crm_user_of(tx, stored.app_id, row->rec.dialpad_user_id);
-    out.call_json = call_json(row->rec, row->meta);
-  }
+  out.occurred_at_us = occurred_us(ev, batch.now);
+  if (m.outcome == event_outcome::applied && row != nullptr)
+    out.call_json = call_object(batch, stored.app_id, *row);
   return out;
 }
 
-handler_result handle_voicemail(pqxx::transaction_base& tx, const stored_event& stored,
-                                const event_data& ev, timestamp now) {
+handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
+                                const event_data& ev) {
   handler_result out;
   if (!ev.dialpad_call_id)
     return out; // a voicemail belongs to a call
-  upsert_dialpad_user(tx, stored.app_id, ev);
-  auto [m, call] = apply_to_call(tx, stored, ev, now);
-  auto current = lock_voicemail(tx, stored.app_id, *ev.dialpad_call_id);
-  auto vm = merge_voicemail(current ? std::optional<voicemail_record>{current->rec}
-                                    : std::nullopt,
-                            ev, now);
-  std::optional<stored_voicemail> written;
-  if (vm.changed)
-    written = upsert_voicemail(tx, stored.app_id,
-                               call ? std::optional<std::string>{call->meta.id} : std::nullopt,
-                               vm.voicemail);
+  see_user(batch, stored.app_id, ev);
+  auto [m, call] = apply_to_call(batch, stored, ev);
+  call_key key{stored.app_id, *ev.dialpad_call_id};
+  auto it = batch.voicemails.find(key);
+  auto vm = merge_voicemail(it != batch.voicemails.end()
+                              ? std::optional<voicemail_record>{it->second.rec}
+                              : std::nullopt,
+                            ev, batch.now);
+  if (vm.changed) {
+    if (it == batch.voicemails.end()) {
+      stored_voicemail fresh;
+      fresh.meta.id = new_uuid();
+      fresh.meta.created_at = batch.now;
+      it = batch.voicemails.emplace(key, std::move(fresh)).first;
+    }
+    it->second.rec = vm.voicemail;
+    if (!it->second.call_id && call != nullptr)
+      it->second.call_id = call->meta.id;
+    batch.changed_voicemails.insert(key);
+  }
   // Either part changing makes the event applied (a transcript alone counts).
   out.outcome = vm.changed ? event_outcome::applied : m.outcome;
   out.published_type = "voicemail.received";
-  out.occurred_at_us = occurred_us(ev, now);
+  out.occurred_at_us = occurred_us(ev, batch.now);
   if (out.outcome == event_outcome::applied) {
-    if (!call)
-      call = lock_call(tx, stored.app_id, *ev.dialpad_call_id);
-    if (call) {
-      call->meta.crm_user_id = crm_user_of(tx, stored.app_id, call->rec.dialpad_user_id);
-      out.call_json = call_json(call->rec, call->meta);
-    }
-    if (!written)
-      written = current;
-    if (written) {
-      written->meta.crm_user_id = crm_user_of(tx, stored.app_id, written->rec.dialpad_user_id);
-      out.voicemail_json = voicemail_json(written->rec, written->meta);
+    if (call != nullptr)
+      out.call_json = call_object(batch, stored.app_id, *call);
+    if (it != batch.voicemails.end()) {
+      auto meta = it->second.meta;
+      meta.crm_user_id = crm_user(batch, stored.app_id, it->second.rec.dialpad_user_id);
+      out.voicemail_json = voicemail_json(it->second.rec, meta);
     }
   }
   return out;
 }
 
-handler_result handle_message(pqxx::transaction_base& tx, const stored_event& stored,
-                              const event_data& ev, timestamp now) {
+handler_result handle_message(event_batch& batch, const stored_event& stored,
+                              const event_data& ev) {
   handler_result out;
   if (!ev.message_id)
     return out;
-  upsert_dialpad_user(tx, stored.app_id, ev);
-  message_record m;
-  m.dialpad_message_id = *ev.message_id;
-  m.direction = ev.direction;
-  m.from_number = ev.from_number;
-  m.to_number = ev.to_number;
-  m.text = ev.text;
-  m.dialpad_user_id = ev.dialpad_user_id;
-  m.sent_at = ev.event_time ? *ev.event_time : now;
-  auto stored_msg = insert_message(tx, stored.app_id, m, raw_copy(stored));
+  see_user(batch, stored.app_id, ev);
   out.published_type = stored.event_type;
-  out.occurred_at_us = occurred_us(ev, now);
-  if (!stored_msg) {
+  out.occurred_at_us = occurred_us(ev, batch.now);
+  if (!batch.messages.insert(message_key{stored.app_id, *ev.message_id}).second) {
     out.outcome = event_outcome::unchanged; // stored by an earlier delivery
     return out;
   }
-  stored_msg->crm_user_id = crm_user_of(tx, stored.app_id, stored_msg->dialpad_user_id);
+  new_message m;
+  m.app_id = stored.app_id;
+  m.row.id = new_uuid();
+  m.row.dialpad_message_id = *ev.message_id;
+  m.row.direction = ev.direction;
+  m.row.from_number = ev.from_number;
+  m.row.to_number = ev.to_number;
+  m.row.text = ev.text;
+  m.row.dialpad_user_id = ev.dialpad_user_id;
+  m.row.sent_at = ev.event_time ? *ev.event_time : batch.now;
+  m.row.created_at = batch.now;
+  m.row.crm_user_id = crm_user(batch, stored.app_id, ev.dialpad_user_id);
+  m.raw_payload = raw_copy(stored);
   out.outcome = event_outcome::applied;
-  out.message_json = message_json(*stored_msg);
+  out.message_json = message_json(m.row);
+  batch.new_messages.push_back(std::move(m));
   return out;
 }
 
@@ -151,6 +195,34 @@ event_handler find_handler(std::string_view event_type) {
   const auto& r = registry();
   auto it = r.find(event_type);
   return it == r.end() ? nullptr : it->second;
+}
+
+void add_needs(batch_needs& needs, const stored_event& stored, const event_data& ev) {
+  auto handler = find_handler(stored.event_type);
+  if (handler == nullptr)
+    return;
+  if (ev.dialpad_user_id)
+    needs.users.insert(user_key{stored.app_id, *ev.dialpad_user_id});
+  if (handler == &handle_message) {
+    if (ev.message_id)
+      needs.messages.insert(message_key{stored.app_id, *ev.message_id});
+    return;
+  }
+  if (!ev.dialpad_call_id)
+    return;
+  needs.calls.insert(call_key{stored.app_id, *ev.dialpad_call_id});
+  if (handler == &handle_voicemail)
+    needs.voicemails.insert(call_key{stored.app_id, *ev.dialpad_call_id});
+}
+
+std::string serial_key(const stored_event& stored, const event_data& ev) {
+  auto handler = find_handler(stored.event_type);
+  if (handler == nullptr)
+    return {};
+  if (handler == &handle_message)
+    return ev.message_id ? stored.app_id + "|m|" + std::to_string(*ev.message_id) : std::string{};
+  return ev.dialpad_call_id ? stored.app_id + "|c|" + std::to_string(*ev.dialpad_call_id)
+                            : std::string{};
 }
 
 } // namespace cti::db

@@ -1,43 +1,84 @@
 #include "db/messages_repo.hpp"
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-
-#include "db/sql_params.hpp"
 
 namespace cti::db {
 
+namespace {
+
+using json = nlohmann::json;
+
+template <class T>
+json opt_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace
+
 std::vector<prepared_statement> messages_repo_statements() {
   return {
-    {"message_insert",
-     "INSERT INTO messages (app_id, dialpad_message_id, direction, from_number, to_number,"
-     " text, dialpad_user_id, sent_at, raw_payload)"
-     " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, " + ts_param(8) + ", $9::jsonb)"
-     " ON CONFLICT (app_id, dialpad_message_id) DO NOTHING"
-     " RETURNING id, " + us_of("created_at")},
+    {"messages_existing",
+     "SELECT app_id, dialpad_message_id FROM messages WHERE (app_id, dialpad_message_id) IN"
+     " (SELECT x.a, x.k FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint))"},
+    {"messages_write",
+     "INSERT INTO messages (id, app_id, dialpad_message_id, direction, from_number, to_number,"
+     " text, dialpad_user_id, sent_at, raw_payload, created_at)"
+     " SELECT x.id, x.a, x.m, x.dir, x.fr, x.tn, x.tx, x.u,"
+     " timestamptz 'epoch' + x.s * interval '1 microsecond', x.raw,"
+     " timestamptz 'epoch' + x.c * interval '1 microsecond'"
+     " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, a uuid, m bigint, dir text, fr text,"
+     " tn text, tx text, u bigint, s bigint, raw jsonb, c bigint)"
+     " ON CONFLICT (app_id, dialpad_message_id) DO NOTHING"},
   };
 }
 
-std::optional<message_record> insert_message(pqxx::transaction_base& tx,
-                                             const std::string& app_id,
-                                             const message_record& m,
-                                             const std::string& raw_payload) {
-  sql_params p;
-  p.text(app_id)
-    .int64(m.dialpad_message_id)
-    .text(m.direction)
-    .text(m.from_number)
-    .text(m.to_number)
-    .text(m.text)
-    .int64(m.dialpad_user_id)
-    .time(m.sent_at)
-    .text(raw_payload);
-  auto res = tx.exec_prepared("message_insert", p.dynamic());
-  if (res.empty())
-    return std::nullopt;
-  auto out = m;
-  out.id = res[0][0].as<std::string>();
-  out.created_at = timestamp{std::chrono::microseconds{res[0][1].as<int64_t>()}};
+std::set<message_key> existing_messages(pqxx::transaction_base& tx,
+                                        const std::vector<message_key>& keys) {
+  std::set<message_key> out;
+  if (keys.empty())
+    return out;
+  json arr = json::array();
+  for (const auto& k : keys)
+    arr.push_back({{"a", k.app_id}, {"k", k.dialpad_message_id}});
+  for (const auto& row : tx.exec_prepared("messages_existing", dump(arr)))
+    out.insert(message_key{row[0].as<std::string>(), row[1].as<int64_t>()});
   return out;
+}
+
+void write_messages(pqxx::transaction_base& tx, const std::vector<message_write>& rows) {
+  if (rows.empty())
+    return;
+  std::string arr = "[";
+  for (const auto& w : rows) {
+    const auto& m = *w.row;
+    json j = {
+      {"id", m.id},
+      {"a", w.app_id},
+      {"m", m.dialpad_message_id},
+      {"dir", opt_json(m.direction)},
+      {"fr", opt_json(m.from_number)},
+      {"tn", opt_json(m.to_number)},
+      {"tx", opt_json(m.text)},
+      {"u", opt_json(m.dialpad_user_id)},
+      {"s", m.sent_at.time_since_epoch().count()},
+      {"c", m.created_at.time_since_epoch().count()},
+    };
+    auto text = dump(j);
+    text.pop_back(); // the closing brace: the payload follows
+    if (arr.size() > 1)
+      arr += ',';
+    arr += text;
+    arr += R"(,"raw":)";
+    arr += w.raw_payload != nullptr && !w.raw_payload->empty() ? *w.raw_payload : "null";
+    arr += '}';
+  }
+  arr += ']';
+  tx.exec_prepared("messages_write", arr);
 }
 
 } // namespace cti::db

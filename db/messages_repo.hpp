@@ -1,6 +1,9 @@
 #pragma once
 
-#include <optional>
+// SMS records, read and written a whole processing batch at a time.
+
+#include <compare>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,12 +16,27 @@ class transaction_base;
 
 namespace cti::db {
 
-/// Stores an SMS once per `(app_id, dialpad_message_id)`; nothing when it
-/// was stored before. `m.id` and `m.created_at` are ignored (the row's).
-std::optional<message_record> insert_message(pqxx::transaction_base& tx,
-                                             const std::string& app_id,
-                                             const message_record& m,
-                                             const std::string& raw_payload);
+/// A message within an app.
+struct message_key {
+  std::string app_id;
+  int64_t dialpad_message_id = 0;
+  auto operator<=>(const message_key&) const = default;
+};
+
+/// The messages among `keys` that are stored already.
+std::set<message_key> existing_messages(pqxx::transaction_base& tx,
+                                        const std::vector<message_key>& keys);
+
+/// A new message to store, with the sanitized payload of its event.
+struct message_write {
+  std::string app_id;
+  const message_record* row = nullptr;  ///< `id` and `created_at` chosen by the caller.
+  const std::string* raw_payload = nullptr;
+};
+
+/// Stores the messages in one statement (ON CONFLICT DO NOTHING: a message
+/// stored meanwhile stays as it is).
+void write_messages(pqxx::transaction_base& tx, const std::vector<message_write>& rows);
 
 /// The prepared statements of this repository.
 std::vector<prepared_statement> messages_repo_statements();

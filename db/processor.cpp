@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "db/event_handlers.hpp"
+#include "db/sql_params.hpp"
 #include "domain/retry.hpp"
 
 namespace cti::db {
@@ -16,6 +18,10 @@ namespace {
 
 /// Longest `last_error` kept.
 constexpr std::size_t max_error_length = 1000;
+
+/// The advisory-lock class of the per-call try-locks (two-int form, so it
+/// never meets the one-bigint locks of the migrator): "CTIE".
+constexpr int32_t serial_lock_class = 0x43544945;
 
 double jitter() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -29,21 +35,155 @@ bool is_fatal(const pqxx::sql_error& e) {
   return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "25P02";
 }
 
+/// FNV-1a, folded to the int4 of an advisory lock key. A collision only
+/// makes an event wait for the next round.
+int32_t lock_hash(const std::string& key) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int32_t>(h);
+}
+
+struct claimed_event {
+  stored_event stored;
+  event_data data;
+  int attempts = 0;
+  std::string serial;  ///< serial_key(), empty when none.
+};
+
 struct done {
-  std::string id;
-  std::string app_id;
+  const claimed_event* ev = nullptr;
   handler_result result;
   int64_t seq = 0;
 };
+
+template <class Key>
+std::vector<Key> as_vector(const std::set<Key>& s) {
+  return {s.begin(), s.end()};
+}
+
+/// Loads what `events` touch, runs their handlers in order, writes what
+/// changed. Throws on any failure (the caller rolls back).
+std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
+                                         const std::vector<const claimed_event*>& events,
+                                         timestamp now) {
+  batch_needs needs;
+  for (const auto* e : events)
+    add_needs(needs, e->stored, e->data);
+  event_batch batch;
+  batch.now = now;
+  batch.calls = lock_calls(tx, as_vector(needs.calls));
+  batch.voicemails = lock_voicemails(tx, as_vector(needs.voicemails));
+  batch.messages = existing_messages(tx, as_vector(needs.messages));
+  auto users = as_vector(needs.users);
+  batch.crm_users = crm_users_of(tx, users);
+  batch.users = find_dialpad_users(tx, users);
+
+  std::vector<handler_result> results;
+  results.reserve(events.size());
+  for (const auto* e : events) {
+    auto handler = find_handler(e->stored.event_type);
+    results.push_back(handler ? handler(batch, e->stored, e->data) : handler_result{});
+  }
+
+  std::vector<call_write> calls;
+  calls.reserve(batch.changed_calls.size());
+  for (const auto& [key, raw] : batch.changed_calls)
+    calls.push_back(call_write{key, &batch.calls.at(key), &raw});
+  write_calls(tx, calls);
+  std::vector<std::pair<call_key, const stored_voicemail*>> voicemails;
+  for (const auto& key : batch.changed_voicemails)
+    voicemails.emplace_back(key, &batch.voicemails.at(key));
+  write_voicemails(tx, voicemails);
+  std::vector<message_write> messages;
+  for (const auto& m : batch.new_messages)
+    messages.push_back(message_write{m.app_id, &m.row, &m.raw_payload});
+  write_messages(tx, messages);
+  std::map<user_key, dialpad_user> changed_users;
+  for (const auto& key : batch.changed_users)
+    changed_users.emplace(key, batch.users.at(key));
+  write_dialpad_users(tx, changed_users);
+  return results;
+}
+
+/// Records a handler failure on `ev`: attempts+1, the error, the next attempt
+/// after a backoff, or dead. Answers true when it is now dead.
+bool mark_failed(pqxx::transaction_base& tx, const claimed_event& ev, const std::string& error,
+                 const process_settings& settings) {
+  auto state = tx.exec_prepared1("event_mark_failed", ev.stored.id,
+                                 error.substr(0, max_error_length),
+                                 retry_delay(ev.attempts + 1, jitter()).count(),
+                                 settings.max_attempts)[0]
+                 .as<std::string>();
+  return state == "dead";
+}
+
+/// After a failed batch: each event on its own, in its own savepoint.
+void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claimed_event*>& events,
+                      timestamp now, const process_settings& settings, process_report& report,
+                      std::vector<done>& finished) {
+  for (const auto* e : events) {
+    std::string error;
+    tx.exec("SAVEPOINT event");
+    try {
+      auto results = apply_events(tx, {e}, now);
+      tx.exec("RELEASE SAVEPOINT event");
+      finished.push_back(done{e, std::move(results.front()), 0});
+      continue;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::in_doubt_error&) {
+      throw;
+    } catch (const pqxx::sql_error& ex) {
+      if (is_fatal(ex))
+        throw;
+      error = "handler failed: SQLSTATE " + ex.sqlstate() + ": " + ex.what();
+    } catch (const std::exception& ex) {
+      error = std::string{"handler failed: "} + ex.what();
+    }
+    tx.exec("ROLLBACK TO SAVEPOINT event");
+    ++report.failed;
+    if (mark_failed(tx, *e, error, settings))
+      ++report.dead;
+  }
+}
+
+/// Try-locks the serial keys of `events`; answers the hashes another
+/// transaction holds.
+std::set<int32_t> busy_serial_keys(pqxx::transaction_base& tx,
+                                   const std::vector<claimed_event>& events) {
+  std::set<int32_t> hashes;
+  for (const auto& e : events)
+    if (!e.serial.empty())
+      hashes.insert(lock_hash(e.serial));
+  std::set<int32_t> busy;
+  if (hashes.empty())
+    return busy;
+  std::string arr = "{";
+  for (auto h : hashes) {
+    if (arr.size() > 1)
+      arr += ',';
+    arr += std::to_string(h);
+  }
+  arr += '}';
+  for (const auto& row : tx.exec_prepared("serial_try_lock", arr))
+    busy.insert(row[0].as<int32_t>());
+  return busy;
+}
 
 } // namespace
 
 std::vector<prepared_statement> processor_statements() {
   return {
     {"events_claim",
-     "SELECT id, app_id, event_type, payload::text, attempts FROM webhook_events"
-     " WHERE state = 'pending' AND next_attempt_at <= now()"
-     " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"},
+     "SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()")
+       + " FROM webhook_events WHERE state = 'pending' AND next_attempt_at <= now()"
+         " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"},
+    {"serial_try_lock",
+     "SELECT k FROM unnest($1::int4[]) AS k WHERE NOT pg_try_advisory_xact_lock("
+       + std::to_string(serial_lock_class) + ", k)"},
     {"events_mark_processed",
      "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = now(),"
      " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq)"
@@ -65,24 +205,43 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   report.claimed = static_cast<uint32_t>(claimed.size());
   if (claimed.empty())
     return report; // the read-only transaction just ends
-  auto now = now_utc();
-  std::vector<done> finished;
-  finished.reserve(claimed.size());
+  const timestamp now{std::chrono::microseconds{claimed[0][5].as<int64_t>()}};
+  std::vector<claimed_event> events;
+  events.reserve(claimed.size());
   for (const auto& row : claimed) {
-    stored_event ev;
-    ev.id = row[0].as<std::string>();
-    ev.app_id = row[1].as<std::string>();
-    ev.event_type = row[2].as<std::string>();
-    ev.payload = nlohmann::json::parse(row[3].c_str(), nullptr, false);
-    auto attempts = row[4].as<int>();
-    tx.exec("SAVEPOINT event");
+    claimed_event e;
+    e.stored.id = row[0].as<std::string>();
+    e.stored.app_id = row[1].as<std::string>();
+    e.stored.event_type = row[2].as<std::string>();
+    e.stored.payload = nlohmann::json::parse(row[3].c_str(), nullptr, false);
+    e.attempts = row[4].as<int>();
+    e.data = extract_event(e.stored.payload);
+    e.data.event_type = e.stored.event_type; // the type stored at ingest is authoritative
+    e.serial = serial_key(e.stored, e.data);
+    events.push_back(std::move(e));
+  }
+
+  // One poller at a time per call: an event whose call another poller is
+  // applying right now waits for a later round (its claim ends with ours).
+  auto busy = busy_serial_keys(tx, events);
+  std::vector<const claimed_event*> todo;
+  for (const auto& e : events) {
+    if (!e.serial.empty() && busy.count(lock_hash(e.serial)) > 0)
+      ++report.deferred;
+    else
+      todo.push_back(&e);
+  }
+
+  std::vector<done> finished;
+  finished.reserve(todo.size());
+  bool batch_failed = false;
+  if (!todo.empty()) {
+    tx.exec("SAVEPOINT batch");
     try {
-      auto data = extract_event(ev.payload);
-      data.event_type = ev.event_type; // the type stored at ingest is authoritative
-      auto handler = find_handler(ev.event_type);
-      done d{ev.id, ev.app_id, handler ? handler(tx, ev, data, now) : handler_result{}, 0};
-      tx.exec("RELEASE SAVEPOINT event");
-      finished.push_back(std::move(d));
+      auto results = apply_events(tx, todo, now);
+      tx.exec("RELEASE SAVEPOINT batch");
+      for (std::size_t i = 0; i < todo.size(); ++i)
+        finished.push_back(done{todo[i], std::move(results[i]), 0});
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const pqxx::in_doubt_error&) {
@@ -90,55 +249,49 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     } catch (const pqxx::sql_error& e) {
       if (is_fatal(e))
         throw;
-      tx.exec("ROLLBACK TO SAVEPOINT event");
-      ++report.failed;
-      std::string error = "handler failed: SQLSTATE " + e.sqlstate() + ": " + e.what();
-      auto state = tx.exec_prepared1("event_mark_failed", ev.id,
-                                     error.substr(0, max_error_length),
-                                     retry_delay(attempts + 1, jitter()).count(),
-                                     settings.max_attempts)[0].as<std::string>();
-      report.dead += state == "dead" ? 1 : 0;
-    } catch (const std::exception& e) {
-      tx.exec("ROLLBACK TO SAVEPOINT event");
-      ++report.failed;
-      std::string error = std::string{"handler failed: "} + e.what();
-      auto state = tx.exec_prepared1("event_mark_failed", ev.id,
-                                     error.substr(0, max_error_length),
-                                     retry_delay(attempts + 1, jitter()).count(),
-                                     settings.max_attempts)[0].as<std::string>();
-      report.dead += state == "dead" ? 1 : 0;
+      batch_failed = true;
+    } catch (const std::exception&) {
+      batch_failed = true;
     }
   }
+  if (batch_failed) {
+    // Find the culprit: every event again, alone.
+    tx.exec("ROLLBACK TO SAVEPOINT batch");
+    apply_one_by_one(tx, todo, now, settings, report, finished);
+  }
+
   // Stream numbers: per app, in app-id order (a fixed lock order, so two
   // pollers never deadlock on app rows), contiguous in processing order.
   std::map<std::string, std::vector<done*>> applied_by_app;
   for (auto& d : finished)
     if (d.result.outcome == event_outcome::applied)
-      applied_by_app[d.app_id].push_back(&d);
-  for (auto& [app, events] : applied_by_app) {
-    auto last = tx.exec_prepared1("app_take_seq", app, static_cast<int64_t>(events.size()))[0]
+      applied_by_app[d.ev->stored.app_id].push_back(&d);
+  for (auto& [app, applied] : applied_by_app) {
+    auto last = tx.exec_prepared1("app_take_seq", app, static_cast<int64_t>(applied.size()))[0]
                   .as<int64_t>();
-    auto first = last - static_cast<int64_t>(events.size()) + 1;
-    for (std::size_t i = 0; i < events.size(); ++i)
-      events[i]->seq = first + static_cast<int64_t>(i);
+    auto first = last - static_cast<int64_t>(applied.size()) + 1;
+    for (std::size_t i = 0; i < applied.size(); ++i)
+      applied[i]->seq = first + static_cast<int64_t>(i);
   }
   if (!finished.empty()) {
     nlohmann::json marks = nlohmann::json::array();
     for (const auto& d : finished) {
-      nlohmann::json m = {{"id", d.id}, {"o", std::string{to_string(d.result.outcome)}}};
+      nlohmann::json m = {{"id", d.ev->stored.id},
+                          {"o", std::string{to_string(d.result.outcome)}}};
       m["s"] = d.seq > 0 ? nlohmann::json(d.seq) : nlohmann::json(nullptr);
       marks.push_back(std::move(m));
     }
     tx.exec_prepared("events_mark_processed", marks.dump());
   }
   tx.commit();
-  for (auto& [app, events] : applied_by_app) {
-    for (auto* d : events) {
+
+  for (auto& [app, applied] : applied_by_app) {
+    for (auto* d : applied) {
       applied_event a;
-      a.app_id = d->app_id;
+      a.app_id = app;
       a.seq = d->seq;
-      a.event_id = d->id;
-      a.event_type = d->result.published_type;
+      a.event_id = d->ev->stored.id;
+      a.event_type = std::move(d->result.published_type);
       a.occurred_at_us = d->result.occurred_at_us;
       a.call_json = std::move(d->result.call_json);
       a.voicemail_json = std::move(d->result.voicemail_json);

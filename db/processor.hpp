@@ -3,15 +3,26 @@
 // One processing round, in one transaction (ARCHITECTURE.md rule 3):
 //
 //   BEGIN
-//   claim ≤ batch_size due events   (FOR UPDATE SKIP LOCKED, received_at order)
-//   for each: SAVEPOINT → handler → RELEASE        (failure: ROLLBACK TO SAVEPOINT,
-//                                                   attempts+1, backoff or dead)
-//   per app, in app-id order: last_seq += n         (the app row lock orders the stream)
+//   claim ≤ batch_size due events        FOR UPDATE SKIP LOCKED, received_at order
+//   try-lock each event's call/message   pg_try_advisory_xact_lock; an event whose
+//                                        call another poller holds is left for later
+//   SAVEPOINT batch
+//     load the rows the events touch     one locking read per table
+//     run the handlers, in order         in memory (db/event_handlers)
+//     write the rows that changed        one statement per table
+//   RELEASE                              (a failure: ROLLBACK TO batch, then the
+//                                        events one by one, each in its own
+//                                        savepoint; a failing one gets attempts+1,
+//                                        backoff or dead, without spoiling the rest)
+//   per app, in app-id order: last_seq += n   (the app row lock orders the stream)
 //   mark processed: outcome, processed_at, attempts+1, seq
 //   COMMIT  →  only now are the applied events published
 //
 // A crash before COMMIT leaves every claimed event pending for another
-// poller; handlers are idempotent, so re-running them is harmless.
+// poller; handlers are idempotent, so re-running them is harmless. Lock
+// order keeps concurrent pollers free of deadlocks: calls and messages are
+// owned through the try-locks (never waited for), shared Dialpad-user rows
+// and app rows are locked in key order.
 
 #include <vector>
 
