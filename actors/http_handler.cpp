@@ -14,6 +14,9 @@ namespace cti {
 
 namespace {
 
+/// How old the queue counts in /metrics may be.
+constexpr auto queue_refresh = std::chrono::seconds{1};
+
 /// How long /health waits for the pool before calling the database unreachable.
 constexpr auto health_timeout = std::chrono::milliseconds{1500};
 
@@ -43,12 +46,8 @@ bool wants_prometheus(const api_request& req) {
 }
 
 void handle_metrics(handler_ptr self, const api_request& req) {
-  const auto& ctx = *self->state.ctx;
-  if (!internal_bearer_ok(req.header("authorization"), ctx.cfg.internal_api_secret)) {
-    reply(self, api_response::failure(req.serial, errc::unauthorized,
-                                      "missing or invalid bearer token"));
+  if (!check_internal(self, req))
     return;
-  }
   auto serial = req.serial;
   bool prometheus = wants_prometheus(req);
   auto render = [self, serial, prometheus](pool_stats ps) {
@@ -65,6 +64,14 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.pool.idle = ps.idle;
     m.pool.active = ps.active;
     m.pool.waiting = ps.waiting;
+    if (c.processing) {
+      auto q = c.processing->queue();
+      m.events.processed_last_minute = c.processing->processed_last_minute();
+      m.events.error_count = c.processing->error_count();
+      m.events.avg_processing_time_ms = c.processing->avg_processing_time_ms();
+      m.events.queue_length = q.pending;
+      m.events.dead = q.dead;
+    }
     m.node = c.node_name;
     api_response resp;
     resp.serial = serial;
@@ -76,9 +83,25 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     }
     reply(self, std::move(resp));
   };
+  // Queue counts come from the database, at most once a second per node;
+  // when it cannot answer, the last known figures are shown.
+  auto with_queue = [self, render](pool_stats ps) {
+    const auto& proc = self->state.ctx->processing;
+    if (!proc || std::chrono::steady_clock::now() - proc->queue().at < queue_refresh) {
+      render(ps);
+      return;
+    }
+    self->request(self->state.ctx->pool, std::chrono::seconds{1}, queue_atom_v)
+      .then(
+        [self, render, ps](queue_stats q) {
+          self->state.ctx->processing->record_queue(q.pending, q.dead);
+          render(ps);
+        },
+        [render, ps](caf::error&) { render(ps); });
+  };
   self->request(self->state.ctx->pool, std::chrono::seconds{1}, stats_atom_v)
-    .then([render](pool_stats ps) { render(ps); },
-          [render](caf::error&) { render(pool_stats{}); });
+    .then([with_queue](pool_stats ps) { with_queue(ps); },
+          [with_queue](caf::error&) { with_queue(pool_stats{}); });
 }
 
 http_handler_actor::behavior_type http_handler(handler_ptr self,
@@ -103,6 +126,15 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::webhook_app:
           handle_webhook(self, std::move(req));
           return;
+        case endpoint::app_events:
+          handle_app_events(self, req);
+          return;
+        case endpoint::event:
+          handle_event(self, req);
+          return;
+        case endpoint::event_replay:
+          handle_event_replay(self, req);
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },
@@ -110,6 +142,18 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
 }
 
 } // namespace
+
+void reply_error(handler_ptr self, uint64_t serial, const caf::error& err) {
+  reply(self, api_response::failure(serial, errc_of(err), message_of(err)));
+}
+
+bool check_internal(handler_ptr self, const api_request& req) {
+  if (internal_bearer_ok(req.header("authorization"), self->state.ctx->cfg.internal_api_secret))
+    return true;
+  reply(self, api_response::failure(req.serial, errc::unauthorized,
+                                    "missing or invalid bearer token"));
+  return false;
+}
 
 void reply(handler_ptr self, api_response resp) {
   // The client may have gone meanwhile: then the answer is dropped.

@@ -23,7 +23,22 @@ using handler_ptr = http_handler_actor::stateful_pointer<http_handler_state>;
 /// Sends `resp` to the client (dropped when the connection is gone).
 void reply(handler_ptr self, api_response resp);
 
+/// Answers `err` (a failed request to another actor) with its mapped status.
+void reply_error(handler_ptr self, uint64_t serial, const caf::error& err);
+
+/// True when `req` carries the internal bearer; otherwise answers 401.
+bool check_internal(handler_ptr self, const api_request& req);
+
 /// `POST /webhooks/dialpad` and `POST /webhooks/dialpad/{app_id}`.
 void handle_webhook(handler_ptr self, api_request&& req);
+
+/// `GET /internal/apps/{app_id}/events`.
+void handle_app_events(handler_ptr self, const api_request& req);
+
+/// `GET /internal/events/{event_id}`.
+void handle_event(handler_ptr self, const api_request& req);
+
+/// `POST /internal/events/{event_id}/replay`.
+void handle_event_replay(handler_ptr self, const api_request& req);
 
 } // namespace cti

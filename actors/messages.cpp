@@ -41,6 +41,18 @@ bool is_errc(const caf::error& err, errc code) {
   return err.category() == caf::atom("cti") && err.code() == static_cast<uint8_t>(code);
 }
 
+std::string message_of(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (err.category() == caf::atom("cti") && ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  switch (errc_of(err)) {
+    case errc::db_unavailable: return "database unavailable";
+    case errc::timeout: return "the request timed out";
+    case errc::not_found: return "not found";
+    default: return "internal error";
+  }
+}
+
 errc errc_of(const caf::error& err) {
   if (!err)
     return errc::none;

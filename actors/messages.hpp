@@ -66,6 +66,10 @@ caf::error make_error(errc x);
 /// An error of our category with a human-readable context (no secrets).
 caf::error make_error(errc x, std::string context);
 
+/// The human text carried by `err` (the context given to make_error), or a
+/// generic text for its code. Never a secret: contexts never hold one.
+std::string message_of(const caf::error& err);
+
 /// The errc inside `err`, `errc::internal` for foreign categories (e.g. a
 /// request timeout becomes `errc::timeout`).
 errc errc_of(const caf::error& err);
@@ -85,6 +89,9 @@ enum class endpoint : uint16_t {
   metrics,
   webhook,      ///< POST /webhooks/dialpad (tenant from headers or org id)
   webhook_app,  ///< POST /webhooks/dialpad/{app_id}
+  app_events,   ///< GET /internal/apps/{app_id}/events
+  event,        ///< GET /internal/events/{event_id}
+  event_replay, ///< POST /internal/events/{event_id}/replay
 };
 
 /// A complete HTTP request, handed from an asio session to its actor.
@@ -249,6 +256,33 @@ struct process_report {
   std::vector<applied_event> applied; ///< In seq order per app.
 };
 
+/// The queue's backlog, across apps.
+struct queue_stats {
+  uint64_t pending = 0;  ///< Waiting or retrying.
+  uint64_t dead = 0;     ///< Given up after EVENT_MAX_ATTEMPTS.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
+  return f(caf::meta::type_name("queue_stats"), x.pending, x.dead);
+}
+
+/// `GET /internal/apps/{app_id}/events`, validated.
+struct event_query {
+  std::string app_id;       ///< UUID.
+  std::string state;        ///< pending | failed | processed | dead, or empty: all.
+  int32_t limit = 50;       ///< 1..500.
+  bool has_after = false;   ///< A cursor was given:
+  int64_t after_us = 0;     ///<   the last row's received_at (epoch µs)
+  std::string after_id;     ///<   and id.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_query& x) {
+  return f(caf::meta::type_name("event_query"), x.app_id, x.state, x.limit, x.has_after,
+           x.after_us, x.after_id);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
   return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts);
@@ -286,6 +320,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::applied_event))
   CAF_ADD_TYPE_ID(cti, (cti::process_report))
   CAF_ADD_TYPE_ID(cti, (std::vector<cti::applied_event>))
+  CAF_ADD_TYPE_ID(cti, (cti::event_query))
+  CAF_ADD_TYPE_ID(cti, (cti::queue_stats))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -300,6 +336,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, process_atom, "process")
   CAF_ADD_ATOM(cti, cti, wake_atom, "wake")
   CAF_ADD_ATOM(cti, cti, poll_atom, "poll")
+  CAF_ADD_ATOM(cti, cti, events_atom, "events")
+  CAF_ADD_ATOM(cti, cti, event_atom, "event")
+  CAF_ADD_ATOM(cti, cti, replay_atom, "replay")
+  CAF_ADD_ATOM(cti, cti, queue_atom, "queue")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -325,7 +365,16 @@ namespace cti {
   /* Claims a batch of due events, applies them, marks them and assigns */     \
   /* seq numbers in one transaction; answers what was applied (after */        \
   /* the commit). */                                                           \
-  caf::replies_to<process_atom, process_settings>::with<process_report>
+  caf::replies_to<process_atom, process_settings>::with<process_report>,       \
+  /* One page of an app's events as the contract's list JSON; not_found */    \
+  /* when the app does not exist. */                                           \
+  caf::replies_to<events_atom, event_query>::with<std::string>,                \
+  /* One event with its payload, as JSON; not_found when none. */              \
+  caf::replies_to<event_atom, std::string>::with<std::string>,                 \
+  /* Re-queues one event; answers its app id; not_found when none. */          \
+  caf::replies_to<replay_atom, std::string>::with<std::string>,                \
+  /* Counts pending and dead events. */                                        \
+  caf::replies_to<queue_atom>::with<queue_stats>
 
 /// The jobs, as a handle: what the pool offers its users.
 using db_actor = caf::typed_actor<CTI_DB_JOBS>;

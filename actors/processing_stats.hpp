@@ -53,6 +53,26 @@ public:
                                   / static_cast<double>(total_events_);
   }
 
+  /// The last queue counts read from the database, and when (for /metrics,
+  /// so that scrapes do not each count the queue).
+  struct queue_figures {
+    uint64_t pending = 0;
+    uint64_t dead = 0;
+    clock_type::time_point at{};
+  };
+
+  /// Stores fresh queue counts.
+  void record_queue(uint64_t pending, uint64_t dead, clock_type::time_point at = clock_type::now()) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    queue_ = {pending, dead, at};
+  }
+
+  /// The last queue counts.
+  queue_figures queue() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return queue_;
+  }
+
 private:
   struct bucket {
     int64_t second = -1;
@@ -63,6 +83,7 @@ private:
   uint64_t errors_ = 0;
   uint64_t total_events_ = 0;
   uint64_t total_micros_ = 0;
+  queue_figures queue_;
 };
 
 } // namespace cti

@@ -7,7 +7,11 @@
 //
 //   cti-load --port 4000 --path /health --connections 32 --duration 10
 //            [--method GET] [--header 'Name: value']... [--body TEXT]
-//            [--warmup 2] [--threads 1]
+//            [--warmup 2] [--threads 1] [--rate R]
+//
+// --rate R paces the connections to R requests/s in all (each connection
+// sends on its own schedule, evenly staggered), for latency at a fixed load
+// instead of at saturation.
 //
 // Webhook mode: --webhooks N --secret S --path /webhooks/dialpad/<app_id>
 // pre-builds N distinct seed-format call events, each signed with
@@ -48,6 +52,7 @@ struct options {
   int threads = 1;
   std::size_t webhooks = 0;
   std::string secret;
+  double rate = 0;  ///< Requests/s over all connections; 0: as fast as possible.
 };
 
 struct results {
@@ -143,10 +148,16 @@ struct request_source {
   }
 };
 
-asio::awaitable<void> client(const options& o, request_source& source,
+asio::awaitable<void> client(const options& o, int index, request_source& source,
                              clock_type::time_point measure_from,
                              clock_type::time_point stop_at, results& res) {
   auto ex = co_await asio::this_coro::executor;
+  // Paced mode: this connection's send times, staggered across connections.
+  const auto interval = o.rate > 0 ? std::chrono::duration_cast<clock_type::duration>(
+                                       std::chrono::duration<double>(o.connections / o.rate))
+                                   : clock_type::duration::zero();
+  auto next_send = clock_type::now() + interval * index / std::max(1, o.connections);
+  asio::steady_timer pacer{ex};
   std::vector<uint32_t> local;
   std::map<int, uint64_t> statuses;
   uint64_t errors = 0;
@@ -157,6 +168,11 @@ asio::awaitable<void> client(const options& o, request_source& source,
       sock.set_option(tcp::no_delay(true));
       std::string buf;
       while (clock_type::now() < stop_at) {
+        if (interval > clock_type::duration::zero()) {
+          pacer.expires_at(next_send);
+          co_await pacer.async_wait(asio::use_awaitable);
+          next_send += interval;
+        }
         auto t0 = clock_type::now();
         const auto& request = source.take();
         co_await asio::async_write(sock, asio::buffer(request), asio::use_awaitable);
@@ -206,6 +222,7 @@ int main(int argc, char** argv) {
     else if (k == "--threads") o.threads = std::stoi(v);
     else if (k == "--webhooks") o.webhooks = std::stoul(v);
     else if (k == "--secret") o.secret = v;
+    else if (k == "--rate") o.rate = std::stod(v);
     else {
       std::fprintf(stderr, "cti-load: unknown option %s\n", k.c_str());
       return 2;
@@ -221,7 +238,7 @@ int main(int argc, char** argv) {
   auto measure_from = start + std::chrono::milliseconds{static_cast<int>(o.warmup * 1000)};
   auto stop_at = measure_from + std::chrono::milliseconds{static_cast<int>(o.duration * 1000)};
   for (int i = 0; i < o.connections; ++i)
-    asio::co_spawn(ioc, client(o, source, measure_from, stop_at, res), asio::detached);
+    asio::co_spawn(ioc, client(o, i, source, measure_from, stop_at, res), asio::detached);
   std::vector<std::thread> threads;
   for (int i = 1; i < o.threads; ++i)
     threads.emplace_back([&] { ioc.run(); });

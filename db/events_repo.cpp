@@ -140,6 +140,11 @@ bool is_event_state(const std::string& s) {
 
 std::vector<prepared_statement> events_repo_statements() {
   return {
+    // Both partial indexes: cheap while the backlog is small, and
+    // proportional to it when it is not.
+    {"queue_counts",
+     "SELECT (SELECT count(*) FROM webhook_events WHERE state = 'pending'),"
+     " (SELECT count(*) FROM webhook_events WHERE state = 'dead')"},
     {"event_find", "SELECT " + event_columns + ", payload::text FROM webhook_events WHERE id = $1::uuid"},
     {"event_replay",
      "WITH r AS (UPDATE webhook_events SET state = 'pending', outcome = NULL, processed_at = NULL,"
@@ -147,6 +152,14 @@ std::vector<prepared_statement> events_repo_statements() {
      " RETURNING *), n AS (SELECT pg_notify('" + std::string{events_channel} + "', '') FROM r)"
      " SELECT " + event_columns + ", NULL::text FROM r, (SELECT count(*) FROM n) AS notified"},
   };
+}
+
+queue_stats queue_counts(pqxx::transaction_base& tx) {
+  auto row = tx.exec_prepared1("queue_counts");
+  queue_stats out;
+  out.pending = row[0].as<uint64_t>();
+  out.dead = row[1].as<uint64_t>();
+  return out;
 }
 
 event_page list_events(pqxx::transaction_base& tx, const event_filter& f) {

@@ -55,6 +55,9 @@ std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::st
 /// there is no such event.
 std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id);
 
+/// Pending (incl. retrying) and dead events across apps.
+queue_stats queue_counts(pqxx::transaction_base& tx);
+
 /// The prepared statements of this repository.
 std::vector<prepared_statement> events_repo_statements();
 

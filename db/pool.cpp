@@ -156,6 +156,18 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     [=](process_atom, process_settings& settings) -> caf::result<process_report> {
       return dispatch<process_report>(self, process_atom_v, settings);
     },
+    [=](events_atom, event_query& q) -> caf::result<std::string> {
+      return dispatch<std::string>(self, events_atom_v, std::move(q));
+    },
+    [=](event_atom, std::string& id) -> caf::result<std::string> {
+      return dispatch<std::string>(self, event_atom_v, std::move(id));
+    },
+    [=](replay_atom, std::string& id) -> caf::result<std::string> {
+      return dispatch<std::string>(self, replay_atom_v, std::move(id));
+    },
+    [=](queue_atom) -> caf::result<queue_stats> {
+      return dispatch<queue_stats>(self, queue_atom_v);
+    },
     [=](stats_atom) -> pool_stats {
       auto& s = self->state;
       pool_stats out;

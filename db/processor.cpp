@@ -185,7 +185,7 @@ std::vector<prepared_statement> processor_statements() {
      "SELECT k FROM unnest($1::int4[]) AS k WHERE NOT pg_try_advisory_xact_lock("
        + std::to_string(serial_lock_class) + ", k)"},
     {"events_mark_processed",
-     "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = now(),"
+     "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = clock_timestamp(),"
      " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq)"
      " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, o text, s bigint) WHERE w.id = x.id"},
     {"event_mark_failed",

@@ -7,6 +7,7 @@
 
 #include "db/apps_repo.hpp"
 #include "db/events_repo.hpp"
+#include "domain/api_objects.hpp"
 #include "db/processor.hpp"
 #include "db/statements.hpp"
 #include "domain/log.hpp"
@@ -184,6 +185,52 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     [=](process_atom, process_settings& settings) -> caf::result<process_report> {
       return with_connection<process_report>(self, false, [&](pqxx::connection& c) {
         return db::process_batch(c, settings);
+      });
+    },
+    [=](events_atom, event_query& q) -> caf::result<std::string> {
+      return with_connection<std::string>(self, true, [&](pqxx::connection& c) -> caf::result<std::string> {
+        pqxx::read_transaction tx{c};
+        if (!db::find_app(tx, q.app_id).found)
+          return make_error(errc::not_found, "no such app");
+        db::event_filter f;
+        f.app_id = q.app_id;
+        if (!q.state.empty())
+          f.state = q.state;
+        f.page.limit = q.limit;
+        if (q.has_after)
+          f.page.after = keyset{q.after_us, q.after_id};
+        auto page = db::list_events(tx, f);
+        std::vector<std::string> rows;
+        rows.reserve(page.rows.size());
+        for (const auto& e : page.rows)
+          rows.push_back(event_json(e));
+        return page_json(rows, page.next ? std::optional{encode_cursor(*page.next)} : std::nullopt,
+                         page.next.has_value());
+      });
+    },
+    [=](event_atom, std::string& id) -> caf::result<std::string> {
+      return with_connection<std::string>(self, true, [&](pqxx::connection& c) -> caf::result<std::string> {
+        pqxx::read_transaction tx{c};
+        auto e = db::find_event(tx, id);
+        if (!e)
+          return make_error(errc::not_found, "no such event");
+        return event_json(*e);
+      });
+    },
+    [=](replay_atom, std::string& id) -> caf::result<std::string> {
+      return with_connection<std::string>(self, false, [&](pqxx::connection& c) -> caf::result<std::string> {
+        pqxx::work tx{c};
+        auto e = db::replay_event(tx, id);
+        if (!e)
+          return make_error(errc::not_found, "no such event");
+        tx.commit();
+        return e->app_id;
+      });
+    },
+    [=](queue_atom) -> caf::result<queue_stats> {
+      return with_connection<queue_stats>(self, true, [&](pqxx::connection& c) {
+        pqxx::read_transaction tx{c};
+        return db::queue_counts(tx);
       });
     },
     [=](health_atom) -> caf::result<bool> {

@@ -174,6 +174,9 @@ const router& api_router() {
     x.add("GET", "/metrics", endpoint::metrics);
     x.add("POST", "/webhooks/dialpad", endpoint::webhook);
     x.add("POST", "/webhooks/dialpad/{app_id}", endpoint::webhook_app);
+    x.add("GET", "/internal/apps/{app_id}/events", endpoint::app_events);
+    x.add("GET", "/internal/events/{event_id}", endpoint::event);
+    x.add("POST", "/internal/events/{event_id}/replay", endpoint::event_replay);
     return x;
   }();
   return r;

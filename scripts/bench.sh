@@ -47,18 +47,36 @@ bash "$PG" createdb "$PGDIR" cti_bench
 
 SECRET=bench-internal-secret-$(date +%s)
 PORT=$(bash "$PG" free-port)
-env -i PATH="$PATH" \
-  DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
-  PORT="$PORT" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
-  INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \
-  DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME=bench \
-  build/cti-server >"$PGDIR/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 200); do
-  curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -fsS "http://127.0.0.1:$PORT/" >/dev/null || { log "server did not start"; cat "$PGDIR/server.log" >&2; exit 1; }
+start_server() {
+  env -i PATH="$PATH" \
+    DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
+    PORT="$PORT" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
+    INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \
+    DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME=bench \
+    build/cti-server >>"$PGDIR/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  log "server did not start"; cat "$PGDIR/server.log" >&2; exit 1
+}
+stop_server() {
+  kill -TERM "$SERVER_PID" && wait "$SERVER_PID" || true
+  SERVER_PID=
+}
+sql() { bash "$PG" psql "$PGDIR" -d cti_bench -Atqc "$1"; }
+# Waits until app $1 has no pending event; prints the wall-clock wait in ms.
+wait_drained() {
+  local t0 t1
+  t0=$(now_ms)
+  until [[ $(sql "SELECT count(*) FROM webhook_events WHERE app_id = '$1' AND state = 'pending'") == 0 ]]; do
+    sleep 0.05
+  done
+  t1=$(now_ms)
+  echo $((t1 - t0))
+}
+start_server
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 load() { build/cti-load --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
@@ -73,11 +91,57 @@ log "scenario: GET / with a single connection (latency floor)"
 load --path / --connections 1
 
 # Durable webhook ingest: distinct pre-signed seed events, each acknowledged
-# only after its batch committed.
-APP=$(bash "$PG" psql "$PGDIR" -d cti_bench -Atqc "INSERT INTO apps (name) VALUES ('bench') RETURNING id" | head -1)
+# only after its batch committed (the pollers process them meanwhile).
+APP=$(sql "INSERT INTO apps (name) VALUES ('bench') RETURNING id" | head -1)
 log "scenario: POST /webhooks/dialpad/{app} (signed, stored durably before 200)"
 load --method POST --path "/webhooks/dialpad/$APP" --webhooks 400000 \
   --secret bench-webhook-secret --connections "$CONNS"
+log "waiting for the pollers to finish the ingested events"
+wait_drained "$APP" >/dev/null
+
+# Ingest-to-applied latency at a steady 1,000 webhooks/s: for each event,
+# processed_at (clock time when the poller marked it, just before its
+# commit) minus received_at (arrival at the server, before the 200).
+APP2=$(sql "INSERT INTO apps (name) VALUES ('bench-latency') RETURNING id" | head -1)
+log "scenario: ingest-to-applied latency at 1,000 webhooks/s"
+load --method POST --path "/webhooks/dialpad/$APP2" --webhooks 20000 \
+  --secret bench-webhook-secret --connections 16 --rate 1000
+wait_drained "$APP2" >/dev/null
+sql "SELECT json_build_object('scenario', 'ingest_to_applied', 'events', count(*),
+       'p50_ms', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+       'p90_ms', round(percentile_cont(0.9) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+       'p99_ms', round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+       'max_ms', round(max(ms)::numeric, 2))
+     FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms
+           FROM webhook_events WHERE app_id = '$APP2') AS t"
+
+# Drain: 100,000 queued call events (20,000 calls x ring, started, held,
+# started, ended, interleaved as live traffic is) written while the server is
+# down, then processed by a fresh server.
+stop_server
+APP3=$(sql "INSERT INTO apps (name) VALUES ('bench-drain') RETURNING id" | head -1)
+sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at)
+     SELECT '$APP3', 'drain-' || s || '-' || n, t.type,
+            json_build_object('event_type', t.type, 'event_id', 'drain-' || s || '-' || n,
+                              'dialpad_call_id', 7000000000 + n, 'direction', 'inbound',
+                              'from', '+1702555' || lpad((n % 10000)::text, 4, '0'),
+                              'to', '+14155550123', 'user_id', 5171365938069504 + n % 50,
+                              'timestamp', '2026-01-28T10:3' || s || ':00Z')::jsonb,
+            'seed', now() + (s * 20000 + n) * interval '1 microsecond'
+     FROM generate_series(0, 4) AS s, generate_series(0, 19999) AS n,
+          LATERAL (SELECT (ARRAY['call.ring','call.started','call.held','call.started','call.ended'])[s + 1] AS type) AS t" >/dev/null
+log "scenario: drain 100,000 queued call events"
+t_start=$(now_ms)
+start_server
+wait_drained "$APP3" >/dev/null
+t_end=$(now_ms)
+sql "SELECT json_build_object('scenario', 'drain', 'events', count(*),
+       'wall_ms_incl_startup', $((t_end - t_start)),
+       'processing_span_ms', round(extract(epoch FROM max(processed_at) - min(processed_at))::numeric * 1000),
+       'events_per_s', round(count(*) / greatest(extract(epoch FROM max(processed_at) - min(processed_at)), 0.001)),
+       'attempts_gt_1', count(*) FILTER (WHERE attempts > 1),
+       'calls_ended', (SELECT count(*) FROM calls WHERE app_id = '$APP3' AND status = 'ended'))
+     FROM webhook_events WHERE app_id = '$APP3'"
 
 # /health flip: how long after Postgres stops until /health says 503, and
 # after it starts until it says 200 again.

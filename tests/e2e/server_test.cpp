@@ -11,6 +11,7 @@
 
 #include "domain/time_format.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/integration/test_db.hpp"
 
 using namespace std::chrono_literals;
 using cti::test::http_reply;
@@ -246,7 +247,7 @@ TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();
   ASSERT_EQ(http_request(s.port(), "GET", "/health").status, 200);
-  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_STOP")), 0);
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_STOP"), 0);
   bool down = false;
   for (auto until = std::chrono::steady_clock::now() + 5s;
        !down && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
@@ -254,7 +255,7 @@ TEST(server_process_test, health_follows_the_database_down_and_back_up) {
     down = r.status == 503 && r.body.find("\"unreachable\"") != std::string::npos
            && r.body.find("\"unhealthy\"") != std::string::npos;
   }
-  ASSERT_EQ(std::system(std::getenv("CTI_TEST_PG_START")), 0);
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_START"), 0);
   EXPECT_TRUE(down) << "health never reported the database unreachable";
   bool up = false;
   for (auto until = std::chrono::steady_clock::now() + 10s;

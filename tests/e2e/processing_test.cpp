@@ -1,0 +1,222 @@
+// The event pipeline through the built binary: a signed webhook is stored,
+// processed within moments (woken by NOTIFY, not by the 5 s poll), and the
+// queue's admin endpoints show, fetch and replay it.
+
+#include <csignal>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/hmac.h>
+
+#include "tests/e2e/server_process.hpp"
+#include "tests/fixture_files.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+using cti::test::http_reply;
+using cti::test::http_request;
+using cti::test::server_process;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string secret = "e2e-webhook-secret";             // server_process's DIALPAD_WEBHOOK_SECRET
+const std::string bearer = "Bearer e2e-internal-secret-0123456789"; // its INTERNAL_API_SECRET
+
+std::string hex_hmac(const std::string& body) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), out, &len);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex += digits[out[i] >> 4];
+    hex += digits[out[i] & 15];
+  }
+  return hex;
+}
+
+class processing_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    // A long poll interval: processing within the test's deadlines proves
+    // the NOTIFY wake-up, not the safety-net poll.
+    server = new server_process{{{"EVENT_POLL_INTERVAL_MS", "60000"}}};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+
+  static http_reply post_event(const std::string& app, const std::string& body) {
+    return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
+                        {{"Content-Type", "application/json"},
+                         {"X-Dialpad-Signature", hex_hmac(body)}},
+                        body);
+  }
+
+  static http_reply internal(const std::string& method, const std::string& target) {
+    return http_request(server->port(), method, target, {{"Authorization", bearer}});
+  }
+
+  static std::string url() { return cti::test::database_url(); }
+
+  static server_process* server;
+};
+
+server_process* processing_test::server = nullptr;
+
+std::string seed(const std::string& type, const std::string& id, int64_t call) {
+  return json{{"event_type", type},
+              {"event_id", id},
+              {"dialpad_call_id", call},
+              {"direction", "inbound"},
+              {"from", "+15551230000"},
+              {"to", "+15559870000"},
+              {"timestamp", "2026-01-28T10:30:00Z"}}
+    .dump();
+}
+
+} // namespace
+
+TEST_F(processing_test, a_signed_webhook_becomes_a_call_within_moments) {
+  auto app = cti::test::create_app(url());
+  auto r = post_event(app, cti::test::fixture_text("13-seed-call.ring.json"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT status FROM calls WHERE app_id = $1"
+                                           " AND dialpad_call_id = 5635304278851584",
+                                    {app})
+             == "ringing";
+    },
+    5s));
+  auto ended = post_event(app, cti::test::fixture_text("14-seed-call.ended.json"));
+  ASSERT_EQ(ended.status, 200) << ended.body;
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT status FROM calls WHERE app_id = $1"
+                                           " AND dialpad_call_id = 5635304278851584",
+                                    {app})
+             == "ended";
+    },
+    5s));
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT last_seq FROM apps WHERE id = $1", {app}), "2");
+}
+
+TEST_F(processing_test, the_events_api_lists_fetches_and_replays) {
+  auto app = cti::test::create_app(url());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post_event(app, seed("call.ring", "ev-" + std::to_string(i), 900 + i)).status, 200);
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1"
+                                           " AND state = 'processed'",
+                                    {app})
+             == "3";
+    },
+    5s));
+
+  // Newest first, paginated with an opaque cursor.
+  auto page1 = internal("GET", "/internal/apps/" + app + "/events?limit=2");
+  ASSERT_EQ(page1.status, 200) << page1.body;
+  auto p1 = json::parse(page1.body);
+  ASSERT_EQ(p1["data"].size(), 2u);
+  EXPECT_EQ(p1["has_more"], true);
+  ASSERT_TRUE(p1["next_cursor"].is_string());
+  EXPECT_EQ(p1["data"][0]["dialpad_event_id"], "ev-2");
+  EXPECT_EQ(p1["data"][0]["state"], "processed");
+  EXPECT_EQ(p1["data"][0]["outcome"], "applied");
+  EXPECT_EQ(p1["data"][0]["attempts"], 1);
+  EXPECT_EQ(p1["data"][0]["event_type"], "call.ring");
+  EXPECT_TRUE(p1["data"][0]["seq"].is_number());
+  EXPECT_TRUE(p1["data"][0]["last_error"].is_null());
+  EXPECT_TRUE(p1["data"][0]["next_attempt_at"].is_null());
+  EXPECT_FALSE(p1["data"][0].contains("payload"));
+  auto page2 = internal("GET", "/internal/apps/" + app + "/events?limit=2&cursor="
+                                 + p1["next_cursor"].get<std::string>());
+  ASSERT_EQ(page2.status, 200) << page2.body;
+  auto p2 = json::parse(page2.body);
+  ASSERT_EQ(p2["data"].size(), 1u);
+  EXPECT_EQ(p2["data"][0]["dialpad_event_id"], "ev-0");
+  EXPECT_EQ(p2["has_more"], false);
+  EXPECT_TRUE(p2["next_cursor"].is_null());
+
+  // Filters by state.
+  auto processed = json::parse(internal("GET", "/internal/apps/" + app + "/events?state=processed").body);
+  EXPECT_EQ(processed["data"].size(), 3u);
+  auto dead = json::parse(internal("GET", "/internal/apps/" + app + "/events?state=dead").body);
+  EXPECT_EQ(dead["data"].size(), 0u);
+
+  // One event, with its payload.
+  auto id = p1["data"][0]["id"].get<std::string>();
+  auto one = internal("GET", "/internal/events/" + id);
+  ASSERT_EQ(one.status, 200) << one.body;
+  auto ev = json::parse(one.body);
+  EXPECT_EQ(ev["id"], id);
+  EXPECT_EQ(ev["payload"]["event_id"], "ev-2");
+  EXPECT_EQ(ev["payload"]["dialpad_call_id"], 902);
+
+  // Replay: 202, pending, then processed again (nothing changes the second time).
+  auto replay = internal("POST", "/internal/events/" + id + "/replay");
+  ASSERT_EQ(replay.status, 202) << replay.body;
+  EXPECT_EQ(json::parse(replay.body), (json{{"event_id", id}, {"state", "pending"}}));
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT state || ':' || outcome FROM webhook_events"
+                                           " WHERE id = $1",
+                                    {id})
+             == "processed:unchanged";
+    },
+    5s));
+}
+
+TEST_F(processing_test, the_events_api_answers_bad_requests_clearly) {
+  auto app = cti::test::create_app(url());
+  EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps/" + app + "/events").status, 401);
+  EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps/" + app + "/events",
+                         {{"Authorization", "Bearer wrong"}})
+              .status,
+            401);
+  auto bad_state = internal("GET", "/internal/apps/" + app + "/events?state=done");
+  EXPECT_EQ(bad_state.status, 400);
+  EXPECT_NE(bad_state.body.find("state"), std::string::npos);
+  for (const auto* limit : {"0", "501", "ten", "-1"}) {
+    auto r = internal("GET", "/internal/apps/" + app + "/events?limit=" + limit);
+    EXPECT_EQ(r.status, 400) << limit;
+    EXPECT_NE(r.body.find("limit"), std::string::npos);
+  }
+  EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/events?cursor=garbage!").status, 400);
+  // Unknown apps and events are 404, whether or not the id is a UUID.
+  EXPECT_EQ(internal("GET", "/internal/apps/00000000-0000-4000-8000-000000000000/events").status,
+            404);
+  EXPECT_EQ(internal("GET", "/internal/apps/not-a-uuid/events").status, 404);
+  EXPECT_EQ(internal("GET", "/internal/events/00000000-0000-4000-8000-000000000000").status, 404);
+  EXPECT_EQ(internal("POST", "/internal/events/00000000-0000-4000-8000-000000000000/replay").status,
+            404);
+  EXPECT_EQ(internal("POST", "/internal/events/xyz/replay").status, 404);
+  // Unknown query parameters are ignored.
+  EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/events?color=blue").status, 200);
+}
+
+TEST_F(processing_test, metrics_report_the_event_processor) {
+  auto app = cti::test::create_app(url());
+  ASSERT_EQ(post_event(app, seed("call.ring", "m-1", 4242)).status, 200);
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT count(*) FROM calls WHERE app_id = $1", {app})
+             == "1";
+    },
+    5s));
+  auto m = internal("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  auto j = json::parse(m.body);
+  ASSERT_TRUE(j.contains("event_processor"));
+  EXPECT_GE(j["event_processor"]["processed_last_minute"].get<int>(), 1);
+  for (const auto* key : {"queue_length", "error_count", "avg_processing_time_ms", "dead"})
+    EXPECT_TRUE(j["event_processor"][key].is_number()) << key;
+}
