@@ -35,5 +35,5 @@ USER cti
 ENV PORT=4000
 EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:4000/health || exit 1
+  CMD curl -fsS "http://127.0.0.1:${PORT:-4000}/health" || exit 1
 ENTRYPOINT ["/usr/local/bin/cti-server"]

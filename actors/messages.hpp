@@ -232,6 +232,12 @@ typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
 struct process_settings {
   uint32_t batch_size = 50;    ///< EVENT_BATCH_SIZE
   uint32_t max_attempts = 8;   ///< EVENT_MAX_ATTEMPTS
+  /// Where the claim starts (a position the previous round handed back), so
+  /// a round does not walk again over the index entries of events already
+  /// processed; none: from the oldest pending event.
+  bool has_after = false;
+  int64_t after_us = 0;        ///< received_at, epoch µs,
+  std::string after_id;        ///< then id.
 };
 
 /// An event that changed something, with its stream number, as published
@@ -253,6 +259,11 @@ struct process_report {
   uint32_t deferred = 0;           ///< Of those, left for later: another poller held their call.
   uint32_t failed = 0;             ///< Handler failures (retried later or dead).
   uint32_t dead = 0;               ///< Of those, given up for good.
+  /// Where the next round may start (nothing pending before it, except
+  /// retries not yet due); none: start from the oldest.
+  bool has_next = false;
+  int64_t next_us = 0;
+  std::string next_id;
   std::vector<applied_event> applied; ///< In seq order per app.
 };
 
@@ -285,7 +296,8 @@ typename Inspector::result_type inspect(Inspector& f, event_query& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
-  return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts);
+  return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.has_after,
+           x.after_us, x.after_id);
 }
 
 template <class Inspector>
@@ -296,7 +308,8 @@ typename Inspector::result_type inspect(Inspector& f, applied_event& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
-  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead, x.applied);
+  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead,
+           x.has_next, x.next_us, x.next_id, x.applied);
 }
 
 } // namespace cti

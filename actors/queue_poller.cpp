@@ -1,5 +1,7 @@
 #include "actors/queue_poller.hpp"
 
+#include <optional>
+
 #include <caf/all.hpp>
 
 #include "actors/processing_stats.hpp"
@@ -19,6 +21,12 @@ struct queue_poller_state {
   bool busy = false;   ///< A round is running.
   bool again = false;  ///< Woken while busy: run another round after it.
   bool db_down = false;
+  /// Where the next claim starts (from the last round), and when a round
+  /// last started from the oldest pending event: that happens at least
+  /// every `full_scan_every`, so retries that became due and events a
+  /// cursor passed over are never stranded.
+  std::optional<std::pair<int64_t, std::string>> cursor;
+  std::chrono::steady_clock::time_point last_full_scan{};
 };
 
 using poller_ptr = queue_poller_actor::stateful_pointer<queue_poller_state>;
@@ -32,7 +40,15 @@ void poll(poller_ptr self) {
   st.busy = true;
   st.again = false;
   auto started = std::chrono::steady_clock::now();
-  self->request(st.pool, st.settings.db_timeout, process_atom_v, st.settings.process)
+  auto job = st.settings.process;
+  if (st.cursor && started - st.last_full_scan < st.settings.full_scan_every) {
+    job.has_after = true;
+    job.after_us = st.cursor->first;
+    job.after_id = st.cursor->second;
+  } else {
+    st.last_full_scan = started;
+  }
+  self->request(st.pool, st.settings.db_timeout, process_atom_v, std::move(job))
     .then(
       [self, started](process_report& report) {
         auto& s = self->state;
@@ -41,6 +57,11 @@ void poll(poller_ptr self) {
           s.db_down = false;
           log::info("event processing resumed");
         }
+        // A round that found nothing ends the cursor: the next starts from the oldest.
+        if (report.has_next)
+          s.cursor.emplace(report.next_us, std::move(report.next_id));
+        else
+          s.cursor.reset();
         s.stats->record_round(report.claimed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started));
@@ -57,6 +78,7 @@ void poll(poller_ptr self) {
       [self](caf::error& err) {
         auto& s = self->state;
         s.busy = false;
+        s.cursor.reset();
         // The database is away (or slow): the next tick or wake retries.
         if (!s.db_down) {
           s.db_down = true;

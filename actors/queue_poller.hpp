@@ -27,6 +27,8 @@ struct poller_settings {
   process_settings process;                     ///< Batch size, attempts.
   std::chrono::milliseconds interval{5000};     ///< EVENT_POLL_INTERVAL_MS
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
+  /// Longest time between rounds that claim from the oldest pending event.
+  std::chrono::milliseconds full_scan_every{1000};
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};
 };

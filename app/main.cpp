@@ -144,8 +144,13 @@ int main(int argc, char** argv) {
                                    cfg.database_encryption_key,
                                    cfg.dialpad_sandbox.client_secret,
                                    cfg.dialpad_production.client_secret};
-  if (auto it = env.find("DB_PASSWORD"); it != env.end())
-    secrets.push_back(it->second);
+  // Every secret as configured too (e.g. the encryption key's hex text, not
+  // only its decoded bytes), and the password inside DATABASE_URL.
+  for (const auto& name : cti::secret_variables())
+    if (auto it = env.find(name); it != env.end() && !it->second.empty())
+      secrets.push_back(it->second);
+  if (auto pw = cti::conninfo_password(cfg.database_url); !pw.empty())
+    secrets.push_back(pw);
   cti::log::init(cti::log::parse_level(cfg.log_level),
                  cfg.log_fmt == cti::log_format::json, std::move(secrets));
   for (const auto& name : cfg.generated_secrets)

@@ -108,14 +108,22 @@ std::string keys_json(const std::vector<Key>& keys, IdOf id_of) {
   return dump(arr);
 }
 
-const std::string key_set = "(SELECT x.a, x.k FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint))";
+/// `SELECT <columns> FROM <table> WHERE (app_id, <id>) is one of the keys in
+/// $1`, as a lateral join so that every key is one probe of the table's
+/// unique index whatever the plan cache thinks of the table's size (a
+/// generic plan made while the table was small would otherwise scan it).
+std::string for_keys(const std::string& columns, const std::string& table,
+                     const std::string& id_column, const std::string& tail = {}) {
+  return "SELECT " + columns + " FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint)"
+         " CROSS JOIN LATERAL (SELECT * FROM " + table + " t WHERE t.app_id = x.a AND t."
+         + id_column + " = x.k" + tail + ") AS " + table;
+}
 
 } // namespace
 
 std::vector<prepared_statement> calls_repo_statements() {
   return {
-    {"calls_lock", "SELECT " + call_columns + " FROM calls WHERE (app_id, dialpad_call_id) IN "
-                     + key_set + " ORDER BY app_id, dialpad_call_id FOR UPDATE"},
+    {"calls_lock", for_keys(call_columns, "calls", "dialpad_call_id", " FOR UPDATE")},
     {"calls_write",
      "INSERT INTO calls (id, app_id, dialpad_call_id, direction, from_number, to_number, status,"
      " dialpad_user_id, started_at, answered_at, ended_at, duration_seconds, recording_url,"
@@ -131,10 +139,9 @@ std::vector<prepared_statement> calls_repo_statements() {
      " started_at = EXCLUDED.started_at, answered_at = EXCLUDED.answered_at,"
      " ended_at = EXCLUDED.ended_at, duration_seconds = EXCLUDED.duration_seconds,"
      " recording_url = EXCLUDED.recording_url, has_voicemail = EXCLUDED.has_voicemail,"
-     " last_event_at = EXCLUDED.last_event_at, raw_payload = EXCLUDED.raw_payload"},
-    {"voicemails_lock", "SELECT " + voicemail_columns + " FROM voicemails"
-                          " WHERE (app_id, dialpad_call_id) IN " + key_set
-                          + " ORDER BY app_id, dialpad_call_id FOR UPDATE"},
+     " last_event_at = EXCLUDED.last_event_at, raw_payload = EXCLUDED.raw_payload,"
+     " updated_at = now()"},
+    {"voicemails_lock", for_keys(voicemail_columns, "voicemails", "dialpad_call_id", " FOR UPDATE")},
     {"voicemails_write",
      "INSERT INTO voicemails (id, app_id, call_id, dialpad_call_id, from_number, to_number,"
      " dialpad_user_id, recording_url, transcript, duration_seconds, received_at)"
@@ -146,13 +153,15 @@ std::vector<prepared_statement> calls_repo_statements() {
      " from_number = EXCLUDED.from_number, to_number = EXCLUDED.to_number,"
      " dialpad_user_id = EXCLUDED.dialpad_user_id, recording_url = EXCLUDED.recording_url,"
      " transcript = EXCLUDED.transcript, duration_seconds = EXCLUDED.duration_seconds,"
-     " received_at = EXCLUDED.received_at"},
-    {"crm_users_of",
-     "SELECT app_id, dialpad_user_id, crm_user_id FROM dialpad_user_mappings"
-     " WHERE (app_id, dialpad_user_id) IN " + key_set},
+     " received_at = EXCLUDED.received_at, updated_at = now()"},
+    {"crm_users_of", for_keys("dialpad_user_mappings.app_id, dialpad_user_mappings.dialpad_user_id,"
+                              " dialpad_user_mappings.crm_user_id",
+                              "dialpad_user_mappings", "dialpad_user_id")},
     {"dialpad_users_find",
-     "SELECT app_id, dialpad_user_id, email, name, phone, office_id, " + us_of("last_seen_at")
-       + " FROM dialpad_users WHERE (app_id, dialpad_user_id) IN " + key_set},
+     for_keys("dialpad_users.app_id, dialpad_users.dialpad_user_id, dialpad_users.email,"
+              " dialpad_users.name, dialpad_users.phone, dialpad_users.office_id, "
+                + us_of("dialpad_users.last_seen_at"),
+              "dialpad_users", "dialpad_user_id")},
     {"dialpad_users_write",
      "INSERT INTO dialpad_users (app_id, dialpad_user_id, email, name, phone, office_id,"
      " last_seen_at)"

@@ -23,8 +23,10 @@ std::string dump(const json& j) {
 std::vector<prepared_statement> messages_repo_statements() {
   return {
     {"messages_existing",
-     "SELECT app_id, dialpad_message_id FROM messages WHERE (app_id, dialpad_message_id) IN"
-     " (SELECT x.a, x.k FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint))"},
+     // A lateral probe per key (see calls_repo.cpp: no plan may scan the table).
+     "SELECT m.app_id, m.dialpad_message_id FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k bigint)"
+     " CROSS JOIN LATERAL (SELECT app_id, dialpad_message_id FROM messages t WHERE t.app_id = x.a"
+     " AND t.dialpad_message_id = x.k) AS m"},
     {"messages_write",
      "INSERT INTO messages (id, app_id, dialpad_message_id, direction, from_number, to_number,"
      " text, dialpad_user_id, sent_at, raw_payload, created_at)"

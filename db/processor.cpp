@@ -19,10 +19,6 @@ namespace {
 /// Longest `last_error` kept.
 constexpr std::size_t max_error_length = 1000;
 
-/// The advisory-lock class of the per-call try-locks (two-int form, so it
-/// never meets the one-bigint locks of the migrator): "CTIE".
-constexpr int32_t serial_lock_class = 0x43544945;
-
 double jitter() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>{0.0, 1.0}(rng);
@@ -35,15 +31,8 @@ bool is_fatal(const pqxx::sql_error& e) {
   return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "25P02";
 }
 
-/// FNV-1a, folded to the int4 of an advisory lock key. A collision only
-/// makes an event wait for the next round.
 int32_t lock_hash(const std::string& key) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return static_cast<int32_t>(h);
+  return serial_lock_key(key);
 }
 
 struct claimed_event {
@@ -173,14 +162,46 @@ std::set<int32_t> busy_serial_keys(pqxx::transaction_base& tx,
   return busy;
 }
 
+std::string claim_sql(const std::string& extra_condition) {
+  return "SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()") + ", "
+         + us_of("received_at") + " FROM webhook_events WHERE state = 'pending'"
+         " AND next_attempt_at <= now()" + extra_condition
+         + " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED";
+}
+
+/// How far behind the newest events the next claim starts at the latest:
+/// events become visible a little out of received_at order (group commit),
+/// so the most recent moments are always looked at again.
+constexpr int64_t visibility_margin_us = 2'000'000;
+
+const std::string nil_uuid = "00000000-0000-0000-0000-000000000000";
+
+/// (received_at µs, id) positions in claim order.
+using position = std::pair<int64_t, std::string>;
+
 } // namespace
+
+int32_t serial_lock_key(const std::string& serial) {
+  // FNV-1a, folded to the int4 of an advisory lock key. A collision only
+  // makes an event wait for a later round. (The two-int lock form never
+  // meets the one-bigint locks of the migrator.)
+  uint32_t h = 2166136261u;
+  for (unsigned char c : serial) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int32_t>(h);
+}
 
 std::vector<prepared_statement> processor_statements() {
   return {
-    {"events_claim",
-     "SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()")
-       + " FROM webhook_events WHERE state = 'pending' AND next_attempt_at <= now()"
-         " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"},
+    // The claim locks ids only; the payloads are turned into text for the
+    // claimed rows alone (projected inside the scan, every row that SKIP
+    // LOCKED passes over would be converted too).
+    {"events_claim", claim_sql("")},
+    // The same from a position: (received_at, id) > ($2 µs, $3).
+    {"events_claim_after",
+     claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)")},
     {"serial_try_lock",
      "SELECT k FROM unnest($1::int4[]) AS k WHERE NOT pg_try_advisory_xact_lock("
        + std::to_string(serial_lock_class) + ", k)"},
@@ -201,11 +222,19 @@ std::vector<prepared_statement> processor_statements() {
 process_report process_batch(pqxx::connection_base& conn, const process_settings& settings) {
   process_report report;
   pqxx::work tx{conn};
-  auto claimed = tx.exec_prepared("events_claim", settings.batch_size);
+  auto claimed = settings.has_after
+                   ? tx.exec_prepared("events_claim_after", settings.batch_size,
+                                      settings.after_us, settings.after_id)
+                   : tx.exec_prepared("events_claim", settings.batch_size);
   report.claimed = static_cast<uint32_t>(claimed.size());
   if (claimed.empty())
     return report; // the read-only transaction just ends
   const timestamp now{std::chrono::microseconds{claimed[0][5].as<int64_t>()}};
+  // The next round may start after this one's last event, but never after
+  // an event this one left for later, nor within the visibility margin.
+  position next{claimed[claimed.size() - 1][6].as<int64_t>(),
+                claimed[claimed.size() - 1][0].as<std::string>()};
+  next = std::min(next, position{now.time_since_epoch().count() - visibility_margin_us, nil_uuid});
   std::vector<claimed_event> events;
   events.reserve(claimed.size());
   for (const auto& row : claimed) {
@@ -225,12 +254,19 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // applying right now waits for a later round (its claim ends with ours).
   auto busy = busy_serial_keys(tx, events);
   std::vector<const claimed_event*> todo;
-  for (const auto& e : events) {
-    if (!e.serial.empty() && busy.count(lock_hash(e.serial)) > 0)
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (!e.serial.empty() && busy.count(lock_hash(e.serial)) > 0) {
       ++report.deferred;
-    else
+      next = std::min(next, position{claimed[static_cast<pqxx::result::size_type>(i)][6].as<int64_t>(),
+                                     nil_uuid});
+    } else {
       todo.push_back(&e);
+    }
   }
+  report.has_next = true;
+  report.next_us = next.first;
+  report.next_id = next.second;
 
   std::vector<done> finished;
   finished.reserve(todo.size());

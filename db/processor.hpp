@@ -24,6 +24,8 @@
 // owned through the try-locks (never waited for), shared Dialpad-user rows
 // and app rows are locked in key order.
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -39,6 +41,12 @@ namespace cti::db {
 /// or the commit (nothing is then acknowledged); handler failures are
 /// recorded on their events, never thrown.
 process_report process_batch(pqxx::connection_base& conn, const process_settings& settings);
+
+/// The advisory-lock key class and key (two-int form) under which a round
+/// owns the call or message `serial` ("<app>|c|<call id>" or
+/// "<app>|m|<message id>", see db/event_handlers.hpp) while applying it.
+inline constexpr int32_t serial_lock_class = 0x43544945; // "CTIE"
+int32_t serial_lock_key(const std::string& serial);
 
 /// The prepared statements of the processor.
 std::vector<prepared_statement> processor_statements();

@@ -1,5 +1,7 @@
 #include "domain/config.hpp"
 
+#include <cctype>
+
 #include "domain/secure_random.hpp"
 
 #include <unistd.h> // environ
@@ -593,6 +595,59 @@ env_map process_environment() {
     out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
   }
   return out;
+}
+
+std::string conninfo_password(std::string_view conninfo) {
+  auto scheme = conninfo.find("://");
+  if (scheme != std::string_view::npos) {
+    auto rest = conninfo.substr(scheme + 3);
+    auto at = rest.find('@');
+    auto slash = rest.find('/');
+    if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at))
+      return {};
+    auto userinfo = rest.substr(0, at);
+    auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos)
+      return {};
+    auto raw = userinfo.substr(colon + 1);
+    std::string out;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1]))
+          && std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+        out += static_cast<char>(std::stoi(std::string{raw.substr(i + 1, 2)}, nullptr, 16));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  // keyword=value form
+  std::size_t pos = 0;
+  while ((pos = conninfo.find("password", pos)) != std::string_view::npos) {
+    bool at_word_start = pos == 0 || std::isspace(static_cast<unsigned char>(conninfo[pos - 1]));
+    auto eq = conninfo.find_first_not_of(' ', pos + 8);
+    if (!at_word_start || eq == std::string_view::npos || conninfo[eq] != '=') {
+      pos += 8;
+      continue;
+    }
+    auto v = conninfo.find_first_not_of(' ', eq + 1);
+    if (v == std::string_view::npos)
+      return {};
+    std::string out;
+    if (conninfo[v] == '\'') {
+      for (auto i = v + 1; i < conninfo.size() && conninfo[i] != '\''; ++i) {
+        if (conninfo[i] == '\\' && i + 1 < conninfo.size())
+          ++i;
+        out += conninfo[i];
+      }
+    } else {
+      auto end = conninfo.find(' ', v);
+      out = std::string{conninfo.substr(v, end == std::string_view::npos ? end : end - v)};
+    }
+    return out;
+  }
+  return {};
 }
 
 const std::vector<std::string>& secret_variables() {

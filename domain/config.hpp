@@ -100,4 +100,9 @@ env_map process_environment();
 /// The names of the variables that hold secrets (for redaction).
 const std::vector<std::string>& secret_variables();
 
+/// The password inside a PostgreSQL connection string: the URL form
+/// (`postgresql://user:pass@host/db`, percent-decoded) or the keyword form
+/// (`... password=pass ...`, optionally single-quoted); empty when none.
+std::string conninfo_password(std::string_view conninfo);
+
 } // namespace cti

@@ -150,6 +150,13 @@ private:
   void do_read_header() {
     phase_ = phase::reading;
     started_ = std::chrono::steady_clock::now();
+    // A new request: nothing of the previous one may leak into the answer or
+    // the access line of an error found before this header is parsed.
+    request_id_ = new_uuid();
+    method_.clear();
+    raw_path_.clear();
+    raw_query_.clear();
+    app_id_.clear();
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(std::max(cfg().webhook_max_body_bytes, cfg().http_max_body_bytes));

@@ -513,3 +513,69 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   EXPECT_EQ(bad_col("state || ':' || outcome"), "processed:applied");
   EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 66"), "ringing");
 }
+
+TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {
+  auto url = migrated_database("proc_cursor");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "p1", 1, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.ring", "p2", 2, "2026-01-28T10:30:00Z"), 2000),
+               as_ingested(app, seed_event("call.ring", "p3", 3, "2026-01-28T10:30:00Z"), 3000)});
+  cti::process_settings one;
+  one.batch_size = 1;
+  auto first = cti::db::process_batch(*c, one);
+  ASSERT_EQ(first.claimed, 1u);
+  ASSERT_TRUE(first.has_next);
+  EXPECT_EQ(first.next_us, 1000); // the last claimed event (long before the visibility margin)
+  // Make the second event look pending again *behind* the position: a claim
+  // from the position does not see it; one from the oldest does.
+  query_value(url, "UPDATE webhook_events SET received_at = timestamptz 'epoch'"
+                   " + interval '500 microseconds' WHERE dialpad_event_id = 'p2' RETURNING 1");
+  auto after = one;
+  after.has_after = true;
+  after.after_us = first.next_us;
+  after.after_id = first.next_id;
+  auto second = cti::db::process_batch(*c, after);
+  ASSERT_EQ(second.applied.size(), 1u);
+  EXPECT_EQ(query_value(url, "SELECT state FROM webhook_events WHERE dialpad_event_id = 'p3'"),
+            "processed");
+  EXPECT_EQ(query_value(url, "SELECT state FROM webhook_events WHERE dialpad_event_id = 'p2'"),
+            "pending");
+  EXPECT_EQ(cti::db::process_batch(*c, one).claimed, 1u);
+  EXPECT_EQ(query_value(url, "SELECT state FROM webhook_events WHERE dialpad_event_id = 'p2'"),
+            "processed");
+}
+
+TEST(processor, an_event_whose_call_another_poller_holds_waits_and_is_not_skipped) {
+  auto url = migrated_database("proc_deferred");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "d1", 11, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.ring", "d2", 12, "2026-01-28T10:30:00Z"), 2000),
+               as_ingested(app, seed_event("call.ring", "d3", 13, "2026-01-28T10:30:00Z"), 3000)});
+  // Another "poller" owns call 12.
+  pqxx::connection other{url};
+  pqxx::work holder{other};
+  holder.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::serial_lock_class,
+                     cti::db::serial_lock_key(app + "|c|12"));
+  auto report = cti::db::process_batch(*c, {});
+  EXPECT_EQ(report.claimed, 3u);
+  EXPECT_EQ(report.deferred, 1u);
+  EXPECT_EQ(report.applied.size(), 2u);
+  EXPECT_EQ(query_value(url, "SELECT state || ':' || attempts FROM webhook_events"
+                             " WHERE dialpad_event_id = 'd2'"),
+            "pending:0");
+  // The next position lies before the deferred event, so a claim from it
+  // finds the event once its call is free.
+  ASSERT_TRUE(report.has_next);
+  EXPECT_LT(report.next_us, 2000 + 1);
+  holder.abort();
+  cti::process_settings after;
+  after.has_after = true;
+  after.after_us = report.next_us;
+  after.after_id = report.next_id;
+  auto again = cti::db::process_batch(*c, after);
+  ASSERT_EQ(again.applied.size(), 1u);
+  EXPECT_EQ(again.applied[0].seq, 3);
+  EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 12"), "ringing");
+}

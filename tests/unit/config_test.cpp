@@ -604,6 +604,15 @@ TEST(config, merge_env_file_output_feeds_load_config) {
   EXPECT_EQ(cfg.log_fmt, log_format::text);
 }
 
+TEST(config, finds_the_password_in_either_connection_string_form) {
+  EXPECT_EQ(conninfo_password("postgresql://cti:s3cr%40t@db:5432/cti"), "s3cr@t");
+  EXPECT_EQ(conninfo_password("postgres://cti@db/cti"), "");
+  EXPECT_EQ(conninfo_password("postgresql://db:5432/cti"), "");
+  EXPECT_EQ(conninfo_password("host=db user=cti password=hunter2 dbname=cti"), "hunter2");
+  EXPECT_EQ(conninfo_password("host=db password = 'a b\\'c' dbname=cti"), "a b'c");
+  EXPECT_EQ(conninfo_password("host=db passwordless=1"), "");
+}
+
 TEST(config, process_environment_sees_set_variables) {
   ASSERT_EQ(setenv("CTI_CONFIG_TEST_VAR", "a=b", 1), 0);
   auto env = process_environment();
