@@ -353,6 +353,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, event_atom, "event")
   CAF_ADD_ATOM(cti, cti, replay_atom, "replay")
   CAF_ADD_ATOM(cti, cti, queue_atom, "queue")
+  CAF_ADD_ATOM(cti, cti, rescan_atom, "rescan")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -428,8 +429,10 @@ using tenant_registry_actor = caf::typed_actor<
 
 /// One of the node's queue pollers.
 using queue_poller_actor = caf::typed_actor<
-  /// New events may be queued (NOTIFY): poll now.
+  /// New events may be queued (NOTIFY): poll now, from the last position.
   caf::reacts_to<wake_atom>,
+  /// An old event became due again (a replay): poll now, from the oldest.
+  caf::reacts_to<rescan_atom>,
   /// Internal: the periodic safety-net poll.
   caf::reacts_to<caf::tick_atom>>;
 

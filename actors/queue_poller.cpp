@@ -20,33 +20,35 @@ struct queue_poller_state {
   std::shared_ptr<processing_stats> stats;
   bool busy = false;   ///< A round is running.
   bool again = false;  ///< Woken while busy: run another round after it.
+  bool again_full = false; ///< ... and that round must start from the oldest.
   bool db_down = false;
-  /// Where the next claim starts (from the last round), and when a round
-  /// last started from the oldest pending event: that happens at least
-  /// every `full_scan_every`, so retries that became due and events a
-  /// cursor passed over are never stranded.
+  /// Where a claim woken by new events starts (from the last round). The
+  /// periodic tick and a `rescan` (a replay) start from the oldest pending
+  /// event instead, so retries that became due and replayed events, which
+  /// lie before the cursor, are never stranded.
   std::optional<std::pair<int64_t, std::string>> cursor;
-  std::chrono::steady_clock::time_point last_full_scan{};
 };
 
 using poller_ptr = queue_poller_actor::stateful_pointer<queue_poller_state>;
 
-void poll(poller_ptr self) {
+/// Runs a round now, or right after the running one. `full`: claim from the
+/// oldest pending event rather than from the cursor.
+void poll(poller_ptr self, bool full) {
   auto& st = self->state;
   if (st.busy) {
     st.again = true;
+    st.again_full = st.again_full || full;
     return;
   }
   st.busy = true;
   st.again = false;
+  st.again_full = false;
   auto started = std::chrono::steady_clock::now();
   auto job = st.settings.process;
-  if (st.cursor && started - st.last_full_scan < st.settings.full_scan_every) {
+  if (st.cursor && !full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
     job.after_id = st.cursor->second;
-  } else {
-    st.last_full_scan = started;
   }
   self->request(st.pool, st.settings.db_timeout, process_atom_v, std::move(job))
     .then(
@@ -57,11 +59,10 @@ void poll(poller_ptr self) {
           s.db_down = false;
           log::info("event processing resumed");
         }
-        // A round that found nothing ends the cursor: the next starts from the oldest.
+        // A round that claimed nothing keeps the cursor: nothing is pending
+        // after it but what arrives next.
         if (report.has_next)
           s.cursor.emplace(report.next_us, std::move(report.next_id));
-        else
-          s.cursor.reset();
         s.stats->record_round(report.claimed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started));
@@ -70,7 +71,7 @@ void poll(poller_ptr self) {
           self->send(s.registry, caf::publish_atom_v, std::move(ev));
         // A full batch means more may be waiting.
         if (s.again || report.claimed >= s.settings.process.batch_size)
-          poll(self);
+          poll(self, s.again_full);
         else if (report.deferred > 0)
           // Another poller held some calls: come back once it has committed.
           self->delayed_send(self, s.settings.deferred_retry, wake_atom_v);
@@ -99,9 +100,10 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   // Start with a round: events may have queued while no node was running.
   self->send(self, caf::tick_atom_v);
   return {
-    [=](wake_atom) { poll(self); },
+    [=](wake_atom) { poll(self, false); },
+    [=](rescan_atom) { poll(self, true); },
     [=](caf::tick_atom) {
-      poll(self);
+      poll(self, true);
       self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
     },
   };

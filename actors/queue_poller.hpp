@@ -25,10 +25,10 @@ class processing_stats;
 /// How a poller works.
 struct poller_settings {
   process_settings process;                     ///< Batch size, attempts.
-  std::chrono::milliseconds interval{5000};     ///< EVENT_POLL_INTERVAL_MS
+  /// EVENT_POLL_INTERVAL_MS: the safety-net round, which also claims from
+  /// the oldest pending event (retries that became due).
+  std::chrono::milliseconds interval{5000};
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
-  /// Longest time between rounds that claim from the oldest pending event.
-  std::chrono::milliseconds full_scan_every{1000};
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};
 };

@@ -149,7 +149,8 @@ std::vector<prepared_statement> events_repo_statements() {
     {"event_replay",
      "WITH r AS (UPDATE webhook_events SET state = 'pending', outcome = NULL, processed_at = NULL,"
      " attempts = 0, last_error = NULL, next_attempt_at = now() WHERE id = $1::uuid"
-     " RETURNING *), n AS (SELECT pg_notify('" + std::string{events_channel} + "', '') FROM r)"
+     " RETURNING *), n AS (SELECT pg_notify('" + std::string{events_channel} + "', '"
+       + rescan_payload + "') FROM r)"
      " SELECT " + event_columns + ", NULL::text FROM r, (SELECT count(*) FROM n) AS notified"},
   };
 }

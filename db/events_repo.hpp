@@ -64,4 +64,8 @@ std::vector<prepared_statement> events_repo_statements();
 /// The channel the ingester notifies and the LISTEN connection waits on.
 inline constexpr const char* events_channel = "cti_events";
 
+/// The payload of a notification that asks the pollers to claim from the
+/// oldest pending event (sent by a replay; new events send an empty one).
+inline constexpr const char* rescan_payload = "rescan";
+
 } // namespace cti::db

@@ -18,10 +18,13 @@ public:
   explicit events_receiver(pqxx::connection_base& c)
     : pqxx::notification_receiver(c, events_channel) {
   }
-  void operator()(const std::string&, int) override {
+  void operator()(const std::string& payload, int) override {
     ++received;
+    if (payload == rescan_payload)
+      ++rescans;
   }
   uint64_t received = 0;
+  uint64_t rescans = 0;
 };
 
 /// The connection and its receiver (declared after it, destroyed first).
@@ -37,9 +40,13 @@ struct listener_state {
 
 using listener_ptr = event_listener_actor::stateful_pointer<listener_state>;
 
-void wake_all(listener_ptr self) {
-  for (auto& p : self->state.pollers)
-    self->send(p, wake_atom_v);
+void wake_all(listener_ptr self, bool rescan = false) {
+  for (auto& p : self->state.pollers) {
+    if (rescan)
+      self->send(p, rescan_atom_v);
+    else
+      self->send(p, wake_atom_v);
+  }
 }
 
 bool connect(listener_ptr self) {
@@ -84,12 +91,13 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         return;
       try {
         auto before = s.receiver->received;
+        auto rescans_before = s.receiver->rescans;
         auto usec = std::chrono::duration_cast<std::chrono::microseconds>(s.settings.slice);
         // Blocking is fine here: this detached actor owns its thread.
         s.conn->await_notification(static_cast<long>(usec.count() / 1000000),
                                    static_cast<long>(usec.count() % 1000000));
         if (s.receiver->received != before)
-          wake_all(self);
+          wake_all(self, s.receiver->rescans != rescans_before);
         self->send(self, poll_atom_v);
       } catch (const std::exception& e) {
         log::warn("event listener lost its connection", {{"error", e.what()}});
@@ -106,7 +114,7 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         return;
       }
       // Notifications sent while we were away are lost: poll once anyway.
-      wake_all(self);
+      wake_all(self, true);
       self->send(self, poll_atom_v);
     },
   };

@@ -222,6 +222,15 @@ std::vector<prepared_statement> processor_statements() {
 process_report process_batch(pqxx::connection_base& conn, const process_settings& settings) {
   process_report report;
   pqxx::work tx{conn};
+  // Keep the plans right while the statistics are stale, as they are for a
+  // queue (analyzed while it was empty, read while it holds a backlog) and
+  // for tables that grow fast after an install:
+  //  - plan each statement for the tables as they are now: a generic plan
+  //    made while calls was nearly empty would be kept while it grows
+  //    (probing calls through the wrong index);
+  //  - no bitmap scans: the claim must walk the pending index in order and
+  //    stop after the batch, never collect and sort the whole backlog.
+  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off");
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id)

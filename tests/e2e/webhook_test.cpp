@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -115,6 +116,12 @@ protected:
 
 server_process* webhook_test::server = nullptr;
 
+/// An org id no other test run has registered (the test database may be reused).
+int64_t fresh_org_id() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return static_cast<int64_t>(1'000'000'000 + rng() % 8'000'000'000'000ULL);
+}
+
 std::string error_of(const http_reply& r) {
   auto j = json::parse(r.body, nullptr, false);
   return j.is_object() && j.contains("error") ? j["error"].get<std::string>() : "<" + r.body + ">";
@@ -190,7 +197,7 @@ TEST_F(webhook_test, bad_signatures_are_401_and_store_nothing) {
 
 TEST_F(webhook_test, unsigned_json_is_accepted_only_where_the_connection_allows_it) {
   auto app = cti::test::create_app(url());
-  cti::test::register_org(url(), app, 777000111, true);
+  cti::test::register_org(url(), app, fresh_org_id(), true);
   auto payload = json::parse(fixture("02-call-inbound-connected.json")).dump();
   auto r = post("/webhooks/dialpad/" + app, payload);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -213,12 +220,13 @@ TEST_F(webhook_test, unknown_or_disabled_tenants_are_refused_before_the_signatur
 
 TEST_F(webhook_test, routes_by_org_id_from_header_or_payload) {
   auto app = cti::test::create_app(url());
-  cti::test::register_org(url(), app, 4242424242);
+  auto org = fresh_org_id();
+  cti::test::register_org(url(), app, org);
   auto body = fixture("13-seed-call.ring.json");
-  auto by_header = post_seed("/webhooks/dialpad", body, {{"x-dialpad-org-id", "4242424242"}});
+  auto by_header = post_seed("/webhooks/dialpad", body, {{"x-dialpad-org-id", std::to_string(org)}});
   ASSERT_EQ(by_header.status, 200) << by_header.body;
   auto with_company = json::parse(fixture("14-seed-call.ended.json"));
-  with_company["company_id"] = 4242424242;
+  with_company["company_id"] = org;
   auto by_payload = post_seed("/webhooks/dialpad", with_company.dump());
   ASSERT_EQ(by_payload.status, 200) << by_payload.body;
   EXPECT_EQ(count_events(app), "2");
