@@ -35,6 +35,17 @@ std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
   return id;
 }
 
+/// Asks the pool for a JSON body (`xs` is the job) and answers it with 200,
+/// or the job's error.
+template <class... Ts>
+void answer_json(handler_ptr self, uint64_t serial, Ts&&... xs) {
+  self->request(self->state.ctx->pool, db_timeout, std::forward<Ts>(xs)...)
+    .then([self, serial](std::string& body) {
+            reply(self, api_response::json(serial, 200, std::move(body)));
+          },
+          [self, serial](caf::error& err) { reply_error(self, serial, err); });
+}
+
 } // namespace
 
 void handle_app_events(handler_ptr self, const api_request& req) {
@@ -70,12 +81,7 @@ void handle_app_events(handler_ptr self, const api_request& req) {
       return;
     }
   }
-  auto serial = req.serial;
-  self->request(self->state.ctx->pool, db_timeout, events_atom_v, std::move(q))
-    .then([self, serial](std::string& body) {
-            reply(self, api_response::json(serial, 200, std::move(body)));
-          },
-          [self, serial](caf::error& err) { reply_error(self, serial, err); });
+  answer_json(self, req.serial, events_atom_v, std::move(q));
 }
 
 void handle_event(handler_ptr self, const api_request& req) {
@@ -84,12 +90,7 @@ void handle_event(handler_ptr self, const api_request& req) {
   auto id = uuid_param(self, req, "event_id", "event");
   if (!id)
     return;
-  auto serial = req.serial;
-  self->request(self->state.ctx->pool, db_timeout, event_atom_v, std::move(*id))
-    .then([self, serial](std::string& body) {
-            reply(self, api_response::json(serial, 200, std::move(body)));
-          },
-          [self, serial](caf::error& err) { reply_error(self, serial, err); });
+  answer_json(self, req.serial, event_atom_v, std::move(*id));
 }
 
 void handle_event_replay(handler_ptr self, const api_request& req) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/json_rows.hpp"
 #include "db/sql_params.hpp"
 
 namespace cti::db {
@@ -45,18 +46,6 @@ timestamp time_of(const pqxx::field& f) {
   return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
 }
 
-template <class T>
-json opt_json(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-
-json opt_us(const std::optional<timestamp>& t) {
-  return t ? json(t->time_since_epoch().count()) : json(nullptr);
-}
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 stored_call to_call(const pqxx::row& r) {
   stored_call c;
@@ -102,10 +91,10 @@ stored_voicemail to_voicemail(const pqxx::row& r) {
 /// `[{"a": app, "k": id}, ...]` for the key lookups below.
 template <class Key, class IdOf>
 std::string keys_json(const std::vector<Key>& keys, IdOf id_of) {
-  json arr = json::array();
+  json_rows rows;
   for (const auto& k : keys)
-    arr.push_back({{"a", k.app_id}, {"k", id_of(k)}});
-  return dump(arr);
+    rows.add({{"a", k.app_id}, {"k", id_of(k)}});
+  return rows.text();
 }
 
 /// `SELECT <columns> FROM <table> WHERE (app_id, <id>) is one of the keys in
@@ -190,38 +179,28 @@ std::map<call_key, stored_call> lock_calls(pqxx::transaction_base& tx,
 void write_calls(pqxx::transaction_base& tx, const std::vector<call_write>& rows) {
   if (rows.empty())
     return;
-  // Built by hand: the sanitized payload is spliced in as the JSON it already is.
-  std::string arr = "[";
+  json_rows arr;
   for (const auto& w : rows) {
     const auto& c = w.row->rec;
-    json j = {
-      {"id", w.row->meta.id},
-      {"a", w.key.app_id},
-      {"c", c.dialpad_call_id},
-      {"dir", opt_json(c.direction)},
-      {"fr", opt_json(c.from_number)},
-      {"tn", opt_json(c.to_number)},
-      {"st", std::string{to_string(c.status)}},
-      {"u", opt_json(c.dialpad_user_id)},
-      {"s", c.started_at.time_since_epoch().count()},
-      {"an", opt_us(c.answered_at)},
-      {"en", opt_us(c.ended_at)},
-      {"d", opt_json(c.duration_seconds)},
-      {"rec", opt_json(c.recording_url)},
-      {"vm", c.has_voicemail},
-      {"le", opt_us(c.last_event_at)},
-    };
-    auto text = dump(j);
-    text.pop_back(); // the closing brace: the payload follows
-    if (arr.size() > 1)
-      arr += ',';
-    arr += text;
-    arr += R"(,"raw":)";
-    arr += w.raw_payload != nullptr && !w.raw_payload->empty() ? *w.raw_payload : "null";
-    arr += '}';
+    static const std::string none;
+    arr.add({{"id", w.row->meta.id},
+             {"a", w.key.app_id},
+             {"c", c.dialpad_call_id},
+             {"dir", opt_json(c.direction)},
+             {"fr", opt_json(c.from_number)},
+             {"tn", opt_json(c.to_number)},
+             {"st", std::string{to_string(c.status)}},
+             {"u", opt_json(c.dialpad_user_id)},
+             {"s", c.started_at.time_since_epoch().count()},
+             {"an", opt_us(c.answered_at)},
+             {"en", opt_us(c.ended_at)},
+             {"d", opt_json(c.duration_seconds)},
+             {"rec", opt_json(c.recording_url)},
+             {"vm", c.has_voicemail},
+             {"le", opt_us(c.last_event_at)}},
+            w.raw_payload != nullptr ? w.raw_payload : &none);
   }
-  arr += ']';
-  tx.exec_prepared("calls_write", arr);
+  tx.exec_prepared("calls_write", arr.text());
 }
 
 std::map<call_key, stored_voicemail> lock_voicemails(pqxx::transaction_base& tx,
@@ -242,9 +221,9 @@ void write_voicemails(pqxx::transaction_base& tx,
                       const std::vector<std::pair<call_key, const stored_voicemail*>>& rows) {
   if (rows.empty())
     return;
-  json arr = json::array();
+  json_rows arr;
   for (const auto& [key, v] : rows)
-    arr.push_back({
+    arr.add({
       {"id", v->meta.id},
       {"a", key.app_id},
       {"call", opt_json(v->call_id)},
@@ -257,7 +236,7 @@ void write_voicemails(pqxx::transaction_base& tx,
       {"d", opt_json(v->rec.duration_seconds)},
       {"r", v->rec.received_at.time_since_epoch().count()},
     });
-  tx.exec_prepared("voicemails_write", dump(arr));
+  tx.exec_prepared("voicemails_write", arr.text());
 }
 
 std::map<user_key, std::string> crm_users_of(pqxx::transaction_base& tx,
@@ -294,9 +273,9 @@ void write_dialpad_users(pqxx::transaction_base& tx,
                          const std::map<user_key, dialpad_user>& rows) {
   if (rows.empty())
     return;
-  json arr = json::array();
+  json_rows arr;
   for (const auto& [key, u] : rows)
-    arr.push_back({
+    arr.add({
       {"a", key.app_id},
       {"u", key.dialpad_user_id},
       {"e", opt_json(u.email)},
@@ -305,7 +284,7 @@ void write_dialpad_users(pqxx::transaction_base& tx,
       {"o", opt_json(u.office_id)},
       {"s", u.last_seen_at.time_since_epoch().count()},
     });
-  tx.exec_prepared("dialpad_users_write", dump(arr));
+  tx.exec_prepared("dialpad_users_write", arr.text());
 }
 
 } // namespace cti::db

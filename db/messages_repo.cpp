@@ -1,24 +1,10 @@
 #include "db/messages_repo.hpp"
 
-#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/json_rows.hpp"
+
 namespace cti::db {
-
-namespace {
-
-using json = nlohmann::json;
-
-template <class T>
-json opt_json(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-} // namespace
 
 std::vector<prepared_statement> messages_repo_statements() {
   return {
@@ -44,10 +30,10 @@ std::set<message_key> existing_messages(pqxx::transaction_base& tx,
   std::set<message_key> out;
   if (keys.empty())
     return out;
-  json arr = json::array();
+  json_rows arr;
   for (const auto& k : keys)
-    arr.push_back({{"a", k.app_id}, {"k", k.dialpad_message_id}});
-  for (const auto& row : tx.exec_prepared("messages_existing", dump(arr)))
+    arr.add({{"a", k.app_id}, {"k", k.dialpad_message_id}});
+  for (const auto& row : tx.exec_prepared("messages_existing", arr.text()))
     out.insert(message_key{row[0].as<std::string>(), row[1].as<int64_t>()});
   return out;
 }
@@ -55,32 +41,23 @@ std::set<message_key> existing_messages(pqxx::transaction_base& tx,
 void write_messages(pqxx::transaction_base& tx, const std::vector<message_write>& rows) {
   if (rows.empty())
     return;
-  std::string arr = "[";
+  static const std::string none;
+  json_rows arr;
   for (const auto& w : rows) {
     const auto& m = *w.row;
-    json j = {
-      {"id", m.id},
-      {"a", w.app_id},
-      {"m", m.dialpad_message_id},
-      {"dir", opt_json(m.direction)},
-      {"fr", opt_json(m.from_number)},
-      {"tn", opt_json(m.to_number)},
-      {"tx", opt_json(m.text)},
-      {"u", opt_json(m.dialpad_user_id)},
-      {"s", m.sent_at.time_since_epoch().count()},
-      {"c", m.created_at.time_since_epoch().count()},
-    };
-    auto text = dump(j);
-    text.pop_back(); // the closing brace: the payload follows
-    if (arr.size() > 1)
-      arr += ',';
-    arr += text;
-    arr += R"(,"raw":)";
-    arr += w.raw_payload != nullptr && !w.raw_payload->empty() ? *w.raw_payload : "null";
-    arr += '}';
+    arr.add({{"id", m.id},
+             {"a", w.app_id},
+             {"m", m.dialpad_message_id},
+             {"dir", opt_json(m.direction)},
+             {"fr", opt_json(m.from_number)},
+             {"tn", opt_json(m.to_number)},
+             {"tx", opt_json(m.text)},
+             {"u", opt_json(m.dialpad_user_id)},
+             {"s", m.sent_at.time_since_epoch().count()},
+             {"c", m.created_at.time_since_epoch().count()}},
+            w.raw_payload != nullptr ? w.raw_payload : &none);
   }
-  arr += ']';
-  tx.exec_prepared("messages_write", arr);
+  tx.exec_prepared("messages_write", arr.text());
 }
 
 } // namespace cti::db
