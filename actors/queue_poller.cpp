@@ -63,7 +63,8 @@ void poll(poller_ptr self, bool full) {
         // after it but what arrives next.
         if (report.has_next)
           s.cursor.emplace(report.next_us, std::move(report.next_id));
-        s.stats->record_round(report.claimed, report.failed,
+        // Deferred and failed events were not processed (yet).
+        s.stats->record_round(report.claimed - report.deferred - report.failed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started));
         // Published only now: the round has committed.
