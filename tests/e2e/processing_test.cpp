@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <openssl/hmac.h>
 
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/webhook_signing.hpp"
 #include "tests/fixture_files.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -23,20 +23,6 @@ namespace {
 
 const std::string secret = "e2e-webhook-secret";             // server_process's DIALPAD_WEBHOOK_SECRET
 const std::string bearer = "Bearer e2e-internal-secret-0123456789"; // its INTERNAL_API_SECRET
-
-std::string hex_hmac(const std::string& body) {
-  unsigned char out[32];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), out, &len);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += digits[out[i] >> 4];
-    hex += digits[out[i] & 15];
-  }
-  return hex;
-}
 
 class processing_test : public ::testing::Test {
 protected:
@@ -55,7 +41,7 @@ protected:
   static http_reply post_event(const std::string& app, const std::string& body) {
     return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
                         {{"Content-Type", "application/json"},
-                         {"X-Dialpad-Signature", hex_hmac(body)}},
+                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
                         body);
   }
 

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/webhook_signing.hpp"
 #include "tests/integration/test_db.hpp"
 
 using namespace std::chrono_literals;
@@ -22,6 +23,10 @@ using cti::test::http_reply;
 using cti::test::http_request;
 using cti::test::server_process;
 using json = nlohmann::json;
+using cti::test::b64url;
+using cti::test::hex;
+using cti::test::hmac_raw;
+using cti::test::jwt;
 
 namespace {
 
@@ -29,54 +34,6 @@ const std::string secret = "e2e-webhook-secret"; // server_process's DIALPAD_WEB
 
 std::string fixture(const std::string& name) {
   return cti::test::fixture_text(name);
-}
-
-std::string hmac_raw(const std::string& key, const std::string& data) {
-  unsigned char out[32];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string{reinterpret_cast<char*>(out), len};
-}
-
-std::string hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-std::string b64url(const std::string& in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-    out += tbl[v >> 6 & 63];
-    out += tbl[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16;
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-  } else if (i + 2 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-    out += tbl[v >> 6 & 63];
-  }
-  return out;
-}
-
-std::string jwt(const std::string& payload, const std::string& key,
-                const std::string& header = R"({"alg":"HS256","typ":"JWT"})") {
-  auto signing_input = b64url(header) + "." + b64url(payload);
-  return signing_input + "." + b64url(hmac_raw(key, signing_input));
 }
 
 /// One server for the suite, with a small webhook body limit.
