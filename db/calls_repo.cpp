@@ -29,24 +29,6 @@ std::string ts_of(const std::string& column) {
   return "(timestamptz 'epoch' + " + column + " * interval '1 microsecond')";
 }
 
-template <class T>
-std::optional<T> opt(const pqxx::field& f) {
-  if (f.is_null())
-    return std::nullopt;
-  return f.as<T>();
-}
-
-std::optional<timestamp> opt_time(const pqxx::field& f) {
-  if (f.is_null())
-    return std::nullopt;
-  return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
-}
-
-timestamp time_of(const pqxx::field& f) {
-  return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
-}
-
-
 stored_call to_call(const pqxx::row& r) {
   stored_call c;
   c.meta.id = r[0].as<std::string>();

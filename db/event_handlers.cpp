@@ -17,10 +17,6 @@ int64_t occurred_us(const event_data& ev, timestamp now) {
   return (ev.event_time ? *ev.event_time : now).time_since_epoch().count();
 }
 
-std::string raw_copy(const stored_event& stored) {
-  return sanitize_payload(stored.payload).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace);
-}
 
 std::optional<std::string> crm_user(const event_batch& batch, const std::string& app_id,
                                     std::optional<int64_t> dialpad_user_id) {
@@ -74,7 +70,7 @@ std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stor
   }
   it->second.rec = m.call;
   it->second.meta.updated_at = batch.now;
-  batch.changed_calls[key] = raw_copy(stored);
+  batch.changed_calls[key] = &stored;
   return {std::move(m), &it->second};
 }
 
@@ -164,7 +160,7 @@ handler_result handle_message(event_batch& batch, const stored_event& stored,
   m.row.sent_at = ev.event_time ? *ev.event_time : batch.now;
   m.row.created_at = batch.now;
   m.row.crm_user_id = crm_user(batch, stored.app_id, ev.dialpad_user_id);
-  m.raw_payload = raw_copy(stored);
+  m.raw_payload = sanitized_payload(stored);
   out.outcome = event_outcome::applied;
   out.message_json = message_json(m.row);
   batch.new_messages.push_back(std::move(m));
@@ -190,6 +186,11 @@ const std::map<std::string, event_handler, std::less<>>& registry() {
 }
 
 } // namespace
+
+std::string sanitized_payload(const stored_event& stored) {
+  return sanitize_payload(stored.payload).dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace);
+}
 
 event_handler find_handler(std::string_view event_type) {
   const auto& r = registry();

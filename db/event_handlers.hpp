@@ -63,8 +63,9 @@ struct event_batch {
   timestamp now{};
   /// Existing calls (locked), plus the ones handlers created.
   std::map<call_key, stored_call> calls;
-  /// Calls to write, with the sanitized payload of the last event that changed each.
-  std::map<call_key, std::string> changed_calls;
+  /// Calls to write, with the last event that changed each (its sanitized
+  /// payload becomes `raw_payload`).
+  std::map<call_key, const stored_event*> changed_calls;
   /// Existing voicemails (locked), plus the ones handlers created.
   std::map<call_key, stored_voicemail> voicemails;
   /// Voicemails to write.
@@ -88,6 +89,9 @@ using event_handler = handler_result (*)(event_batch& batch, const stored_event&
 
 /// The handler registered for `event_type`, or null (the event is `ignored`).
 event_handler find_handler(std::string_view event_type);
+
+/// The copy of `stored`'s payload kept in `raw_payload` (sanitized, compact).
+std::string sanitized_payload(const stored_event& stored);
 
 /// The key that serializes processing of `ev` across pollers (its call, or
 /// its message), or empty when it needs none.

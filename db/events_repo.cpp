@@ -23,12 +23,6 @@ const std::string event_columns =
   + us_of("processed_at") + ", CASE WHEN state = 'pending' THEN " + us_of("next_attempt_at")
   + " END";
 
-std::optional<timestamp> opt_time(const pqxx::field& f) {
-  if (f.is_null())
-    return std::nullopt;
-  return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
-}
-
 event_record to_event(const pqxx::row& r, bool with_payload) {
   event_record e;
   e.id = r[0].as<std::string>();
@@ -36,18 +30,15 @@ event_record to_event(const pqxx::row& r, bool with_payload) {
   e.dialpad_event_id = r[2].as<std::string>();
   e.event_type = r[3].as<std::string>();
   e.state = r[4].as<std::string>();
-  if (!r[5].is_null())
-    e.outcome = r[5].as<std::string>();
+  e.outcome = opt<std::string>(r[5]);
   e.attempts = r[6].as<int>();
-  if (!r[7].is_null())
-    e.last_error = r[7].as<std::string>();
-  if (!r[8].is_null())
-    e.seq = r[8].as<int64_t>();
-  e.received_at = timestamp{std::chrono::microseconds{r[9].as<int64_t>()}};
+  e.last_error = opt<std::string>(r[7]);
+  e.seq = opt<int64_t>(r[8]);
+  e.received_at = time_of(r[9]);
   e.processed_at = opt_time(r[10]);
   e.next_attempt_at = opt_time(r[11]);
-  if (with_payload && !r[12].is_null())
-    e.payload = r[12].as<std::string>();
+  if (with_payload)
+    e.payload = opt<std::string>(r[12]);
   return e;
 }
 

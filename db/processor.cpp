@@ -31,9 +31,6 @@ bool is_fatal(const pqxx::sql_error& e) {
   return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "25P02";
 }
 
-int32_t lock_hash(const std::string& key) {
-  return serial_lock_key(key);
-}
 
 struct claimed_event {
   stored_event stored;
@@ -77,10 +74,16 @@ std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
     results.push_back(handler ? handler(batch, e->stored, e->data) : handler_result{});
   }
 
+  // The sanitized copy of each call's last event, made once per written call.
+  std::vector<std::string> raws;
+  raws.reserve(batch.changed_calls.size());
+  for (const auto& [key, last] : batch.changed_calls)
+    raws.push_back(sanitized_payload(*last));
   std::vector<call_write> calls;
   calls.reserve(batch.changed_calls.size());
-  for (const auto& [key, raw] : batch.changed_calls)
-    calls.push_back(call_write{key, &batch.calls.at(key), &raw});
+  std::size_t i = 0;
+  for (const auto& [key, last] : batch.changed_calls)
+    calls.push_back(call_write{key, &batch.calls.at(key), &raws[i++]});
   write_calls(tx, calls);
   std::vector<std::pair<call_key, const stored_voicemail*>> voicemails;
   for (const auto& key : batch.changed_voicemails)
@@ -146,7 +149,7 @@ std::set<int32_t> busy_serial_keys(pqxx::transaction_base& tx,
   std::set<int32_t> hashes;
   for (const auto& e : events)
     if (!e.serial.empty())
-      hashes.insert(lock_hash(e.serial));
+      hashes.insert(serial_lock_key(e.serial));
   std::set<int32_t> busy;
   if (hashes.empty())
     return busy;
@@ -265,7 +268,7 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   std::vector<const claimed_event*> todo;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
-    if (!e.serial.empty() && busy.count(lock_hash(e.serial)) > 0) {
+    if (!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0) {
       ++report.deferred;
       next = std::min(next, position{claimed[static_cast<pqxx::result::size_type>(i)][6].as<int64_t>(),
                                      nil_uuid});

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/field>
 #include <pqxx/prepared_statement.hxx>
 
 #include "domain/time_format.hpp"
@@ -48,6 +49,26 @@ private:
   std::vector<std::optional<std::string>> values_;
   std::vector<const char*> ptrs_;
 };
+
+/// A nullable column as an optional.
+template <class T>
+std::optional<T> opt(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return f.as<T>();
+}
+
+/// A column of epoch microseconds (see `us_of`) as a time.
+inline timestamp time_of(const pqxx::field& f) {
+  return timestamp{std::chrono::microseconds{f.as<int64_t>()}};
+}
+
+/// A nullable column of epoch microseconds as an optional time.
+inline std::optional<timestamp> opt_time(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return time_of(f);
+}
 
 /// SQL for "parameter $n holds epoch microseconds" → timestamptz.
 inline std::string ts_param(int n) {
