@@ -6,9 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/node_context.hpp"
+#include "domain/api_key.hpp"
 #include "domain/auth.hpp"
+#include "domain/json_limits.hpp"
 #include "domain/metrics.hpp"
 #include "domain/time_format.hpp"
+#include "domain/uuid.hpp"
 
 namespace cti {
 
@@ -135,6 +138,33 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::event_replay:
           handle_event_replay(self, req);
           return;
+        case endpoint::apps:
+        case endpoint::app:
+        case endpoint::app_dialpad:
+        case endpoint::api_key:
+        case endpoint::api_key_revoke:
+        case endpoint::api_key_status:
+        case endpoint::api_key_audit:
+        case endpoint::user_map:
+        case endpoint::user_batch_map:
+        case endpoint::user_mappings:
+        case endpoint::user_mapping_dialpad:
+        case endpoint::user_mapping_crm:
+        case endpoint::user_mapping:
+        case endpoint::internal_voicemails:
+        case endpoint::internal_voicemail:
+          handle_internal_apps(self, req);
+          return;
+        case endpoint::calls:
+        case endpoint::calls_active:
+        case endpoint::calls_export:
+        case endpoint::call:
+        case endpoint::voicemails:
+        case endpoint::voicemail:
+        case endpoint::messages:
+        case endpoint::screen_pop:
+          handle_app_api(self, req);
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },
@@ -142,6 +172,141 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
 }
 
 } // namespace
+
+std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
+                                      std::string_view name, const char* what) {
+  const auto* v = req.path_param(name);
+  if (v == nullptr || !is_uuid(*v)) {
+    reply(self, api_response::failure(req.serial, errc::not_found, std::string{"no such "} + what));
+    return std::nullopt;
+  }
+  std::string id = *v;
+  for (auto& c : id)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
+}
+
+void reply_bad_request(handler_ptr self, const api_request& req, std::string message) {
+  reply(self, api_response::failure(req.serial, errc::bad_request, std::move(message)));
+}
+
+std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& req) {
+  if (const auto* ct = req.header("content-type")) {
+    std::string lower = *ct;
+    for (auto& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto semi = lower.find(';');
+    auto type = lower.substr(0, semi);
+    while (!type.empty() && type.back() == ' ')
+      type.pop_back();
+    // JSON, and the types tools send JSON under by default (curl's form
+    // type, text/plain); anything else (XML, multipart, ...) is refused.
+    if (!type.empty() && type != "application/json" && !(type.size() > 5 && type.ends_with("+json"))
+        && type != "text/plain" && type != "application/x-www-form-urlencoded") {
+      reply(self, api_response::failure(req.serial, errc::unsupported_media_type,
+                                        "Content-Type must be application/json"));
+      return std::nullopt;
+    }
+  }
+  constexpr int max_depth = 64;
+  if (json_depth(req.body, max_depth) > max_depth) {
+    reply(self, api_response::failure(req.serial, errc::invalid_json,
+                                      "JSON nested deeper than 64 levels"));
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) {
+    reply(self, api_response::failure(req.serial, errc::invalid_json, "body is not valid JSON"));
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    reply(self, api_response::failure(req.serial, errc::invalid_json,
+                                      "body must be a JSON object"));
+    return std::nullopt;
+  }
+  return j;
+}
+
+void with_app(handler_ptr self, const api_request& req,
+              std::function<void(const std::string& app_id)> next) {
+  const auto* key = req.header("x-app-api-key");
+  if (key == nullptr)
+    key = req.header("x-api-key");
+  auto serial = req.serial;
+  if (key == nullptr || key->empty()) {
+    reply(self, api_response::failure(serial, errc::unauthorized, "missing API key"));
+    return;
+  }
+  if (!is_api_key_format(*key)) {
+    reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
+    return;
+  }
+  auto decide = [self, serial, next = std::move(next)](const app_auth& auth) {
+    if (!auth.valid) {
+      reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
+      return;
+    }
+    if (!auth.is_active) {
+      auto resp = api_response::failure(serial, errc::forbidden, "app is disabled");
+      resp.app_id = auth.app_id;
+      reply(self, std::move(resp));
+      return;
+    }
+    next(auth.app_id);
+  };
+  const auto& tenants = self->state.ctx->tenants;
+  if (auto hit = tenants->find_key(api_key_fingerprint(*key))) {
+    ++tenants->key_cache_hits;
+    decide(*hit);
+    return;
+  }
+  self->request(self->state.ctx->registry, std::chrono::seconds{20}, auth_atom_v, *key)
+    .then([decide](app_auth& auth) { decide(auth); },
+          [self, serial](caf::error& err) {
+            auto code = errc_of(err);
+            reply(self, api_response::failure(
+                          serial, code == errc::internal ? errc::internal : errc::db_unavailable,
+                          code == errc::internal ? "key check failed" : "database unavailable"));
+          });
+}
+
+void answer_query_then(handler_ptr self, uint64_t serial, db_query q,
+                       std::function<void(db_answer&, std::function<void()>)> then) {
+  auto app_id = q.app_id;
+  self->request(self->state.ctx->pool, std::chrono::seconds{25}, query_atom_v, std::move(q))
+    .then(
+      [self, serial, app_id, then](db_answer& ans) {
+        for (auto& ev : ans.applied)
+          self->send(self->state.ctx->registry, caf::publish_atom_v, ev);
+        auto shared = std::make_shared<db_answer>(std::move(ans));
+        auto finish = [self, serial, app_id, shared] {
+          api_response resp;
+          resp.serial = serial;
+          resp.status = shared->status;
+          resp.app_id = app_id;
+          if (shared->status == 204)
+            resp.content_type.clear();
+          else
+            resp.body = std::move(shared->body);
+          reply(self, std::move(resp));
+        };
+        if (then)
+          then(*shared, finish);
+        else
+          finish();
+      },
+      [self, serial, app_id](caf::error& err) {
+        auto resp = api_response::failure(serial, errc_of(err), message_of(err));
+        resp.app_id = app_id;
+        reply(self, std::move(resp));
+      });
+}
+
+void answer_query(handler_ptr self, uint64_t serial, db_query q, std::string app_id) {
+  if (!app_id.empty() && q.app_id.empty())
+    q.app_id = app_id;
+  answer_query_then(self, serial, std::move(q), {});
+}
 
 void reply_error(handler_ptr self, uint64_t serial, const caf::error& err) {
   reply(self, api_response::failure(serial, errc_of(err), message_of(err)));

@@ -3,7 +3,13 @@
 // Internal to the HTTP handler's files (http_handler.cpp and the endpoint
 // groups it dispatches to): the handler's state and shared helpers.
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
@@ -29,6 +35,34 @@ void reply_error(handler_ptr self, uint64_t serial, const caf::error& err);
 /// True when `req` carries the internal bearer; otherwise answers 401.
 bool check_internal(handler_ptr self, const api_request& req);
 
+/// The `{name}` path parameter when it is a UUID (lowercased); else answers
+/// 404 "no such <what>".
+std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
+                                      std::string_view name, const char* what);
+
+/// Answers 400 bad_request with `message`.
+void reply_bad_request(handler_ptr self, const api_request& req, std::string message);
+
+/// The request body as a JSON object; otherwise answers 415 (a content type
+/// that is not JSON) or 400 invalid_json and returns nothing.
+std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& req);
+
+/// Authenticates the app key of `req` (x-app-api-key, else x-api-key):
+/// 401 when missing or wrong, 403 when the app is disabled; otherwise runs
+/// `next` with the app id. One bcrypt per key per node; repeat requests are
+/// served from the tenant cache without an actor round trip.
+void with_app(handler_ptr self, const api_request& req,
+              std::function<void(const std::string& app_id)> next);
+
+/// Runs `q` on the pool and answers its status and body (publishing what it
+/// applied to the app's stream); `app_id` is logged with the request.
+void answer_query(handler_ptr self, uint64_t serial, db_query q, std::string app_id = {});
+
+/// Like `answer_query`, but first lets `then` see the answer (to invalidate
+/// caches before the client hears of the change).
+void answer_query_then(handler_ptr self, uint64_t serial, db_query q,
+                       std::function<void(db_answer&, std::function<void()>)> then);
+
 /// `POST /webhooks/dialpad` and `POST /webhooks/dialpad/{app_id}`.
 void handle_webhook(handler_ptr self, api_request&& req);
 
@@ -40,5 +74,12 @@ void handle_event(handler_ptr self, const api_request& req);
 
 /// `POST /internal/events/{event_id}/replay`.
 void handle_event_replay(handler_ptr self, const api_request& req);
+
+/// `/internal/apps…` (apps, Dialpad connection, API keys, user mappings,
+/// voicemails): every internal endpoint of issue 4.
+void handle_internal_apps(handler_ptr self, const api_request& req);
+
+/// `/api/*` (calls, voicemails, messages, export, screen pop).
+void handle_app_api(handler_ptr self, const api_request& req);
 
 } // namespace cti

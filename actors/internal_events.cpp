@@ -21,20 +21,6 @@ namespace {
 /// How long an admin query may wait for the database.
 constexpr auto db_timeout = std::chrono::seconds{10};
 
-/// The `{name}` path parameter when it is a UUID (lowercased); else answers 404.
-std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
-                                      std::string_view name, const char* what) {
-  const auto* v = req.path_param(name);
-  if (v == nullptr || !is_uuid(*v)) {
-    reply(self, api_response::failure(req.serial, errc::not_found, std::string{"no such "} + what));
-    return std::nullopt;
-  }
-  std::string id = *v;
-  for (auto& c : id)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return id;
-}
-
 /// Asks the pool for a JSON body (`xs` is the job) and answers it with 200,
 /// or the job's error.
 template <class... Ts>
@@ -66,7 +52,8 @@ void handle_app_events(handler_ptr self, const api_request& req) {
   }
   page_request page;
   std::string error;
-  if (!parse_page(req.query_param("limit"), req.query_param("cursor"), page, error)) {
+  if (!parse_page(req.query_param("limit"), req.query_param("cursor"), "events:" + q.app_id, page,
+                  error)) {
     reply(self, api_response::failure(req.serial, errc::bad_request, std::move(error)));
     return;
   }

@@ -5,6 +5,7 @@
 // headers here: every layer includes this file.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -92,6 +93,29 @@ enum class endpoint : uint16_t {
   app_events,   ///< GET /internal/apps/{app_id}/events
   event,        ///< GET /internal/events/{event_id}
   event_replay, ///< POST /internal/events/{event_id}/replay
+  apps,         ///< GET|POST /internal/apps
+  app,          ///< GET|PATCH /internal/apps/{app_id}
+  app_dialpad,  ///< GET|PUT|DELETE /internal/apps/{app_id}/dialpad
+  api_key,      ///< POST /internal/apps/{app_id}/api-key
+  api_key_revoke, ///< POST /internal/apps/{app_id}/api-key/revoke
+  api_key_status, ///< GET /internal/apps/{app_id}/api-key/status
+  api_key_audit,  ///< GET /internal/apps/{app_id}/api-key/audit
+  user_map,       ///< POST /internal/apps/{app_id}/users/map
+  user_batch_map, ///< POST /internal/apps/{app_id}/users/batch-map
+  user_mappings,  ///< GET /internal/apps/{app_id}/users/mappings
+  user_mapping_dialpad, ///< GET …/users/mappings/dialpad/{dialpad_user_id}
+  user_mapping_crm,     ///< GET …/users/mappings/crm/{crm_user_id}
+  user_mapping,         ///< DELETE …/users/mappings/{id}
+  internal_voicemails,  ///< GET /internal/apps/{app_id}/voicemails
+  internal_voicemail,   ///< GET|DELETE /internal/apps/{app_id}/voicemails/{id}
+  calls,          ///< GET /api/calls
+  calls_active,   ///< GET /api/calls/active
+  calls_export,   ///< GET /api/calls/export
+  call,           ///< GET|PATCH /api/calls/{id}
+  voicemails,     ///< GET /api/voicemails
+  voicemail,      ///< GET|PATCH /api/voicemails/{id}
+  messages,       ///< GET /api/messages
+  screen_pop,     ///< POST /api/screen-pop
 };
 
 /// A complete HTTP request, handed from an asio session to its actor.
@@ -132,6 +156,14 @@ struct api_response {
   static api_response failure(uint64_t serial, errc code, std::string message);
 };
 
+/// A body chunk of a streamed (chunked) response. The session writes it and
+/// then calls `on_written` (on an asio thread), so the producer sends the
+/// next chunk only when the previous one left: memory stays flat.
+struct stream_chunk {
+  std::string data;
+  bool last = false; ///< Ends the response after `data`.
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_value& x) {
   return f(caf::meta::type_name("name_value"), x.name, x.value);
@@ -161,6 +193,12 @@ public:
   virtual void deliver(api_response resp) = 0;
   /// Closes the connection (WebSocket close code, or 0 for plain HTTP).
   virtual void close(uint16_t code) = 0;
+  /// Starts a chunked response with `head` (its body is ignored); the
+  /// chunks follow through `write_chunk`.
+  virtual void begin_stream(api_response head) = 0;
+  /// Queues one chunk; `on_written(ok)` runs once it was written (ok) or the
+  /// connection failed (not ok). Never called again after `last`.
+  virtual void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) = 0;
 };
 
 // -- database pool ------------------------------------------------------------
@@ -188,13 +226,41 @@ struct app_info {
   bool is_active = false;
   std::string webhook_secret;      ///< The app's own secret; empty: use DIALPAD_WEBHOOK_SECRET.
   bool allow_unsigned = false;     ///< Dialpad connection's allow_unsigned_webhooks.
+  bool secret_unreadable = false;  ///< The sealed secret could not be opened (wrong key).
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, app_info& x) {
   return f(caf::meta::type_name("app_info"), x.id, x.found, x.is_active, x.webhook_secret,
-           x.allow_unsigned);
+           x.allow_unsigned, x.secret_unreadable);
 }
+
+/// The stored API key a presented key's non-secret id points at.
+struct key_record {
+  bool found = false;
+  std::string app_id;
+  bool is_active = false;
+  std::string hash;                ///< bcrypt hash (not the key).
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_record& x) {
+  return f(caf::meta::type_name("key_record"), x.found, x.app_id, x.is_active, x.hash);
+}
+
+/// The outcome of authenticating an API key.
+struct app_auth {
+  bool valid = false;              ///< The key belongs to an app (else 401).
+  std::string app_id;
+  bool is_active = false;          ///< Else 403.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, app_auth& x) {
+  return f(caf::meta::type_name("app_auth"), x.valid, x.app_id, x.is_active);
+}
+
+
 
 // -- ingest -----------------------------------------------------------------------
 
@@ -312,6 +378,45 @@ typename Inspector::result_type inspect(Inspector& f, process_report& x) {
            x.has_next, x.next_us, x.next_id, x.applied);
 }
 
+/// What the REST API asks of the database (see db/api_repo.hpp).
+enum class query_kind : uint8_t {
+  app_create, app_list, app_get, app_patch,
+  dialpad_put, dialpad_get, dialpad_delete,
+  key_set, key_revoke, key_status, key_audit,
+  map_one, map_batch, mappings_list, mapping_by_dialpad, mappings_by_crm, mapping_delete,
+  calls_list, call_get, call_patch,
+  voicemails_list, voicemail_get, voicemail_patch, voicemail_delete,
+  messages_list, dialpad_connected,
+};
+
+/// One REST request, validated by the handler: the app it acts for, the
+/// resource named in the path, and the validated arguments as a JSON object.
+struct db_query {
+  query_kind kind = query_kind::app_get;
+  std::string app_id;       ///< The tenant (UUID), when the query has one.
+  std::string target;       ///< The resource id from the path, if any.
+  std::string args;         ///< Validated arguments (JSON object text).
+  std::string request_id;   ///< For audit rows.
+};
+
+/// The database's answer: a status and a JSON body, plus what was applied
+/// to the app's stream (published after the commit).
+struct db_answer {
+  uint16_t status = 200;
+  std::string body;
+  std::vector<applied_event> applied;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_query& x) {
+  return f(caf::meta::type_name("db_query"), x.kind, x.app_id, x.target, x.args, x.request_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, db_answer& x) {
+  return f(caf::meta::type_name("db_answer"), x.status, x.body, x.applied);
+}
+
 } // namespace cti
 
 // -- type IDs and atoms -------------------------------------------------------
@@ -335,6 +440,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (std::vector<cti::applied_event>))
   CAF_ADD_TYPE_ID(cti, (cti::event_query))
   CAF_ADD_TYPE_ID(cti, (cti::queue_stats))
+  CAF_ADD_TYPE_ID(cti, (cti::key_record))
+  CAF_ADD_TYPE_ID(cti, (cti::app_auth))
+  CAF_ADD_TYPE_ID(cti, (cti::query_kind))
+  CAF_ADD_TYPE_ID(cti, (cti::db_query))
+  CAF_ADD_TYPE_ID(cti, (cti::db_answer))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -354,6 +464,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, replay_atom, "replay")
   CAF_ADD_ATOM(cti, cti, queue_atom, "queue")
   CAF_ADD_ATOM(cti, cti, rescan_atom, "rescan")
+  CAF_ADD_ATOM(cti, cti, query_atom, "query")
+  CAF_ADD_ATOM(cti, cti, key_atom, "key")
+  CAF_ADD_ATOM(cti, cti, auth_atom, "auth")
+  CAF_ADD_ATOM(cti, cti, hash_atom, "hash")
+  CAF_ADD_ATOM(cti, cti, verify_atom, "verify")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -388,7 +503,12 @@ namespace cti {
   /* Re-queues one event; answers its app id; not_found when none. */          \
   caf::replies_to<replay_atom, std::string>::with<std::string>,                \
   /* Counts pending and dead events. */                                        \
-  caf::replies_to<queue_atom>::with<queue_stats>
+  caf::replies_to<queue_atom>::with<queue_stats>,                              \
+  /* The stored key with this non-secret key id (found = false: none). */     \
+  caf::replies_to<key_atom, std::string>::with<key_record>,                    \
+  /* One REST API query or change (db/api_repo.hpp); errors: not_found, */    \
+  /* conflict, bad_request. */                                                 \
+  caf::replies_to<query_atom, db_query>::with<db_answer>
 
 /// The jobs, as a handle: what the pool offers its users.
 using db_actor = caf::typed_actor<CTI_DB_JOBS>;
@@ -422,10 +542,20 @@ using tenant_registry_actor = caf::typed_actor<
   caf::replies_to<app_atom, std::string>::with<app_info>,
   /// Answers the app registered for this Dialpad org id.
   caf::replies_to<org_atom, int64_t>::with<app_info>,
-  /// Drops everything cached about an app (after a change to it).
-  caf::reacts_to<invalidate_atom, std::string>,
+  /// Authenticates an API key (one bcrypt per key per node, then cached).
+  caf::replies_to<auth_atom, std::string>::with<app_auth>,
+  /// Drops everything cached about an app (after a change to it: its row,
+  /// its key, its connection); answers once the caches forgot it.
+  caf::replies_to<invalidate_atom, std::string>::with<bool>,
   /// An event was applied and committed: hand it to the app's tenant actor.
   caf::reacts_to<caf::publish_atom, applied_event>>;
+
+/// bcrypt off the scheduler: a detached actor (the node runs a few).
+using hasher_actor = caf::typed_actor<
+  /// Hashes a new API key with the configured cost.
+  caf::replies_to<hash_atom, std::string>::with<std::string>,
+  /// Checks a key against a stored hash.
+  caf::replies_to<verify_atom, std::string, std::string>::with<bool>>;
 
 /// One of the node's queue pollers.
 using queue_poller_actor = caf::typed_actor<

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/typed_actor.hpp>
 
@@ -21,7 +22,8 @@ struct node_context {
   db_pool_actor pool;                           ///< The DB pool.
   ingester_actor ingester;                      ///< Group commit of webhooks.
   tenant_registry_actor registry;               ///< Loads apps into `tenants`.
-  std::shared_ptr<tenant_cache> tenants;        ///< Apps, read without a round trip.
+  std::shared_ptr<tenant_cache> tenants;        ///< Apps and keys, read without a round trip.
+  std::vector<hasher_actor> hashers;            ///< bcrypt workers (detached).
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -50,12 +51,52 @@ public:
     by_org_[org] = {std::move(info), expires};
   }
 
-  /// Forgets everything about app `id` (by id and by org).
+  /// A verified (or refused) API key, by the SHA-256 fingerprint of the key.
+  struct key_entry {
+    app_auth auth;
+    std::string hash;   ///< The bcrypt hash it was verified against (empty: refused).
+    clock_type::time_point expires;
+  };
+
+  /// The cached answer for the key with this fingerprint, unless expired.
+  std::optional<app_auth> find_key(const std::string& fingerprint,
+                                   clock_type::time_point now = clock_type::now()) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto it = by_key_.find(fingerprint);
+    if (it == by_key_.end() || it->second.expires <= now)
+      return std::nullopt;
+    return it->second.auth;
+  }
+
+  /// The entry for this fingerprint, expired or not (for revalidation).
+  std::optional<key_entry> key_entry_of(const std::string& fingerprint) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto it = by_key_.find(fingerprint);
+    if (it == by_key_.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  /// Stores the answer for a key.
+  void put_key(const std::string& fingerprint, key_entry e) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (by_key_.size() >= max_keys)
+      by_key_.clear(); // bounded: a flood of random keys cannot grow it without end
+    by_key_[fingerprint] = std::move(e);
+  }
+
+  /// Forgets everything about app `id` (by id, by org, and its keys).
   void erase_app(const std::string& id) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     by_id_.erase(id);
     std::erase_if(by_org_, [&](const auto& kv) { return kv.second.info.id == id; });
+    std::erase_if(by_key_, [&](const auto& kv) { return kv.second.auth.app_id == id; });
   }
+
+  /// bcrypt verifications run on this node (the benchmark shows one per key).
+  std::atomic<uint64_t> bcrypt_verifications{0};
+  /// Key checks answered from memory.
+  std::atomic<uint64_t> key_cache_hits{0};
 
 private:
   struct entry {
@@ -65,6 +106,8 @@ private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, entry> by_id_;
   std::unordered_map<int64_t, entry> by_org_;
+  std::unordered_map<std::string, key_entry> by_key_;
+  static constexpr std::size_t max_keys = 100000;
 };
 
 } // namespace cti

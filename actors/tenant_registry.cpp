@@ -4,6 +4,11 @@
 
 #include <caf/all.hpp>
 
+#include "domain/api_key.hpp"
+#include "domain/log.hpp"
+#include "domain/seal.hpp"
+#include "domain/secure_random.hpp"
+
 namespace cti {
 
 namespace {
@@ -12,6 +17,12 @@ namespace {
 struct loading {
   bool stale = false; ///< Invalidated while loading: answer, but do not keep.
   std::vector<caf::typed_response_promise<app_info>> waiting;
+};
+
+/// A key check in progress and the requests waiting for it.
+struct key_loading {
+  bool stale = false;
+  std::vector<caf::typed_response_promise<app_auth>> waiting;
 };
 
 /// Loads in progress, by id and by Dialpad org id; finished answers live in
@@ -23,12 +34,103 @@ struct tenant_registry_state {
   std::shared_ptr<tenant_cache> cache;
   std::unordered_map<std::string, loading> by_id;
   std::unordered_map<int64_t, loading> by_org;
+  /// Key checks in progress, by the key's fingerprint.
+  std::unordered_map<std::string, key_loading> by_key;
+  std::size_t next_hasher = 0;
   /// Applied events handed over per app. TODO(issue 5): tenant actors take
   /// these and push them to WebSocket sessions; until then they are counted.
   std::unordered_map<std::string, uint64_t> published;
 };
 
 using registry_ptr = tenant_registry_actor::stateful_pointer<tenant_registry_state>;
+
+/// Opens the app's sealed webhook secret (the database hands it over hex
+/// encoded and sealed) with the node's key; the app id is the associated data.
+void open_secret(registry_ptr self, app_info& info) {
+  if (info.webhook_secret.empty())
+    return;
+  auto sealed = from_hex(info.webhook_secret);
+  std::optional<std::string> plain;
+  if (sealed && self->state.settings.encryption_key.size() == 32)
+    plain = open_sealed(self->state.settings.encryption_key, *sealed, info.id);
+  if (plain) {
+    info.webhook_secret = std::move(*plain);
+  } else {
+    info.webhook_secret.clear();
+    info.secret_unreadable = true;
+    log::error("an app's webhook secret cannot be opened: DATABASE_ENCRYPTION_KEY differs from"
+               " the key it was sealed with",
+               {{"app_id", info.id}});
+  }
+}
+
+/// Answers every request waiting for the key with fingerprint `fp`.
+void finish_key(registry_ptr self, const std::string& fp, const app_auth& auth,
+                const std::string& hash) {
+  auto node = self->state.by_key.extract(fp);
+  if (node.empty())
+    return;
+  if (!node.mapped().stale)
+    self->state.cache->put_key(
+      fp, {auth, hash, tenant_cache::clock_type::now() + self->state.settings.ttl});
+  for (auto& p : node.mapped().waiting)
+    p.deliver(auth);
+}
+
+void fail_key(registry_ptr self, const std::string& fp, const caf::error& err) {
+  auto node = self->state.by_key.extract(fp);
+  if (node.empty())
+    return;
+  for (auto& p : node.mapped().waiting)
+    p.deliver(err);
+}
+
+/// Checks one API key: its non-secret id names the one candidate row; a
+/// hash already verified on this node is trusted again without bcrypt,
+/// otherwise one bcrypt runs on a hasher (never on this thread).
+caf::result<app_auth> authenticate(registry_ptr self, const std::string& key) {
+  auto& st = self->state;
+  auto fp = api_key_fingerprint(key);
+  if (auto hit = st.cache->find_key(fp))
+    return *hit;
+  auto rp = self->make_response_promise<app_auth>();
+  auto [it, fresh] = st.by_key.try_emplace(fp);
+  it->second.waiting.push_back(rp);
+  if (!fresh)
+    return rp;
+  self->request(st.pool, st.settings.db_timeout, key_atom_v, api_key_id(key))
+    .then(
+      [self, fp, key](key_record& rec) {
+        auto& st = self->state;
+        if (!rec.found) {
+          finish_key(self, fp, app_auth{}, {});
+          return;
+        }
+        app_auth ok{true, rec.app_id, rec.is_active};
+        if (auto prev = st.cache->key_entry_of(fp); prev && !prev->hash.empty()
+                                                     && prev->hash == rec.hash) {
+          finish_key(self, fp, ok, rec.hash);
+          return;
+        }
+        if (st.settings.hashers.empty()) {
+          fail_key(self, fp, make_error(errc::internal, "no bcrypt worker"));
+          return;
+        }
+        auto h = st.settings.hashers[st.next_hasher++ % st.settings.hashers.size()];
+        ++st.cache->bcrypt_verifications;
+        self->request(h, std::chrono::seconds{30}, verify_atom_v, key, rec.hash)
+          .then(
+            [self, fp, ok, hash = rec.hash](bool valid) {
+              if (valid)
+                finish_key(self, fp, ok, hash);
+              else
+                finish_key(self, fp, app_auth{}, {});
+            },
+            [self, fp](caf::error& err) { fail_key(self, fp, err); });
+      },
+      [self, fp](caf::error& err) { fail_key(self, fp, err); });
+  return rp;
+}
 
 /// Serves `key` from the shared cache, or loads it once however many
 /// requests ask at the same time; `store` publishes the answer.
@@ -45,6 +147,7 @@ caf::result<app_info> lookup(registry_ptr self, Map& loads, const Key& key, Find
   self->request(self->state.pool, self->state.settings.db_timeout, job...)
     .then(
       [self, &loads, key, store](app_info& info) {
+        open_secret(self, info);
         auto node = loads.extract(key);
         if (node.empty())
           return;
@@ -87,15 +190,22 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         org_atom_v, org);
     },
     [=](caf::publish_atom, applied_event& ev) { ++self->state.published[ev.app_id]; },
+    [=](auth_atom, std::string& key) -> caf::result<app_auth> {
+      return authenticate(self, key);
+    },
     [=](invalidate_atom, std::string& id) {
       auto& st = self->state;
       st.cache->erase_app(id);
       // A load in flight may have read the old row: answer its waiters but
-      // do not keep the answer. (Org loads cannot tell their app yet.)
+      // do not keep the answer. (Org and key loads cannot tell their app
+      // before they finish: all of them are marked.)
       if (auto it = st.by_id.find(id); it != st.by_id.end())
         it->second.stale = true;
       for (auto& [org, l] : st.by_org)
         l.stale = true;
+      for (auto& [fp, l] : st.by_key)
+        l.stale = true;
+      return true;
     },
   };
 }

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -17,6 +19,10 @@ struct tenant_registry_settings {
   /// changes made elsewhere (another node, a DBA).
   std::chrono::milliseconds ttl{5000};
   std::chrono::seconds db_timeout{5};
+  /// DATABASE_ENCRYPTION_KEY (32 raw bytes): opens sealed webhook secrets.
+  std::string encryption_key;
+  /// bcrypt workers (detached actors) that verify API keys.
+  std::vector<hasher_actor> hashers;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

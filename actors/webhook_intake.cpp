@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/http_handler_state.hpp"
+#include "domain/api_key.hpp"
 #include "domain/event_model.hpp"
 #include "domain/json_limits.hpp"
 #include "domain/time_format.hpp"
@@ -61,6 +62,12 @@ bool check_app(handler_ptr self, const intake& in, const app_info& app) {
   }
   if (!app.is_active) {
     fail(self, in, errc::forbidden, "app is disabled");
+    return false;
+  }
+  if (app.secret_unreadable) {
+    // Never verify with a garbled secret; 500 so that Dialpad retries once
+    // the operator restores the right DATABASE_ENCRYPTION_KEY.
+    fail(self, in, errc::internal, "the app's webhook secret cannot be decrypted");
     return false;
   }
   return true;
@@ -249,10 +256,45 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       .then(routed, [self, in](caf::error& err) { fail_lookup(self, *in, err); });
     return;
   }
-  if (req.header("x-app-api-key") != nullptr) {
-    // TODO(issue 4): resolve the app from a valid key. Until keys can be
-    // issued, no key is valid.
-    fail(self, *in, errc::unauthorized, "invalid API key");
+  if (const auto* key = req.header("x-app-api-key")) {
+    // The tenant from a valid app key (401 for a key that is not valid).
+    auto routed = [self, in](const app_info& app) {
+      if (!check_app(self, *in, app))
+        return;
+      in->app = app;
+      verify(self, in);
+    };
+    auto by_id = [self, in, routed](const std::string& app_id) {
+      if (auto hit = self->state.ctx->tenants->find_by_id(app_id)) {
+        routed(*hit);
+        return;
+      }
+      self->request(self->state.ctx->registry, caf::infinite, app_atom_v, app_id)
+        .then([routed](app_info& app) { routed(app); },
+              [self, in](caf::error& err) { fail_lookup(self, *in, err); });
+    };
+    auto decide = [self, in, by_id](const app_auth& auth) {
+      if (!auth.valid) {
+        fail(self, *in, errc::unauthorized, "invalid API key");
+        return;
+      }
+      if (!auth.is_active) {
+        fail(self, *in, errc::forbidden, "app is disabled");
+        return;
+      }
+      by_id(auth.app_id);
+    };
+    if (!is_api_key_format(*key)) {
+      fail(self, *in, errc::unauthorized, "invalid API key");
+      return;
+    }
+    if (auto hit = self->state.ctx->tenants->find_key(api_key_fingerprint(*key))) {
+      decide(*hit);
+      return;
+    }
+    self->request(self->state.ctx->registry, caf::infinite, auth_atom_v, *key)
+      .then([decide](app_auth& auth) { decide(auth); },
+            [self, in](caf::error& err) { fail_lookup(self, *in, err); });
     return;
   }
   verify(self, in);

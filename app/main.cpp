@@ -15,6 +15,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/hasher.hpp"
 #include "actors/ingester.hpp"
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
@@ -25,6 +26,8 @@
 #include "db/pool.hpp"
 #include "domain/config.hpp"
 #include "domain/log.hpp"
+#include "domain/pagination.hpp"
+#include "domain/webhook_auth.hpp"
 #include "net/server.hpp"
 
 namespace {
@@ -194,7 +197,17 @@ int main(int argc, char** argv) {
     is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
     ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
     ctx->tenants = std::make_shared<cti::tenant_cache>();
-    ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, {});
+    // bcrypt runs on its own threads (detached actors), never on a
+    // scheduler or asio thread.
+    for (int i = 0; i < 2; ++i)
+      ctx->hashers.push_back(cti::spawn_hasher(sys, cfg.api_key_bcrypt_cost));
+    // Cursors are signed with a key derived from the internal secret, so
+    // every node of a cluster accepts the others' cursors.
+    cti::set_cursor_key(cti::hmac_sha256_hex(cfg.internal_api_secret, "cti-cursor-key-v1"));
+    cti::tenant_registry_settings rs;
+    rs.encryption_key = cfg.database_encryption_key;
+    rs.hashers = ctx->hashers;
+    ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;
     pls.process.batch_size = static_cast<uint32_t>(cfg.event_batch_size);
@@ -228,6 +241,8 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);
+    for (auto& h : ctx->hashers)
+      caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor here
   cti::log::info("stopped");
   cti::log::shutdown();

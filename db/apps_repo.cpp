@@ -16,9 +16,9 @@ app_info to_app_info(const pqxx::result& res) {
   out.is_active = row["is_active"].as<bool>();
   out.allow_unsigned = !row["allow_unsigned_webhooks"].is_null()
                        && row["allow_unsigned_webhooks"].as<bool>();
-  // TODO(issue 4): unseal dialpad_connections.webhook_secret_sealed (AES-GCM)
-  // once the connection registration stores it; until then every app
-  // verifies with DIALPAD_WEBHOOK_SECRET.
+  // Still sealed (hex): the tenant registry opens it with the node's key.
+  if (!row["webhook_secret_sealed"].is_null())
+    out.webhook_secret = row["webhook_secret_sealed"].as<std::string>();
   return out;
 }
 

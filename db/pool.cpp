@@ -168,6 +168,12 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     [=](queue_atom) -> caf::result<queue_stats> {
       return dispatch<queue_stats>(self, queue_atom_v);
     },
+    [=](key_atom, std::string& key_id) -> caf::result<key_record> {
+      return dispatch<key_record>(self, key_atom_v, std::move(key_id));
+    },
+    [=](query_atom, db_query& q) -> caf::result<db_answer> {
+      return dispatch<db_answer>(self, query_atom_v, std::move(q));
+    },
     [=](stats_atom) -> pool_stats {
       auto& s = self->state;
       pool_stats out;

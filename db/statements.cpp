@@ -33,13 +33,17 @@ std::vector<prepared_statement> collect() {
      "SELECT id FROM webhook_events WHERE app_id = $1::uuid AND dialpad_event_id = $2"},
     // apps_repo
     {"app_by_id",
-     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks"
+     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks,"
+     " encode(c.webhook_secret_sealed, 'hex') AS webhook_secret_sealed"
      " FROM apps a LEFT JOIN dialpad_connections c ON c.app_id = a.id"
      " WHERE a.id = $1::uuid"},
     {"app_by_org",
-     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks"
+     "SELECT a.id, a.is_active, c.allow_unsigned_webhooks,"
+     " encode(c.webhook_secret_sealed, 'hex') AS webhook_secret_sealed"
      " FROM dialpad_connections c JOIN apps a ON a.id = c.app_id"
      " WHERE c.dialpad_org_id = $1"},
+    {"app_by_key_id",
+     "SELECT id, is_active, api_key_hash FROM apps WHERE api_key_id = $1"},
   };
   for (auto* group : {&calls_repo_statements, &events_repo_statements,
                       &messages_repo_statements, &processor_statements})

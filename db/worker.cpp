@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include "db/api_repo.hpp"
 #include "db/apps_repo.hpp"
 #include "db/events_repo.hpp"
 #include "domain/api_objects.hpp"
@@ -204,7 +205,9 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
         rows.reserve(page.rows.size());
         for (const auto& e : page.rows)
           rows.push_back(event_json(e));
-        return page_json(rows, page.next ? std::optional{encode_cursor(*page.next)} : std::nullopt,
+        return page_json(rows,
+                         page.next ? std::optional{encode_cursor(*page.next, "events:" + q.app_id)}
+                                   : std::nullopt,
                          page.next.has_value());
       });
     },
@@ -231,6 +234,26 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
       return with_connection<queue_stats>(self, true, [&](pqxx::connection& c) {
         pqxx::read_transaction tx{c};
         return db::queue_counts(tx);
+      });
+    },
+    [=](key_atom, std::string& key_id) -> caf::result<key_record> {
+      return with_connection<key_record>(self, true, [&](pqxx::connection& c) {
+        pqxx::read_transaction tx{c};
+        return db::find_key(tx, key_id);
+      });
+    },
+    [=](query_atom, db_query& q) -> caf::result<db_answer> {
+      // Reads are retried once on a stale connection; a change is not (it
+      // may have committed before the connection broke).
+      bool read_only = q.kind == query_kind::app_list || q.kind == query_kind::app_get
+                       || q.kind == query_kind::calls_list || q.kind == query_kind::call_get;
+      return with_connection<db_answer>(self, read_only,
+                                        [&](pqxx::connection& c) -> caf::result<db_answer> {
+        try {
+          return db::run_query(c, q);
+        } catch (const db::api_error& e) {
+          return make_error(e.code, e.message);
+        }
       });
     },
     [=](health_atom) -> caf::result<bool> {

@@ -1,12 +1,19 @@
 #include "domain/pagination.hpp"
 
 #include <charconv>
+#include <mutex>
 
+#include <openssl/crypto.h>
+
+#include "domain/secure_random.hpp"
 #include "domain/webhook_auth.hpp"
 
 namespace cti {
 
 namespace {
+
+/// Hex characters of the MAC kept in a cursor (16 bytes).
+constexpr std::size_t mac_hex_length = 32;
 
 template <class T>
 bool parse_number(std::string_view text, T& out) {
@@ -16,30 +23,59 @@ bool parse_number(std::string_view text, T& out) {
   return ec == std::errc{} && ptr == text.data() + text.size();
 }
 
-} // namespace
-
-std::string encode_cursor(const keyset& k) {
-  return base64url_encode(std::to_string(k.time_us) + "|" + k.id);
+std::string& key_storage() {
+  static std::string key = random_bytes(32);
+  return key;
 }
 
-std::optional<keyset> decode_cursor(std::string_view cursor) {
-  auto raw = base64url_decode(cursor);
-  if (!raw)
+std::string mac_of(std::string_view scope, std::string_view position) {
+  std::string data;
+  data.reserve(scope.size() + position.size() + 1);
+  data.append(scope).append("|").append(position);
+  return hmac_sha256_hex(key_storage(), data).substr(0, mac_hex_length);
+}
+
+} // namespace
+
+void set_cursor_key(std::string key) {
+  if (!key.empty())
+    key_storage() = std::move(key);
+}
+
+std::string encode_cursor(const keyset& k, std::string_view scope) {
+  std::string position = std::to_string(k.time_us) + "|" + k.id;
+  auto mac = mac_of(scope, position);
+  return base64url_encode(position + "|" + mac);
+}
+
+std::optional<keyset> decode_cursor(std::string_view cursor, std::string_view scope) {
+  if (cursor.size() > 512)
     return std::nullopt;
-  auto bar = raw->find('|');
-  if (bar == std::string::npos || bar + 1 >= raw->size())
+  auto raw = base64url_decode(cursor);
+  if (!raw || raw->size() < mac_hex_length + 4)
+    return std::nullopt;
+  auto last_bar = raw->rfind('|');
+  if (last_bar == std::string::npos || raw->size() - last_bar - 1 != mac_hex_length)
+    return std::nullopt;
+  std::string_view position = std::string_view{*raw}.substr(0, last_bar);
+  std::string_view mac = std::string_view{*raw}.substr(last_bar + 1);
+  auto expected = mac_of(scope, position);
+  if (CRYPTO_memcmp(expected.data(), mac.data(), mac_hex_length) != 0)
+    return std::nullopt;
+  auto bar = position.find('|');
+  if (bar == std::string_view::npos || bar + 1 >= position.size())
     return std::nullopt;
   keyset k;
-  if (!parse_number(std::string_view{*raw}.substr(0, bar), k.time_us))
+  if (!parse_number(position.substr(0, bar), k.time_us))
     return std::nullopt;
-  k.id = raw->substr(bar + 1);
+  k.id = std::string{position.substr(bar + 1)};
   if (k.id.size() > 128)
     return std::nullopt;
   return k;
 }
 
-bool parse_page(const std::string* limit, const std::string* cursor, page_request& out,
-                std::string& error) {
+bool parse_page(const std::string* limit, const std::string* cursor, std::string_view scope,
+                page_request& out, std::string& error) {
   out = page_request{};
   if (limit != nullptr) {
     int n = 0;
@@ -50,9 +86,9 @@ bool parse_page(const std::string* limit, const std::string* cursor, page_reques
     out.limit = n;
   }
   if (cursor != nullptr && !cursor->empty()) {
-    out.after = decode_cursor(*cursor);
+    out.after = decode_cursor(*cursor, scope);
     if (!out.after) {
-      error = "cursor is not a cursor this server issued";
+      error = "cursor is not a cursor this server issued for this list";
       return false;
     }
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,8 @@ std::string random_hex(std::size_t n_bytes);
 
 /// Encodes `bytes` as lowercase hex.
 std::string to_hex(std::string_view bytes);
+
+/// Decodes hex (either case); nullopt for an odd length or a non-hex digit.
+std::optional<std::string> from_hex(std::string_view hex);
 
 } // namespace cti

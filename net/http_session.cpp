@@ -12,6 +12,8 @@
 // after the response is written, so responses stay in order.
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
@@ -101,6 +103,22 @@ public:
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->do_close(); });
   }
 
+  void begin_stream(api_response head) override {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), head = std::move(head)]() mutable {
+                 self->on_begin_stream(std::move(head));
+               });
+  }
+
+  void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) override {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), chunk = std::move(chunk),
+                cb = std::move(on_written)]() mutable {
+                 self->chunks_.push_back({std::move(chunk), std::move(cb)});
+                 self->pump_chunks();
+               });
+  }
+
   // -- connection (any thread) -------------------------------------------------
 
   void begin_shutdown() override {
@@ -117,7 +135,7 @@ public:
   }
 
 private:
-  enum class phase { idle, reading, processing, writing, closed };
+  enum class phase { idle, reading, processing, streaming, writing, closed };
 
   // -- reading -------------------------------------------------------------------
 
@@ -302,6 +320,115 @@ private:
     send(make_error_response(serial_, errc::timeout, "the request took too long"), false);
   }
 
+  // -- streamed (chunked) responses ---------------------------------------------------
+
+  void on_begin_stream(api_response head) {
+    if (phase_ != phase::processing || head.serial != serial_)
+      return;
+    timer_.cancel();
+    phase_ = phase::streaming;
+    status_ = head.status;
+    app_id_ = std::move(head.app_id);
+    stream_res_ = {};
+    stream_res_.version(11);
+    stream_res_.result(head.status);
+    stream_res_.set(http::field::content_type, head.content_type);
+    stream_res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
+    for (auto& h : head.headers)
+      stream_res_.set(h.name, h.value);
+    stream_res_.chunked(true);
+    stream_res_.keep_alive(keep_alive_ && !shared_->shutting_down.load());
+    serializer_.emplace(stream_res_);
+    arm_stream_watchdog();
+    chunk_writing_ = true;
+    stream_.expires_after(write_timeout);
+    http::async_write_header(stream_, *serializer_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->on_chunk_written(ec, nullptr, false);
+                             });
+  }
+
+  // While a stream waits for its producer no asio operation is pending, so
+  // this timer keeps the session alive, and closes a stream whose producer
+  // went silent.
+  void arm_stream_watchdog() {
+    timer_.expires_after(request_timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->phase_ != phase::streaming)
+        return;
+      log::warn("streamed response stalled, closing", {{"request_id", self->request_id_}});
+      self->phase_ = phase::writing;
+      self->do_close();
+      self->pump_chunks();
+    });
+  }
+
+  void pump_chunks() {
+    if (phase_ != phase::streaming) {
+      // The stream never started or is over: tell the producer to stop.
+      while (!chunks_.empty()) {
+        auto cb = std::move(chunks_.front().second);
+        chunks_.pop_front();
+        if (cb)
+          cb(false);
+      }
+      return;
+    }
+    if (chunk_writing_ || chunks_.empty())
+      return;
+    chunk_writing_ = true;
+    current_chunk_ = std::move(chunks_.front().first);
+    auto cb = std::move(chunks_.front().second);
+    chunks_.pop_front();
+    auto shared_cb = std::make_shared<std::function<void(bool)>>(std::move(cb));
+    bool last = current_chunk_.last;
+    stream_.expires_after(write_timeout);
+    auto after_data = [self = shared_from_this(), shared_cb, last](beast::error_code ec,
+                                                                  std::size_t) {
+      if (ec || !last) {
+        self->on_chunk_written(ec, shared_cb, false);
+        return;
+      }
+      self->stream_.expires_after(write_timeout);
+      asio::async_write(self->stream_, http::make_chunk_last(),
+                        [self, shared_cb](beast::error_code ec2, std::size_t) {
+                          self->on_chunk_written(ec2, shared_cb, true);
+                        });
+    };
+    if (current_chunk_.data.empty())
+      after_data(beast::error_code{}, 0);
+    else
+      asio::async_write(stream_, http::make_chunk(asio::buffer(current_chunk_.data)),
+                        std::move(after_data));
+  }
+
+  void on_chunk_written(beast::error_code ec, std::shared_ptr<std::function<void(bool)>> cb,
+                        bool finished) {
+    chunk_writing_ = false;
+    current_chunk_.data.clear();
+    if (!ec && !finished && phase_ == phase::streaming)
+      arm_stream_watchdog();
+    if (ec) {
+      if (cb && *cb)
+        (*cb)(false);
+      fail(ec, "write chunk");
+      phase_ = phase::writing; // pump_chunks answers later producers "stop"
+      do_close();
+      pump_chunks();
+      return;
+    }
+    if (cb && *cb)
+      (*cb)(true);
+    if (finished) {
+      phase_ = phase::writing;
+      timer_.cancel();
+      serializer_.reset();
+      on_write(!stream_res_.keep_alive(), ec, 0);
+      return;
+    }
+    pump_chunks();
+  }
+
   // -- writing ---------------------------------------------------------------------
 
   void respond_local(errc code, std::string message, bool close_after) {
@@ -320,7 +447,8 @@ private:
     res_ = {};
     res_.version(11);
     res_.result(resp.status);
-    res_.set(http::field::content_type, resp.content_type);
+    if (!resp.content_type.empty())
+      res_.set(http::field::content_type, resp.content_type);
     res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
     for (auto& h : resp.headers)
       res_.set(h.name, h.value);
@@ -424,6 +552,11 @@ private:
   asio::steady_timer timer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  http::response<http::empty_body> stream_res_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+  std::deque<std::pair<stream_chunk, std::function<void(bool)>>> chunks_;
+  stream_chunk current_chunk_;
+  bool chunk_writing_ = false;
   http_handler_actor handler_;
   std::string remote_;
   phase phase_ = phase::idle;

@@ -177,6 +177,38 @@ const router& api_router() {
     x.add("GET", "/internal/apps/{app_id}/events", endpoint::app_events);
     x.add("GET", "/internal/events/{event_id}", endpoint::event);
     x.add("POST", "/internal/events/{event_id}/replay", endpoint::event_replay);
+    x.add("GET", "/internal/apps", endpoint::apps);
+    x.add("POST", "/internal/apps", endpoint::apps);
+    x.add("GET", "/internal/apps/{app_id}", endpoint::app);
+    x.add("PATCH", "/internal/apps/{app_id}", endpoint::app);
+    x.add("GET", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
+    x.add("PUT", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
+    x.add("DELETE", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
+    x.add("POST", "/internal/apps/{app_id}/api-key", endpoint::api_key);
+    x.add("POST", "/internal/apps/{app_id}/api-key/revoke", endpoint::api_key_revoke);
+    x.add("GET", "/internal/apps/{app_id}/api-key/status", endpoint::api_key_status);
+    x.add("GET", "/internal/apps/{app_id}/api-key/audit", endpoint::api_key_audit);
+    x.add("POST", "/internal/apps/{app_id}/users/map", endpoint::user_map);
+    x.add("POST", "/internal/apps/{app_id}/users/batch-map", endpoint::user_batch_map);
+    x.add("GET", "/internal/apps/{app_id}/users/mappings", endpoint::user_mappings);
+    x.add("GET", "/internal/apps/{app_id}/users/mappings/dialpad/{dialpad_user_id}",
+          endpoint::user_mapping_dialpad);
+    x.add("GET", "/internal/apps/{app_id}/users/mappings/crm/{crm_user_id}",
+          endpoint::user_mapping_crm);
+    x.add("DELETE", "/internal/apps/{app_id}/users/mappings/{id}", endpoint::user_mapping);
+    x.add("GET", "/internal/apps/{app_id}/voicemails", endpoint::internal_voicemails);
+    x.add("GET", "/internal/apps/{app_id}/voicemails/{id}", endpoint::internal_voicemail);
+    x.add("DELETE", "/internal/apps/{app_id}/voicemails/{id}", endpoint::internal_voicemail);
+    x.add("GET", "/api/calls", endpoint::calls);
+    x.add("GET", "/api/calls/active", endpoint::calls_active);
+    x.add("GET", "/api/calls/export", endpoint::calls_export);
+    x.add("GET", "/api/calls/{id}", endpoint::call);
+    x.add("PATCH", "/api/calls/{id}", endpoint::call);
+    x.add("GET", "/api/voicemails", endpoint::voicemails);
+    x.add("GET", "/api/voicemails/{id}", endpoint::voicemail);
+    x.add("PATCH", "/api/voicemails/{id}", endpoint::voicemail);
+    x.add("GET", "/api/messages", endpoint::messages);
+    x.add("POST", "/api/screen-pop", endpoint::screen_pop);
     return x;
   }();
   return r;

@@ -1,0 +1,442 @@
+// App API (x-app-api-key): calls, voicemails, messages, the CDR export and
+// screen pop. Every parameter is validated here (400 naming it); the
+// database sees only valid values (db/api_repo.hpp). Another app's resource
+// is 404, exactly like a missing one: every query is scoped to the app the
+// key belongs to.
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/http_handler_state.hpp"
+#include "db/api_repo.hpp"
+#include "domain/csv.hpp"
+#include "domain/event_model.hpp"
+#include "domain/log.hpp"
+#include "domain/pagination.hpp"
+#include "domain/phone.hpp"
+#include "domain/time_format.hpp"
+#include "domain/uuid.hpp"
+#include "domain/validation.hpp"
+
+namespace cti {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Largest `crm_context`, as compact JSON.
+constexpr std::size_t max_crm_context_bytes = 16 * 1024;
+/// Rows per database page of an export.
+constexpr int export_page_rows = 500;
+
+db_query make_query(const api_request& req, query_kind kind, const std::string& app_id,
+                    const json& args = json::object(), std::string target = {}) {
+  db_query q;
+  q.kind = kind;
+  q.app_id = app_id;
+  q.target = std::move(target);
+  q.args = args.dump();
+  q.request_id = req.request_id;
+  return q;
+}
+
+/// Validates the query parameters in `names` into `args`; false after
+/// answering 400 naming the first bad one.
+bool read_filters(handler_ptr self, const api_request& req, std::initializer_list<const char*> names,
+                  json& args) {
+  for (const char* name : names) {
+    const auto* v = req.query_param(name);
+    if (v == nullptr)
+      continue;
+    std::string n = name;
+    auto bad = [&](const std::string& what) {
+      reply_bad_request(self, req, n + " " + what);
+      return false;
+    };
+    if (n == "status") {
+      auto list = parse_status_list(*v);
+      if (!list)
+        return bad("must be a comma list of ringing, active, held, ended, missed, rejected, voicemail");
+      args["status"] = *list;
+    } else if (n == "direction") {
+      std::string lower = *v;
+      for (auto& c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto d = normalize_direction(lower);
+      if (!d)
+        return bad("must be inbound or outbound");
+      args["direction"] = *d;
+    } else if (n == "phone" || n == "from_number" || n == "to_number") {
+      auto p = normalize_phone(*v);
+      if (p.empty() || p.size() > 64 || p == "+")
+        return bad("must be a phone number");
+      args[n] = p;
+    } else if (n == "dialpad_user_id") {
+      auto id = parse_dialpad_id(*v);
+      if (!id)
+        return bad("must be a positive integer");
+      args[n] = *id;
+    } else if (n == "crm_user_id") {
+      if (!is_valid_label(*v, max_crm_id_length))
+        return bad("must be a non-blank string of at most 255 characters");
+      args[n] = *v;
+    } else if (n == "since" || n == "until") {
+      auto t = parse_rfc3339(*v);
+      if (!t)
+        return bad("must be an RFC 3339 time, e.g. 2026-01-28T10:30:00.000Z");
+      args[n + "_us"] = t->time_since_epoch().count();
+    } else if (n == "callback_status") {
+      if (!is_callback_status(*v))
+        return bad("must be pending, in_progress or done");
+      args[n] = *v;
+    }
+  }
+  return true;
+}
+
+bool page_args(handler_ptr self, const api_request& req, query_kind kind,
+               const std::string& app_id, json& args) {
+  page_request page;
+  std::string error;
+  if (!parse_page(req.query_param("limit"), req.query_param("cursor"),
+                  db::cursor_scope(kind, app_id), page, error)) {
+    reply_bad_request(self, req, std::move(error));
+    return false;
+  }
+  args["limit"] = page.limit;
+  if (page.after) {
+    args["after_us"] = page.after->time_us;
+    args["after_id"] = page.after->id;
+    if (!is_uuid(page.after->id)) {
+      reply_bad_request(self, req, "cursor is not a cursor this server issued for this list");
+      return false;
+    }
+  }
+  return true;
+}
+
+constexpr auto call_filters = {"status", "direction", "phone", "from_number", "to_number",
+                               "dialpad_user_id", "crm_user_id", "since", "until"};
+
+void list_calls(handler_ptr self, const api_request& req, const std::string& app, bool active) {
+  json args = json::object();
+  if (!read_filters(self, req, call_filters, args)
+      || !page_args(self, req, query_kind::calls_list, app, args))
+    return;
+  if (active)
+    args["active"] = true;
+  answer_query(self, req.serial, make_query(req, query_kind::calls_list, app, args));
+}
+
+/// `{id}`: our UUID or the numeric Dialpad call id; anything else names nothing.
+std::optional<std::string> call_target(const api_request& req) {
+  const auto* raw = req.path_param("id");
+  if (raw == nullptr)
+    return std::nullopt;
+  if (is_uuid(*raw)) {
+    std::string id = *raw;
+    for (auto& c : id)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return id;
+  }
+  if (auto n = parse_dialpad_id(*raw))
+    return std::to_string(*n);
+  return std::nullopt;
+}
+
+void call_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto target = call_target(req);
+  if (!target) {
+    auto resp = api_response::failure(req.serial, errc::not_found, "no such call");
+    resp.app_id = app;
+    reply(self, std::move(resp));
+    return;
+  }
+  if (req.method == "GET") {
+    answer_query(self, req.serial, make_query(req, query_kind::call_get, app, json::object(), *target));
+    return;
+  }
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  auto ctx = body->find("crm_context");
+  if (ctx == body->end() || !(ctx->is_object() || ctx->is_null())) {
+    reply_bad_request(self, req, "crm_context must be a JSON object or null");
+    return;
+  }
+  if (ctx->is_object() && ctx->dump().size() > max_crm_context_bytes) {
+    reply(self, api_response::failure(req.serial, errc::payload_too_large,
+                                      "crm_context is larger than 16 KiB"));
+    return;
+  }
+  json args = {{"crm_context", *ctx}};
+  answer_query(self, req.serial, make_query(req, query_kind::call_patch, app, args, *target));
+}
+
+void voicemail_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto id = uuid_param(self, req, "id", "voicemail");
+  if (!id)
+    return;
+  if (req.method == "GET") {
+    answer_query(self, req.serial, make_query(req, query_kind::voicemail_get, app, json::object(), *id));
+    return;
+  }
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  json args = json::object();
+  if (auto it = body->find("callback_status"); it != body->end()) {
+    if (!it->is_string() || !is_callback_status(it->get_ref<const std::string&>())) {
+      reply_bad_request(self, req, "callback_status must be pending, in_progress or done");
+      return;
+    }
+    args["callback_status"] = *it;
+  }
+  if (auto it = body->find("crm_task_id"); it != body->end()) {
+    if (!(it->is_null()
+          || (it->is_string() && is_valid_label(it->get_ref<const std::string&>(), max_crm_id_length)))) {
+      reply_bad_request(self, req, "crm_task_id must be a non-blank string of at most 255 characters, or null");
+      return;
+    }
+    args["crm_task_id"] = *it;
+  }
+  if (args.empty()) {
+    reply_bad_request(self, req, "callback_status or crm_task_id is required");
+    return;
+  }
+  answer_query(self, req.serial, make_query(req, query_kind::voicemail_patch, app, args, *id));
+}
+
+void screen_pop(handler_ptr self, const api_request& req, const std::string& app) {
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  auto u = body->find("dialpad_user_id");
+  if (u == body->end() || !json_dialpad_id(*u)) {
+    reply_bad_request(self, req, "dialpad_user_id must be a positive integer");
+    return;
+  }
+  auto uri = body->find("screen_pop_uri");
+  if (uri == body->end() || !uri->is_string() || uri->get_ref<const std::string&>().empty()
+      || uri->get_ref<const std::string&>().size() > 2048) {
+    reply_bad_request(self, req, "screen_pop_uri must be a URI of at most 2048 characters");
+    return;
+  }
+  auto serial = req.serial;
+  self->request(self->state.ctx->pool, std::chrono::seconds{10}, query_atom_v,
+                make_query(req, query_kind::dialpad_connected, app))
+    .then(
+      [self, serial, app](db_answer& ans) {
+        api_response resp;
+        if (ans.body.find("true") == std::string::npos) {
+          resp = api_response::failure(serial, errc::conflict,
+                                       "the app has no connected Dialpad account");
+        } else {
+          // TODO(issue 6): call Dialpad's screenpop with the app's token.
+          resp = api_response::failure(serial, errc::upstream_failed,
+                                       "screen pop through Dialpad is not available yet");
+        }
+        resp.app_id = app;
+        reply(self, std::move(resp));
+      },
+      [self, serial](caf::error& err) { reply_error(self, serial, err); });
+}
+
+// -- export ---------------------------------------------------------------------------
+
+/// The call object's fields, in the contract's order (the CSV header).
+const std::vector<std::string>& call_fields() {
+  static const std::vector<std::string> fields = {
+    "id", "dialpad_call_id", "direction", "from_number", "to_number", "status",
+    "dialpad_user_id", "crm_user_id", "started_at", "answered_at", "ended_at",
+    "duration_seconds", "recording_url", "has_voicemail", "crm_context", "created_at",
+    "updated_at"};
+  return fields;
+}
+
+void append_csv_value(std::string& out, const nlohmann::ordered_json& v) {
+  if (v.is_null())
+    return;
+  if (v.is_string())
+    append_csv_field(out, v.get_ref<const std::string&>());
+  else if (v.is_boolean())
+    out += v.get<bool>() ? "true" : "false";
+  else if (v.is_number())
+    out += v.dump();
+  else
+    append_csv_field(out, v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+/// One export in progress: pages read one at a time, each written before
+/// the next is read, so memory holds a page whatever the export's size.
+struct export_state {
+  static inline const char* name = "call_export";
+  std::shared_ptr<const node_context> ctx;
+  std::weak_ptr<session_sink> sink;
+  db_query query;
+  json args;
+  bool csv = true;
+  std::string scope;
+};
+
+using exporter_actor = caf::typed_actor<caf::reacts_to<flush_atom, bool>>;
+
+exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_state> self,
+                                       std::shared_ptr<const node_context> ctx,
+                                       std::weak_ptr<session_sink> sink, db_query q, bool csv) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.sink = std::move(sink);
+  st.args = json::parse(q.args);
+  st.query = std::move(q);
+  st.csv = csv;
+  st.scope = db::cursor_scope(query_kind::calls_list, st.query.app_id);
+  return {
+    // The previous chunk was written (ok) or the client went away: fetch
+    // and write the next page, or stop.
+    [self](flush_atom, bool ok) {
+      auto& st = self->state;
+      if (!ok) {
+        self->quit();
+        return;
+      }
+      auto q = st.query;
+      q.args = st.args.dump();
+      self->request(st.ctx->pool, std::chrono::seconds{60}, query_atom_v, std::move(q))
+        .then(
+          [self](db_answer& ans) {
+            auto& st = self->state;
+            auto sink = st.sink.lock();
+            if (!sink) {
+              self->quit();
+              return;
+            }
+            // Ordered: NDJSON lines keep the call object's field order.
+            auto page = nlohmann::ordered_json::parse(ans.body);
+            std::string chunk;
+            for (const auto& obj : page["data"]) {
+              if (st.csv) {
+                bool first = true;
+                for (const auto& f : call_fields()) {
+                  if (!first)
+                    chunk += ',';
+                  first = false;
+                  append_csv_value(chunk, obj[f]);
+                }
+                append_csv_row_end(chunk);
+              } else {
+                chunk += obj.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+                chunk += '\n';
+              }
+            }
+            bool last = !page["has_more"].get<bool>();
+            if (!last) {
+              auto next = decode_cursor(page["next_cursor"].get<std::string>(), st.scope);
+              st.args["after_us"] = next->time_us;
+              st.args["after_id"] = next->id;
+            }
+            exporter_actor me = self;
+            sink->write_chunk(stream_chunk{std::move(chunk), last}, [me, last](bool ok) {
+              if (last)
+                caf::anon_send_exit(me, caf::exit_reason::normal);
+              else
+                caf::anon_send(me, flush_atom_v, ok);
+            });
+          },
+          [self](caf::error& err) {
+            log::warn("call export failed", {{"error", message_of(err)}});
+            // Headers are gone already: the only honest signal left is to
+            // cut the stream short (no terminating chunk).
+            if (auto sink = self->state.sink.lock())
+              sink->close(0);
+            self->quit();
+          });
+    },
+  };
+}
+
+void export_calls(handler_ptr self, const api_request& req, const std::string& app) {
+  std::string format = "csv";
+  if (const auto* f = req.query_param("format")) {
+    if (*f != "csv" && *f != "ndjson") {
+      reply_bad_request(self, req, "format must be csv or ndjson");
+      return;
+    }
+    format = *f;
+  }
+  json args = json::object();
+  if (!read_filters(self, req, {"since", "until"}, args))
+    return;
+  args["limit"] = export_page_rows;
+  auto sink = self->state.sink.lock();
+  if (!sink)
+    return;
+  bool csv = format == "csv";
+  api_response head;
+  head.serial = req.serial;
+  head.status = 200;
+  head.app_id = app;
+  head.content_type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  head.headers.push_back({"Content-Disposition",
+                          std::string{"attachment; filename=\"calls."} + format + "\""});
+  sink->begin_stream(std::move(head));
+  auto q = make_query(req, query_kind::calls_list, app, args);
+  auto exp = self->system().spawn(exporter, self->state.ctx, self->state.sink, std::move(q), csv);
+  std::string header;
+  if (csv) {
+    bool first = true;
+    for (const auto& f : call_fields()) {
+      if (!first)
+        header += ',';
+      first = false;
+      append_csv_field(header, f);
+    }
+    append_csv_row_end(header);
+  }
+  sink->write_chunk(stream_chunk{std::move(header), false},
+                    [exp](bool ok) { caf::anon_send(exp, flush_atom_v, ok); });
+}
+
+} // namespace
+
+void handle_app_api(handler_ptr self, const api_request& req) {
+  with_app(self, req, [self, req](const std::string& app) {
+    json args = json::object();
+    switch (req.route) {
+      case endpoint::calls:
+        list_calls(self, req, app, false);
+        return;
+      case endpoint::calls_active:
+        list_calls(self, req, app, true);
+        return;
+      case endpoint::calls_export:
+        export_calls(self, req, app);
+        return;
+      case endpoint::call:
+        call_endpoint(self, req, app);
+        return;
+      case endpoint::voicemails:
+        if (read_filters(self, req, {"dialpad_user_id", "crm_user_id", "since", "until",
+                                     "callback_status"}, args)
+            && page_args(self, req, query_kind::voicemails_list, app, args))
+          answer_query(self, req.serial, make_query(req, query_kind::voicemails_list, app, args));
+        return;
+      case endpoint::voicemail:
+        voicemail_endpoint(self, req, app);
+        return;
+      case endpoint::messages:
+        if (read_filters(self, req, {"direction", "phone", "dialpad_user_id", "since", "until"},
+                         args)
+            && page_args(self, req, query_kind::messages_list, app, args))
+          answer_query(self, req.serial, make_query(req, query_kind::messages_list, app, args));
+        return;
+      case endpoint::screen_pop:
+        screen_pop(self, req, app);
+        return;
+      default:
+        reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
+    }
+  });
+}
+
+} // namespace cti

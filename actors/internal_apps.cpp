@@ -1,0 +1,377 @@
+// Internal API (bearer) for tenants: apps, their Dialpad connection
+// registration, their API key, their user mappings and voicemails.
+//
+// Every parameter is validated here; the database sees only valid values
+// (db/api_repo.hpp). A path id that is not a UUID names nothing: 404.
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/http_handler_state.hpp"
+#include "db/api_repo.hpp"
+#include "domain/api_key.hpp"
+#include "domain/log.hpp"
+#include "domain/pagination.hpp"
+#include "domain/seal.hpp"
+#include "domain/secure_random.hpp"
+#include "domain/validation.hpp"
+
+namespace cti {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t max_batch_mappings = 1000;
+constexpr std::size_t max_webhook_secret_length = 1024;
+
+/// Reads `limit` and `cursor` into `args` for list `kind`; answers 400 on a bad value.
+bool page_args(handler_ptr self, const api_request& req, query_kind kind,
+               const std::string& app_id, json& args) {
+  page_request page;
+  std::string error;
+  if (!parse_page(req.query_param("limit"), req.query_param("cursor"),
+                  db::cursor_scope(kind, app_id), page, error)) {
+    reply_bad_request(self, req, std::move(error));
+    return false;
+  }
+  args["limit"] = page.limit;
+  if (page.after) {
+    args["after_us"] = page.after->time_us;
+    args["after_id"] = page.after->id;
+  }
+  return true;
+}
+
+db_query make_query(const api_request& req, query_kind kind, std::string app_id,
+                    const json& args = json::object(), std::string target = {}) {
+  db_query q;
+  q.kind = kind;
+  q.app_id = std::move(app_id);
+  q.target = std::move(target);
+  q.args = args.dump();
+  q.request_id = req.request_id;
+  return q;
+}
+
+/// Answers `q`, after the node's caches forgot the app (so the change is in
+/// force before the caller hears of it).
+void answer_invalidating(handler_ptr self, uint64_t serial, db_query q) {
+  auto app_id = q.app_id;
+  answer_query_then(self, serial, std::move(q),
+                    [self, app_id](db_answer&, std::function<void()> finish) {
+                      self->request(self->state.ctx->registry, std::chrono::seconds{5},
+                                    invalidate_atom_v, app_id)
+                        .then([finish](bool) { finish(); },
+                              [finish](caf::error&) { finish(); });
+                    });
+}
+
+/// A name field: a string of 1..200 characters, not blank.
+bool read_name(handler_ptr self, const api_request& req, const json& body, bool required,
+               json& args) {
+  auto it = body.find("name");
+  if (it == body.end() || it->is_null()) {
+    if (required)
+      reply_bad_request(self, req, "name is required");
+    return !required;
+  }
+  if (!it->is_string() || !is_valid_label(it->get_ref<const std::string&>(), max_name_length)) {
+    reply_bad_request(self, req, "name must be a non-blank string of at most 200 characters");
+    return false;
+  }
+  args["name"] = *it;
+  return true;
+}
+
+void apps_endpoint(handler_ptr self, const api_request& req) {
+  if (req.method == "POST") {
+    auto body = body_object(self, req);
+    if (!body)
+      return;
+    json args = json::object();
+    if (!read_name(self, req, *body, true, args))
+      return;
+    answer_query(self, req.serial, make_query(req, query_kind::app_create, {}, args));
+    return;
+  }
+  json args = json::object();
+  if (!page_args(self, req, query_kind::app_list, {}, args))
+    return;
+  answer_query(self, req.serial, make_query(req, query_kind::app_list, {}, args));
+}
+
+void app_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  if (req.method == "GET") {
+    answer_query(self, req.serial, make_query(req, query_kind::app_get, app));
+    return;
+  }
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  json args = json::object();
+  if (!read_name(self, req, *body, false, args))
+    return;
+  if (auto it = body->find("is_active"); it != body->end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      reply_bad_request(self, req, "is_active must be a boolean");
+      return;
+    }
+    args["is_active"] = *it;
+  }
+  answer_invalidating(self, req.serial, make_query(req, query_kind::app_patch, app, args));
+}
+
+void dialpad_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  if (req.method == "GET") {
+    answer_query(self, req.serial, make_query(req, query_kind::dialpad_get, app));
+    return;
+  }
+  if (req.method == "DELETE") {
+    // TODO(issue 6): revoke the tokens at Dialpad (/oauth2/deauthorize) first.
+    answer_invalidating(self, req.serial, make_query(req, query_kind::dialpad_delete, app));
+    return;
+  }
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  json args = json::object();
+  if (auto it = body->find("dialpad_org_id"); it != body->end() && !it->is_null()) {
+    auto org = json_dialpad_id(*it);
+    if (!org) {
+      reply_bad_request(self, req, "dialpad_org_id must be a positive integer");
+      return;
+    }
+    args["dialpad_org_id"] = *org;
+  }
+  if (auto it = body->find("environment"); it != body->end() && !it->is_null()) {
+    if (!it->is_string() || (*it != "sandbox" && *it != "production")) {
+      reply_bad_request(self, req, "environment must be sandbox or production");
+      return;
+    }
+    args["environment"] = *it;
+  }
+  if (auto it = body->find("allow_unsigned_webhooks"); it != body->end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      reply_bad_request(self, req, "allow_unsigned_webhooks must be a boolean");
+      return;
+    }
+    args["allow_unsigned_webhooks"] = *it;
+  }
+  if (auto it = body->find("webhook_secret"); it != body->end() && !it->is_null()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().empty()
+        || it->get_ref<const std::string&>().size() > max_webhook_secret_length) {
+      reply_bad_request(self, req, "webhook_secret must be a string of 1 to 1024 bytes");
+      return;
+    }
+    const auto& key = self->state.ctx->cfg.database_encryption_key;
+    if (key.size() != 32) {
+      reply(self, api_response::failure(req.serial, errc::internal,
+                                        "DATABASE_ENCRYPTION_KEY is not configured"));
+      return;
+    }
+    // Sealed here: the secret never travels to the database in the clear.
+    args["webhook_secret_sealed"] = to_hex(seal(key, it->get_ref<const std::string&>(), app));
+  }
+  answer_invalidating(self, req.serial, make_query(req, query_kind::dialpad_put, app, args));
+}
+
+void api_key_create(handler_ptr self, const api_request& req, const std::string& app) {
+  const auto& hashers = self->state.ctx->hashers;
+  if (hashers.empty()) {
+    reply(self, api_response::failure(req.serial, errc::internal, "no bcrypt worker"));
+    return;
+  }
+  auto key = generate_api_key();
+  auto serial = req.serial;
+  auto request_id = req.request_id;
+  auto hasher = hashers[random_bytes(1)[0] % hashers.size()];
+  self->request(hasher, std::chrono::seconds{20}, hash_atom_v, key)
+    .then(
+      [self, serial, request_id, key, app](std::string& hash) {
+        json args = {{"key_id", api_key_id(key)}, {"hash", hash}, {"hint", api_key_hint(key)}};
+        db_query q;
+        q.kind = query_kind::key_set;
+        q.app_id = app;
+        q.args = args.dump();
+        q.request_id = request_id;
+        answer_query_then(self, serial, std::move(q),
+                          [self, key, app](db_answer& ans, std::function<void()> finish) {
+                            // The one time the key is shown.
+                            auto body = json::parse(ans.body);
+                            nlohmann::ordered_json out;
+                            out["api_key"] = key;
+                            out["key_hint"] = body["key_hint"];
+                            out["created_at"] = body["created_at"];
+                            out["rotated"] = body["rotated"];
+                            ans.body = out.dump();
+                            self->request(self->state.ctx->registry, std::chrono::seconds{5},
+                                          invalidate_atom_v, app)
+                              .then([finish](bool) { finish(); },
+                                    [finish](caf::error&) { finish(); });
+                          });
+      },
+      [self, serial](caf::error& err) { reply_error(self, serial, err); });
+}
+
+/// One mapping entry; `where` prefixes error messages (e.g. "mappings[3].").
+std::optional<json> read_mapping(const json& entry, const std::string& where, std::string& error) {
+  if (!entry.is_object()) {
+    error = where + " must be an object";
+    return std::nullopt;
+  }
+  auto d = entry.find("dialpad_user_id");
+  auto dialpad = d == entry.end() ? std::nullopt : json_dialpad_id(*d);
+  if (!dialpad) {
+    error = where + "dialpad_user_id must be a positive integer";
+    return std::nullopt;
+  }
+  auto c = entry.find("crm_user_id");
+  if (c == entry.end() || !c->is_string()
+      || !is_valid_label(c->get_ref<const std::string&>(), max_crm_id_length)) {
+    error = where + "crm_user_id must be a non-blank string of at most 255 characters";
+    return std::nullopt;
+  }
+  return json{{"dialpad_user_id", *dialpad}, {"crm_user_id", *c}};
+}
+
+void map_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  std::string error;
+  auto m = read_mapping(*body, "", error);
+  if (!m) {
+    reply_bad_request(self, req, std::move(error));
+    return;
+  }
+  answer_query(self, req.serial, make_query(req, query_kind::map_one, app, *m));
+}
+
+void batch_map_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  auto list = body->find("mappings");
+  if (list == body->end() || !list->is_array() || list->empty()
+      || list->size() > max_batch_mappings) {
+    reply_bad_request(self, req, "mappings must be an array of 1 to 1000 mappings");
+    return;
+  }
+  // All or nothing: one bad entry refuses the whole batch. A Dialpad user
+  // named twice keeps the last entry (one row can be written once).
+  json rows = json::array();
+  std::map<int64_t, std::size_t> index_of;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    std::string error;
+    auto m = read_mapping((*list)[i], "mappings[" + std::to_string(i) + "].", error);
+    if (!m) {
+      reply_bad_request(self, req, std::move(error));
+      return;
+    }
+    auto id = (*m)["dialpad_user_id"].get<int64_t>();
+    if (auto it = index_of.find(id); it != index_of.end()) {
+      rows[it->second] = std::move(*m);
+    } else {
+      index_of.emplace(id, rows.size());
+      rows.push_back(std::move(*m));
+    }
+  }
+  answer_query(self, req.serial,
+               make_query(req, query_kind::map_batch, app, json{{"mappings", rows}}));
+}
+
+} // namespace
+
+void handle_internal_apps(handler_ptr self, const api_request& req) {
+  if (!check_internal(self, req))
+    return;
+  if (req.route == endpoint::apps) {
+    apps_endpoint(self, req);
+    return;
+  }
+  auto app = uuid_param(self, req, "app_id", "app");
+  if (!app)
+    return;
+  json args = json::object();
+  switch (req.route) {
+    case endpoint::app:
+      app_endpoint(self, req, *app);
+      return;
+    case endpoint::app_dialpad:
+      dialpad_endpoint(self, req, *app);
+      return;
+    case endpoint::api_key:
+      api_key_create(self, req, *app);
+      return;
+    case endpoint::api_key_revoke:
+      answer_invalidating(self, req.serial, make_query(req, query_kind::key_revoke, *app));
+      return;
+    case endpoint::api_key_status:
+      answer_query(self, req.serial, make_query(req, query_kind::key_status, *app));
+      return;
+    case endpoint::api_key_audit:
+      if (page_args(self, req, query_kind::key_audit, *app, args))
+        answer_query(self, req.serial, make_query(req, query_kind::key_audit, *app, args));
+      return;
+    case endpoint::user_map:
+      map_endpoint(self, req, *app);
+      return;
+    case endpoint::user_batch_map:
+      batch_map_endpoint(self, req, *app);
+      return;
+    case endpoint::user_mappings:
+      if (page_args(self, req, query_kind::mappings_list, *app, args))
+        answer_query(self, req.serial, make_query(req, query_kind::mappings_list, *app, args));
+      return;
+    case endpoint::user_mapping_dialpad: {
+      const auto* raw = req.path_param("dialpad_user_id");
+      auto id = raw ? parse_dialpad_id(*raw) : std::nullopt;
+      if (!id) {
+        reply(self, api_response::failure(req.serial, errc::not_found,
+                                          "no mapping for this Dialpad user"));
+        return;
+      }
+      answer_query(self, req.serial, make_query(req, query_kind::mapping_by_dialpad, *app,
+                                                args, std::to_string(*id)));
+      return;
+    }
+    case endpoint::user_mapping_crm: {
+      const auto* crm = req.path_param("crm_user_id");
+      if (crm == nullptr || !is_valid_label(*crm, max_crm_id_length)) {
+        reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
+        return;
+      }
+      if (!page_args(self, req, query_kind::mappings_by_crm, *app, args))
+        return;
+      args["crm_user_id"] = *crm;
+      answer_query(self, req.serial, make_query(req, query_kind::mappings_by_crm, *app, args));
+      return;
+    }
+    case endpoint::user_mapping: {
+      auto id = uuid_param(self, req, "id", "mapping");
+      if (id)
+        answer_query(self, req.serial,
+                     make_query(req, query_kind::mapping_delete, *app, args, *id));
+      return;
+    }
+    case endpoint::internal_voicemails:
+      if (!page_args(self, req, query_kind::voicemails_list, *app, args))
+        return;
+      args["check_app"] = true;
+      answer_query(self, req.serial, make_query(req, query_kind::voicemails_list, *app, args));
+      return;
+    case endpoint::internal_voicemail: {
+      auto id = uuid_param(self, req, "id", "voicemail");
+      if (!id)
+        return;
+      auto kind = req.method == "DELETE" ? query_kind::voicemail_delete : query_kind::voicemail_get;
+      answer_query(self, req.serial, make_query(req, kind, *app, args, *id));
+      return;
+    }
+    default:
+      reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
+  }
+}
+
+} // namespace cti

@@ -1,0 +1,835 @@
+#include "db/api_repo.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "db/sql_params.hpp"
+#include "domain/api_objects.hpp"
+#include "domain/call_status.hpp"
+#include "domain/pagination.hpp"
+#include "domain/uuid.hpp"
+
+namespace cti::db {
+
+namespace {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+[[noreturn]] void refuse(errc code, std::string message) {
+  throw api_error{code, std::move(message)};
+}
+
+std::string dump(const ojson& j) {
+  return j.dump(-1, ' ', false, ojson::error_handler_t::replace);
+}
+
+ojson opt_time_json(const pqxx::field& f) {
+  return f.is_null() ? ojson(nullptr) : ojson(format_rfc3339(time_of(f)));
+}
+
+template <class T>
+ojson opt_json(const pqxx::field& f) {
+  return f.is_null() ? ojson(nullptr) : ojson(f.as<T>());
+}
+
+/// Optional argument accessors.
+std::optional<std::string> arg_text(const json& a, const char* name) {
+  auto it = a.find(name);
+  if (it == a.end() || !it->is_string())
+    return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::optional<int64_t> arg_int(const json& a, const char* name) {
+  auto it = a.find(name);
+  if (it == a.end() || !it->is_number_integer())
+    return std::nullopt;
+  return it->get<int64_t>();
+}
+
+std::optional<bool> arg_bool(const json& a, const char* name) {
+  auto it = a.find(name);
+  if (it == a.end() || !it->is_boolean())
+    return std::nullopt;
+  return it->get<bool>();
+}
+
+/// One keyset page read from `sql` + ORDER BY + LIMIT: rows rendered by
+/// `render`, the cursor taken from the last row's (time_us, id) columns.
+template <class Render>
+std::string page_of(pqxx::transaction_base& tx, std::string sql, sql_params& p,
+                    const json& args, const std::string& scope, int time_col, int id_col,
+                    Render render) {
+  int limit = static_cast<int>(arg_int(args, "limit").value_or(default_page_limit));
+  sql += " LIMIT " + std::to_string(limit + 1);
+  auto res = tx.exec_params(sql, p.dynamic());
+  std::vector<std::string> rows;
+  rows.reserve(std::min<std::size_t>(res.size(), static_cast<std::size_t>(limit)));
+  std::optional<std::string> next;
+  for (std::size_t i = 0; i < res.size(); ++i) {
+    if (static_cast<int>(i) == limit) {
+      const auto& last = res[i - 1];
+      next = encode_cursor(keyset{last[time_col].as<int64_t>(), last[id_col].as<std::string>()},
+                           scope);
+      break;
+    }
+    rows.push_back(render(res[i]));
+  }
+  return page_json(rows, next, next.has_value());
+}
+
+/// `AND (<time>, <id>) < (after)` when the page has a cursor.
+void add_after(std::string& sql, sql_params& p, int& n, const json& args,
+               const std::string& time_col, const std::string& id_col) {
+  auto after_us = arg_int(args, "after_us");
+  auto after_id = arg_text(args, "after_id");
+  if (!after_us || !after_id)
+    return;
+  sql += " AND (" + time_col + ", " + id_col + ") < (" + ts_param(n) + ", $"
+         + std::to_string(n + 1) + "::uuid)";
+  p.int64(*after_us).text(*after_id);
+  n += 2;
+}
+
+void audit(pqxx::transaction_base& tx, const db_query& q, const std::string& action,
+           const ojson& details) {
+  tx.exec_params("INSERT INTO activity_audit_log (app_id, actor, action, details, request_id)"
+                 " VALUES ($1::uuid, 'internal', $2, $3::jsonb, $4)",
+                 q.app_id.empty() ? nullptr : q.app_id.c_str(), action, dump(details),
+                 q.request_id.empty() ? nullptr : q.request_id.c_str());
+}
+
+/// 404 unless the app exists; optionally locks its row.
+void require_app(pqxx::transaction_base& tx, const std::string& app_id, bool lock = false) {
+  auto res = tx.exec_params(std::string{"SELECT 1 FROM apps WHERE id = $1::uuid"}
+                              + (lock ? " FOR UPDATE" : ""),
+                            app_id);
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+}
+
+// -- apps -----------------------------------------------------------------------
+
+const std::string app_columns = "id, name, is_active, " + us_of("created_at");
+
+std::string app_object(const pqxx::row& r) {
+  ojson j;
+  j["id"] = r[0].as<std::string>();
+  j["name"] = r[1].as<std::string>();
+  j["is_active"] = r[2].as<bool>();
+  j["created_at"] = format_rfc3339(time_of(r[3]));
+  return dump(j);
+}
+
+db_answer app_create(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  auto res = tx.exec_params("INSERT INTO apps (name) VALUES ($1) RETURNING " + app_columns,
+                            *arg_text(a, "name"));
+  db_query audited = q;
+  audited.app_id = res[0][0].as<std::string>();
+  audit(tx, audited, "app.created", {{"name", *arg_text(a, "name")}});
+  return {201, app_object(res[0]), {}};
+}
+
+db_answer app_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  std::string sql = "SELECT " + app_columns + " FROM apps WHERE true";
+  sql_params p;
+  int n = 1;
+  add_after(sql, p, n, a, "created_at", "id");
+  sql += " ORDER BY created_at DESC, id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 3, 0, app_object), {}};
+}
+
+db_answer app_get(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params("SELECT " + app_columns + " FROM apps WHERE id = $1::uuid", q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+  return {200, app_object(res[0]), {}};
+}
+
+db_answer app_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  auto name = arg_text(a, "name");
+  auto active = arg_bool(a, "is_active");
+  sql_params p;
+  p.text(q.app_id).text(name).text(active ? std::optional<std::string>{*active ? "true" : "false"}
+                                          : std::nullopt);
+  auto res = tx.exec_params("UPDATE apps SET name = COALESCE($2, name),"
+                            " is_active = COALESCE($3::boolean, is_active)"
+                            " WHERE id = $1::uuid RETURNING " + app_columns,
+                            p.dynamic());
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+  ojson details = ojson::object();
+  if (name)
+    details["name"] = *name;
+  if (active)
+    details["is_active"] = *active;
+  audit(tx, q, "app.updated", details);
+  return {200, app_object(res[0]), {}};
+}
+
+// -- Dialpad connection -----------------------------------------------------------
+
+const std::string connection_columns =
+  "dialpad_org_id, environment, status, webhook_secret_sealed IS NOT NULL,"
+  " allow_unsigned_webhooks, array_to_json(scopes)::text, " + us_of("expires_at")
+  + ", sync_job_id, sync_state, sync_calls_imported, sync_error, " + us_of("updated_at");
+
+std::string connection_object(const pqxx::row& r) {
+  ojson j;
+  j["dialpad_org_id"] = opt_json<int64_t>(r[0]);
+  j["environment"] = r[1].as<std::string>();
+  j["status"] = r[2].as<std::string>();
+  j["has_webhook_secret"] = r[3].as<bool>();
+  j["allow_unsigned_webhooks"] = r[4].as<bool>();
+  j["scopes"] = ojson::parse(r[5].is_null() ? std::string{"[]"} : r[5].as<std::string>());
+  j["expires_at"] = opt_time_json(r[6]);
+  if (r[7].is_null()) {
+    j["sync"] = nullptr;
+  } else {
+    j["sync"] = {{"job_id", r[7].as<std::string>()},
+                 {"state", r[8].as<std::string>()},
+                 {"calls_imported", r[9].as<int64_t>()},
+                 {"error", opt_json<std::string>(r[10])}};
+  }
+  j["updated_at"] = format_rfc3339(time_of(r[11]));
+  return dump(j);
+}
+
+db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id, true);
+  auto existing = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE app_id = $1::uuid"
+                                 " FOR UPDATE", q.app_id);
+  auto org = arg_int(a, "dialpad_org_id");
+  auto env = arg_text(a, "environment");
+  auto secret = arg_text(a, "webhook_secret_sealed");
+  auto unsigned_ok = arg_bool(a, "allow_unsigned_webhooks");
+  if (existing.empty() && !org)
+    refuse(errc::bad_request, "dialpad_org_id is required to register a connection");
+  if (org) {
+    auto clash = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE dialpad_org_id = $1"
+                                " AND app_id <> $2::uuid", *org, q.app_id);
+    if (!clash.empty())
+      refuse(errc::conflict, "dialpad_org_id is registered to another app");
+  }
+  sql_params p;
+  p.text(q.app_id).int64(org).text(env).text(secret).text(
+    unsigned_ok ? std::optional<std::string>{*unsigned_ok ? "true" : "false"} : std::nullopt);
+  pqxx::result res;
+  try {
+    res = tx.exec_params(
+      "INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment,"
+      " webhook_secret_sealed, allow_unsigned_webhooks)"
+      " VALUES ($1::uuid, $2, COALESCE($3, 'production'), decode($4, 'hex'),"
+      " COALESCE($5::boolean, false))"
+      " ON CONFLICT (app_id) DO UPDATE SET"
+      " dialpad_org_id = COALESCE($2, dialpad_connections.dialpad_org_id),"
+      " environment = COALESCE($3, dialpad_connections.environment),"
+      " webhook_secret_sealed = COALESCE(decode($4, 'hex'), dialpad_connections.webhook_secret_sealed),"
+      " allow_unsigned_webhooks = COALESCE($5::boolean, dialpad_connections.allow_unsigned_webhooks)"
+      " RETURNING " + connection_columns,
+      p.dynamic());
+  } catch (const pqxx::unique_violation&) {
+    // A concurrent registration won the race (the transaction is spoilt,
+    // and it is rolled back as the error leaves).
+    refuse(errc::conflict, "dialpad_org_id is registered to another app");
+  }
+  ojson details = ojson::object();
+  if (org)
+    details["dialpad_org_id"] = *org;
+  if (env)
+    details["environment"] = *env;
+  if (secret)
+    details["webhook_secret"] = "changed";
+  if (unsigned_ok)
+    details["allow_unsigned_webhooks"] = *unsigned_ok;
+  audit(tx, q, "dialpad.registered", details);
+  return {200, connection_object(res[0]), {}};
+}
+
+db_answer dialpad_get(pqxx::transaction_base& tx, const db_query& q) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params("SELECT " + connection_columns
+                              + " FROM dialpad_connections WHERE app_id = $1::uuid",
+                            q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "the app has no Dialpad connection");
+  return {200, connection_object(res[0]), {}};
+}
+
+db_answer dialpad_delete(pqxx::transaction_base& tx, const db_query& q) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params("DELETE FROM dialpad_connections WHERE app_id = $1::uuid RETURNING 1",
+                            q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "the app has no Dialpad connection");
+  audit(tx, q, "dialpad.disconnected", ojson::object());
+  return {204, {}, {}};
+}
+
+// -- API keys ---------------------------------------------------------------------
+
+db_answer key_set(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  auto cur = tx.exec_params("SELECT api_key_hint, api_key_hash IS NOT NULL FROM apps"
+                            " WHERE id = $1::uuid FOR UPDATE", q.app_id);
+  if (cur.empty())
+    refuse(errc::not_found, "no such app");
+  bool rotated = cur[0][1].as<bool>();
+  auto old_hint = opt<std::string>(cur[0][0]);
+  auto res = tx.exec_params(
+    "UPDATE apps SET api_key_id = $2, api_key_hash = $3, api_key_hint = $4,"
+    " api_key_created_at = now(), api_key_revoked_at = NULL,"
+    " api_key_rotated_at = CASE WHEN $5::boolean THEN now() ELSE NULL END"
+    " WHERE id = $1::uuid RETURNING " + us_of("api_key_created_at"),
+    q.app_id, *arg_text(a, "key_id"), *arg_text(a, "hash"), *arg_text(a, "hint"),
+    rotated ? "true" : "false");
+  sql_params p;
+  p.text(q.app_id).text(rotated ? "rotated" : "created")
+    .text(rotated ? old_hint : std::nullopt).text(*arg_text(a, "hint"))
+    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id});
+  tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
+                 " performed_at, request_id) VALUES ($1::uuid, $2, $3, $4, now(), $5)",
+                 p.dynamic());
+  ojson j;
+  j["key_hint"] = *arg_text(a, "hint");
+  j["created_at"] = format_rfc3339(time_of(res[0][0]));
+  j["rotated"] = rotated;
+  return {201, dump(j), {}};
+}
+
+db_answer key_revoke(pqxx::transaction_base& tx, const db_query& q) {
+  auto cur = tx.exec_params("SELECT api_key_hint, api_key_hash IS NOT NULL FROM apps"
+                            " WHERE id = $1::uuid FOR UPDATE", q.app_id);
+  if (cur.empty())
+    refuse(errc::not_found, "no such app");
+  if (!cur[0][1].as<bool>())
+    refuse(errc::not_found, "the app has no API key");
+  tx.exec_params("UPDATE apps SET api_key_id = NULL, api_key_hash = NULL, api_key_hint = NULL,"
+                 " api_key_revoked_at = now() WHERE id = $1::uuid", q.app_id);
+  sql_params p;
+  p.text(q.app_id).text(opt<std::string>(cur[0][0]))
+    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id});
+  tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
+                 " performed_at, request_id) VALUES ($1::uuid, 'revoked', $2, NULL, now(), $3)",
+                 p.dynamic());
+  return {200, R"({"revoked":true})", {}};
+}
+
+db_answer key_status(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params("SELECT api_key_hash IS NOT NULL, api_key_hint, "
+                              + us_of("api_key_created_at") + ", " + us_of("api_key_rotated_at")
+                              + ", " + us_of("api_key_revoked_at")
+                              + " FROM apps WHERE id = $1::uuid",
+                            q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+  const auto& r = res[0];
+  bool has = r[0].as<bool>();
+  ojson j;
+  j["has_key"] = has;
+  j["key_hint"] = has ? opt_json<std::string>(r[1]) : ojson(nullptr);
+  j["created_at"] = has ? opt_time_json(r[2]) : ojson(nullptr);
+  j["rotated_at"] = has ? opt_time_json(r[3]) : ojson(nullptr);
+  j["revoked_at"] = opt_time_json(r[4]);
+  return {200, dump(j), {}};
+}
+
+std::string audit_object(const pqxx::row& r) {
+  ojson j;
+  j["id"] = r[0].as<std::string>();
+  j["action"] = r[1].as<std::string>();
+  j["old_key_hint"] = opt_json<std::string>(r[2]);
+  j["new_key_hint"] = opt_json<std::string>(r[3]);
+  j["performed_at"] = format_rfc3339(time_of(r[4]));
+  j["request_id"] = opt_json<std::string>(r[5]);
+  return dump(j);
+}
+
+db_answer key_audit(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  std::string sql = "SELECT id, action, old_key_hint, new_key_hint, " + us_of("performed_at")
+                    + ", request_id FROM api_key_audit_log WHERE app_id = $1::uuid";
+  sql_params p;
+  p.text(q.app_id);
+  int n = 2;
+  add_after(sql, p, n, a, "performed_at", "id");
+  sql += " ORDER BY performed_at DESC, id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 4, 0, audit_object), {}};
+}
+
+// -- user mappings ----------------------------------------------------------------
+
+const std::string mapping_columns = "id, dialpad_user_id, crm_user_id, " + us_of("created_at")
+                                    + ", " + us_of("updated_at");
+
+std::string mapping_object(const pqxx::row& r) {
+  ojson j;
+  j["id"] = r[0].as<std::string>();
+  j["dialpad_user_id"] = r[1].as<int64_t>();
+  j["crm_user_id"] = r[2].as<std::string>();
+  j["created_at"] = format_rfc3339(time_of(r[3]));
+  j["updated_at"] = format_rfc3339(time_of(r[4]));
+  return dump(j);
+}
+
+db_answer map_one(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params(
+    "INSERT INTO dialpad_user_mappings (app_id, dialpad_user_id, crm_user_id)"
+    " VALUES ($1::uuid, $2, $3) ON CONFLICT (app_id, dialpad_user_id)"
+    " DO UPDATE SET crm_user_id = EXCLUDED.crm_user_id RETURNING " + mapping_columns,
+    q.app_id, *arg_int(a, "dialpad_user_id"), *arg_text(a, "crm_user_id"));
+  audit(tx, q, "user_mapping.upserted",
+        {{"dialpad_user_id", *arg_int(a, "dialpad_user_id")},
+         {"crm_user_id", *arg_text(a, "crm_user_id")}});
+  return {200, mapping_object(res[0]), {}};
+}
+
+db_answer map_batch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  const auto& list = a.at("mappings");
+  auto res = tx.exec_params(
+    "INSERT INTO dialpad_user_mappings (app_id, dialpad_user_id, crm_user_id)"
+    " SELECT $1::uuid, x.dialpad_user_id, x.crm_user_id"
+    " FROM jsonb_to_recordset($2::jsonb) AS x(dialpad_user_id bigint, crm_user_id text)"
+    " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET crm_user_id = EXCLUDED.crm_user_id",
+    q.app_id, list.dump());
+  audit(tx, q, "user_mapping.batch_upserted", {{"count", list.size()}});
+  ojson j;
+  j["upserted"] = res.affected_rows();
+  return {200, dump(j), {}};
+}
+
+db_answer mappings_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  std::string sql = "SELECT " + mapping_columns
+                    + " FROM dialpad_user_mappings WHERE app_id = $1::uuid";
+  sql_params p;
+  p.text(q.app_id);
+  int n = 2;
+  if (auto crm = arg_text(a, "crm_user_id")) {
+    sql += " AND crm_user_id = $" + std::to_string(n++);
+    p.text(*crm);
+  }
+  add_after(sql, p, n, a, "created_at", "id");
+  sql += " ORDER BY created_at DESC, id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 3, 0, mapping_object), {}};
+}
+
+db_answer mapping_by_dialpad(pqxx::transaction_base& tx, const db_query& q) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params("SELECT " + mapping_columns + " FROM dialpad_user_mappings"
+                              " WHERE app_id = $1::uuid AND dialpad_user_id = $2::bigint",
+                            q.app_id, q.target);
+  if (res.empty())
+    refuse(errc::not_found, "no mapping for this Dialpad user");
+  return {200, mapping_object(res[0]), {}};
+}
+
+db_answer mapping_delete(pqxx::transaction_base& tx, const db_query& q) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params("DELETE FROM dialpad_user_mappings WHERE app_id = $1::uuid"
+                              " AND id = $2::uuid RETURNING dialpad_user_id",
+                            q.app_id, q.target);
+  if (res.empty())
+    refuse(errc::not_found, "no such mapping");
+  audit(tx, q, "user_mapping.deleted",
+        {{"id", q.target}, {"dialpad_user_id", res[0][0].as<int64_t>()}});
+  return {204, {}, {}};
+}
+
+// -- calls ------------------------------------------------------------------------
+
+const std::string call_select =
+  "SELECT c.id, c.dialpad_call_id, c.direction, c.from_number, c.to_number, c.status,"
+  " c.dialpad_user_id, m.crm_user_id, " + us_of("c.started_at") + ", " + us_of("c.answered_at")
+  + ", " + us_of("c.ended_at") + ", c.duration_seconds, c.recording_url, c.has_voicemail,"
+  " c.crm_context::text, " + us_of("c.created_at") + ", " + us_of("c.updated_at")
+  + " FROM calls c LEFT JOIN dialpad_user_mappings m"
+  " ON m.app_id = c.app_id AND m.dialpad_user_id = c.dialpad_user_id";
+
+/// Columns of `call_select` used for the cursor.
+constexpr int call_time_col = 8;
+constexpr int call_id_col = 0;
+
+std::string call_object(const pqxx::row& r) {
+  call_record c;
+  call_meta m;
+  m.id = r[0].as<std::string>();
+  c.dialpad_call_id = r[1].as<int64_t>();
+  c.direction = opt<std::string>(r[2]);
+  c.from_number = opt<std::string>(r[3]);
+  c.to_number = opt<std::string>(r[4]);
+  c.status = parse_call_status(r[5].as<std::string>()).value_or(call_status::ringing);
+  c.dialpad_user_id = opt<int64_t>(r[6]);
+  m.crm_user_id = opt<std::string>(r[7]);
+  c.started_at = time_of(r[8]);
+  c.answered_at = opt_time(r[9]);
+  c.ended_at = opt_time(r[10]);
+  c.duration_seconds = opt<int>(r[11]);
+  c.recording_url = opt<std::string>(r[12]);
+  c.has_voicemail = r[13].as<bool>();
+  m.crm_context = opt<std::string>(r[14]);
+  m.created_at = time_of(r[15]);
+  m.updated_at = time_of(r[16]);
+  return call_json(c, m);
+}
+
+/// `WHERE` conditions shared by the call list and the export.
+void add_call_filters(std::string& sql, sql_params& p, int& n, const json& a) {
+  if (arg_bool(a, "active").value_or(false))
+    sql += " AND c.status IN ('ringing', 'active', 'held')";
+  if (auto it = a.find("status"); it != a.end() && it->is_array()) {
+    sql += " AND c.status = ANY($" + std::to_string(n++) + "::text[])";
+    std::string arr = "{";
+    for (std::size_t i = 0; i < it->size(); ++i)
+      arr += (i ? "," : "") + (*it)[i].get<std::string>(); // closed word list
+    p.text(arr + "}");
+  }
+  auto text_eq = [&](const char* arg, const char* column) {
+    if (auto v = arg_text(a, arg)) {
+      sql += std::string{" AND "} + column + " = $" + std::to_string(n++);
+      p.text(*v);
+    }
+  };
+  text_eq("direction", "c.direction");
+  text_eq("from_number", "c.from_number");
+  text_eq("to_number", "c.to_number");
+  if (auto v = arg_text(a, "phone")) {
+    sql += " AND (c.from_number = $" + std::to_string(n) + " OR c.to_number = $"
+           + std::to_string(n) + ")";
+    ++n;
+    p.text(*v);
+  }
+  if (auto v = arg_int(a, "dialpad_user_id")) {
+    sql += " AND c.dialpad_user_id = $" + std::to_string(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_text(a, "crm_user_id")) {
+    sql += " AND c.dialpad_user_id IN (SELECT dialpad_user_id FROM dialpad_user_mappings"
+           " WHERE app_id = $1::uuid AND crm_user_id = $" + std::to_string(n++) + ")";
+    p.text(*v);
+  }
+  if (auto v = arg_int(a, "since_us")) {
+    sql += " AND c.started_at >= " + ts_param(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_int(a, "until_us")) {
+    sql += " AND c.started_at < " + ts_param(n++);
+    p.int64(*v);
+  }
+}
+
+db_answer calls_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  std::string sql = call_select + " WHERE c.app_id = $1::uuid";
+  sql_params p;
+  p.text(q.app_id);
+  int n = 2;
+  add_call_filters(sql, p, n, a);
+  add_after(sql, p, n, a, "c.started_at", "c.id");
+  sql += " ORDER BY c.started_at DESC, c.id DESC";
+  return {200,
+          page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), call_time_col, call_id_col,
+                  call_object),
+          {}};
+}
+
+/// `c.id = $2::uuid` or `c.dialpad_call_id = $2::bigint`, by the target's form.
+std::string call_match(const std::string& target) {
+  return is_uuid(target) ? "c.id = $2::uuid" : "c.dialpad_call_id = $2::bigint";
+}
+
+db_answer call_get(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params(call_select + " WHERE c.app_id = $1::uuid AND " + call_match(q.target),
+                            q.app_id, q.target);
+  if (res.empty())
+    refuse(errc::not_found, "no such call");
+  return {200, call_object(res[0]), {}};
+}
+
+db_answer call_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  auto ctx = a.find("crm_context");
+  std::optional<std::string> ctx_text;
+  if (ctx != a.end() && !ctx->is_null())
+    ctx_text = ctx->dump();
+  sql_params p;
+  p.text(q.app_id).text(q.target).text(ctx_text);
+  std::string where = is_uuid(q.target) ? "id = $2::uuid" : "dialpad_call_id = $2::bigint";
+  auto upd = tx.exec_params("UPDATE calls SET crm_context = $3::jsonb WHERE app_id = $1::uuid AND "
+                              + where + " RETURNING id",
+                            p.dynamic());
+  if (upd.empty())
+    refuse(errc::not_found, "no such call");
+  auto call_id = upd[0][0].as<std::string>();
+  auto row = tx.exec_params(call_select + " WHERE c.app_id = $1::uuid AND c.id = $2::uuid",
+                            q.app_id, call_id);
+  auto body = call_object(row[0]);
+  // The change joins the app's stream: it takes the next seq under the app
+  // row's lock (as the processor does) and is stored as an applied event.
+  auto seq = tx.exec_params1("UPDATE apps SET last_seq = last_seq + 1 WHERE id = $1::uuid"
+                             " RETURNING last_seq", q.app_id)[0].as<int64_t>();
+  ojson payload;
+  payload["call_id"] = call_id;
+  payload["crm_context"] = ctx_text ? ojson::parse(*ctx_text) : ojson(nullptr);
+  auto ev = tx.exec_params1(
+    "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, state,"
+    " processed_at, outcome, seq) VALUES ($1::uuid, $2, 'call.context_updated', $3::jsonb,"
+    " 'internal', 'processed', clock_timestamp(), 'applied', $4) RETURNING id, "
+      + us_of("processed_at"),
+    q.app_id, "context:" + call_id + ":" + new_uuid(), dump(payload), seq);
+  applied_event out;
+  out.app_id = q.app_id;
+  out.seq = seq;
+  out.event_id = ev[0].as<std::string>();
+  out.event_type = "call.context_updated";
+  out.occurred_at_us = ev[1].as<int64_t>();
+  out.call_json = body;
+  return {200, std::move(body), {std::move(out)}};
+}
+
+// -- voicemails -------------------------------------------------------------------
+
+const std::string voicemail_select =
+  "SELECT v.id, v.dialpad_call_id, v.from_number, v.to_number, v.dialpad_user_id,"
+  " m.crm_user_id, v.recording_url, v.transcript, v.duration_seconds, "
+  + us_of("v.received_at") + ", v.is_archived, v.callback_status, v.crm_task_id, "
+  + us_of("v.created_at")
+  + " FROM voicemails v LEFT JOIN dialpad_user_mappings m"
+  " ON m.app_id = v.app_id AND m.dialpad_user_id = v.dialpad_user_id";
+
+std::string voicemail_object(const pqxx::row& r) {
+  voicemail_record v;
+  voicemail_meta m;
+  m.id = r[0].as<std::string>();
+  v.dialpad_call_id = opt<int64_t>(r[1]);
+  v.from_number = opt<std::string>(r[2]);
+  v.to_number = opt<std::string>(r[3]);
+  v.dialpad_user_id = opt<int64_t>(r[4]);
+  m.crm_user_id = opt<std::string>(r[5]);
+  v.recording_url = opt<std::string>(r[6]);
+  v.transcript = opt<std::string>(r[7]);
+  v.duration_seconds = opt<int>(r[8]);
+  v.received_at = time_of(r[9]);
+  m.is_archived = r[10].as<bool>();
+  m.callback_status = r[11].as<std::string>();
+  m.crm_task_id = opt<std::string>(r[12]);
+  m.created_at = time_of(r[13]);
+  return voicemail_json(v, m);
+}
+
+db_answer voicemails_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  if (arg_bool(a, "check_app").value_or(false))
+    require_app(tx, q.app_id);
+  std::string sql = voicemail_select + " WHERE v.app_id = $1::uuid";
+  sql_params p;
+  p.text(q.app_id);
+  int n = 2;
+  if (auto v = arg_int(a, "dialpad_user_id")) {
+    sql += " AND v.dialpad_user_id = $" + std::to_string(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_text(a, "crm_user_id")) {
+    sql += " AND v.dialpad_user_id IN (SELECT dialpad_user_id FROM dialpad_user_mappings"
+           " WHERE app_id = $1::uuid AND crm_user_id = $" + std::to_string(n++) + ")";
+    p.text(*v);
+  }
+  if (auto v = arg_text(a, "callback_status")) {
+    sql += " AND v.callback_status = $" + std::to_string(n++);
+    p.text(*v);
+  }
+  if (auto v = arg_int(a, "since_us")) {
+    sql += " AND v.received_at >= " + ts_param(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_int(a, "until_us")) {
+    sql += " AND v.received_at < " + ts_param(n++);
+    p.int64(*v);
+  }
+  add_after(sql, p, n, a, "v.received_at", "v.id");
+  sql += " ORDER BY v.received_at DESC, v.id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 9, 0, voicemail_object),
+          {}};
+}
+
+db_answer voicemail_get(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params(voicemail_select + " WHERE v.app_id = $1::uuid AND v.id = $2::uuid",
+                            q.app_id, q.target);
+  if (res.empty())
+    refuse(errc::not_found, "no such voicemail");
+  return {200, voicemail_object(res[0]), {}};
+}
+
+db_answer voicemail_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  auto status = arg_text(a, "callback_status");
+  bool has_task = a.contains("crm_task_id");
+  auto task = arg_text(a, "crm_task_id");
+  sql_params p;
+  p.text(q.app_id).text(q.target).text(status).boolean(has_task).text(task);
+  auto res = tx.exec_params(
+    "UPDATE voicemails SET callback_status = COALESCE($3, callback_status),"
+    " crm_task_id = CASE WHEN $4::boolean THEN $5 ELSE crm_task_id END"
+    " WHERE app_id = $1::uuid AND id = $2::uuid RETURNING id",
+    p.dynamic());
+  if (res.empty())
+    refuse(errc::not_found, "no such voicemail");
+  return voicemail_get(tx, q);
+}
+
+db_answer voicemail_delete(pqxx::transaction_base& tx, const db_query& q) {
+  require_app(tx, q.app_id);
+  auto res = tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND id = $2::uuid"
+                            " RETURNING 1",
+                            q.app_id, q.target);
+  if (res.empty())
+    refuse(errc::not_found, "no such voicemail");
+  audit(tx, q, "voicemail.deleted", {{"id", q.target}});
+  return {204, {}, {}};
+}
+
+// -- messages ---------------------------------------------------------------------
+
+std::string message_object(const pqxx::row& r) {
+  message_record m;
+  m.id = r[0].as<std::string>();
+  m.dialpad_message_id = r[1].as<int64_t>();
+  m.direction = opt<std::string>(r[2]);
+  m.from_number = opt<std::string>(r[3]);
+  m.to_number = opt<std::string>(r[4]);
+  m.text = opt<std::string>(r[5]);
+  m.dialpad_user_id = opt<int64_t>(r[6]);
+  m.crm_user_id = opt<std::string>(r[7]);
+  m.sent_at = time_of(r[8]);
+  m.created_at = time_of(r[9]);
+  return message_json(m);
+}
+
+db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  std::string sql =
+    "SELECT s.id, s.dialpad_message_id, s.direction, s.from_number, s.to_number, s.text,"
+    " s.dialpad_user_id, m.crm_user_id, " + us_of("s.sent_at") + ", " + us_of("s.created_at")
+    + " FROM messages s LEFT JOIN dialpad_user_mappings m"
+      " ON m.app_id = s.app_id AND m.dialpad_user_id = s.dialpad_user_id"
+      " WHERE s.app_id = $1::uuid";
+  sql_params p;
+  p.text(q.app_id);
+  int n = 2;
+  if (auto v = arg_text(a, "direction")) {
+    sql += " AND s.direction = $" + std::to_string(n++);
+    p.text(*v);
+  }
+  if (auto v = arg_text(a, "phone")) {
+    sql += " AND (s.from_number = $" + std::to_string(n) + " OR s.to_number = $"
+           + std::to_string(n) + ")";
+    ++n;
+    p.text(*v);
+  }
+  if (auto v = arg_int(a, "dialpad_user_id")) {
+    sql += " AND s.dialpad_user_id = $" + std::to_string(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_int(a, "since_us")) {
+    sql += " AND s.sent_at >= " + ts_param(n++);
+    p.int64(*v);
+  }
+  if (auto v = arg_int(a, "until_us")) {
+    sql += " AND s.sent_at < " + ts_param(n++);
+    p.int64(*v);
+  }
+  add_after(sql, p, n, a, "s.sent_at", "s.id");
+  sql += " ORDER BY s.sent_at DESC, s.id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 8, 0, message_object), {}};
+}
+
+db_answer dialpad_connected(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params("SELECT status = 'connected' FROM dialpad_connections"
+                            " WHERE app_id = $1::uuid", q.app_id);
+  bool connected = !res.empty() && res[0][0].as<bool>();
+  return {200, connected ? R"({"connected":true})" : R"({"connected":false})", {}};
+}
+
+bool is_read_only(query_kind k) {
+  switch (k) {
+    case query_kind::app_list: case query_kind::app_get: case query_kind::dialpad_get:
+    case query_kind::key_status: case query_kind::key_audit: case query_kind::mappings_list:
+    case query_kind::mapping_by_dialpad: case query_kind::mappings_by_crm:
+    case query_kind::calls_list: case query_kind::call_get: case query_kind::voicemails_list:
+    case query_kind::voicemail_get: case query_kind::messages_list:
+    case query_kind::dialpad_connected:
+      return true;
+    default:
+      return false;
+  }
+}
+
+db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  switch (q.kind) {
+    case query_kind::app_create: return app_create(tx, q, a);
+    case query_kind::app_list: return app_list(tx, q, a);
+    case query_kind::app_get: return app_get(tx, q);
+    case query_kind::app_patch: return app_patch(tx, q, a);
+    case query_kind::dialpad_put: return dialpad_put(tx, q, a);
+    case query_kind::dialpad_get: return dialpad_get(tx, q);
+    case query_kind::dialpad_delete: return dialpad_delete(tx, q);
+    case query_kind::key_set: return key_set(tx, q, a);
+    case query_kind::key_revoke: return key_revoke(tx, q);
+    case query_kind::key_status: return key_status(tx, q);
+    case query_kind::key_audit: return key_audit(tx, q, a);
+    case query_kind::map_one: return map_one(tx, q, a);
+    case query_kind::map_batch: return map_batch(tx, q, a);
+    case query_kind::mappings_list:
+    case query_kind::mappings_by_crm: return mappings_list(tx, q, a);
+    case query_kind::mapping_by_dialpad: return mapping_by_dialpad(tx, q);
+    case query_kind::mapping_delete: return mapping_delete(tx, q);
+    case query_kind::calls_list: return calls_list(tx, q, a);
+    case query_kind::call_get: return call_get(tx, q);
+    case query_kind::call_patch: return call_patch(tx, q, a);
+    case query_kind::voicemails_list: return voicemails_list(tx, q, a);
+    case query_kind::voicemail_get: return voicemail_get(tx, q);
+    case query_kind::voicemail_patch: return voicemail_patch(tx, q, a);
+    case query_kind::voicemail_delete: return voicemail_delete(tx, q);
+    case query_kind::messages_list: return messages_list(tx, q, a);
+    case query_kind::dialpad_connected: return dialpad_connected(tx, q);
+  }
+  refuse(errc::internal, "unknown query");
+}
+
+} // namespace
+
+std::string cursor_scope(query_kind kind, const std::string& app_id) {
+  switch (kind) {
+    case query_kind::app_list: return "apps";
+    case query_kind::key_audit: return "key_audit:" + app_id;
+    case query_kind::mappings_list:
+    case query_kind::mappings_by_crm: return "mappings:" + app_id;
+    case query_kind::calls_list: return "calls:" + app_id;
+    case query_kind::voicemails_list: return "voicemails:" + app_id;
+    case query_kind::messages_list: return "messages:" + app_id;
+    default: return "none";
+  }
+}
+
+db_answer run_query(pqxx::connection_base& c, const db_query& q) {
+  auto args = q.args.empty() ? json::object() : json::parse(q.args);
+  if (is_read_only(q.kind)) {
+    pqxx::read_transaction tx{c};
+    return dispatch(tx, q, args);
+  }
+  pqxx::work tx{c};
+  auto out = dispatch(tx, q, args);
+  tx.commit();
+  return out;
+}
+
+key_record find_key(pqxx::transaction_base& tx, const std::string& key_id) {
+  key_record out;
+  auto res = tx.exec_prepared("app_by_key_id", key_id);
+  if (res.empty())
+    return out;
+  out.found = true;
+  out.app_id = res[0][0].as<std::string>();
+  out.is_active = res[0][1].as<bool>();
+  out.hash = res[0][2].as<std::string>();
+  return out;
+}
+
+} // namespace cti::db

@@ -1,0 +1,46 @@
+#pragma once
+
+// The REST API's reads and changes: apps, API keys, Dialpad connection
+// registration, user mappings, calls, voicemails and messages. The handler
+// validates every parameter and hands a `db_query` whose `args` is a JSON
+// object of already-valid values; this file turns it into SQL (every value
+// a parameter) and renders the contract's JSON.
+//
+// Argument names (all optional unless the kind needs them):
+//   limit, after_us, after_id        keyset page (validated cursor)
+//   name, is_active                  apps
+//   dialpad_org_id, environment, webhook_secret_sealed (hex),
+//   allow_unsigned_webhooks          Dialpad connection
+//   key_id, hash, hint               a new API key (never the key itself)
+//   dialpad_user_id, crm_user_id     mappings and filters
+//   mappings: [{dialpad_user_id, crm_user_id}]
+//   status: [..], direction, phone, from_number, to_number, since_us, until_us,
+//   active                           call filters
+//   callback_status, crm_task_id     voicemail filters and patch
+//   crm_context (object | null)      call patch
+
+#include <string>
+
+#include "actors/messages.hpp"
+
+#include <pqxx/connection_base>
+
+namespace cti::db {
+
+/// A refusal a query reports (not found, conflict, bad request).
+struct api_error {
+  errc code;
+  std::string message;
+};
+
+/// Runs `q` in its own transaction. Throws `api_error` for the refusals
+/// above and what libpqxx throws otherwise.
+db_answer run_query(pqxx::connection_base& c, const db_query& q);
+
+/// The stored key whose non-secret id is `key_id`, with its app's state.
+key_record find_key(pqxx::transaction_base& tx, const std::string& key_id);
+
+/// The list scope a cursor is bound to (see domain/pagination.hpp).
+std::string cursor_scope(query_kind kind, const std::string& app_id);
+
+} // namespace cti::db
