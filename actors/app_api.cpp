@@ -336,11 +336,10 @@ exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_s
               st.args["after_id"] = next->id;
             }
             exporter_actor me = self;
+            // After the last chunk, "not ok" is what stops the exporter (an
+            // exit message with reason normal would be ignored).
             sink->write_chunk(stream_chunk{std::move(chunk), last}, [me, last](bool ok) {
-              if (last)
-                caf::anon_send_exit(me, caf::exit_reason::normal);
-              else
-                caf::anon_send(me, flush_atom_v, ok);
+              caf::anon_send(me, flush_atom_v, ok && !last);
             });
           },
           [self](caf::error& err) {

@@ -75,6 +75,8 @@ void handle_metrics(handler_ptr self, const api_request& req) {
       m.events.queue_length = q.pending;
       m.events.dead = q.dead;
     }
+    m.auth.bcrypt_verifications = c.tenants->bcrypt_verifications.load();
+    m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
     m.node = c.node_name;
     api_response resp;
     resp.serial = serial;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/crypto.hpp"
+#include "domain/phone.hpp"
 
 namespace cti {
 
@@ -109,9 +110,16 @@ std::optional<int> seconds_of(const json* v, int64_t unit) {
 /// A phone number: a non-empty string, or the first element of an array
 /// when that is one (Dialpad SMS `to_number`).
 std::optional<std::string> number_of(const json* v) {
-  if (v != nullptr && v->is_array())
-    return v->empty() ? std::nullopt : text_of(&v->front());
-  return text_of(v);
+  auto raw = v != nullptr && v->is_array() ? (v->empty() ? std::nullopt : text_of(&v->front()))
+                                           : text_of(v);
+  // Stored normalized (API.md: numbers are compared after normalization),
+  // so that filters are plain equality on an index.
+  if (!raw)
+    return std::nullopt;
+  auto n = normalize_phone(*raw);
+  if (n.empty())
+    return std::nullopt;
+  return n;
 }
 
 /// The seed type field, when the payload has one.
@@ -241,8 +249,8 @@ void extract_seed(const json& payload, event_data& ev) {
 void extract_dialpad(const json& payload, event_data& ev) {
   ev.dialpad_state = dialpad_state(payload);
   ev.dialpad_call_id = int_of(member(payload, "call_id"));
-  auto external = text_of(member(payload, "external_number"));
-  auto internal = text_of(member(payload, "internal_number"));
+  auto external = number_of(member(payload, "external_number"));
+  auto internal = number_of(member(payload, "internal_number"));
   if (ev.direction == "inbound") {
     ev.from_number = external;
     ev.to_number = internal;

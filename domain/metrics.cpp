@@ -29,6 +29,9 @@ std::string render_metrics_json(const metrics_snapshot& m) {
      {{"connections", m.websocket.connections},
       {"messages_sent", m.websocket.messages_sent},
       {"dropped_slow_consumers", m.websocket.dropped_slow_consumers}}},
+    {"auth",
+     {{"bcrypt_verifications", m.auth.bcrypt_verifications},
+      {"key_cache_hits", m.auth.key_cache_hits}}},
     {"node", m.node},
   };
   return j.dump();
@@ -93,6 +96,8 @@ std::string render_metrics_prometheus(const metrics_snapshot& m) {
   metric(out, "cti_websocket_connections", "gauge", "Open WebSocket connections.", d(m.websocket.connections), l);
   metric(out, "cti_websocket_messages_sent_total", "counter", "WebSocket frames sent.", d(m.websocket.messages_sent), l);
   metric(out, "cti_websocket_dropped_slow_consumers_total", "counter", "WebSocket clients closed for not keeping up.", d(m.websocket.dropped_slow_consumers), l);
+  metric(out, "cti_auth_bcrypt_verifications_total", "counter", "API key bcrypt verifications run on this node.", d(m.auth.bcrypt_verifications), l);
+  metric(out, "cti_auth_key_cache_hits_total", "counter", "API key checks answered from the node's cache.", d(m.auth.key_cache_hits), l);
   return out;
 }
 

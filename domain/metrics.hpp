@@ -23,6 +23,9 @@ struct metrics_snapshot {
   struct {
     uint64_t connections = 0, messages_sent = 0, dropped_slow_consumers = 0;
   } websocket;
+  struct {
+    uint64_t bcrypt_verifications = 0, key_cache_hits = 0;
+  } auth;
   std::string node;
 };
 

@@ -70,6 +70,29 @@ std::size_t parse_response(const std::string& buf, http_reply& out, bool to_head
       value.erase(0, 1);
     out.headers[lower(line.substr(0, colon))] = value;
   }
+  if (auto te = out.headers.find("transfer-encoding");
+      te != out.headers.end() && te->second == "chunked" && !to_head) {
+    // Chunked: sizes in hex, each chunk followed by CRLF, a 0 chunk last.
+    std::size_t pos = end + 4;
+    std::string body;
+    for (;;) {
+      auto line_end = buf.find("\r\n", pos);
+      if (line_end == std::string::npos)
+        return 0;
+      auto size = std::strtoul(buf.substr(pos, line_end - pos).c_str(), nullptr, 16);
+      pos = line_end + 2;
+      if (size == 0) {
+        if (buf.size() < pos + 2)
+          return 0;
+        out.body = std::move(body);
+        return pos + 2;
+      }
+      if (buf.size() < pos + size + 2)
+        return 0;
+      body += buf.substr(pos, size);
+      pos += size + 2;
+    }
+  }
   std::size_t len = 0;
   if (auto it = out.headers.find("content-length"); it != out.headers.end() && !to_head)
     len = std::strtoul(it->second.c_str(), nullptr, 10);

@@ -1,0 +1,605 @@
+// The tenants, API keys and REST API through the built binary: every
+// endpoint's happy path and its main refusals, tenant isolation by every
+// path, key rotation taking effect at once, and one bcrypt per key.
+
+#include <csignal>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/server_process.hpp"
+#include "tests/e2e/webhook_signing.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+using cti::test::http_reply;
+using cti::test::http_request;
+using cti::test::server_process;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string secret = "e2e-webhook-secret";
+const std::string bearer = "Bearer e2e-internal-secret-0123456789";
+
+class api_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"}}};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+
+  static http_reply internal(const std::string& method, const std::string& target,
+                             const std::string& body = {},
+                             std::map<std::string, std::string> headers = {}) {
+    headers.emplace("Authorization", bearer);
+    if (!body.empty())
+      headers.emplace("Content-Type", "application/json");
+    return http_request(server->port(), method, target, headers, body);
+  }
+
+  static http_reply app_call(const std::string& key, const std::string& method,
+                             const std::string& target, const std::string& body = {}) {
+    std::map<std::string, std::string> headers{{"x-app-api-key", key}};
+    if (!body.empty())
+      headers.emplace("Content-Type", "application/json");
+    return http_request(server->port(), method, target, headers, body);
+  }
+
+  static json body_of(const http_reply& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.body;
+    return j;
+  }
+
+  /// A new app; returns its id.
+  static std::string new_app(const std::string& name = "acme") {
+    auto r = internal("POST", "/internal/apps", json{{"name", name}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return body_of(r)["id"].get<std::string>();
+  }
+
+  /// A fresh key for `app`.
+  static std::string new_key(const std::string& app) {
+    auto r = internal("POST", "/internal/apps/" + app + "/api-key");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return body_of(r)["api_key"].get<std::string>();
+  }
+
+  static http_reply post_event(const std::string& app, const json& event) {
+    auto body = event.dump();
+    return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
+                        {{"Content-Type", "application/json"},
+                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
+                        body);
+  }
+
+  /// Waits until `app`'s queue is empty (every event processed).
+  static bool drained(const std::string& app) {
+    return cti::test::eventually(
+      [&] {
+        auto r = internal("GET", "/internal/apps/" + app + "/events?state=pending");
+        return r.status == 200 && body_of(r)["data"].empty();
+      },
+      10s);
+  }
+
+  static server_process* server;
+};
+
+server_process* api_test::server = nullptr;
+
+json ring(const std::string& id, int64_t call, const std::string& from, int64_t user,
+          const std::string& ts) {
+  return {{"event_type", "call.ring"}, {"event_id", id}, {"call_id", call},
+          {"direction", "inbound"}, {"from_number", from}, {"to_number", "+15559876543"},
+          {"user_id", user}, {"timestamp", ts}};
+}
+
+TEST_F(api_test, apps_are_created_listed_read_and_patched) {
+  auto r = internal("POST", "/internal/apps", R"({"name":"Acme Corp"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto app = body_of(r);
+  EXPECT_EQ(app["name"], "Acme Corp");
+  EXPECT_EQ(app["is_active"], true);
+  EXPECT_TRUE(app["created_at"].is_string());
+  auto id = app["id"].get<std::string>();
+
+  auto got = internal("GET", "/internal/apps/" + id);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(body_of(got), app);
+
+  auto patched = internal("PATCH", "/internal/apps/" + id, R"({"name":"Acme 2","is_active":false})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(body_of(patched)["name"], "Acme 2");
+  EXPECT_EQ(body_of(patched)["is_active"], false);
+
+  // The list holds it, newest first, paginated.
+  auto list = internal("GET", "/internal/apps?limit=500");
+  ASSERT_EQ(list.status, 200);
+  bool found = false;
+  auto listed = body_of(list);
+  for (const auto& a : listed["data"])
+    found = found || a.at("id").get<std::string>() == id;
+  EXPECT_TRUE(found) << list.body.size() << " " << list.body.substr(0, 300);
+}
+
+TEST_F(api_test, app_input_is_validated) {
+  EXPECT_EQ(internal("POST", "/internal/apps", "{}").status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"   "})").status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":42})").status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", json{{"name", std::string(201, 'x')}}.dump()).status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", json{{"name", std::string(200, 'x')}}.dump()).status, 201);
+  auto bad = internal("POST", "/internal/apps", "{not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(body_of(bad)["error"], "invalid_json");
+  // Unknown fields are ignored; wrong types are not.
+  EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"x","colour":"red"})").status, 201);
+  auto id = new_app();
+  EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"is_active":"no"})").status, 400);
+  EXPECT_EQ(internal("GET", "/internal/apps/00000000-0000-4000-8000-000000000000").status, 404);
+  EXPECT_EQ(internal("GET", "/internal/apps/not-a-uuid").status, 404);
+  EXPECT_EQ(internal("GET", "/internal/apps?limit=501").status, 400);
+  // The internal realm needs the bearer.
+  EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps").status, 401);
+  EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps", {{"Authorization", "Bearer nope"}}).status, 401);
+}
+
+TEST_F(api_test, api_key_lifecycle_with_audit) {
+  auto app = new_app();
+  auto st0 = body_of(internal("GET", "/internal/apps/" + app + "/api-key/status"));
+  EXPECT_EQ(st0["has_key"], false);
+
+  auto c = internal("POST", "/internal/apps/" + app + "/api-key", {}, {{"X-Request-Id", "req-create-1"}});
+  ASSERT_EQ(c.status, 201) << c.body;
+  auto created = body_of(c);
+  auto key1 = created["api_key"].get<std::string>();
+  ASSERT_EQ(key1.size(), 68u);
+  EXPECT_EQ(key1.rfind("raw_", 0), 0u);
+  EXPECT_EQ(created["key_hint"], "raw_" + key1.substr(4, 4) + "..." + key1.substr(64, 4));
+  EXPECT_EQ(created["rotated"], false);
+  EXPECT_EQ(app_call(key1, "GET", "/api/calls").status, 200);
+
+  // Rotation: the old key stops working at once, the new one works.
+  auto rot = internal("POST", "/internal/apps/" + app + "/api-key", {}, {{"X-Request-Id", "req-rotate-1"}});
+  ASSERT_EQ(rot.status, 201);
+  EXPECT_EQ(body_of(rot)["rotated"], true);
+  auto key2 = body_of(rot)["api_key"].get<std::string>();
+  EXPECT_NE(key1, key2);
+  EXPECT_EQ(app_call(key1, "GET", "/api/calls").status, 401);
+  EXPECT_EQ(app_call(key2, "GET", "/api/calls").status, 200);
+
+  auto st = body_of(internal("GET", "/internal/apps/" + app + "/api-key/status"));
+  EXPECT_EQ(st["has_key"], true);
+  EXPECT_EQ(st["key_hint"], body_of(rot)["key_hint"]);
+  EXPECT_TRUE(st["rotated_at"].is_string());
+  // The status never shows the key or its hash.
+  EXPECT_EQ(st.dump().find(key2.substr(4)), std::string::npos);
+  EXPECT_EQ(st.dump().find("$2b$"), std::string::npos);
+
+  auto rev = internal("POST", "/internal/apps/" + app + "/api-key/revoke", {}, {{"X-Request-Id", "req-revoke-1"}});
+  ASSERT_EQ(rev.status, 200);
+  EXPECT_EQ(body_of(rev), json({{"revoked", true}}));
+  EXPECT_EQ(app_call(key2, "GET", "/api/calls").status, 401);
+  EXPECT_EQ(body_of(internal("GET", "/internal/apps/" + app + "/api-key/status"))["has_key"], false);
+  EXPECT_EQ(internal("POST", "/internal/apps/" + app + "/api-key/revoke").status, 404);
+
+  // After a revoke a new key is a creation again.
+  auto again = internal("POST", "/internal/apps/" + app + "/api-key");
+  EXPECT_EQ(body_of(again)["rotated"], false);
+
+  auto audit = body_of(internal("GET", "/internal/apps/" + app + "/api-key/audit"));
+  ASSERT_EQ(audit["data"].size(), 4u) << audit.dump();
+  EXPECT_EQ(audit["data"][0]["action"], "created");
+  EXPECT_EQ(audit["data"][1]["action"], "revoked");
+  EXPECT_EQ(audit["data"][1]["request_id"], "req-revoke-1");
+  EXPECT_TRUE(audit["data"][1]["new_key_hint"].is_null());
+  EXPECT_EQ(audit["data"][2]["action"], "rotated");
+  EXPECT_EQ(audit["data"][2]["old_key_hint"], created["key_hint"]);
+  EXPECT_EQ(audit["data"][2]["request_id"], "req-rotate-1");
+  EXPECT_EQ(audit["data"][3]["action"], "created");
+  EXPECT_EQ(audit["data"][3]["request_id"], "req-create-1");
+  EXPECT_EQ(internal("POST", "/internal/apps/00000000-0000-4000-8000-000000000000/api-key").status, 404);
+}
+
+TEST_F(api_test, app_keys_answer_401_and_disabled_apps_403) {
+  auto app = new_app();
+  auto key = new_key(app);
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls").status, 401);
+  EXPECT_EQ(app_call("raw_abc", "GET", "/api/calls").status, 401);
+  EXPECT_EQ(app_call("raw_" + std::string(64, '0'), "GET", "/api/calls").status, 401);
+  // Same key id (first 16 hex), different key: the one candidate's bcrypt refuses it.
+  auto forged = key.substr(0, 20) + std::string(48, key[60] == 'a' ? 'b' : 'a');
+  EXPECT_EQ(app_call(forged, "GET", "/api/calls").status, 401);
+  // x-api-key is accepted too.
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls", {{"x-api-key", key}}).status, 200);
+
+  ASSERT_EQ(internal("PATCH", "/internal/apps/" + app, R"({"is_active":false})").status, 200);
+  auto r = app_call(key, "GET", "/api/calls");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(body_of(r)["error"], "forbidden");
+  // Its webhooks are refused too.
+  EXPECT_EQ(post_event(app, ring("dis-1", 1, "+1555", 1, "2026-01-28T10:00:00Z")).status, 403);
+  ASSERT_EQ(internal("PATCH", "/internal/apps/" + app, R"({"is_active":true})").status, 200);
+  EXPECT_EQ(app_call(key, "GET", "/api/calls").status, 200);
+}
+
+TEST_F(api_test, one_bcrypt_per_key_per_node) {
+  auto metrics = [] { return body_of(internal("GET", "/metrics"))["auth"]; };
+  auto app = new_app();
+  auto key = new_key(app);
+  auto before = metrics()["bcrypt_verifications"].get<uint64_t>();
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(app_call(key, "GET", "/api/calls?limit=1").status, 200);
+  auto after = metrics();
+  EXPECT_EQ(after["bcrypt_verifications"].get<uint64_t>() - before, 1u);
+  EXPECT_GE(after["key_cache_hits"].get<uint64_t>(), 29u);
+}
+
+TEST_F(api_test, dialpad_connection_registration) {
+  auto a = new_app();
+  auto b = new_app();
+  EXPECT_EQ(internal("GET", "/internal/apps/" + a + "/dialpad").status, 404);
+  EXPECT_EQ(internal("PUT", "/internal/apps/" + a + "/dialpad", R"({"environment":"sandbox"})").status, 400);
+  EXPECT_EQ(internal("PUT", "/internal/apps/" + a + "/dialpad", R"({"dialpad_org_id":"x"})").status, 400);
+  EXPECT_EQ(internal("PUT", "/internal/apps/" + a + "/dialpad",
+                     R"({"dialpad_org_id":1,"environment":"staging"})").status, 400);
+  int64_t org = 5000000 + static_cast<int64_t>(std::random_device{}() % 100000000);
+  auto put = internal("PUT", "/internal/apps/" + a + "/dialpad",
+                      json{{"dialpad_org_id", std::to_string(org)}, {"environment", "sandbox"},
+                           {"webhook_secret", "app-own-secret-xyz"}}.dump());
+  ASSERT_EQ(put.status, 200) << put.body;
+  auto conn = body_of(put);
+  EXPECT_EQ(conn["dialpad_org_id"], org);
+  EXPECT_EQ(conn["environment"], "sandbox");
+  EXPECT_EQ(conn["status"], "registered");
+  EXPECT_EQ(conn["has_webhook_secret"], true);
+  EXPECT_EQ(conn["allow_unsigned_webhooks"], false);
+  EXPECT_EQ(conn["scopes"], json::array());
+  EXPECT_TRUE(conn["expires_at"].is_null());
+  EXPECT_TRUE(conn["sync"].is_null());
+  EXPECT_EQ(put.body.find("app-own-secret-xyz"), std::string::npos);
+  // The secret is stored sealed: not in the clear in the database either.
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT position('app-own-secret-xyz' in encode(webhook_secret_sealed, 'escape'))"
+                                   " FROM dialpad_connections WHERE app_id = $1::uuid", {a}),
+            "0");
+
+  // Another app cannot take the org.
+  auto clash = internal("PUT", "/internal/apps/" + b + "/dialpad", json{{"dialpad_org_id", org}}.dump());
+  EXPECT_EQ(clash.status, 409);
+  EXPECT_EQ(body_of(clash)["error"], "conflict");
+
+  // Webhooks for the app verify with its own secret now.
+  auto body = ring("own-secret-1", 77, "+15551112222", 1, "2026-01-28T10:00:00Z").dump();
+  auto with = [&](const std::string& s) {
+    return http_request(server->port(), "POST", "/webhooks/dialpad/" + a,
+                        {{"Content-Type", "application/json"},
+                         {"X-Dialpad-Signature", cti::test::seed_signature(s, body)}},
+                        body);
+  };
+  EXPECT_EQ(with(secret).status, 401);
+  EXPECT_EQ(with("app-own-secret-xyz").status, 200);
+
+  // A partial PUT keeps the rest.
+  auto put2 = internal("PUT", "/internal/apps/" + a + "/dialpad", R"({"allow_unsigned_webhooks":true})");
+  ASSERT_EQ(put2.status, 200);
+  EXPECT_EQ(body_of(put2)["dialpad_org_id"], org);
+  EXPECT_EQ(body_of(put2)["has_webhook_secret"], true);
+  EXPECT_EQ(body_of(put2)["allow_unsigned_webhooks"], true);
+
+  auto del = internal("DELETE", "/internal/apps/" + a + "/dialpad");
+  EXPECT_EQ(del.status, 204);
+  EXPECT_TRUE(del.body.empty());
+  EXPECT_EQ(internal("GET", "/internal/apps/" + a + "/dialpad").status, 404);
+  EXPECT_EQ(internal("DELETE", "/internal/apps/" + a + "/dialpad").status, 404);
+  // The org is free again.
+  EXPECT_EQ(internal("PUT", "/internal/apps/" + b + "/dialpad", json{{"dialpad_org_id", org}}.dump()).status, 200);
+}
+
+TEST_F(api_test, user_mappings) {
+  auto app = new_app();
+  auto base = "/internal/apps/" + app + "/users";
+  auto m = internal("POST", base + "/map", R"({"dialpad_user_id":"111","crm_user_id":"crm_a"})");
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_EQ(body_of(m)["dialpad_user_id"], 111);
+  EXPECT_EQ(body_of(m)["crm_user_id"], "crm_a");
+  // Upsert: the same Dialpad user maps elsewhere, same row.
+  auto m2 = internal("POST", base + "/map", R"({"dialpad_user_id":111,"crm_user_id":"crm_b"})");
+  EXPECT_EQ(body_of(m2)["id"], body_of(m)["id"]);
+  EXPECT_EQ(body_of(m2)["crm_user_id"], "crm_b");
+  EXPECT_EQ(internal("POST", base + "/map", R"({"dialpad_user_id":-1,"crm_user_id":"x"})").status, 400);
+  EXPECT_EQ(internal("POST", base + "/map", json{{"dialpad_user_id", 1}, {"crm_user_id", std::string(256, 'c')}}.dump()).status, 400);
+
+  // Batch: one bad entry refuses all, naming its index.
+  auto bad = internal("POST", base + "/batch-map",
+                      R"({"mappings":[{"dialpad_user_id":201,"crm_user_id":"x"},{"dialpad_user_id":202}]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(body_of(bad)["message"].get<std::string>().find("mappings[1]"), std::string::npos);
+  EXPECT_EQ(internal("GET", base + "/mappings/dialpad/201").status, 404);
+  EXPECT_EQ(internal("POST", base + "/batch-map", R"({"mappings":[]})").status, 400);
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i)
+    many.push_back({{"dialpad_user_id", 1000 + i}, {"crm_user_id", "c"}});
+  EXPECT_EQ(internal("POST", base + "/batch-map", json{{"mappings", many}}.dump()).status, 400);
+
+  auto ok = internal("POST", base + "/batch-map",
+                     R"({"mappings":[{"dialpad_user_id":201,"crm_user_id":"shared"},{"dialpad_user_id":202,"crm_user_id":"shared"}]})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(body_of(ok)["upserted"], 2);
+
+  auto by_crm = body_of(internal("GET", base + "/mappings/crm/shared"));
+  EXPECT_EQ(by_crm["data"].size(), 2u);
+  EXPECT_EQ(body_of(internal("GET", base + "/mappings/crm/nobody"))["data"].size(), 0u);
+  auto one = internal("GET", base + "/mappings/dialpad/202");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(body_of(one)["crm_user_id"], "shared");
+
+  // All three, two pages.
+  auto p1 = body_of(internal("GET", base + "/mappings?limit=2"));
+  ASSERT_EQ(p1["data"].size(), 2u);
+  ASSERT_TRUE(p1["has_more"].get<bool>());
+  auto p2 = body_of(internal("GET", base + "/mappings?limit=2&cursor=" + p1["next_cursor"].get<std::string>()));
+  EXPECT_EQ(p2["data"].size(), 1u);
+  EXPECT_FALSE(p2["has_more"].get<bool>());
+
+  auto del = internal("DELETE", base + "/mappings/" + body_of(one)["id"].get<std::string>());
+  EXPECT_EQ(del.status, 204);
+  EXPECT_EQ(internal("GET", base + "/mappings/dialpad/202").status, 404);
+  EXPECT_EQ(internal("DELETE", base + "/mappings/" + body_of(one)["id"].get<std::string>()).status, 404);
+}
+
+TEST_F(api_test, calls_are_listed_filtered_paginated_and_isolated) {
+  auto a = new_app();
+  auto b = new_app();
+  auto ka = new_key(a);
+  auto kb = new_key(b);
+  ASSERT_EQ(internal("POST", "/internal/apps/" + a + "/users/map",
+                     R"({"dialpad_user_id":900,"crm_user_id":"agent_9"})").status, 200);
+  for (int i = 0; i < 7; ++i) {
+    auto ts = "2026-01-28T10:0" + std::to_string(i) + ":00Z";
+    ASSERT_EQ(post_event(a, ring("a-" + std::to_string(i), 5000 + i,
+                                 i % 2 ? "+1 (555) 000-0001" : "+15550000002", i < 3 ? 900 : 901, ts)).status,
+              200);
+  }
+  ASSERT_EQ(post_event(b, ring("b-0", 5000, "+15550000001", 900, "2026-01-28T10:00:00Z")).status, 200);
+  ASSERT_EQ(post_event(a, {{"event_type", "call.ended"}, {"event_id", "a-end"}, {"call_id", 5006},
+                           {"timestamp", "2026-01-28T10:30:00Z"}}).status, 200);
+  ASSERT_TRUE(drained(a));
+  ASSERT_TRUE(drained(b));
+
+  auto all = body_of(app_call(ka, "GET", "/api/calls"));
+  ASSERT_EQ(all["data"].size(), 7u);
+  EXPECT_FALSE(all["has_more"].get<bool>());
+  EXPECT_EQ(all["data"][0]["dialpad_call_id"], 5006); // newest first
+  EXPECT_EQ(all["data"][0]["status"], "ended");
+  EXPECT_EQ(all["data"][6]["crm_user_id"], "agent_9"); // from the mapping, at read time
+  EXPECT_TRUE(all["data"][0]["crm_user_id"].is_null());
+
+  // Pagination walks every call once.
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto r = app_call(ka, "GET", "/api/calls?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto page = body_of(r);
+    for (const auto& c : page["data"])
+      EXPECT_TRUE(seen.insert(c["id"].get<std::string>()).second);
+    cursor = page["next_cursor"].is_null() ? "" : page["next_cursor"].get<std::string>();
+    EXPECT_EQ(page["has_more"].get<bool>(), !cursor.empty());
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(seen.size(), 7u);
+  EXPECT_EQ(pages, 3);
+
+  // Filters.
+  auto count = [&](const std::string& q) {
+    auto r = app_call(ka, "GET", "/api/calls?" + q);
+    EXPECT_EQ(r.status, 200) << q << " " << r.body;
+    return body_of(r)["data"].size();
+  };
+  EXPECT_EQ(count("status=ended"), 1u);
+  EXPECT_EQ(count("status=ringing,ended"), 7u);
+  EXPECT_EQ(count("phone=%2B1555-000-0001"), 3u);
+  EXPECT_EQ(count("from_number=%2B15550000002"), 4u);
+  EXPECT_EQ(count("to_number=%2B15559876543"), 7u);
+  EXPECT_EQ(count("dialpad_user_id=901"), 4u);
+  EXPECT_EQ(count("crm_user_id=agent_9"), 3u);
+  EXPECT_EQ(count("direction=inbound"), 7u);
+  EXPECT_EQ(count("since=2026-01-28T10:02:00Z&until=2026-01-28T10:04:00Z"), 2u);
+  EXPECT_EQ(count("unknown_param=1"), 7u);
+  EXPECT_EQ(body_of(app_call(ka, "GET", "/api/calls/active"))["data"].size(), 6u);
+
+  // Bad values name the parameter.
+  for (const auto& q : {"status=flying", "direction=sideways", "limit=0", "limit=x", "since=yesterday",
+                        "until=2026-13-01T00:00:00Z", "dialpad_user_id=abc", "cursor=zzz"}) {
+    auto r = app_call(ka, "GET", std::string{"/api/calls?"} + q);
+    EXPECT_EQ(r.status, 400) << q;
+    auto name = std::string{q}.substr(0, std::string{q}.find('='));
+    EXPECT_NE(body_of(r)["message"].get<std::string>().find(name), std::string::npos) << q;
+  }
+
+  // Isolation: B sees only its own call, and none of A's by any path.
+  auto bl = body_of(app_call(kb, "GET", "/api/calls"));
+  ASSERT_EQ(bl["data"].size(), 1u);
+  auto a_call = all["data"][0]["id"].get<std::string>();
+  EXPECT_EQ(app_call(kb, "GET", "/api/calls/" + a_call).status, 404);
+  EXPECT_EQ(app_call(kb, "GET", "/api/calls/5006").status, 404);
+  EXPECT_EQ(app_call(kb, "PATCH", "/api/calls/" + a_call, R"({"crm_context":{"x":1}})").status, 404);
+  auto a_page = body_of(app_call(ka, "GET", "/api/calls?limit=1"));
+  EXPECT_EQ(app_call(kb, "GET", "/api/calls?cursor=" + a_page["next_cursor"].get<std::string>()).status, 400);
+  EXPECT_EQ(body_of(app_call(kb, "GET", "/api/calls?crm_user_id=agent_9"))["data"].size(), 0u);
+
+  // One call, by UUID and by Dialpad id.
+  auto by_uuid = app_call(ka, "GET", "/api/calls/" + a_call);
+  ASSERT_EQ(by_uuid.status, 200);
+  EXPECT_EQ(body_of(by_uuid), all["data"][0]);
+  EXPECT_EQ(body_of(app_call(ka, "GET", "/api/calls/5006")), all["data"][0]);
+  EXPECT_EQ(app_call(ka, "GET", "/api/calls/999999").status, 404);
+  EXPECT_EQ(app_call(ka, "GET", "/api/calls/not-an-id").status, 404);
+  auto fields = body_of(by_uuid);
+  for (const char* f : {"id", "dialpad_call_id", "direction", "from_number", "to_number", "status",
+                        "dialpad_user_id", "crm_user_id", "started_at", "answered_at", "ended_at",
+                        "duration_seconds", "recording_url", "has_voicemail", "crm_context",
+                        "created_at", "updated_at"})
+    EXPECT_TRUE(fields.contains(f)) << f;
+}
+
+TEST_F(api_test, crm_context_is_attached_and_joins_the_stream) {
+  auto app = new_app();
+  auto key = new_key(app);
+  ASSERT_EQ(post_event(app, ring("ctx-1", 6001, "+15550000009", 1, "2026-01-28T11:00:00Z")).status, 200);
+  ASSERT_TRUE(drained(app));
+  auto r = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":{"ticket":"T-42","n":[1,2]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["crm_context"], json({{"ticket", "T-42"}, {"n", {1, 2}}}));
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/6001"))["crm_context"]["ticket"], "T-42");
+  // It took the next seq as call.context_updated.
+  auto events = body_of(internal("GET", "/internal/apps/" + app + "/events"));
+  ASSERT_GE(events["data"].size(), 2u);
+  EXPECT_EQ(events["data"][0]["event_type"], "call.context_updated");
+  EXPECT_EQ(events["data"][0]["seq"], events["data"][1]["seq"].get<int64_t>() + 1);
+
+  EXPECT_EQ(app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":"text"})").status, 400);
+  EXPECT_EQ(app_call(key, "PATCH", "/api/calls/6001", R"({})").status, 400);
+  auto big = json{{"crm_context", {{"blob", std::string(17000, 'x')}}}}.dump();
+  auto too_big = app_call(key, "PATCH", "/api/calls/6001", big);
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(body_of(too_big)["error"], "payload_too_large");
+  auto cleared = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":null})");
+  ASSERT_EQ(cleared.status, 200);
+  EXPECT_TRUE(body_of(cleared)["crm_context"].is_null());
+}
+
+TEST_F(api_test, export_streams_csv_and_ndjson) {
+  auto app = new_app();
+  auto key = new_key(app);
+  ASSERT_EQ(post_event(app, ring("ex-1", 7001, "=cmd|' /C calc'!A0", 1, "2026-01-28T12:00:00Z")).status, 200);
+  ASSERT_EQ(post_event(app, ring("ex-2", 7002, "+15550000003", 1, "2026-01-28T12:01:00Z")).status, 200);
+  ASSERT_TRUE(drained(app));
+  ASSERT_EQ(app_call(key, "PATCH", "/api/calls/7002", R"({"crm_context":{"a":"b,c"}})").status, 200);
+
+  auto csv = app_call(key, "GET", "/api/calls/export");
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
+  EXPECT_EQ(csv.headers["transfer-encoding"], "chunked");
+  auto first_crlf = csv.body.find("\r\n");
+  EXPECT_EQ(csv.body.substr(0, first_crlf),
+            "id,dialpad_call_id,direction,from_number,to_number,status,dialpad_user_id,"
+            "crm_user_id,started_at,answered_at,ended_at,duration_seconds,recording_url,"
+            "has_voicemail,crm_context,created_at,updated_at");
+  // Newest first; an object as quoted compact JSON; a formula defused.
+  auto row1 = csv.body.find("7002,inbound,+15550000003");
+  // (Stored numbers are normalized: the spaces are gone.)
+  auto row2 = csv.body.find("7001,inbound,\"'=cmd|'/Ccalc'!A0\"");
+  EXPECT_NE(row1, std::string::npos) << csv.body;
+  EXPECT_NE(row2, std::string::npos) << csv.body;
+  EXPECT_LT(row1, row2);
+  EXPECT_NE(csv.body.find(R"("{""a"":""b,c""}")"), std::string::npos);
+  EXPECT_EQ(csv.body.substr(csv.body.size() - 2), "\r\n");
+
+  auto nd = app_call(key, "GET", "/api/calls/export?format=ndjson&since=2026-01-28T12:01:00Z");
+  ASSERT_EQ(nd.status, 200);
+  EXPECT_EQ(nd.headers["content-type"], "application/x-ndjson");
+  ASSERT_FALSE(nd.body.empty());
+  auto line = json::parse(nd.body.substr(0, nd.body.find('\n')));
+  EXPECT_EQ(line["dialpad_call_id"], 7002);
+  EXPECT_EQ(std::count(nd.body.begin(), nd.body.end(), '\n'), 1);
+
+  EXPECT_EQ(app_call(key, "GET", "/api/calls/export?format=xml").status, 400);
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls/export").status, 401);
+}
+
+TEST_F(api_test, voicemails_and_messages) {
+  auto app = new_app();
+  auto key = new_key(app);
+  ASSERT_EQ(internal("POST", "/internal/apps/" + app + "/users/map",
+                     R"({"dialpad_user_id":555,"crm_user_id":"vm_agent"})").status, 200);
+  ASSERT_EQ(post_event(app, {{"event_type", "voicemail.received"}, {"event_id", "vm-1"},
+                             {"call_id", 8001}, {"from_number", "+15551230000"},
+                             {"to_number", "+15559870000"}, {"user_id", 555},
+                             {"recording_url", "https://x/vm.mp3"}, {"transcript", "call me"},
+                             {"duration", 12}, {"timestamp", "2026-01-28T13:00:00Z"}}).status,
+            200);
+  ASSERT_EQ(post_event(app, {{"event_type", "sms.received"}, {"event_id", "sms-1"},
+                             {"message_id", 9001}, {"from_number", "+15551230000"},
+                             {"to_number", "+15559870000"}, {"text", "hello"},
+                             {"direction", "inbound"}, {"user_id", 555},
+                             {"timestamp", "2026-01-28T13:05:00Z"}}).status,
+            200);
+  ASSERT_TRUE(drained(app));
+
+  auto vms = body_of(app_call(key, "GET", "/api/voicemails"));
+  ASSERT_EQ(vms["data"].size(), 1u) << vms.dump();
+  auto vm = vms["data"][0];
+  EXPECT_EQ(vm["dialpad_call_id"], 8001);
+  EXPECT_EQ(vm["transcript"], "call me");
+  EXPECT_EQ(vm["crm_user_id"], "vm_agent");
+  EXPECT_EQ(vm["callback_status"], "pending");
+  EXPECT_TRUE(vm["crm_task_id"].is_null());
+  auto id = vm["id"].get<std::string>();
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/voicemails?callback_status=pending"))["data"].size(), 1u);
+  EXPECT_EQ(app_call(key, "GET", "/api/voicemails?callback_status=later").status, 400);
+
+  auto p = app_call(key, "PATCH", "/api/voicemails/" + id, R"({"callback_status":"in_progress","crm_task_id":"TASK-1"})");
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(body_of(p)["callback_status"], "in_progress");
+  EXPECT_EQ(body_of(p)["crm_task_id"], "TASK-1");
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/voicemails?callback_status=pending"))["data"].size(), 0u);
+  EXPECT_EQ(app_call(key, "PATCH", "/api/voicemails/" + id, R"({"callback_status":"maybe"})").status, 400);
+  EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 200);
+
+  auto msgs = body_of(app_call(key, "GET", "/api/messages"));
+  ASSERT_EQ(msgs["data"].size(), 1u) << msgs.dump();
+  EXPECT_EQ(msgs["data"][0]["dialpad_message_id"], 9001);
+  EXPECT_EQ(msgs["data"][0]["text"], "hello");
+  EXPECT_EQ(msgs["data"][0]["crm_user_id"], "vm_agent");
+
+  // Another app's key sees none of it.
+  auto other = new_key(new_app());
+  EXPECT_EQ(app_call(other, "GET", "/api/voicemails/" + id).status, 404);
+  EXPECT_EQ(body_of(app_call(other, "GET", "/api/messages"))["data"].size(), 0u);
+
+  // Internal view and delete.
+  auto ilist = body_of(internal("GET", "/internal/apps/" + app + "/voicemails"));
+  EXPECT_EQ(ilist["data"].size(), 1u);
+  EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 200);
+  EXPECT_EQ(internal("DELETE", "/internal/apps/" + app + "/voicemails/" + id).status, 204);
+  EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 404);
+  EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 404);
+}
+
+TEST_F(api_test, screen_pop_without_a_connected_account_is_409) {
+  auto key = new_key(new_app());
+  auto r = app_call(key, "POST", "/api/screen-pop", R"({"dialpad_user_id":1,"screen_pop_uri":"https://crm/x"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(app_call(key, "POST", "/api/screen-pop", R"({"screen_pop_uri":"https://crm/x"})").status, 400);
+}
+
+TEST_F(api_test, webhook_routed_by_app_key_header) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto body = ring("by-key-1", 9101, "+15550001111", 1, "2026-01-28T14:00:00Z").dump();
+  auto send = [&](const std::string& k) {
+    return http_request(server->port(), "POST", "/webhooks/dialpad",
+                        {{"Content-Type", "application/json"},
+                         {"x-app-api-key", k},
+                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
+                        body);
+  };
+  EXPECT_EQ(send("raw_" + std::string(64, 'f')).status, 401);
+  auto ok = send(key);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  ASSERT_TRUE(drained(app));
+  EXPECT_EQ(app_call(key, "GET", "/api/calls/9101").status, 200);
+}
+
+} // namespace
