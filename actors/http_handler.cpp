@@ -272,14 +272,60 @@ void with_app(handler_ptr self, const api_request& req,
           });
 }
 
+/// The hot reads whose answers are cached per app.
+bool cacheable(query_kind k) {
+  return k == query_kind::calls_list || k == query_kind::call_get;
+}
+
+/// Queries that change an app's calls or mappings: cached answers go first.
+bool changes_app_data(query_kind k) {
+  switch (k) {
+    case query_kind::call_patch: case query_kind::map_one: case query_kind::map_batch:
+    case query_kind::mapping_delete: case query_kind::app_patch:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void answer_query_then(handler_ptr self, uint64_t serial, db_query q,
                        std::function<void(db_answer&, std::function<void()>)> then) {
   auto app_id = q.app_id;
-  self->request(self->state.ctx->pool, std::chrono::seconds{25}, query_atom_v, std::move(q))
+  const auto& tenants = self->state.ctx->tenants;
+  std::string cache_key;
+  uint64_t generation = 0;
+  auto ttl = std::chrono::milliseconds{self->state.ctx->cfg.api_response_cache_ms};
+  if (!then && ttl.count() > 0 && cacheable(q.kind) && !app_id.empty()) {
+    cache_key.reserve(q.args.size() + q.target.size() + 8);
+    cache_key.append(std::to_string(static_cast<int>(q.kind))).append("|").append(q.target)
+      .append("|").append(q.args);
+    if (auto hit = tenants->find_response(app_id, cache_key)) {
+      api_response resp;
+      resp.serial = serial;
+      resp.app_id = app_id;
+      resp.body = *hit;
+      reply(self, std::move(resp));
+      return;
+    }
+    generation = tenants->generation(app_id);
+  }
+  bool changes = changes_app_data(q.kind);
+  // No timeout of our own: the pool bounds the wait for a connection and
+  // each job's run, and the session answers 503 if a request outlives its
+  // deadline; a timeout here would cost a trip through the actor clock
+  // per request.
+  self->request(self->state.ctx->pool, caf::infinite, query_atom_v, std::move(q))
     .then(
-      [self, serial, app_id, then](db_answer& ans) {
+      [self, serial, app_id, then, cache_key, generation, changes, ttl](db_answer& ans) {
+        const auto& tenants = self->state.ctx->tenants;
+        if (changes && !app_id.empty())
+          tenants->bump(app_id); // before the client hears of the change
         for (auto& ev : ans.applied)
           self->send(self->state.ctx->registry, caf::publish_atom_v, ev);
+        if (!cache_key.empty() && ans.status == 200)
+          tenants->put_response(app_id, cache_key, generation,
+                                std::make_shared<const std::string>(ans.body),
+                                tenant_cache::clock_type::now() + ttl);
         auto shared = std::make_shared<db_answer>(std::move(ans));
         auto finish = [self, serial, app_id, shared] {
           api_response resp;

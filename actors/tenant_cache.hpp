@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -87,10 +88,73 @@ public:
 
   /// Forgets everything about app `id` (by id, by org, and its keys).
   void erase_app(const std::string& id) {
+    bump(id);
     std::unique_lock<std::shared_mutex> guard{mtx_};
     by_id_.erase(id);
     std::erase_if(by_org_, [&](const auto& kv) { return kv.second.info.id == id; });
     std::erase_if(by_key_, [&](const auto& kv) { return kv.second.auth.app_id == id; });
+  }
+
+  // -- rendered answers of the hot reads (call list, one call) -----------------
+  //
+  // Keyed by app and by the query's exact arguments. Every change to an
+  // app's calls or mappings that this node hears of bumps the app's
+  // generation (applied events from the pollers, a CRM context, mapping
+  // changes, app changes), which drops its answers; an answer computed
+  // while a bump happened is not stored. The lifetime bounds staleness for
+  // changes made where this node cannot hear them (another node before the
+  // cluster hub carries its events, a DBA).
+
+  using body_ptr = std::shared_ptr<const std::string>;
+
+  /// The app's current generation (read before running the query).
+  uint64_t generation(const std::string& app) const {
+    std::shared_lock<std::shared_mutex> guard{resp_mtx_};
+    auto it = generations_.find(app);
+    return it == generations_.end() ? 0 : it->second;
+  }
+
+  /// A stored answer for `key` of `app`, unless expired.
+  body_ptr find_response(const std::string& app, const std::string& key,
+                         clock_type::time_point now = clock_type::now()) const {
+    std::shared_lock<std::shared_mutex> guard{resp_mtx_};
+    auto a = responses_.find(app);
+    if (a == responses_.end())
+      return nullptr;
+    auto it = a->second.find(key);
+    if (it == a->second.end() || it->second.expires <= now)
+      return nullptr;
+    return it->second.body;
+  }
+
+  /// Stores an answer computed at generation `gen` (dropped if the app
+  /// changed meanwhile).
+  void put_response(const std::string& app, const std::string& key, uint64_t gen, body_ptr body,
+                    clock_type::time_point expires) {
+    if (body->size() > max_response_bytes)
+      return;
+    std::unique_lock<std::shared_mutex> guard{resp_mtx_};
+    auto g = generations_.find(app);
+    if ((g == generations_.end() ? 0 : g->second) != gen)
+      return;
+    if (response_count_ >= max_responses) {
+      responses_.clear();
+      response_count_ = 0;
+    }
+    auto& slot = responses_[app][key];
+    if (!slot.body)
+      ++response_count_;
+    slot = {std::move(body), expires};
+  }
+
+  /// The app's data changed: forget its answers.
+  void bump(const std::string& app) {
+    std::unique_lock<std::shared_mutex> guard{resp_mtx_};
+    ++generations_[app];
+    if (auto a = responses_.find(app); a != responses_.end()) {
+      response_count_ -= a->second.size();
+      responses_.erase(a);
+    }
   }
 
   /// bcrypt verifications run on this node (the benchmark shows one per key).
@@ -108,6 +172,17 @@ private:
   std::unordered_map<int64_t, entry> by_org_;
   std::unordered_map<std::string, key_entry> by_key_;
   static constexpr std::size_t max_keys = 100000;
+
+  struct response_entry {
+    body_ptr body;
+    clock_type::time_point expires;
+  };
+  mutable std::shared_mutex resp_mtx_;
+  std::unordered_map<std::string, uint64_t> generations_;
+  std::unordered_map<std::string, std::unordered_map<std::string, response_entry>> responses_;
+  std::size_t response_count_ = 0;
+  static constexpr std::size_t max_responses = 4096;
+  static constexpr std::size_t max_response_bytes = 512 * 1024;
 };
 
 } // namespace cti

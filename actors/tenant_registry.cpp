@@ -189,7 +189,11 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         [c](int64_t k, const app_info& info, auto expires) { c->put_org(k, info, expires); },
         org_atom_v, org);
     },
-    [=](caf::publish_atom, applied_event& ev) { ++self->state.published[ev.app_id]; },
+    [=](caf::publish_atom, applied_event& ev) {
+      // The app's data changed: cached answers about it are stale.
+      self->state.cache->bump(ev.app_id);
+      ++self->state.published[ev.app_id];
+    },
     [=](auth_atom, std::string& key) -> caf::result<app_auth> {
       return authenticate(self, key);
     },

@@ -1,5 +1,7 @@
 #include "db/api_repo.hpp"
 
+#include <unordered_map>
+
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -55,22 +57,61 @@ std::optional<bool> arg_bool(const json& a, const char* name) {
   return it->get<bool>();
 }
 
+/// Runs `sql` as a statement prepared on this connection the first time
+/// its text is seen (the REST queries come in a few dozen shapes: the
+/// filters present, a cursor or not), so repeat requests skip parsing and
+/// planning. Each DB worker is a thread owning one connection; the cache is
+/// per thread and forgets everything when the connection changes.
+pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql, sql_params& p) {
+  struct statement_cache {
+    const void* conn = nullptr;
+    int backend = 0;
+    std::unordered_map<std::string, std::string> names;
+  };
+  thread_local statement_cache cache;
+  constexpr std::size_t max_statements = 512;
+  auto& conn = tx.conn();
+  if (cache.conn != &conn || cache.backend != conn.backendpid()) {
+    cache.conn = &conn;
+    cache.backend = conn.backendpid();
+    cache.names.clear();
+  }
+  auto it = cache.names.find(sql);
+  if (it == cache.names.end()) {
+    if (cache.names.size() >= max_statements)
+      return tx.exec_params(sql, p.dynamic());
+    auto name = "api_" + std::to_string(cache.names.size());
+    conn.prepare(name, sql);
+    it = cache.names.emplace(sql, std::move(name)).first;
+  }
+  return tx.exec_prepared(it->second, p.dynamic());
+}
+
 /// One keyset page read from `sql` + ORDER BY + LIMIT: rows rendered by
 /// `render`, the cursor taken from the last row's (time_us, id) columns.
+/// The sort time of column `col`: epoch microseconds (us_of) or, for the
+/// call list, Postgres's timestamptz text.
+int64_t sort_time_us(const pqxx::field& f) {
+  if (f.size() > 0 && f.c_str()[0] != '-' && std::string_view{f.c_str(), f.size()}.find(' ')
+                                               != std::string_view::npos)
+    return pg_time_of(f).time_since_epoch().count();
+  return f.as<int64_t>();
+}
+
 template <class Render>
 std::string page_of(pqxx::transaction_base& tx, std::string sql, sql_params& p,
                     const json& args, const std::string& scope, int time_col, int id_col,
                     Render render) {
   int limit = static_cast<int>(arg_int(args, "limit").value_or(default_page_limit));
   sql += " LIMIT " + std::to_string(limit + 1);
-  auto res = tx.exec_params(sql, p.dynamic());
+  auto res = exec(tx, sql, p);
   std::vector<std::string> rows;
   rows.reserve(std::min<std::size_t>(res.size(), static_cast<std::size_t>(limit)));
   std::optional<std::string> next;
   for (std::size_t i = 0; i < res.size(); ++i) {
     if (static_cast<int>(i) == limit) {
       const auto& last = res[i - 1];
-      next = encode_cursor(keyset{last[time_col].as<int64_t>(), last[id_col].as<std::string>()},
+      next = encode_cursor(keyset{sort_time_us(last[time_col]), last[id_col].as<std::string>()},
                            scope);
       break;
     }
@@ -440,12 +481,14 @@ db_answer mapping_delete(pqxx::transaction_base& tx, const db_query& q) {
 
 // -- calls ------------------------------------------------------------------------
 
+// Times travel as Postgres's own text (parse_pg_timestamptz): converting
+// five timestamps per row to epoch numbers in SQL cost as much as the scan.
 const std::string call_select =
   "SELECT c.id, c.dialpad_call_id, c.direction, c.from_number, c.to_number, c.status,"
-  " c.dialpad_user_id, m.crm_user_id, " + us_of("c.started_at") + ", " + us_of("c.answered_at")
-  + ", " + us_of("c.ended_at") + ", c.duration_seconds, c.recording_url, c.has_voicemail,"
-  " c.crm_context::text, " + us_of("c.created_at") + ", " + us_of("c.updated_at")
-  + " FROM calls c LEFT JOIN dialpad_user_mappings m"
+  " c.dialpad_user_id, m.crm_user_id, c.started_at, c.answered_at, c.ended_at,"
+  " c.duration_seconds, c.recording_url, c.has_voicemail, c.crm_context::text, c.created_at,"
+  " c.updated_at"
+  " FROM calls c LEFT JOIN dialpad_user_mappings m"
   " ON m.app_id = c.app_id AND m.dialpad_user_id = c.dialpad_user_id";
 
 /// Columns of `call_select` used for the cursor.
@@ -463,15 +506,15 @@ std::string call_object(const pqxx::row& r) {
   c.status = parse_call_status(r[5].as<std::string>()).value_or(call_status::ringing);
   c.dialpad_user_id = opt<int64_t>(r[6]);
   m.crm_user_id = opt<std::string>(r[7]);
-  c.started_at = time_of(r[8]);
-  c.answered_at = opt_time(r[9]);
-  c.ended_at = opt_time(r[10]);
+  c.started_at = pg_time_of(r[8]);
+  c.answered_at = opt_pg_time(r[9]);
+  c.ended_at = opt_pg_time(r[10]);
   c.duration_seconds = opt<int>(r[11]);
   c.recording_url = opt<std::string>(r[12]);
   c.has_voicemail = r[13].as<bool>();
   m.crm_context = opt<std::string>(r[14]);
-  m.created_at = time_of(r[15]);
-  m.updated_at = time_of(r[16]);
+  m.created_at = pg_time_of(r[15]);
+  m.updated_at = pg_time_of(r[16]);
   return call_json(c, m);
 }
 
@@ -540,8 +583,9 @@ std::string call_match(const std::string& target) {
 }
 
 db_answer call_get(pqxx::transaction_base& tx, const db_query& q) {
-  auto res = tx.exec_params(call_select + " WHERE c.app_id = $1::uuid AND " + call_match(q.target),
-                            q.app_id, q.target);
+  sql_params p;
+  p.text(q.app_id).text(q.target);
+  auto res = exec(tx, call_select + " WHERE c.app_id = $1::uuid AND " + call_match(q.target), p);
   if (res.empty())
     refuse(errc::not_found, "no such call");
   return {200, call_object(res[0]), {}};
@@ -652,8 +696,9 @@ db_answer voicemails_list(pqxx::transaction_base& tx, const db_query& q, const j
 }
 
 db_answer voicemail_get(pqxx::transaction_base& tx, const db_query& q) {
-  auto res = tx.exec_params(voicemail_select + " WHERE v.app_id = $1::uuid AND v.id = $2::uuid",
-                            q.app_id, q.target);
+  sql_params p;
+  p.text(q.app_id).text(q.target);
+  auto res = exec(tx, voicemail_select + " WHERE v.app_id = $1::uuid AND v.id = $2::uuid", p);
   if (res.empty())
     refuse(errc::not_found, "no such voicemail");
   return {200, voicemail_object(res[0]), {}};
@@ -811,7 +856,9 @@ std::string cursor_scope(query_kind kind, const std::string& app_id) {
 db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   auto args = q.args.empty() ? json::object() : json::parse(q.args);
   if (is_read_only(q.kind)) {
-    pqxx::read_transaction tx{c};
+    // Reads run in autocommit: one round trip per statement instead of
+    // BEGIN/COMMIT around it.
+    pqxx::nontransaction tx{c};
     return dispatch(tx, q, args);
   }
   pqxx::work tx{c};

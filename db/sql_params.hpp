@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,22 @@ inline std::optional<timestamp> opt_time(const pqxx::field& f) {
   if (f.is_null())
     return std::nullopt;
   return time_of(f);
+}
+
+/// A timestamptz column selected as it is (text output, ISO DateStyle):
+/// cheaper for Postgres than converting to epoch microseconds in SQL.
+inline timestamp pg_time_of(const pqxx::field& f) {
+  auto t = parse_pg_timestamptz(std::string_view{f.c_str(), f.size()});
+  if (!t)
+    throw std::runtime_error("unexpected timestamptz text");
+  return *t;
+}
+
+/// A nullable timestamptz column selected as it is.
+inline std::optional<timestamp> opt_pg_time(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return pg_time_of(f);
 }
 
 /// SQL for "parameter $n holds epoch microseconds" → timestamptz.

@@ -43,6 +43,8 @@ bool try_connect(worker_ptr self) {
       pqxx::nontransaction tx{*conn};
       tx.exec("SET statement_timeout = "
               + std::to_string(st.settings.statement_timeout.count()));
+      // Timestamps selected as text come in one known form (pg_time_of).
+      tx.exec("SET DateStyle = 'ISO, YMD'");
     }
     for (const auto& stmt : prepared_statements())
       conn->prepare(stmt.name, stmt.sql);

@@ -356,6 +356,7 @@ void read_database(reader& r, config& cfg) {
                               + ") must be >= DB_POOL_MIN (" + std::to_string(cfg.db_pool_min) + ")");
   }
   r.read_int("DB_POOL_WAIT_MS", cfg.db_pool_wait_ms, 1, 600000);
+  r.read_int("API_RESPONSE_CACHE_MS", cfg.api_response_cache_ms, 0, 60000);
   r.read_int("DB_POOL_MAX_WAITING", cfg.db_pool_max_waiting, 0, 1000000);
 }
 

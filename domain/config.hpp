@@ -68,6 +68,7 @@ struct config {
   int http_idle_timeout_seconds = 60;         ///< HTTP_IDLE_TIMEOUT_SECONDS (keep-alive idle)
   int db_pool_wait_ms = 2000;                 ///< DB_POOL_WAIT_MS (bounded wait for a free connection)
   int db_pool_max_waiting = 1000;             ///< DB_POOL_MAX_WAITING (queue bound; past it: unavailable)
+  int api_response_cache_ms = 1000;           ///< API_RESPONSE_CACHE_MS (call list / call reads; 0: off)
   std::vector<std::string> generated_secrets; ///< Secrets generated in development mode (variable names)
 
   /// True in development mode (`CTI_ENV=development`).

@@ -59,11 +59,34 @@ std::string format_rfc3339(timestamp t) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   y += m <= 2;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
-                static_cast<int>(sod / 3600), static_cast<int>(sod % 3600 / 60),
-                static_cast<int>(sod % 60), ms);
-  return buf;
+  if (y < 0 || y > 9999) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
+                  static_cast<int>(sod / 3600), static_cast<int>(sod % 3600 / 60),
+                  static_cast<int>(sod % 60), ms);
+    return buf;
+  }
+  // The common case without printf (hot: every time field of every listed row).
+  std::string out(24, '0');
+  auto put = [&out](std::size_t pos, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10)
+      out[pos + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+  };
+  put(0, static_cast<unsigned>(y), 4);
+  out[4] = '-';
+  put(5, m, 2);
+  out[7] = '-';
+  put(8, d, 2);
+  out[10] = 'T';
+  put(11, static_cast<unsigned>(sod / 3600), 2);
+  out[13] = ':';
+  put(14, static_cast<unsigned>(sod % 3600 / 60), 2);
+  out[16] = ':';
+  put(17, static_cast<unsigned>(sod % 60), 2);
+  out[19] = '.';
+  put(20, static_cast<unsigned>(ms), 3);
+  out[23] = 'Z';
+  return out;
 }
 
 std::optional<timestamp> parse_rfc3339(std::string_view s) {
@@ -122,6 +145,66 @@ std::optional<timestamp> parse_rfc3339(std::string_view s) {
 timestamp now_utc() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(
     std::chrono::system_clock::now());
+}
+
+std::optional<timestamp> parse_pg_timestamptz(std::string_view t) {
+  auto digits = [&t](std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > t.size())
+      return false;
+    out = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (t[i] < '0' || t[i] > '9')
+        return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (t.size() < 22 || !digits(0, 4, year) || t[4] != '-' || !digits(5, 2, month) || t[7] != '-'
+      || !digits(8, 2, day) || t[10] != ' ' || !digits(11, 2, hour) || t[13] != ':'
+      || !digits(14, 2, minute) || t[16] != ':' || !digits(17, 2, second))
+    return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    return std::nullopt;
+  std::size_t pos = 19;
+  long long micros = 0;
+  if (pos < t.size() && t[pos] == '.') {
+    ++pos;
+    int n = 0;
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9' && n < 6) {
+      micros = micros * 10 + (t[pos] - '0');
+      ++pos;
+      ++n;
+    }
+    if (n == 0)
+      return std::nullopt;
+    for (; n < 6; ++n)
+      micros *= 10;
+  }
+  if (pos >= t.size() || (t[pos] != '+' && t[pos] != '-'))
+    return std::nullopt;
+  int sign = t[pos] == '-' ? -1 : 1;
+  int oh = 0, om = 0, os = 0;
+  if (!digits(pos + 1, 2, oh))
+    return std::nullopt;
+  pos += 3;
+  if (pos < t.size()) {
+    if (t[pos] != ':' || !digits(pos + 1, 2, om))
+      return std::nullopt;
+    pos += 3;
+    if (pos < t.size()) {
+      if (t[pos] != ':' || !digits(pos + 1, 2, os))
+        return std::nullopt;
+      pos += 3;
+    }
+  }
+  if (pos != t.size())
+    return std::nullopt;
+  long long offset = sign * (oh * 3600LL + om * 60LL + os);
+  long long secs = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day))
+                     * 86400LL
+                   + hour * 3600LL + minute * 60LL + second - offset;
+  return timestamp{std::chrono::microseconds{secs * 1000000LL + micros}};
 }
 
 } // namespace cti

@@ -18,6 +18,11 @@ std::string format_rfc3339(timestamp t);
 /// not exactly one such value.
 std::optional<timestamp> parse_rfc3339(std::string_view text);
 
+/// Parses PostgreSQL's ISO text output of a timestamptz
+/// ("2026-01-28 10:30:00.123456+00", offset "+HH", "+HH:MM" or "+HH:MM:SS");
+/// nothing for anything else (BC dates, infinity).
+std::optional<timestamp> parse_pg_timestamptz(std::string_view text);
+
 /// The current wall-clock time.
 timestamp now_utc();
 

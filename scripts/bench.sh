@@ -11,7 +11,8 @@
 #
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
-# health; default all), BENCH_SERVER_ENV (extra VAR=value for the server).
+# query export health; default all), BENCH_QUERY_CALLS (calls seeded for the
+# query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server).
 # The load generator shares the machine's cores with the server and Postgres.
 set -euo pipefail
 
@@ -81,7 +82,7 @@ wait_drained() {
 start_server
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain health} "
+SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export health} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
 load() { build/cti-load --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
 
@@ -153,6 +154,90 @@ sql "SELECT json_build_object('scenario', 'drain', 'events', count(*),
        'attempts_gt_1', count(*) FILTER (WHERE attempts > 1),
        'calls_ended', (SELECT count(*) FROM calls WHERE app_id = '$APP3' AND status = 'ended'))
      FROM webhook_events WHERE app_id = '$APP3'"
+fi
+
+# REST queries: one app holding BENCH_QUERY_CALLS calls (seeded by SQL,
+# 50 Dialpad users of which 25 are mapped to CRM users), read with its key.
+QCALLS=${BENCH_QUERY_CALLS:-1000000}
+seed_query_app() {
+  [[ -n ${QAPP:-} ]] && return 0
+  QAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-query') RETURNING id" | head -1)
+  log "seeding $QCALLS calls for the query scenarios"
+  sql "INSERT INTO calls (app_id, dialpad_call_id, direction, from_number, to_number, status,
+         dialpad_user_id, started_at, answered_at, ended_at, duration_seconds, raw_payload)
+       SELECT '$QAPP', 9000000000 + g, CASE WHEN g % 3 = 0 THEN 'outbound' ELSE 'inbound' END,
+              '+1702555' || lpad((g % 10000)::text, 4, '0'), '+14155550123',
+              (ARRAY['ended','missed','ended','ended','active'])[g % 5 + 1],
+              5171365938069504 + g % 50,
+              timestamptz '2026-01-01' + g * interval '1 second',
+              timestamptz '2026-01-01' + g * interval '1 second' + interval '5 seconds',
+              timestamptz '2026-01-01' + g * interval '1 second' + interval '65 seconds', 60,
+              jsonb_build_object('state', 'hangup')
+       FROM generate_series(1, $QCALLS) AS g" >/dev/null
+  sql "INSERT INTO dialpad_user_mappings (app_id, dialpad_user_id, crm_user_id)
+       SELECT '$QAPP', 5171365938069504 + g, 'crm_' || g FROM generate_series(0, 24) AS g" >/dev/null
+  sql "VACUUM ANALYZE calls" >/dev/null
+  sql "VACUUM ANALYZE dialpad_user_mappings" >/dev/null
+  QKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
+    "http://127.0.0.1:$PORT/internal/apps/$QAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+}
+bcrypt_count() {
+  curl -fsS -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$PORT/metrics" |
+    sed -E 's/.*"bcrypt_verifications":([0-9]+).*/\1/'
+}
+
+if want query; then
+seed_query_app
+log "scenario: GET /api/calls?limit=50 (app key, 1,000,000-call app, newest page)"
+load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+log "scenario: GET /api/calls/{dialpad id} (app key)"
+load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
+  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+log "scenario: GET /api/calls?crm_user_id=crm_7&limit=50 (filter through the mapping)"
+load --path "/api/calls?crm_user_id=crm_7&limit=50" --header "x-app-api-key: $QKEY" \
+  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+printf '{"scenario":"bcrypt_per_key","bcrypt_verifications":%s}\n' "$(bcrypt_count)"
+# Reads while the app's calls keep changing: 200 webhooks/s for the same app
+# (each processed event drops the app's cached answers).
+log "scenario: GET /api/calls?limit=50 while 200 webhooks/s arrive for the app"
+build/cti-load --port "$PORT" --duration "$((DURATION + 3))" --warmup 0 --method POST \
+  --path "/webhooks/dialpad/$QAPP" --webhooks $(((DURATION + 3) * 200)) \
+  --secret bench-webhook-secret --connections 4 --rate 200 >"$PGDIR/writes.json" &
+WRITER=$!
+load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+wait "$WRITER" || true
+sed 's/^/  writes: /' "$PGDIR/writes.json" >&2
+# The same reads with the response cache off: every request reaches Postgres.
+stop_server
+SAVED_ENV=${BENCH_SERVER_ENV:-}
+BENCH_SERVER_ENV="$SAVED_ENV API_RESPONSE_CACHE_MS=0"
+start_server
+log "scenario: GET /api/calls?limit=50, response cache off"
+load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+log "scenario: GET /api/calls/{dialpad id}, response cache off"
+load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
+  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+stop_server
+BENCH_SERVER_ENV=$SAVED_ENV
+start_server
+fi
+
+# CDR export of every call of the query app, streamed: RSS before and the
+# peak during, on a freshly started server.
+if want export; then
+seed_query_app
+stop_server
+start_server
+curl -fsS "http://127.0.0.1:$PORT/api/calls?limit=1" -H "x-app-api-key: $QKEY" >/dev/null
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+log "scenario: GET /api/calls/export (csv, $QCALLS calls)"
+t0=$(now_ms)
+bytes=$(curl -fsS "http://127.0.0.1:$PORT/api/calls/export?format=csv" -H "x-app-api-key: $QKEY" | wc -c)
+t1=$(now_ms)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+printf '{"scenario":"export_csv","calls":%d,"bytes":%d,"wall_ms":%d,"rss_before_mib":%.1f,"rss_peak_mib":%.1f,"growth_mib":%.1f}\n' \
+  "$QCALLS" "$bytes" $((t1 - t0)) "$(echo "$rss_before / 1024" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" \
+  "$(echo "($hwm - $rss_before) / 1024" | bc -l)"
 fi
 
 # /health flip: how long after Postgres stops until /health says 503, and

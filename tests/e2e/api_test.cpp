@@ -458,10 +458,17 @@ TEST_F(api_test, crm_context_is_attached_and_joins_the_stream) {
   auto key = new_key(app);
   ASSERT_EQ(post_event(app, ring("ctx-1", 6001, "+15550000009", 1, "2026-01-28T11:00:00Z")).status, 200);
   ASSERT_TRUE(drained(app));
+  // Read first (so a cached answer exists), then change: reads see the change at once.
+  ASSERT_TRUE(body_of(app_call(key, "GET", "/api/calls/6001"))["crm_context"].is_null());
+  ASSERT_TRUE(body_of(app_call(key, "GET", "/api/calls"))["data"][0]["crm_user_id"].is_null());
+  ASSERT_EQ(internal("POST", "/internal/apps/" + app + "/users/map",
+                     R"({"dialpad_user_id":1,"crm_user_id":"late_mapping"})").status, 200);
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls"))["data"][0]["crm_user_id"], "late_mapping");
   auto r = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":{"ticket":"T-42","n":[1,2]}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(body_of(r)["crm_context"], json({{"ticket", "T-42"}, {"n", {1, 2}}}));
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/6001"))["crm_context"]["ticket"], "T-42");
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls"))["data"][0]["crm_context"]["ticket"], "T-42");
   // It took the next seq as call.context_updated.
   auto events = body_of(internal("GET", "/internal/apps/" + app + "/events"));
   ASSERT_GE(events["data"].size(), 2u);
@@ -477,6 +484,11 @@ TEST_F(api_test, crm_context_is_attached_and_joins_the_stream) {
   auto cleared = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":null})");
   ASSERT_EQ(cleared.status, 200);
   EXPECT_TRUE(body_of(cleared)["crm_context"].is_null());
+  // A new event for the call shows on the next read once processed.
+  ASSERT_EQ(post_event(app, {{"event_type", "call.ended"}, {"event_id", "ctx-2"}, {"call_id", 6001},
+                             {"timestamp", "2026-01-28T11:05:00Z"}}).status, 200);
+  EXPECT_TRUE(cti::test::eventually(
+    [&] { return body_of(app_call(key, "GET", "/api/calls/6001"))["status"] == "ended"; }, 5s));
 }
 
 TEST_F(api_test, export_streams_csv_and_ndjson) {

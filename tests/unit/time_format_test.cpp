@@ -43,3 +43,25 @@ TEST(time_format, accepts_leap_day_only_in_leap_years) {
   EXPECT_TRUE(parse_rfc3339("2024-02-29T00:00:00Z"));
   EXPECT_FALSE(parse_rfc3339("2025-02-29T00:00:00Z"));
 }
+
+TEST(time_format, parses_postgres_timestamptz_text) {
+  auto t = cti::parse_pg_timestamptz("2026-01-28 10:30:00.123456+00");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(cti::format_rfc3339(*t), "2026-01-28T10:30:00.123Z");
+  EXPECT_EQ(t->time_since_epoch().count() % 1000000, 123456);
+  auto whole = cti::parse_pg_timestamptz("2026-01-28 10:30:00+00");
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->time_since_epoch().count() % 1000000, 0);
+  // Offsets are applied (a session in another time zone).
+  auto east = cti::parse_pg_timestamptz("2026-01-28 12:30:00.5+02");
+  ASSERT_TRUE(east);
+  EXPECT_EQ(cti::format_rfc3339(*east), "2026-01-28T10:30:00.500Z");
+  auto odd = cti::parse_pg_timestamptz("2026-01-28 05:00:00-05:30");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(cti::format_rfc3339(*odd), "2026-01-28T10:30:00.000Z");
+  EXPECT_EQ(*cti::parse_pg_timestamptz("1970-01-01 00:00:00+00"),
+            cti::timestamp{std::chrono::microseconds{0}});
+  for (auto bad : {"", "infinity", "2026-01-28T10:30:00Z", "2026-01-28 10:30:00", "2026-13-28 10:30:00+00",
+                   "2026-01-28 10:30:00.+00", "2026-01-28 10:30:00+00 BC"})
+    EXPECT_FALSE(cti::parse_pg_timestamptz(bad)) << bad;
+}
