@@ -310,16 +310,21 @@ void answer_query_then(handler_ptr self, uint64_t serial, db_query q,
     generation = tenants->generation(app_id);
   }
   bool changes = changes_app_data(q.kind);
+  auto kind = q.kind;
   // No timeout of our own: the pool bounds the wait for a connection and
   // each job's run, and the session answers 503 if a request outlives its
   // deadline; a timeout here would cost a trip through the actor clock
   // per request.
   self->request(self->state.ctx->pool, caf::infinite, query_atom_v, std::move(q))
     .then(
-      [self, serial, app_id, then, cache_key, generation, changes, ttl](db_answer& ans) {
+      [self, serial, app_id, then, cache_key, generation, changes, ttl, kind](db_answer& ans) {
         const auto& tenants = self->state.ctx->tenants;
-        if (changes && !app_id.empty())
+        if (changes && !app_id.empty()) {
           tenants->bump(app_id); // before the client hears of the change
+          if (kind == query_kind::map_one || kind == query_kind::map_batch
+              || kind == query_kind::mapping_delete)
+            self->send(self->state.ctx->registry, mappings_atom_v, app_id);
+        }
         for (auto& ev : ans.applied)
           self->send(self->state.ctx->registry, caf::publish_atom_v, ev);
         if (!cache_key.empty() && ans.status == 200)

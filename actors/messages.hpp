@@ -445,6 +445,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::query_kind))
   CAF_ADD_TYPE_ID(cti, (cti::db_query))
   CAF_ADD_TYPE_ID(cti, (cti::db_answer))
+  CAF_ADD_TYPE_ID(cti, (std::vector<int64_t>))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -469,6 +470,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, auth_atom, "auth")
   CAF_ADD_ATOM(cti, cti, hash_atom, "hash")
   CAF_ADD_ATOM(cti, cti, verify_atom, "verify")
+  CAF_ADD_ATOM(cti, cti, crm_atom, "crm")
+  CAF_ADD_ATOM(cti, cti, mappings_atom, "mappings")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -535,6 +538,17 @@ using ingester_actor = caf::typed_actor<
   /// Internal: the batch with this generation waited long enough.
   caf::reacts_to<flush_atom, uint64_t>>;
 
+/// One app's hot state on this node (actors/tenant.hpp).
+using tenant_actor = caf::typed_actor<
+  /// An event of the app was applied and committed.
+  caf::reacts_to<caf::publish_atom, applied_event>,
+  /// The CRM user mapped to a Dialpad user ("" when none), from the cache.
+  caf::replies_to<crm_atom, int64_t>::with<std::string>,
+  /// The app's user mappings changed: drop the cache.
+  caf::reacts_to<invalidate_atom>,
+  /// {last seq received, events received, mappings cached}.
+  caf::replies_to<stats_atom>::with<std::vector<int64_t>>>;
+
 /// Node-wide cache of tenants: who an app id or org id is, whether it is
 /// active, which webhook secret it uses.
 using tenant_registry_actor = caf::typed_actor<
@@ -548,7 +562,14 @@ using tenant_registry_actor = caf::typed_actor<
   /// its key, its connection); answers once the caches forgot it.
   caf::replies_to<invalidate_atom, std::string>::with<bool>,
   /// An event was applied and committed: hand it to the app's tenant actor.
-  caf::reacts_to<caf::publish_atom, applied_event>>;
+  caf::reacts_to<caf::publish_atom, applied_event>,
+  /// The app's user mappings changed (its tenant actor drops its cache).
+  caf::reacts_to<mappings_atom, std::string>,
+  /// The CRM user mapped to a Dialpad user of an app ("" when none),
+  /// answered by the app's tenant actor (spawned on first use).
+  caf::replies_to<crm_atom, std::string, int64_t>::with<std::string>,
+  /// The app's tenant actor's figures (see tenant_actor).
+  caf::replies_to<stats_atom, std::string>::with<std::vector<int64_t>>>;
 
 /// bcrypt off the scheduler: a detached actor (the node runs a few).
 using hasher_actor = caf::typed_actor<

@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/tenant.hpp"
 #include "domain/api_key.hpp"
 #include "domain/log.hpp"
 #include "domain/seal.hpp"
@@ -37,12 +38,21 @@ struct tenant_registry_state {
   /// Key checks in progress, by the key's fingerprint.
   std::unordered_map<std::string, key_loading> by_key;
   std::size_t next_hasher = 0;
-  /// Applied events handed over per app. TODO(issue 5): tenant actors take
-  /// these and push them to WebSocket sessions; until then they are counted.
-  std::unordered_map<std::string, uint64_t> published;
+  /// One tenant actor per app that was used on this node.
+  std::unordered_map<std::string, tenant_actor> tenants;
 };
 
 using registry_ptr = tenant_registry_actor::stateful_pointer<tenant_registry_state>;
+
+/// The app's tenant actor, spawned on first use.
+tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
+  auto& st = self->state;
+  if (auto it = st.tenants.find(app_id); it != st.tenants.end())
+    return it->second;
+  auto t = spawn_tenant(self, app_id, st.pool);
+  st.tenants.emplace(app_id, t);
+  return t;
+}
 
 /// Opens the app's sealed webhook secret (the database hands it over hex
 /// encoded and sealed) with the node's key; the app id is the associated data.
@@ -192,7 +202,20 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
     [=](caf::publish_atom, applied_event& ev) {
       // The app's data changed: cached answers about it are stale.
       self->state.cache->bump(ev.app_id);
-      ++self->state.published[ev.app_id];
+      auto t = tenant_of(self, ev.app_id);
+      self->send(t, caf::publish_atom_v, std::move(ev));
+    },
+    [=](mappings_atom, std::string& app_id) {
+      if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
+        self->send(it->second, invalidate_atom_v);
+      // TODO(issue 8): the cluster hub carries this (and every invalidation
+      // below) to the peers.
+    },
+    [=](crm_atom, std::string& app_id, int64_t dialpad_user) -> caf::result<std::string> {
+      return self->delegate(tenant_of(self, app_id), crm_atom_v, dialpad_user);
+    },
+    [=](stats_atom, std::string& app_id) -> caf::result<std::vector<int64_t>> {
+      return self->delegate(tenant_of(self, app_id), stats_atom_v);
     },
     [=](auth_atom, std::string& key) -> caf::result<app_auth> {
       return authenticate(self, key);
@@ -209,6 +232,7 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         l.stale = true;
       for (auto& [fp, l] : st.by_key)
         l.stale = true;
+      // TODO(issue 8): publish the invalidation to the peers.
       return true;
     },
   };

@@ -126,7 +126,7 @@ run.sh: dev secrets are in var/dev.env. In another shell:
   cd $(printf '%q' "$ROOT") && set -a && . var/dev.env && set +a
   curl -fsS http://localhost:$PORT/health
   curl -X POST -H "Authorization: Bearer \$INTERNAL_API_SECRET" -H 'Content-Type: application/json' -d '{"name":"Acme"}' http://localhost:$PORT/internal/apps
-  (creating apps over HTTP arrives with the tenants step; until then that answers 404)
+  curl -X POST -H "Authorization: Bearer \$INTERNAL_API_SECRET" http://localhost:$PORT/internal/apps/<app id>/api-key
 
 EOF
 else

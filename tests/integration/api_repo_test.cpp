@@ -242,3 +242,58 @@ TEST(ApiRepo, RotationInvalidatesTheRegistryCacheAtOnce) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
+  auto url = migrated_database("api_tenant");
+  auto app = cti::test::create_app(url);
+  caf::actor_system_config cfg;
+  cti::add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  cti::db::pool_settings ps;
+  ps.worker.conninfo = url;
+  auto pool = cti::db::spawn_db_pool(sys, ps);
+  auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
+  caf::scoped_actor self{sys};
+  auto run = [&](db_query q) {
+    self->request(pool, std::chrono::seconds{10}, cti::query_atom_v, std::move(q))
+      .receive([](cti::db_answer&) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  };
+  auto crm = [&](int64_t user) {
+    std::string out = "<error>";
+    self->request(registry, std::chrono::seconds{10}, cti::crm_atom_v, app, user)
+      .receive([&](std::string& s) { out = s; }, [](caf::error& e) { FAIL() << to_string(e); });
+    return out;
+  };
+  run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "first"}}));
+  EXPECT_EQ(crm(1), "first");
+  EXPECT_EQ(crm(2), "");
+  // Changed behind the cache's back: the cache still answers the old value...
+  run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "second"}}));
+  run(query(query_kind::map_one, app, {{"dialpad_user_id", 2}, {"crm_user_id", "new"}}));
+  EXPECT_EQ(crm(1), "first");
+  EXPECT_EQ(crm(2), "");
+  // ...until the change is announced, as the HTTP handler does after a mapping change.
+  self->send(registry, cti::mappings_atom_v, app);
+  EXPECT_EQ(crm(1), "second");
+  EXPECT_EQ(crm(2), "new");
+  // Applied events reach the app's tenant actor.
+  cti::applied_event ev;
+  ev.app_id = app;
+  ev.seq = 7;
+  self->send(registry, caf::publish_atom_v, ev);
+  std::vector<int64_t> stats;
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      self->request(registry, std::chrono::seconds{10}, cti::stats_atom_v, app)
+        .receive([&](std::vector<int64_t>& s) { stats = s; }, [](caf::error&) {});
+      return stats.size() == 3 && stats[0] == 7;
+    },
+    std::chrono::seconds{5}));
+  EXPECT_EQ(stats[1], 1);
+  self->send_exit(registry, caf::exit_reason::user_shutdown);
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+} // namespace

@@ -1,0 +1,18 @@
+#pragma once
+
+// One tenant actor per app per node, spawned by the tenant registry on first
+// use: where the app's hot state lives. Today: the app's applied-event
+// stream as this node received it (last seq, count) and the user-mapping
+// cache (Dialpad user → CRM user) that WebSocket pushes will enrich events
+// with. WebSocket sessions and their filters join it with the push step.
+
+#include <caf/fwd.hpp>
+
+#include "actors/messages.hpp"
+
+namespace cti {
+
+/// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).
+tenant_actor spawn_tenant(caf::local_actor* parent, std::string app_id, db_pool_actor pool);
+
+} // namespace cti
