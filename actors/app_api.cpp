@@ -17,6 +17,7 @@
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
 #include "domain/validation.hpp"
+#include "domain/webhook_intake.hpp"
 
 namespace cti {
 
@@ -53,6 +54,8 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
       reply_bad_request(self, req, n + " " + what);
       return false;
     };
+    if (!utf8_length(*v) || v->find('\0') != std::string::npos)
+      return bad("must be valid UTF-8 text");
     if (n == "status") {
       auto list = parse_status_list(*v);
       if (!list)
@@ -162,6 +165,10 @@ void call_endpoint(handler_ptr self, const api_request& req, const std::string& 
   auto ctx = body->find("crm_context");
   if (ctx == body->end() || !(ctx->is_object() || ctx->is_null())) {
     reply_bad_request(self, req, "crm_context must be a JSON object or null");
+    return;
+  }
+  if (ctx->is_object() && contains_nul(*ctx)) {
+    reply_bad_request(self, req, "crm_context must not contain \\u0000");
     return;
   }
   if (ctx->is_object() && ctx->dump().size() > max_crm_context_bytes) {
@@ -302,7 +309,8 @@ exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_s
       }
       auto q = st.query;
       q.args = st.args.dump();
-      self->request(st.ctx->pool, std::chrono::seconds{60}, query_atom_v, std::move(q))
+      // Shorter than the session's 30 s stall watchdog.
+      self->request(st.ctx->pool, std::chrono::seconds{25}, query_atom_v, std::move(q))
         .then(
           [self](db_answer& ans) {
             auto& st = self->state;

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/processing_stats.hpp"
+#include "actors/tenant_cache.hpp"
 #include "domain/log.hpp"
 
 namespace cti {
@@ -18,6 +19,7 @@ struct queue_poller_state {
   db_pool_actor pool;
   tenant_registry_actor registry;
   std::shared_ptr<processing_stats> stats;
+  std::shared_ptr<tenant_cache> tenants;
   bool busy = false;   ///< A round is running.
   bool again = false;  ///< Woken while busy: run another round after it.
   bool again_full = false; ///< ... and that round must start from the oldest.
@@ -67,7 +69,12 @@ void poll(poller_ptr self, bool full) {
         s.stats->record_round(report.claimed - report.deferred - report.failed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started));
-        // Published only now: the round has committed.
+        // Published only now: the round has committed. Cached answers about
+        // the changed apps go first (the registry would drop them too, a
+        // message later).
+        if (s.tenants)
+          for (const auto& ev : report.applied)
+            s.tenants->bump(ev.app_id);
         for (auto& ev : report.applied)
           self->send(s.registry, caf::publish_atom_v, std::move(ev));
         // A full batch means more may be waiting.
@@ -92,11 +99,13 @@ void poll(poller_ptr self, bool full) {
 queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor pool,
                                                tenant_registry_actor registry,
                                                std::shared_ptr<processing_stats> stats,
-                                               poller_settings settings) {
+                                               poller_settings settings,
+                                               std::shared_ptr<tenant_cache> tenants) {
   auto& st = self->state;
   st.pool = std::move(pool);
   st.registry = std::move(registry);
   st.stats = std::move(stats);
+  st.tenants = std::move(tenants);
   st.settings = settings;
   // Start with a round: events may have queued while no node was running.
   self->send(self, caf::tick_atom_v);
@@ -115,9 +124,10 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
 queue_poller_actor spawn_queue_poller(caf::actor_system& sys, db_pool_actor pool,
                                       tenant_registry_actor registry,
                                       std::shared_ptr<processing_stats> stats,
-                                      poller_settings settings) {
+                                      poller_settings settings,
+                                      std::shared_ptr<tenant_cache> tenants) {
   return sys.spawn(queue_poller, std::move(pool), std::move(registry), std::move(stats),
-                   settings);
+                   settings, std::move(tenants));
 }
 
 } // namespace cti

@@ -21,6 +21,7 @@
 namespace cti {
 
 class processing_stats;
+class tenant_cache;
 
 /// How a poller works.
 struct poller_settings {
@@ -35,9 +36,12 @@ struct poller_settings {
 
 /// Spawns a poller that processes through `pool` and hands applied events
 /// to `registry`, recording figures in `stats`.
+/// `tenants` (may be null) has the app's cached answers dropped as soon as
+/// a round that changed the app has committed.
 queue_poller_actor spawn_queue_poller(caf::actor_system& sys, db_pool_actor pool,
                                       tenant_registry_actor registry,
                                       std::shared_ptr<processing_stats> stats,
-                                      poller_settings settings);
+                                      poller_settings settings,
+                                      std::shared_ptr<tenant_cache> tenants = nullptr);
 
 } // namespace cti

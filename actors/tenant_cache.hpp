@@ -64,9 +64,12 @@ public:
                                    clock_type::time_point now = clock_type::now()) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     auto it = by_key_.find(fingerprint);
-    if (it == by_key_.end() || it->second.expires <= now)
-      return std::nullopt;
-    return it->second.auth;
+    if (it != by_key_.end() && it->second.expires > now)
+      return it->second.auth;
+    auto bad = bad_keys_.find(fingerprint);
+    if (bad != bad_keys_.end() && bad->second > now)
+      return app_auth{};
+    return std::nullopt;
   }
 
   /// The entry for this fingerprint, expired or not (for revalidation).
@@ -78,11 +81,19 @@ public:
     return it->second;
   }
 
-  /// Stores the answer for a key.
+  /// Stores the answer for a key. Refused keys live in a map of their own,
+  /// so a flood of random keys cannot push the verified ones out (which
+  /// would cost a bcrypt each to get back).
   void put_key(const std::string& fingerprint, key_entry e) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (!e.auth.valid) {
+      if (bad_keys_.size() >= max_keys)
+        bad_keys_.clear();
+      bad_keys_[fingerprint] = e.expires;
+      return;
+    }
     if (by_key_.size() >= max_keys)
-      by_key_.clear(); // bounded: a flood of random keys cannot grow it without end
+      by_key_.clear();
     by_key_[fingerprint] = std::move(e);
   }
 
@@ -91,7 +102,11 @@ public:
     bump(id);
     std::unique_lock<std::shared_mutex> guard{mtx_};
     by_id_.erase(id);
-    std::erase_if(by_org_, [&](const auto& kv) { return kv.second.info.id == id; });
+    // "No app for this org" answers go too: the change may be the
+    // registration of that org.
+    std::erase_if(by_org_, [&](const auto& kv) {
+      return kv.second.info.id == id || !kv.second.info.found;
+    });
     std::erase_if(by_key_, [&](const auto& kv) { return kv.second.auth.app_id == id; });
   }
 
@@ -137,13 +152,19 @@ public:
     auto g = generations_.find(app);
     if ((g == generations_.end() ? 0 : g->second) != gen)
       return;
-    if (response_count_ >= max_responses) {
+    if (response_count_ >= max_responses || response_bytes_ + body->size() > max_total_bytes) {
+      // Bounded: start over (the entries live a second anyway).
       responses_.clear();
       response_count_ = 0;
+      response_bytes_ = 0;
     }
     auto& slot = responses_[app][key];
-    if (!slot.body)
+    if (slot.body) {
+      response_bytes_ -= slot.body->size();
+    } else {
       ++response_count_;
+    }
+    response_bytes_ += body->size();
     slot = {std::move(body), expires};
   }
 
@@ -153,6 +174,8 @@ public:
     ++generations_[app];
     if (auto a = responses_.find(app); a != responses_.end()) {
       response_count_ -= a->second.size();
+      for (const auto& [k, e] : a->second)
+        response_bytes_ -= e.body->size();
       responses_.erase(a);
     }
   }
@@ -171,6 +194,7 @@ private:
   std::unordered_map<std::string, entry> by_id_;
   std::unordered_map<int64_t, entry> by_org_;
   std::unordered_map<std::string, key_entry> by_key_;
+  std::unordered_map<std::string, clock_type::time_point> bad_keys_;
   static constexpr std::size_t max_keys = 100000;
 
   struct response_entry {
@@ -181,7 +205,9 @@ private:
   std::unordered_map<std::string, uint64_t> generations_;
   std::unordered_map<std::string, std::unordered_map<std::string, response_entry>> responses_;
   std::size_t response_count_ = 0;
+  std::size_t response_bytes_ = 0;
   static constexpr std::size_t max_responses = 4096;
+  static constexpr std::size_t max_total_bytes = 64 * 1024 * 1024;
   static constexpr std::size_t max_response_bytes = 512 * 1024;
 };
 

@@ -215,7 +215,8 @@ int main(int argc, char** argv) {
     pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
     std::vector<cti::queue_poller_actor> pollers;
     for (int i = 0; i < cfg.event_pollers; ++i)
-      pollers.push_back(cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls));
+      pollers.push_back(
+        cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
     cti::db::listener_settings lst;
     lst.conninfo = cfg.database_url;
     auto listener = cti::db::spawn_event_listener(sys, lst, pollers);

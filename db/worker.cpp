@@ -105,7 +105,11 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job) {
       } else if (e.sqlstate() == "57014") {
         return make_error(errc::timeout, "statement timed out");
       } else {
-        log::error("database error", {{"sqlstate", e.sqlstate()}, {"error", e.what()}});
+        // The first line only: Postgres's DETAIL ("Failing row contains
+        // ...") would put row data (payloads, key hashes) into the log.
+        std::string first_line = e.what();
+        first_line = first_line.substr(0, first_line.find('\n'));
+        log::error("database error", {{"sqlstate", e.sqlstate()}, {"error", first_line}});
         return make_error(errc::internal, "database error");
       }
     } catch (const std::exception& e) {

@@ -77,7 +77,7 @@ std::optional<keyset> decode_cursor(std::string_view cursor, std::string_view sc
 bool parse_page(const std::string* limit, const std::string* cursor, std::string_view scope,
                 page_request& out, std::string& error) {
   out = page_request{};
-  if (limit != nullptr) {
+  if (limit != nullptr && !limit->empty()) {
     int n = 0;
     if (!parse_number(std::string_view{*limit}, n) || n < 1 || n > max_page_limit) {
       error = "limit must be an integer from 1 to " + std::to_string(max_page_limit);

@@ -325,6 +325,13 @@ private:
   void on_begin_stream(api_response head) {
     if (phase_ != phase::processing || head.serial != serial_)
       return;
+    if (head_) {
+      // HEAD: the headers only, as a plain answer; the producer's chunks
+      // are refused (pump_chunks answers "stop" outside a stream).
+      head.body.clear();
+      send(std::move(head), false);
+      return;
+    }
     timer_.cancel();
     phase_ = phase::streaming;
     status_ = head.status;
@@ -357,7 +364,6 @@ private:
       if (ec || self->phase_ != phase::streaming)
         return;
       log::warn("streamed response stalled, closing", {{"request_id", self->request_id_}});
-      self->phase_ = phase::writing;
       self->do_close();
       self->pump_chunks();
     });
@@ -412,8 +418,8 @@ private:
       if (cb && *cb)
         (*cb)(false);
       fail(ec, "write chunk");
-      phase_ = phase::writing; // pump_chunks answers later producers "stop"
-      do_close();
+      do_close(); // closed: pump_chunks answers later producers "stop"
+
       pump_chunks();
       return;
     }
@@ -526,6 +532,15 @@ private:
   void do_close() {
     if (phase_ == phase::closed)
       return;
+    if (phase_ == phase::streaming) {
+      // A stream cut short still counts, and says so in the log.
+      auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+      shared_->ctx->stats->record(status_, elapsed);
+      log::warn("streamed response cut short", {{"method", method_},
+                                                {"path", raw_path_},
+                                                {"request_id", request_id_}});
+    }
     phase_ = phase::closed;
     timer_.cancel();
     beast::error_code ec;

@@ -72,9 +72,12 @@ std::vector<name_value> parse_query(std::string_view query) {
     auto raw_name = pair.substr(0, eq);
     auto raw_value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
     name_value nv;
-    if (!percent_decode(raw_name, nv.name, true))
+    // A literal '+' stays a '+' (not a space): clients put phone numbers
+    // (`phone=+1555…`) and time offsets (`since=…+01:00`) in query strings
+    // unencoded; a space is `%20`.
+    if (!percent_decode(raw_name, nv.name, false))
       nv.name = std::string{raw_name};
-    if (!percent_decode(raw_value, nv.value, true))
+    if (!percent_decode(raw_value, nv.value, false))
       nv.value = std::string{raw_value};
     out.push_back(std::move(nv));
   }

@@ -615,3 +615,61 @@ TEST_F(api_test, webhook_routed_by_app_key_header) {
 }
 
 } // namespace
+
+namespace {
+
+TEST_F(api_test, org_registered_after_an_unknown_org_webhook_routes_at_once) {
+  auto app = new_app();
+  int64_t org = 200000000 + static_cast<int64_t>(std::random_device{}() % 100000000);
+  auto body = json{{"event_type", "call.ring"}, {"event_id", "org-late-1"}, {"call_id", 9301},
+                   {"org_id", org}, {"timestamp", "2026-01-28T15:00:00Z"}}.dump();
+  auto send = [&] {
+    return http_request(server->port(), "POST", "/webhooks/dialpad",
+                        {{"Content-Type", "application/json"},
+                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
+                        body);
+  };
+  EXPECT_EQ(send().status, 404); // no app has this org yet
+  ASSERT_EQ(internal("PUT", "/internal/apps/" + app + "/dialpad",
+                     json{{"dialpad_org_id", org}}.dump()).status, 200);
+  auto r = send();
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(api_test, literal_plus_and_bad_text_in_query_strings) {
+  auto app = new_app();
+  auto key = new_key(app);
+  ASSERT_EQ(post_event(app, ring("plus-1", 9401, "+15557770000", 1, "2026-01-28T16:00:00Z")).status, 200);
+  ASSERT_TRUE(drained(app));
+  // '+' unencoded, as clients write phone numbers and offsets.
+  auto r = app_call(key, "GET", "/api/calls?phone=+15557770000");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(body_of(r)["data"].size(), 1u);
+  auto offset = app_call(key, "GET", "/api/calls?since=2026-01-28T16:30:00+01:00");
+  ASSERT_EQ(offset.status, 200) << offset.body;
+  EXPECT_EQ(body_of(offset)["data"].size(), 1u); // 15:30Z <= 16:00Z
+  // Text that is not UTF-8, or a NUL, is a 400 naming the parameter, not a 500.
+  auto bad = app_call(key, "GET", "/api/calls?crm_user_id=%FF%FE");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(body_of(bad)["message"].get<std::string>().find("crm_user_id"), std::string::npos);
+  EXPECT_EQ(app_call(key, "GET", "/api/calls?phone=%FF1").status, 400);
+  EXPECT_EQ(app_call(key, "PATCH", "/api/calls/9401", R"({"crm_context":{"a":"x\u0000y"}})").status, 400);
+  // An empty limit is no limit (API.md writes `?limit=&cursor=`).
+  EXPECT_EQ(app_call(key, "GET", "/api/calls?limit=&cursor=").status, 200);
+}
+
+TEST_F(api_test, head_of_the_export_sends_headers_only) {
+  auto key = new_key(new_app());
+  cti::test::raw_connection c{server->port()};
+  ASSERT_TRUE(c.write("HEAD /api/calls/export HTTP/1.1\r\nHost: x\r\nx-app-api-key: " + key + "\r\n\r\n"));
+  auto r = c.read_response(std::chrono::seconds{5}, true);
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.headers["content-type"], "text/csv; charset=utf-8");
+  // The connection is still usable: nothing but headers was sent.
+  ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto next = c.read_response(std::chrono::seconds{5});
+  EXPECT_EQ(next.status, 200) << next.error;
+  EXPECT_EQ(next.body, R"({"message":"CTI Server is running"})");
+}
+
+} // namespace

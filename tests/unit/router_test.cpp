@@ -98,6 +98,6 @@ TEST(router, parses_query_strings) {
   EXPECT_EQ(q[1].value, "x y");
   EXPECT_EQ(q[2].name, "c");
   EXPECT_EQ(q[2].value, "");
-  EXPECT_EQ(q[3].value, "p q");
+  EXPECT_EQ(q[3].value, "p+q"); // '+' is literal: phone=+1555..., since=...+01:00
   EXPECT_EQ(q[4].value, "%zz"); // malformed escapes stay raw
 }
