@@ -75,6 +75,9 @@ void handle_metrics(handler_ptr self, const api_request& req) {
       m.events.queue_length = q.pending;
       m.events.dead = q.dead;
     }
+    m.websocket.connections = static_cast<uint64_t>(std::max<int64_t>(0, c.ws->connections()));
+    m.websocket.messages_sent = c.ws->messages_sent();
+    m.websocket.dropped_slow_consumers = c.ws->dropped_slow_consumers();
     m.auth.bcrypt_verifications = c.tenants->bcrypt_verifications.load();
     m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
     m.node = c.node_name;
@@ -167,6 +170,12 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::screen_pop:
           handle_app_api(self, req);
           return;
+        case endpoint::ws:
+          handle_ws_upgrade(self, req);
+          return;
+        case endpoint::ws_stats:
+          handle_ws_stats(self, req);
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },
@@ -234,6 +243,11 @@ void with_app(handler_ptr self, const api_request& req,
   const auto* key = req.header("x-app-api-key");
   if (key == nullptr)
     key = req.header("x-api-key");
+  with_app_key(self, req, key, std::move(next));
+}
+
+void with_app_key(handler_ptr self, const api_request& req, const std::string* key,
+                  std::function<void(const std::string& app_id)> next) {
   auto serial = req.serial;
   if (key == nullptr || key->empty()) {
     reply(self, api_response::failure(serial, errc::unauthorized, "missing API key"));

@@ -54,6 +54,11 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
 void with_app(handler_ptr self, const api_request& req,
               std::function<void(const std::string& app_id)> next);
 
+/// Like `with_app`, with the key given (e.g. the `api_key` query parameter
+/// of `/ws`); null: missing.
+void with_app_key(handler_ptr self, const api_request& req, const std::string* key,
+                  std::function<void(const std::string& app_id)> next);
+
 /// Runs `q` on the pool and answers its status and body (publishing what it
 /// applied to the app's stream); `app_id` is logged with the request.
 void answer_query(handler_ptr self, uint64_t serial, db_query q, std::string app_id = {});
@@ -81,5 +86,12 @@ void handle_internal_apps(handler_ptr self, const api_request& req);
 
 /// `/api/*` (calls, voicemails, messages, export, screen pop).
 void handle_app_api(handler_ptr self, const api_request& req);
+
+/// `GET /ws`: checks the key and the filters before the upgrade (401, 403,
+/// 400), then answers 101 for the session to take the connection over.
+void handle_ws_upgrade(handler_ptr self, const api_request& req);
+
+/// `GET /internal/monitoring/websocket/stats`.
+void handle_ws_stats(handler_ptr self, const api_request& req);
 
 } // namespace cti

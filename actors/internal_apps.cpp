@@ -55,11 +55,18 @@ db_query make_query(const api_request& req, query_kind kind, std::string app_id,
 }
 
 /// Answers `q`, after the node's caches forgot the app (so the change is in
-/// force before the caller hears of it).
-void answer_invalidating(handler_ptr self, uint64_t serial, db_query q) {
+/// force before the caller hears of it). `close_reason`, when given, closes
+/// the app's WebSocket sessions with 1008 and that reason.
+void answer_invalidating(handler_ptr self, uint64_t serial, db_query q,
+                         std::string close_reason = {}) {
   auto app_id = q.app_id;
   answer_query_then(self, serial, std::move(q),
-                    [self, app_id](db_answer&, std::function<void()> finish) {
+                    [self, app_id, close_reason](db_answer& ans, std::function<void()> finish) {
+                      if (!close_reason.empty()
+                          && (close_reason != "app disabled"
+                              || ans.body.find("\"is_active\":false") != std::string::npos))
+                        self->send(self->state.ctx->registry, close_atom_v, app_id,
+                                   uint16_t{1008}, close_reason);
                       self->request(self->state.ctx->registry, std::chrono::seconds{5},
                                     invalidate_atom_v, app_id)
                         .then([finish](bool) { finish(); },
@@ -119,7 +126,8 @@ void app_endpoint(handler_ptr self, const api_request& req, const std::string& a
     }
     args["is_active"] = *it;
   }
-  answer_invalidating(self, req.serial, make_query(req, query_kind::app_patch, app, args));
+  answer_invalidating(self, req.serial, make_query(req, query_kind::app_patch, app, args),
+                      "app disabled");
 }
 
 void dialpad_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
@@ -205,6 +213,9 @@ void api_key_create(handler_ptr self, const api_request& req, const std::string&
                             out["created_at"] = body["created_at"];
                             out["rotated"] = body["rotated"];
                             ans.body = out.dump();
+                            // Sessions opened with the old key end.
+                            self->send(self->state.ctx->registry, close_atom_v, app,
+                                       uint16_t{1008}, std::string{"key revoked"});
                             self->request(self->state.ctx->registry, std::chrono::seconds{5},
                                           invalidate_atom_v, app)
                               .then([finish](bool) { finish(); },
@@ -305,7 +316,8 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
       api_key_create(self, req, *app);
       return;
     case endpoint::api_key_revoke:
-      answer_invalidating(self, req.serial, make_query(req, query_kind::key_revoke, *app));
+      answer_invalidating(self, req.serial, make_query(req, query_kind::key_revoke, *app),
+                          "key revoked");
       return;
     case endpoint::api_key_status:
       answer_query(self, req.serial, make_query(req, query_kind::key_status, *app));

@@ -116,6 +116,8 @@ enum class endpoint : uint16_t {
   voicemail,      ///< GET|PATCH /api/voicemails/{id}
   messages,       ///< GET /api/messages
   screen_pop,     ///< POST /api/screen-pop
+  ws,             ///< GET /ws (WebSocket upgrade)
+  ws_stats,       ///< GET /internal/monitoring/websocket/stats
 };
 
 /// A complete HTTP request, handed from an asio session to its actor.
@@ -200,6 +202,30 @@ public:
   /// connection failed (not ok). Never called again after `last`.
   virtual void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) = 0;
 };
+
+/// The asio side of a WebSocket connection, as its actor sees it
+/// (implemented by net/ws_session.cpp). Thread-safe, returns at once.
+class ws_sink {
+public:
+  virtual ~ws_sink() = default;
+  /// Queues a text frame; a client whose queue is full is closed with 1013.
+  virtual void send_text(std::string frame) = 0;
+  /// Closes the connection with `code` and `reason`.
+  virtual void close(uint16_t code, std::string reason) = 0;
+};
+
+/// What a WebSocket subscriber asked for (`/ws` query parameters).
+struct ws_filter {
+  std::string crm_user_id;          ///< Empty: every event.
+  std::vector<std::string> events;  ///< Globs (`*` matches anything); empty: all.
+  bool has_since = false;           ///< Replay asked for:
+  int64_t since = 0;                ///<   events with seq > since.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ws_filter& x) {
+  return f(caf::meta::type_name("ws_filter"), x.crm_user_id, x.events, x.has_since, x.since);
+}
 
 // -- database pool ------------------------------------------------------------
 
@@ -386,7 +412,7 @@ enum class query_kind : uint8_t {
   map_one, map_batch, mappings_list, mapping_by_dialpad, mappings_by_crm, mapping_delete,
   calls_list, call_get, call_patch,
   voicemails_list, voicemail_get, voicemail_patch, voicemail_delete,
-  messages_list, dialpad_connected,
+  messages_list, dialpad_connected, app_last_seq,
 };
 
 /// One REST request, validated by the handler: the app it acts for, the
@@ -446,6 +472,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::db_query))
   CAF_ADD_TYPE_ID(cti, (cti::db_answer))
   CAF_ADD_TYPE_ID(cti, (std::vector<int64_t>))
+  CAF_ADD_TYPE_ID(cti, (cti::ws_filter))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -472,6 +499,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, verify_atom, "verify")
   CAF_ADD_ATOM(cti, cti, crm_atom, "crm")
   CAF_ADD_ATOM(cti, cti, mappings_atom, "mappings")
+  CAF_ADD_ATOM(cti, cti, subscribe_atom, "subscribe")
+  CAF_ADD_ATOM(cti, cti, unsubscribe_atom, "unsub")
+  CAF_ADD_ATOM(cti, cti, frame_atom, "frame")
+  CAF_ADD_ATOM(cti, cti, close_atom, "close")
+  CAF_ADD_ATOM(cti, cti, gap_atom, "gap")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -547,7 +579,18 @@ using tenant_actor = caf::typed_actor<
   /// The app's user mappings changed: drop the cache.
   caf::reacts_to<invalidate_atom>,
   /// {last seq received, events received, mappings cached}.
-  caf::replies_to<stats_atom>::with<std::vector<int64_t>>>;
+  caf::replies_to<stats_atom>::with<std::vector<int64_t>>,
+  /// A WebSocket session (a ws_session actor) subscribes with its filter;
+  /// the tenant sends it the welcome, the replay, then live event frames.
+  caf::reacts_to<subscribe_atom, caf::actor, ws_filter>,
+  /// A session went away.
+  caf::reacts_to<unsubscribe_atom, caf::actor>,
+  /// Close every session of the app (code, reason).
+  caf::reacts_to<close_atom, uint16_t, std::string>,
+  /// Internal: the wait for a missing seq is over.
+  caf::reacts_to<gap_atom, int64_t>,
+  /// Internal: the app's stream position was read from the database.
+  caf::reacts_to<app_atom, int64_t>>;
 
 /// Node-wide cache of tenants: who an app id or org id is, whether it is
 /// active, which webhook secret it uses.
@@ -569,7 +612,11 @@ using tenant_registry_actor = caf::typed_actor<
   /// answered by the app's tenant actor (spawned on first use).
   caf::replies_to<crm_atom, std::string, int64_t>::with<std::string>,
   /// The app's tenant actor's figures (see tenant_actor).
-  caf::replies_to<stats_atom, std::string>::with<std::vector<int64_t>>>;
+  caf::replies_to<stats_atom, std::string>::with<std::vector<int64_t>>,
+  /// Forwarded to the app's tenant actor.
+  caf::reacts_to<subscribe_atom, std::string, caf::actor, ws_filter>,
+  caf::reacts_to<unsubscribe_atom, std::string, caf::actor>,
+  caf::reacts_to<close_atom, std::string, uint16_t, std::string>>;
 
 /// bcrypt off the scheduler: a detached actor (the node runs a few).
 using hasher_actor = caf::typed_actor<
@@ -599,6 +646,14 @@ using event_listener_actor = caf::typed_actor<
 using http_handler_actor = caf::typed_actor<
   /// Handles one request; answers through the session sink, never in-band.
   caf::reacts_to<handle_atom, api_request>>;
+
+/// The actor behind one WebSocket connection: relays its tenant's frames to
+/// the connection.
+using ws_session_actor = caf::typed_actor<
+  /// A frame for the client (JSON text).
+  caf::reacts_to<frame_atom, std::string>,
+  /// Close the connection (code, reason).
+  caf::reacts_to<close_atom, uint16_t, std::string>>;
 
 /// Registers the cti type-ID block and error category with `cfg`. `main` and
 /// every test fixture call it before creating the actor system.

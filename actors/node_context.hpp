@@ -10,6 +10,7 @@
 #include "actors/messages.hpp"
 #include "actors/processing_stats.hpp"
 #include "actors/tenant_cache.hpp"
+#include "actors/ws_stats.hpp"
 #include "domain/config.hpp"
 #include "domain/request_stats.hpp"
 
@@ -24,6 +25,7 @@ struct node_context {
   tenant_registry_actor registry;               ///< Loads apps into `tenants`.
   std::shared_ptr<tenant_cache> tenants;        ///< Apps and keys, read without a round trip.
   std::vector<hasher_actor> hashers;            ///< bcrypt workers (detached).
+  std::shared_ptr<ws_stats> ws = std::make_shared<ws_stats>(); ///< WebSocket figures.
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -6,13 +6,23 @@
 // cache (Dialpad user → CRM user) that WebSocket pushes will enrich events
 // with. WebSocket sessions and their filters join it with the push step.
 
+#include <chrono>
+#include <string>
+
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
 
 namespace cti {
 
+/// How tenant actors work.
+struct tenant_settings {
+  std::string node_name;                          ///< Shown in the welcome frame.
+  std::chrono::milliseconds gap_wait{200};        ///< Wait for a missing seq.
+};
+
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).
-tenant_actor spawn_tenant(caf::local_actor* parent, std::string app_id, db_pool_actor pool);
+tenant_actor spawn_tenant(caf::local_actor* parent, std::string app_id, db_pool_actor pool,
+                          tenant_settings settings);
 
 } // namespace cti

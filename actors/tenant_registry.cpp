@@ -49,7 +49,8 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
   auto& st = self->state;
   if (auto it = st.tenants.find(app_id); it != st.tenants.end())
     return it->second;
-  auto t = spawn_tenant(self, app_id, st.pool);
+  auto t = spawn_tenant(self, app_id, st.pool,
+                        tenant_settings{st.settings.node_name, st.settings.gap_wait});
   st.tenants.emplace(app_id, t);
   return t;
 }
@@ -216,6 +217,17 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
     },
     [=](stats_atom, std::string& app_id) -> caf::result<std::vector<int64_t>> {
       return self->delegate(tenant_of(self, app_id), stats_atom_v);
+    },
+    [=](subscribe_atom, std::string& app_id, caf::actor& session, ws_filter& filter) {
+      self->send(tenant_of(self, app_id), subscribe_atom_v, std::move(session), std::move(filter));
+    },
+    [=](unsubscribe_atom, std::string& app_id, caf::actor& session) {
+      if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
+        self->send(it->second, unsubscribe_atom_v, std::move(session));
+    },
+    [=](close_atom, std::string& app_id, uint16_t code, std::string& reason) {
+      if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
+        self->send(it->second, close_atom_v, code, std::move(reason));
     },
     [=](auth_atom, std::string& key) -> caf::result<app_auth> {
       return authenticate(self, key);

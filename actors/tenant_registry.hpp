@@ -23,6 +23,10 @@ struct tenant_registry_settings {
   std::string encryption_key;
   /// bcrypt workers (detached actors) that verify API keys.
   std::vector<hasher_actor> hashers;
+  /// This node's name (WebSocket welcome frames).
+  std::string node_name;
+  /// How long a tenant waits for a missing seq.
+  std::chrono::milliseconds gap_wait{200};
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
     cti::tenant_registry_settings rs;
     rs.encryption_key = cfg.database_encryption_key;
     rs.hashers = ctx->hashers;
+    rs.node_name = cfg.node_name;
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;

@@ -799,7 +799,7 @@ bool is_read_only(query_kind k) {
     case query_kind::mapping_by_dialpad: case query_kind::mappings_by_crm:
     case query_kind::calls_list: case query_kind::call_get: case query_kind::voicemails_list:
     case query_kind::voicemail_get: case query_kind::messages_list:
-    case query_kind::dialpad_connected:
+    case query_kind::dialpad_connected: case query_kind::app_last_seq:
       return true;
     default:
       return false;
@@ -834,6 +834,12 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::voicemail_delete: return voicemail_delete(tx, q);
     case query_kind::messages_list: return messages_list(tx, q, a);
     case query_kind::dialpad_connected: return dialpad_connected(tx, q);
+    case query_kind::app_last_seq: {
+      auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
+      if (res.empty())
+        refuse(errc::not_found, "no such app");
+      return {200, "{\"last_seq\":" + std::to_string(res[0][0].as<int64_t>()) + "}", {}};
+    }
   }
   refuse(errc::internal, "unknown query");
 }

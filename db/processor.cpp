@@ -63,6 +63,14 @@ std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
   batch.calls = lock_calls(tx, as_vector(needs.calls));
   batch.voicemails = lock_voicemails(tx, as_vector(needs.voicemails));
   batch.messages = existing_messages(tx, as_vector(needs.messages));
+  // The CRM user of a call also comes from the user already stored on it
+  // (later events of a call rarely name the user again).
+  for (const auto& [key, call] : batch.calls)
+    if (call.rec.dialpad_user_id)
+      needs.users.insert(user_key{key.app_id, *call.rec.dialpad_user_id});
+  for (const auto& [key, vm] : batch.voicemails)
+    if (vm.rec.dialpad_user_id)
+      needs.users.insert(user_key{key.app_id, *vm.rec.dialpad_user_id});
   auto users = as_vector(needs.users);
   batch.crm_users = crm_users_of(tx, users);
   batch.users = find_dialpad_users(tx, users);

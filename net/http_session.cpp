@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 #include "actors/http_handler.hpp"
 #include "actors/node_context.hpp"
@@ -28,6 +29,7 @@
 #include "domain/uuid.hpp"
 #include "net/error_response.hpp"
 #include "net/router.hpp"
+#include "net/ws_session.hpp"
 
 namespace cti::net {
 
@@ -308,9 +310,42 @@ private:
     if (phase_ != phase::processing || resp.serial != serial_)
       return;
     timer_.cancel();
+    if (resp.error == errc::none && resp.status == 101) {
+      upgrade(std::move(resp));
+      return;
+    }
     if (resp.error != errc::none)
       render_error(resp);
     send(std::move(resp), false);
+  }
+
+  /// The handler authorized a WebSocket upgrade (its body: the app and the
+  /// subscriber's filter): the connection leaves HTTP for good.
+  void upgrade(api_response resp) {
+    auto j = nlohmann::json::parse(resp.body, nullptr, false);
+    if (!j.is_object() || !j.contains("app_id")) {
+      respond_local(errc::internal, "upgrade failed", true);
+      return;
+    }
+    ws_filter f;
+    f.crm_user_id = j.value("crm_user_id", std::string{});
+    for (const auto& e : j.value("events", nlohmann::json::array()))
+      f.events.push_back(e.get<std::string>());
+    if (j.contains("since") && j["since"].is_number_integer()) {
+      f.has_since = true;
+      f.since = j["since"].get<int64_t>();
+    }
+    auto duration_ms = std::chrono::duration<double, std::milli>(
+      std::chrono::steady_clock::now() - started_).count();
+    shared_->ctx->stats->record(101, std::chrono::microseconds{
+                                       static_cast<int64_t>(duration_ms * 1000)});
+    log::info("websocket upgrade", {{"path", raw_path_},
+                                    {"request_id", request_id_},
+                                    {"app_id", j["app_id"].get<std::string>()}});
+    phase_ = phase::closed;
+    shared_->remove(this); // the WebSocket session registers itself
+    start_ws_session(std::move(stream_), parser_->release(), shared_,
+                     j["app_id"].get<std::string>(), std::move(f));
   }
 
   void on_request_timeout(uint64_t serial, beast::error_code ec) {

@@ -212,6 +212,8 @@ const router& api_router() {
     x.add("PATCH", "/api/voicemails/{id}", endpoint::voicemail);
     x.add("GET", "/api/messages", endpoint::messages);
     x.add("POST", "/api/screen-pop", endpoint::screen_pop);
+    x.add("GET", "/ws", endpoint::ws);
+    x.add("GET", "/internal/monitoring/websocket/stats", endpoint::ws_stats);
     return x;
   }();
   return r;

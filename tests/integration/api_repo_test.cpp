@@ -288,7 +288,7 @@ TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
     [&] {
       self->request(registry, std::chrono::seconds{10}, cti::stats_atom_v, app)
         .receive([&](std::vector<int64_t>& s) { stats = s; }, [](caf::error&) {});
-      return stats.size() == 3 && stats[0] == 7;
+      return stats.size() == 4 && stats[0] == 7;
     },
     std::chrono::seconds{5}));
   EXPECT_EQ(stats[1], 1);

@@ -1,0 +1,101 @@
+// `GET /ws` before the upgrade, and the WebSocket monitoring endpoint.
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/http_handler_state.hpp"
+#include "domain/validation.hpp"
+
+namespace cti {
+
+namespace {
+
+/// An `events` item: 1..128 characters of [A-Za-z0-9._*-].
+bool is_event_glob(std::string_view g) {
+  if (g.empty() || g.size() > 128)
+    return false;
+  for (unsigned char c : g)
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '*' || c == '-'))
+      return false;
+  return true;
+}
+
+std::string lowercase(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+} // namespace
+
+void handle_ws_upgrade(handler_ptr self, const api_request& req) {
+  const auto* upgrade = req.header("upgrade");
+  if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
+    reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
+    return;
+  }
+  nlohmann::json accepted = nlohmann::json::object();
+  if (const auto* crm = req.query_param("crm_user_id"); crm != nullptr && !crm->empty()) {
+    if (!is_valid_label(*crm, max_crm_id_length)) {
+      reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
+      return;
+    }
+    accepted["crm_user_id"] = *crm;
+  }
+  if (const auto* ev = req.query_param("events"); ev != nullptr && !ev->empty()) {
+    nlohmann::json globs = nlohmann::json::array();
+    std::string_view rest = *ev;
+    while (true) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      if (!is_event_glob(item)) {
+        reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
+        return;
+      }
+      globs.push_back(std::string{item});
+      if (comma == std::string_view::npos)
+        break;
+      rest.remove_prefix(comma + 1);
+    }
+    accepted["events"] = globs;
+  }
+  if (const auto* since = req.query_param("since"); since != nullptr && !since->empty()) {
+    auto n = parse_int64(*since);
+    if (!n || *n < 0) {
+      reply_bad_request(self, req, "since must be a non-negative integer (a seq)");
+      return;
+    }
+    accepted["since"] = *n;
+  }
+  const auto* key = req.query_param("api_key");
+  if (key == nullptr)
+    key = req.header("x-app-api-key");
+  if (key == nullptr)
+    key = req.header("x-api-key");
+  auto serial = req.serial;
+  with_app_key(self, req, key, [self, serial, accepted](const std::string& app_id) mutable {
+    accepted["app_id"] = app_id;
+    api_response resp;
+    resp.serial = serial;
+    resp.status = 101; // the session takes the connection over (net/ws_session)
+    resp.app_id = app_id;
+    resp.body = accepted.dump();
+    reply(self, std::move(resp));
+  });
+}
+
+void handle_ws_stats(handler_ptr self, const api_request& req) {
+  if (!check_internal(self, req))
+    return;
+  const auto& ctx = *self->state.ctx;
+  nlohmann::ordered_json body;
+  body["node"] = ctx.node_name;
+  body["total"] = std::max<int64_t>(0, ctx.ws->connections());
+  nlohmann::ordered_json apps = nlohmann::ordered_json::object();
+  for (const auto& [app, n] : ctx.ws->per_app())
+    apps[app] = n;
+  body["apps"] = apps;
+  reply(self, api_response::json(req.serial, 200, body.dump()));
+}
+
+} // namespace cti

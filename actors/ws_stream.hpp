@@ -1,0 +1,39 @@
+#pragma once
+
+// The frames of the WebSocket stream (API.md "WebSocket (/ws)") and the
+// subscriber filters, as plain functions (unit-tested).
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "actors/messages.hpp"
+
+namespace cti {
+
+/// An event frame, rendered once and sent to every matching session.
+struct rendered_frame {
+  std::string text;                       ///< The frame's JSON.
+  std::string event;                      ///< Its event name (for `events` globs).
+  std::optional<std::string> target_crm;  ///< The CRM user it targets, if any.
+};
+
+/// `{"type":"event","seq",...}` for an applied event.
+rendered_frame event_frame(const applied_event& ev);
+
+/// `{"type":"welcome","app_id","node","seq"}`.
+std::string welcome_frame(const std::string& app_id, const std::string& node, int64_t seq);
+
+/// `{"type":"replay_truncated","from_seq"}`.
+std::string replay_truncated_frame(int64_t from_seq);
+
+/// True when `text` matches `pattern`, where `*` matches any characters
+/// (dots included) and everything else matches itself.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+/// True when a session with `filter` wants `frame`: its event matches one of
+/// the globs (or there are none), and it targets the filter's CRM user or
+/// nobody (or the filter names none).
+bool frame_matches(const rendered_frame& frame, const ws_filter& filter);
+
+} // namespace cti

@@ -1,0 +1,230 @@
+#include "net/ws_session.hpp"
+
+// One WebSocket connection after the upgrade, on its connection's strand:
+//
+//   accept ──► read loop (client frames: {"type":"ping"} → pong; anything
+//   else → close 1008; > 64 KiB → 1009 and invalid UTF-8 → 1007 by Beast)
+//      ▲
+//   tenant ──frames──► ws_session actor ──send_text──► bounded queue ──► write
+//                                                      (full: close 1013)
+//
+// Beast sends a ping after WS_HEARTBEAT_SECONDS of silence and closes the
+// connection when nothing (no pong) came back within the next interval.
+
+#include <deque>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/node_context.hpp"
+#include "actors/ws_session.hpp"
+#include "domain/log.hpp"
+
+namespace cti::net {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+
+namespace {
+
+/// Largest client frame (API.md: over 64 KiB closes with 1009).
+constexpr std::size_t max_client_frame = 64 * 1024;
+
+class ws_session : public ws_sink,
+                   public connection,
+                   public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(beast::tcp_stream&& stream, std::shared_ptr<server_shared> shared,
+             std::string app_id, ws_filter filter)
+    : ws_(std::move(stream)),
+      shared_(std::move(shared)),
+      app_id_(std::move(app_id)),
+      filter_(std::move(filter)) {
+    shared_->ctx->stats->connection_opened();
+  }
+
+  ~ws_session() override {
+    shared_->remove(this);
+    shared_->ctx->stats->connection_closed();
+    if (counted_)
+      shared_->ctx->ws->closed(app_id_);
+    if (actor_)
+      stop_ws_session(actor_);
+  }
+
+  void run(http::request<http::string_body> req) {
+    shared_->add(this, weak_from_this());
+    const auto& cfg = shared_->ctx->cfg;
+    websocket::stream_base::timeout t;
+    t.handshake_timeout = std::chrono::seconds{10};
+    t.idle_timeout = std::chrono::seconds{cfg.ws_heartbeat_seconds * 2};
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(max_client_frame);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "cti-server");
+    }));
+    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  }
+
+  // -- ws_sink (any thread) ------------------------------------------------------
+
+  void send_text(std::string frame) override {
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                 self->enqueue(std::move(frame));
+               });
+  }
+
+  void close(uint16_t code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+      self->start_close(code, reason);
+    });
+  }
+
+  // -- connection (any thread) ------------------------------------------------------
+
+  void begin_shutdown() override { close(1001, "server shutting down"); }
+
+private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      log::debug("websocket handshake failed", {{"error", ec.message()}});
+      return;
+    }
+    open_ = true;
+    counted_ = true;
+    shared_->ctx->ws->opened(app_id_);
+    actor_ = spawn_ws_session(shared_->sys, shared_->ctx, weak_from_this(), app_id_, filter_);
+    if (shared_->shutting_down.load()) {
+      start_close(1001, "server shutting down");
+      return;
+    }
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      // Closed by the peer, a timeout (no pong), a protocol error Beast
+      // already answered with its close code (1009 too big, 1007 bad
+      // UTF-8), or our own close: in every case the connection is done.
+      open_ = false;
+      return;
+    }
+    if (!ws_.got_text()) {
+      buffer_.consume(buffer_.size());
+      start_close(1003, "binary frames are not supported");
+      return;
+    }
+    auto text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains("type") && j["type"] == "ping") {
+      enqueue(R"({"type":"pong"})");
+    } else {
+      start_close(1008, "expected {\"type\":\"ping\"}");
+      return;
+    }
+    do_read();
+  }
+
+  void enqueue(std::string frame) {
+    if (!open_ || closing_)
+      return;
+    if (queue_.size() >= static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages)) {
+      // A client that cannot keep up is let go; the others never wait for it.
+      shared_->ctx->ws->dropped_slow_consumer();
+      log::warn("websocket client too slow, closing", {{"app_id", app_id_}});
+      start_close(1013, "client too slow");
+      return;
+    }
+    queue_.push_back(std::move(frame));
+    if (!writing_)
+      do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()),
+                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) {
+      open_ = false;
+      queue_.clear();
+      return;
+    }
+    shared_->ctx->ws->sent();
+    queue_.pop_front();
+    if (closing_) {
+      queue_.clear();
+      if (!close_sent_)
+        send_close();
+      return;
+    }
+    if (!queue_.empty())
+      do_write();
+  }
+
+  void start_close(uint16_t code, const std::string& reason) {
+    if (closing_)
+      return;
+    closing_ = true;
+    close_reason_ = websocket::close_reason{static_cast<websocket::close_code>(code), reason};
+    if (!open_) {
+      // Not accepted yet (or already gone): nothing to say goodbye to.
+      return;
+    }
+    // What is being written finishes first (a frame cannot be cut); the
+    // rest of the queue is dropped.
+    if (!writing_) {
+      queue_.clear();
+      send_close();
+    }
+  }
+
+  void send_close() {
+    close_sent_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+      self->open_ = false;
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<server_shared> shared_;
+  std::string app_id_;
+  ws_filter filter_;
+  ws_session_actor actor_;
+  std::deque<std::string> queue_;
+  websocket::close_reason close_reason_;
+  bool open_ = false;
+  bool counted_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+};
+
+} // namespace
+
+void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> req,
+                      std::shared_ptr<server_shared> shared, std::string app_id,
+                      ws_filter filter) {
+  auto s = std::make_shared<ws_session>(std::move(stream), std::move(shared), std::move(app_id),
+                                        std::move(filter));
+  s->run(std::move(req));
+}
+
+} // namespace cti::net

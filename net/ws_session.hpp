@@ -1,0 +1,25 @@
+#pragma once
+
+// Internal to net/: the WebSocket side of a connection after the upgrade.
+
+#include <memory>
+#include <string>
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "actors/messages.hpp"
+#include "net/http_session.hpp"
+
+namespace cti::net {
+
+/// Takes over `stream` (whose request `req` asked for the upgrade and was
+/// authorized for `app_id`), completes the WebSocket handshake and runs
+/// the connection until it closes.
+void start_ws_session(boost::beast::tcp_stream&& stream,
+                      boost::beast::http::request<boost::beast::http::string_body> req,
+                      std::shared_ptr<server_shared> shared, std::string app_id,
+                      ws_filter filter);
+
+} // namespace cti::net
