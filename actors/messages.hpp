@@ -413,6 +413,7 @@ enum class query_kind : uint8_t {
   calls_list, call_get, call_patch,
   voicemails_list, voicemail_get, voicemail_patch, voicemail_delete,
   messages_list, dialpad_connected, app_last_seq,
+  stream_events, ///< args {after, upto, limit}: the app's applied events by seq
 };
 
 /// One REST request, validated by the handler: the app it acts for, the

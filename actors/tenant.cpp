@@ -18,6 +18,9 @@ namespace {
 struct subscriber {
   caf::actor session;
   ws_filter filter;
+  /// Its replay is being read: live frames wait in `buffered` (seq, frame).
+  bool replaying = false;
+  std::vector<std::pair<int64_t, std::string>> buffered;
 };
 
 struct tenant_state {
@@ -31,6 +34,8 @@ struct tenant_state {
   int64_t delivered = 0;       ///< Highest seq pushed (or the app's seq at load).
   std::map<int64_t, applied_event> pending; ///< Received ahead of a missing seq.
   bool gap_timer = false;      ///< A wait for the missing seq is running.
+  bool gap_filling = false;    ///< The missing events are being read.
+  bool check_scheduled = false; ///< The periodic seq check is armed.
   std::vector<subscriber> subscribers;
   std::vector<subscriber> waiting; ///< Subscribed before `delivered` was known.
   // -- user mappings -----------------------------------------------------------
@@ -43,21 +48,96 @@ struct tenant_state {
 
 using tenant_ptr = tenant_actor::stateful_pointer<tenant_state>;
 
-/// Sends the welcome (and, for now, the replay's truncation notice) to a
-/// new subscriber and adds it to the fan-out.
+void send_frame(tenant_ptr self, const caf::actor& session, std::string frame) {
+  self->send(caf::actor_cast<ws_session_actor>(session), frame_atom_v, std::move(frame));
+}
+
+subscriber* find_subscriber(tenant_ptr self, const caf::actor& session) {
+  for (auto& s : self->state.subscribers)
+    if (s.session == session)
+      return &s;
+  return nullptr;
+}
+
+/// Reads the app's stored events after..upto; `then` gets them in seq order.
+template <class Then, class Fail>
+void read_stream(tenant_ptr self, int64_t after, int64_t upto, int64_t limit, Then then,
+                 Fail fail) {
+  db_query q;
+  q.kind = query_kind::stream_events;
+  q.app_id = self->state.app_id;
+  q.args = nlohmann::json{{"after", after}, {"upto", upto}, {"limit", limit}}.dump();
+  self->request(self->state.pool, std::chrono::seconds{20}, query_atom_v, std::move(q))
+    .then([then](db_answer& ans) mutable { then(ans.applied); },
+          [fail](caf::error& err) mutable { fail(err); });
+}
+
+/// Replay for a new subscriber: the retained events seq > since (at most
+/// WS_REPLAY_MAX, the newest), then the live frames that arrived meanwhile,
+/// with no gap and no duplicate at the seam.
+void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
+  auto& st = self->state;
+  auto upto = st.delivered;
+  auto from = since;
+  bool truncated = false;
+  if (upto - since > st.settings.replay_max) {
+    from = upto - st.settings.replay_max;
+    truncated = true;
+    send_frame(self, session, replay_truncated_frame(from + 1));
+  }
+  read_stream(
+    self, from, upto, st.settings.replay_max,
+    [self, session, from, upto, truncated](std::vector<applied_event>& events) {
+      auto* sub = find_subscriber(self, session);
+      if (sub == nullptr)
+        return; // gone meanwhile
+      // Retention may have removed the start of the range.
+      int64_t first = events.empty() ? upto + 1 : events.front().seq;
+      if (!truncated && first > from + 1)
+        send_frame(self, session, replay_truncated_frame(first));
+      for (const auto& ev : events) {
+        auto frame = event_frame(ev);
+        if (frame_matches(frame, sub->filter))
+          send_frame(self, session, std::move(frame.text));
+      }
+      // Live frames that came during the read: only those after it.
+      for (auto& [seq, text] : sub->buffered)
+        if (seq > upto)
+          send_frame(self, session, std::move(text));
+      sub->buffered.clear();
+      sub->replaying = false;
+    },
+    [self, session](const caf::error& err) {
+      log::warn("websocket replay failed", {{"app_id", self->state.app_id},
+                                            {"error", message_of(err)}});
+      self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
+                 std::string{"replay failed, reconnect with since"});
+    });
+}
+
+/// Arms the periodic check of the app's seq (see gap_atom 0).
+void schedule_check(tenant_ptr self) {
+  auto& st = self->state;
+  if (st.check_scheduled)
+    return;
+  st.check_scheduled = true;
+  self->delayed_send(self, st.settings.check_interval, gap_atom_v, int64_t{0});
+}
+
+/// Sends the welcome to a new subscriber, starts its replay if it asked
+/// for one, and adds it to the fan-out.
 void admit(tenant_ptr self, subscriber sub) {
   auto& st = self->state;
-  self->send(caf::actor_cast<ws_session_actor>(sub.session), frame_atom_v,
-             welcome_frame(st.app_id, st.settings.node_name, st.delivered));
-  if (sub.filter.has_since && sub.filter.since < st.delivered) {
-    // TODO(issue 5): replay the retained events seq > since from the
-    // database. Until then the client learns that nothing before the
-    // next live event will come.
-    self->send(caf::actor_cast<ws_session_actor>(sub.session), frame_atom_v,
-               replay_truncated_frame(st.delivered + 1));
-  }
+  send_frame(self, sub.session, welcome_frame(st.app_id, st.settings.node_name, st.delivered));
   self->monitor(sub.session);
+  bool replay = sub.filter.has_since && sub.filter.since < st.delivered;
+  sub.replaying = replay;
+  auto session = sub.session;
+  auto since = sub.filter.since;
   st.subscribers.push_back(std::move(sub));
+  schedule_check(self);
+  if (replay)
+    start_replay(self, session, since);
 }
 
 /// Pushes one event, in seq order, to every matching session.
@@ -67,9 +147,14 @@ void deliver(tenant_ptr self, const applied_event& ev) {
   if (st.subscribers.empty())
     return;
   auto frame = event_frame(ev);
-  for (const auto& sub : st.subscribers)
-    if (frame_matches(frame, sub.filter))
-      self->send(caf::actor_cast<ws_session_actor>(sub.session), frame_atom_v, frame.text);
+  for (auto& sub : st.subscribers) {
+    if (!frame_matches(frame, sub.filter))
+      continue;
+    if (sub.replaying)
+      sub.buffered.emplace_back(ev.seq, frame.text);
+    else
+      send_frame(self, sub.session, frame.text);
+  }
 }
 
 /// Delivers what is contiguous after `delivered`; arms the wait for a gap.
@@ -86,7 +171,7 @@ void flush(tenant_ptr self) {
     deliver(self, it->second);
     st.pending.erase(it);
   }
-  if (!st.pending.empty() && !st.gap_timer) {
+  if (!st.pending.empty() && !st.gap_timer && !st.gap_filling) {
     st.gap_timer = true;
     self->delayed_send(self, st.settings.gap_wait, gap_atom_v, st.delivered + 1);
   }
@@ -142,16 +227,79 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     },
     [=](gap_atom, int64_t expected) {
       auto& st = self->state;
+      if (expected == 0) {
+        // The periodic check: a lost publish of the newest event has no
+        // later event to reveal it, so the app's seq is compared now and
+        // then while sessions listen.
+        st.check_scheduled = false;
+        if (st.subscribers.empty())
+          return;
+        schedule_check(self);
+        if (!st.loaded || st.gap_filling || !st.pending.empty())
+          return;
+        db_query q;
+        q.kind = query_kind::app_last_seq;
+        q.app_id = st.app_id;
+        self->request(st.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
+          .then(
+            [self](db_answer& ans) {
+              auto j = nlohmann::json::parse(ans.body, nullptr, false);
+              if (!j.is_object() || !j["last_seq"].is_number_integer())
+                return;
+              auto last = j["last_seq"].get<int64_t>();
+              auto& st = self->state;
+              if (last <= st.delivered || st.gap_filling || !st.pending.empty())
+                return;
+              st.gap_filling = true;
+              read_stream(
+                self, st.delivered, last, last - st.delivered,
+                [self](std::vector<applied_event>& events) {
+                  for (auto& ev : events)
+                    if (ev.seq == self->state.delivered + 1)
+                      deliver(self, ev);
+                  self->state.gap_filling = false;
+                  flush(self);
+                },
+                [self](const caf::error&) {
+                  self->state.gap_filling = false;
+                  flush(self);
+                });
+            },
+            [](caf::error&) {});
+        return;
+      }
       st.gap_timer = false;
-      if (st.delivered + 1 != expected || st.pending.empty())
+      if (st.delivered + 1 != expected || st.pending.empty() || st.gap_filling)
         return flush(self);
-      // TODO(issue 5): read the missing events from the database. Until
-      // then the stream moves on past the gap (a client can tell by seq).
-      log::warn("event stream gap skipped",
-                {{"app_id", st.app_id}, {"missing_from", std::to_string(expected)},
-                 {"resumes_at", std::to_string(st.pending.begin()->first)}});
-      st.delivered = st.pending.begin()->first - 1;
-      flush(self);
+      // A later seq came but not this one (its publish is late or lost):
+      // the missing events are committed (seqs are taken under the app
+      // row's lock), so they are read back from the database.
+      st.gap_filling = true;
+      auto upto = st.pending.begin()->first - 1;
+      auto resume = [self, upto] {
+        auto& st = self->state;
+        st.gap_filling = false;
+        if (st.delivered < upto) {
+          log::warn("event stream gap skipped: events not found",
+                    {{"app_id", st.app_id}, {"missing_from", std::to_string(st.delivered + 1)},
+                     {"resumes_at", std::to_string(upto + 1)}});
+          st.delivered = upto;
+        }
+        flush(self);
+      };
+      read_stream(
+        self, st.delivered, upto, upto - st.delivered,
+        [self, resume](std::vector<applied_event>& events) {
+          for (auto& ev : events)
+            if (ev.seq == self->state.delivered + 1)
+              deliver(self, ev);
+          resume();
+        },
+        [self, resume](const caf::error& err) {
+          log::warn("event stream gap fill failed",
+                    {{"app_id", self->state.app_id}, {"error", message_of(err)}});
+          resume();
+        });
     },
     [=](subscribe_atom, caf::actor& session, ws_filter& filter) {
       auto& st = self->state;

@@ -19,6 +19,10 @@ namespace cti {
 struct tenant_settings {
   std::string node_name;                          ///< Shown in the welcome frame.
   std::chrono::milliseconds gap_wait{200};        ///< Wait for a missing seq.
+  int64_t replay_max = 1000;                      ///< WS_REPLAY_MAX.
+  /// How often, while sessions listen, the app's seq is compared with the
+  /// database (a lost publish of the newest event).
+  std::chrono::milliseconds check_interval{2000};
 };
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).

@@ -50,7 +50,8 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
   if (auto it = st.tenants.find(app_id); it != st.tenants.end())
     return it->second;
   auto t = spawn_tenant(self, app_id, st.pool,
-                        tenant_settings{st.settings.node_name, st.settings.gap_wait});
+                        tenant_settings{st.settings.node_name, st.settings.gap_wait,
+                                        st.settings.replay_max});
   st.tenants.emplace(app_id, t);
   return t;
 }
@@ -203,6 +204,8 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
     [=](caf::publish_atom, applied_event& ev) {
       // The app's data changed: cached answers about it are stale.
       self->state.cache->bump(ev.app_id);
+      if (ev.seq == self->state.settings.drop_publish_seq)
+        return; // test hook: a lost message
       auto t = tenant_of(self, ev.app_id);
       self->send(t, caf::publish_atom_v, std::move(ev));
     },

@@ -27,6 +27,12 @@ struct tenant_registry_settings {
   std::string node_name;
   /// How long a tenant waits for a missing seq.
   std::chrono::milliseconds gap_wait{200};
+  /// WS_REPLAY_MAX.
+  int64_t replay_max = 1000;
+  /// Test hook (CTI_TEST_DROP_PUBLISH_SEQ): drop the publish message of
+  /// this seq, to show that the tenant fills the gap from the database.
+  /// 0: off.
+  int64_t drop_publish_seq = 0;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

@@ -208,6 +208,9 @@ int main(int argc, char** argv) {
     rs.encryption_key = cfg.database_encryption_key;
     rs.hashers = ctx->hashers;
     rs.node_name = cfg.node_name;
+    rs.replay_max = cfg.ws_replay_max;
+    if (const char* drop = std::getenv("CTI_TEST_DROP_PUBLISH_SEQ"))
+      rs.drop_publish_seq = std::atoll(drop); // tests only: see tenant_registry_settings
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;

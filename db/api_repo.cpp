@@ -1,5 +1,6 @@
 #include "db/api_repo.hpp"
 
+#include <map>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "db/sql_params.hpp"
 #include "domain/api_objects.hpp"
 #include "domain/call_status.hpp"
+#include "domain/event_model.hpp"
 #include "domain/pagination.hpp"
 #include "domain/uuid.hpp"
 
@@ -748,13 +750,14 @@ std::string message_object(const pqxx::row& r) {
   return message_json(m);
 }
 
+const std::string message_select =
+  "SELECT s.id, s.dialpad_message_id, s.direction, s.from_number, s.to_number, s.text,"
+  " s.dialpad_user_id, m.crm_user_id, " + us_of("s.sent_at") + ", " + us_of("s.created_at")
+  + " FROM messages s LEFT JOIN dialpad_user_mappings m"
+    " ON m.app_id = s.app_id AND m.dialpad_user_id = s.dialpad_user_id";
+
 db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
-  std::string sql =
-    "SELECT s.id, s.dialpad_message_id, s.direction, s.from_number, s.to_number, s.text,"
-    " s.dialpad_user_id, m.crm_user_id, " + us_of("s.sent_at") + ", " + us_of("s.created_at")
-    + " FROM messages s LEFT JOIN dialpad_user_mappings m"
-      " ON m.app_id = s.app_id AND m.dialpad_user_id = s.dialpad_user_id"
-      " WHERE s.app_id = $1::uuid";
+  std::string sql = message_select + " WHERE s.app_id = $1::uuid";
   sql_params p;
   p.text(q.app_id);
   int n = 2;
@@ -785,6 +788,114 @@ db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const jso
   return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 8, 0, message_object), {}};
 }
 
+/// The app's stored stream, `after` < seq <= `upto` (at most `limit`), as
+/// applied events again: the event's name and time, and the call,
+/// voicemail or message it concerns as they are now (WebSocket replay and
+/// gap filling).
+db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  sql_params p;
+  p.text(q.app_id).int64(arg_int(a, "after").value_or(0)).int64(arg_int(a, "upto").value_or(0))
+    .int64(arg_int(a, "limit").value_or(1000));
+  auto rows = exec(tx,
+                   "SELECT seq, id, event_type, payload::text, " + us_of("processed_at")
+                     + " FROM webhook_events WHERE app_id = $1::uuid AND seq > $2 AND seq <= $3"
+                       " ORDER BY seq LIMIT $4",
+                   p);
+  db_answer out;
+  std::vector<int64_t> call_ids, message_ids;
+  std::vector<std::string> call_uuids;
+  struct row_info {
+    applied_event ev;
+    std::optional<int64_t> call, message;
+    std::optional<std::string> call_uuid;
+  };
+  std::vector<row_info> infos;
+  for (const auto& r : rows) {
+    row_info info;
+    info.ev.app_id = q.app_id;
+    info.ev.seq = r[0].as<int64_t>();
+    info.ev.event_id = r[1].as<std::string>();
+    info.ev.event_type = r[2].as<std::string>();
+    info.ev.occurred_at_us = r[4].as<int64_t>();
+    auto payload = json::parse(r[3].as<std::string>(), nullptr, false);
+    if (info.ev.event_type == "call.context_updated") {
+      if (payload.is_object() && payload["call_id"].is_string())
+        info.call_uuid = payload["call_id"].get<std::string>();
+    } else if (payload.is_object()) {
+      auto data = extract_event(payload);
+      if (data.event_time)
+        info.ev.occurred_at_us = data.event_time->time_since_epoch().count();
+      if (info.ev.event_type.starts_with("sms."))
+        info.message = data.message_id;
+      else
+        info.call = data.dialpad_call_id;
+    }
+    if (info.call)
+      call_ids.push_back(*info.call);
+    if (info.message)
+      message_ids.push_back(*info.message);
+    if (info.call_uuid)
+      call_uuids.push_back(*info.call_uuid);
+    infos.push_back(std::move(info));
+  }
+  auto array_of = [](const auto& xs) {
+    std::string s = "{";
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      if (i > 0)
+        s += ',';
+      if constexpr (std::is_same_v<std::decay_t<decltype(xs[i])>, std::string>)
+        s += xs[i]; // UUIDs: nothing to quote
+      else
+        s += std::to_string(xs[i]);
+    }
+    return s + "}";
+  };
+  std::map<int64_t, std::string> calls, vms, msgs;
+  std::map<std::string, std::pair<int64_t, std::string>> calls_by_uuid;
+  if (!call_ids.empty() || !call_uuids.empty()) {
+    sql_params cp;
+    cp.text(q.app_id).text(array_of(call_ids)).text(array_of(call_uuids));
+    for (const auto& r : exec(tx, call_select + " WHERE c.app_id = $1::uuid AND (c.dialpad_call_id"
+                                  " = ANY($2::bigint[]) OR c.id = ANY($3::uuid[]))", cp)) {
+      auto text = call_object(r);
+      calls[r[1].as<int64_t>()] = text;
+      calls_by_uuid[r[0].as<std::string>()] = {r[1].as<int64_t>(), text};
+    }
+  }
+  if (!call_ids.empty()) {
+    sql_params vp;
+    vp.text(q.app_id).text(array_of(call_ids));
+    for (const auto& r : exec(tx, voicemail_select + " WHERE v.app_id = $1::uuid AND"
+                                  " v.dialpad_call_id = ANY($2::bigint[])", vp))
+      vms[r[1].as<int64_t>()] = voicemail_object(r);
+  }
+  if (!message_ids.empty()) {
+    sql_params mp;
+    mp.text(q.app_id).text(array_of(message_ids));
+    for (const auto& r : exec(tx, message_select + " WHERE s.app_id = $1::uuid AND"
+                                  " s.dialpad_message_id = ANY($2::bigint[])", mp))
+      msgs[r[1].as<int64_t>()] = message_object(r);
+  }
+  for (auto& info : infos) {
+    if (info.call) {
+      if (auto it = calls.find(*info.call); it != calls.end())
+        info.ev.call_json = it->second;
+      if (info.ev.event_type.starts_with("voicemail."))
+        if (auto it = vms.find(*info.call); it != vms.end())
+          info.ev.voicemail_json = it->second;
+    }
+    if (info.call_uuid)
+      if (auto it = calls_by_uuid.find(*info.call_uuid); it != calls_by_uuid.end())
+        info.ev.call_json = it->second.second;
+    if (info.message)
+      if (auto it = msgs.find(*info.message); it != msgs.end())
+        info.ev.message_json = it->second;
+    out.applied.push_back(std::move(info.ev));
+  }
+  out.body = "{\"events\":" + std::to_string(out.applied.size()) + "}";
+  return out;
+}
+
 db_answer dialpad_connected(pqxx::transaction_base& tx, const db_query& q) {
   auto res = tx.exec_params("SELECT status = 'connected' FROM dialpad_connections"
                             " WHERE app_id = $1::uuid", q.app_id);
@@ -800,6 +911,7 @@ bool is_read_only(query_kind k) {
     case query_kind::calls_list: case query_kind::call_get: case query_kind::voicemails_list:
     case query_kind::voicemail_get: case query_kind::messages_list:
     case query_kind::dialpad_connected: case query_kind::app_last_seq:
+    case query_kind::stream_events:
       return true;
     default:
       return false;
@@ -834,6 +946,7 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::voicemail_delete: return voicemail_delete(tx, q);
     case query_kind::messages_list: return messages_list(tx, q, a);
     case query_kind::dialpad_connected: return dialpad_connected(tx, q);
+    case query_kind::stream_events: return stream_events(tx, q, a);
     case query_kind::app_last_seq: {
       auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
       if (res.empty())

@@ -3,6 +3,7 @@
 // closing on key rotation and app disable, isolation between apps.
 
 #include <csignal>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -27,7 +28,12 @@ const std::string bearer = "Bearer e2e-internal-secret-0123456789";
 class ws_test : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
-    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"}, {"WS_MAX_QUEUED_MESSAGES", "64"}}};
+    // Every app's seq 2 publish message is dropped (a test hook): the
+    // tenant must fill that gap from the database in every test.
+    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"},
+                                 {"WS_MAX_QUEUED_MESSAGES", "200"},
+                                 {"WS_REPLAY_MAX", "5"},
+                                 {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}}};
     ASSERT_TRUE(server->start()) << server->output();
   }
   static void TearDownTestSuite() {
@@ -181,13 +187,20 @@ TEST_F(ws_test, ping_filters_and_isolation) {
 
   for (int i = 1; i <= 4; ++i)
     EXPECT_EQ(next(*all)["seq"], i);
-  // events=call.r*: the three rings only.
-  EXPECT_EQ(next(*rings)["call_id"], 501);
-  EXPECT_EQ(next(*rings)["call_id"], 502);
-  EXPECT_EQ(next(*rings)["call_id"], 503);
+  // events=call.r*: the three rings only (which call takes which seq
+  // depends on the pollers; the started event comes last, after its ring).
+  std::multiset<int64_t> ring_calls;
+  for (int i = 0; i < 3; ++i) {
+    auto f = next(*rings);
+    EXPECT_EQ(f["event"], "call.ring");
+    ring_calls.insert(f["call_id"].get<int64_t>());
+  }
+  EXPECT_EQ(ring_calls, (std::multiset<int64_t>{501, 502, 503}));
   // crm_user_id=alice: alice's and the untargeted one, not bob's.
-  EXPECT_EQ(next(*alice)["call_id"], 501);
-  EXPECT_EQ(next(*alice)["call_id"], 503);
+  std::multiset<int64_t> alice_calls;
+  for (int i = 0; i < 2; ++i)
+    alice_calls.insert(next(*alice)["call_id"].get<int64_t>());
+  EXPECT_EQ(alice_calls, (std::multiset<int64_t>{501, 503}));
   auto fourth = next(*alice);
   EXPECT_EQ(fourth["call_id"], 501);
   EXPECT_EQ(fourth["event"], "call.started");
@@ -255,6 +268,139 @@ TEST_F(ws_test, key_rotation_and_disabling_close_sessions) {
   EXPECT_FALSE(d->read(5s));
   EXPECT_EQ(d->close_code(), 1008);
   EXPECT_EQ(d->close_reason(), "app disabled");
+}
+
+TEST_F(ws_test, lost_publish_is_filled_from_the_database) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto c = connect("?api_key=" + key);
+  ASSERT_EQ(next(*c)["type"], "welcome");
+  ASSERT_EQ(post(app, ring("g-1", 801, 5)), 200);
+  ASSERT_EQ(post(app, ring("g-2", 802, 5)), 200); // seq 2: its publish is dropped
+  ASSERT_EQ(post(app, ring("g-3", 803, 5)), 200);
+  std::set<int64_t> calls;
+  for (int64_t seq = 1; seq <= 3; ++seq) {
+    auto f = next(*c);
+    EXPECT_EQ(f["seq"], seq);
+    EXPECT_EQ(f["event"], "call.ring");
+    EXPECT_EQ(f["call"]["dialpad_call_id"], f["call_id"]);
+    calls.insert(f["call_id"].get<int64_t>());
+  }
+  EXPECT_EQ(calls, (std::set<int64_t>{801, 802, 803}));
+}
+
+TEST_F(ws_test, lost_publish_of_the_newest_event_still_arrives) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto c = connect("?api_key=" + key);
+  ASSERT_EQ(next(*c)["type"], "welcome");
+  ASSERT_EQ(post(app, ring("n-1", 851, 5)), 200);
+  ASSERT_EQ(post(app, ring("n-2", 852, 5)), 200); // seq 2: dropped, and nothing follows it
+  EXPECT_EQ(next(*c)["seq"], 1);
+  EXPECT_EQ(next(*c)["seq"], 2); // found by the tenant's periodic seq check
+}
+
+TEST_F(ws_test, replay_since_then_live_without_gap_or_duplicate) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto live = connect("?api_key=" + key);
+  ASSERT_EQ(next(*live)["type"], "welcome");
+  for (int i = 1; i <= 4; ++i)
+    ASSERT_EQ(post(app, ring("rp-" + std::to_string(i), 900 + i, 5)), 200);
+  // (Which call takes which seq depends on the pollers: remember it.)
+  std::map<int64_t, json> by_seq;
+  for (int64_t seq = 1; seq <= 4; ++seq) {
+    auto f = next(*live);
+    ASSERT_EQ(f["seq"], seq);
+    by_seq[seq] = f["call_id"];
+  }
+
+  // since=1: events 2..4 from the database, then live ones.
+  auto c = connect("?api_key=" + key + "&since=1");
+  auto w = next(*c);
+  EXPECT_EQ(w["type"], "welcome");
+  EXPECT_EQ(w["seq"], 4);
+  for (int64_t seq = 2; seq <= 4; ++seq) {
+    auto f = next(*c);
+    EXPECT_EQ(f["seq"], seq) << f.dump();
+    EXPECT_EQ(f["call_id"], by_seq[seq]);
+    EXPECT_EQ(f["event"], "call.ring");
+  }
+  ASSERT_EQ(post(app, ring("rp-5", 905, 5)), 200);
+  EXPECT_EQ(next(*c)["seq"], 5);
+
+  // More missed than WS_REPLAY_MAX (5): the notice names the first replayed.
+  for (int i = 6; i <= 9; ++i)
+    ASSERT_EQ(post(app, ring("rp-" + std::to_string(i), 900 + i, 5)), 200);
+  for (int64_t seq = 5; seq <= 9; ++seq)
+    ASSERT_EQ(next(*live)["seq"], seq);
+  auto t = connect("?api_key=" + key + "&since=0");
+  EXPECT_EQ(next(*t)["seq"], 9);
+  auto notice = next(*t);
+  EXPECT_EQ(notice["type"], "replay_truncated");
+  EXPECT_EQ(notice["from_seq"], 5);
+  for (int64_t seq = 5; seq <= 9; ++seq)
+    EXPECT_EQ(next(*t)["seq"], seq);
+
+  // Events arriving while a replay is read: still contiguous, no repeat.
+  auto racing = connect("?api_key=" + key + "&since=6");
+  for (int i = 10; i <= 19; ++i)
+    ASSERT_EQ(post(app, ring("rp-" + std::to_string(i), 900 + i, 5)), 200);
+  EXPECT_EQ(next(*racing)["type"], "welcome");
+  int64_t expect = 7;
+  while (expect <= 19) {
+    auto f = next(*racing);
+    if (f.is_null())
+      break;
+    ASSERT_EQ(f["seq"], expect) << f.dump();
+    ++expect;
+  }
+  EXPECT_EQ(expect, 20);
+}
+
+TEST_F(ws_test, a_slow_consumer_is_closed_and_does_not_delay_others) {
+  auto app = new_app();
+  auto key = new_key(app);
+  // Seqs 1-3 first (seq 2's publish is dropped by the hook and filled once
+  // seq 3 shows the gap), so the readers' events below flow freely.
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post(app, ring("warm-" + std::to_string(i), 970 + i, 5)), 200);
+  // Never reads after the welcome: its queue (200 frames) overflows once
+  // the socket buffers are full.
+  auto slow = connect("?api_key=" + key);
+  ASSERT_EQ(next(*slow)["type"], "welcome");
+  std::vector<std::unique_ptr<ws_client>> readers;
+  for (int i = 0; i < 20; ++i) {
+    readers.push_back(connect("?api_key=" + key + "&events=call.updated"));
+    ASSERT_EQ(next(*readers.back())["type"], "welcome");
+  }
+  auto before = json::parse(internal("GET", "/metrics").body)["websocket"]["dropped_slow_consumers"].get<int>();
+  // Large call.updated events (a big custom field each): a few hundred KB
+  // in all, more than the slow client's socket buffers hold.
+  std::string pad(120000, 'x');
+  int n = 0;
+  bool dropped = false;
+  for (; n < 400 && !dropped; ++n) {
+    ASSERT_EQ(post(app, {{"event_type", "call.updated"}, {"event_id", "big-" + std::to_string(n)},
+                         {"call_id", 10000 + n}, {"recording_url", "https://r/" + std::to_string(n) + pad},
+                         {"timestamp", "2026-01-28T10:00:00Z"}}), 200);
+    if (n % 20 == 19)
+      dropped = json::parse(internal("GET", "/metrics").body)["websocket"]["dropped_slow_consumers"].get<int>() > before;
+    // The readers keep up all along.
+    for (auto& r : readers)
+      ASSERT_TRUE(r->read(5s).has_value()) << "a reader was delayed at event " << n;
+  }
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return json::parse(internal("GET", "/metrics").body)["websocket"]["dropped_slow_consumers"].get<int>() > before;
+    },
+    10s));
+  // The slow client finds its connection closed with 1013 once it reads.
+  std::optional<uint16_t> code;
+  for (int i = 0; i < 1000 && !code; ++i)
+    if (!slow->read(5s))
+      code = slow->close_code();
+  EXPECT_EQ(code, 1013);
 }
 
 } // namespace
