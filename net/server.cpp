@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -68,7 +69,20 @@ private:
     if (!acceptor_.is_open())
       return;
     if (ec) {
-      log::warn("accept failed", {{"error", ec.message()}});
+      // Out of descriptors (EMFILE/ENFILE) or another resource: the pending
+      // connection stays in the backlog, so accepting again at once would
+      // spin. Pause, and say so at most once a second.
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning_ > std::chrono::seconds{1}) {
+        last_accept_warning_ = now;
+        log::warn("accept failed, pausing", {{"error", ec.message()}});
+      }
+      backoff_.expires_after(std::chrono::milliseconds{50});
+      backoff_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+        if (!wait_ec)
+          self->do_accept();
+      });
+      return;
     } else if (shared_->ctx->stats->active_connections() >= shared_->ctx->cfg.max_connections) {
       // Over MAX_CONNECTIONS: refuse at once rather than queue unbounded work.
       log::warn("connection refused: MAX_CONNECTIONS reached");
@@ -84,6 +98,8 @@ private:
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer backoff_{ioc_};
+  std::chrono::steady_clock::time_point last_accept_warning_{};
   std::shared_ptr<server_shared> shared_;
   uint16_t port_ = 0;
 };

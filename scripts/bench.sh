@@ -11,7 +11,7 @@
 #
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
-# query export health; default all), BENCH_QUERY_CALLS (calls seeded for the
+# query export ws health; default all), BENCH_WS_LATENCY_SECONDS (default 60), BENCH_QUERY_CALLS (calls seeded for the
 # query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server).
 # The load generator shares the machine's cores with the server and Postgres.
 set -euo pipefail
@@ -30,7 +30,7 @@ if [[ ! -f build/build.ninja ]]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
-cmake --build build --target cti-server cti-load
+cmake --build build --target cti-server cti-load cti-ws-bench
 
 PGDIR=$(mktemp -d /tmp/cti-bench-pg.XXXXXX)
 SERVER_PID=
@@ -82,7 +82,7 @@ wait_drained() {
 start_server
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export health} "
+SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws health} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
 load() { build/cti-load --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
 
@@ -238,6 +238,46 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
 printf '{"scenario":"export_csv","calls":%d,"bytes":%d,"wall_ms":%d,"rss_before_mib":%.1f,"rss_peak_mib":%.1f,"growth_mib":%.1f}\n' \
   "$QCALLS" "$bytes" $((t1 - t0)) "$(echo "$rss_before / 1024" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" \
   "$(echo "($hwm - $rss_before) / 1024" | bc -l)"
+fi
+
+# WebSocket push: webhook → frame latency at 500 events/s, RSS per idle
+# connection with 20,000 open, and one event fanned out to 10,000
+# subscribers. The server runs with MAX_CONNECTIONS raised and both
+# processes with the descriptor limit raised as far as the machine allows.
+if want ws; then
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+stop_server
+SAVED_ENV=${BENCH_SERVER_ENV:-}
+BENCH_SERVER_ENV="$SAVED_ENV MAX_CONNECTIONS=40000"
+start_server
+WAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-ws') RETURNING id" | head -1)
+WKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
+  "http://127.0.0.1:$PORT/internal/apps/$WAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+wsb() { build/cti-ws-bench --port "$PORT" --app "$WAPP" --key "$WKEY" --secret bench-webhook-secret "$@"; }
+log "scenario: webhook POST -> WebSocket frame at 500 events/s for ${BENCH_WS_LATENCY_SECONDS:-60} s"
+wsb --mode latency --rate 500 --duration "${BENCH_WS_LATENCY_SECONDS:-60}"
+# This machine caps descriptors per process at $(ulimit -Hn) (20,000 here, and
+# not raisable inside its container): the server needs some for itself.
+IDLE_N=${BENCH_WS_IDLE:-$(( $(ulimit -n) - 1000 < 20000 ? $(ulimit -n) - 1000 : 20000 ))}
+log "scenario: $IDLE_N idle WebSocket connections (server RSS per connection)"
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+wsb --mode idle --connections "$IDLE_N" --hold 6 >"$PGDIR/idle.json" &
+IDLE=$!
+until [[ -s $PGDIR/idle.json ]] || ! kill -0 "$IDLE" 2>/dev/null; do sleep 0.2; done
+sleep 2
+rss1=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+open_now=$(curl -fsS -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$PORT/internal/monitoring/websocket/stats" |
+  sed -E 's/.*"total":([0-9]+).*/\1/')
+wait "$IDLE" || true
+cat "$PGDIR/idle.json"
+printf '{"scenario":"ws_idle_rss","open":%s,"rss_before_mib":%.1f,"rss_with_open_mib":%.1f,"kib_per_connection":%.1f}\n' \
+  "$open_now" "$(echo "$rss0 / 1024" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" \
+  "$(echo "($rss1 - $rss0) / ($open_now + 0.0001)" | bc -l)"
+log "scenario: one event fanned out to 10,000 subscribers of one app"
+wsb --mode fanout --connections 10000
+stop_server
+BENCH_SERVER_ENV=$SAVED_ENV
+start_server
 fi
 
 # /health flip: how long after Postgres stops until /health says 503, and

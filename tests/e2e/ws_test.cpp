@@ -403,4 +403,44 @@ TEST_F(ws_test, a_slow_consumer_is_closed_and_does_not_delay_others) {
   EXPECT_EQ(code, 1013);
 }
 
+TEST_F(ws_test, two_hundred_connections_each_get_each_event_once) {
+  auto app = new_app();
+  auto key = new_key(app);
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.push_back(connect("?api_key=" + key));
+    ASSERT_TRUE(clients.back()->open()) << i;
+  }
+  for (auto& c : clients)
+    ASSERT_EQ(next(*c)["type"], "welcome");
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post(app, ring("many-" + std::to_string(i), 1300 + i, 5)), 200);
+  for (auto& c : clients) {
+    for (int64_t seq = 1; seq <= 3; ++seq)
+      ASSERT_EQ(next(*c)["seq"], seq);
+    // Nothing more (a pong answers next, not a repeated event).
+    ASSERT_TRUE(c->send(R"({"type":"ping"})"));
+    ASSERT_EQ(next(*c)["type"], "pong");
+  }
+  auto stats = json::parse(internal("GET", "/internal/monitoring/websocket/stats").body);
+  EXPECT_EQ(stats["apps"][app], 200);
+}
+
+TEST(ws_shutdown, sessions_are_closed_with_1001) {
+  server_process s{{{"API_KEY_BCRYPT_COST", "4"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  std::map<std::string, std::string> h{{"Authorization", bearer}, {"Content-Type", "application/json"}};
+  auto app = json::parse(http_request(s.port(), "POST", "/internal/apps", h, R"({"name":"x"})").body)["id"]
+               .get<std::string>();
+  auto key = json::parse(http_request(s.port(), "POST", "/internal/apps/" + app + "/api-key", h).body)["api_key"]
+               .get<std::string>();
+  ws_client c{s.port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  s.signal(SIGTERM);
+  EXPECT_FALSE(c.read(10s));
+  EXPECT_EQ(c.close_code(), 1001);
+  EXPECT_EQ(s.wait_exit(15s), 0) << s.output();
+}
+
 } // namespace

@@ -1,0 +1,313 @@
+// WebSocket benchmarks (scripts/bench.sh runs them):
+//
+//   cti-ws-bench --port P --app APP --key KEY --secret S --mode latency --rate 500 --duration 60
+//       one subscriber; signed call.ring webhooks paced at RATE/s from one
+//       keep-alive connection; for each event: frame received − request sent.
+//   cti-ws-bench ... --mode fanout --connections 10000
+//       N subscribers, then one webhook: time from the first frame received
+//       to the last (every subscriber must get it).
+//   cti-ws-bench ... --mode idle --connections 20000 [--hold 5]
+//       N idle subscribers, held open HOLD seconds (the script reads the
+//       server's RSS meanwhile); connections spread over 127.0.0.x sources.
+//
+// Prints one JSON line. Single-threaded asio for the sockets; the webhook
+// sender (latency mode) is a second thread with blocking I/O.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <openssl/hmac.h>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  uint16_t port = 4000;
+  std::string app, key, secret, mode = "latency";
+  double rate = 500, duration = 60, hold = 5;
+  int connections = 1;
+};
+
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char out[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned i = 0; i < len; ++i) {
+    s += hex[out[i] >> 4];
+    s += hex[out[i] & 15];
+  }
+  return s;
+}
+
+/// A blocking keep-alive HTTP connection that posts signed webhooks.
+class poster {
+public:
+  poster(asio::io_context& ioc, const options& o) : sock_(ioc), o_(o) {
+    sock_.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), o.port});
+    sock_.set_option(tcp::no_delay(true));
+  }
+  /// Posts a call.ring for `call`; true on 200.
+  bool post(int64_t call) {
+    std::string body = R"({"event_type":"call.ring","event_id":"wsb-)" + std::to_string(call)
+                       + R"(","call_id":)" + std::to_string(call)
+                       + R"(,"direction":"inbound","from_number":"+15550001111","to_number":"+15550002222"})";
+    std::string req = "POST /webhooks/dialpad/" + o_.app
+                      + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Dialpad-Signature: "
+                      + hmac_hex(o_.secret, body) + "\r\nContent-Length: " + std::to_string(body.size())
+                      + "\r\n\r\n" + body;
+    asio::write(sock_, asio::buffer(req));
+    // Read one response (headers + Content-Length body).
+    for (;;) {
+      auto end = buf_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        auto cl = buf_.find("Content-Length: ");
+        std::size_t len = cl == std::string::npos ? 0 : std::stoul(buf_.substr(cl + 16));
+        if (buf_.size() >= end + 4 + len) {
+          bool ok = buf_.compare(9, 3, "200") == 0;
+          buf_.erase(0, end + 4 + len);
+          return ok;
+        }
+      }
+      char tmp[4096];
+      auto n = sock_.read_some(asio::buffer(tmp));
+      buf_.append(tmp, n);
+    }
+  }
+
+private:
+  tcp::socket sock_;
+  const options& o_;
+  std::string buf_;
+};
+
+/// One subscriber connection, reading frames asynchronously.
+struct subscriber : std::enable_shared_from_this<subscriber> {
+  websocket::stream<beast::tcp_stream> ws;
+  beast::flat_buffer buf;
+  std::function<void(const std::string&)> on_frame;
+  bool open = false;
+  explicit subscriber(asio::io_context& ioc) : ws(ioc) {}
+
+  void start(const options& o, int index, std::function<void(bool)> done) {
+    auto self = shared_from_this();
+    // Spread over 127.0.0.1..127.0.0.250: one source address holds ~28k ports.
+    auto src = asio::ip::make_address_v4("127.0.0." + std::to_string(1 + index % 250));
+    auto& sock = beast::get_lowest_layer(ws).socket();
+    beast::error_code ec;
+    sock.open(tcp::v4(), ec);
+    sock.bind(tcp::endpoint{src, 0}, ec);
+    beast::get_lowest_layer(ws).async_connect(
+      tcp::endpoint{asio::ip::make_address("127.0.0.1"), o.port},
+      [self, &o, done](beast::error_code ec) {
+        if (ec)
+          return done(false);
+        self->ws.async_handshake("127.0.0.1", "/ws?api_key=" + o.key,
+                                 [self, done](beast::error_code ec) {
+                                   self->open = !ec;
+                                   done(!ec);
+                                   if (!ec)
+                                     self->read();
+                                 });
+      });
+  }
+
+  void read() {
+    auto self = shared_from_this();
+    ws.async_read(buf, [self](beast::error_code ec, std::size_t) {
+      if (ec) {
+        self->open = false;
+        return;
+      }
+      auto text = beast::buffers_to_string(self->buf.data());
+      self->buf.consume(self->buf.size());
+      if (self->on_frame)
+        self->on_frame(text);
+      self->read();
+    });
+  }
+};
+
+/// Opens `n` subscribers on `ioc` (at most 500 handshakes in flight).
+std::vector<std::shared_ptr<subscriber>> open_all(asio::io_context& ioc, const options& o, int n,
+                                                  int& failed) {
+  std::vector<std::shared_ptr<subscriber>> subs;
+  int started = 0, finished = 0;
+  failed = 0;
+  std::function<void()> launch;
+  launch = [&] {
+    while (started < n && started - finished < 500) {
+      auto s = std::make_shared<subscriber>(ioc);
+      subs.push_back(s);
+      s->start(o, started++, [&](bool ok) {
+        ++finished;
+        if (!ok)
+          ++failed;
+        launch();
+      });
+    }
+  };
+  launch();
+  while (finished < n)
+    ioc.run_one();
+  return subs;
+}
+
+/// Runs `ioc` until `pred` or `deadline`.
+template <class Pred>
+void run_until(asio::io_context& ioc, Pred pred, clock_type::time_point deadline) {
+  while (!pred() && clock_type::now() < deadline)
+    ioc.run_one_for(std::chrono::milliseconds{50});
+}
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+int64_t call_of(const std::string& frame) {
+  auto pos = frame.find("\"call_id\":");
+  if (pos == std::string::npos)
+    return -1;
+  return std::strtoll(frame.c_str() + pos + 10, nullptr, 10);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--port") o.port = static_cast<uint16_t>(std::stoi(v));
+    else if (k == "--app") o.app = v;
+    else if (k == "--key") o.key = v;
+    else if (k == "--secret") o.secret = v;
+    else if (k == "--mode") o.mode = v;
+    else if (k == "--rate") o.rate = std::stod(v);
+    else if (k == "--duration") o.duration = std::stod(v);
+    else if (k == "--hold") o.hold = std::stod(v);
+    else if (k == "--connections") o.connections = std::stoi(v);
+  }
+  asio::io_context ioc;
+  auto base = (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 1000000000LL
+              * 1000;
+  if (o.mode == "latency") {
+    int failed = 0;
+    auto subs = open_all(ioc, o, 1, failed);
+    if (failed) {
+      std::printf("{\"error\":\"subscribe failed\"}\n");
+      return 1;
+    }
+    std::mutex mtx;
+    std::map<int64_t, clock_type::time_point> sent;
+    std::vector<double> lat;
+    subs[0]->on_frame = [&](const std::string& f) {
+      auto call = call_of(f);
+      auto now = clock_type::now();
+      std::lock_guard<std::mutex> g{mtx};
+      if (auto it = sent.find(call); it != sent.end()) {
+        lat.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
+        sent.erase(it);
+      }
+    };
+    std::atomic<bool> done{false};
+    std::atomic<int64_t> posted{0}, errors{0};
+    std::thread sender([&] {
+      asio::io_context pio;
+      poster p{pio, o};
+      auto start = clock_type::now();
+      auto total = static_cast<int64_t>(o.rate * o.duration);
+      for (int64_t i = 0; i < total; ++i) {
+        auto due = start + std::chrono::duration_cast<clock_type::duration>(
+                             std::chrono::duration<double>(static_cast<double>(i) / o.rate));
+        std::this_thread::sleep_until(due);
+        auto call = base + i;
+        {
+          std::lock_guard<std::mutex> g{mtx};
+          sent[call] = clock_type::now();
+        }
+        if (!p.post(call))
+          ++errors;
+        ++posted;
+      }
+      done = true;
+    });
+    run_until(ioc, [&] { return done.load(); },
+              clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                    std::chrono::duration<double>(o.duration + 30)));
+    run_until(ioc, [&] { std::lock_guard<std::mutex> g{mtx}; return sent.empty(); },
+              clock_type::now() + std::chrono::seconds{10});
+    sender.join();
+    std::lock_guard<std::mutex> g{mtx};
+    std::printf("{\"scenario\":\"webhook_to_ws_frame\",\"rate\":%.0f,\"duration_s\":%.0f,\"events\":%lld,"
+                "\"received\":%zu,\"missing\":%zu,\"post_errors\":%lld,\"p50_ms\":%.2f,\"p90_ms\":%.2f,"
+                "\"p99_ms\":%.2f,\"max_ms\":%.2f}\n",
+                o.rate, o.duration, static_cast<long long>(posted.load()), lat.size(), sent.size(),
+                static_cast<long long>(errors.load()), pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99),
+                pct(lat, 1.0));
+    return 0;
+  }
+  // fanout / idle: many subscribers.
+  int failed = 0;
+  auto t0 = clock_type::now();
+  auto subs = open_all(ioc, o, o.connections, failed);
+  auto open_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  // Every subscriber first gets its welcome.
+  int welcomed = 0;
+  for (auto& s : subs)
+    s->on_frame = [&](const std::string&) { ++welcomed; };
+  run_until(ioc, [&] { return welcomed >= o.connections - failed; },
+            clock_type::now() + std::chrono::seconds{60});
+  if (o.mode == "idle") {
+    std::printf("{\"scenario\":\"ws_idle\",\"connections\":%d,\"failed\":%d,\"open_s\":%.1f}\n",
+                o.connections, failed, open_s);
+    std::fflush(stdout);
+    run_until(ioc, [] { return false; },
+              clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                    std::chrono::duration<double>(o.hold)));
+    return 0;
+  }
+  int got = 0;
+  clock_type::time_point first{}, last{};
+  int64_t call = base + 999999;
+  for (auto& s : subs)
+    s->on_frame = [&](const std::string& f) {
+      if (call_of(f) != call)
+        return;
+      auto now = clock_type::now();
+      if (got++ == 0)
+        first = now;
+      last = now;
+    };
+  asio::io_context pio;
+  poster p{pio, o};
+  auto posted_at = clock_type::now();
+  bool ok = p.post(call);
+  run_until(ioc, [&] { return got >= o.connections - failed; },
+            clock_type::now() + std::chrono::seconds{30});
+  std::printf("{\"scenario\":\"ws_fanout\",\"connections\":%d,\"failed\":%d,\"post_ok\":%s,"
+              "\"received\":%d,\"post_to_first_ms\":%.2f,\"first_to_last_ms\":%.2f}\n",
+              o.connections, failed, ok ? "true" : "false", got,
+              std::chrono::duration<double, std::milli>(first - posted_at).count(),
+              std::chrono::duration<double, std::milli>(last - first).count());
+  return 0;
+}
