@@ -129,10 +129,20 @@ public:
       // response (keep_alive is off once shutting_down is set).
       // A connection whose next request has begun to arrive (bytes in the
       // socket, not yet read) is in flight, not idle.
-      beast::error_code ec;
-      if (self->phase_ == phase::idle && self->buffer_.size() == 0
-          && self->stream_.socket().available(ec) == 0)
-        self->do_close();
+      // Bytes of a request may still be on their way (sent just before the
+      // signal): an idle connection gets a moment before it is closed.
+      auto idle = [](http_session& s) {
+        beast::error_code ec;
+        return s.phase_ == phase::idle && s.buffer_.size() == 0
+               && s.stream_.socket().available(ec) == 0;
+      };
+      if (!idle(*self))
+        return;
+      self->timer_.expires_after(std::chrono::milliseconds{50});
+      self->timer_.async_wait([self, idle](beast::error_code ec) {
+        if (!ec && idle(*self))
+          self->do_close();
+      });
     });
   }
 
