@@ -209,7 +209,8 @@ class ws_sink {
 public:
   virtual ~ws_sink() = default;
   /// Queues a text frame; a client whose queue is full is closed with 1013.
-  virtual void send_text(std::string frame) = 0;
+  /// The frame may be shared with other connections (never modified).
+  virtual void send_text(std::shared_ptr<const std::string> frame) = 0;
   /// Closes the connection with `code` and `reason`.
   virtual void close(uint16_t code, std::string reason) = 0;
 };

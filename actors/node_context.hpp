@@ -26,6 +26,8 @@ struct node_context {
   std::shared_ptr<tenant_cache> tenants;        ///< Apps and keys, read without a round trip.
   std::vector<hasher_actor> hashers;            ///< bcrypt workers (detached).
   std::shared_ptr<ws_stats> ws = std::make_shared<ws_stats>(); ///< WebSocket figures.
+  /// The connection of each ws_session actor (tenants write to it directly).
+  std::shared_ptr<ws_sink_directory> ws_sinks = std::make_shared<ws_sink_directory>();
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

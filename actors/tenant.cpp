@@ -18,6 +18,7 @@ namespace {
 struct subscriber {
   caf::actor session;
   ws_filter filter;
+  std::weak_ptr<ws_sink> sink;  ///< Its connection, written to directly.
   /// Its replay is being read: live frames wait in `buffered` (seq, frame).
   bool replaying = false;
   std::vector<std::pair<int64_t, std::string>> buffered;
@@ -48,8 +49,18 @@ struct tenant_state {
 
 using tenant_ptr = tenant_actor::stateful_pointer<tenant_state>;
 
-void send_frame(tenant_ptr self, const caf::actor& session, std::string frame) {
-  self->send(caf::actor_cast<ws_session_actor>(session), frame_atom_v, std::move(frame));
+/// Sends one frame to a session: straight to its connection when known
+/// (every frame of a session takes the same path, so they stay in order),
+/// else through its actor.
+void push(tenant_ptr self, const subscriber& sub, std::shared_ptr<const std::string> frame) {
+  if (auto sink = sub.sink.lock())
+    sink->send_text(std::move(frame));
+  else
+    self->send(caf::actor_cast<ws_session_actor>(sub.session), frame_atom_v, std::string{*frame});
+}
+
+void push(tenant_ptr self, const subscriber& sub, std::string frame) {
+  push(self, sub, std::make_shared<const std::string>(std::move(frame)));
 }
 
 subscriber* find_subscriber(tenant_ptr self, const caf::actor& session) {
@@ -83,7 +94,8 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
   if (upto - since > st.settings.replay_max) {
     from = upto - st.settings.replay_max;
     truncated = true;
-    send_frame(self, session, replay_truncated_frame(from + 1));
+    if (auto* sub = find_subscriber(self, session))
+      push(self, *sub, replay_truncated_frame(from + 1));
   }
   read_stream(
     self, from, upto, st.settings.replay_max,
@@ -94,16 +106,16 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
       // Retention may have removed the start of the range.
       int64_t first = events.empty() ? upto + 1 : events.front().seq;
       if (!truncated && first > from + 1)
-        send_frame(self, session, replay_truncated_frame(first));
+        push(self, *sub, replay_truncated_frame(first));
       for (const auto& ev : events) {
         auto frame = event_frame(ev);
         if (frame_matches(frame, sub->filter))
-          send_frame(self, session, std::move(frame.text));
+          push(self, *sub, std::move(frame.text));
       }
       // Live frames that came during the read: only those after it.
       for (auto& [seq, text] : sub->buffered)
         if (seq > upto)
-          send_frame(self, session, std::move(text));
+          push(self, *sub, std::move(text));
       sub->buffered.clear();
       sub->replaying = false;
     },
@@ -128,7 +140,9 @@ void schedule_check(tenant_ptr self) {
 /// for one, and adds it to the fan-out.
 void admit(tenant_ptr self, subscriber sub) {
   auto& st = self->state;
-  send_frame(self, sub.session, welcome_frame(st.app_id, st.settings.node_name, st.delivered));
+  if (st.settings.sinks)
+    sub.sink = st.settings.sinks->find(sub.session.address());
+  push(self, sub, welcome_frame(st.app_id, st.settings.node_name, st.delivered));
   self->monitor(sub.session);
   bool replay = sub.filter.has_since && sub.filter.since < st.delivered;
   sub.replaying = replay;
@@ -147,13 +161,15 @@ void deliver(tenant_ptr self, const applied_event& ev) {
   if (st.subscribers.empty())
     return;
   auto frame = event_frame(ev);
+  // One immutable copy of the frame for every connection.
+  auto shared = std::make_shared<const std::string>(frame.text);
   for (auto& sub : st.subscribers) {
     if (!frame_matches(frame, sub.filter))
       continue;
     if (sub.replaying)
       sub.buffered.emplace_back(ev.seq, frame.text);
     else
-      send_frame(self, sub.session, frame.text);
+      push(self, sub, shared);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/ws_stats.hpp"
 
 namespace cti {
 
@@ -23,6 +24,9 @@ struct tenant_settings {
   /// How often, while sessions listen, the app's seq is compared with the
   /// database (a lost publish of the newest event).
   std::chrono::milliseconds check_interval{2000};
+  /// Where session connections are found (null: frames go through the
+  /// session actors).
+  std::shared_ptr<ws_sink_directory> sinks;
 };
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).

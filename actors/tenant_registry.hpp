@@ -9,6 +9,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/tenant_cache.hpp"
+#include "actors/ws_stats.hpp"
 
 namespace cti {
 
@@ -33,6 +34,8 @@ struct tenant_registry_settings {
   /// this seq, to show that the tenant fills the gap from the database.
   /// 0: off.
   int64_t drop_publish_seq = 0;
+  /// Session connections, for the tenants' direct fan-out.
+  std::shared_ptr<ws_sink_directory> sinks;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

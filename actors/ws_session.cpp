@@ -17,13 +17,17 @@ ws_session_actor::behavior_type ws_session(ws_session_actor::stateful_pointer<ws
                                            std::shared_ptr<const node_context> ctx,
                                            std::weak_ptr<ws_sink> sink, std::string app_id,
                                            ws_filter filter) {
-  self->state.sink = std::move(sink);
+  self->state.sink = sink;
+  // Registered before subscribing: the tenant looks the connection up when
+  // the subscription arrives.
+  ctx->ws_sinks->add(self->address(), std::move(sink));
+  self->attach_functor([dir = ctx->ws_sinks, addr = self->address()] { dir->remove(addr); });
   self->send(ctx->registry, subscribe_atom_v, std::move(app_id),
              caf::actor_cast<caf::actor>(self), std::move(filter));
   return {
     [self](frame_atom, std::string& frame) {
       if (auto s = self->state.sink.lock())
-        s->send_text(std::move(frame));
+        s->send_text(std::make_shared<const std::string>(std::move(frame)));
       else
         self->quit();
     },

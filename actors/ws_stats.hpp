@@ -3,8 +3,14 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+
+#include <caf/actor_addr.hpp>
+
+#include "actors/messages.hpp"
 
 namespace cti {
 
@@ -40,6 +46,31 @@ private:
   std::atomic<uint64_t> dropped_{0};
   mutable std::mutex mtx_;
   std::map<std::string, int64_t> per_app_;
+};
+
+/// The connection behind each ws_session actor, so a tenant can hand a
+/// frame straight to it (one post to its strand) instead of sending each
+/// session actor a message: a fan-out to 10,000 sessions is then 10,000
+/// posts, not 10,000 actor wake-ups.
+class ws_sink_directory {
+public:
+  void add(const caf::actor_addr& session, std::weak_ptr<ws_sink> sink) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    sinks_[session] = std::move(sink);
+  }
+  void remove(const caf::actor_addr& session) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    sinks_.erase(session);
+  }
+  std::weak_ptr<ws_sink> find(const caf::actor_addr& session) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto it = sinks_.find(session);
+    return it == sinks_.end() ? std::weak_ptr<ws_sink>{} : it->second;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::unordered_map<caf::actor_addr, std::weak_ptr<ws_sink>> sinks_;
 };
 
 } // namespace cti

@@ -74,7 +74,7 @@ public:
 
   // -- ws_sink (any thread) ------------------------------------------------------
 
-  void send_text(std::string frame) override {
+  void send_text(std::shared_ptr<const std::string> frame) override {
     asio::post(ws_.get_executor(),
                [self = shared_from_this(), frame = std::move(frame)]() mutable {
                  self->enqueue(std::move(frame));
@@ -129,7 +129,8 @@ private:
     buffer_.consume(buffer_.size());
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_object() && j.contains("type") && j["type"] == "ping") {
-      enqueue(R"({"type":"pong"})");
+      static const auto pong = std::make_shared<const std::string>(R"({"type":"pong"})");
+      enqueue(pong);
     } else {
       start_close(1008, "expected {\"type\":\"ping\"}");
       return;
@@ -137,7 +138,7 @@ private:
     do_read();
   }
 
-  void enqueue(std::string frame) {
+  void enqueue(std::shared_ptr<const std::string> frame) {
     if (!open_ || closing_)
       return;
     if (queue_.size() >= static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages)) {
@@ -155,7 +156,7 @@ private:
   void do_write() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.async_write(asio::buffer(*queue_.front()),
                     beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
   }
 
@@ -208,7 +209,7 @@ private:
   std::string app_id_;
   ws_filter filter_;
   ws_session_actor actor_;
-  std::deque<std::string> queue_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
   websocket::close_reason close_reason_;
   bool open_ = false;
   bool counted_ = false;
