@@ -19,6 +19,8 @@ struct subscriber {
   caf::actor session;
   ws_filter filter;
   std::weak_ptr<ws_sink> sink;  ///< Its connection, written to directly.
+  /// Seqs up to this one are not sent (the client saw them: `since`).
+  int64_t skip_through = 0;
   /// Its replay is being read: live frames wait in `buffered` (seq, frame).
   bool replaying = false;
   std::vector<std::pair<int64_t, std::string>> buffered;
@@ -89,23 +91,18 @@ void read_stream(tenant_ptr self, int64_t after, int64_t upto, int64_t limit, Th
 void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
   auto& st = self->state;
   auto upto = st.delivered;
-  auto from = since;
-  bool truncated = false;
-  if (upto - since > st.settings.replay_max) {
-    from = upto - st.settings.replay_max;
-    truncated = true;
-    if (auto* sub = find_subscriber(self, session))
-      push(self, *sub, replay_truncated_frame(from + 1));
-  }
+  auto from = std::max(since, upto - st.settings.replay_max);
   read_stream(
     self, from, upto, st.settings.replay_max,
-    [self, session, from, upto, truncated](std::vector<applied_event>& events) {
+    [self, session, since, upto](std::vector<applied_event>& events) {
       auto* sub = find_subscriber(self, session);
       if (sub == nullptr)
         return; // gone meanwhile
-      // Retention may have removed the start of the range.
+      // More missed than WS_REPLAY_MAX, or retention removed the start of
+      // the range: the notice names the first event that will come (sent
+      // now, still right after the welcome: live frames are held).
       int64_t first = events.empty() ? upto + 1 : events.front().seq;
-      if (!truncated && first > from + 1)
+      if (first > since + 1)
         push(self, *sub, replay_truncated_frame(first));
       for (const auto& ev : events) {
         auto frame = event_frame(ev);
@@ -122,9 +119,80 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
     [self, session](const caf::error& err) {
       log::warn("websocket replay failed", {{"app_id", self->state.app_id},
                                             {"error", message_of(err)}});
+      if (auto* sub = find_subscriber(self, session)) {
+        sub->buffered.clear();
+        sub->replaying = false;
+      }
       self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
                  std::string{"replay failed, reconnect with since"});
     });
+}
+
+void deliver(tenant_ptr self, const applied_event& ev);
+void flush(tenant_ptr self);
+
+/// Reads the events after `delivered` up to `upto` back from the database
+/// and delivers them (a page of WS_REPLAY_MAX at a time). A seq the
+/// database does not have (an event replayed under a new seq) is passed
+/// over; a failed read is retried a second later, nothing skipped. With
+/// nobody listening the position just moves on.
+void catch_up(tenant_ptr self, int64_t upto) {
+  auto& st = self->state;
+  if (st.gap_filling || upto <= st.delivered)
+    return;
+  if (st.subscribers.empty() && st.waiting.empty()) {
+    st.delivered = upto;
+    flush(self);
+    return;
+  }
+  st.gap_filling = true;
+  auto to = std::min(upto, st.delivered + st.settings.replay_max);
+  read_stream(
+    self, st.delivered, to, st.settings.replay_max,
+    [self, to, upto](std::vector<applied_event>& events) {
+      auto& st = self->state;
+      for (auto& ev : events)
+        if (ev.seq > st.delivered)
+          deliver(self, ev);
+      if (st.delivered < to) {
+        log::warn("event stream: seqs not found, passed over",
+                  {{"app_id", st.app_id}, {"from", std::to_string(st.delivered + 1)},
+                   {"to", std::to_string(to)}});
+        st.delivered = to;
+      }
+      st.gap_filling = false;
+      if (to < upto)
+        catch_up(self, upto);
+      else
+        flush(self);
+    },
+    [self](const caf::error& err) {
+      auto& st = self->state;
+      log::warn("event stream catch-up failed, retrying",
+                {{"app_id", st.app_id}, {"error", message_of(err)}});
+      st.gap_filling = false;
+      st.gap_timer = true;
+      self->delayed_send(self, std::chrono::seconds{1}, gap_atom_v, st.delivered + 1);
+    });
+}
+
+/// Reads where the app's stream stands (retried until it succeeds).
+void load_position(tenant_ptr self) {
+  db_query q;
+  q.kind = query_kind::app_last_seq;
+  q.app_id = self->state.app_id;
+  self->request(self->state.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
+    .then(
+      [self](db_answer& ans) {
+        auto j = nlohmann::json::parse(ans.body, nullptr, false);
+        int64_t seq = j.is_object() && j["last_seq"].is_number_integer() ? j["last_seq"].get<int64_t>() : 0;
+        self->send(self, app_atom_v, seq);
+      },
+      [self](caf::error& err) {
+        log::warn("tenant: stream position unknown, retrying",
+                  {{"app_id", self->state.app_id}, {"error", message_of(err)}});
+        self->delayed_send(self, std::chrono::seconds{1}, app_atom_v, int64_t{-1});
+      });
 }
 
 /// Arms the periodic check of the app's seq (see gap_atom 0).
@@ -146,6 +214,8 @@ void admit(tenant_ptr self, subscriber sub) {
   self->monitor(sub.session);
   bool replay = sub.filter.has_since && sub.filter.since < st.delivered;
   sub.replaying = replay;
+  if (sub.filter.has_since)
+    sub.skip_through = sub.filter.since; // also when this node is behind it
   auto session = sub.session;
   auto since = sub.filter.since;
   st.subscribers.push_back(std::move(sub));
@@ -164,12 +234,20 @@ void deliver(tenant_ptr self, const applied_event& ev) {
   // One immutable copy of the frame for every connection.
   auto shared = std::make_shared<const std::string>(frame.text);
   for (auto& sub : st.subscribers) {
-    if (!frame_matches(frame, sub.filter))
+    if (ev.seq <= sub.skip_through || !frame_matches(frame, sub.filter))
       continue;
-    if (sub.replaying)
+    if (sub.replaying) {
+      if (sub.buffered.size() >= st.settings.max_buffered) {
+        // Bounded: a session that would hold more than its send queue
+        // during a replay could not take them anyway.
+        self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1013},
+                   std::string{"too many events during the replay"});
+        continue;
+      }
       sub.buffered.emplace_back(ev.seq, frame.text);
-    else
+    } else {
       push(self, sub, shared);
+    }
   }
 }
 
@@ -204,27 +282,16 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
                   [&](const subscriber& s) { return s.session.address() == msg.source; });
   });
   // Where the app's stream stands: new subscribers start after it.
-  db_query q;
-  q.kind = query_kind::app_last_seq;
-  q.app_id = st.app_id;
-  self->request(st.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
-    .then(
-      [self](db_answer& ans) {
-        auto j = nlohmann::json::parse(ans.body, nullptr, false);
-        int64_t seq = j.is_object() && j["last_seq"].is_number_integer() ? j["last_seq"].get<int64_t>() : 0;
-        self->send(self, app_atom_v, seq);
-      },
-      [self](caf::error& err) {
-        log::warn("tenant: stream position unknown, starting from the events received",
-                  {{"app_id", self->state.app_id}, {"error", message_of(err)}});
-        int64_t first = self->state.pending.empty() ? 0 : self->state.pending.begin()->first - 1;
-        self->send(self, app_atom_v, first);
-      });
+  load_position(self);
   return {
     [=](app_atom, int64_t last_seq) {
       auto& st = self->state;
       if (st.loaded)
         return;
+      if (last_seq < 0) { // retry of a failed read
+        load_position(self);
+        return;
+      }
       st.loaded = true;
       // Events received while reading that the position already covers
       // were committed before any subscriber came: flush drops them.
@@ -263,23 +330,8 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
               if (!j.is_object() || !j["last_seq"].is_number_integer())
                 return;
               auto last = j["last_seq"].get<int64_t>();
-              auto& st = self->state;
-              if (last <= st.delivered || st.gap_filling || !st.pending.empty())
-                return;
-              st.gap_filling = true;
-              read_stream(
-                self, st.delivered, last, last - st.delivered,
-                [self](std::vector<applied_event>& events) {
-                  for (auto& ev : events)
-                    if (ev.seq == self->state.delivered + 1)
-                      deliver(self, ev);
-                  self->state.gap_filling = false;
-                  flush(self);
-                },
-                [self](const caf::error&) {
-                  self->state.gap_filling = false;
-                  flush(self);
-                });
+              if (self->state.pending.empty())
+                catch_up(self, last);
             },
             [](caf::error&) {});
         return;
@@ -290,32 +342,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
       // A later seq came but not this one (its publish is late or lost):
       // the missing events are committed (seqs are taken under the app
       // row's lock), so they are read back from the database.
-      st.gap_filling = true;
-      auto upto = st.pending.begin()->first - 1;
-      auto resume = [self, upto] {
-        auto& st = self->state;
-        st.gap_filling = false;
-        if (st.delivered < upto) {
-          log::warn("event stream gap skipped: events not found",
-                    {{"app_id", st.app_id}, {"missing_from", std::to_string(st.delivered + 1)},
-                     {"resumes_at", std::to_string(upto + 1)}});
-          st.delivered = upto;
-        }
-        flush(self);
-      };
-      read_stream(
-        self, st.delivered, upto, upto - st.delivered,
-        [self, resume](std::vector<applied_event>& events) {
-          for (auto& ev : events)
-            if (ev.seq == self->state.delivered + 1)
-              deliver(self, ev);
-          resume();
-        },
-        [self, resume](const caf::error& err) {
-          log::warn("event stream gap fill failed",
-                    {{"app_id", self->state.app_id}, {"error", message_of(err)}});
-          resume();
-        });
+      catch_up(self, st.pending.begin()->first - 1);
     },
     [=](subscribe_atom, caf::actor& session, ws_filter& filter) {
       auto& st = self->state;

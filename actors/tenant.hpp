@@ -27,6 +27,9 @@ struct tenant_settings {
   /// Where session connections are found (null: frames go through the
   /// session actors).
   std::shared_ptr<ws_sink_directory> sinks;
+  /// Live frames a session may have held while its replay is read
+  /// (WS_MAX_QUEUED_MESSAGES).
+  std::size_t max_buffered = 1024;
 };
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).

@@ -52,7 +52,7 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
   auto t = spawn_tenant(self, app_id, st.pool,
                         tenant_settings{st.settings.node_name, st.settings.gap_wait,
                                         st.settings.replay_max, std::chrono::milliseconds{2000},
-                                        st.settings.sinks});
+                                        st.settings.sinks, st.settings.max_queued});
   st.tenants.emplace(app_id, t);
   return t;
 }

@@ -36,6 +36,8 @@ struct tenant_registry_settings {
   int64_t drop_publish_seq = 0;
   /// Session connections, for the tenants' direct fan-out.
   std::shared_ptr<ws_sink_directory> sinks;
+  /// WS_MAX_QUEUED_MESSAGES.
+  std::size_t max_queued = 1024;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

@@ -29,54 +29,54 @@ std::string lowercase(std::string s) {
 } // namespace
 
 void handle_ws_upgrade(handler_ptr self, const api_request& req) {
-  const auto* upgrade = req.header("upgrade");
-  if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
-    reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
-    return;
-  }
-  nlohmann::json accepted = nlohmann::json::object();
-  if (const auto* crm = req.query_param("crm_user_id"); crm != nullptr && !crm->empty()) {
-    if (!is_valid_label(*crm, max_crm_id_length)) {
-      reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
-      return;
-    }
-    accepted["crm_user_id"] = *crm;
-  }
-  if (const auto* ev = req.query_param("events"); ev != nullptr && !ev->empty()) {
-    nlohmann::json globs = nlohmann::json::array();
-    std::string_view rest = *ev;
-    while (true) {
-      auto comma = rest.find(',');
-      auto item = rest.substr(0, comma);
-      if (!is_event_glob(item)) {
-        reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
-        return;
-      }
-      globs.push_back(std::string{item});
-      if (comma == std::string_view::npos)
-        break;
-      rest.remove_prefix(comma + 1);
-    }
-    accepted["events"] = globs;
-  }
-  if (const auto* since = req.query_param("since"); since != nullptr && !since->empty()) {
-    auto n = parse_int64(*since);
-    if (!n || *n < 0) {
-      reply_bad_request(self, req, "since must be a non-negative integer (a seq)");
-      return;
-    }
-    accepted["since"] = *n;
-  }
+  // The key first: a bad key is 401 whatever else is wrong with the request.
   const auto* key = req.query_param("api_key");
   if (key == nullptr)
     key = req.header("x-app-api-key");
   if (key == nullptr)
     key = req.header("x-api-key");
-  auto serial = req.serial;
-  with_app_key(self, req, key, [self, serial, accepted](const std::string& app_id) mutable {
+  with_app_key(self, req, key, [self, req](const std::string& app_id) {
+    const auto* upgrade = req.header("upgrade");
+    if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
+      reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
+      return;
+    }
+    nlohmann::json accepted = nlohmann::json::object();
+    if (const auto* crm = req.query_param("crm_user_id"); crm != nullptr && !crm->empty()) {
+      if (!is_valid_label(*crm, max_crm_id_length)) {
+        reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
+        return;
+      }
+      accepted["crm_user_id"] = *crm;
+    }
+    if (const auto* ev = req.query_param("events"); ev != nullptr && !ev->empty()) {
+      nlohmann::json globs = nlohmann::json::array();
+      std::string_view rest = *ev;
+      while (true) {
+        auto comma = rest.find(',');
+        auto item = rest.substr(0, comma);
+        if (!is_event_glob(item)) {
+          reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
+          return;
+        }
+        globs.push_back(std::string{item});
+        if (comma == std::string_view::npos)
+          break;
+        rest.remove_prefix(comma + 1);
+      }
+      accepted["events"] = globs;
+    }
+    if (const auto* since = req.query_param("since"); since != nullptr && !since->empty()) {
+      auto n = parse_int64(*since);
+      if (!n || *n < 0) {
+        reply_bad_request(self, req, "since must be a non-negative integer (a seq)");
+        return;
+      }
+      accepted["since"] = *n;
+    }
     accepted["app_id"] = app_id;
     api_response resp;
-    resp.serial = serial;
+    resp.serial = req.serial;
     resp.status = 101; // the session takes the connection over (net/ws_session)
     resp.app_id = app_id;
     resp.body = accepted.dump();

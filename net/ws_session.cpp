@@ -34,6 +34,9 @@ namespace {
 
 /// Largest client frame (API.md: over 64 KiB closes with 1009).
 constexpr std::size_t max_client_frame = 64 * 1024;
+/// A write the socket has not taken for this long means the client is not
+/// reading.
+constexpr auto slow_write = std::chrono::milliseconds{250};
 
 class ws_session : public ws_sink,
                    public connection,
@@ -100,6 +103,11 @@ private:
     open_ = true;
     counted_ = true;
     shared_->ctx->ws->opened(app_id_);
+    if (closing_) {
+      // Asked to close (shutdown) during the handshake.
+      send_close();
+      return;
+    }
     actor_ = spawn_ws_session(shared_->sys, shared_->ctx, weak_from_this(), app_id_, filter_);
     if (shared_->shutting_down.load()) {
       start_close(1001, "server shutting down");
@@ -141,7 +149,13 @@ private:
   void enqueue(std::shared_ptr<const std::string> frame) {
     if (!open_ || closing_)
       return;
-    if (queue_.size() >= static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages)) {
+    // Too slow: the queue is full *and* the socket has not taken the frame
+    // in writing for a while. A burst (a replay, a catch-up read) fills the
+    // queue for a moment even on a fast client; it drains at once.
+    auto limit = static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages);
+    if ((queue_.size() >= limit && writing_
+         && std::chrono::steady_clock::now() - write_started_ > slow_write)
+        || queue_.size() >= 4 * limit) {
       // A client that cannot keep up is let go; the others never wait for it.
       shared_->ctx->ws->dropped_slow_consumer();
       log::warn("websocket client too slow, closing", {{"app_id", app_id_}});
@@ -155,6 +169,7 @@ private:
 
   void do_write() {
     writing_ = true;
+    write_started_ = std::chrono::steady_clock::now();
     ws_.text(true);
     ws_.async_write(asio::buffer(*queue_.front()),
                     beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
@@ -216,6 +231,7 @@ private:
   bool writing_ = false;
   bool closing_ = false;
   bool close_sent_ = false;
+  std::chrono::steady_clock::time_point write_started_{};
 };
 
 } // namespace

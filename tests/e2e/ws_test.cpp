@@ -115,8 +115,9 @@ TEST_F(ws_test, keys_are_checked_before_the_upgrade) {
   // The header works as well as the query parameter.
   auto by_header = connect("", {{"x-app-api-key", key}});
   EXPECT_TRUE(by_header->open());
-  // A plain GET (no upgrade) is a 400.
+  // A plain GET (no upgrade) is a 400; with a bad key a 401 all the same.
   EXPECT_EQ(http_request(server->port(), "GET", "/ws?api_key=" + key).status, 400);
+  EXPECT_EQ(http_request(server->port(), "GET", "/ws?api_key=raw_bad&events=%%%").status, 401);
 }
 
 TEST_F(ws_test, welcome_then_events_in_contiguous_seq_order) {
