@@ -62,15 +62,21 @@ void answer_invalidating(handler_ptr self, uint64_t serial, db_query q,
   auto app_id = q.app_id;
   answer_query_then(self, serial, std::move(q),
                     [self, app_id, close_reason](db_answer& ans, std::function<void()> finish) {
-                      if (!close_reason.empty()
-                          && (close_reason != "app disabled"
-                              || ans.body.find("\"is_active\":false") != std::string::npos))
-                        self->send(self->state.ctx->registry, close_atom_v, app_id,
-                                   uint16_t{1008}, close_reason);
+                      bool close = !close_reason.empty()
+                                   && (close_reason != "app disabled"
+                                       || ans.body.find("\"is_active\":false") != std::string::npos);
+                      // Sessions close after the caches forgot the key: a
+                      // key check that passed before that is older than the
+                      // close, which the tenant holds against late subscribers.
+                      auto done = [self, app_id, close_reason, close, finish] {
+                        if (close)
+                          self->send(self->state.ctx->registry, close_atom_v, app_id,
+                                     uint16_t{1008}, close_reason);
+                        finish();
+                      };
                       self->request(self->state.ctx->registry, std::chrono::seconds{5},
                                     invalidate_atom_v, app_id)
-                        .then([finish](bool) { finish(); },
-                              [finish](caf::error&) { finish(); });
+                        .then([done](bool) { done(); }, [done](caf::error&) { done(); });
                     });
 }
 
@@ -213,13 +219,20 @@ void api_key_create(handler_ptr self, const api_request& req, const std::string&
                             out["created_at"] = body["created_at"];
                             out["rotated"] = body["rotated"];
                             ans.body = out.dump();
-                            // Sessions opened with the old key end.
-                            self->send(self->state.ctx->registry, close_atom_v, app,
-                                       uint16_t{1008}, std::string{"key revoked"});
                             self->request(self->state.ctx->registry, std::chrono::seconds{5},
                                           invalidate_atom_v, app)
-                              .then([finish](bool) { finish(); },
-                                    [finish](caf::error&) { finish(); });
+                              .then(
+                                [self, app, finish](bool) {
+                                  // Sessions opened with the old key end.
+                                  self->send(self->state.ctx->registry, close_atom_v, app,
+                                             uint16_t{1008}, std::string{"key revoked"});
+                                  finish();
+                                },
+                                [self, app, finish](caf::error&) {
+                                  self->send(self->state.ctx->registry, close_atom_v, app,
+                                             uint16_t{1008}, std::string{"key revoked"});
+                                  finish();
+                                });
                           });
       },
       [self, serial](caf::error& err) { reply_error(self, serial, err); });

@@ -221,11 +221,15 @@ struct ws_filter {
   std::vector<std::string> events;  ///< Globs (`*` matches anything); empty: all.
   bool has_since = false;           ///< Replay asked for:
   int64_t since = 0;                ///<   events with seq > since.
+  /// When the key was checked (steady clock, ns): a session checked before
+  /// its app's last close (revoked key, disabled app) is closed on arrival.
+  int64_t authorized_at = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ws_filter& x) {
-  return f(caf::meta::type_name("ws_filter"), x.crm_user_id, x.events, x.has_since, x.since);
+  return f(caf::meta::type_name("ws_filter"), x.crm_user_id, x.events, x.has_since, x.since,
+           x.authorized_at);
 }
 
 // -- database pool ------------------------------------------------------------

@@ -47,6 +47,10 @@ struct tenant_state {
   /// Loads in flight and who waits for them.
   std::map<int64_t, std::vector<caf::typed_response_promise<std::string>>> loading;
   uint64_t generation = 0;     ///< Bumped by invalidation: late loads are not kept.
+  // -- the last close of all sessions (revoked key, disabled app) --------------
+  int64_t closed_at = 0;       ///< Steady clock, ns; 0: never.
+  uint16_t close_code = 0;
+  std::string close_reason;
 };
 
 using tenant_ptr = tenant_actor::stateful_pointer<tenant_state>;
@@ -208,6 +212,13 @@ void schedule_check(tenant_ptr self) {
 /// for one, and adds it to the fan-out.
 void admit(tenant_ptr self, subscriber sub) {
   auto& st = self->state;
+  if (st.closed_at > 0 && sub.filter.authorized_at < st.closed_at) {
+    // Its key was checked before the app's sessions were closed (the key
+    // revoked or the app disabled meanwhile): it goes the same way.
+    self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, st.close_code,
+               st.close_reason);
+    return;
+  }
   if (st.settings.sinks)
     sub.sink = st.settings.sinks->find(sub.session.address());
   push(self, sub, welcome_frame(st.app_id, st.settings.node_name, st.delivered));
@@ -360,6 +371,11 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     },
     [=](close_atom, uint16_t code, std::string& reason) {
       auto& st = self->state;
+      st.closed_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+      st.close_code = code;
+      st.close_reason = reason;
       for (const auto& sub : st.subscribers)
         self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
       for (const auto& sub : st.waiting)

@@ -36,6 +36,9 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
   if (key == nullptr)
     key = req.header("x-api-key");
   with_app_key(self, req, key, [self, req](const std::string& app_id) {
+    auto authorized_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
     const auto* upgrade = req.header("upgrade");
     if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
       reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
@@ -75,6 +78,7 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
       accepted["since"] = *n;
     }
     accepted["app_id"] = app_id;
+    accepted["authorized_at"] = authorized_at;
     api_response resp;
     resp.serial = req.serial;
     resp.status = 101; // the session takes the connection over (net/ws_session)

@@ -341,6 +341,8 @@ private:
     f.crm_user_id = j.value("crm_user_id", std::string{});
     for (const auto& e : j.value("events", nlohmann::json::array()))
       f.events.push_back(e.get<std::string>());
+    if (j.contains("authorized_at") && j["authorized_at"].is_number_integer())
+      f.authorized_at = j["authorized_at"].get<int64_t>();
     if (j.contains("since") && j["since"].is_number_integer()) {
       f.has_since = true;
       f.since = j["since"].get<int64_t>();
