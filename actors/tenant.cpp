@@ -108,15 +108,14 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
       int64_t first = events.empty() ? upto + 1 : events.front().seq;
       if (first > since + 1)
         push(self, *sub, replay_truncated_frame(first));
+      std::vector<std::pair<int64_t, std::string>> replayed;
       for (const auto& ev : events) {
         auto frame = event_frame(ev);
         if (frame_matches(frame, sub->filter))
-          push(self, *sub, std::move(frame.text));
+          replayed.emplace_back(ev.seq, std::move(frame.text));
       }
-      // Live frames that came during the read: only those after it.
-      for (auto& [seq, text] : sub->buffered)
-        if (seq > upto)
-          push(self, *sub, std::move(text));
+      for (auto& frame : replay_seam(std::move(replayed), std::move(sub->buffered), upto))
+        push(self, *sub, std::move(frame));
       sub->buffered.clear();
       sub->replaying = false;
     },

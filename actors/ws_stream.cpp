@@ -109,4 +109,31 @@ bool frame_matches(const rendered_frame& frame, const ws_filter& filter) {
   return false;
 }
 
+bool too_slow(std::size_t queued, std::size_t limit, bool writing,
+              std::chrono::steady_clock::duration writing_for,
+              std::chrono::steady_clock::duration stall) {
+  return (queued >= limit && writing && writing_for > stall) || queued >= 4 * limit;
+}
+
+std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,
+                                     std::vector<std::pair<int64_t, std::string>> held,
+                                     int64_t upto) {
+  std::vector<std::string> out;
+  out.reserve(replayed.size() + held.size());
+  int64_t last = 0;
+  for (auto& [seq, frame] : replayed) {
+    if (seq > upto || seq <= last)
+      continue; // never past the read's end, never twice
+    last = seq;
+    out.push_back(std::move(frame));
+  }
+  for (auto& [seq, frame] : held) {
+    if (seq <= upto || seq <= last)
+      continue; // the read covered it
+    last = seq;
+    out.push_back(std::move(frame));
+  }
+  return out;
+}
+
 } // namespace cti

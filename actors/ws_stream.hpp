@@ -3,7 +3,10 @@
 // The frames of the WebSocket stream (API.md "WebSocket (/ws)") and the
 // subscriber filters, as plain functions (unit-tested).
 
+#include <chrono>
 #include <optional>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -35,5 +38,21 @@ bool glob_match(std::string_view pattern, std::string_view text);
 /// the globs (or there are none), and it targets the filter's CRM user or
 /// nobody (or the filter names none).
 bool frame_matches(const rendered_frame& frame, const ws_filter& filter);
+
+/// The send-queue policy: a client is too slow when `limit` frames wait
+/// for it and the socket has not taken the frame being written for
+/// `stall` (it is not reading), or when four times `limit` wait whatever
+/// the socket does. A burst to a client that reads is not too slow.
+bool too_slow(std::size_t queued, std::size_t limit, bool writing,
+              std::chrono::steady_clock::duration writing_for,
+              std::chrono::steady_clock::duration stall);
+
+/// The frames a replaying session gets, in order: the replayed events
+/// (seq ascending, all <= `upto`), then the live frames held meanwhile
+/// whose seq is after `upto` (the read covered the others). Both inputs
+/// are (seq, frame).
+std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,
+                                     std::vector<std::pair<int64_t, std::string>> held,
+                                     int64_t upto);
 
 } // namespace cti

@@ -21,6 +21,7 @@
 
 #include "actors/node_context.hpp"
 #include "actors/ws_session.hpp"
+#include "actors/ws_stream.hpp"
 #include "domain/log.hpp"
 
 namespace cti::net {
@@ -152,10 +153,8 @@ private:
     // Too slow: the queue is full *and* the socket has not taken the frame
     // in writing for a while. A burst (a replay, a catch-up read) fills the
     // queue for a moment even on a fast client; it drains at once.
-    auto limit = static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages);
-    if ((queue_.size() >= limit && writing_
-         && std::chrono::steady_clock::now() - write_started_ > slow_write)
-        || queue_.size() >= 4 * limit) {
+    if (too_slow(queue_.size(), static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages),
+                 writing_, std::chrono::steady_clock::now() - write_started_, slow_write)) {
       // A client that cannot keep up is let go; the others never wait for it.
       shared_->ctx->ws->dropped_slow_consumer();
       log::warn("websocket client too slow, closing", {{"app_id", app_id_}});

@@ -77,3 +77,36 @@ TEST(WsStream, WelcomeAndTruncationFrames) {
 }
 
 } // namespace
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(WsStream, SendQueuePolicyTellsSlowFromBursty) {
+  // Full queue, the socket stalled for longer than allowed: too slow.
+  EXPECT_TRUE(cti::too_slow(1024, 1024, true, 300ms, 250ms));
+  // Full queue but the current write just started (a burst to a reader).
+  EXPECT_FALSE(cti::too_slow(1024, 1024, true, 1ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(2000, 1024, true, 1ms, 250ms));
+  // Not full: never, however long the write.
+  EXPECT_FALSE(cti::too_slow(1023, 1024, true, 10s, 250ms));
+  // Four times the bound: always.
+  EXPECT_TRUE(cti::too_slow(4096, 1024, true, 0ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(4096, 1024, false, 0ms, 250ms));
+}
+
+TEST(WsStream, ReplaySeamHasNoGapAndNoDuplicate) {
+  using frames = std::vector<std::pair<int64_t, std::string>>;
+  // Read covered 3..5 (upto 5); live 5 and 6 arrived during the read.
+  auto out = cti::replay_seam(frames{{3, "e3"}, {4, "e4"}, {5, "e5"}},
+                              frames{{5, "live5"}, {6, "e6"}, {7, "e7"}}, 5);
+  EXPECT_EQ(out, (std::vector<std::string>{"e3", "e4", "e5", "e6", "e7"}));
+  // Nothing held; nothing read.
+  EXPECT_EQ(cti::replay_seam(frames{{2, "a"}}, frames{}, 2), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(cti::replay_seam(frames{}, frames{{9, "x"}}, 8), (std::vector<std::string>{"x"}));
+  // A row past the read's end (cannot happen, but never sent twice).
+  EXPECT_EQ(cti::replay_seam(frames{{4, "r4"}, {6, "r6"}}, frames{{6, "l6"}}, 5),
+            (std::vector<std::string>{"r4", "l6"}));
+}
+
+} // namespace
