@@ -30,17 +30,6 @@ constexpr std::size_t max_crm_context_bytes = 16 * 1024;
 /// Rows per database page of an export.
 constexpr int export_page_rows = 500;
 
-db_query make_query(const api_request& req, query_kind kind, const std::string& app_id,
-                    const json& args = json::object(), std::string target = {}) {
-  db_query q;
-  q.kind = kind;
-  q.app_id = app_id;
-  q.target = std::move(target);
-  q.args = args.dump();
-  q.request_id = req.request_id;
-  return q;
-}
-
 /// Validates the query parameters in `names` into `args`; false after
 /// answering 400 naming the first bad one.
 bool read_filters(handler_ptr self, const api_request& req, std::initializer_list<const char*> names,
@@ -92,27 +81,6 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
       if (!is_callback_status(*v))
         return bad("must be pending, in_progress or done");
       args[n] = *v;
-    }
-  }
-  return true;
-}
-
-bool page_args(handler_ptr self, const api_request& req, query_kind kind,
-               const std::string& app_id, json& args) {
-  page_request page;
-  std::string error;
-  if (!parse_page(req.query_param("limit"), req.query_param("cursor"),
-                  db::cursor_scope(kind, app_id), page, error)) {
-    reply_bad_request(self, req, std::move(error));
-    return false;
-  }
-  args["limit"] = page.limit;
-  if (page.after) {
-    args["after_us"] = page.after->time_us;
-    args["after_id"] = page.after->id;
-    if (!is_uuid(page.after->id)) {
-      reply_bad_request(self, req, "cursor is not a cursor this server issued for this list");
-      return false;
     }
   }
   return true;

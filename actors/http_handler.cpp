@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/node_context.hpp"
+#include "db/api_repo.hpp"
 #include "domain/api_key.hpp"
+#include "domain/pagination.hpp"
 #include "domain/auth.hpp"
 #include "domain/json_limits.hpp"
 #include "domain/metrics.hpp"
@@ -195,6 +197,42 @@ std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
   for (auto& c : id)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return id;
+}
+
+db_query make_query(const api_request& req, query_kind kind, std::string app_id,
+                    const nlohmann::json& args, std::string target) {
+  db_query q;
+  q.kind = kind;
+  q.app_id = std::move(app_id);
+  q.target = std::move(target);
+  q.args = args.dump();
+  q.request_id = req.request_id;
+  return q;
+}
+
+db_query make_query(const api_request& req, query_kind kind, std::string app_id) {
+  return make_query(req, kind, std::move(app_id), nlohmann::json::object());
+}
+
+bool page_args(handler_ptr self, const api_request& req, query_kind kind,
+               const std::string& app_id, nlohmann::json& args) {
+  page_request page;
+  std::string error;
+  if (!parse_page(req.query_param("limit"), req.query_param("cursor"),
+                  db::cursor_scope(kind, app_id), page, error)) {
+    reply_bad_request(self, req, std::move(error));
+    return false;
+  }
+  if (page.after && !is_uuid(page.after->id)) {
+    reply_bad_request(self, req, "cursor is not a cursor this server issued for this list");
+    return false;
+  }
+  args["limit"] = page.limit;
+  if (page.after) {
+    args["after_us"] = page.after->time_us;
+    args["after_id"] = page.after->id;
+  }
+  return true;
 }
 
 void reply_bad_request(handler_ptr self, const api_request& req, std::string message) {

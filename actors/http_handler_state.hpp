@@ -47,6 +47,20 @@ void reply_bad_request(handler_ptr self, const api_request& req, std::string mes
 /// that is not JSON) or 400 invalid_json and returns nothing.
 std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& req);
 
+/// A REST query for the pool: `args` (validated) as JSON text, the
+/// request id for audit rows.
+db_query make_query(const api_request& req, query_kind kind, std::string app_id,
+                    const nlohmann::json& args, std::string target = {});
+
+/// The same, without arguments.
+db_query make_query(const api_request& req, query_kind kind, std::string app_id);
+
+/// Reads `limit` and `cursor` (signed for list `kind` of `app_id`) into
+/// `args` (`limit`, `after_us`, `after_id`); answers 400 naming the
+/// parameter and returns false on a bad value.
+bool page_args(handler_ptr self, const api_request& req, query_kind kind,
+               const std::string& app_id, nlohmann::json& args);
+
 /// Authenticates the app key of `req` (x-app-api-key, else x-api-key):
 /// 401 when missing or wrong, 403 when the app is disabled; otherwise runs
 /// `next` with the app id. One bcrypt per key per node; repeat requests are

@@ -25,35 +25,6 @@ using json = nlohmann::json;
 constexpr std::size_t max_batch_mappings = 1000;
 constexpr std::size_t max_webhook_secret_length = 1024;
 
-/// Reads `limit` and `cursor` into `args` for list `kind`; answers 400 on a bad value.
-bool page_args(handler_ptr self, const api_request& req, query_kind kind,
-               const std::string& app_id, json& args) {
-  page_request page;
-  std::string error;
-  if (!parse_page(req.query_param("limit"), req.query_param("cursor"),
-                  db::cursor_scope(kind, app_id), page, error)) {
-    reply_bad_request(self, req, std::move(error));
-    return false;
-  }
-  args["limit"] = page.limit;
-  if (page.after) {
-    args["after_us"] = page.after->time_us;
-    args["after_id"] = page.after->id;
-  }
-  return true;
-}
-
-db_query make_query(const api_request& req, query_kind kind, std::string app_id,
-                    const json& args = json::object(), std::string target = {}) {
-  db_query q;
-  q.kind = kind;
-  q.app_id = std::move(app_id);
-  q.target = std::move(target);
-  q.args = args.dump();
-  q.request_id = req.request_id;
-  return q;
-}
-
 /// Answers `q`, after the node's caches forgot the app (so the change is in
 /// force before the caller hears of it). `close_reason`, when given, closes
 /// the app's WebSocket sessions with 1008 and that reason.

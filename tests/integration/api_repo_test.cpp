@@ -28,18 +28,10 @@ using json = nlohmann::json;
 using cti::db_query;
 using cti::query_kind;
 
-std::string migrated_database(const std::string& prefix) {
-  auto url = cti::test::fresh_database(prefix);
-  auto res = cti::db::run_migrations(url, cti::db::embedded_migrations());
-  EXPECT_TRUE(res.ok) << res.error;
-  return url;
-}
+using cti::test::migrated_database;
 
 std::unique_ptr<pqxx::connection> connect(const std::string& url) {
-  auto c = std::make_unique<pqxx::connection>(url);
-  for (const auto& s : cti::db::prepared_statements())
-    c->prepare(s.name, s.sql);
-  return c;
+  return cti::test::connect_prepared(url);
 }
 
 db_query query(query_kind kind, const std::string& app, json args = json::object(),

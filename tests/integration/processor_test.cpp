@@ -27,18 +27,10 @@ using cti::test::query_value;
 
 namespace {
 
-std::string migrated_database(const std::string& prefix) {
-  auto url = cti::test::fresh_database(prefix);
-  auto res = cti::db::run_migrations(url, cti::db::embedded_migrations());
-  EXPECT_TRUE(res.ok) << res.error;
-  return url;
-}
+using cti::test::migrated_database;
 
 std::unique_ptr<pqxx::connection> connect(const std::string& url) {
-  auto c = std::make_unique<pqxx::connection>(url);
-  for (const auto& s : cti::db::prepared_statements())
-    c->prepare(s.name, s.sql);
-  return c;
+  return cti::test::connect_prepared(url);
 }
 
 /// Builds the ingest item the webhook path would store for `payload`

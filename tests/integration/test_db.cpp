@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "db/migrator.hpp"
+#include "db/statements.hpp"
 #include "domain/secure_random.hpp"
 
 namespace cti::test {
@@ -90,6 +92,20 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds dea
       return false;
     std::this_thread::sleep_for(interval);
   }
+}
+
+std::string migrated_database(const std::string& prefix) {
+  auto url = fresh_database(prefix);
+  auto res = cti::db::run_migrations(url, cti::db::embedded_migrations());
+  EXPECT_TRUE(res.ok) << res.error;
+  return url;
+}
+
+std::unique_ptr<pqxx::connection> connect_prepared(const std::string& url) {
+  auto c = std::make_unique<pqxx::connection>(url);
+  for (const auto& s : cti::db::prepared_statements())
+    c->prepare(s.name, s.sql);
+  return c;
 }
 
 } // namespace cti::test

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <pqxx/connection>
 
 namespace cti::test {
 
@@ -15,6 +18,13 @@ std::string database_url();
 /// Creates a new empty database (name `prefix` + random suffix) on the test
 /// cluster and returns its URL.
 std::string fresh_database(const std::string& prefix);
+
+/// A fresh database (as `fresh_database`) with every migration applied.
+std::string migrated_database(const std::string& prefix);
+
+/// A connection to `url` with every prepared statement of the repositories,
+/// as a DB worker has.
+std::unique_ptr<pqxx::connection> connect_prepared(const std::string& url);
 
 /// Inserts an app (tenant) named `name` and returns its id.
 std::string create_app(const std::string& url, const std::string& name = "test app",
