@@ -203,7 +203,8 @@ void screen_pop(handler_ptr self, const api_request& req, const std::string& app
     .then(
       [self, serial, app](db_answer& ans) {
         api_response resp;
-        if (ans.body.find("true") == std::string::npos) {
+        auto j = json::parse(ans.body, nullptr, false);
+        if (!j.is_object() || j.value("connected", false) != true) {
           resp = api_response::failure(serial, errc::conflict,
                                        "the app has no connected Dialpad account");
         } else {

@@ -179,23 +179,33 @@ void catch_up(tenant_ptr self, int64_t upto) {
     });
 }
 
-/// Reads where the app's stream stands (retried until it succeeds).
-void load_position(tenant_ptr self) {
+/// Reads the app's stored stream position (apps.last_seq).
+template <class Then, class Fail>
+void read_last_seq(tenant_ptr self, Then then, Fail fail) {
   db_query q;
   q.kind = query_kind::app_last_seq;
   q.app_id = self->state.app_id;
   self->request(self->state.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
     .then(
-      [self](db_answer& ans) {
+      [then, fail](db_answer& ans) mutable {
         auto j = nlohmann::json::parse(ans.body, nullptr, false);
-        int64_t seq = j.is_object() && j["last_seq"].is_number_integer() ? j["last_seq"].get<int64_t>() : 0;
-        self->send(self, app_atom_v, seq);
+        if (j.is_object() && j["last_seq"].is_number_integer())
+          then(j["last_seq"].get<int64_t>());
+        else
+          fail(make_error(errc::internal, "unexpected stream position"));
       },
-      [self](caf::error& err) {
-        log::warn("tenant: stream position unknown, retrying",
-                  {{"app_id", self->state.app_id}, {"error", message_of(err)}});
-        self->delayed_send(self, std::chrono::seconds{1}, app_atom_v, int64_t{-1});
-      });
+      [fail](caf::error& err) mutable { fail(err); });
+}
+
+/// Reads where the app's stream stands (retried until it succeeds).
+void load_position(tenant_ptr self) {
+  read_last_seq(
+    self, [self](int64_t seq) { self->send(self, app_atom_v, seq); },
+    [self](const caf::error& err) {
+      log::warn("tenant: stream position unknown, retrying",
+                {{"app_id", self->state.app_id}, {"error", message_of(err)}});
+      self->delayed_send(self, std::chrono::seconds{1}, app_atom_v, int64_t{-1});
+    });
 }
 
 /// Arms the periodic check of the app's seq (see gap_atom 0).
@@ -330,20 +340,13 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
         schedule_check(self);
         if (!st.loaded || st.gap_filling || !st.pending.empty())
           return;
-        db_query q;
-        q.kind = query_kind::app_last_seq;
-        q.app_id = st.app_id;
-        self->request(st.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
-          .then(
-            [self](db_answer& ans) {
-              auto j = nlohmann::json::parse(ans.body, nullptr, false);
-              if (!j.is_object() || !j["last_seq"].is_number_integer())
-                return;
-              auto last = j["last_seq"].get<int64_t>();
-              if (self->state.pending.empty())
-                catch_up(self, last);
-            },
-            [](caf::error&) {});
+        read_last_seq(
+          self,
+          [self](int64_t last) {
+            if (self->state.pending.empty())
+              catch_up(self, last);
+          },
+          [](const caf::error&) {}); // the next check tries again
         return;
       }
       st.gap_timer = false;

@@ -89,20 +89,24 @@ pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql, sql_params
   return tx.exec_prepared(it->second, p.dynamic());
 }
 
-/// One keyset page read from `sql` + ORDER BY + LIMIT: rows rendered by
-/// `render`, the cursor taken from the last row's (time_us, id) columns.
-/// The sort time of column `col`: epoch microseconds (us_of) or, for the
-/// call list, Postgres's timestamptz text.
-int64_t sort_time_us(const pqxx::field& f) {
-  if (f.size() > 0 && f.c_str()[0] != '-' && std::string_view{f.c_str(), f.size()}.find(' ')
-                                               != std::string_view::npos)
-    return pg_time_of(f).time_since_epoch().count();
-  return f.as<int64_t>();
-}
+/// Where a list's cursor comes from: the sort time's column (selected as
+/// epoch microseconds with us_of, or, for the call list, as Postgres's
+/// timestamptz text) and the id's column.
+struct cursor_columns {
+  int time = 0;
+  int id = 0;
+  bool pg_text_time = false;
 
+  int64_t time_us(const pqxx::row& r) const {
+    return pg_text_time ? pg_time_of(r[time]).time_since_epoch().count() : r[time].as<int64_t>();
+  }
+};
+
+/// One keyset page read from `sql` + ORDER BY + LIMIT: rows rendered by
+/// `render`, the cursor taken from the last row.
 template <class Render>
 std::string page_of(pqxx::transaction_base& tx, std::string sql, sql_params& p,
-                    const json& args, const std::string& scope, int time_col, int id_col,
+                    const json& args, const std::string& scope, cursor_columns cols,
                     Render render) {
   int limit = static_cast<int>(arg_int(args, "limit").value_or(default_page_limit));
   sql += " LIMIT " + std::to_string(limit + 1);
@@ -113,8 +117,7 @@ std::string page_of(pqxx::transaction_base& tx, std::string sql, sql_params& p,
   for (std::size_t i = 0; i < res.size(); ++i) {
     if (static_cast<int>(i) == limit) {
       const auto& last = res[i - 1];
-      next = encode_cursor(keyset{sort_time_us(last[time_col]), last[id_col].as<std::string>()},
-                           scope);
+      next = encode_cursor(keyset{cols.time_us(last), last[cols.id].as<std::string>()}, scope);
       break;
     }
     rows.push_back(render(res[i]));
@@ -180,7 +183,7 @@ db_answer app_list(pqxx::transaction_base& tx, const db_query& q, const json& a)
   int n = 1;
   add_after(sql, p, n, a, "created_at", "id");
   sql += " ORDER BY created_at DESC, id DESC";
-  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 3, 0, app_object), {}};
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {3, 0}, app_object), {}};
 }
 
 db_answer app_get(pqxx::transaction_base& tx, const db_query& q) {
@@ -397,7 +400,7 @@ db_answer key_audit(pqxx::transaction_base& tx, const db_query& q, const json& a
   int n = 2;
   add_after(sql, p, n, a, "performed_at", "id");
   sql += " ORDER BY performed_at DESC, id DESC";
-  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 4, 0, audit_object), {}};
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {4, 0}, audit_object), {}};
 }
 
 // -- user mappings ----------------------------------------------------------------
@@ -456,7 +459,7 @@ db_answer mappings_list(pqxx::transaction_base& tx, const db_query& q, const jso
   }
   add_after(sql, p, n, a, "created_at", "id");
   sql += " ORDER BY created_at DESC, id DESC";
-  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 3, 0, mapping_object), {}};
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {3, 0}, mapping_object), {}};
 }
 
 db_answer mapping_by_dialpad(pqxx::transaction_base& tx, const db_query& q) {
@@ -574,7 +577,7 @@ db_answer calls_list(pqxx::transaction_base& tx, const db_query& q, const json& 
   add_after(sql, p, n, a, "c.started_at", "c.id");
   sql += " ORDER BY c.started_at DESC, c.id DESC";
   return {200,
-          page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), call_time_col, call_id_col,
+          page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {call_time_col, call_id_col, true},
                   call_object),
           {}};
 }
@@ -693,7 +696,7 @@ db_answer voicemails_list(pqxx::transaction_base& tx, const db_query& q, const j
   }
   add_after(sql, p, n, a, "v.received_at", "v.id");
   sql += " ORDER BY v.received_at DESC, v.id DESC";
-  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 9, 0, voicemail_object),
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {9, 0}, voicemail_object),
           {}};
 }
 
@@ -785,7 +788,7 @@ db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const jso
   }
   add_after(sql, p, n, a, "s.sent_at", "s.id");
   sql += " ORDER BY s.sent_at DESC, s.id DESC";
-  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), 8, 0, message_object), {}};
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {8, 0}, message_object), {}};
 }
 
 /// The app's stored stream, `after` < seq <= `upto` (at most `limit`), as
@@ -819,8 +822,9 @@ db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const jso
     info.ev.occurred_at_us = r[4].as<int64_t>();
     auto payload = json::parse(r[3].as<std::string>(), nullptr, false);
     if (info.ev.event_type == "call.context_updated") {
-      if (payload.is_object() && payload["call_id"].is_string())
-        info.call_uuid = payload["call_id"].get<std::string>();
+      if (payload.is_object() && payload["call_id"].is_string()
+          && is_uuid(payload["call_id"].get_ref<const std::string&>()))
+        info.call_uuid = payload["call_id"].get<std::string>(); // spliced into an array literal
     } else if (payload.is_object()) {
       auto data = extract_event(payload);
       if (data.event_time)
@@ -903,6 +907,8 @@ db_answer dialpad_connected(pqxx::transaction_base& tx, const db_query& q) {
   return {200, connected ? R"({"connected":true})" : R"({"connected":false})", {}};
 }
 
+} // namespace
+
 bool is_read_only(query_kind k) {
   switch (k) {
     case query_kind::app_list: case query_kind::app_get: case query_kind::dialpad_get:
@@ -917,6 +923,8 @@ bool is_read_only(query_kind k) {
       return false;
   }
 }
+
+namespace {
 
 db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   switch (q.kind) {

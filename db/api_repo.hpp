@@ -37,6 +37,10 @@ struct api_error {
 /// above and what libpqxx throws otherwise.
 db_answer run_query(pqxx::connection_base& c, const db_query& q);
 
+/// True for the kinds that only read (run in autocommit, and safe to run
+/// again on a fresh connection).
+bool is_read_only(query_kind kind);
+
 /// The stored key whose non-secret id is `key_id`, with its app's state.
 key_record find_key(pqxx::transaction_base& tx, const std::string& key_id);
 

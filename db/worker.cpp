@@ -251,9 +251,7 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     [=](query_atom, db_query& q) -> caf::result<db_answer> {
       // Reads are retried once on a stale connection; a change is not (it
       // may have committed before the connection broke).
-      bool read_only = q.kind == query_kind::app_list || q.kind == query_kind::app_get
-                       || q.kind == query_kind::calls_list || q.kind == query_kind::call_get;
-      return with_connection<db_answer>(self, read_only,
+      return with_connection<db_answer>(self, db::is_read_only(q.kind),
                                         [&](pqxx::connection& c) -> caf::result<db_answer> {
         try {
           return db::run_query(c, q);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/integration/test_db.hpp"
@@ -21,8 +22,7 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string secret = "e2e-webhook-secret";
-const std::string bearer = "Bearer e2e-internal-secret-0123456789";
+const std::string& secret = cti::test::e2e_webhook_secret;
 
 class api_test : public ::testing::Test {
 protected:
@@ -39,10 +39,7 @@ protected:
   static http_reply internal(const std::string& method, const std::string& target,
                              const std::string& body = {},
                              std::map<std::string, std::string> headers = {}) {
-    headers.emplace("Authorization", bearer);
-    if (!body.empty())
-      headers.emplace("Content-Type", "application/json");
-    return http_request(server->port(), method, target, headers, body);
+    return cti::test::internal_call(server->port(), method, target, body, std::move(headers));
   }
 
   static http_reply app_call(const std::string& key, const std::string& method,
@@ -61,24 +58,16 @@ protected:
 
   /// A new app; returns its id.
   static std::string new_app(const std::string& name = "acme") {
-    auto r = internal("POST", "/internal/apps", json{{"name", name}}.dump());
-    EXPECT_EQ(r.status, 201) << r.body;
-    return body_of(r)["id"].get<std::string>();
+    return cti::test::create_app_over_http(server->port(), name);
   }
 
   /// A fresh key for `app`.
   static std::string new_key(const std::string& app) {
-    auto r = internal("POST", "/internal/apps/" + app + "/api-key");
-    EXPECT_EQ(r.status, 201) << r.body;
-    return body_of(r)["api_key"].get<std::string>();
+    return cti::test::create_key_over_http(server->port(), app);
   }
 
   static http_reply post_event(const std::string& app, const json& event) {
-    auto body = event.dump();
-    return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
-                        {{"Content-Type", "application/json"},
-                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
-                        body);
+    return cti::test::post_signed_event(server->port(), app, event.dump());
   }
 
   /// Waits until `app`'s queue is empty (every event processed).

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/fixture_files.hpp"
@@ -21,8 +22,6 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string secret = "e2e-webhook-secret";             // server_process's DIALPAD_WEBHOOK_SECRET
-const std::string bearer = "Bearer e2e-internal-secret-0123456789"; // its INTERNAL_API_SECRET
 
 class processing_test : public ::testing::Test {
 protected:
@@ -39,14 +38,11 @@ protected:
   }
 
   static http_reply post_event(const std::string& app, const std::string& body) {
-    return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
-                        {{"Content-Type", "application/json"},
-                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
-                        body);
+    return cti::test::post_signed_event(server->port(), app, body);
   }
 
   static http_reply internal(const std::string& method, const std::string& target) {
-    return http_request(server->port(), method, target, {{"Authorization", bearer}});
+    return cti::test::internal_call(server->port(), method, target);
   }
 
   static std::string url() { return cti::test::database_url(); }

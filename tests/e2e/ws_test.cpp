@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/e2e/ws_client.hpp"
@@ -22,8 +23,7 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string secret = "e2e-webhook-secret";
-const std::string bearer = "Bearer e2e-internal-secret-0123456789";
+const std::string& bearer = cti::test::e2e_bearer;
 
 class ws_test : public ::testing::Test {
 protected:
@@ -44,29 +44,17 @@ protected:
 
   static http_reply internal(const std::string& method, const std::string& target,
                              const std::string& body = {}) {
-    std::map<std::string, std::string> h{{"Authorization", bearer}};
-    if (!body.empty())
-      h.emplace("Content-Type", "application/json");
-    return http_request(server->port(), method, target, h, body);
+    return cti::test::internal_call(server->port(), method, target, body);
   }
 
-  static std::string new_app() {
-    auto r = internal("POST", "/internal/apps", R"({"name":"ws"})");
-    return json::parse(r.body)["id"].get<std::string>();
-  }
+  static std::string new_app() { return cti::test::create_app_over_http(server->port(), "ws"); }
 
   static std::string new_key(const std::string& app) {
-    auto r = internal("POST", "/internal/apps/" + app + "/api-key");
-    return json::parse(r.body)["api_key"].get<std::string>();
+    return cti::test::create_key_over_http(server->port(), app);
   }
 
   static int post(const std::string& app, const json& event) {
-    auto body = event.dump();
-    return http_request(server->port(), "POST", "/webhooks/dialpad/" + app,
-                        {{"Content-Type", "application/json"},
-                         {"X-Dialpad-Signature", cti::test::seed_signature(secret, body)}},
-                        body)
-      .status;
+    return cti::test::post_signed_event(server->port(), app, event.dump()).status;
   }
 
   static std::unique_ptr<ws_client> connect(const std::string& query,

@@ -45,6 +45,22 @@ db_query query(query_kind kind, const std::string& app, json args = json::object
   return q;
 }
 
+/// An actor system with a DB pool on `url`, for the actors under test.
+struct pool_rig {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  cti::db_pool_actor pool;
+
+  explicit pool_rig(const std::string& url) {
+    cti::add_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = url;
+    pool = cti::db::spawn_db_pool(*sys, ps);
+  }
+  ~pool_rig() { caf::anon_send_exit(pool, caf::exit_reason::user_shutdown); }
+};
+
 /// Inserts a call started `minutes` after a fixed origin.
 void insert_call(const std::string& url, const std::string& app, int64_t dialpad_id, int minutes,
                  int64_t user = 0) {
@@ -187,12 +203,9 @@ TEST(ApiRepo, CallListUsesTheAppStartedIndex) {
 TEST(ApiRepo, RotationInvalidatesTheRegistryCacheAtOnce) {
   auto url = migrated_database("api_rotate");
   auto app = cti::test::create_app(url);
-  caf::actor_system_config cfg;
-  cti::add_message_types(cfg);
-  caf::actor_system sys{cfg};
-  cti::db::pool_settings ps;
-  ps.worker.conninfo = url;
-  auto pool = cti::db::spawn_db_pool(sys, ps);
+  pool_rig rig{url};
+  auto& sys = *rig.sys;
+  auto& pool = rig.pool;
   auto cache = std::make_shared<cti::tenant_cache>();
   cti::tenant_registry_settings rs;
   rs.hashers.push_back(cti::spawn_hasher(sys, 4));
@@ -228,24 +241,16 @@ TEST(ApiRepo, RotationInvalidatesTheRegistryCacheAtOnce) {
   EXPECT_TRUE(a2.valid);
   EXPECT_EQ(a2.app_id, app);
   self->send_exit(registry, caf::exit_reason::user_shutdown);
-  self->send_exit(pool, caf::exit_reason::user_shutdown);
   for (auto& h : rs.hashers)
     self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
-} // namespace
-
-namespace {
-
 TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
   auto url = migrated_database("api_tenant");
   auto app = cti::test::create_app(url);
-  caf::actor_system_config cfg;
-  cti::add_message_types(cfg);
-  caf::actor_system sys{cfg};
-  cti::db::pool_settings ps;
-  ps.worker.conninfo = url;
-  auto pool = cti::db::spawn_db_pool(sys, ps);
+  pool_rig rig{url};
+  auto& sys = *rig.sys;
+  auto& pool = rig.pool;
   auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
   caf::scoped_actor self{sys};
   auto run = [&](db_query q) {
@@ -285,7 +290,6 @@ TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
     std::chrono::seconds{5}));
   EXPECT_EQ(stats[1], 1);
   self->send_exit(registry, caf::exit_reason::user_shutdown);
-  self->send_exit(pool, caf::exit_reason::user_shutdown);
 }
 
 } // namespace
