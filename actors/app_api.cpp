@@ -198,24 +198,11 @@ void screen_pop(handler_ptr self, const api_request& req, const std::string& app
     return;
   }
   auto serial = req.serial;
-  self->request(self->state.ctx->pool, std::chrono::seconds{10}, query_atom_v,
-                make_query(req, query_kind::dialpad_connected, app))
-    .then(
-      [self, serial, app](db_answer& ans) {
-        api_response resp;
-        auto j = json::parse(ans.body, nullptr, false);
-        if (!j.is_object() || j.value("connected", false) != true) {
-          resp = api_response::failure(serial, errc::conflict,
-                                       "the app has no connected Dialpad account");
-        } else {
-          // TODO(issue 6): call Dialpad's screenpop with the app's token.
-          resp = api_response::failure(serial, errc::upstream_failed,
-                                       "screen pop through Dialpad is not available yet");
-        }
-        resp.app_id = app;
-        reply(self, std::move(resp));
-      },
-      [self, serial](caf::error& err) { reply_error(self, serial, err); });
+  // The app's own token only: the Dialpad actor looks it up by this app id.
+  self->request(self->state.ctx->dialpad, std::chrono::seconds{60}, screen_pop_atom_v, serial,
+                app, *json_dialpad_id(*u), uri->get<std::string>())
+    .then([self](api_response& resp) { reply(self, std::move(resp)); },
+          [self, serial](caf::error& err) { reply_error(self, serial, err); });
 }
 
 // -- export ---------------------------------------------------------------------------

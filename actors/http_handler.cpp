@@ -178,6 +178,12 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::ws_stats:
           handle_ws_stats(self, req);
           return;
+        case endpoint::oauth_connect:
+          handle_oauth_connect(self, req);
+          return;
+        case endpoint::oauth_callback:
+          handle_oauth_callback(self, req);
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },

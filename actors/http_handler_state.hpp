@@ -108,4 +108,10 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req);
 /// `GET /internal/monitoring/websocket/stats`.
 void handle_ws_stats(handler_ptr self, const api_request& req);
 
+/// `GET /auth/dialpad/connect` (and `/authorize`): 302 to Dialpad.
+void handle_oauth_connect(handler_ptr self, const api_request& req);
+
+/// `GET /auth/dialpad/callback`: code exchange, sealed tokens, refresher.
+void handle_oauth_callback(handler_ptr self, const api_request& req);
+
 } // namespace cti

@@ -29,10 +29,14 @@ constexpr std::size_t max_webhook_secret_length = 1024;
 /// force before the caller hears of it). `close_reason`, when given, closes
 /// the app's WebSocket sessions with 1008 and that reason.
 void answer_invalidating(handler_ptr self, uint64_t serial, db_query q,
-                         std::string close_reason = {}) {
+                         std::string close_reason = {},
+                         std::function<void(const db_answer&)> also = {}) {
   auto app_id = q.app_id;
   answer_query_then(self, serial, std::move(q),
-                    [self, app_id, close_reason](db_answer& ans, std::function<void()> finish) {
+                    [self, app_id, close_reason, also](db_answer& ans,
+                                                       std::function<void()> finish) {
+                      if (also)
+                        also(ans);
                       bool close = !close_reason.empty()
                                    && (close_reason != "app disabled"
                                        || ans.body.find("\"is_active\":false") != std::string::npos);
@@ -113,8 +117,19 @@ void dialpad_endpoint(handler_ptr self, const api_request& req, const std::strin
     return;
   }
   if (req.method == "DELETE") {
-    // TODO(issue 6): revoke the tokens at Dialpad (/oauth2/deauthorize) first.
-    answer_invalidating(self, req.serial, make_query(req, query_kind::dialpad_delete, app));
+    // The refresher stops and the access token is revoked at Dialpad (best
+    // effort, after the row is gone: the tokens are deleted whatever
+    // Dialpad answers).
+    answer_invalidating(self, req.serial, make_query(req, query_kind::dialpad_delete, app), {},
+                        [self, app](const db_answer& ans) {
+                          auto j = json::parse(ans.body, nullptr, false);
+                          if (!j.is_object())
+                            return;
+                          const auto& sealed = j["access_sealed"];
+                          self->send(self->state.ctx->dialpad, stop_atom_v, app,
+                                     j.value("environment", "production"),
+                                     sealed.is_string() ? sealed.get<std::string>() : std::string{});
+                        });
     return;
   }
   auto body = body_object(self, req);

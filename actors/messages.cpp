@@ -79,6 +79,10 @@ const std::string* api_request::header(std::string_view name) const {
   return find(headers, name);
 }
 
+const std::string* outbound_response::header(std::string_view name) const {
+  return find(headers, name);
+}
+
 const std::string* api_request::query_param(std::string_view name) const {
   return find(query, name);
 }

@@ -118,6 +118,8 @@ enum class endpoint : uint16_t {
   screen_pop,     ///< POST /api/screen-pop
   ws,             ///< GET /ws (WebSocket upgrade)
   ws_stats,       ///< GET /internal/monitoring/websocket/stats
+  oauth_connect,  ///< GET /auth/dialpad/connect (also /authorize)
+  oauth_callback, ///< GET /auth/dialpad/callback
 };
 
 /// A complete HTTP request, handed from an asio session to its actor.
@@ -409,6 +411,41 @@ typename Inspector::result_type inspect(Inspector& f, process_report& x) {
            x.has_next, x.next_us, x.next_id, x.applied);
 }
 
+// -- outbound HTTP (Dialpad) ----------------------------------------------------
+
+/// One request to an outside HTTP server (net/http_client).
+struct outbound_request {
+  std::string method = "GET";
+  std::string url;                  ///< Absolute http(s) URL.
+  std::vector<name_value> headers;  ///< Extra headers (Authorization, Content-Type ...).
+  std::string body;
+  int32_t timeout_ms = 10000;       ///< For the whole exchange, connect to last byte.
+};
+
+/// Its answer. `error` is empty when an HTTP answer was read (whatever its
+/// status); else one of `timeout`, `resolve`, `connect`, `tls`, `io`,
+/// `refused_url` (not http(s), or plain http to a non-loopback host).
+struct outbound_response {
+  uint16_t status = 0;
+  std::vector<name_value> headers;  ///< Lowercased names.
+  std::string body;
+  std::string error;
+
+  /// The first header named `name` (lowercase), or null.
+  const std::string* header(std::string_view name) const;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbound_request& x) {
+  return f(caf::meta::type_name("outbound_request"), x.method, x.url, x.headers, x.body,
+           x.timeout_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbound_response& x) {
+  return f(caf::meta::type_name("outbound_response"), x.status, x.headers, x.body, x.error);
+}
+
 /// What the REST API asks of the database (see db/api_repo.hpp).
 enum class query_kind : uint8_t {
   app_create, app_list, app_get, app_patch,
@@ -417,8 +454,17 @@ enum class query_kind : uint8_t {
   map_one, map_batch, mappings_list, mapping_by_dialpad, mappings_by_crm, mapping_delete,
   calls_list, call_get, call_patch,
   voicemails_list, voicemail_get, voicemail_patch, voicemail_delete,
-  messages_list, dialpad_connected, app_last_seq,
+  messages_list, app_last_seq,
   stream_events, ///< args {after, upto, limit}: the app's applied events by seq
+  // Dialpad OAuth (values sealed by the caller travel as hex).
+  oauth_state_create,   ///< args {state_hash, environment, code_verifier}
+  oauth_state_consume,  ///< target: state_hash → {app_id, environment, code_verifier}
+  dialpad_connect,      ///< args {environment, dialpad_org_id, access_sealed, refresh_sealed, expires_at_us, scopes}
+  dialpad_tokens,       ///< → {status, environment, access_sealed, expires_at_us, ...}
+  dialpad_refresh_claim,  ///< args {node, lease_ms, margin_ms} → {claimed, environment, refresh_sealed}
+  dialpad_refresh_store,  ///< args {node, access_sealed, refresh_sealed?, expires_at_us, scopes?}
+  dialpad_refresh_failed, ///< args {node, permanent, retry_ms, error}
+  dialpad_connected_apps, ///< → {"apps": [app ids of connected accounts]}
 };
 
 /// One REST request, validated by the handler: the app it acts for, the
@@ -479,6 +525,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(cti, (cti::db_answer))
   CAF_ADD_TYPE_ID(cti, (std::vector<int64_t>))
   CAF_ADD_TYPE_ID(cti, (cti::ws_filter))
+  CAF_ADD_TYPE_ID(cti, (cti::outbound_request))
+  CAF_ADD_TYPE_ID(cti, (cti::outbound_response))
 
   CAF_ADD_ATOM(cti, cti, handle_atom, "handle")
   CAF_ADD_ATOM(cti, cti, health_atom, "health")
@@ -510,6 +558,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, frame_atom, "frame")
   CAF_ADD_ATOM(cti, cti, close_atom, "close")
   CAF_ADD_ATOM(cti, cti, gap_atom, "gap")
+  CAF_ADD_ATOM(cti, cti, http_call_atom, "httpcall")
+  CAF_ADD_ATOM(cti, cti, token_atom, "token")
+  CAF_ADD_ATOM(cti, cti, start_atom, "start")
+  CAF_ADD_ATOM(cti, cti, stop_atom, "stop")
+  CAF_ADD_ATOM(cti, cti, refresh_atom, "refresh")
+  CAF_ADD_ATOM(cti, cti, screen_pop_atom, "screenpop")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -630,6 +684,35 @@ using hasher_actor = caf::typed_actor<
   caf::replies_to<hash_atom, std::string>::with<std::string>,
   /// Checks a key against a stored hash.
   caf::replies_to<verify_atom, std::string, std::string>::with<bool>>;
+
+/// Outbound HTTP (Dialpad): a front actor spreading calls over a few
+/// detached workers, each blocking only its own thread (net/http_client).
+using http_client_actor = caf::typed_actor<
+  /// Performs one exchange; failures come back in `outbound_response::error`.
+  caf::replies_to<http_call_atom, outbound_request>::with<outbound_response>>;
+
+/// One connected Dialpad account's token refresher (actors/dialpad.cpp).
+using refresher_actor = caf::typed_actor<
+  /// A usable access token and its environment (`sandbox`|`production`),
+  /// refreshed first when it expires within REFRESH_MARGIN. Errors:
+  /// conflict (not connected), upstream_failed.
+  caf::replies_to<token_atom>::with<std::string, std::string>,
+  /// Internal: time to look at the connection again (timer generation).
+  caf::reacts_to<refresh_atom, uint64_t>>;
+
+/// The node's Dialpad accounts: one refresher per connected app, the screen
+/// pop, the revocation on disconnect.
+using dialpad_actor = caf::typed_actor<
+  /// The app's account was connected (or found connected at start): make
+  /// sure its refresher runs.
+  caf::reacts_to<start_atom, std::string>,
+  /// The app's connection was deleted: stop its refresher and revoke the
+  /// access token at Dialpad, best effort (app id, environment, sealed
+  /// access token as hex, empty when it had none).
+  caf::reacts_to<stop_atom, std::string, std::string, std::string>,
+  /// POST /api/screen-pop for (serial, app, Dialpad user id, URI).
+  caf::replies_to<screen_pop_atom, uint64_t, std::string, int64_t, std::string>::with<
+    api_response>>;
 
 /// One of the node's queue pollers.
 using queue_poller_actor = caf::typed_actor<

@@ -22,6 +22,8 @@ struct node_context {
   std::string node_name;                        ///< NODE_NAME or hostname-pid.
   db_pool_actor pool;                           ///< The DB pool.
   ingester_actor ingester;                      ///< Group commit of webhooks.
+  http_client_actor http;                       ///< Outbound HTTP (Dialpad).
+  dialpad_actor dialpad;                        ///< Dialpad accounts: refreshers, screen pop.
   tenant_registry_actor registry;               ///< Loads apps into `tenants`.
   std::shared_ptr<tenant_cache> tenants;        ///< Apps and keys, read without a round trip.
   std::vector<hasher_actor> hashers;            ///< bcrypt workers (detached).

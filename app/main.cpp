@@ -15,12 +15,18 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
+#include <pqxx/pqxx>
+
+#include "actors/dialpad.hpp"
 #include "actors/hasher.hpp"
 #include "actors/ingester.hpp"
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
 #include "actors/queue_poller.hpp"
 #include "actors/tenant_registry.hpp"
+#include "db/api_repo.hpp"
 #include "db/listener.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
@@ -28,6 +34,7 @@
 #include "domain/log.hpp"
 #include "domain/pagination.hpp"
 #include "domain/webhook_auth.hpp"
+#include "net/http_client.hpp"
 #include "net/server.hpp"
 
 namespace {
@@ -81,6 +88,34 @@ bool apply_migrations(const std::string& conninfo) {
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds{2000});
   }
+}
+
+/// Refuses to start when DATABASE_ENCRYPTION_KEY cannot open the sealed
+/// secrets and tokens already stored (garbage must never reach Dialpad).
+/// With a key generated for development, only warns.
+bool check_sealed_values(const cti::config& cfg) {
+  std::vector<std::string> bad;
+  try {
+    pqxx::connection c{cfg.database_url};
+    bad = cti::db::unreadable_sealed_values(c, cfg.database_encryption_key);
+  } catch (const std::exception& e) {
+    cti::log::error("cannot read the sealed values", {{"error", e.what()}});
+    return false;
+  }
+  if (bad.empty())
+    return true;
+  bool generated = std::find(cfg.generated_secrets.begin(), cfg.generated_secrets.end(),
+                             "DATABASE_ENCRYPTION_KEY") != cfg.generated_secrets.end();
+  if (generated) {
+    cti::log::warn("development mode: the generated DATABASE_ENCRYPTION_KEY cannot open the "
+                   "sealed values stored earlier; those apps' secrets and tokens are unusable",
+                   {{"first", bad.front()}});
+    return true;
+  }
+  cti::log::error("DATABASE_ENCRYPTION_KEY cannot open the sealed values stored in the "
+                  "database (a different key sealed them); refusing to start",
+                  {{"first", bad.front()}, {"count", std::to_string(bad.size())}});
+  return false;
 }
 
 } // namespace
@@ -167,6 +202,10 @@ int main(int argc, char** argv) {
     cti::log::shutdown();
     return 1;
   }
+  if (!check_sealed_values(cfg)) {
+    cti::log::shutdown();
+    return 1;
+  }
 
   caf::actor_system_config caf_cfg;
   cti::add_message_types(caf_cfg);
@@ -196,6 +235,17 @@ int main(int argc, char** argv) {
     is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
     is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
     ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
+    cti::net::http_client_settings hs;
+    hs.allow_plain_remote = cfg.is_development();
+    hs.user_agent = std::string{"cti-server/"} + CTI_VERSION;
+    ctx->http = cti::net::spawn_http_client(sys, hs);
+    cti::dialpad_settings ds;
+    ds.cfg = cfg;
+    ds.node_name = cfg.node_name;
+    ds.pool = ctx->pool;
+    ds.http = ctx->http;
+    ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
+    ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));
     ctx->tenants = std::make_shared<cti::tenant_cache>();
     // bcrypt runs on its own threads (detached actors), never on a
     // scheduler or asio thread.
@@ -246,6 +296,8 @@ int main(int argc, char** argv) {
     for (auto& p : pollers)
       caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->dialpad, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->http, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);
     for (auto& h : ctx->hashers)

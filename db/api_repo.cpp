@@ -11,6 +11,8 @@
 #include "domain/call_status.hpp"
 #include "domain/event_model.hpp"
 #include "domain/pagination.hpp"
+#include "domain/seal.hpp"
+#include "domain/secure_random.hpp"
 #include "domain/uuid.hpp"
 
 namespace cti::db {
@@ -305,12 +307,184 @@ db_answer dialpad_get(pqxx::transaction_base& tx, const db_query& q) {
 
 db_answer dialpad_delete(pqxx::transaction_base& tx, const db_query& q) {
   require_app(tx, q.app_id);
-  auto res = tx.exec_params("DELETE FROM dialpad_connections WHERE app_id = $1::uuid RETURNING 1",
+  // The sealed access token goes back to the caller, which revokes it at
+  // Dialpad (best effort) once the row is gone.
+  auto res = tx.exec_params("DELETE FROM dialpad_connections WHERE app_id = $1::uuid"
+                            " RETURNING environment, encode(access_token_sealed, 'hex')",
                             q.app_id);
   if (res.empty())
     refuse(errc::not_found, "the app has no Dialpad connection");
   audit(tx, q, "dialpad.disconnected", ojson::object());
-  return {204, {}, {}};
+  ojson body;
+  body["environment"] = res[0][0].as<std::string>();
+  body["access_sealed"] = opt_json<std::string>(res[0][1]);
+  return {204, dump(body), {}};
+}
+
+// -- Dialpad OAuth ----------------------------------------------------------------
+
+/// A text[] from parameter $n, a JSON array of strings.
+std::string scopes_of(int n) {
+  return "ARRAY(SELECT jsonb_array_elements_text($" + std::to_string(n) + "::jsonb))";
+}
+
+db_answer oauth_state_create(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  // Abandoned authorizations go on the way (a few rows, indexed).
+  tx.exec("DELETE FROM oauth_states WHERE expires_at < now() - interval '1 day'");
+  tx.exec_params("INSERT INTO oauth_states (state_hash, app_id, environment, code_verifier, expires_at)"
+                 " VALUES ($1, $2::uuid, $3, $4, now() + interval '10 minutes')",
+                 *arg_text(a, "state_hash"), q.app_id, *arg_text(a, "environment"),
+                 *arg_text(a, "code_verifier"));
+  return {201, "{}", {}};
+}
+
+db_answer oauth_state_consume(pqxx::transaction_base& tx, const db_query& q) {
+  // Consumed by the first callback whatever follows: a second use of the
+  // same state finds consumed_at set.
+  auto res = tx.exec_params("UPDATE oauth_states SET consumed_at = now()"
+                            " WHERE state_hash = $1 AND consumed_at IS NULL"
+                            " RETURNING app_id, environment, code_verifier, expires_at > now()",
+                            q.target);
+  if (res.empty())
+    refuse(errc::bad_request, "unknown or already used OAuth state");
+  ojson body;
+  body["app_id"] = res[0][0].as<std::string>();
+  body["environment"] = res[0][1].as<std::string>();
+  body["code_verifier"] = res[0][2].as<std::string>();
+  body["fresh"] = res[0][3].as<bool>();
+  return {200, dump(body), {}};
+}
+
+db_answer dialpad_connect(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id, true);
+  auto org = arg_int(a, "dialpad_org_id");
+  if (org) {
+    auto clash = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE dialpad_org_id = $1"
+                                " AND app_id <> $2::uuid", *org, q.app_id);
+    if (!clash.empty())
+      refuse(errc::conflict, "the Dialpad company is connected to another app");
+  }
+  auto it = a.find("scopes");
+  std::string scopes = it != a.end() && it->is_array() ? it->dump() : "[]";
+  sql_params p;
+  p.text(q.app_id).int64(org).text(arg_text(a, "environment")).text(arg_text(a, "access_sealed"))
+    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes);
+  pqxx::result res;
+  try {
+    res = tx.exec_params(
+      "INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment, status,"
+      " access_token_sealed, refresh_token_sealed, expires_at, scopes)"
+      " VALUES ($1::uuid, $2, $3, 'connected', decode($4, 'hex'), decode($5, 'hex'), "
+        + ts_param(6) + ", " + scopes_of(7) + ")"
+      " ON CONFLICT (app_id) DO UPDATE SET"
+      " dialpad_org_id = COALESCE($2, dialpad_connections.dialpad_org_id),"
+      " environment = $3, status = 'connected',"
+      " access_token_sealed = decode($4, 'hex'), refresh_token_sealed = decode($5, 'hex'),"
+      " expires_at = " + ts_param(6) + ", scopes = " + scopes_of(7) + ", refresh_failures = 0,"
+      " next_refresh_at = NULL, last_refresh_at = NULL,"
+      " refresh_lease_owner = NULL, refresh_lease_until = NULL"
+      " RETURNING " + connection_columns,
+      p.dynamic());
+  } catch (const pqxx::unique_violation&) {
+    refuse(errc::conflict, "the Dialpad company is connected to another app");
+  }
+  ojson details = ojson::object();
+  details["environment"] = *arg_text(a, "environment");
+  if (org)
+    details["dialpad_org_id"] = *org;
+  audit(tx, q, "dialpad.connected", details);
+  return {200, connection_object(res[0]), {}};
+}
+
+db_answer dialpad_tokens(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params(
+    "SELECT status, environment, encode(access_token_sealed, 'hex'), " + us_of("expires_at")
+      + ", refresh_failures, " + us_of("next_refresh_at") + ", " + us_of("refresh_lease_until")
+      + " FROM dialpad_connections WHERE app_id = $1::uuid",
+    q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "the app has no Dialpad connection");
+  const auto& r = res[0];
+  ojson body;
+  body["status"] = r[0].as<std::string>();
+  body["environment"] = r[1].as<std::string>();
+  body["access_sealed"] = opt_json<std::string>(r[2]);
+  body["expires_at_us"] = opt_json<int64_t>(r[3]);
+  body["failures"] = r[4].as<int64_t>();
+  body["next_refresh_at_us"] = opt_json<int64_t>(r[5]);
+  body["lease_until_us"] = opt_json<int64_t>(r[6]);
+  return {200, dump(body), {}};
+}
+
+db_answer dialpad_refresh_claim(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  // One node per expiry: the lease is taken only while none is held, the
+  // token is inside the refresh margin, and no backoff is running.
+  auto res = tx.exec_params(
+    "UPDATE dialpad_connections SET refresh_lease_owner = $2,"
+    " refresh_lease_until = now() + $3::bigint * interval '1 millisecond'"
+    " WHERE app_id = $1::uuid AND status = 'connected' AND refresh_token_sealed IS NOT NULL"
+    " AND (refresh_lease_until IS NULL OR refresh_lease_until < now())"
+    " AND (expires_at IS NULL OR expires_at <= now() + $4::bigint * interval '1 millisecond')"
+    " AND (next_refresh_at IS NULL OR next_refresh_at <= now())"
+    " RETURNING environment, encode(refresh_token_sealed, 'hex'), refresh_failures",
+    q.app_id, *arg_text(a, "node"), *arg_int(a, "lease_ms"), *arg_int(a, "margin_ms"));
+  if (res.empty())
+    return {200, R"({"claimed":false})", {}};
+  ojson body;
+  body["claimed"] = true;
+  body["environment"] = res[0][0].as<std::string>();
+  body["refresh_sealed"] = res[0][1].as<std::string>();
+  body["failures"] = res[0][2].as<int64_t>();
+  return {200, dump(body), {}};
+}
+
+db_answer dialpad_refresh_store(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  std::optional<std::string> scopes;
+  if (auto it = a.find("scopes"); it != a.end() && it->is_array() && !it->empty())
+    scopes = it->dump();
+  sql_params p;
+  p.text(q.app_id).text(arg_text(a, "node")).text(arg_text(a, "access_sealed"))
+    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes);
+  // Only the lease holder stores (a disconnect meanwhile deleted the row).
+  auto res = tx.exec_params(
+    "UPDATE dialpad_connections SET access_token_sealed = decode($3, 'hex'),"
+    " refresh_token_sealed = COALESCE(decode($4, 'hex'), refresh_token_sealed),"
+    " expires_at = " + ts_param(5) + ","
+    " scopes = CASE WHEN $6::jsonb IS NULL THEN scopes ELSE " + scopes_of(6) + " END,"
+    " last_refresh_at = now(), refresh_failures = 0, next_refresh_at = NULL,"
+    " refresh_lease_owner = NULL, refresh_lease_until = NULL"
+    " WHERE app_id = $1::uuid AND refresh_lease_owner = $2 RETURNING 1",
+    p.dynamic());
+  return {200, res.empty() ? R"({"stored":false})" : R"({"stored":true})", {}};
+}
+
+db_answer dialpad_refresh_failed(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  bool permanent = arg_bool(a, "permanent").value_or(false);
+  auto res = tx.exec_params(
+    "UPDATE dialpad_connections SET refresh_failures = refresh_failures + 1,"
+    " next_refresh_at = CASE WHEN $3 THEN NULL"
+    "   ELSE now() + $4::bigint * interval '1 millisecond' END,"
+    " status = CASE WHEN $3 THEN 'needs_reauth' ELSE status END,"
+    " refresh_lease_owner = NULL, refresh_lease_until = NULL"
+    " WHERE app_id = $1::uuid AND refresh_lease_owner = $2 RETURNING refresh_failures",
+    q.app_id, *arg_text(a, "node"), permanent, arg_int(a, "retry_ms").value_or(0));
+  if (!res.empty() && permanent) {
+    db_query system = q;
+    system.request_id.clear();
+    audit(tx, system, "dialpad.needs_reauth",
+          {{"error", arg_text(a, "error").value_or("invalid_grant")}});
+  }
+  return {200, res.empty() ? R"({"recorded":false})" : R"({"recorded":true})", {}};
+}
+
+db_answer dialpad_connected_apps(pqxx::transaction_base& tx) {
+  auto res = tx.exec("SELECT app_id FROM dialpad_connections WHERE status = 'connected'"
+                     " ORDER BY app_id");
+  ojson apps = ojson::array();
+  for (const auto& r : res)
+    apps.push_back(r[0].as<std::string>());
+  return {200, dump(ojson{{"apps", apps}}), {}};
 }
 
 // -- API keys ---------------------------------------------------------------------
@@ -900,13 +1074,6 @@ db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const jso
   return out;
 }
 
-db_answer dialpad_connected(pqxx::transaction_base& tx, const db_query& q) {
-  auto res = tx.exec_params("SELECT status = 'connected' FROM dialpad_connections"
-                            " WHERE app_id = $1::uuid", q.app_id);
-  bool connected = !res.empty() && res[0][0].as<bool>();
-  return {200, connected ? R"({"connected":true})" : R"({"connected":false})", {}};
-}
-
 } // namespace
 
 bool is_read_only(query_kind k) {
@@ -916,8 +1083,9 @@ bool is_read_only(query_kind k) {
     case query_kind::mapping_by_dialpad: case query_kind::mappings_by_crm:
     case query_kind::calls_list: case query_kind::call_get: case query_kind::voicemails_list:
     case query_kind::voicemail_get: case query_kind::messages_list:
-    case query_kind::dialpad_connected: case query_kind::app_last_seq:
-    case query_kind::stream_events:
+    case query_kind::app_last_seq:
+    case query_kind::stream_events: case query_kind::dialpad_tokens:
+    case query_kind::dialpad_connected_apps:
       return true;
     default:
       return false;
@@ -953,8 +1121,15 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::voicemail_patch: return voicemail_patch(tx, q, a);
     case query_kind::voicemail_delete: return voicemail_delete(tx, q);
     case query_kind::messages_list: return messages_list(tx, q, a);
-    case query_kind::dialpad_connected: return dialpad_connected(tx, q);
     case query_kind::stream_events: return stream_events(tx, q, a);
+    case query_kind::oauth_state_create: return oauth_state_create(tx, q, a);
+    case query_kind::oauth_state_consume: return oauth_state_consume(tx, q);
+    case query_kind::dialpad_connect: return dialpad_connect(tx, q, a);
+    case query_kind::dialpad_tokens: return dialpad_tokens(tx, q);
+    case query_kind::dialpad_refresh_claim: return dialpad_refresh_claim(tx, q, a);
+    case query_kind::dialpad_refresh_store: return dialpad_refresh_store(tx, q, a);
+    case query_kind::dialpad_refresh_failed: return dialpad_refresh_failed(tx, q, a);
+    case query_kind::dialpad_connected_apps: return dialpad_connected_apps(tx);
     case query_kind::app_last_seq: {
       auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
       if (res.empty())
@@ -991,6 +1166,28 @@ db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   pqxx::work tx{c};
   auto out = dispatch(tx, q, args);
   tx.commit();
+  return out;
+}
+
+std::vector<std::string> unreadable_sealed_values(pqxx::connection_base& c, std::string_view key32,
+                                                  std::size_t limit) {
+  std::vector<std::string> out;
+  pqxx::read_transaction tx{c};
+  auto res = tx.exec("SELECT app_id, encode(webhook_secret_sealed, 'hex'),"
+                     " encode(access_token_sealed, 'hex'), encode(refresh_token_sealed, 'hex')"
+                     " FROM dialpad_connections");
+  static const char* columns[] = {"", "webhook_secret_sealed", "access_token_sealed",
+                                  "refresh_token_sealed"};
+  for (const auto& row : res) {
+    auto app = row[0].as<std::string>();
+    for (int i = 1; i <= 3 && out.size() < limit; ++i) {
+      if (row[i].is_null())
+        continue;
+      auto bytes = from_hex(row[i].as<std::string>());
+      if (!bytes || !open_sealed(key32, *bytes, app))
+        out.push_back(app + " " + columns[i]);
+    }
+  }
   return out;
 }
 

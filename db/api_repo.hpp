@@ -20,6 +20,8 @@
 //   crm_context (object | null)      call patch
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "actors/messages.hpp"
 
@@ -43,6 +45,12 @@ bool is_read_only(query_kind kind);
 
 /// The stored key whose non-secret id is `key_id`, with its app's state.
 key_record find_key(pqxx::transaction_base& tx, const std::string& key_id);
+
+/// "<app id> <column>" for each sealed value (webhook secret, OAuth
+/// tokens) that `key32` cannot open, at most `limit` of them: a non-empty
+/// answer means DATABASE_ENCRYPTION_KEY is not the key they were sealed with.
+std::vector<std::string> unreadable_sealed_values(pqxx::connection_base& c, std::string_view key32,
+                                                  std::size_t limit = 5);
 
 /// The list scope a cursor is bound to (see domain/pagination.hpp).
 std::string cursor_scope(query_kind kind, const std::string& app_id);

@@ -1,4 +1,5 @@
 #include "domain/config.hpp"
+#include "domain/url.hpp"
 
 #include <cctype>
 
@@ -193,44 +194,6 @@ bool is_host_port(std::string_view s) {
   if (host.front() == '[')
     return host.size() > 2 && host.back() == ']';
   return host.find_first_of(":[]") == std::string_view::npos;
-}
-
-/// True for `localhost`, `127.x.y.z` and `::1`.
-bool is_loopback_host(std::string_view host) {
-  auto lower = to_lower(host);
-  if (lower == "localhost" || lower == "[::1]" || lower == "::1")
-    return true;
-  // 127.0.0.0/8 written as a dotted quad (a name like `127.evil.com` is not).
-  int parts = 0;
-  std::string_view rest = host;
-  while (true) {
-    auto dot = rest.find('.');
-    auto part = rest.substr(0, dot);
-    auto v = parse_integer(part);
-    if (!v || *v < 0 || *v > 255 || part.front() == '-')
-      return false;
-    if (parts == 0 && *v != 127)
-      return false;
-    ++parts;
-    if (dot == std::string_view::npos)
-      break;
-    rest.remove_prefix(dot + 1);
-  }
-  return parts == 4;
-}
-
-/// The host of an absolute `scheme://[userinfo@]host[:port]/...` URL.
-std::string_view url_host(std::string_view url) {
-  auto start = url.find("://");
-  if (start == std::string_view::npos)
-    return {};
-  auto rest = url.substr(start + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos)
-    rest.remove_prefix(at + 1);
-  if (!rest.empty() && rest.front() == '[')
-    return rest.substr(0, rest.find(']') + 1);
-  return rest.substr(0, rest.find(':'));
 }
 
 /// Reads variables from the environment and collects the problems found.
@@ -547,6 +510,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("WS_REPLAY_MAX", cfg.ws_replay_max, 0, 1000000);
   r.read_int("API_KEY_BCRYPT_COST", cfg.api_key_bcrypt_cost, 4, 15);
   r.read_int("REFRESH_MARGIN", cfg.refresh_margin_seconds, 0, 86400);
+  r.read_int("REFRESH_RETRY_BASE_MS", cfg.refresh_retry_base_ms, 100, 900000);
   r.read_int("INGEST_MAX_DELAY_US", cfg.ingest_max_delay_us, 0, 1000000);
   r.read_int("INGEST_MAX_BATCH", cfg.ingest_max_batch, 1, 10000);
   r.read_int("INGEST_MAX_IN_FLIGHT", cfg.ingest_max_in_flight, 1, 64);

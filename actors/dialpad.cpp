@@ -1,0 +1,525 @@
+#include "actors/dialpad.hpp"
+
+#include <deque>
+#include <map>
+#include <random>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "domain/log.hpp"
+#include "domain/oauth.hpp"
+#include "domain/seal.hpp"
+#include "domain/secure_random.hpp"
+#include "domain/url.hpp"
+
+namespace cti {
+
+namespace {
+
+using json = nlohmann::json;
+using sys_clock = std::chrono::system_clock;
+
+/// How long a node may hold a refresh lease before another may take over.
+constexpr std::chrono::milliseconds refresh_lease{60000};
+
+double jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>{0.0, 1.0}(rng);
+}
+
+db_query query_of(query_kind kind, const std::string& app, json args = json::object()) {
+  db_query q;
+  q.kind = kind;
+  q.app_id = app;
+  q.args = args.dump();
+  return q;
+}
+
+// -- refresher ----------------------------------------------------------------------
+
+struct refresher_state {
+  static inline const char* name = "dialpad_refresher";
+  std::shared_ptr<const dialpad_settings> settings;
+  std::string app;
+  bool loaded = false;
+  bool connected = false;
+  bool busy = false;             ///< A load or a refresh is running.
+  std::string environment;
+  std::string access_token;      ///< Plain, in memory only.
+  sys_clock::time_point expires_at{};
+  uint64_t timer = 0;            ///< Generation of the pending timer.
+  std::vector<caf::typed_response_promise<std::string, std::string>> waiters;
+};
+
+using refresher_ptr = refresher_actor::stateful_pointer<refresher_state>;
+
+std::chrono::milliseconds margin(refresher_ptr self) {
+  return std::chrono::seconds{self->state.settings->cfg.refresh_margin_seconds};
+}
+
+/// Answers everyone waiting for a token with what is known now.
+void answer_waiters(refresher_ptr self) {
+  auto& st = self->state;
+  auto waiters = std::move(st.waiters);
+  st.waiters.clear();
+  for (auto& w : waiters) {
+    if (!st.connected)
+      w.deliver(make_error(errc::conflict, "the app has no connected Dialpad account"));
+    else if (st.access_token.empty() || st.expires_at <= sys_clock::now())
+      w.deliver(make_error(errc::upstream_failed,
+                           "the Dialpad access token expired and could not be refreshed"));
+    else
+      w.deliver(st.access_token, st.environment);
+  }
+}
+
+/// Wakes the refresher at `when` (or after `floor`, whichever is later).
+void schedule_at(refresher_ptr self, sys_clock::time_point when,
+                 std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(when - sys_clock::now());
+  delay = std::max(delay, floor);
+  self->delayed_send(self, delay, refresh_atom_v, ++self->state.timer);
+}
+
+void try_refresh(refresher_ptr self);
+
+/// Reads the connection and plans the next refresh. A connection that is
+/// gone or needs re-authorization ends the refresher.
+void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
+  auto& st = self->state;
+  st.busy = true;
+  self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_tokens, st.app))
+    .then(
+      [self, floor](db_answer& ans) {
+        auto& s = self->state;
+        s.busy = false;
+        s.loaded = true;
+        auto j = json::parse(ans.body, nullptr, false);
+        s.connected = j.is_object() && j.value("status", "") == "connected";
+        if (!s.connected) {
+          answer_waiters(self);
+          self->quit();
+          return;
+        }
+        s.environment = j.value("environment", "production");
+        s.access_token.clear();
+        if (j["access_sealed"].is_string()) {
+          auto sealed = from_hex(j["access_sealed"].get<std::string>());
+          auto plain = sealed ? open_sealed(s.settings->cfg.database_encryption_key, *sealed, s.app)
+                              : std::nullopt;
+          if (plain)
+            s.access_token = std::move(*plain);
+          else
+            log::error("a sealed Dialpad token cannot be opened (wrong DATABASE_ENCRYPTION_KEY?)",
+                       {{"app_id", s.app}});
+        }
+        s.expires_at = j["expires_at_us"].is_number_integer()
+                         ? sys_clock::time_point{std::chrono::microseconds{
+                             j["expires_at_us"].get<int64_t>()}}
+                         : sys_clock::now();
+        auto due = s.expires_at - margin(self);
+        for (const char* later : {"next_refresh_at_us", "lease_until_us"})
+          if (j[later].is_number_integer())
+            due = std::max(due, sys_clock::time_point{std::chrono::microseconds{
+                                  j[later].get<int64_t>()}});
+        // Waiters for a fresher token than this one get it from the refresh.
+        bool fresh = !s.access_token.empty() && s.expires_at - margin(self) > sys_clock::now();
+        if (!s.waiters.empty() && !fresh && due <= sys_clock::now() && floor.count() == 0) {
+          try_refresh(self);
+          return;
+        }
+        answer_waiters(self);
+        schedule_at(self, due, floor);
+      },
+      [self](caf::error& err) {
+        auto& s = self->state;
+        s.busy = false;
+        answer_waiters(self); // with what was known
+        log::warn("cannot read a Dialpad connection", {{"app_id", s.app},
+                                                       {"error", to_string(errc_of(err))}});
+        schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
+      });
+}
+
+/// A refresh went wrong: record it (backoff, or needs_reauth when Dialpad
+/// refused the grant) and go on with the old token while it lasts.
+void refresh_failed(refresher_ptr self, int failures, const token_answer& answer) {
+  auto& st = self->state;
+  auto retry = refresh_retry_delay(failures + 1, st.settings->refresh_retry_base, jitter());
+  json args = {{"node", st.settings->node_name},
+               {"permanent", answer.permanent},
+               {"retry_ms", retry.count()},
+               {"error", answer.error}};
+  if (answer.permanent)
+    log::warn("Dialpad refused the refresh token: the connection needs re-authorization",
+              {{"app_id", st.app}, {"error", answer.error}});
+  else
+    log::warn("Dialpad token refresh failed; retrying later",
+              {{"app_id", st.app}, {"error", answer.error},
+               {"failures", std::to_string(failures + 1)},
+               {"retry_in_ms", std::to_string(retry.count())}});
+  self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_refresh_failed, st.app, args))
+    .then(
+      [self, permanent = answer.permanent](db_answer&) {
+        auto& s = self->state;
+        s.busy = false;
+        if (permanent) {
+          s.connected = false;
+          answer_waiters(self);
+          self->quit();
+          return;
+        }
+        load(self);
+      },
+      [self](caf::error&) {
+        self->state.busy = false;
+        answer_waiters(self);
+        schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
+      });
+}
+
+/// Claims the refresh lease and, when this node got it, exchanges the
+/// refresh token for a new pair and stores it.
+void try_refresh(refresher_ptr self) {
+  auto& st = self->state;
+  st.busy = true;
+  json args = {{"node", st.settings->node_name},
+               {"lease_ms", refresh_lease.count()},
+               {"margin_ms", margin(self).count()}};
+  self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_refresh_claim, st.app, args))
+    .then(
+      [self](db_answer& ans) {
+        auto& s = self->state;
+        auto j = json::parse(ans.body, nullptr, false);
+        if (!j.is_object() || !j.value("claimed", false)) {
+          // Not due any more (another node refreshed), another node holds
+          // the lease, or a backoff runs: read the row again.
+          load(self, std::chrono::seconds{1});
+          return;
+        }
+        int failures = j.value("failures", 0);
+        s.environment = j.value("environment", s.environment);
+        auto sealed = from_hex(j.value("refresh_sealed", ""));
+        auto refresh = sealed ? open_sealed(s.settings->cfg.database_encryption_key, *sealed, s.app)
+                              : std::nullopt;
+        if (!refresh) {
+          log::error("a sealed Dialpad token cannot be opened (wrong DATABASE_ENCRYPTION_KEY?)",
+                     {{"app_id", s.app}});
+          token_answer bad;
+          bad.error = "unreadable_refresh_token";
+          refresh_failed(self, failures, bad);
+          return;
+        }
+        const auto& env = dialpad_env(s.settings->cfg, s.environment);
+        outbound_request req;
+        req.method = "POST";
+        req.url = env.base_url + "/oauth2/token";
+        req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+        req.body = form_encode({{"grant_type", "refresh_token"},
+                                {"refresh_token", *refresh},
+                                {"client_id", env.client_id},
+                                {"client_secret", env.client_secret}});
+        req.timeout_ms = static_cast<int32_t>(
+          std::chrono::milliseconds{dialpad_call_timeout}.count());
+        self->request(s.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
+                      http_call_atom_v, std::move(req))
+          .then(
+            [self, failures](outbound_response& res) {
+              auto& s = self->state;
+              token_answer answer;
+              if (!res.error.empty())
+                answer.error = res.error;
+              else
+                answer = parse_token_answer(res.status, res.body);
+              if (!answer.ok) {
+                refresh_failed(self, failures, answer);
+                return;
+              }
+              const auto& key = s.settings->cfg.database_encryption_key;
+              auto expires = sys_clock::now() + std::chrono::seconds{answer.expires_in > 0
+                                                                       ? answer.expires_in
+                                                                       : 3600};
+              json store = {
+                {"node", s.settings->node_name},
+                {"access_sealed", to_hex(seal(key, answer.access_token, s.app))},
+                {"expires_at_us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                    expires.time_since_epoch()).count()},
+                {"scopes", answer.scopes}};
+              if (!answer.refresh_token.empty())
+                store["refresh_sealed"] = to_hex(seal(key, answer.refresh_token, s.app));
+              auto token = answer.access_token;
+              self->request(s.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                            query_of(query_kind::dialpad_refresh_store, s.app, store))
+                .then(
+                  [self, token, expires](db_answer& stored) {
+                    auto& st2 = self->state;
+                    st2.busy = false;
+                    if (stored.body.find("true") == std::string::npos) {
+                      // The lease was lost or the connection deleted meanwhile.
+                      load(self);
+                      return;
+                    }
+                    log::info("Dialpad tokens refreshed", {{"app_id", st2.app}});
+                    st2.access_token = token;
+                    st2.expires_at = expires;
+                    answer_waiters(self);
+                    schedule_at(self, expires - margin(self));
+                  },
+                  [self](caf::error&) {
+                    // Not stored: Dialpad may have rotated the refresh token
+                    // already; the next attempt finds out.
+                    self->state.busy = false;
+                    answer_waiters(self);
+                    schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
+                  });
+            },
+            [self, failures](caf::error&) {
+              token_answer answer;
+              answer.error = "timeout";
+              refresh_failed(self, failures, answer);
+            });
+      },
+      [self](caf::error&) {
+        self->state.busy = false;
+        answer_waiters(self);
+        schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
+      });
+}
+
+refresher_actor::behavior_type refresher(refresher_ptr self,
+                                         std::shared_ptr<const dialpad_settings> settings,
+                                         std::string app) {
+  self->state.settings = std::move(settings);
+  self->state.app = std::move(app);
+  load(self);
+  return {
+    [self](token_atom) -> caf::result<std::string, std::string> {
+      auto& st = self->state;
+      if (st.loaded && !st.connected)
+        return make_error(errc::conflict, "the app has no connected Dialpad account");
+      if (st.loaded && !st.access_token.empty()
+          && st.expires_at - margin(self) > sys_clock::now())
+        return caf::result<std::string, std::string>{st.access_token, st.environment};
+      auto rp = self->make_response_promise<std::string, std::string>();
+      st.waiters.push_back(rp);
+      if (!st.busy) {
+        if (st.loaded)
+          try_refresh(self);
+        else
+          load(self);
+      }
+      return rp;
+    },
+    [self](refresh_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (generation != st.timer || st.busy)
+        return; // an older timer, or a round that reschedules itself
+      try_refresh(self);
+    },
+  };
+}
+
+// -- manager ------------------------------------------------------------------------
+
+struct manager_state {
+  static inline const char* name = "dialpad";
+  std::shared_ptr<const dialpad_settings> settings;
+  std::map<std::string, refresher_actor> refreshers;
+  /// Recent screen pops per (app, Dialpad user).
+  std::map<std::pair<std::string, int64_t>, std::deque<std::chrono::steady_clock::time_point>>
+    pops;
+};
+
+using manager_ptr = dialpad_actor::stateful_pointer<manager_state>;
+
+refresher_actor ensure_refresher(manager_ptr self, const std::string& app) {
+  auto& st = self->state;
+  if (auto it = st.refreshers.find(app); it != st.refreshers.end())
+    return it->second;
+  auto r = self->spawn(refresher, st.settings, app);
+  self->monitor(r);
+  st.refreshers.emplace(app, r);
+  return r;
+}
+
+void load_connected(manager_ptr self) {
+  self->request(self->state.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_connected_apps, {}))
+    .then(
+      [self](db_answer& ans) {
+        auto j = json::parse(ans.body, nullptr, false);
+        if (!j.is_object() || !j["apps"].is_array())
+          return;
+        for (const auto& app : j["apps"])
+          if (app.is_string())
+            ensure_refresher(self, app.get<std::string>());
+      },
+      [self](caf::error&) {
+        // The database is not there yet: try again shortly.
+        self->delayed_send(self, std::chrono::seconds{5}, start_atom_v, std::string{});
+      });
+}
+
+/// Revokes `sealed_hex` (the access token) at Dialpad; best effort, logged.
+void deauthorize(manager_ptr self, const std::string& app, const std::string& environment,
+                 const std::string& sealed_hex) {
+  auto& st = self->state;
+  auto sealed = from_hex(sealed_hex);
+  auto token = sealed ? open_sealed(st.settings->cfg.database_encryption_key, *sealed, app)
+                      : std::nullopt;
+  if (!token) {
+    log::warn("cannot revoke the Dialpad token: it cannot be opened", {{"app_id", app}});
+    return;
+  }
+  const auto& env = dialpad_env(st.settings->cfg, environment);
+  outbound_request req;
+  req.method = "POST";
+  req.url = env.base_url + "/oauth2/deauthorize";
+  req.headers.push_back({"Authorization", "Bearer " + *token});
+  req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+  req.body = form_encode({{"client_id", env.client_id}});
+  req.timeout_ms = static_cast<int32_t>(std::chrono::milliseconds{dialpad_call_timeout}.count());
+  self->request(st.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
+                http_call_atom_v, std::move(req))
+    .then(
+      [app](outbound_response& res) {
+        if (res.error.empty() && res.status >= 200 && res.status < 300)
+          log::info("Dialpad tokens revoked", {{"app_id", app}});
+        else
+          log::warn("Dialpad did not confirm the token revocation",
+                    {{"app_id", app},
+                     {"error", res.error.empty() ? "http_" + std::to_string(res.status)
+                                                 : res.error}});
+      },
+      [app](caf::error&) {
+        log::warn("Dialpad did not confirm the token revocation",
+                  {{"app_id", app}, {"error", "timeout"}});
+      });
+}
+
+api_response failure(uint64_t serial, const std::string& app, errc code, std::string message) {
+  auto resp = api_response::failure(serial, code, std::move(message));
+  resp.app_id = app;
+  return resp;
+}
+
+/// Dialpad's answer to a screen pop, as ours.
+api_response screen_pop_answer(uint64_t serial, const std::string& app,
+                               const outbound_response& res) {
+  if (!res.error.empty())
+    return failure(serial, app, errc::upstream_failed, "Dialpad did not answer (" + res.error + ")");
+  if (res.status >= 200 && res.status < 300) {
+    auto resp = api_response::json(serial, 202, R"({"status":"accepted"})");
+    resp.app_id = app;
+    return resp;
+  }
+  if (res.status == 429) {
+    auto resp = failure(serial, app, errc::rate_limited, "Dialpad's screen pop limit was reached");
+    const auto* after = res.header("retry-after");
+    resp.headers.push_back({"Retry-After", after && !after->empty() && after->size() < 16
+                                             ? *after : std::string{"60"}});
+    return resp;
+  }
+  return failure(serial, app, errc::upstream_failed,
+                 "Dialpad refused the screen pop (HTTP " + std::to_string(res.status) + ")");
+}
+
+dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dialpad_settings> s) {
+  self->state.settings = std::move(s);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& refreshers = self->state.refreshers;
+    for (auto it = refreshers.begin(); it != refreshers.end(); ++it)
+      if (caf::actor_cast<caf::actor_addr>(it->second) == msg.source) {
+        refreshers.erase(it);
+        break;
+      }
+  });
+  load_connected(self);
+  return {
+    [self](start_atom, const std::string& app) {
+      if (app.empty())
+        load_connected(self);
+      else
+        ensure_refresher(self, app);
+    },
+    [self](stop_atom, const std::string& app, const std::string& environment,
+           const std::string& sealed_hex) {
+      auto& refreshers = self->state.refreshers;
+      if (auto it = refreshers.find(app); it != refreshers.end()) {
+        self->demonitor(it->second.address());
+        self->send_exit(it->second, caf::exit_reason::user_shutdown);
+        refreshers.erase(it);
+      }
+      if (!sealed_hex.empty())
+        deauthorize(self, app, environment, sealed_hex);
+    },
+    [self](screen_pop_atom, uint64_t serial, const std::string& app, int64_t user,
+           const std::string& uri) -> caf::result<api_response> {
+      auto& st = self->state;
+      // Dialpad's limit, kept here too so a burst never reaches it.
+      auto now = std::chrono::steady_clock::now();
+      auto& recent = st.pops[{app, user}];
+      while (!recent.empty() && now - recent.front() >= std::chrono::minutes{1})
+        recent.pop_front();
+      if (static_cast<int>(recent.size()) >= st.settings->screen_pops_per_minute) {
+        auto wait = std::chrono::duration_cast<std::chrono::seconds>(
+                      recent.front() + std::chrono::minutes{1} - now).count() + 1;
+        auto resp = failure(serial, app, errc::rate_limited,
+                            "at most " + std::to_string(st.settings->screen_pops_per_minute)
+                              + " screen pops per minute per Dialpad user");
+        resp.headers.push_back({"Retry-After", std::to_string(wait)});
+        return resp;
+      }
+      if (st.pops.size() > 100000) // bound the bookkeeping
+        st.pops.clear();
+      auto rp = self->make_response_promise<api_response>();
+      self->request(ensure_refresher(self, app), std::chrono::seconds{30}, token_atom_v)
+        .then(
+          [self, rp, serial, app, user, uri](std::string& token, std::string& environment) mutable {
+            auto& st2 = self->state;
+            st2.pops[{app, user}].push_back(std::chrono::steady_clock::now());
+            const auto& env = dialpad_env(st2.settings->cfg, environment);
+            outbound_request req;
+            req.method = "POST";
+            req.url = env.base_url + "/api/v2/users/" + std::to_string(user) + "/screenpop";
+            req.headers.push_back({"Authorization", "Bearer " + token});
+            req.headers.push_back({"Content-Type", "application/json"});
+            req.body = json{{"screen_pop_uri", uri}}.dump();
+            req.timeout_ms = static_cast<int32_t>(
+              std::chrono::milliseconds{dialpad_call_timeout}.count());
+            self->request(st2.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
+                          http_call_atom_v, std::move(req))
+              .then(
+                [rp, serial, app](outbound_response& res) mutable {
+                  rp.deliver(screen_pop_answer(serial, app, res));
+                },
+                [rp, serial, app](caf::error&) mutable {
+                  rp.deliver(failure(serial, app, errc::upstream_failed,
+                                     "Dialpad did not answer (timeout)"));
+                });
+          },
+          [rp, serial, app](caf::error& err) mutable {
+            auto code = errc_of(err) == errc::conflict ? errc::conflict : errc::upstream_failed;
+            rp.deliver(failure(serial, app, code, message_of(err)));
+          });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name) {
+  return name == "sandbox" ? cfg.dialpad_sandbox : cfg.dialpad_production;
+}
+
+dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings) {
+  return sys.spawn(manager, std::make_shared<const dialpad_settings>(std::move(settings)));
+}
+
+} // namespace cti

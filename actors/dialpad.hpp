@@ -1,0 +1,36 @@
+#pragma once
+
+// The node's Dialpad accounts (issue 6): one token refresher actor per
+// connected app, the screen pop, and the revocation on disconnect.
+
+#include <chrono>
+#include <string>
+
+#include <caf/typed_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "domain/config.hpp"
+
+namespace cti {
+
+struct dialpad_settings {
+  config cfg;                       ///< Environments, scopes, REFRESH_MARGIN, the sealing key.
+  std::string node_name;            ///< Lease owner name for refreshes.
+  db_pool_actor pool;
+  http_client_actor http;
+  /// First retry after a failed refresh (then doubling, capped at 15 min).
+  std::chrono::milliseconds refresh_retry_base{30000};
+  /// Screen pops allowed per Dialpad user and app per minute (Dialpad's own limit).
+  int screen_pops_per_minute = 5;
+};
+
+/// Spawns the manager; it starts a refresher for every connected account.
+dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings);
+
+/// The configuration of environment `name` (`sandbox` or `production`).
+const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name);
+
+/// Timeout of one call to Dialpad.
+inline constexpr std::chrono::seconds dialpad_call_timeout{10};
+
+} // namespace cti

@@ -1,0 +1,409 @@
+// OAuth with Dialpad through the binary, against the fake Dialpad of
+// tests/e2e/fake_dialpad: connect (PKCE, single-use state), callback (code
+// exchange, sealed tokens), refresh before expiry, backoff, needs_reauth,
+// screen pop, disconnect, and two nodes sharing one connection.
+
+#include <random>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/api_helpers.hpp"
+#include "tests/e2e/fake_dialpad.hpp"
+#include "tests/e2e/server_process.hpp"
+#include "tests/integration/test_db.hpp"
+
+namespace cti::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string redirect_uri = "https://cti.example.test/auth/dialpad/callback";
+
+/// A Dialpad company id no other test of this database uses.
+int64_t unique_company() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return 100000000 + static_cast<int64_t>(rng() % 800000000);
+}
+
+/// The query parameter `name` of a URL (values here need no decoding).
+std::string url_param(const std::string& url, const std::string& name) {
+  auto at = url.find("?" + name + "=");
+  if (at == std::string::npos)
+    at = url.find("&" + name + "=");
+  if (at == std::string::npos)
+    return {};
+  auto start = at + name.size() + 2;
+  return url.substr(start, url.find('&', start) - start);
+}
+
+std::map<std::string, std::string> server_env(const fake_dialpad& fake,
+                                              std::map<std::string, std::string> extra = {}) {
+  extra.emplace("DIALPAD_SANDBOX_CLIENT_ID", fake.client_id());
+  extra.emplace("DIALPAD_SANDBOX_CLIENT_SECRET", fake.client_secret());
+  extra.emplace("DIALPAD_SANDBOX_BASE_URL", fake.base_url());
+  extra.emplace("DIALPAD_SANDBOX_REDIRECT_URI", redirect_uri);
+  return extra;
+}
+
+struct oauth_rig {
+  fake_dialpad fake;
+  std::unique_ptr<server_process> server;
+  int64_t company = unique_company();
+
+  explicit oauth_rig(std::map<std::string, std::string> extra = {}) {
+    fake.set_redirect_uri(redirect_uri);
+    fake.set_company_id(company);
+    server = std::make_unique<server_process>(server_env(fake, std::move(extra)));
+    EXPECT_TRUE(server->start()) << server->output();
+  }
+
+  uint16_t port() const { return server->port(); }
+
+  /// GET /auth/dialpad/connect for `app` with the internal bearer.
+  http_reply connect(const std::string& app) {
+    return internal_call(port(), "GET",
+                         "/auth/dialpad/connect?app_id=" + app + "&environment=sandbox");
+  }
+
+  http_reply callback(const std::string& query, bool json_answer = true) {
+    std::map<std::string, std::string> headers;
+    if (json_answer)
+      headers.emplace("Accept", "application/json");
+    return http_request(port(), "GET", "/auth/dialpad/callback?" + query, headers);
+  }
+
+  /// The whole flow for `app`; answers the state used.
+  std::string connect_fully(const std::string& app) {
+    auto r = connect(app);
+    EXPECT_EQ(r.status, 302) << r.body;
+    auto location = r.headers["location"];
+    std::string error;
+    auto code = fake.approve(location, &error);
+    EXPECT_FALSE(code.empty()) << error << " " << location;
+    auto state = url_param(location, "state");
+    auto cb = callback("code=" + code + "&state=" + state);
+    EXPECT_EQ(cb.status, 200) << cb.body;
+    return state;
+  }
+
+  json connection(const std::string& app) {
+    auto r = internal_call(port(), "GET", "/internal/apps/" + app + "/dialpad");
+    return r.status == 200 ? json::parse(r.body, nullptr, false) : json{{"http", r.status}};
+  }
+};
+
+TEST(oauth, connect_and_callback_store_sealed_tokens_and_the_company) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto r = rig.connect(app);
+  ASSERT_EQ(r.status, 302) << r.body;
+  auto location = r.headers["location"];
+  EXPECT_EQ(location.rfind(rig.fake.base_url() + "/oauth2/authorize?", 0), 0u) << location;
+  EXPECT_EQ(url_param(location, "response_type"), "code");
+  EXPECT_EQ(url_param(location, "client_id"), rig.fake.client_id());
+  EXPECT_EQ(url_param(location, "code_challenge_method"), "S256");
+  EXPECT_EQ(url_param(location, "code_challenge").size(), 43u);
+  EXPECT_EQ(url_param(location, "state").size(), 43u);
+  EXPECT_EQ(location.find("client_secret"), std::string::npos);
+  EXPECT_EQ(location.find(rig.fake.client_secret()), std::string::npos);
+  // The state is stored hashed, never as sent.
+  auto state = url_param(location, "state");
+  EXPECT_EQ(query_value(database_url(), "SELECT count(*) FROM oauth_states WHERE state_hash = $1",
+                        {state}),
+            "0");
+
+  std::string error;
+  auto code = rig.fake.approve(location, &error);
+  ASSERT_FALSE(code.empty()) << error;
+  auto cb = rig.callback("code=" + code + "&state=" + state);
+  ASSERT_EQ(cb.status, 200) << cb.body;
+  auto body = json::parse(cb.body, nullptr, false);
+  EXPECT_EQ(body["connected"], true);
+  EXPECT_EQ(body["app_id"], app);
+
+  // The exchange carried the verifier (the fake checked it against the
+  // challenge), the client's credentials and the redirect URI.
+  int exchanges = 0;
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/oauth2/token" && req.form.count("grant_type")
+        && req.form.at("grant_type") == "authorization_code") {
+      ++exchanges;
+      EXPECT_EQ(req.form.at("code_verifier").size(), 43u);
+      EXPECT_EQ(req.form.at("redirect_uri"), redirect_uri);
+      EXPECT_EQ(req.headers.at("content-type"), "application/x-www-form-urlencoded");
+    }
+  EXPECT_EQ(exchanges, 1);
+  EXPECT_EQ(rig.fake.count("GET", "/api/v2/company"), 1);
+
+  auto conn = rig.connection(app);
+  EXPECT_EQ(conn["status"], "connected") << conn;
+  EXPECT_EQ(conn["environment"], "sandbox");
+  EXPECT_EQ(conn["dialpad_org_id"], rig.company);
+  EXPECT_FALSE(conn["expires_at"].is_null());
+  EXPECT_FALSE(conn["scopes"].empty());
+  auto text = conn.dump();
+  EXPECT_EQ(text.find(rig.fake.current_access_token()), std::string::npos);
+  EXPECT_EQ(text.find(rig.fake.current_refresh_token()), std::string::npos);
+
+  // At rest: sealed (version byte 1), no plaintext anywhere in the row.
+  auto row = query_value(database_url(),
+                         "SELECT dialpad_connections::text FROM dialpad_connections"
+                         " WHERE app_id = $1::uuid", {app});
+  ASSERT_FALSE(row.empty());
+  auto hex_of = [](const std::string& s) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+    return out;
+  };
+  for (const auto& secret : {rig.fake.current_access_token(), rig.fake.current_refresh_token()}) {
+    EXPECT_EQ(row.find(secret), std::string::npos);
+    EXPECT_EQ(row.find(hex_of(secret)), std::string::npos);
+  }
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT get_byte(access_token_sealed, 0) || ',' ||"
+                        " get_byte(refresh_token_sealed, 0) FROM dialpad_connections"
+                        " WHERE app_id = $1::uuid", {app}),
+            "1,1");
+  // The server's log never shows a token either.
+  EXPECT_EQ(rig.server->output().find(rig.fake.current_access_token()), std::string::npos);
+
+  // The state was single use.
+  auto again = rig.callback("code=" + code + "&state=" + state);
+  EXPECT_EQ(again.status, 400) << again.body;
+  EXPECT_EQ(json::parse(again.body, nullptr, false)["error"], "bad_request");
+}
+
+TEST(oauth, connect_needs_the_bearer_or_that_apps_own_key) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto other = create_app_over_http(rig.port(), "other");
+  auto key = create_key_over_http(rig.port(), app);
+  auto other_key = create_key_over_http(rig.port(), other);
+  const std::string target = "/auth/dialpad/connect?environment=sandbox&app_id=" + app;
+
+  EXPECT_EQ(http_request(rig.port(), "GET", target).status, 401);
+  EXPECT_EQ(http_request(rig.port(), "GET", target, {{"Authorization", "Bearer wrong"}}).status,
+            401);
+  EXPECT_EQ(http_request(rig.port(), "GET", target, {{"x-app-api-key", other_key}}).status, 403);
+  auto own = http_request(rig.port(), "GET", target, {{"x-app-api-key", key}});
+  EXPECT_EQ(own.status, 302) << own.body;
+  // The alias.
+  EXPECT_EQ(http_request(rig.port(), "GET", "/authorize?environment=sandbox&app_id=" + app,
+                         {{"x-app-api-key", key}}).status,
+            302);
+
+  auto bad = internal_call(rig.port(), "GET", "/auth/dialpad/connect?app_id=nope");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  bad = internal_call(rig.port(), "GET",
+                      "/auth/dialpad/connect?environment=staging&app_id=" + app);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  // production is the default environment, and it is not configured here.
+  bad = internal_call(rig.port(), "GET", "/auth/dialpad/connect?app_id=" + app);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("DIALPAD_PROD_CLIENT_ID"), std::string::npos) << bad.body;
+  auto missing = internal_call(rig.port(), "GET",
+                               "/auth/dialpad/connect?environment=sandbox"
+                               "&app_id=00000000-0000-4000-8000-000000000000");
+  EXPECT_EQ(missing.status, 404) << missing.body;
+}
+
+TEST(oauth, callback_refuses_unknown_denied_and_expired_states_and_stores_nothing) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+
+  // Forged state.
+  auto forged = rig.callback("code=abc&state=forged-state-value");
+  EXPECT_EQ(forged.status, 400) << forged.body;
+  EXPECT_EQ(rig.callback("code=abc").status, 400);
+  // A browser gets a page.
+  auto page = rig.callback("code=abc&state=forged", false);
+  EXPECT_EQ(page.status, 400);
+
+  // The user said no: 400, and the state is spent.
+  auto location = rig.connect(app).headers["location"];
+  auto state = url_param(location, "state");
+  auto denied = rig.callback("error=access_denied&state=" + state);
+  EXPECT_EQ(denied.status, 400) << denied.body;
+  EXPECT_NE(denied.body.find("access_denied"), std::string::npos) << denied.body;
+  auto code = rig.fake.approve(location);
+  EXPECT_EQ(rig.callback("code=" + code + "&state=" + state).status, 400);
+
+  // Expired (made so in the table: ten minutes is long for a test).
+  location = rig.connect(app).headers["location"];
+  state = url_param(location, "state");
+  query_value(database_url(),
+              "UPDATE oauth_states SET created_at = now() - interval '20 minutes',"
+              " expires_at = now() - interval '10 minutes' WHERE app_id = $1::uuid"
+              " AND consumed_at IS NULL RETURNING 1", {app});
+  code = rig.fake.approve(location);
+  auto expired = rig.callback("code=" + code + "&state=" + state);
+  EXPECT_EQ(expired.status, 400) << expired.body;
+
+  // Dialpad refusing the code: 502 dialpad_error.
+  rig.fake.set_code_mode(token_mode::invalid_grant);
+  location = rig.connect(app).headers["location"];
+  code = rig.fake.approve(location);
+  auto refused = rig.callback("code=" + code + "&state=" + url_param(location, "state"));
+  EXPECT_EQ(refused.status, 502) << refused.body;
+  EXPECT_EQ(json::parse(refused.body, nullptr, false)["error"], "dialpad_error");
+
+  EXPECT_EQ(rig.fake.count("GET", "/api/v2/company"), 0);
+  EXPECT_EQ(rig.connection(app)["http"], 404);
+}
+
+TEST(oauth, refreshes_before_expiry_backs_off_on_failure_and_stops_at_invalid_grant) {
+  // Tokens live 302 s and are refreshed 300 s before: every ~2 s.
+  oauth_rig rig({{"REFRESH_MARGIN", "300"}, {"REFRESH_RETRY_BASE_MS", "400"}});
+  rig.fake.set_expires_in(302);
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  auto first_access = rig.fake.current_access_token();
+  auto sealed_before = query_value(database_url(),
+                                   "SELECT encode(refresh_token_sealed, 'hex') FROM"
+                                   " dialpad_connections WHERE app_id = $1::uuid", {app});
+
+  ASSERT_TRUE(fake_dialpad::wait_until([&] { return rig.fake.refresh_grants() >= 1; }, 20s))
+    << rig.server->output();
+  // The rotated pair is stored (the fake refuses an old refresh token, so a
+  // second successful grant proves the first new one was kept).
+  ASSERT_TRUE(fake_dialpad::wait_until([&] { return rig.fake.refresh_grants() >= 2; }, 20s))
+    << rig.server->output();
+  EXPECT_NE(rig.fake.current_access_token(), first_access);
+  EXPECT_TRUE(eventually([&] {
+    return query_value(database_url(),
+                       "SELECT encode(refresh_token_sealed, 'hex') FROM dialpad_connections"
+                       " WHERE app_id = $1::uuid", {app}) != sealed_before;
+  }, 5s));
+
+  // Dialpad fails: retries with backoff, the connection stays connected.
+  rig.fake.set_refresh_mode(token_mode::fail_500);
+  ASSERT_TRUE(eventually([&] {
+    auto failures = query_value(database_url(),
+                                "SELECT refresh_failures FROM dialpad_connections"
+                                " WHERE app_id = $1::uuid", {app});
+    return !failures.empty() && std::stoi(failures) >= 2;
+  }, 20s)) << rig.server->output();
+  EXPECT_EQ(rig.connection(app)["status"], "connected");
+
+  // Dialpad refuses the grant: needs_reauth, and the refresher stops.
+  rig.fake.set_refresh_mode(token_mode::invalid_grant);
+  ASSERT_TRUE(eventually([&] { return rig.connection(app)["status"] == "needs_reauth"; }, 20s))
+    << rig.server->output();
+  auto calls = rig.fake.count("POST", "/oauth2/token");
+  auto key = create_key_over_http(rig.port(), app);
+  auto pop = http_request(rig.port(), "POST", "/api/screen-pop",
+                          {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                          R"({"dialpad_user_id": 42, "screen_pop_uri": "https://crm.example/c/1"})");
+  EXPECT_EQ(pop.status, 409) << pop.body;
+  EXPECT_EQ(rig.fake.count("POST", "/oauth2/token"), calls);
+  auto text = rig.server->output();
+  EXPECT_EQ(text.find(rig.fake.current_refresh_token()), std::string::npos);
+}
+
+TEST(oauth, screen_pop_uses_the_apps_token_and_maps_dialpads_answers) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  auto pop = [&](int user) {
+    return http_request(rig.port(), "POST", "/api/screen-pop",
+                        {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                        json{{"dialpad_user_id", user},
+                             {"screen_pop_uri", "https://crm.example/c/1"}}.dump());
+  };
+  EXPECT_EQ(pop(42).status, 409); // not connected yet
+  rig.connect_fully(app);
+
+  auto ok = pop(42);
+  EXPECT_EQ(ok.status, 202) << ok.body;
+  bool seen = false;
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/api/v2/users/42/screenpop") {
+      seen = true;
+      EXPECT_EQ(req.headers.at("authorization"), "Bearer " + rig.fake.current_access_token());
+      EXPECT_EQ(json::parse(req.body, nullptr, false)["screen_pop_uri"], "https://crm.example/c/1");
+    }
+  EXPECT_TRUE(seen);
+
+  rig.fake.set_screenpop_status(500);
+  EXPECT_EQ(pop(42).status, 502);
+  rig.fake.set_screenpop_status(429);
+  auto limited = pop(42);
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_FALSE(limited.headers["retry-after"].empty());
+  rig.fake.set_screenpop_status(200);
+  EXPECT_EQ(pop(42).status, 202);
+  EXPECT_EQ(pop(42).status, 202);
+  // Five a minute per user: the sixth never reaches Dialpad.
+  auto before = rig.fake.count("POST", "/api/v2/users/42/screenpop");
+  auto sixth = pop(42);
+  EXPECT_EQ(sixth.status, 429) << sixth.body;
+  EXPECT_EQ(rig.fake.count("POST", "/api/v2/users/42/screenpop"), before);
+  EXPECT_EQ(pop(43).status, 202); // another user has its own budget
+
+  // Another app without a connection never borrows this one's token.
+  auto other = create_app_over_http(rig.port(), "other");
+  auto other_key = create_key_over_http(rig.port(), other);
+  auto foreign = http_request(rig.port(), "POST", "/api/screen-pop",
+                              {{"x-app-api-key", other_key}, {"Content-Type", "application/json"}},
+                              R"({"dialpad_user_id": 42, "screen_pop_uri": "https://crm.example"})");
+  EXPECT_EQ(foreign.status, 409) << foreign.body;
+}
+
+TEST(oauth, disconnect_revokes_at_dialpad_and_deletes_the_tokens) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  auto token = rig.fake.current_access_token();
+  auto del = internal_call(rig.port(), "DELETE", "/internal/apps/" + app + "/dialpad");
+  EXPECT_EQ(del.status, 204) << del.body;
+  EXPECT_TRUE(del.body.empty());
+  ASSERT_TRUE(fake_dialpad::wait_until(
+    [&] { return rig.fake.count("POST", "/oauth2/deauthorize") == 1; }, 10s));
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/oauth2/deauthorize")
+      EXPECT_EQ(req.headers.at("authorization"), "Bearer " + token);
+  EXPECT_EQ(rig.connection(app)["http"], 404);
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT count(*) FROM dialpad_connections WHERE app_id = $1::uuid", {app}),
+            "0");
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT count(*) FROM activity_audit_log WHERE app_id = $1::uuid"
+                        " AND action IN ('dialpad.connected', 'dialpad.disconnected')", {app}),
+            "2");
+}
+
+TEST(oauth, two_nodes_never_refresh_one_expiry_twice) {
+  // Both nodes run a refresher for the connection; the fake rotates refresh
+  // tokens, so a second refresh of the same expiry would present a spent
+  // token and get invalid_grant (and the connection would need reauth).
+  oauth_rig rig({{"REFRESH_MARGIN", "300"}, {"NODE_NAME", "node-1"}});
+  rig.fake.set_expires_in(303);
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  auto env = server_env(rig.fake, {{"REFRESH_MARGIN", "300"}, {"NODE_NAME", "node-2"}});
+  server_process second{env};
+  ASSERT_TRUE(second.start()) << second.output();
+
+  ASSERT_TRUE(fake_dialpad::wait_until([&] { return rig.fake.refresh_grants() >= 4; }, 40s))
+    << rig.server->output() << second.output();
+  int refresh_posts = 0;
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/oauth2/token" && req.form.count("grant_type")
+        && req.form.at("grant_type") == "refresh_token")
+      ++refresh_posts;
+  EXPECT_EQ(refresh_posts, rig.fake.refresh_grants()) << "a spent refresh token was presented";
+  EXPECT_EQ(rig.connection(app)["status"], "connected");
+  // Both took part (the lease moves to whoever is due first).
+  auto out1 = rig.server->output();
+  auto out2 = second.output();
+  EXPECT_NE((out1 + out2).find("Dialpad tokens refreshed"), std::string::npos);
+}
+
+} // namespace
+} // namespace cti::test
