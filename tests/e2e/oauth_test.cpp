@@ -407,3 +407,29 @@ TEST(oauth, two_nodes_never_refresh_one_expiry_twice) {
 
 } // namespace
 } // namespace cti::test
+
+namespace cti::test {
+namespace {
+
+TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  auto token = rig.fake.current_access_token();
+  const std::string wrong_key(64, 'b');
+  auto [code, out] = run_binary(
+    {}, {{"DATABASE_URL", database_url()}, {"PORT", std::to_string(free_port())},
+         {"CTI_ENV", "production"}, {"INTERNAL_API_SECRET", "e2e-internal-secret-0123456789"},
+         {"DIALPAD_WEBHOOK_SECRET", "e2e-webhook-secret"}, {"DATABASE_ENCRYPTION_KEY", wrong_key},
+         {"LOG_FORMAT", "text"}});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("DATABASE_ENCRYPTION_KEY cannot open the sealed values"), std::string::npos)
+    << out;
+  EXPECT_EQ(out.find(wrong_key), std::string::npos);
+  EXPECT_EQ(out.find(token), std::string::npos);
+  // The server with the right key still works with the stored tokens.
+  EXPECT_EQ(rig.connection(app)["status"], "connected");
+}
+
+} // namespace
+} // namespace cti::test
