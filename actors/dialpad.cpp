@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "domain/event_model.hpp"
 #include "domain/log.hpp"
 #include "domain/oauth.hpp"
 #include "domain/seal.hpp"
@@ -324,6 +325,210 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
   };
 }
 
+// -- call-history sync ----------------------------------------------------------------
+
+/// One sync job: pages through Dialpad's call list and hands every call to
+/// the ingester as an event, so the pollers apply it through the same
+/// handlers as a webhook (and a second run stores nothing twice).
+using sync_job_actor = caf::typed_actor<caf::reacts_to<sync_atom>>;
+
+struct sync_state {
+  static inline const char* name = "dialpad_sync";
+  std::shared_ptr<const dialpad_settings> settings;
+  refresher_actor tokens;
+  std::string app;
+  std::string job;
+  int64_t since_ms = 0;
+  std::string cursor;       ///< Of the next page; empty: the first.
+  int pages = 0;
+  int failures = 0;         ///< In a row, for the current page.
+  int waits = 0;            ///< 429 answers honoured.
+};
+
+using sync_ptr = sync_job_actor::stateful_pointer<sync_state>;
+
+/// Longest Dialpad's Retry-After is honoured, and how many of them.
+constexpr std::chrono::seconds max_retry_after{60};
+constexpr int max_waits = 100;
+constexpr int max_pages = 100000;
+constexpr int max_page_failures = 3;
+
+void sync_finish(sync_ptr self, const std::string& state, const std::string& error) {
+  auto& st = self->state;
+  json args = {{"job_id", st.job}, {"state", state}};
+  if (!error.empty())
+    args["error"] = error;
+  if (state == "done")
+    log::info("Dialpad call sync finished", {{"app_id", st.app}, {"pages", std::to_string(st.pages)}});
+  else
+    log::warn("Dialpad call sync failed", {{"app_id", st.app}, {"error", error}});
+  self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_sync_finish, st.app, args))
+    .then([self](db_answer&) { self->quit(); }, [self](caf::error&) { self->quit(); });
+}
+
+/// A page could not be fetched or stored: again shortly, or give up.
+void sync_retry(sync_ptr self, const std::string& error) {
+  auto& st = self->state;
+  if (++st.failures >= max_page_failures) {
+    sync_finish(self, "failed", error);
+    return;
+  }
+  self->delayed_send(self, std::chrono::seconds{2} * st.failures, sync_atom_v);
+}
+
+/// Stores a page's calls; then the next page, or the end.
+void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
+  auto& st = self->state;
+  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  sys_clock::now().time_since_epoch()).count();
+  std::vector<ingest_item> batch;
+  for (const auto& item : items) {
+    if (!item.is_object() || !item.contains("call_id"))
+      continue;
+    const auto& id = item["call_id"];
+    std::string call_id = id.is_number_integer() ? std::to_string(id.get<int64_t>())
+                          : id.is_string()       ? id.get<std::string>()
+                                                 : std::string{};
+    if (call_id.empty() || call_id.size() > 64)
+      continue;
+    ingest_item it;
+    it.app_id = st.app;
+    auto state = item.contains("state") && item["state"].is_string()
+                   ? item["state"].get<std::string>() : std::string{};
+    it.dialpad_event_id = "sync:" + call_id + ":" + state.substr(0, 64);
+    it.event_type = derive_event_type(item);
+    it.payload = item.dump(-1, ' ', false, json::error_handler_t::replace);
+    it.format = "dialpad_json";
+    it.received_at_us = now_us;
+    batch.push_back(std::move(it));
+  }
+  struct tally {
+    std::size_t left = 0;
+    int64_t stored = 0;
+    bool failed = false;
+  };
+  auto t = std::make_shared<tally>();
+  t->left = batch.size();
+  auto page_done = [self, t, next_cursor] {
+    auto& s = self->state;
+    if (t->failed) {
+      sync_retry(self, "the database did not store the fetched calls");
+      return;
+    }
+    self->request(s.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                  query_of(query_kind::dialpad_sync_progress, s.app,
+                           {{"job_id", s.job}, {"imported", t->stored}}))
+      .then(
+        [self, next_cursor](db_answer& ans) {
+          auto& s2 = self->state;
+          if (ans.body.find("true") == std::string::npos) {
+            self->quit(); // disconnected, or superseded by a newer job
+            return;
+          }
+          s2.failures = 0;
+          ++s2.pages;
+          if (next_cursor.empty() || next_cursor == s2.cursor || s2.pages >= max_pages) {
+            sync_finish(self, "done", {});
+            return;
+          }
+          s2.cursor = next_cursor;
+          self->send(self, sync_atom_v);
+        },
+        [self](caf::error&) { sync_retry(self, "the database did not record the progress"); });
+  };
+  if (batch.empty()) {
+    page_done();
+    return;
+  }
+  for (auto& it : batch)
+    self->request(st.settings->ingester, caf::infinite, ingest_atom_v, std::move(it))
+      .then(
+        [t, page_done](ingest_result& res) {
+          if (!res.duplicate)
+            ++t->stored;
+          if (--t->left == 0)
+            page_done();
+        },
+        [t, page_done](caf::error&) {
+          t->failed = true;
+          if (--t->left == 0)
+            page_done();
+        });
+}
+
+/// Fetches the current page with a fresh token.
+void sync_fetch(sync_ptr self) {
+  auto& st = self->state;
+  self->request(st.tokens, std::chrono::seconds{30}, token_atom_v)
+    .then(
+      [self](std::string& token, std::string& environment) {
+        auto& s = self->state;
+        const auto& env = dialpad_env(s.settings->cfg, environment);
+        outbound_request req;
+        req.url = env.base_url + "/api/v2/call?started_after=" + std::to_string(s.since_ms);
+        if (!s.cursor.empty())
+          req.url += "&cursor=" + percent_encode(s.cursor);
+        req.headers.push_back({"Authorization", "Bearer " + token});
+        req.timeout_ms = static_cast<int32_t>(
+          std::chrono::milliseconds{dialpad_call_timeout}.count());
+        self->request(s.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
+                      http_call_atom_v, std::move(req))
+          .then(
+            [self](outbound_response& res) {
+              auto& s2 = self->state;
+              if (!res.error.empty()) {
+                sync_retry(self, "Dialpad did not answer (" + res.error + ")");
+                return;
+              }
+              if (res.status == 429) {
+                if (++s2.waits > max_waits) {
+                  sync_finish(self, "failed", "Dialpad kept answering 429");
+                  return;
+                }
+                const auto* after = res.header("retry-after");
+                long secs = after ? std::atol(after->c_str()) : 0;
+                auto wait = std::clamp(std::chrono::seconds{secs}, std::chrono::seconds{1},
+                                       max_retry_after);
+                self->delayed_send(self, wait, sync_atom_v);
+                return;
+              }
+              if (res.status == 401 || res.status == 403) {
+                sync_finish(self, "failed", "Dialpad refused the app's token");
+                return;
+              }
+              auto j = json::parse(res.body, nullptr, false);
+              if (res.status != 200 || !j.is_object()) {
+                sync_retry(self, "Dialpad answered HTTP " + std::to_string(res.status));
+                return;
+              }
+              auto items = j.contains("items") && j["items"].is_array() ? j["items"] : json::array();
+              std::string next = j.contains("cursor") && j["cursor"].is_string()
+                                   ? j["cursor"].get<std::string>() : std::string{};
+              sync_store(self, items, std::move(next));
+            },
+            [self](caf::error&) { sync_retry(self, "Dialpad did not answer (timeout)"); });
+      },
+      [self](caf::error& err) {
+        sync_finish(self, "failed", message_of(err));
+      });
+}
+
+sync_job_actor::behavior_type sync_job(sync_ptr self, std::shared_ptr<const dialpad_settings> settings,
+                                       refresher_actor tokens, std::string app, std::string job,
+                                       int64_t since_us) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.tokens = std::move(tokens);
+  st.app = std::move(app);
+  st.job = std::move(job);
+  st.since_ms = since_us / 1000;
+  self->send(self, sync_atom_v);
+  return {
+    [self](sync_atom) { sync_fetch(self); },
+  };
+}
+
 // -- manager ------------------------------------------------------------------------
 
 struct manager_state {
@@ -457,6 +662,10 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       }
       if (!sealed_hex.empty())
         deauthorize(self, app, environment, sealed_hex);
+    },
+    [self](sync_atom, const std::string& app, const std::string& job, int64_t since_us) {
+      log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});
+      self->spawn(sync_job, self->state.settings, ensure_refresher(self, app), app, job, since_us);
     },
     [self](screen_pop_atom, uint64_t serial, const std::string& app, int64_t user,
            const std::string& uri) -> caf::result<api_response> {

@@ -17,6 +17,7 @@ struct dialpad_settings {
   config cfg;                       ///< Environments, scopes, REFRESH_MARGIN, the sealing key.
   std::string node_name;            ///< Lease owner name for refreshes.
   db_pool_actor pool;
+  ingester_actor ingester;          ///< Call-history sync stores what it fetched here.
   http_client_actor http;
   /// First retry after a failed refresh (then doubling, capped at 15 min).
   std::chrono::milliseconds refresh_retry_base{30000};

@@ -148,6 +148,7 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::apps:
         case endpoint::app:
         case endpoint::app_dialpad:
+        case endpoint::app_dialpad_sync:
         case endpoint::api_key:
         case endpoint::api_key_revoke:
         case endpoint::api_key_status:

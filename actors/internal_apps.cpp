@@ -14,6 +14,8 @@
 #include "domain/pagination.hpp"
 #include "domain/seal.hpp"
 #include "domain/secure_random.hpp"
+#include "domain/time_format.hpp"
+#include "domain/uuid.hpp"
 #include "domain/validation.hpp"
 
 namespace cti {
@@ -291,6 +293,31 @@ void batch_map_endpoint(handler_ptr self, const api_request& req, const std::str
                make_query(req, query_kind::map_batch, app, json{{"mappings", rows}}));
 }
 
+/// POST /internal/apps/{id}/dialpad/sync {"since"}: records the job as
+/// running, answers 202 with its id, and hands it to the Dialpad actor.
+void dialpad_sync_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  auto since = body->find("since");
+  std::optional<timestamp> t;
+  if (since != body->end() && since->is_string())
+    t = parse_rfc3339(since->get_ref<const std::string&>());
+  if (!t) {
+    reply_bad_request(self, req, "since must be an RFC 3339 time");
+    return;
+  }
+  auto job = new_uuid();
+  int64_t since_us = t->time_since_epoch().count();
+  answer_query_then(self, req.serial,
+                    make_query(req, query_kind::dialpad_sync_start, app,
+                               json{{"job_id", job}, {"since_us", since_us}}),
+                    [self, app, job, since_us](db_answer&, std::function<void()> finish) {
+                      self->send(self->state.ctx->dialpad, sync_atom_v, app, job, since_us);
+                      finish();
+                    });
+}
+
 } // namespace
 
 void handle_internal_apps(handler_ptr self, const api_request& req) {
@@ -307,6 +334,9 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
   switch (req.route) {
     case endpoint::app:
       app_endpoint(self, req, *app);
+      return;
+    case endpoint::app_dialpad_sync:
+      dialpad_sync_endpoint(self, req, *app);
       return;
     case endpoint::app_dialpad:
       dialpad_endpoint(self, req, *app);

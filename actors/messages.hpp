@@ -96,6 +96,7 @@ enum class endpoint : uint16_t {
   apps,         ///< GET|POST /internal/apps
   app,          ///< GET|PATCH /internal/apps/{app_id}
   app_dialpad,  ///< GET|PUT|DELETE /internal/apps/{app_id}/dialpad
+  app_dialpad_sync, ///< POST /internal/apps/{app_id}/dialpad/sync
   api_key,      ///< POST /internal/apps/{app_id}/api-key
   api_key_revoke, ///< POST /internal/apps/{app_id}/api-key/revoke
   api_key_status, ///< GET /internal/apps/{app_id}/api-key/status
@@ -465,6 +466,9 @@ enum class query_kind : uint8_t {
   dialpad_refresh_store,  ///< args {node, access_sealed, refresh_sealed?, expires_at_us, scopes?}
   dialpad_refresh_failed, ///< args {node, permanent, retry_ms, error}
   dialpad_connected_apps, ///< → {"apps": [app ids of connected accounts]}
+  dialpad_sync_start,     ///< args {job_id, since_us} → 202 {job_id}; 409 when not connected or running
+  dialpad_sync_progress,  ///< args {job_id, imported}: adds to sync_calls_imported
+  dialpad_sync_finish,    ///< args {job_id, state, error?}
 };
 
 /// One REST request, validated by the handler: the app it acts for, the
@@ -564,6 +568,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, stop_atom, "stop")
   CAF_ADD_ATOM(cti, cti, refresh_atom, "refresh")
   CAF_ADD_ATOM(cti, cti, screen_pop_atom, "screenpop")
+  CAF_ADD_ATOM(cti, cti, sync_atom, "sync")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -710,6 +715,9 @@ using dialpad_actor = caf::typed_actor<
   /// access token at Dialpad, best effort (app id, environment, sealed
   /// access token as hex, empty when it had none).
   caf::reacts_to<stop_atom, std::string, std::string, std::string>,
+  /// Runs call-history sync job (app, job id, since as epoch µs), already
+  /// recorded as running in the connection row.
+  caf::reacts_to<sync_atom, std::string, std::string, int64_t>,
   /// POST /api/screen-pop for (serial, app, Dialpad user id, URI).
   caf::replies_to<screen_pop_atom, uint64_t, std::string, int64_t, std::string>::with<
     api_response>>;

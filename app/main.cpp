@@ -243,6 +243,7 @@ int main(int argc, char** argv) {
     ds.cfg = cfg;
     ds.node_name = cfg.node_name;
     ds.pool = ctx->pool;
+    ds.ingester = ctx->ingester;
     ds.http = ctx->http;
     ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
     ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));

@@ -478,6 +478,41 @@ db_answer dialpad_refresh_failed(pqxx::transaction_base& tx, const db_query& q, 
   return {200, res.empty() ? R"({"recorded":false})" : R"({"recorded":true})", {}};
 }
 
+db_answer dialpad_sync_start(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id);
+  auto cur = tx.exec_params("SELECT status, sync_state = 'running' AND sync_started_at > now() -"
+                            " interval '1 hour' FROM dialpad_connections WHERE app_id = $1::uuid"
+                            " FOR UPDATE", q.app_id);
+  if (cur.empty() || cur[0][0].as<std::string>() != "connected")
+    refuse(errc::conflict, "the app has no connected Dialpad account");
+  // A job that has not reported for an hour is taken as dead (its node went away).
+  if (!cur[0][1].is_null() && cur[0][1].as<bool>())
+    refuse(errc::conflict, "a sync is already running for this app");
+  auto job = *arg_text(a, "job_id");
+  tx.exec_params("UPDATE dialpad_connections SET sync_job_id = $2::uuid, sync_state = 'running',"
+                 " sync_calls_imported = 0, sync_error = NULL, sync_started_at = now(),"
+                 " sync_finished_at = NULL WHERE app_id = $1::uuid", q.app_id, job);
+  audit(tx, q, "dialpad.sync_started",
+        {{"job_id", job}, {"since", format_rfc3339(timestamp{std::chrono::microseconds{
+                                     *arg_int(a, "since_us")}})}});
+  return {202, dump(ojson{{"job_id", job}}), {}};
+}
+
+db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, const json& a,
+                              bool finish) {
+  sql_params p;
+  p.text(q.app_id).text(arg_text(a, "job_id")).int64(arg_int(a, "imported").value_or(0));
+  std::string sql = "UPDATE dialpad_connections SET sync_calls_imported = sync_calls_imported + $3";
+  if (finish) {
+    p.text(arg_text(a, "state")).text(arg_text(a, "error"));
+    sql += ", sync_state = $4, sync_error = $5, sync_finished_at = now()";
+  }
+  sql += " WHERE app_id = $1::uuid AND sync_job_id = $2::uuid AND sync_state = 'running'";
+  auto res = tx.exec_params(sql + " RETURNING 1", p.dynamic());
+  // Nothing updated: the connection was deleted or a newer job took over.
+  return {200, res.empty() ? R"({"running":false})" : R"({"running":true})", {}};
+}
+
 db_answer dialpad_connected_apps(pqxx::transaction_base& tx) {
   auto res = tx.exec("SELECT app_id FROM dialpad_connections WHERE status = 'connected'"
                      " ORDER BY app_id");
@@ -1130,6 +1165,9 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::dialpad_refresh_store: return dialpad_refresh_store(tx, q, a);
     case query_kind::dialpad_refresh_failed: return dialpad_refresh_failed(tx, q, a);
     case query_kind::dialpad_connected_apps: return dialpad_connected_apps(tx);
+    case query_kind::dialpad_sync_start: return dialpad_sync_start(tx, q, a);
+    case query_kind::dialpad_sync_progress: return dialpad_sync_update(tx, q, a, false);
+    case query_kind::dialpad_sync_finish: return dialpad_sync_update(tx, q, a, true);
     case query_kind::app_last_seq: {
       auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
       if (res.empty())

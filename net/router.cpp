@@ -187,6 +187,7 @@ const router& api_router() {
     x.add("GET", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
     x.add("PUT", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
     x.add("DELETE", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
+    x.add("POST", "/internal/apps/{app_id}/dialpad/sync", endpoint::app_dialpad_sync);
     x.add("POST", "/internal/apps/{app_id}/api-key", endpoint::api_key);
     x.add("POST", "/internal/apps/{app_id}/api-key/revoke", endpoint::api_key_revoke);
     x.add("GET", "/internal/apps/{app_id}/api-key/status", endpoint::api_key_status);

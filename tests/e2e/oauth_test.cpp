@@ -433,3 +433,94 @@ TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
 
 } // namespace
 } // namespace cti::test
+
+namespace cti::test {
+namespace {
+
+json sync_call(int64_t id, const std::string& state, const std::string& direction, bool answered) {
+  json c = {{"call_id", id},
+            {"state", state},
+            {"direction", direction},
+            {"external_number", "+1555111" + std::to_string(id % 10000)},
+            {"internal_number", "+15552220001"},
+            {"date_started", 1767300000000 + id},
+            {"date_ended", 1767300065000 + id},
+            {"target", {{"id", 4242}, {"type", "user"}, {"name", "Ann"}, {"email", "ann@x.test"}}}};
+  if (answered)
+    c["date_connected"] = 1767300005000 + id;
+  return c;
+}
+
+TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  auto not_connected = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                                     R"({"since": "2026-01-01T00:00:00Z"})");
+  EXPECT_EQ(not_connected.status, 409) << not_connected.body;
+  rig.connect_fully(app);
+  rig.fake.set_call_pages({json::array({sync_call(7001, "hangup", "inbound", true),
+                                        sync_call(7002, "missed", "inbound", false)}).dump(),
+                           json::array({sync_call(7003, "hangup", "outbound", true)}).dump()},
+                          /*first_answer_429=*/true);
+
+  auto bad = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                           R"({"since": "yesterday"})");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto started = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                               R"({"since": "2026-01-01T00:00:00Z"})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  auto job = json::parse(started.body, nullptr, false)["job_id"];
+  ASSERT_TRUE(job.is_string());
+
+  ASSERT_TRUE(eventually([&] { return rig.connection(app)["sync"]["state"] == "done"; }, 20s))
+    << rig.connection(app) << rig.server->output();
+  auto sync = rig.connection(app)["sync"];
+  EXPECT_EQ(sync["job_id"], job);
+  EXPECT_EQ(sync["calls_imported"], 3);
+  EXPECT_TRUE(sync["error"].is_null());
+
+  // Dialpad saw the window, the token, the cursor, and the 429 was waited out.
+  int list_calls = 0;
+  bool second_page = false;
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/api/v2/call") {
+      ++list_calls;
+      EXPECT_EQ(req.query.at("started_after"), "1767225600000");
+      EXPECT_EQ(req.headers.at("authorization"), "Bearer " + rig.fake.current_access_token());
+      second_page = second_page || (req.query.count("cursor") && req.query.at("cursor") == "p1");
+    }
+  EXPECT_EQ(list_calls, 3); // the 429, page 0, page 1
+  EXPECT_TRUE(second_page);
+
+  // The pollers applied them like webhooks.
+  std::map<int64_t, std::string> statuses;
+  ASSERT_TRUE(eventually([&] {
+    auto r = http_request(rig.port(), "GET", "/api/calls?limit=10", {{"x-app-api-key", key}});
+    auto j = json::parse(r.body, nullptr, false);
+    statuses.clear();
+    if (j.is_object() && j["data"].is_array())
+      for (const auto& c : j["data"])
+        statuses[c["dialpad_call_id"].get<int64_t>()] = c["status"].get<std::string>();
+    return statuses.size() == 3;
+  }, 20s));
+  EXPECT_EQ(statuses[7001], "ended");
+  EXPECT_EQ(statuses[7002], "missed");
+  EXPECT_EQ(statuses[7003], "ended");
+
+  // Again: nothing is stored twice.
+  auto again = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                             R"({"since": "2026-01-01T00:00:00Z"})");
+  ASSERT_EQ(again.status, 202) << again.body;
+  ASSERT_TRUE(eventually([&] {
+    auto s = rig.connection(app)["sync"];
+    return s["job_id"] != job && s["state"] == "done";
+  }, 20s)) << rig.connection(app);
+  EXPECT_EQ(rig.connection(app)["sync"]["calls_imported"], 0);
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid", {app}),
+            "3");
+}
+
+} // namespace
+} // namespace cti::test
