@@ -225,12 +225,8 @@ void try_refresh(refresher_ptr self) {
                                 {"refresh_token", *refresh},
                                 {"client_id", env.client_id},
                                 {"client_secret", env.client_secret}});
-        req.timeout_ms = static_cast<int32_t>(
-          std::chrono::milliseconds{dialpad_call_timeout}.count());
-        self->request(s.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
-                      http_call_atom_v, std::move(req))
-          .then(
-            [self, failures](outbound_response& res) {
+        call_dialpad(self, s.settings->http, s.settings->cfg, std::move(req),
+                     [self, failures](outbound_response& res) {
               auto& s = self->state;
               token_answer answer;
               if (!res.error.empty())
@@ -278,11 +274,6 @@ void try_refresh(refresher_ptr self) {
                     answer_waiters(self);
                     schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
                   });
-            },
-            [self, failures](caf::error&) {
-              token_answer answer;
-              answer.error = "timeout";
-              refresh_failed(self, failures, answer);
             });
       },
       [self](caf::error&) {
@@ -470,12 +461,8 @@ void sync_fetch(sync_ptr self) {
         if (!s.cursor.empty())
           req.url += "&cursor=" + percent_encode(s.cursor);
         req.headers.push_back({"Authorization", "Bearer " + token});
-        req.timeout_ms = static_cast<int32_t>(
-          std::chrono::milliseconds{dialpad_call_timeout}.count());
-        self->request(s.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
-                      http_call_atom_v, std::move(req))
-          .then(
-            [self](outbound_response& res) {
+        call_dialpad(self, s.settings->http, s.settings->cfg, std::move(req),
+                     [self](outbound_response& res) {
               auto& s2 = self->state;
               if (!res.error.empty()) {
                 sync_retry(self, "Dialpad did not answer (" + res.error + ")");
@@ -506,8 +493,7 @@ void sync_fetch(sync_ptr self) {
               std::string next = j.contains("cursor") && j["cursor"].is_string()
                                    ? j["cursor"].get<std::string>() : std::string{};
               sync_store(self, items, std::move(next));
-            },
-            [self](caf::error&) { sync_retry(self, "Dialpad did not answer (timeout)"); });
+            });
       },
       [self](caf::error& err) {
         sync_finish(self, "failed", message_of(err));
@@ -588,11 +574,8 @@ void deauthorize(manager_ptr self, const std::string& app, const std::string& en
   req.headers.push_back({"Authorization", "Bearer " + *token});
   req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
   req.body = form_encode({{"client_id", env.client_id}});
-  req.timeout_ms = static_cast<int32_t>(std::chrono::milliseconds{dialpad_call_timeout}.count());
-  self->request(st.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
-                http_call_atom_v, std::move(req))
-    .then(
-      [app](outbound_response& res) {
+  call_dialpad(self, st.settings->http, st.settings->cfg, std::move(req),
+               [app](outbound_response& res) {
         if (res.error.empty() && res.status >= 200 && res.status < 300)
           log::info("Dialpad tokens revoked", {{"app_id", app}});
         else
@@ -600,10 +583,6 @@ void deauthorize(manager_ptr self, const std::string& app, const std::string& en
                     {{"app_id", app},
                      {"error", res.error.empty() ? "http_" + std::to_string(res.status)
                                                  : res.error}});
-      },
-      [app](caf::error&) {
-        log::warn("Dialpad did not confirm the token revocation",
-                  {{"app_id", app}, {"error", "timeout"}});
       });
 }
 
@@ -699,17 +678,9 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
             req.headers.push_back({"Authorization", "Bearer " + token});
             req.headers.push_back({"Content-Type", "application/json"});
             req.body = json{{"screen_pop_uri", uri}}.dump();
-            req.timeout_ms = static_cast<int32_t>(
-              std::chrono::milliseconds{dialpad_call_timeout}.count());
-            self->request(st2.settings->http, dialpad_call_timeout + std::chrono::seconds{5},
-                          http_call_atom_v, std::move(req))
-              .then(
-                [rp, serial, app](outbound_response& res) mutable {
+            call_dialpad(self, st2.settings->http, st2.settings->cfg, std::move(req),
+                         [rp, serial, app](outbound_response& res) mutable {
                   rp.deliver(screen_pop_answer(serial, app, res));
-                },
-                [rp, serial, app](caf::error&) mutable {
-                  rp.deliver(failure(serial, app, errc::upstream_failed,
-                                     "Dialpad did not answer (timeout)"));
                 });
           },
           [rp, serial, app](caf::error& err) mutable {

@@ -31,7 +31,21 @@ dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings);
 /// The configuration of environment `name` (`sandbox` or `production`).
 const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name);
 
-/// Timeout of one call to Dialpad.
-inline constexpr std::chrono::seconds dialpad_call_timeout{10};
+/// Sends `req` through `http`, allowing it `cfg.dialpad_timeout_ms`; `done`
+/// receives the answer (a worker that does not answer in time gives error
+/// `timeout`). The caller includes <caf/all.hpp>.
+template <class Self, class Done>
+void call_dialpad(Self self, const http_client_actor& http, const config& cfg,
+                  outbound_request req, Done done) {
+  std::chrono::milliseconds timeout{cfg.dialpad_timeout_ms};
+  req.timeout_ms = static_cast<int32_t>(timeout.count());
+  self->request(http, timeout + std::chrono::seconds{5}, http_call_atom_v, std::move(req))
+    .then([done](outbound_response& res) mutable { done(res); },
+          [done](caf::error&) mutable {
+            outbound_response res;
+            res.error = "timeout";
+            done(res);
+          });
+}
 
 } // namespace cti

@@ -151,11 +151,8 @@ void fetch_company(handler_ptr self, const api_request& req, const std::string& 
   outbound_request out;
   out.url = env.base_url + "/api/v2/company";
   out.headers.push_back({"Authorization", "Bearer " + tokens.access_token});
-  out.timeout_ms = static_cast<int32_t>(std::chrono::milliseconds{dialpad_call_timeout}.count());
-  self->request(self->state.ctx->http, dialpad_call_timeout + std::chrono::seconds{5},
-                http_call_atom_v, std::move(out))
-    .then(
-      [self, req, app, environment, tokens](outbound_response& res) {
+  call_dialpad(self, self->state.ctx->http, self->state.ctx->cfg, std::move(out),
+               [self, req, app, environment, tokens](outbound_response& res) {
         auto j = json::parse(res.body, nullptr, false);
         std::optional<int64_t> id;
         if (res.error.empty() && res.status == 200 && j.is_object() && j.contains("id")) {
@@ -176,9 +173,6 @@ void fetch_company(handler_ptr self, const api_request& req, const std::string& 
           return;
         }
         store_connection(self, req, app, environment, tokens, *id);
-      },
-      [self, req, app](caf::error&) {
-        callback_failure(self, req, errc::upstream_failed, "Dialpad did not answer (timeout)", app);
       });
 }
 
@@ -197,11 +191,8 @@ void exchange_code(handler_ptr self, const api_request& req, const std::string& 
                           {"client_id", env.client_id},
                           {"client_secret", env.client_secret},
                           {"code_verifier", verifier}});
-  out.timeout_ms = static_cast<int32_t>(std::chrono::milliseconds{dialpad_call_timeout}.count());
-  self->request(self->state.ctx->http, dialpad_call_timeout + std::chrono::seconds{5},
-                http_call_atom_v, std::move(out))
-    .then(
-      [self, req, app, environment](outbound_response& res) {
+  call_dialpad(self, self->state.ctx->http, self->state.ctx->cfg, std::move(out),
+               [self, req, app, environment](outbound_response& res) {
         token_answer tokens;
         if (res.error.empty())
           tokens = parse_token_answer(res.status, res.body);
@@ -215,9 +206,6 @@ void exchange_code(handler_ptr self, const api_request& req, const std::string& 
           return;
         }
         fetch_company(self, req, app, environment, std::move(tokens));
-      },
-      [self, req, app](caf::error&) {
-        callback_failure(self, req, errc::upstream_failed, "Dialpad did not answer (timeout)", app);
       });
 }
 

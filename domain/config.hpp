@@ -54,6 +54,7 @@ struct config {
   int ws_replay_max = 1000;                   ///< WS_REPLAY_MAX
   int api_key_bcrypt_cost = 10;               ///< API_KEY_BCRYPT_COST (4..15)
   int refresh_margin_seconds = 300;           ///< REFRESH_MARGIN
+  int dialpad_timeout_ms = 10000;             ///< DIALPAD_TIMEOUT_MS (one call to Dialpad, connect to last byte)
   int refresh_retry_base_ms = 30000;          ///< REFRESH_RETRY_BASE_MS (first retry after a failed refresh)
   int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
   int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH

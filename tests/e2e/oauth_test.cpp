@@ -365,9 +365,11 @@ TEST(oauth, disconnect_revokes_at_dialpad_and_deletes_the_tokens) {
   EXPECT_TRUE(del.body.empty());
   ASSERT_TRUE(fake_dialpad::wait_until(
     [&] { return rig.fake.count("POST", "/oauth2/deauthorize") == 1; }, 10s));
-  for (const auto& req : rig.fake.requests())
-    if (req.path == "/oauth2/deauthorize")
+  for (const auto& req : rig.fake.requests()) {
+    if (req.path == "/oauth2/deauthorize") {
       EXPECT_EQ(req.headers.at("authorization"), "Bearer " + token);
+    }
+  }
   EXPECT_EQ(rig.connection(app)["http"], 404);
   EXPECT_EQ(query_value(database_url(),
                         "SELECT count(*) FROM dialpad_connections WHERE app_id = $1::uuid", {app}),
@@ -520,6 +522,27 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   EXPECT_EQ(query_value(database_url(),
                         "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid", {app}),
             "3");
+}
+
+} // namespace
+} // namespace cti::test
+
+namespace cti::test {
+namespace {
+
+TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
+  oauth_rig rig(std::map<std::string, std::string>{{"DIALPAD_TIMEOUT_MS", "500"}});
+  rig.fake.set_code_mode(token_mode::timeout);
+  auto app = create_app_over_http(rig.port());
+  auto location = rig.connect(app).headers["location"];
+  auto code = rig.fake.approve(location);
+  auto started = std::chrono::steady_clock::now();
+  auto r = rig.callback("code=" + code + "&state=" + url_param(location, "state"));
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(json::parse(r.body, nullptr, false)["error"], "dialpad_error");
+  EXPECT_LT(took, 5s);
+  EXPECT_EQ(rig.connection(app)["http"], 404);
 }
 
 } // namespace
