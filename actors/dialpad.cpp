@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -138,6 +139,14 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
       [self](caf::error& err) {
         auto& s = self->state;
         s.busy = false;
+        if (errc_of(err) == errc::not_found) {
+          // No connection (any more): nothing to refresh.
+          s.loaded = true;
+          s.connected = false;
+          answer_waiters(self);
+          self->quit();
+          return;
+        }
         answer_waiters(self); // with what was known
         log::warn("cannot read a Dialpad connection", {{"app_id", s.app},
                                                        {"error", to_string(errc_of(err))}});
@@ -521,6 +530,7 @@ struct manager_state {
   static inline const char* name = "dialpad";
   std::shared_ptr<const dialpad_settings> settings;
   std::map<std::string, refresher_actor> refreshers;
+  std::set<caf::actor_addr> children;   ///< Refreshers and sync jobs (linked, monitored).
   /// Recent screen pops per (app, Dialpad user).
   std::map<std::pair<std::string, int64_t>, std::deque<std::chrono::steady_clock::time_point>>
     pops;
@@ -532,8 +542,11 @@ refresher_actor ensure_refresher(manager_ptr self, const std::string& app) {
   auto& st = self->state;
   if (auto it = st.refreshers.find(app); it != st.refreshers.end())
     return it->second;
-  auto r = self->spawn(refresher, st.settings, app);
+  // Linked: they end with the manager (at shutdown); their own normal
+  // ends do not touch it.
+  auto r = self->spawn<caf::linked>(refresher, st.settings, app);
   self->monitor(r);
+  st.children.insert(r.address());
   st.refreshers.emplace(app, r);
   return r;
 }
@@ -615,7 +628,15 @@ api_response screen_pop_answer(uint64_t serial, const std::string& app,
 
 dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dialpad_settings> s) {
   self->state.settings = std::move(s);
+  // A child's end (even a failure) never ends the manager; anything else
+  // (the shutdown) does, and takes the children along through the links.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (self->state.children.count(msg.source) > 0 || msg.reason == caf::exit_reason::normal)
+      return;
+    self->quit(msg.reason);
+  });
   self->set_down_handler([self](caf::down_msg& msg) {
+    self->state.children.erase(msg.source);
     auto& refreshers = self->state.refreshers;
     for (auto it = refreshers.begin(); it != refreshers.end(); ++it)
       if (caf::actor_cast<caf::actor_addr>(it->second) == msg.source) {
@@ -636,6 +657,8 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       auto& refreshers = self->state.refreshers;
       if (auto it = refreshers.find(app); it != refreshers.end()) {
         self->demonitor(it->second.address());
+        self->unlink_from(it->second);
+        self->state.children.erase(it->second.address());
         self->send_exit(it->second, caf::exit_reason::user_shutdown);
         refreshers.erase(it);
       }
@@ -644,7 +667,10 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
     },
     [self](sync_atom, const std::string& app, const std::string& job, int64_t since_us) {
       log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});
-      self->spawn(sync_job, self->state.settings, ensure_refresher(self, app), app, job, since_us);
+      auto job_actor = self->spawn<caf::linked>(sync_job, self->state.settings,
+                                                ensure_refresher(self, app), app, job, since_us);
+      self->monitor(job_actor);
+      self->state.children.insert(job_actor.address());
     },
     [self](screen_pop_atom, uint64_t serial, const std::string& app, int64_t user,
            const std::string& uri) -> caf::result<api_response> {
@@ -699,6 +725,9 @@ const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name
 }
 
 dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings) {
+  // Leases name this process, not only the node: two processes given the
+  // same NODE_NAME by mistake still never share one.
+  settings.node_name += "/" + random_hex(4);
   return sys.spawn(manager, std::make_shared<const dialpad_settings>(std::move(settings)));
 }
 

@@ -20,6 +20,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "tests/e2e/webhook_signing.hpp"
+
 namespace cti::test {
 
 namespace beast = boost::beast;
@@ -90,44 +92,14 @@ std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
     throw std::runtime_error("RAND_bytes failed");
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-std::string b64url_nopad(const unsigned char* in, std::size_t n) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    unsigned v = unsigned{in[i]} << 16 | unsigned{in[i + 1]} << 8 | unsigned{in[i + 2]};
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-    out += tbl[v >> 6 & 63];
-    out += tbl[v & 63];
-  }
-  if (n - i == 1) {
-    unsigned v = unsigned{in[i]} << 16;
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-  } else if (n - i == 2) {
-    unsigned v = unsigned{in[i]} << 16 | unsigned{in[i + 1]} << 8;
-    out += tbl[v >> 18 & 63];
-    out += tbl[v >> 12 & 63];
-    out += tbl[v >> 6 & 63];
-  }
-  return out;
+  return hex(raw);
 }
 
 // The PKCE S256 transform: base64url-without-padding(SHA-256(verifier)).
 std::string s256(const std::string& verifier) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(verifier.data()), verifier.size(), digest);
-  return b64url_nopad(digest, sizeof digest);
+  return b64url(std::string{reinterpret_cast<const char*>(digest), sizeof digest});
 }
 
 std::string to_std(beast::string_view s) { return std::string{s.data(), s.size()}; }

@@ -3,6 +3,7 @@
 // exchange, sealed tokens), refresh before expiry, backoff, needs_reauth,
 // screen pop, disconnect, and two nodes sharing one connection.
 
+#include <csignal>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,16 @@ struct oauth_rig {
     EXPECT_TRUE(server->start()) << server->output();
   }
 
+  /// Connections made through this rig are deleted at the end, so that the
+  /// servers of later tests (sharing the database) run no refresher for them.
+  std::vector<std::string> connected;
+
+  ~oauth_rig() {
+    if (server && !connected.empty())
+      for (const auto& app : connected)
+        internal_call(port(), "DELETE", "/internal/apps/" + app + "/dialpad");
+  }
+
   uint16_t port() const { return server->port(); }
 
   /// GET /auth/dialpad/connect for `app` with the internal bearer.
@@ -85,6 +96,7 @@ struct oauth_rig {
     auto state = url_param(location, "state");
     auto cb = callback("code=" + code + "&state=" + state);
     EXPECT_EQ(cb.status, 200) << cb.body;
+    connected.push_back(app);
     return state;
   }
 
@@ -119,6 +131,7 @@ TEST(oauth, connect_and_callback_store_sealed_tokens_and_the_company) {
   ASSERT_FALSE(code.empty()) << error;
   auto cb = rig.callback("code=" + code + "&state=" + state);
   ASSERT_EQ(cb.status, 200) << cb.body;
+  rig.connected.push_back(app);
   auto body = json::parse(cb.body, nullptr, false);
   EXPECT_EQ(body["connected"], true);
   EXPECT_EQ(body["app_id"], app);
@@ -152,18 +165,9 @@ TEST(oauth, connect_and_callback_store_sealed_tokens_and_the_company) {
                          "SELECT dialpad_connections::text FROM dialpad_connections"
                          " WHERE app_id = $1::uuid", {app});
   ASSERT_FALSE(row.empty());
-  auto hex_of = [](const std::string& s) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : s) {
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
-    return out;
-  };
   for (const auto& secret : {rig.fake.current_access_token(), rig.fake.current_refresh_token()}) {
     EXPECT_EQ(row.find(secret), std::string::npos);
-    EXPECT_EQ(row.find(hex_of(secret)), std::string::npos);
+    EXPECT_EQ(row.find(hex(secret)), std::string::npos);
   }
   EXPECT_EQ(query_value(database_url(),
                         "SELECT get_byte(access_token_sealed, 0) || ',' ||"
@@ -177,6 +181,13 @@ TEST(oauth, connect_and_callback_store_sealed_tokens_and_the_company) {
   auto again = rig.callback("code=" + code + "&state=" + state);
   EXPECT_EQ(again.status, 400) << again.body;
   EXPECT_EQ(json::parse(again.body, nullptr, false)["error"], "bad_request");
+
+  // With the connection's refresher running, SIGTERM still ends the server
+  // cleanly and at once.
+  EXPECT_EQ(rig.server->stop(SIGTERM), 0) << rig.server->output();
+  rig.connected.clear();
+  query_value(database_url(), "DELETE FROM dialpad_connections WHERE app_id = $1::uuid RETURNING 1",
+              {app});
 }
 
 TEST(oauth, connect_needs_the_bearer_or_that_apps_own_key) {
