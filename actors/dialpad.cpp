@@ -399,7 +399,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     it.dialpad_event_id = "sync:" + call_id + ":" + state.substr(0, 64);
     it.event_type = derive_event_type(item);
     it.payload = item.dump(-1, ' ', false, json::error_handler_t::replace);
-    it.format = "dialpad_json";
+    it.format = "dialpad_sync";
     it.received_at_us = now_us;
     batch.push_back(std::move(it));
   }

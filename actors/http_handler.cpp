@@ -149,6 +149,10 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::app:
         case endpoint::app_dialpad:
         case endpoint::app_dialpad_sync:
+        case endpoint::app_erase:
+        case endpoint::app_retention:
+        case endpoint::audit:
+        case endpoint::retention_run:
         case endpoint::api_key:
         case endpoint::api_key_revoke:
         case endpoint::api_key_status:
@@ -340,7 +344,7 @@ bool cacheable(query_kind k) {
 bool changes_app_data(query_kind k) {
   switch (k) {
     case query_kind::call_patch: case query_kind::map_one: case query_kind::map_batch:
-    case query_kind::mapping_delete: case query_kind::app_patch:
+    case query_kind::mapping_delete: case query_kind::app_patch: case query_kind::erase:
       return true;
     default:
       return false;

@@ -4,6 +4,8 @@
 // Every parameter is validated here; the database sees only valid values
 // (db/api_repo.hpp). A path id that is not a UUID names nothing: 404.
 
+#include <algorithm>
+
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +13,7 @@
 #include "db/api_repo.hpp"
 #include "domain/api_key.hpp"
 #include "domain/log.hpp"
+#include "domain/phone.hpp"
 #include "domain/pagination.hpp"
 #include "domain/seal.hpp"
 #include "domain/secure_random.hpp"
@@ -318,6 +321,83 @@ void dialpad_sync_endpoint(handler_ptr self, const api_request& req, const std::
                     });
 }
 
+/// POST /internal/apps/{id}/erase {"phone_number"}.
+void erase_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  auto it = body->find("phone_number");
+  std::string number;
+  if (it != body->end() && it->is_string())
+    number = normalize_phone(it->get_ref<const std::string&>());
+  auto digits = std::count_if(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (number.empty() || number.size() > 32 || digits < 3
+      || number.find_first_not_of("+0123456789") != std::string::npos
+      || number.find('+', 1) != std::string::npos) {
+    reply_bad_request(self, req, "phone_number must be a phone number");
+    return;
+  }
+  answer_query(self, req.serial,
+               make_query(req, query_kind::erase, app, json{{"phone_number", number}}));
+}
+
+/// GET|PUT /internal/apps/{id}/retention.
+void retention_endpoint(handler_ptr self, const api_request& req, const std::string& app) {
+  if (req.method == "GET") {
+    answer_query(self, req.serial, make_query(req, query_kind::retention_get, app));
+    return;
+  }
+  auto body = body_object(self, req);
+  if (!body)
+    return;
+  json args = json::object();
+  for (const char* field : {"calls_days", "voicemails_archive_days", "messages_days",
+                            "webhook_events_days"}) {
+    auto it = body->find(field);
+    if (it == body->end())
+      continue;
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 36500) {
+      reply_bad_request(self, req, std::string{field} + " must be a whole number of days, 1..36500");
+      return;
+    }
+    args[field] = it->get<int64_t>();
+  }
+  if (args.empty()) {
+    reply_bad_request(self, req, "give at least one of calls_days, voicemails_archive_days,"
+                                 " messages_days, webhook_events_days");
+    return;
+  }
+  answer_query(self, req.serial, make_query(req, query_kind::retention_put, app, args));
+}
+
+/// GET /internal/audit?app_id=.
+void audit_endpoint(handler_ptr self, const api_request& req) {
+  std::string app;
+  if (const auto* raw = req.query_param("app_id"); raw != nullptr && !raw->empty()) {
+    if (!is_uuid(*raw)) {
+      reply_bad_request(self, req, "app_id must be a UUID");
+      return;
+    }
+    app = *raw;
+    std::transform(app.begin(), app.end(), app.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
+  json args = json::object();
+  if (!page_args(self, req, query_kind::audit_list, app, args))
+    return;
+  answer_query(self, req.serial, make_query(req, query_kind::audit_list, app, args));
+}
+
+/// POST /internal/retention/run: the retention job, now.
+void retention_run_endpoint(handler_ptr self, const api_request& req) {
+  auto serial = req.serial;
+  self->request(self->state.ctx->retention, std::chrono::minutes{10}, retention_atom_v)
+    .then([self, serial](std::string& counts) {
+            reply(self, api_response::json(serial, 200, std::move(counts)));
+          },
+          [self, serial](caf::error& err) { reply_error(self, serial, err); });
+}
+
 } // namespace
 
 void handle_internal_apps(handler_ptr self, const api_request& req) {
@@ -325,6 +405,14 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
     return;
   if (req.route == endpoint::apps) {
     apps_endpoint(self, req);
+    return;
+  }
+  if (req.route == endpoint::audit) {
+    audit_endpoint(self, req);
+    return;
+  }
+  if (req.route == endpoint::retention_run) {
+    retention_run_endpoint(self, req);
     return;
   }
   auto app = uuid_param(self, req, "app_id", "app");
@@ -337,6 +425,12 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
       return;
     case endpoint::app_dialpad_sync:
       dialpad_sync_endpoint(self, req, *app);
+      return;
+    case endpoint::app_erase:
+      erase_endpoint(self, req, *app);
+      return;
+    case endpoint::app_retention:
+      retention_endpoint(self, req, *app);
       return;
     case endpoint::app_dialpad:
       dialpad_endpoint(self, req, *app);

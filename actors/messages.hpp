@@ -97,6 +97,10 @@ enum class endpoint : uint16_t {
   app,          ///< GET|PATCH /internal/apps/{app_id}
   app_dialpad,  ///< GET|PUT|DELETE /internal/apps/{app_id}/dialpad
   app_dialpad_sync, ///< POST /internal/apps/{app_id}/dialpad/sync
+  app_erase,        ///< POST /internal/apps/{app_id}/erase
+  app_retention,    ///< GET|PUT /internal/apps/{app_id}/retention
+  audit,            ///< GET /internal/audit
+  retention_run,    ///< POST /internal/retention/run (runs the retention job now)
   api_key,      ///< POST /internal/apps/{app_id}/api-key
   api_key_revoke, ///< POST /internal/apps/{app_id}/api-key/revoke
   api_key_status, ///< GET /internal/apps/{app_id}/api-key/status
@@ -469,6 +473,12 @@ enum class query_kind : uint8_t {
   dialpad_sync_start,     ///< args {job_id, since_us} → 202 {job_id}; 409 when not connected or running
   dialpad_sync_progress,  ///< args {job_id, imported}: adds to sync_calls_imported
   dialpad_sync_finish,    ///< args {job_id, state, error?}
+  // Data management.
+  erase,            ///< args {phone_number (normalized)} → counts
+  retention_get,    ///< → the app's retention settings
+  retention_put,    ///< args {calls_days?, voicemails_archive_days?, messages_days?, webhook_events_days?}
+  retention_run,    ///< args {batch}: applies every app's retention (own transactions) → counts
+  audit_list,       ///< app_id: filter (may be empty); page args
 };
 
 /// One REST request, validated by the handler: the app it acts for, the
@@ -569,6 +579,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, refresh_atom, "refresh")
   CAF_ADD_ATOM(cti, cti, screen_pop_atom, "screenpop")
   CAF_ADD_ATOM(cti, cti, sync_atom, "sync")
+  CAF_ADD_ATOM(cti, cti, retention_atom, "retention")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -721,6 +732,14 @@ using dialpad_actor = caf::typed_actor<
   /// POST /api/screen-pop for (serial, app, Dialpad user id, URI).
   caf::replies_to<screen_pop_atom, uint64_t, std::string, int64_t, std::string>::with<
     api_response>>;
+
+/// The retention job (actors/retention.cpp): wakes every
+/// RETENTION_INTERVAL_SECONDS, or when asked.
+using retention_actor = caf::typed_actor<
+  /// Applies every app's retention now; answers the counts as JSON.
+  caf::replies_to<retention_atom>::with<std::string>,
+  /// Internal: the periodic run.
+  caf::reacts_to<caf::tick_atom>>;
 
 /// One of the node's queue pollers.
 using queue_poller_actor = caf::typed_actor<

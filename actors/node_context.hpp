@@ -24,6 +24,7 @@ struct node_context {
   ingester_actor ingester;                      ///< Group commit of webhooks.
   http_client_actor http;                       ///< Outbound HTTP (Dialpad).
   dialpad_actor dialpad;                        ///< Dialpad accounts: refreshers, screen pop.
+  retention_actor retention;                    ///< The retention job.
   tenant_registry_actor registry;               ///< Loads apps into `tenants`.
   std::shared_ptr<tenant_cache> tenants;        ///< Apps and keys, read without a round trip.
   std::vector<hasher_actor> hashers;            ///< bcrypt workers (detached).

@@ -25,6 +25,7 @@
 #include "actors/messages.hpp"
 #include "actors/node_context.hpp"
 #include "actors/queue_poller.hpp"
+#include "actors/retention.hpp"
 #include "actors/tenant_registry.hpp"
 #include "db/api_repo.hpp"
 #include "db/listener.hpp"
@@ -247,6 +248,10 @@ int main(int argc, char** argv) {
     ds.http = ctx->http;
     ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
     ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));
+    cti::retention_settings rts;
+    rts.pool = ctx->pool;
+    rts.interval = std::chrono::seconds{cfg.retention_interval_seconds};
+    ctx->retention = cti::spawn_retention(sys, rts);
     ctx->tenants = std::make_shared<cti::tenant_cache>();
     // bcrypt runs on its own threads (detached actors), never on a
     // scheduler or asio thread.
@@ -298,6 +303,7 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->dialpad, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ctx->retention, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->http, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->registry, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->pool, caf::exit_reason::user_shutdown);

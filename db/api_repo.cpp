@@ -11,6 +11,7 @@
 #include "domain/call_status.hpp"
 #include "domain/event_model.hpp"
 #include "domain/pagination.hpp"
+#include "domain/redact.hpp"
 #include "domain/seal.hpp"
 #include "domain/secure_random.hpp"
 #include "domain/uuid.hpp"
@@ -511,6 +512,117 @@ db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, con
   auto res = tx.exec_params(sql + " RETURNING 1", p.dynamic());
   // Nothing updated: the connection was deleted or a newer job took over.
   return {200, res.empty() ? R"({"running":false})" : R"({"running":true})", {}};
+}
+
+// -- data management ------------------------------------------------------------------
+
+db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  require_app(tx, q.app_id, true);
+  auto number = *arg_text(a, "phone_number");
+  auto count = [&](const char* table) {
+    return static_cast<int64_t>(
+      tx.exec_params(std::string{"DELETE FROM "} + table
+                       + " WHERE app_id = $1::uuid AND (from_number = $2 OR to_number = $2)",
+                     q.app_id, number).affected_rows());
+  };
+  // Voicemails first: their call link would only be set to NULL.
+  auto voicemails = count("voicemails");
+  auto calls = count("calls");
+  auto messages = count("messages");
+  // Stored payloads that may write the number: a coarse filter on the
+  // digits (its last ten, so national spellings are found too), then the
+  // exact walk of domain/redact over each candidate.
+  auto digits = digits_of(number);
+  if (digits.size() > 10)
+    digits = digits.substr(digits.size() - 10);
+  int64_t redacted = 0;
+  auto candidates = tx.exec_params(
+    "SELECT id, payload::text FROM webhook_events WHERE app_id = $1::uuid"
+    " AND regexp_replace(payload::text, '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
+    q.app_id, digits);
+  for (const auto& row : candidates) {
+    auto payload = json::parse(row[1].c_str(), nullptr, false);
+    if (payload.is_discarded() || !redact_phone(payload, number))
+      continue;
+    tx.exec_params("UPDATE webhook_events SET payload = $2::jsonb, redacted_at = now()"
+                   " WHERE id = $1::uuid",
+                   row[0].as<std::string>(), payload.dump(-1, ' ', false, json::error_handler_t::replace));
+    ++redacted;
+  }
+  ojson body;
+  body["calls"] = calls;
+  body["voicemails"] = voicemails;
+  body["messages"] = messages;
+  body["webhook_events_redacted"] = redacted;
+  // The trail keeps the counts, never the number itself.
+  audit(tx, q, "erase", body);
+  return {200, dump(body), {}};
+}
+
+const std::string retention_columns =
+  "retention_calls_days, retention_voicemails_archive_days, retention_messages_days,"
+  " retention_webhook_events_days";
+
+std::string retention_object(const pqxx::row& r) {
+  ojson j;
+  j["calls_days"] = r[0].as<int64_t>();
+  j["voicemails_archive_days"] = r[1].as<int64_t>();
+  j["messages_days"] = r[2].as<int64_t>();
+  j["webhook_events_days"] = r[3].as<int64_t>();
+  return dump(j);
+}
+
+db_answer retention_get(pqxx::transaction_base& tx, const db_query& q) {
+  auto res = tx.exec_params("SELECT " + retention_columns + " FROM apps WHERE id = $1::uuid",
+                            q.app_id);
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+  return {200, retention_object(res[0]), {}};
+}
+
+db_answer retention_put(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  sql_params p;
+  p.text(q.app_id).int64(arg_int(a, "calls_days")).int64(arg_int(a, "voicemails_archive_days"))
+    .int64(arg_int(a, "messages_days")).int64(arg_int(a, "webhook_events_days"));
+  auto res = tx.exec_params(
+    "UPDATE apps SET retention_calls_days = COALESCE($2::int, retention_calls_days),"
+    " retention_voicemails_archive_days = COALESCE($3::int, retention_voicemails_archive_days),"
+    " retention_messages_days = COALESCE($4::int, retention_messages_days),"
+    " retention_webhook_events_days = COALESCE($5::int, retention_webhook_events_days)"
+    " WHERE id = $1::uuid RETURNING " + retention_columns,
+    p.dynamic());
+  if (res.empty())
+    refuse(errc::not_found, "no such app");
+  auto body = retention_object(res[0]);
+  audit(tx, q, "retention.updated", ojson::parse(body));
+  return {200, body, {}};
+}
+
+std::string audit_entry(const pqxx::row& r) {
+  ojson j;
+  j["id"] = r[0].as<std::string>();
+  j["app_id"] = opt_json<std::string>(r[1]);
+  j["actor"] = r[2].as<std::string>();
+  j["action"] = r[3].as<std::string>();
+  j["details"] = ojson::parse(r[4].c_str(), nullptr, false);
+  j["request_id"] = opt_json<std::string>(r[5]);
+  j["created_at"] = format_rfc3339(time_of(r[6]));
+  return dump(j);
+}
+
+db_answer audit_list(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  std::string sql = "SELECT id, app_id, actor, action, details::text, request_id, "
+                    + us_of("created_at") + " FROM activity_audit_log WHERE true";
+  sql_params p;
+  int n = 1;
+  if (!q.app_id.empty()) {
+    sql += " AND app_id = $1::uuid";
+    p.text(q.app_id);
+    n = 2;
+  }
+  add_after(sql, p, n, a, "created_at", "id");
+  sql += " ORDER BY created_at DESC, id DESC";
+  return {200, page_of(tx, sql, p, a, cursor_scope(q.kind, q.app_id), {6, 0}, audit_entry), {}};
 }
 
 db_answer dialpad_connected_apps(pqxx::transaction_base& tx) {
@@ -1120,7 +1232,8 @@ bool is_read_only(query_kind k) {
     case query_kind::voicemail_get: case query_kind::messages_list:
     case query_kind::app_last_seq:
     case query_kind::stream_events: case query_kind::dialpad_tokens:
-    case query_kind::dialpad_connected_apps:
+    case query_kind::dialpad_connected_apps: case query_kind::retention_get:
+    case query_kind::audit_list:
       return true;
     default:
       return false;
@@ -1168,6 +1281,11 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::dialpad_sync_start: return dialpad_sync_start(tx, q, a);
     case query_kind::dialpad_sync_progress: return dialpad_sync_update(tx, q, a, false);
     case query_kind::dialpad_sync_finish: return dialpad_sync_update(tx, q, a, true);
+    case query_kind::erase: return erase(tx, q, a);
+    case query_kind::retention_get: return retention_get(tx, q);
+    case query_kind::retention_put: return retention_put(tx, q, a);
+    case query_kind::audit_list: return audit_list(tx, q, a);
+    case query_kind::retention_run: break; // run_query: own transactions
     case query_kind::app_last_seq: {
       auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
       if (res.empty())
@@ -1189,12 +1307,91 @@ std::string cursor_scope(query_kind kind, const std::string& app_id) {
     case query_kind::calls_list: return "calls:" + app_id;
     case query_kind::voicemails_list: return "voicemails:" + app_id;
     case query_kind::messages_list: return "messages:" + app_id;
+    case query_kind::audit_list: return "audit:" + app_id;
     default: return "none";
   }
 }
 
+namespace {
+
+/// Advisory-lock class of the retention job (two-int form): one node at a
+/// time applies it.
+constexpr int32_t retention_lock_class = 0x43544952; // "CTIR"
+
+/// Applies every app's retention in batches of `batch` rows, each in its
+/// own short transaction (no long locks), never touching pending or dead
+/// events or the audit logs.
+db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
+  struct app_row {
+    std::string id;
+    int calls, voicemails, messages, events;
+  };
+  std::vector<app_row> apps;
+  {
+    pqxx::nontransaction tx{c};
+    for (const auto& r : tx.exec("SELECT id, " + retention_columns + " FROM apps ORDER BY id"))
+      apps.push_back({r[0].as<std::string>(), r[1].as<int>(), r[2].as<int>(), r[3].as<int>(),
+                      r[4].as<int>()});
+  }
+  const std::string window = " < now() - $2::int * interval '1 day' LIMIT $3)";
+  const std::string calls_sql =
+    "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE app_id = $1::uuid AND started_at" + window;
+  const std::string messages_sql =
+    "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE app_id = $1::uuid AND sent_at" + window;
+  const std::string voicemails_sql =
+    "UPDATE voicemails SET is_archived = true WHERE id IN (SELECT id FROM voicemails"
+    " WHERE app_id = $1::uuid AND NOT is_archived AND received_at" + window;
+  const std::string events_sql =
+    "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events WHERE app_id = $1::uuid"
+    " AND state = 'processed' AND processed_at" + window;
+  bool skipped = false;
+  auto apply = [&](const std::string& sql, const std::string& app, int days) {
+    int64_t total = 0;
+    for (;;) {
+      pqxx::work tx{c};
+      if (!tx.exec_params1("SELECT pg_try_advisory_xact_lock($1, 0)", retention_lock_class)[0]
+             .as<bool>()) {
+        skipped = true; // another node is applying it right now
+        return total;
+      }
+      auto n = static_cast<int64_t>(tx.exec_params(sql, app, days, batch).affected_rows());
+      tx.commit();
+      total += n;
+      if (n < batch)
+        return total;
+    }
+  };
+  ojson totals = {{"calls", 0}, {"voicemails_archived", 0}, {"messages", 0}, {"webhook_events", 0}};
+  for (const auto& app : apps) {
+    ojson counts;
+    counts["calls"] = apply(calls_sql, app.id, app.calls);
+    counts["voicemails_archived"] = apply(voicemails_sql, app.id, app.voicemails);
+    counts["messages"] = apply(messages_sql, app.id, app.messages);
+    counts["webhook_events"] = apply(events_sql, app.id, app.events);
+    bool any = false;
+    for (auto& [k, v] : counts.items()) {
+      totals[k] = totals[k].get<int64_t>() + v.get<int64_t>();
+      any = any || v.get<int64_t>() > 0;
+    }
+    if (any) {
+      pqxx::work tx{c};
+      tx.exec_params("INSERT INTO activity_audit_log (app_id, actor, action, details)"
+                     " VALUES ($1::uuid, 'system', 'retention.applied', $2::jsonb)",
+                     app.id, dump(counts));
+      tx.commit();
+    }
+  }
+  totals["apps"] = static_cast<int64_t>(apps.size());
+  totals["skipped"] = skipped;
+  return {200, dump(totals), {}};
+}
+
+} // namespace
+
 db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   auto args = q.args.empty() ? json::object() : json::parse(q.args);
+  if (q.kind == query_kind::retention_run)
+    return run_retention(c, std::max<int64_t>(1, arg_int(args, "batch").value_or(1000)));
   if (is_read_only(q.kind)) {
     // Reads run in autocommit: one round trip per statement instead of
     // BEGIN/COMMIT around it.

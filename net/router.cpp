@@ -188,6 +188,11 @@ const router& api_router() {
     x.add("PUT", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
     x.add("DELETE", "/internal/apps/{app_id}/dialpad", endpoint::app_dialpad);
     x.add("POST", "/internal/apps/{app_id}/dialpad/sync", endpoint::app_dialpad_sync);
+    x.add("POST", "/internal/apps/{app_id}/erase", endpoint::app_erase);
+    x.add("GET", "/internal/apps/{app_id}/retention", endpoint::app_retention);
+    x.add("PUT", "/internal/apps/{app_id}/retention", endpoint::app_retention);
+    x.add("GET", "/internal/audit", endpoint::audit);
+    x.add("POST", "/internal/retention/run", endpoint::retention_run);
     x.add("POST", "/internal/apps/{app_id}/api-key", endpoint::api_key);
     x.add("POST", "/internal/apps/{app_id}/api-key/revoke", endpoint::api_key_revoke);
     x.add("GET", "/internal/apps/{app_id}/api-key/status", endpoint::api_key_status);

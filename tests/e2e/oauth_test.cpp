@@ -531,7 +531,8 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   }, 20s)) << rig.connection(app);
   EXPECT_EQ(rig.connection(app)["sync"]["calls_imported"], 0);
   EXPECT_EQ(query_value(database_url(),
-                        "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid", {app}),
+                        "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                        " AND format = 'dialpad_sync'", {app}),
             "3");
 }
 

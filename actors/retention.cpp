@@ -1,0 +1,57 @@
+#include "actors/retention.hpp"
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "domain/log.hpp"
+
+namespace cti {
+
+namespace {
+
+struct retention_state {
+  static inline const char* name = "retention";
+  retention_settings settings;
+};
+
+using retention_ptr = retention_actor::stateful_pointer<retention_state>;
+
+db_query run_query_of(const retention_settings& s) {
+  db_query q;
+  q.kind = query_kind::retention_run;
+  q.args = nlohmann::json{{"batch", s.batch}}.dump();
+  return q;
+}
+
+retention_actor::behavior_type retention(retention_ptr self, retention_settings settings) {
+  self->state.settings = std::move(settings);
+  if (self->state.settings.interval.count() > 0)
+    self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
+  return {
+    [self](retention_atom) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
+                    run_query_of(self->state.settings))
+        .then([rp](db_answer& ans) mutable { rp.deliver(std::move(ans.body)); },
+              [rp](caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [self](caf::tick_atom) {
+      self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
+                    run_query_of(self->state.settings))
+        .then([](db_answer& ans) { log::info("retention applied", {{"counts", ans.body}}); },
+              [](caf::error& err) {
+                log::warn("retention could not run", {{"error", to_string(errc_of(err))}});
+              });
+      self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
+    },
+  };
+}
+
+} // namespace
+
+retention_actor spawn_retention(caf::actor_system& sys, retention_settings settings) {
+  return sys.spawn(retention, std::move(settings));
+}
+
+} // namespace cti

@@ -1,0 +1,268 @@
+// Data management through the binary: right to be forgotten (erase),
+// retention (settings and the job, with time injected into the rows), and
+// the activity audit log.
+
+#include <csignal>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/api_helpers.hpp"
+#include "tests/e2e/server_process.hpp"
+#include "tests/fixture_files.hpp"
+#include "tests/integration/test_db.hpp"
+
+namespace cti::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class data_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    server = new server_process{{{"RETENTION_INTERVAL_SECONDS", "0"}}};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+  static uint16_t port() { return server->port(); }
+
+  static std::string count(const std::string& sql, const std::vector<std::string>& params) {
+    return query_value(database_url(), sql, params);
+  }
+
+  /// A seed call.ring for `app` from `from`, processed before returning.
+  static void ring(const std::string& app, int64_t call_id, const std::string& from,
+                   const std::string& caller = "Pat Doe") {
+    json ev = {{"event_type", "call.ring"},
+               {"dialpad_event_id", "evt_" + std::to_string(call_id) + "_ring"},
+               {"dialpad_call_id", call_id},
+               {"direction", "inbound"},
+               {"from", from},
+               {"to", "+14155550123"},
+               {"caller_name", caller},
+               {"timestamp", "2026-01-28T10:30:00Z"}};
+    auto r = post_signed_event(port(), app, ev.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  static bool all_processed(const std::string& app, int n) {
+    return eventually([&] {
+      return count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                   " AND state = 'processed'", {app}) == std::to_string(n);
+    }, 10s);
+  }
+
+  static inline server_process* server = nullptr;
+};
+
+TEST_F(data_test, erase_deletes_the_numbers_records_and_redacts_the_payloads_of_that_app_only) {
+  auto app = create_app_over_http(port(), "erase-a");
+  auto other = create_app_over_http(port(), "erase-b");
+  const std::string number = "+17025550143";
+  ring(app, 8800001, number);
+  ring(app, 8800002, "+14155550999", "Lee Roe");
+  auto vm = json::parse(fixture_text("15-seed-voicemail.received.json"));
+  vm["from"] = "+1 702-555-0143";
+  vm["caller_name"] = "Pat Doe";
+  vm["transcript"] = "Hi, this is Pat Doe, call me at 702 555 0143.";
+  vm["dialpad_call_id"] = 8800003;
+  ASSERT_EQ(post_signed_event(port(), app, vm.dump()).status, 200);
+  ring(other, 8800001, number);
+  ASSERT_TRUE(all_processed(app, 3));
+  ASSERT_TRUE(all_processed(other, 1));
+  query_value(database_url(),
+              "INSERT INTO messages (app_id, dialpad_message_id, direction, from_number, to_number,"
+              " text, sent_at) VALUES ($1::uuid, 1, 'inbound', $2, '+14155550123', 'hi', now()),"
+              " ($1::uuid, 2, 'inbound', '+14155550999', '+14155550123', 'hello', now()) RETURNING 1",
+              {app, number});
+
+  auto r = internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                         R"({"phone_number": "+1 (702) 555-0143"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto counts = json::parse(r.body, nullptr, false);
+  EXPECT_GE(counts["calls"].get<int>(), 1) << counts;
+  EXPECT_EQ(counts["voicemails"], 1) << counts;
+  EXPECT_EQ(counts["messages"], 1) << counts;
+  EXPECT_EQ(counts["webhook_events_redacted"], 2) << counts;
+
+  // The raw rows: nothing of the number (or its caller's name) is left in the app.
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND (from_number = $2"
+                  " OR to_number = $2)", {app, number}), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid AND"
+                  " (regexp_replace(payload::text, '[^0-9]', '', 'g') LIKE '%7025550143%'"
+                  " OR payload::text LIKE '%Pat Doe%')", {app}), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND redacted_at IS NOT NULL", {app}), "2");
+  EXPECT_EQ(count("SELECT count(*) FROM messages WHERE app_id = $1::uuid", {app}), "1");
+  // The other caller and the other app keep everything.
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND from_number ="
+                  " '+14155550999'", {app}), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND from_number = $2",
+                  {other, number}), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND payload::text LIKE '%7025550143%'", {other}), "1");
+
+  // The audit trail has the erase, with counts and without the number.
+  auto audit = internal_call(port(), "GET", "/internal/audit?app_id=" + app);
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  auto page = json::parse(audit.body, nullptr, false);
+  ASSERT_TRUE(page["data"].is_array());
+  bool found = false;
+  for (const auto& e : page["data"])
+    if (e["action"] == "erase") {
+      found = true;
+      EXPECT_EQ(e["actor"], "internal");
+      EXPECT_EQ(e["app_id"], app);
+      EXPECT_EQ(e["details"]["voicemails"], 1);
+      EXPECT_FALSE(e["request_id"].is_null());
+    }
+  EXPECT_TRUE(found) << audit.body;
+  EXPECT_EQ(audit.body.find("7025550143"), std::string::npos);
+
+  // Bad input.
+  EXPECT_EQ(internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                          R"({"phone_number": "call me"})").status, 400);
+  EXPECT_EQ(internal_call(port(), "POST", "/internal/apps/" + app + "/erase", "{}").status, 400);
+  EXPECT_EQ(internal_call(port(), "POST",
+                          "/internal/apps/00000000-0000-4000-8000-000000000000/erase",
+                          R"({"phone_number": "+17025550143"})").status, 404);
+  EXPECT_EQ(http_request(port(), "POST", "/internal/apps/" + app + "/erase",
+                         {{"Content-Type", "application/json"}},
+                         R"({"phone_number": "+17025550143"})").status, 401);
+}
+
+TEST_F(data_test, retention_settings_are_validated_and_stored) {
+  auto app = create_app_over_http(port(), "retention-settings");
+  auto get = internal_call(port(), "GET", "/internal/apps/" + app + "/retention");
+  ASSERT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(json::parse(get.body),
+            json::parse(R"({"calls_days":365,"voicemails_archive_days":90,"messages_days":365,
+                            "webhook_events_days":30})"));
+  auto put = internal_call(port(), "PUT", "/internal/apps/" + app + "/retention",
+                           R"({"calls_days": 30, "webhook_events_days": 7})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(json::parse(put.body),
+            json::parse(R"({"calls_days":30,"voicemails_archive_days":90,"messages_days":365,
+                            "webhook_events_days":7})"));
+  for (const char* bad : {R"({"calls_days": 0})", R"({"calls_days": -1})", R"({"calls_days": "30"})",
+                          R"({"messages_days": 1.5})", R"({})", R"({"calls_days": 100000})"}) {
+    auto r = internal_call(port(), "PUT", "/internal/apps/" + app + "/retention", bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
+  EXPECT_EQ(json::parse(internal_call(port(), "GET", "/internal/apps/" + app + "/retention").body)
+              ["calls_days"], 30);
+}
+
+TEST_F(data_test, the_retention_job_removes_what_is_past_its_window_and_nothing_else) {
+  auto app = create_app_over_http(port(), "retention-job");
+  ASSERT_EQ(internal_call(port(), "PUT", "/internal/apps/" + app + "/retention",
+                          R"({"calls_days": 30, "voicemails_archive_days": 5,
+                              "messages_days": 10, "webhook_events_days": 7})").status, 200);
+  ring(app, 8900001, "+15550000001");
+  ring(app, 8900002, "+15550000002");
+  auto vm = json::parse(fixture_text("15-seed-voicemail.received.json"));
+  vm["dialpad_call_id"] = 8900003;
+  ASSERT_EQ(post_signed_event(port(), app, vm.dump()).status, 200);
+  ASSERT_TRUE(all_processed(app, 3));
+  // Time, injected: one call past the window, one just inside it; old events.
+  query_value(database_url(), "UPDATE calls SET started_at = now() - interval '31 days'"
+              " WHERE app_id = $1::uuid AND dialpad_call_id = 8900001 RETURNING 1", {app});
+  query_value(database_url(), "UPDATE calls SET started_at = now() - interval '29 days'"
+              " WHERE app_id = $1::uuid AND dialpad_call_id = 8900002 RETURNING 1", {app});
+  query_value(database_url(), "UPDATE calls SET started_at = now() - interval '1 day'"
+              " WHERE app_id = $1::uuid AND dialpad_call_id = 8900003 RETURNING 1", {app});
+  query_value(database_url(), "UPDATE voicemails SET received_at = now() - interval '6 days'"
+              " WHERE app_id = $1::uuid RETURNING 1", {app});
+  query_value(database_url(), "UPDATE webhook_events SET processed_at = now() - interval '8 days'"
+              " WHERE app_id = $1::uuid AND dialpad_event_id LIKE 'evt_89000%_ring' RETURNING 1",
+              {app});
+  // Old but pending (its next attempt far away) and dead events are never removed.
+  query_value(database_url(),
+              "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+              " received_at, next_attempt_at) VALUES ($1::uuid, 'old-pending', 'call.ring', '{}',"
+              " 'seed', now() - interval '90 days', now() + interval '1 day'),"
+              " ($1::uuid, 'old-dead', 'call.ring', '{}', 'seed', now() - interval '90 days',"
+              " now() + interval '1 day') RETURNING 1", {app});
+  query_value(database_url(), "UPDATE webhook_events SET state = 'dead', attempts = 8"
+              " WHERE app_id = $1::uuid AND dialpad_event_id = 'old-dead' RETURNING 1", {app});
+  query_value(database_url(),
+              "INSERT INTO messages (app_id, dialpad_message_id, sent_at) VALUES"
+              " ($1::uuid, 1, now() - interval '11 days'), ($1::uuid, 2, now() - interval '9 days')"
+              " RETURNING 1", {app});
+
+  auto run = internal_call(port(), "POST", "/internal/retention/run");
+  ASSERT_EQ(run.status, 200) << run.body;
+  auto totals = json::parse(run.body, nullptr, false);
+  EXPECT_GE(totals["calls"].get<int>(), 1) << totals;
+
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid"
+                  " AND dialpad_call_id = 8900001", {app}), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid"
+                  " AND dialpad_call_id = 8900002", {app}), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM voicemails WHERE app_id = $1::uuid AND is_archived",
+                  {app}), "1");
+  EXPECT_EQ(count("SELECT string_agg(dialpad_message_id::text, ',') FROM messages"
+                  " WHERE app_id = $1::uuid", {app}), "2");
+  EXPECT_EQ(count("SELECT string_agg(dialpad_event_id, ',' ORDER BY dialpad_event_id)"
+                  " FROM webhook_events WHERE app_id = $1::uuid", {app}),
+            "evt_5748039452590080_vm,old-dead,old-pending");
+  // Recorded as the system's doing, with the counts.
+  auto audit = json::parse(internal_call(port(), "GET", "/internal/audit?app_id=" + app).body);
+  bool found = false;
+  for (const auto& e : audit["data"])
+    if (e["action"] == "retention.applied") {
+      found = true;
+      EXPECT_EQ(e["actor"], "system");
+      EXPECT_EQ(e["details"]["calls"], 1);
+      EXPECT_EQ(e["details"]["webhook_events"], 2);
+      EXPECT_EQ(e["details"]["messages"], 1);
+      EXPECT_EQ(e["details"]["voicemails_archived"], 1);
+    }
+  EXPECT_TRUE(found) << audit;
+
+  // Again: nothing more to do for this app.
+  auto calls_left = count("SELECT count(*) FROM calls WHERE app_id = $1::uuid", {app});
+  ASSERT_EQ(internal_call(port(), "POST", "/internal/retention/run").status, 200);
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid", {app}), calls_left);
+}
+
+TEST_F(data_test, the_audit_log_pages_and_refuses_changes) {
+  auto app = create_app_over_http(port(), "audit");
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(internal_call(port(), "PATCH", "/internal/apps/" + app,
+                            json{{"name", "audit " + std::to_string(i)}}.dump()).status, 200);
+  auto first = internal_call(port(), "GET", "/internal/audit?limit=2&app_id=" + app);
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto p1 = json::parse(first.body);
+  ASSERT_EQ(p1["data"].size(), 2u);
+  EXPECT_EQ(p1["has_more"], true);
+  EXPECT_EQ(p1["data"][0]["action"], "app.updated");
+  EXPECT_EQ(p1["data"][0]["details"]["name"], "audit 2");
+  auto second = internal_call(port(), "GET", "/internal/audit?limit=2&app_id=" + app + "&cursor="
+                                               + p1["next_cursor"].get<std::string>());
+  auto p2 = json::parse(second.body);
+  ASSERT_EQ(p2["data"].size(), 2u); // audit 0 and app.created
+  EXPECT_EQ(p2["data"][1]["action"], "app.created");
+  EXPECT_EQ(p2["has_more"], false);
+  // A cursor is bound to its filter; a bad app id is 400; the whole log answers too.
+  EXPECT_EQ(internal_call(port(), "GET", "/internal/audit?cursor="
+                                           + p1["next_cursor"].get<std::string>()).status, 400);
+  EXPECT_EQ(internal_call(port(), "GET", "/internal/audit?app_id=nope").status, 400);
+  EXPECT_EQ(internal_call(port(), "GET", "/internal/audit?limit=1").status, 200);
+  EXPECT_EQ(http_request(port(), "GET", "/internal/audit").status, 401);
+
+  // Append-only, enforced by the database.
+  EXPECT_ANY_THROW(query_value(database_url(), "UPDATE activity_audit_log SET action = 'x'"
+                               " WHERE app_id = $1::uuid RETURNING 1", {app}));
+  EXPECT_ANY_THROW(query_value(database_url(), "DELETE FROM activity_audit_log"
+                               " WHERE app_id = $1::uuid RETURNING 1", {app}));
+  EXPECT_EQ(count("SELECT count(*) FROM activity_audit_log WHERE app_id = $1::uuid", {app}), "4");
+}
+
+} // namespace
+} // namespace cti::test
