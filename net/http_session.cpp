@@ -25,6 +25,7 @@
 
 #include "actors/http_handler.hpp"
 #include "actors/node_context.hpp"
+#include "domain/cors.hpp"
 #include "domain/log.hpp"
 #include "domain/uuid.hpp"
 #include "net/error_response.hpp"
@@ -207,6 +208,13 @@ private:
     auto qpos = target.find('?');
     raw_path_ = std::string{target.substr(0, qpos)};
     raw_query_ = qpos == std::string_view::npos ? std::string{} : std::string{target.substr(qpos + 1)};
+    auto origin = req[http::field::origin];
+    cors_origin_ = cors_allow_origin(cfg().cors_allowed_origins, {origin.data(), origin.size()});
+    has_origin_ = !origin.empty();
+    auto preflight = req[http::field::access_control_request_method];
+    preflight_method_ = method_ == "OPTIONS" ? std::string{preflight.data(), preflight.size()}
+                                             : std::string{};
+    preflight_headers_ = std::string{req[http::field::access_control_request_headers]};
     auto rid = req["X-Request-Id"];
     request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()} : new_uuid();
     keep_alive_ = req.keep_alive();
@@ -280,6 +288,10 @@ private:
   void on_request() {
     stream_.expires_never();
     phase_ = phase::processing;
+    if (!preflight_method_.empty() && has_origin_) {
+      answer_preflight();
+      return;
+    }
     if (match_.result == route_match::kind::not_found) {
       respond_local(errc::not_found, "no such endpoint: " + raw_path_, false);
       return;
@@ -388,6 +400,7 @@ private:
     stream_res_.result(head.status);
     stream_res_.set(http::field::content_type, head.content_type);
     stream_res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
+    add_cors_headers(stream_res_);
     for (auto& h : head.headers)
       stream_res_.set(h.name, h.value);
     stream_res_.chunked(true);
@@ -482,6 +495,41 @@ private:
     pump_chunks();
   }
 
+  /// A CORS preflight: 204 with what the origin may do, 403 for an origin
+  /// that is not allowed, 404 / 405 as for the request it announces.
+  void answer_preflight() {
+    if (!cors_origin_) {
+      respond_local(errc::forbidden, "origin not allowed", false);
+      return;
+    }
+    auto announced = api_router().match(preflight_method_, raw_path_);
+    if (announced.result == route_match::kind::not_found) {
+      respond_local(errc::not_found, "no such endpoint: " + raw_path_, false);
+      return;
+    }
+    api_response resp;
+    resp.serial = serial_;
+    resp.status = 204;
+    resp.content_type.clear();
+    resp.headers.push_back({"Access-Control-Allow-Methods",
+                            announced.result == route_match::kind::method_not_allowed
+                              ? announced.allow : preflight_method_});
+    resp.headers.push_back({"Access-Control-Allow-Headers", cors_allow_headers(preflight_headers_)});
+    resp.headers.push_back({"Access-Control-Max-Age", std::to_string(cors_max_age_seconds)});
+    send(std::move(resp), false);
+  }
+
+  /// The CORS headers of every answer to an allowed origin.
+  template <class Response>
+  void add_cors_headers(Response& res) {
+    if (!cors_origin_)
+      return;
+    res.set(http::field::access_control_allow_origin, *cors_origin_);
+    res.set(http::field::access_control_expose_headers, cors_expose_headers);
+    if (*cors_origin_ != "*")
+      res.set(http::field::vary, "Origin");
+  }
+
   // -- writing ---------------------------------------------------------------------
 
   void respond_local(errc code, std::string message, bool close_after) {
@@ -503,6 +551,7 @@ private:
     if (!resp.content_type.empty())
       res_.set(http::field::content_type, resp.content_type);
     res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
+    add_cors_headers(res_);
     for (auto& h : resp.headers)
       res_.set(h.name, h.value);
     res_.body() = std::move(resp.body);
@@ -628,6 +677,9 @@ private:
   unsigned status_ = 0;
   bool keep_alive_ = true;
   bool head_ = false;
+  std::optional<std::string> cors_origin_;   ///< Access-Control-Allow-Origin, when allowed.
+  bool has_origin_ = false;
+  std::string preflight_method_, preflight_headers_;
   bool drain_after_close_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -306,3 +306,35 @@ TEST(server_binary, reads_defaults_from_a_config_file_that_the_environment_overr
   EXPECT_NE(out.find("LOG_LEVEL"), std::string::npos) << out; // from the file
   EXPECT_EQ(out.find("PORT:"), std::string::npos) << out;     // environment won
 }
+
+TEST(server_binary, cors_preflight_and_headers_follow_the_allowed_origins) {
+  cti::test::server_process s{{{"CORS_ALLOWED_ORIGINS", "https://app.example.com"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto pre = cti::test::http_request(s.port(), "OPTIONS", "/api/calls",
+                                     {{"Origin", "https://app.example.com"},
+                                      {"Access-Control-Request-Method", "GET"},
+                                      {"Access-Control-Request-Headers", "x-app-api-key"}});
+  EXPECT_EQ(pre.status, 204) << pre.body;
+  EXPECT_EQ(pre.headers["access-control-allow-origin"], "https://app.example.com");
+  EXPECT_NE(pre.headers["access-control-allow-methods"].find("GET"), std::string::npos);
+  EXPECT_EQ(pre.headers["access-control-allow-headers"], "x-app-api-key");
+  EXPECT_EQ(pre.headers["access-control-max-age"], "600");
+  EXPECT_EQ(pre.headers.count("access-control-allow-credentials"), 0u);
+
+  auto refused = cti::test::http_request(s.port(), "OPTIONS", "/api/calls",
+                                         {{"Origin", "https://evil.example.com"},
+                                          {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.headers.count("access-control-allow-origin"), 0u);
+
+  auto plain = cti::test::http_request(s.port(), "GET", "/", {{"Origin", "https://app.example.com"}});
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.headers["access-control-allow-origin"], "https://app.example.com");
+  EXPECT_EQ(plain.headers["vary"], "Origin");
+  auto foreign = cti::test::http_request(s.port(), "GET", "/", {{"Origin", "https://evil.example.com"}});
+  EXPECT_EQ(foreign.status, 200);
+  EXPECT_EQ(foreign.headers.count("access-control-allow-origin"), 0u);
+  EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/").headers.count("access-control-allow-origin"),
+            0u);
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}

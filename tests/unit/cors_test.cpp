@@ -1,0 +1,33 @@
+#include <gtest/gtest.h>
+
+#include "domain/cors.hpp"
+
+namespace cti {
+namespace {
+
+TEST(Cors, OnlyListedOriginsExactly) {
+  std::vector<std::string> allowed{"https://app.example.com", "http://localhost:3000/"};
+  EXPECT_EQ(cors_allow_origin(allowed, "https://app.example.com"), "https://app.example.com");
+  EXPECT_EQ(cors_allow_origin(allowed, "HTTPS://APP.example.com"), "HTTPS://APP.example.com");
+  EXPECT_EQ(cors_allow_origin(allowed, "http://localhost:3000"), "http://localhost:3000");
+  EXPECT_FALSE(cors_allow_origin(allowed, "https://app.example.com.evil.test"));
+  EXPECT_FALSE(cors_allow_origin(allowed, "http://app.example.com"));
+  EXPECT_FALSE(cors_allow_origin(allowed, "http://localhost:3001"));
+  EXPECT_FALSE(cors_allow_origin(allowed, "null"));
+  EXPECT_FALSE(cors_allow_origin(allowed, ""));
+  EXPECT_FALSE(cors_allow_origin({}, "https://app.example.com"));
+}
+
+TEST(Cors, WildcardIsAnsweredAsWildcard) {
+  EXPECT_EQ(cors_allow_origin({"*"}, "https://anything.test"), "*");
+}
+
+TEST(Cors, PreflightHeaders) {
+  EXPECT_EQ(cors_allow_headers("x-app-api-key, content-type"), "x-app-api-key, content-type");
+  EXPECT_EQ(cors_allow_headers(""), "Authorization, Content-Type, X-App-Api-Key, X-Api-Key, X-Request-Id");
+  EXPECT_EQ(cors_allow_headers("x\r\nInjected: 1"),
+            "Authorization, Content-Type, X-App-Api-Key, X-Api-Key, X-Request-Id");
+}
+
+} // namespace
+} // namespace cti
