@@ -287,6 +287,31 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
   return j;
 }
 
+namespace {
+
+/// 429 for a client IP that sent too many wrong credentials; true when sent.
+bool refuse_if_blocked(handler_ptr self, const api_request& req) {
+  const auto& limiter = self->state.ctx->auth_failures;
+  if (!limiter)
+    return false;
+  auto wait = limiter->blocked_for(req.remote_address);
+  if (wait == 0)
+    return false;
+  auto resp = api_response::failure(req.serial, errc::rate_limited,
+                                    "too many failed authentication attempts");
+  resp.headers.push_back({"Retry-After", std::to_string(wait)});
+  reply(self, std::move(resp));
+  return true;
+}
+
+/// A wrong (present but invalid) credential from the request's IP.
+void count_auth_failure(handler_ptr self, const std::string& remote) {
+  if (const auto& limiter = self->state.ctx->auth_failures)
+    limiter->record(remote);
+}
+
+} // namespace
+
 void with_app(handler_ptr self, const api_request& req,
               std::function<void(const std::string& app_id)> next) {
   const auto* key = req.header("x-app-api-key");
@@ -302,12 +327,17 @@ void with_app_key(handler_ptr self, const api_request& req, const std::string* k
     reply(self, api_response::failure(serial, errc::unauthorized, "missing API key"));
     return;
   }
+  if (refuse_if_blocked(self, req))
+    return;
   if (!is_api_key_format(*key)) {
+    count_auth_failure(self, req.remote_address);
     reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
     return;
   }
-  auto decide = [self, serial, next = std::move(next)](const app_auth& auth) {
+  auto decide = [self, serial, remote = req.remote_address,
+                 next = std::move(next)](const app_auth& auth) {
     if (!auth.valid) {
+      count_auth_failure(self, remote);
       reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
       return;
     }
@@ -316,6 +346,16 @@ void with_app_key(handler_ptr self, const api_request& req, const std::string* k
       resp.app_id = auth.app_id;
       reply(self, std::move(resp));
       return;
+    }
+    if (const auto& budget = self->state.ctx->app_requests; budget && budget->enabled()) {
+      if (auto wait = budget->admit(auth.app_id); wait > 0) {
+        auto resp = api_response::failure(serial, errc::rate_limited,
+                                          "the app's request budget is spent for this minute");
+        resp.app_id = auth.app_id;
+        resp.headers.push_back({"Retry-After", std::to_string(wait)});
+        reply(self, std::move(resp));
+        return;
+      }
     }
     next(auth.app_id);
   };
@@ -429,8 +469,13 @@ void reply_error(handler_ptr self, uint64_t serial, const caf::error& err) {
 }
 
 bool check_internal(handler_ptr self, const api_request& req) {
-  if (internal_bearer_ok(req.header("authorization"), self->state.ctx->cfg.internal_api_secret))
+  if (refuse_if_blocked(self, req))
+    return false;
+  const auto* header = req.header("authorization");
+  if (internal_bearer_ok(header, self->state.ctx->cfg.internal_api_secret))
     return true;
+  if (header != nullptr && !header->empty())
+    count_auth_failure(self, req.remote_address);
   reply(self, api_response::failure(req.serial, errc::unauthorized,
                                     "missing or invalid bearer token"));
   return false;

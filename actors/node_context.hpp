@@ -12,6 +12,7 @@
 #include "actors/tenant_cache.hpp"
 #include "actors/ws_stats.hpp"
 #include "domain/config.hpp"
+#include "domain/rate_limit.hpp"
 #include "domain/request_stats.hpp"
 
 namespace cti {
@@ -32,6 +33,10 @@ struct node_context {
   /// The connection of each ws_session actor (tenants write to it directly).
   std::shared_ptr<ws_sink_directory> ws_sinks = std::make_shared<ws_sink_directory>();
   std::shared_ptr<request_stats> stats;         ///< HTTP figures (thread-safe).
+  /// Wrong credentials per client IP (AUTH_FAILURES_PER_MINUTE).
+  std::shared_ptr<window_limiter> auth_failures;
+  /// Requests per app (API_RATE_LIMIT_PER_MINUTE).
+  std::shared_ptr<window_limiter> app_requests;
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

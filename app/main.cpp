@@ -224,6 +224,10 @@ int main(int argc, char** argv) {
     ctx->cfg = cfg;
     ctx->node_name = cfg.node_name;
     ctx->stats = std::make_shared<cti::request_stats>();
+    ctx->auth_failures = std::make_shared<cti::window_limiter>(cfg.auth_failures_per_minute,
+                                                               std::chrono::seconds{60});
+    ctx->app_requests = std::make_shared<cti::window_limiter>(cfg.api_rate_limit_per_minute,
+                                                              std::chrono::seconds{60});
     cti::db::pool_settings ps;
     ps.worker.conninfo = cfg.database_url;
     ps.min_workers = static_cast<std::size_t>(cfg.db_pool_min);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/time_format.hpp"
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -336,5 +337,59 @@ TEST(server_binary, cors_preflight_and_headers_follow_the_allowed_origins) {
   EXPECT_EQ(foreign.headers.count("access-control-allow-origin"), 0u);
   EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/").headers.count("access-control-allow-origin"),
             0u);
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
+
+TEST(server_binary, wrong_credentials_from_one_address_are_braked_with_429) {
+  cti::test::server_process s{{{"AUTH_FAILURES_PER_MINUTE", "5"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  // Missing credentials are not attempts.
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/api/calls").status, 401);
+  const std::string wrong = "raw_" + std::string(64, 'e');
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", wrong}}).status,
+              401);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/internal/apps",
+                                      {{"Authorization", "Bearer wrong"}}).status,
+              401);
+  auto braked = cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", wrong}});
+  EXPECT_EQ(braked.status, 429) << braked.body;
+  EXPECT_FALSE(braked.headers["retry-after"].empty());
+  EXPECT_NE(braked.body.find("rate_limited"), std::string::npos);
+  // The brake holds for the right bearer too, from that address, until the minute ends.
+  EXPECT_EQ(cti::test::internal_call(s.port(), "GET", "/internal/apps").status, 429);
+  // Public endpoints are not behind it.
+  EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/").status, 200);
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
+
+TEST(server_binary, an_apps_request_budget_is_enforced_but_never_on_webhooks) {
+  cti::test::server_process s{{{"API_RATE_LIMIT_PER_MINUTE", "3"}, {"API_KEY_BCRYPT_COST", "4"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port());
+  auto key = cti::test::create_key_over_http(s.port(), app);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", key}}).status,
+              200);
+  auto limited = cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", key}});
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_FALSE(limited.headers["retry-after"].empty());
+  // Another app has its own budget; webhooks are never limited.
+  auto other = cti::test::create_app_over_http(s.port(), "other");
+  auto other_key = cti::test::create_key_over_http(s.port(), other);
+  EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", other_key}})
+              .status,
+            200);
+  for (int i = 0; i < 6; ++i) {
+    nlohmann::json ev = {{"event_type", "call.ring"},
+                         {"dialpad_event_id", "budget-" + std::to_string(i)},
+                         {"dialpad_call_id", 990000 + i},
+                         {"direction", "inbound"},
+                         {"from", "+15550001111"},
+                         {"to", "+15550002222"}};
+    EXPECT_EQ(cti::test::post_signed_event(s.port(), app, ev.dump()).status, 200);
+  }
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }
