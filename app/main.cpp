@@ -20,6 +20,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/dialpad.hpp"
+#include "app/cli.hpp"
 #include "actors/hasher.hpp"
 #include "actors/ingester.hpp"
 #include "actors/messages.hpp"
@@ -40,7 +41,7 @@
 
 namespace {
 
-constexpr const char* usage = R"(Usage: cti-server [--config FILE] [--help] [--version]
+constexpr const char* usage = R"(Usage: cti-server [--config FILE] [--help] [--version] [COMMAND...]
 
 CTI Server bridges Dialpad telephony events to your systems over HTTP and
 WebSocket. Configuration comes from environment variables; --config FILE
@@ -54,6 +55,7 @@ Options:
 
 Signals: SIGTERM or SIGINT stop accepting connections, finish in-flight
 requests (up to SHUTDOWN_GRACE_SECONDS) and exit 0.
+
 )";
 
 /// How long start-up keeps trying to reach Postgres before giving up.
@@ -136,10 +138,11 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string config_file;
+  std::vector<std::string> command;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << usage;
+      std::cout << usage << cti::cli::usage;
       return 0;
     }
     if (arg == "--version") {
@@ -150,6 +153,8 @@ int main(int argc, char** argv) {
       config_file = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       config_file = arg.substr(9);
+    } else if (!command.empty() || (!arg.empty() && arg[0] != '-')) {
+      command.push_back(arg); // a subcommand and its arguments
     } else {
       std::cerr << "cti-server: unknown argument '" << arg << "'\n\n" << usage;
       return 2;
@@ -170,6 +175,18 @@ int main(int argc, char** argv) {
   }
   std::vector<cti::config_error> errors;
   auto cfg = cti::load_config(env, errors);
+  if (cti::cli::is_command(command)) {
+    // A subcommand needs the database, not the server's secrets.
+    errors = cti::cli::relevant_errors(errors);
+    if (!errors.empty()) {
+      std::cerr << "cti-server: invalid configuration:\n";
+      for (const auto& e : errors)
+        std::cerr << "  " << e.variable << ": " << e.message << "\n";
+      return 2;
+    }
+    setenv("PGCONNECT_TIMEOUT", "5", 0);
+    return cti::cli::run(command, cfg);
+  }
   if (!errors.empty()) {
     std::cerr << "cti-server: invalid configuration:\n";
     for (const auto& e : errors)

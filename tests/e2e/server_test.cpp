@@ -1,9 +1,11 @@
 // The built binary over real HTTP, against the test Postgres.
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -391,5 +393,93 @@ TEST(server_binary, an_apps_request_budget_is_enforced_but_never_on_webhooks) {
                          {"to", "+15550002222"}};
     EXPECT_EQ(cti::test::post_signed_event(s.port(), app, ev.dump()).status, 200);
   }
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
+
+namespace {
+
+/// Runs `command` through the shell; {exit status, combined output}.
+std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr)
+    return {-1, out};
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, p))
+    out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+} // namespace
+
+TEST(server_binary, operator_subcommands_work_against_the_database) {
+  std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::database_url()}};
+  auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
+  EXPECT_EQ(mcode, 0) << mout;
+  EXPECT_NE(mout.find("up to date"), std::string::npos) << mout;
+
+  // A queued event, processed by the CLI with no server running for it.
+  auto app = cti::test::create_app(cti::test::database_url(), "cli");
+  auto event_id = cti::test::query_value(
+    cti::test::database_url(),
+    "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format)"
+    " VALUES ($1::uuid, 'cli-1', 'call.ring', $2::jsonb, 'seed') RETURNING id",
+    {app, R"({"event_type":"call.ring","dialpad_event_id":"cli-1","dialpad_call_id":4400001,
+             "direction":"inbound","from":"+15550101010","to":"+15550202020"})"});
+  ASSERT_FALSE(event_id.empty());
+  auto [scode, sout] = cti::test::run_binary({"events", "stats"}, env);
+  EXPECT_EQ(scode, 0) << sout;
+  EXPECT_NE(sout.find(app), std::string::npos) << sout;
+
+  auto [pcode, pout] = cti::test::run_binary({"events", "process", "--once"}, env);
+  EXPECT_EQ(pcode, 0) << pout;
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT state FROM webhook_events WHERE id = $1::uuid",
+                                   {event_id}),
+            "processed");
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT status FROM calls WHERE app_id = $1::uuid",
+                                   {app}),
+            "ringing");
+
+  auto [rcode, rout] = cti::test::run_binary({"events", "replay", event_id}, env);
+  EXPECT_EQ(rcode, 0) << rout;
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT state FROM webhook_events WHERE id = $1::uuid",
+                                   {event_id}),
+            "pending");
+  EXPECT_EQ(cti::test::run_binary({"events", "replay", "00000000-0000-4000-8000-000000000000"}, env)
+              .first,
+            1);
+  EXPECT_EQ(cti::test::run_binary({"events", "replay", "nope"}, env).first, 2);
+  EXPECT_EQ(cti::test::run_binary({"events", "frobnicate"}, env).first, 2);
+  // Leave nothing pending behind for the servers of later tests.
+  cti::test::run_binary({"events", "process", "--once"}, env);
+}
+
+TEST(server_binary, send_test_webhook_script_posts_signed_fixtures_in_both_formats) {
+  cti::test::server_process s;
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port());
+  std::string prefix = "CTI_URL=http://127.0.0.1:" + std::to_string(s.port())
+                       + " DIALPAD_WEBHOOK_SECRET=" + cti::test::e2e_webhook_secret + " bash "
+                       + CTI_SOURCE_DIR + "/scripts/send-test-webhook.sh " + app;
+  auto [code, out] = shell(prefix);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("HTTP 200"), std::string::npos) << out;
+  auto [jcode, jout] = shell(prefix + " 05-call-inbound-hangup --jwt");
+  EXPECT_EQ(jcode, 0) << jout;
+  EXPECT_NE(jout.find("\"duplicate\":false"), std::string::npos) << jout;
+  auto [dcode, dout] = shell(prefix);
+  EXPECT_EQ(dcode, 0) << dout;
+  EXPECT_NE(dout.find("\"duplicate\":true"), std::string::npos) << dout;
+  auto [ucode, uout] = shell(prefix + " --unique");
+  EXPECT_NE(uout.find("\"duplicate\":false"), std::string::npos) << uout;
+  auto [bcode, bout] = shell("CTI_URL=http://127.0.0.1:" + std::to_string(s.port())
+                             + " DIALPAD_WEBHOOK_SECRET=wrong bash " + CTI_SOURCE_DIR
+                             + "/scripts/send-test-webhook.sh " + app);
+  EXPECT_EQ(bcode, 1) << bout;
+  EXPECT_NE(bout.find("HTTP 401"), std::string::npos) << bout;
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }
