@@ -158,6 +158,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
 /// refused the grant) and go on with the old token while it lasts.
 void refresh_failed(refresher_ptr self, int failures, const token_answer& answer) {
   auto& st = self->state;
+  st.settings->stats->refresh_failures.fetch_add(1, std::memory_order_relaxed);
   auto retry = refresh_retry_delay(failures + 1, st.settings->refresh_retry_base, jitter());
   json args = {{"node", st.settings->node_name},
                {"permanent", answer.permanent},
@@ -271,6 +272,7 @@ void try_refresh(refresher_ptr self) {
                       return;
                     }
                     log::info("Dialpad tokens refreshed", {{"app_id", st2.app}});
+                    st2.settings->stats->refreshes.fetch_add(1, std::memory_order_relaxed);
                     st2.access_token = token;
                     st2.expires_at = expires;
                     answer_waiters(self);

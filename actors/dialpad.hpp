@@ -8,6 +8,7 @@
 
 #include <caf/typed_actor.hpp>
 
+#include "actors/dialpad_stats.hpp"
 #include "actors/messages.hpp"
 #include "domain/config.hpp"
 
@@ -18,6 +19,7 @@ struct dialpad_settings {
   std::string node_name;            ///< Lease owner name for refreshes.
   db_pool_actor pool;
   ingester_actor ingester;          ///< Call-history sync stores what it fetched here.
+  std::shared_ptr<dialpad_stats> stats = std::make_shared<dialpad_stats>();
   http_client_actor http;
   /// First retry after a failed refresh (then doubling, capped at 15 min).
   std::chrono::milliseconds refresh_retry_base{30000};

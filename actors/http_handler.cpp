@@ -82,6 +82,18 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.websocket.dropped_slow_consumers = c.ws->dropped_slow_consumers();
     m.auth.bcrypt_verifications = c.tenants->bcrypt_verifications.load();
     m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
+    m.dialpad.refreshes = c.dialpad_figures->refreshes.load();
+    m.dialpad.refresh_failures = c.dialpad_figures->refresh_failures.load();
+    if (c.processing)
+      m.event_rounds = c.processing->round_durations();
+    for (int r = 0; r < static_cast<int>(request_stats::max_routes); ++r) {
+      auto h = c.stats->route_durations(static_cast<std::size_t>(r)).read();
+      if (h.count == 0)
+        continue;
+      m.routes.push_back({r < endpoint_count ? endpoint_name(static_cast<endpoint>(r))
+                                             : "unmatched",
+                          h});
+    }
     m.node = c.node_name;
     api_response resp;
     resp.serial = serial;

@@ -79,6 +79,52 @@ const std::string* api_request::header(std::string_view name) const {
   return find(headers, name);
 }
 
+const char* endpoint_name(endpoint e) {
+  switch (e) {
+    case endpoint::root: return "root";
+    case endpoint::health: return "health";
+    case endpoint::metrics: return "metrics";
+    case endpoint::webhook: return "webhook";
+    case endpoint::webhook_app: return "webhook_app";
+    case endpoint::app_events: return "app_events";
+    case endpoint::event: return "event";
+    case endpoint::event_replay: return "event_replay";
+    case endpoint::apps: return "apps";
+    case endpoint::app: return "app";
+    case endpoint::app_dialpad: return "app_dialpad";
+    case endpoint::app_dialpad_sync: return "app_dialpad_sync";
+    case endpoint::app_erase: return "app_erase";
+    case endpoint::app_retention: return "app_retention";
+    case endpoint::audit: return "audit";
+    case endpoint::retention_run: return "retention_run";
+    case endpoint::api_key: return "api_key";
+    case endpoint::api_key_revoke: return "api_key_revoke";
+    case endpoint::api_key_status: return "api_key_status";
+    case endpoint::api_key_audit: return "api_key_audit";
+    case endpoint::user_map: return "user_map";
+    case endpoint::user_batch_map: return "user_batch_map";
+    case endpoint::user_mappings: return "user_mappings";
+    case endpoint::user_mapping_dialpad: return "user_mapping_dialpad";
+    case endpoint::user_mapping_crm: return "user_mapping_crm";
+    case endpoint::user_mapping: return "user_mapping";
+    case endpoint::internal_voicemails: return "internal_voicemails";
+    case endpoint::internal_voicemail: return "internal_voicemail";
+    case endpoint::calls: return "calls";
+    case endpoint::calls_active: return "calls_active";
+    case endpoint::calls_export: return "calls_export";
+    case endpoint::call: return "call";
+    case endpoint::voicemails: return "voicemails";
+    case endpoint::voicemail: return "voicemail";
+    case endpoint::messages: return "messages";
+    case endpoint::screen_pop: return "screen_pop";
+    case endpoint::ws: return "ws";
+    case endpoint::ws_stats: return "ws_stats";
+    case endpoint::oauth_connect: return "oauth_connect";
+    case endpoint::oauth_callback: return "oauth_callback";
+  }
+  return "unknown";
+}
+
 const std::string* outbound_response::header(std::string_view name) const {
   return find(headers, name);
 }

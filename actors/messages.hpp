@@ -127,6 +127,12 @@ enum class endpoint : uint16_t {
   oauth_callback, ///< GET /auth/dialpad/callback
 };
 
+/// The endpoint's name, as the `route` label of the metrics.
+const char* endpoint_name(endpoint e);
+
+/// How many endpoints there are (their numbers are 0..endpoint_count-1).
+inline constexpr int endpoint_count = static_cast<int>(endpoint::oauth_callback) + 1;
+
 /// A complete HTTP request, handed from an asio session to its actor.
 struct api_request {
   uint64_t serial = 0;                   ///< Per-connection request number.

@@ -8,6 +8,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/dialpad_stats.hpp"
 #include "actors/processing_stats.hpp"
 #include "actors/tenant_cache.hpp"
 #include "actors/ws_stats.hpp"
@@ -38,6 +39,7 @@ struct node_context {
   /// Requests per app (API_RATE_LIMIT_PER_MINUTE).
   std::shared_ptr<window_limiter> app_requests;
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
+  std::shared_ptr<dialpad_stats> dialpad_figures = std::make_shared<dialpad_stats>();
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "domain/histogram.hpp"
+
 namespace cti {
 
 /// Node-wide event-processing figures for `/metrics` (thread-safe).
@@ -22,6 +24,8 @@ public:
       b = {sec, 0};
     b.events += events;
     errors_ += failures;
+    if (events + failures > 0)
+      rounds_.observe(took);
     if (events > 0) {
       total_events_ += events;
       total_micros_ += static_cast<uint64_t>(took.count());
@@ -73,6 +77,9 @@ public:
     return queue_;
   }
 
+  /// Durations of the rounds that processed something.
+  latency_histogram::snapshot round_durations() const { return rounds_.read(); }
+
 private:
   struct bucket {
     int64_t second = -1;
@@ -84,6 +91,7 @@ private:
   uint64_t total_events_ = 0;
   uint64_t total_micros_ = 0;
   queue_figures queue_;
+  latency_histogram rounds_;
 };
 
 } // namespace cti

@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
     ds.node_name = cfg.node_name;
     ds.pool = ctx->pool;
     ds.ingester = ctx->ingester;
+    ds.stats = ctx->dialpad_figures;
     ds.http = ctx->http;
     ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
     ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));

@@ -73,6 +73,39 @@ void metric(std::string& out, const char* name, const char* type, const char* he
   out += '\n';
 }
 
+void histogram(std::string& out, const char* name, const char* help, const std::string& labels,
+               const latency_histogram::snapshot& h, bool header) {
+  char buf[64];
+  if (header) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " histogram\n";
+  }
+  for (std::size_t i = 0; i <= latency_histogram::bounds.size(); ++i) {
+    out += name;
+    out += "_bucket{";
+    out += labels;
+    out += labels.empty() ? "le=\"" : ",le=\"";
+    if (i < latency_histogram::bounds.size()) {
+      std::snprintf(buf, sizeof buf, "%g", latency_histogram::bounds[i]);
+      out += buf;
+    } else {
+      out += "+Inf";
+    }
+    std::snprintf(buf, sizeof buf, "\"} %llu\n", static_cast<unsigned long long>(h.cumulative[i]));
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "%.9g", h.sum_seconds);
+  out += name;
+  out += "_sum{" + labels + "} " + buf + "\n";
+  out += name;
+  out += "_count{" + labels + "} " + std::to_string(h.count) + "\n";
+}
+
 } // namespace
 
 std::string render_metrics_prometheus(const metrics_snapshot& m) {
@@ -98,6 +131,19 @@ std::string render_metrics_prometheus(const metrics_snapshot& m) {
   metric(out, "cti_websocket_dropped_slow_consumers_total", "counter", "WebSocket clients closed for not keeping up.", d(m.websocket.dropped_slow_consumers), l);
   metric(out, "cti_auth_bcrypt_verifications_total", "counter", "API key bcrypt verifications run on this node.", d(m.auth.bcrypt_verifications), l);
   metric(out, "cti_auth_key_cache_hits_total", "counter", "API key checks answered from the node's cache.", d(m.auth.key_cache_hits), l);
+  metric(out, "cti_dialpad_token_refreshes_total", "counter", "Dialpad token refreshes stored by this node.", d(m.dialpad.refreshes), l);
+  metric(out, "cti_dialpad_token_refresh_failures_total", "counter", "Dialpad token refreshes that failed on this node.", d(m.dialpad.refresh_failures), l);
+  std::string node_label = "node=\"" + escape_label(m.node) + "\"";
+  histogram(out, "cti_event_batch_duration_seconds",
+            "Duration of the processing rounds (claim, apply, commit) that processed events.",
+            node_label, m.event_rounds, true);
+  bool first = true;
+  for (const auto& r : m.routes) {
+    histogram(out, "cti_http_request_duration_seconds",
+              "HTTP response durations by route (webhook routes: the durable ingest latency).",
+              node_label + ",route=\"" + escape_label(r.route) + "\"", r.durations, first);
+    first = false;
+  }
   return out;
 }
 

@@ -2,6 +2,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "domain/histogram.hpp"
 
 namespace cti {
 
@@ -27,6 +30,17 @@ struct metrics_snapshot {
     uint64_t bcrypt_verifications = 0, key_cache_hits = 0;
   } auth;
   std::string node;
+  /// Response durations per route (routes with at least one response).
+  struct route_figures {
+    std::string route;
+    latency_histogram::snapshot durations;
+  };
+  std::vector<route_figures> routes;
+  /// Durations of the processing rounds that processed something.
+  latency_histogram::snapshot event_rounds;
+  struct {
+    uint64_t refreshes = 0, refresh_failures = 0;
+  } dialpad;
 };
 
 /// The contract's JSON body for `/metrics`.

@@ -3,8 +3,10 @@
 namespace cti {
 
 void request_stats::record(unsigned status, std::chrono::microseconds duration,
-                           clock::time_point at) {
+                           clock::time_point at, int route) {
   total_.fetch_add(1, std::memory_order_relaxed);
+  if (route >= 0 && static_cast<std::size_t>(route) < max_routes)
+    by_route_[static_cast<std::size_t>(route)].observe(duration);
   auto sec = second_of(at);
   std::lock_guard<std::mutex> guard{mtx_};
   auto& b = buckets_[static_cast<std::size_t>(sec % window_seconds)];

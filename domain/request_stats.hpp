@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "domain/histogram.hpp"
+
 namespace cti {
 
 /// Node-wide HTTP figures for `/metrics`, shared by every connection.
@@ -31,9 +33,17 @@ public:
     double avg_response_time_ms = 0;  ///< Mean over the window.
   };
 
-  /// Records one finished response at time `at`.
+  /// Routes told apart in the duration histograms (route ids 0..max_routes-1).
+  static constexpr std::size_t max_routes = 64;
+
+  /// Records one finished response at time `at`; `route` (an id below
+  /// max_routes, e.g. the endpoint's number) also feeds that route's
+  /// duration histogram.
   void record(unsigned status, std::chrono::microseconds duration,
-              clock::time_point at = clock::now());
+              clock::time_point at = clock::now(), int route = -1);
+
+  /// The duration histogram of route `route`.
+  const latency_histogram& route_durations(std::size_t route) const { return by_route_[route]; }
 
   /// A connection opened.
   void connection_opened() noexcept { active_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -65,6 +75,7 @@ private:
   std::atomic<int64_t> active_connections_{0};
   mutable std::mutex mtx_;
   std::array<bucket, window_seconds> buckets_{};
+  std::array<latency_histogram, max_routes> by_route_{};
 };
 
 } // namespace cti

@@ -362,7 +362,8 @@ private:
     auto duration_ms = std::chrono::duration<double, std::milli>(
       std::chrono::steady_clock::now() - started_).count();
     shared_->ctx->stats->record(101, std::chrono::microseconds{
-                                       static_cast<int64_t>(duration_ms * 1000)});
+                                       static_cast<int64_t>(duration_ms * 1000)},
+                                request_stats::clock::now(), route_id());
     log::info("websocket upgrade", {{"path", raw_path_},
                                     {"request_id", request_id_},
                                     {"app_id", j["app_id"].get<std::string>()}});
@@ -519,6 +520,15 @@ private:
     send(std::move(resp), false);
   }
 
+  /// The metrics route of this request: its endpoint, or the last id for
+  /// requests that matched none.
+  int route_id() const {
+    static_assert(endpoint_count < static_cast<int>(request_stats::max_routes),
+                  "one route id is kept for unmatched requests");
+    return match_.result == route_match::kind::found ? static_cast<int>(match_.target)
+                                                     : static_cast<int>(request_stats::max_routes) - 1;
+  }
+
   /// The CORS headers of every answer to an allowed origin.
   template <class Response>
   void add_cors_headers(Response& res) {
@@ -568,7 +578,7 @@ private:
   void on_write(bool close_after, beast::error_code ec, std::size_t) {
     auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started_);
-    shared_->ctx->stats->record(status_, elapsed);
+    shared_->ctx->stats->record(status_, elapsed, request_stats::clock::now(), route_id());
     if (log::enabled(log::level::info)) {
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(elapsed.count()) / 1000.0);
@@ -632,7 +642,7 @@ private:
       // A stream cut short still counts, and says so in the log.
       auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
-      shared_->ctx->stats->record(status_, elapsed);
+      shared_->ctx->stats->record(status_, elapsed, request_stats::clock::now(), route_id());
       log::warn("streamed response cut short", {{"method", method_},
                                                 {"path", raw_path_},
                                                 {"request_id", request_id_}});

@@ -2,6 +2,11 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -135,6 +140,63 @@ TEST_F(server_test, metrics_speaks_prometheus_on_request) {
   auto b = http_request(port(), "GET", "/metrics",
                         {{"Authorization", bearer}, {"Accept", "text/plain"}});
   EXPECT_NE(b.body.find("cti_uptime_seconds"), std::string::npos);
+}
+
+TEST_F(server_test, prometheus_text_follows_the_exposition_grammar) {
+  // Some traffic first, so that route histograms exist.
+  for (int i = 0; i < 3; ++i)
+    http_request(port(), "GET", "/");
+  http_request(port(), "GET", "/no/such/thing");
+  auto a = http_request(port(), "GET", "/metrics?format=prometheus", {{"Authorization", bearer}});
+  ASSERT_EQ(a.status, 200);
+  static const std::regex help{R"(^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* \S.*$)"};
+  static const std::regex type{R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)"};
+  static const std::regex sample{
+    R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")"
+    R"((,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9.]+([eE][-+]?[0-9]+)?|NaN|[+-]Inf)$)"};
+  std::set<std::string> families;
+  std::map<std::string, std::string> family_type;
+  std::istringstream in{a.body};
+  std::string line;
+  int samples = 0;
+  double last_bucket = -1;
+  std::string last_series;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.rfind("# HELP ", 0) == 0) {
+      EXPECT_TRUE(std::regex_match(line, help)) << line;
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      ASSERT_TRUE(std::regex_match(line, m, type)) << line;
+      EXPECT_TRUE(families.insert(m[1]).second) << "declared twice: " << line;
+      family_type[m[1]] = m[2];
+    } else {
+      ASSERT_TRUE(std::regex_match(line, m, sample)) << line;
+      ++samples;
+      std::string name = m[1];
+      std::string family = name;
+      for (const char* suffix : {"_bucket", "_sum", "_count"})
+        if (family_type.count(family) == 0 && name.size() > std::strlen(suffix)
+            && name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+          family = name.substr(0, name.size() - std::strlen(suffix));
+      EXPECT_EQ(family_type.count(family), 1u) << "no TYPE before " << line;
+      if (name.size() > 7 && name.compare(name.size() - 7, 7, "_bucket") == 0) {
+        // Cumulative buckets never decrease within a series.
+        auto series = line.substr(0, line.find(",le="));
+        double v = std::stod(line.substr(line.rfind(' ') + 1));
+        if (series == last_series)
+          EXPECT_GE(v, last_bucket) << line;
+        last_series = series;
+        last_bucket = v;
+      }
+    }
+  }
+  EXPECT_GT(samples, 40);
+  EXPECT_EQ(family_type["cti_http_request_duration_seconds"], "histogram");
+  EXPECT_NE(a.body.find("cti_http_request_duration_seconds_count{node=\"e2e-node\",route=\"root\"}"),
+            std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("route=\"unmatched\""), std::string::npos);
+  EXPECT_NE(a.body.find("cti_dialpad_token_refresh_failures_total"), std::string::npos);
+  EXPECT_NE(a.body.find("cti_event_batch_duration_seconds_bucket"), std::string::npos);
 }
 
 TEST_F(server_test, unknown_path_is_a_json_404) {
