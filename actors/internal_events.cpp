@@ -88,7 +88,7 @@ void handle_event_replay(handler_ptr self, const api_request& req) {
     return;
   auto serial = req.serial;
   auto event_id = *id;
-  self->request(self->state.ctx->pool, db_timeout, replay_atom_v, std::move(*id))
+  self->request(self->state.ctx->pool, db_timeout, replay_atom_v, std::move(*id), req.request_id)
     .then(
       [self, serial, event_id](std::string& app_id) {
         nlohmann::json body = {{"event_id", event_id}, {"state", "pending"}};

@@ -618,7 +618,8 @@ namespace cti {
   /* One event with its payload, as JSON; not_found when none. */              \
   caf::replies_to<event_atom, std::string>::with<std::string>,                 \
   /* Re-queues one event; answers its app id; not_found when none. */          \
-  caf::replies_to<replay_atom, std::string>::with<std::string>,                \
+  /* (event id, request id for the audit row) */                               \
+  caf::replies_to<replay_atom, std::string, std::string>::with<std::string>,   \
   /* Counts pending and dead events. */                                        \
   caf::replies_to<queue_atom>::with<queue_stats>,                              \
   /* The stored key with this non-secret key id (found = false: none). */     \

@@ -99,7 +99,7 @@ int replay(const config& cfg, const std::string& id) {
   }
   auto conn = connect(cfg);
   pqxx::work tx{*conn};
-  auto ev = db::replay_event(tx, id);
+  auto ev = db::replay_event(tx, id, "cli");
   if (!ev) {
     std::cerr << "cti-server events replay: no event " << id << "\n";
     return 1;

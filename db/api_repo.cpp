@@ -657,6 +657,10 @@ db_answer key_set(pqxx::transaction_base& tx, const db_query& q, const json& a) 
   tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
                  " performed_at, request_id) VALUES ($1::uuid, $2, $3, $4, now(), $5)",
                  p.dynamic());
+  ojson details;
+  details["old_key_hint"] = rotated && old_hint ? ojson(*old_hint) : ojson(nullptr);
+  details["new_key_hint"] = *arg_text(a, "hint");
+  audit(tx, q, rotated ? "api_key.rotated" : "api_key.created", details);
   ojson j;
   j["key_hint"] = *arg_text(a, "hint");
   j["created_at"] = format_rfc3339(time_of(res[0][0]));
@@ -679,6 +683,8 @@ db_answer key_revoke(pqxx::transaction_base& tx, const db_query& q) {
   tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
                  " performed_at, request_id) VALUES ($1::uuid, 'revoked', $2, NULL, now(), $3)",
                  p.dynamic());
+  audit(tx, q, "api_key.revoked",
+        {{"old_key_hint", cur[0][0].is_null() ? ojson(nullptr) : ojson(cur[0][0].as<std::string>())}});
   return {200, R"({"revoked":true})", {}};
 }
 

@@ -187,11 +187,18 @@ std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::st
   return to_event(res[0], true);
 }
 
-std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id) {
+std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id,
+                                         const std::string& actor, const std::string& request_id) {
   auto res = tx.exec_prepared("event_replay", id);
   if (res.empty())
     return std::nullopt;
-  return to_event(res[0], false);
+  auto ev = to_event(res[0], false);
+  tx.exec_params("INSERT INTO activity_audit_log (app_id, actor, action, details, request_id)"
+                 " VALUES ($1::uuid, $2, 'event.replayed', $3::jsonb, $4)",
+                 ev.app_id, actor,
+                 nlohmann::json{{"event_id", ev.id}, {"event_type", ev.event_type}}.dump(),
+                 request_id.empty() ? nullptr : request_id.c_str());
+  return ev;
 }
 
 } // namespace cti::db

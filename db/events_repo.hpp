@@ -53,7 +53,11 @@ std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::st
 /// API state is `pending`), outcome and processed_at cleared; its seq is
 /// kept until it is applied again. Wakes the pollers on commit. nullopt when
 /// there is no such event.
-std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id);
+/// Re-queues one event and records it in the activity audit log (`actor`:
+/// `internal` for the API, `cli` for the operator subcommand).
+std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id,
+                                         const std::string& actor = "internal",
+                                         const std::string& request_id = {});
 
 /// Pending (incl. retrying) and dead events across apps.
 queue_stats queue_counts(pqxx::transaction_base& tx);

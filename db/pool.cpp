@@ -162,8 +162,8 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     [=](event_atom, std::string& id) -> caf::result<std::string> {
       return dispatch<std::string>(self, event_atom_v, std::move(id));
     },
-    [=](replay_atom, std::string& id) -> caf::result<std::string> {
-      return dispatch<std::string>(self, replay_atom_v, std::move(id));
+    [=](replay_atom, std::string& id, std::string& request_id) -> caf::result<std::string> {
+      return dispatch<std::string>(self, replay_atom_v, std::move(id), std::move(request_id));
     },
     [=](queue_atom) -> caf::result<queue_stats> {
       return dispatch<queue_stats>(self, queue_atom_v);

@@ -226,10 +226,10 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
         return event_json(*e);
       });
     },
-    [=](replay_atom, std::string& id) -> caf::result<std::string> {
+    [=](replay_atom, std::string& id, std::string& request_id) -> caf::result<std::string> {
       return with_connection<std::string>(self, false, [&](pqxx::connection& c) -> caf::result<std::string> {
         pqxx::work tx{c};
-        auto e = db::replay_event(tx, id);
+        auto e = db::replay_event(tx, id, "internal", request_id);
         if (!e)
           return make_error(errc::not_found, "no such event");
         tx.commit();

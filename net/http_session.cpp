@@ -219,6 +219,16 @@ private:
     request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()} : new_uuid();
     keep_alive_ = req.keep_alive();
     match_ = api_router().match(method_, raw_path_);
+    // Request smuggling: one framing only, and only the chunked coding. The
+    // body's end is unknown, so the connection closes after the answer.
+    if (req.count(http::field::transfer_encoding) > 0) {
+      auto te = req[http::field::transfer_encoding];
+      if (req.count(http::field::content_length) > 0 || req.count(http::field::transfer_encoding) > 1
+          || !beast::iequals({te.data(), te.size()}, "chunked")) {
+        respond_local(errc::bad_request, "conflicting or unsupported message framing", true);
+        return;
+      }
+    }
     head_ = method_ == "HEAD";
     auto limit = is_webhook(match_.target) ? cfg().webhook_max_body_bytes
                                            : cfg().http_max_body_bytes;

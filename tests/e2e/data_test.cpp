@@ -264,5 +264,30 @@ TEST_F(data_test, the_audit_log_pages_and_refuses_changes) {
   EXPECT_EQ(count("SELECT count(*) FROM activity_audit_log WHERE app_id = $1::uuid", {app}), "4");
 }
 
+TEST_F(data_test, key_changes_and_replays_are_in_the_activity_log_with_their_request_id) {
+  auto app = create_app_over_http(port(), "audited");
+  auto first_key = create_key_over_http(port(), app);
+  auto second_key = create_key_over_http(port(), app);
+  ASSERT_EQ(internal_call(port(), "POST", "/internal/apps/" + app + "/api-key/revoke").status, 200);
+  ring(app, 8700001, "+15550003333");
+  ASSERT_TRUE(all_processed(app, 1));
+  auto event = count("SELECT id FROM webhook_events WHERE app_id = $1::uuid", {app});
+  auto replay = internal_call(port(), "POST", "/internal/events/" + event + "/replay", {},
+                              {{"X-Request-Id", "replay-req-1"}});
+  ASSERT_EQ(replay.status, 202) << replay.body;
+  auto page = json::parse(internal_call(port(), "GET", "/internal/audit?app_id=" + app).body);
+  std::vector<std::string> actions;
+  for (const auto& e : page["data"])
+    actions.push_back(e["action"]);
+  EXPECT_EQ(actions, (std::vector<std::string>{"event.replayed", "api_key.revoked", "api_key.rotated",
+                                               "api_key.created", "app.created"}))
+    << page;
+  EXPECT_EQ(page["data"][0]["request_id"], "replay-req-1");
+  EXPECT_EQ(page["data"][0]["details"]["event_id"], event);
+  EXPECT_EQ(page["data"][1]["details"]["old_key_hint"], page["data"][2]["details"]["new_key_hint"]);
+  EXPECT_EQ(page.dump().find(first_key), std::string::npos);
+  EXPECT_EQ(page.dump().find(second_key), std::string::npos);
+}
+
 } // namespace
 } // namespace cti::test

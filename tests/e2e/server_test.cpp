@@ -264,6 +264,27 @@ TEST_F(server_test, malformed_http_is_400) {
   EXPECT_EQ(parse(r)["error"], "bad_request");
 }
 
+TEST_F(server_test, conflicting_message_framing_is_400_and_the_connection_closed) {
+  // Request smuggling: two framings of one body must never be guessed between.
+  const std::vector<std::string> attempts = {
+    "POST /webhooks/dialpad HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "POST /webhooks/dialpad HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    "Content-Length: 5\r\n\r\nabcde",
+    "POST /webhooks/dialpad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+    "Transfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+  };
+  for (const auto& raw : attempts) {
+    raw_connection c{port()};
+    ASSERT_TRUE(c.write(raw + "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read_response(5s);
+    EXPECT_EQ(r.status, 400) << raw << r.error;
+    // Nothing after the refused request is read as a request of its own.
+    EXPECT_TRUE(c.closed_by_peer(5s)) << raw;
+  }
+  EXPECT_EQ(http_request(port(), "GET", "/").status, 200);
+}
+
 TEST_F(server_test, oversized_headers_are_refused) {
   raw_connection c{port()};
   ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32 * 1024, 'h')
