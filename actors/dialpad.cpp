@@ -3,7 +3,6 @@
 #include <deque>
 #include <map>
 #include <random>
-#include <set>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -23,8 +22,12 @@ namespace {
 using json = nlohmann::json;
 using sys_clock = std::chrono::system_clock;
 
-/// How long a node may hold a refresh lease before another may take over.
-constexpr std::chrono::milliseconds refresh_lease{60000};
+/// How long a node may hold a refresh lease before another may take over:
+/// longer than the call to Dialpad and the store after it may take.
+std::chrono::milliseconds refresh_lease(const config& cfg) {
+  return std::max(std::chrono::milliseconds{60000},
+                  std::chrono::milliseconds{2 * cfg.dialpad_timeout_ms + 15000});
+}
 
 double jitter() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -49,6 +52,7 @@ struct refresher_state {
   bool connected = false;
   bool busy = false;             ///< A load or a refresh is running.
   std::string environment;
+  bool has_refresh = true;       ///< The connection holds a refresh token.
   std::string access_token;      ///< Plain, in memory only.
   sys_clock::time_point expires_at{};
   uint64_t timer = 0;            ///< Generation of the pending timer.
@@ -67,7 +71,9 @@ void answer_waiters(refresher_ptr self) {
   auto waiters = std::move(st.waiters);
   st.waiters.clear();
   for (auto& w : waiters) {
-    if (!st.connected)
+    if (!st.loaded)
+      w.deliver(make_error(errc::db_unavailable, "the Dialpad connection cannot be read now"));
+    else if (!st.connected)
       w.deliver(make_error(errc::conflict, "the app has no connected Dialpad account"));
     else if (st.access_token.empty() || st.expires_at <= sys_clock::now())
       w.deliver(make_error(errc::upstream_failed,
@@ -107,6 +113,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
           return;
         }
         s.environment = j.value("environment", "production");
+        s.has_refresh = j.value("has_refresh", true);
         s.access_token.clear();
         if (j["access_sealed"].is_string()) {
           auto sealed = from_hex(j["access_sealed"].get<std::string>());
@@ -127,6 +134,13 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
           if (j[later].is_number_integer())
             due = std::max(due, sys_clock::time_point{std::chrono::microseconds{
                                   j[later].get<int64_t>()}});
+        if (!s.has_refresh) {
+          // Nothing to refresh with (no offline_access): the token serves
+          // until it expires; then the account must be connected again.
+          answer_waiters(self);
+          self->quit();
+          return;
+        }
         // Waiters for a fresher token than this one get it from the refresh.
         bool fresh = !s.access_token.empty() && s.expires_at - margin(self) > sys_clock::now();
         if (!s.waiters.empty() && !fresh && due <= sys_clock::now() && floor.count() == 0) {
@@ -199,7 +213,7 @@ void try_refresh(refresher_ptr self) {
   auto& st = self->state;
   st.busy = true;
   json args = {{"node", st.settings->node_name},
-               {"lease_ms", refresh_lease.count()},
+               {"lease_ms", refresh_lease(st.settings->cfg).count()},
                {"margin_ms", margin(self).count()}};
   self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
                 query_of(query_kind::dialpad_refresh_claim, st.app, args))
@@ -320,6 +334,14 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
     },
     [self](refresh_atom, uint64_t generation) {
       auto& st = self->state;
+      if (generation == 0) {
+        // Asked to read the connection again (it was connected anew).
+        if (!st.busy) {
+          ++st.timer; // forget the pending timer
+          load(self);
+        }
+        return;
+      }
       if (generation != st.timer || st.busy)
         return; // an older timer, or a round that reschedules itself
       try_refresh(self);
@@ -532,7 +554,6 @@ struct manager_state {
   static inline const char* name = "dialpad";
   std::shared_ptr<const dialpad_settings> settings;
   std::map<std::string, refresher_actor> refreshers;
-  std::set<caf::actor_addr> children;   ///< Refreshers and sync jobs (linked, monitored).
   /// Recent screen pops per (app, Dialpad user).
   std::map<std::pair<std::string, int64_t>, std::deque<std::chrono::steady_clock::time_point>>
     pops;
@@ -548,7 +569,6 @@ refresher_actor ensure_refresher(manager_ptr self, const std::string& app) {
   // ends do not touch it.
   auto r = self->spawn<caf::linked>(refresher, st.settings, app);
   self->monitor(r);
-  st.children.insert(r.address());
   st.refreshers.emplace(app, r);
   return r;
 }
@@ -630,15 +650,16 @@ api_response screen_pop_answer(uint64_t serial, const std::string& app,
 
 dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dialpad_settings> s) {
   self->state.settings = std::move(s);
-  // A child's end (even a failure) never ends the manager; anything else
-  // (the shutdown) does, and takes the children along through the links.
+  // The only actors linked to the manager are its children: a child's end
+  // (even a failure) never ends it. The shutdown's exit (anon_send_exit
+  // names the receiver itself as the source) does, and takes the children
+  // along through the links.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    if (self->state.children.count(msg.source) > 0 || msg.reason == caf::exit_reason::normal)
+    if (msg.source != self->address() || msg.reason == caf::exit_reason::normal)
       return;
     self->quit(msg.reason);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
-    self->state.children.erase(msg.source);
     auto& refreshers = self->state.refreshers;
     for (auto it = refreshers.begin(); it != refreshers.end(); ++it)
       if (caf::actor_cast<caf::actor_addr>(it->second) == msg.source) {
@@ -649,8 +670,13 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
   load_connected(self);
   return {
     [self](start_atom, const std::string& app) {
-      if (app.empty())
+      if (app.empty()) {
         load_connected(self);
+        return;
+      }
+      auto& refreshers = self->state.refreshers;
+      if (auto it = refreshers.find(app); it != refreshers.end())
+        self->send(it->second, refresh_atom_v, uint64_t{0}); // read the new tokens
       else
         ensure_refresher(self, app);
     },
@@ -660,7 +686,6 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       if (auto it = refreshers.find(app); it != refreshers.end()) {
         self->demonitor(it->second.address());
         self->unlink_from(it->second);
-        self->state.children.erase(it->second.address());
         self->send_exit(it->second, caf::exit_reason::user_shutdown);
         refreshers.erase(it);
       }
@@ -671,8 +696,7 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});
       auto job_actor = self->spawn<caf::linked>(sync_job, self->state.settings,
                                                 ensure_refresher(self, app), app, job, since_us);
-      self->monitor(job_actor);
-      self->state.children.insert(job_actor.address());
+      (void)job_actor;
     },
     [self](screen_pop_atom, uint64_t serial, const std::string& app, int64_t user,
            const std::string& uri) -> caf::result<api_response> {
@@ -693,12 +717,13 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       }
       if (st.pops.size() > 100000) // bound the bookkeeping
         st.pops.clear();
+      // Counted now, so that a burst is counted before any of it is sent.
+      st.pops[{app, user}].push_back(now);
       auto rp = self->make_response_promise<api_response>();
       self->request(ensure_refresher(self, app), std::chrono::seconds{30}, token_atom_v)
         .then(
           [self, rp, serial, app, user, uri](std::string& token, std::string& environment) mutable {
             auto& st2 = self->state;
-            st2.pops[{app, user}].push_back(std::chrono::steady_clock::now());
             const auto& env = dialpad_env(st2.settings->cfg, environment);
             outbound_request req;
             req.method = "POST";
@@ -711,8 +736,13 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
                   rp.deliver(screen_pop_answer(serial, app, res));
                 });
           },
-          [rp, serial, app](caf::error& err) mutable {
-            auto code = errc_of(err) == errc::conflict ? errc::conflict : errc::upstream_failed;
+          [self, rp, serial, app, user](caf::error& err) mutable {
+            // Nothing was sent: the attempt does not count.
+            auto& recent = self->state.pops[{app, user}];
+            if (!recent.empty())
+              recent.pop_back();
+            auto e = errc_of(err);
+            auto code = e == errc::conflict || e == errc::db_unavailable ? e : errc::upstream_failed;
             rp.deliver(failure(serial, app, code, message_of(err)));
           });
       return rp;

@@ -402,7 +402,7 @@ db_answer dialpad_tokens(pqxx::transaction_base& tx, const db_query& q) {
   auto res = tx.exec_params(
     "SELECT status, environment, encode(access_token_sealed, 'hex'), " + us_of("expires_at")
       + ", refresh_failures, " + us_of("next_refresh_at") + ", " + us_of("refresh_lease_until")
-      + " FROM dialpad_connections WHERE app_id = $1::uuid",
+      + ", refresh_token_sealed IS NOT NULL FROM dialpad_connections WHERE app_id = $1::uuid",
     q.app_id);
   if (res.empty())
     refuse(errc::not_found, "the app has no Dialpad connection");
@@ -415,6 +415,7 @@ db_answer dialpad_tokens(pqxx::transaction_base& tx, const db_query& q) {
   body["failures"] = r[4].as<int64_t>();
   body["next_refresh_at_us"] = opt_json<int64_t>(r[5]);
   body["lease_until_us"] = opt_json<int64_t>(r[6]);
+  body["has_refresh"] = r[7].as<bool>();
   return {200, dump(body), {}};
 }
 
@@ -525,8 +526,13 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
                        + " WHERE app_id = $1::uuid AND (from_number = $2 OR to_number = $2)",
                      q.app_id, number).affected_rows());
   };
-  // Voicemails first: their call link would only be set to NULL.
-  auto voicemails = count("voicemails");
+  // Voicemails first (with those left on a call of the number): their call
+  // link would only be set to NULL.
+  auto voicemails = static_cast<int64_t>(
+    tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND (from_number = $2"
+                   " OR to_number = $2 OR call_id IN (SELECT id FROM calls WHERE app_id = $1::uuid"
+                   " AND (from_number = $2 OR to_number = $2)))",
+                   q.app_id, number).affected_rows());
   auto calls = count("calls");
   auto messages = count("messages");
   // Stored payloads that may write the number: a coarse filter on the

@@ -75,6 +75,7 @@ token_answer parse_token_answer(int status, std::string_view body) {
       else if (e != j.end() && e->is_string())
         out.expires_in = std::max<int64_t>(0, std::atoll(e->get<std::string>().c_str()));
     }
+    out.expires_in = std::min<int64_t>(out.expires_in, max_token_lifetime_seconds);
     out.scopes = split_scopes(text("scope"));
     out.ok = !out.access_token.empty();
     if (!out.ok)
@@ -86,8 +87,10 @@ token_answer parse_token_answer(int status, std::string_view body) {
       || !std::all_of(out.error.begin(), out.error.end(),
                       [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
     out.error = "http_" + std::to_string(status);
-  out.permanent = out.error == "invalid_grant" || out.error == "invalid_client"
-                  || out.error == "unauthorized_client";
+  // Only a refused grant is final: invalid_client / unauthorized_client say
+  // our client credentials are wrong (a configuration fault to fix, after
+  // which every tenant's refresh token works again).
+  out.permanent = out.error == "invalid_grant";
   return out;
 }
 

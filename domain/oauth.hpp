@@ -43,9 +43,12 @@ struct token_answer {
   std::vector<std::string> scopes; ///< From the space-separated `scope`.
   std::string error;               ///< OAuth `error` code, or `http_<status>`.
   /// True when retrying cannot help: the grant itself was refused
-  /// (`invalid_grant`, `invalid_client`, `unauthorized_client`).
+  /// (`invalid_grant`). A refused client is a configuration fault, retried.
   bool permanent = false;
 };
+
+/// Longest token lifetime believed (a year): a larger `expires_in` is cut.
+inline constexpr int64_t max_token_lifetime_seconds = 365LL * 24 * 3600;
 
 /// Reads a token endpoint answer (status and JSON body). Never throws.
 token_answer parse_token_answer(int status, std::string_view body);

@@ -1,5 +1,6 @@
 #include "net/http_client.hpp"
 
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -79,16 +80,17 @@ awaitable<void> exchange(Stream& stream, http::request<http::string_body>& req,
 awaitable<void> run(asio::io_context& ioc, ssl::context* tls, url_parts u,
                     http::request<http::string_body> req, std::chrono::milliseconds timeout,
                     const http_client_settings& settings, outbound_response& out) {
-  // Name resolution: bounded by a timer that cancels it.
-  tcp::resolver resolver{ioc};
+  // Name resolution: bounded by a timer that cancels it (the resolver is
+  // shared with the timer's handler, which may run after this frame ends).
+  auto resolver = std::make_shared<tcp::resolver>(ioc);
   asio::steady_timer guard{ioc};
   guard.expires_after(timeout);
-  guard.async_wait([&resolver](const boost::system::error_code& ec) {
+  guard.async_wait([resolver](const boost::system::error_code& ec) {
     if (!ec)
-      resolver.cancel();
+      resolver->cancel();
   });
-  auto [rec, endpoints] = co_await resolver.async_resolve(u.host, std::to_string(u.port),
-                                                          asio::as_tuple(use_awaitable));
+  auto [rec, endpoints] = co_await resolver->async_resolve(u.host, std::to_string(u.port),
+                                                           asio::as_tuple(use_awaitable));
   guard.cancel();
   if (rec) {
     out.error = error_word(rec, "resolve");
@@ -201,11 +203,59 @@ struct worker_state {
   static inline const char* name = "http_client_worker";
 };
 
+/// A call waiting for a free worker.
+struct waiting_call {
+  outbound_request req;
+  caf::typed_response_promise<outbound_response> promise;
+  std::chrono::steady_clock::time_point deadline; ///< Past it, it is not sent at all.
+};
+
 struct front_state {
   static inline const char* name = "http_client";
-  std::vector<http_client_actor> workers;
-  std::size_t next = 0;
+  std::vector<http_client_actor> idle;
+  std::deque<waiting_call> waiting;
 };
+
+using front_ptr = http_client_actor::stateful_pointer<front_state>;
+
+/// Hands waiting calls to idle workers. A call that waited past its own
+/// timeout is answered `timeout` and never sent: its caller has given up,
+/// and a late exchange could act at Dialpad unseen (e.g. rotate a refresh
+/// token whose answer nobody stores).
+void dispatch_calls(front_ptr self) {
+  auto& st = self->state;
+  while (!st.idle.empty() && !st.waiting.empty()) {
+    auto call = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    if (std::chrono::steady_clock::now() >= call.deadline) {
+      outbound_response late;
+      late.error = "timeout";
+      call.promise.deliver(std::move(late));
+      continue;
+    }
+    // The exchange gets what is left of the call's time, so it ends before
+    // its caller stops waiting.
+    call.req.timeout_ms = static_cast<int32_t>(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(
+           call.deadline - std::chrono::steady_clock::now()).count()));
+    auto worker = st.idle.back();
+    st.idle.pop_back();
+    self->request(worker, caf::infinite, http_call_atom_v, std::move(call.req))
+      .then(
+        [self, worker, rp = call.promise](outbound_response& res) mutable {
+          rp.deliver(std::move(res));
+          self->state.idle.push_back(worker);
+          dispatch_calls(self);
+        },
+        [self, worker, rp = call.promise](caf::error&) mutable {
+          outbound_response res;
+          res.error = "io";
+          rp.deliver(std::move(res));
+          self->state.idle.push_back(worker);
+          dispatch_calls(self);
+        });
+  }
+}
 
 } // namespace
 
@@ -222,16 +272,19 @@ http_client_actor spawn_http_client(caf::actor_system& sys, http_client_settings
   std::vector<http_client_actor> workers;
   for (std::size_t i = 0; i < std::max<std::size_t>(settings.workers, 1); ++i)
     workers.push_back(sys.spawn<caf::detached>(worker));
-  auto front = [](http_client_actor::stateful_pointer<front_state> self,
+  auto front = [](front_ptr self,
                   std::vector<http_client_actor> ws) -> http_client_actor::behavior_type {
-    self->state.workers = std::move(ws);
-    for (auto& w : self->state.workers)
+    self->state.idle = std::move(ws);
+    for (auto& w : self->state.idle)
       self->link_to(w);
     return {
-      [self](http_call_atom a, outbound_request& req) {
-        auto& st = self->state;
-        auto& w = st.workers[st.next++ % st.workers.size()];
-        return self->delegate(w, a, std::move(req));
+      [self](http_call_atom, outbound_request& req) -> caf::result<outbound_response> {
+        auto rp = self->make_response_promise<outbound_response>();
+        auto deadline = std::chrono::steady_clock::now()
+                        + std::chrono::milliseconds{std::max<int32_t>(req.timeout_ms, 1)};
+        self->state.waiting.push_back({std::move(req), rp, deadline});
+        dispatch_calls(self);
+        return rp;
       },
     };
   };

@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/http_handler.hpp"
@@ -64,16 +65,23 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
+/// One HTTP connection over `Stream`: beast::tcp_stream, or
+/// beast::ssl_stream<beast::tcp_stream> when TLS is on.
+template <class Stream>
 class http_session : public session_sink,
                      public connection,
-                     public std::enable_shared_from_this<http_session> {
+                     public std::enable_shared_from_this<http_session<Stream>> {
 public:
-  http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared)
-    : stream_(std::move(socket)),
+  static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  /// `extra`: the TLS context for the TLS variant.
+  template <class... Extra>
+  http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared, Extra&... extra)
+    : stream_(std::move(socket), extra...),
       shared_(std::move(shared)),
       timer_(stream_.get_executor()) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = lowest().socket().remote_endpoint(ec);
     if (!ec)
       remote_ = ep.address().to_string();
     shared_->ctx->stats->connection_opened();
@@ -87,35 +95,50 @@ public:
   }
 
   void run() {
-    shared_->add(this, weak_from_this());
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&http_session::do_wait_request,
-                                             shared_from_this()));
+    shared_->add(this, this->weak_from_this());
+    if constexpr (is_tls) {
+      // The handshake gets the header timeout; a client that never
+      // completes it is cut like a slow one.
+      lowest().expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  log::debug("TLS handshake failed", {{"error", ec.message()}});
+                                  self->do_close();
+                                  return;
+                                }
+                                self->do_wait_request();
+                              });
+    } else {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&http_session::do_wait_request,
+                                               this->shared_from_this()));
+    }
   }
 
   // -- session_sink (any thread) ----------------------------------------------
 
   void deliver(api_response resp) override {
     asio::post(stream_.get_executor(),
-               [self = shared_from_this(), resp = std::move(resp)]() mutable {
+               [self = this->shared_from_this(), resp = std::move(resp)]() mutable {
                  self->on_deliver(std::move(resp));
                });
   }
 
   void close(uint16_t) override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->do_close(); });
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->do_close(); });
   }
 
   void begin_stream(api_response head) override {
     asio::post(stream_.get_executor(),
-               [self = shared_from_this(), head = std::move(head)]() mutable {
+               [self = this->shared_from_this(), head = std::move(head)]() mutable {
                  self->on_begin_stream(std::move(head));
                });
   }
 
   void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) override {
     asio::post(stream_.get_executor(),
-               [self = shared_from_this(), chunk = std::move(chunk),
+               [self = this->shared_from_this(), chunk = std::move(chunk),
                 cb = std::move(on_written)]() mutable {
                  self->chunks_.push_back({std::move(chunk), std::move(cb)});
                  self->pump_chunks();
@@ -125,7 +148,7 @@ public:
   // -- connection (any thread) -------------------------------------------------
 
   void begin_shutdown() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       // Idle keep-alive connections close now; the others after their
       // response (keep_alive is off once shutting_down is set).
       // A connection whose next request has begun to arrive (bytes in the
@@ -135,7 +158,7 @@ public:
       auto idle = [](http_session& s) {
         beast::error_code ec;
         return s.phase_ == phase::idle && s.buffer_.size() == 0
-               && s.stream_.socket().available(ec) == 0;
+               && s.lowest().socket().available(ec) == 0;
       };
       if (!idle(*self))
         return;
@@ -162,10 +185,10 @@ private:
       do_read_header();
       return;
     }
-    stream_.expires_after(std::chrono::seconds{cfg().http_idle_timeout_seconds});
+    lowest().expires_after(std::chrono::seconds{cfg().http_idle_timeout_seconds});
     stream_.async_read_some(buffer_.prepare(4096),
                             beast::bind_front_handler(&http_session::on_first_bytes,
-                                                      shared_from_this()));
+                                                      this->shared_from_this()));
   }
 
   void on_first_bytes(beast::error_code ec, std::size_t n) {
@@ -191,10 +214,10 @@ private:
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(std::max(cfg().webhook_max_body_bytes, cfg().http_max_body_bytes));
-    stream_.expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
+    lowest().expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&http_session::on_header,
-                                                      shared_from_this()));
+                                                      this->shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
@@ -249,7 +272,7 @@ private:
     if (beast::iequals({expect.data(), expect.size()}, "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       http::async_write(stream_, *cont,
-                        [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                        [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {
                           if (ec) {
                             self->fail(ec, "continue");
                             self->do_close();
@@ -263,9 +286,9 @@ private:
   }
 
   void do_read_body() {
-    stream_.expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
+    lowest().expires_after(std::chrono::seconds{cfg().http_header_timeout_seconds});
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&http_session::on_body, shared_from_this()));
+                     beast::bind_front_handler(&http_session::on_body, this->shared_from_this()));
   }
 
   void on_body(beast::error_code ec, std::size_t) {
@@ -296,7 +319,7 @@ private:
   // -- handing over ----------------------------------------------------------------
 
   void on_request() {
-    stream_.expires_never();
+    lowest().expires_never();
     phase_ = phase::processing;
     if (!preflight_method_.empty() && has_origin_) {
       answer_preflight();
@@ -330,11 +353,11 @@ private:
     r.body = std::move(req.body());
     r.remote_address = remote_;
     if (!handler_)
-      handler_ = spawn_http_handler(shared_->sys, shared_->ctx, weak_from_this());
+      handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
     submit_request(handler_, std::move(r));
     timer_.expires_after(request_timeout);
     timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
-                                                shared_from_this(), serial_));
+                                                this->shared_from_this(), serial_));
   }
 
   void on_deliver(api_response resp) {
@@ -412,6 +435,8 @@ private:
     stream_res_.set(http::field::content_type, head.content_type);
     stream_res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
     add_cors_headers(stream_res_);
+    if constexpr (is_tls)
+      stream_res_.set(http::field::strict_transport_security, "max-age=31536000");
     for (auto& h : head.headers)
       stream_res_.set(h.name, h.value);
     stream_res_.chunked(true);
@@ -419,9 +444,9 @@ private:
     serializer_.emplace(stream_res_);
     arm_stream_watchdog();
     chunk_writing_ = true;
-    stream_.expires_after(write_timeout);
+    lowest().expires_after(write_timeout);
     http::async_write_header(stream_, *serializer_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                                self->on_chunk_written(ec, nullptr, false);
                              });
   }
@@ -431,7 +456,7 @@ private:
   // went silent.
   void arm_stream_watchdog() {
     timer_.expires_after(request_timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->phase_ != phase::streaming)
         return;
       log::warn("streamed response stalled, closing", {{"request_id", self->request_id_}});
@@ -459,14 +484,14 @@ private:
     chunks_.pop_front();
     auto shared_cb = std::make_shared<std::function<void(bool)>>(std::move(cb));
     bool last = current_chunk_.last;
-    stream_.expires_after(write_timeout);
-    auto after_data = [self = shared_from_this(), shared_cb, last](beast::error_code ec,
+    lowest().expires_after(write_timeout);
+    auto after_data = [self = this->shared_from_this(), shared_cb, last](beast::error_code ec,
                                                                   std::size_t) {
       if (ec || !last) {
         self->on_chunk_written(ec, shared_cb, false);
         return;
       }
-      self->stream_.expires_after(write_timeout);
+      self->lowest().expires_after(write_timeout);
       asio::async_write(self->stream_, http::make_chunk_last(),
                         [self, shared_cb](beast::error_code ec2, std::size_t) {
                           self->on_chunk_written(ec2, shared_cb, true);
@@ -572,6 +597,8 @@ private:
       res_.set(http::field::content_type, resp.content_type);
     res_.set("X-Request-Id", request_id_.empty() ? new_uuid() : request_id_);
     add_cors_headers(res_);
+    if constexpr (is_tls)
+      res_.set(http::field::strict_transport_security, "max-age=31536000");
     for (auto& h : resp.headers)
       res_.set(h.name, h.value);
     res_.body() = std::move(resp.body);
@@ -579,9 +606,9 @@ private:
     res_.prepare_payload();
     if (head_)
       res_.body().clear(); // Content-Length stays that of the GET answer
-    stream_.expires_after(write_timeout);
+    lowest().expires_after(write_timeout);
     http::async_write(stream_, res_,
-                      beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                      beast::bind_front_handler(&http_session::on_write, this->shared_from_this(),
                                                 !res_.keep_alive()));
   }
 
@@ -627,16 +654,16 @@ private:
   // before the client reads it, so read and discard for a bounded time first.
   void do_drain() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds{2};
     read_discard();
   }
 
   void read_discard() {
-    stream_.expires_at(drain_deadline_);
+    lowest().expires_at(drain_deadline_);
     buffer_.clear();
     stream_.async_read_some(buffer_.prepare(64 * 1024),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) {
                                 self->do_close();
                                 return;
@@ -660,8 +687,8 @@ private:
     phase_ = phase::closed;
     timer_.cancel();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.cancel();
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().cancel();
   }
 
   void fail(beast::error_code ec, const char* what) {
@@ -677,7 +704,11 @@ private:
     return shared_->ctx->cfg;
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& lowest() {
+    return beast::get_lowest_layer(stream_);
+  }
+
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::shared_ptr<server_shared> shared_;
   asio::steady_timer timer_;
@@ -708,7 +739,14 @@ private:
 } // namespace
 
 void start_http_session(tcp::socket socket, std::shared_ptr<server_shared> shared) {
-  std::make_shared<http_session>(std::move(socket), std::move(shared))->run();
+  if (shared->tls) {
+    auto& tls = *shared->tls;
+    std::make_shared<http_session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket),
+                                                                        std::move(shared), tls)
+      ->run();
+  } else {
+    std::make_shared<http_session<beast::tcp_stream>>(std::move(socket), std::move(shared))->run();
+  }
 }
 
 } // namespace cti::net

@@ -15,6 +15,10 @@ namespace cti {
 struct node_context;
 } // namespace cti
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace cti::net {
 
 /// A connection that can be asked to wind down.
@@ -30,6 +34,9 @@ struct server_shared {
   caf::actor_system& sys;
   std::shared_ptr<const node_context> ctx;
   std::atomic<bool> shutting_down{false};
+  /// TLS_CERT_FILE / TLS_KEY_FILE loaded: every connection speaks TLS
+  /// (HTTPS, WSS). Null: plain HTTP.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 
   server_shared(caf::actor_system& s, std::shared_ptr<const node_context> c)
     : sys(s), ctx(std::move(c)) {

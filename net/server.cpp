@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
@@ -132,8 +133,41 @@ server::~server() {
     shutdown(std::chrono::milliseconds{0});
 }
 
+namespace {
+
+/// The server's TLS context: TLS 1.2 and 1.3 only, forward-secret AEAD
+/// ciphers for 1.2, the certificate chain and key from the files.
+std::string load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2
+                   | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1
+                   | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx->native_handle(),
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cfg.tls_cert_file, ec);
+  if (ec)
+    return "cannot load TLS_CERT_FILE: " + ec.message();
+  ctx->use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec)
+    return "cannot load TLS_KEY_FILE: " + ec.message();
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    return "TLS_KEY_FILE does not match TLS_CERT_FILE";
+  out = std::move(ctx);
+  return {};
+}
+
+} // namespace
+
 std::string server::start() {
   auto& d = *impl_;
+  const auto& cfg = d.shared->ctx->cfg;
+  if (!cfg.tls_cert_file.empty())
+    if (auto err = load_tls(cfg, d.shared->tls); !err.empty())
+      return err;
   d.acceptor = std::make_shared<listener>(d.ioc, d.shared);
   if (auto err = d.acceptor->open(d.shared->ctx->cfg.port); !err.empty())
     return err;

@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/node_context.hpp"
@@ -39,11 +40,12 @@ constexpr std::size_t max_client_frame = 64 * 1024;
 /// reading.
 constexpr auto slow_write = std::chrono::milliseconds{250};
 
+template <class Stream>
 class ws_session : public ws_sink,
                    public connection,
-                   public std::enable_shared_from_this<ws_session> {
+                   public std::enable_shared_from_this<ws_session<Stream>> {
 public:
-  ws_session(beast::tcp_stream&& stream, std::shared_ptr<server_shared> shared,
+  ws_session(Stream&& stream, std::shared_ptr<server_shared> shared,
              std::string app_id, ws_filter filter)
     : ws_(std::move(stream)),
       shared_(std::move(shared)),
@@ -62,7 +64,7 @@ public:
   }
 
   void run(http::request<http::string_body> req) {
-    shared_->add(this, weak_from_this());
+    shared_->add(this, this->weak_from_this());
     const auto& cfg = shared_->ctx->cfg;
     websocket::stream_base::timeout t;
     t.handshake_timeout = std::chrono::seconds{10};
@@ -73,20 +75,20 @@ public:
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(http::field::server, "cti-server");
     }));
-    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, this->shared_from_this()));
   }
 
   // -- ws_sink (any thread) ------------------------------------------------------
 
   void send_text(std::shared_ptr<const std::string> frame) override {
     asio::post(ws_.get_executor(),
-               [self = shared_from_this(), frame = std::move(frame)]() mutable {
+               [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
                  self->enqueue(std::move(frame));
                });
   }
 
   void close(uint16_t code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
       self->start_close(code, reason);
     });
   }
@@ -109,7 +111,7 @@ private:
       send_close();
       return;
     }
-    actor_ = spawn_ws_session(shared_->sys, shared_->ctx, weak_from_this(), app_id_, filter_);
+    actor_ = spawn_ws_session(shared_->sys, shared_->ctx, this->weak_from_this(), app_id_, filter_);
     if (shared_->shutting_down.load()) {
       start_close(1001, "server shutting down");
       return;
@@ -118,7 +120,7 @@ private:
   }
 
   void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -171,7 +173,7 @@ private:
     write_started_ = std::chrono::steady_clock::now();
     ws_.text(true);
     ws_.async_write(asio::buffer(*queue_.front()),
-                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+                    beast::bind_front_handler(&ws_session::on_write, this->shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -212,12 +214,12 @@ private:
 
   void send_close() {
     close_sent_ = true;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->open_ = false;
     });
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   std::shared_ptr<server_shared> shared_;
   std::string app_id_;
@@ -238,8 +240,16 @@ private:
 void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> req,
                       std::shared_ptr<server_shared> shared, std::string app_id,
                       ws_filter filter) {
-  auto s = std::make_shared<ws_session>(std::move(stream), std::move(shared), std::move(app_id),
-                                        std::move(filter));
+  auto s = std::make_shared<ws_session<beast::tcp_stream>>(
+    std::move(stream), std::move(shared), std::move(app_id), std::move(filter));
+  s->run(std::move(req));
+}
+
+void start_ws_session(beast::ssl_stream<beast::tcp_stream>&& stream,
+                      http::request<http::string_body> req, std::shared_ptr<server_shared> shared,
+                      std::string app_id, ws_filter filter) {
+  auto s = std::make_shared<ws_session<beast::ssl_stream<beast::tcp_stream>>>(
+    std::move(stream), std::move(shared), std::move(app_id), std::move(filter));
   s->run(std::move(req));
 }
 

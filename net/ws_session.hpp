@@ -6,6 +6,7 @@
 #include <string>
 
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -18,6 +19,12 @@ namespace cti::net {
 /// authorized for `app_id`), completes the WebSocket handshake and runs
 /// the connection until it closes.
 void start_ws_session(boost::beast::tcp_stream&& stream,
+                      boost::beast::http::request<boost::beast::http::string_body> req,
+                      std::shared_ptr<server_shared> shared, std::string app_id,
+                      ws_filter filter);
+
+/// The same over TLS (WSS).
+void start_ws_session(boost::beast::ssl_stream<boost::beast::tcp_stream>&& stream,
                       boost::beast::http::request<boost::beast::http::string_body> req,
                       std::shared_ptr<server_shared> shared, std::string app_id,
                       ws_filter filter);

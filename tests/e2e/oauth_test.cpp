@@ -4,7 +4,9 @@
 // screen pop, disconnect, and two nodes sharing one connection.
 
 #include <csignal>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -555,6 +557,36 @@ TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
   EXPECT_EQ(json::parse(r.body, nullptr, false)["error"], "dialpad_error");
   EXPECT_LT(took, 5s);
   EXPECT_EQ(rig.connection(app)["http"], 404);
+}
+
+} // namespace
+} // namespace cti::test
+
+namespace cti::test {
+namespace {
+
+TEST(oauth, a_burst_of_screen_pops_never_sends_more_than_five_per_user) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  rig.connect_fully(app);
+  std::vector<std::thread> clients;
+  std::atomic<int> accepted{0}, limited{0};
+  for (int i = 0; i < 9; ++i)
+    clients.emplace_back([&] {
+      auto r = http_request(rig.port(), "POST", "/api/screen-pop",
+                            {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                            R"({"dialpad_user_id": 77, "screen_pop_uri": "https://crm.example/1"})");
+      if (r.status == 202)
+        ++accepted;
+      else if (r.status == 429)
+        ++limited;
+    });
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(accepted.load(), 5);
+  EXPECT_EQ(limited.load(), 4);
+  EXPECT_EQ(rig.fake.count("POST", "/api/v2/users/77/screenpop"), 5);
 }
 
 } // namespace

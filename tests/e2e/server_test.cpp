@@ -566,3 +566,49 @@ TEST(server_binary, send_test_webhook_script_posts_signed_fixtures_in_both_forma
   EXPECT_NE(bout.find("HTTP 401"), std::string::npos) << bout;
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }
+
+TEST(server_binary, serves_https_and_wss_with_tls_1_2_or_newer) {
+  auto dir = "/tmp/cti-e2e-tls-" + std::to_string(::getpid());
+  auto [gen, gen_out] = shell("mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes"
+                              " -keyout " + dir + "/key.pem -out " + dir + "/cert.pem -days 1"
+                              " -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1");
+  ASSERT_EQ(gen, 0) << gen_out;
+  cti::test::server_process s{{{"TLS_CERT_FILE", dir + "/cert.pem"},
+                               {"TLS_KEY_FILE", dir + "/key.pem"},
+                               {"API_KEY_BCRYPT_COST", "4"}}};
+  // server_process waits for a plain GET /, which a TLS port never answers.
+  s.start(std::chrono::milliseconds{1500});
+  auto base = "https://127.0.0.1:" + std::to_string(s.port());
+  auto curl = "curl -sS --max-time 5 --cacert " + dir + "/cert.pem ";
+  std::pair<int, std::string> up;
+  ASSERT_TRUE(cti::test::eventually([&] {
+    up = shell(curl + "-i " + base + "/");
+    return up.first == 0;
+  }, std::chrono::seconds{15})) << up.second << s.output();
+  EXPECT_NE(up.second.find("HTTP/1.1 200"), std::string::npos) << up.second;
+  EXPECT_NE(up.second.find("Strict-Transport-Security: max-age=31536000"), std::string::npos);
+  // TLS 1.1 is refused; plain HTTP gets no answer.
+  EXPECT_NE(shell(curl + "--tlsv1.1 --tls-max 1.1 " + base + "/").first, 0);
+  EXPECT_NE(shell("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(s.port()) + "/").first,
+            0);
+  // WSS: the upgrade completes over TLS.
+  auto [acode, app_json] = shell(curl + "-X POST -H 'Authorization: "
+                                 + std::string{cti::test::e2e_bearer}
+                                 + "' -H 'Content-Type: application/json' -d '{\"name\":\"tls\"}' "
+                                 + base + "/internal/apps");
+  auto app = nlohmann::json::parse(app_json, nullptr, false).value("id", "");
+  ASSERT_FALSE(app.empty()) << app_json;
+  auto [kcode, key_json] = shell(curl + "-X POST -H 'Authorization: "
+                                 + std::string{cti::test::e2e_bearer} + "' " + base
+                                 + "/internal/apps/" + app + "/api-key");
+  auto key = nlohmann::json::parse(key_json, nullptr, false).value("api_key", "");
+  ASSERT_FALSE(key.empty()) << key_json;
+  auto [wcode, wout] = shell(
+    "printf 'GET /ws?api_key=" + key + " HTTP/1.1\\r\\nHost: localhost\\r\\nUpgrade: websocket\\r\\n"
+    "Connection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
+    "Sec-WebSocket-Version: 13\\r\\n\\r\\n' | timeout 3 openssl s_client -connect 127.0.0.1:"
+    + std::to_string(s.port()) + " -quiet -CAfile " + dir + "/cert.pem");
+  EXPECT_NE(wout.find("101 Switching Protocols"), std::string::npos) << wout;
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  shell("rm -rf " + dir);
+}

@@ -102,7 +102,9 @@ TEST(TokenAnswer, Failures) {
   // An error code that is not a plain word is not echoed.
   EXPECT_EQ(parse_token_answer(400, R"({"error":"<script>"})").error, "http_400");
   EXPECT_FALSE(parse_token_answer(401, R"({"error":"invalid_client"})").ok);
-  EXPECT_TRUE(parse_token_answer(401, R"({"error":"invalid_client"})").permanent);
+  EXPECT_FALSE(parse_token_answer(401, R"({"error":"invalid_client"})").permanent);
+  EXPECT_EQ(parse_token_answer(200, R"({"access_token":"a","expires_in":99999999999})").expires_in,
+            max_token_lifetime_seconds);
 }
 
 TEST(RefreshRetry, DoublesFromBaseAndCapsAtFifteenMinutes) {
