@@ -207,6 +207,54 @@ void refresh_failed(refresher_ptr self, int failures, const token_answer& answer
       });
 }
 
+/// Stores a new token pair (only the lease holder can). Dialpad has already
+/// rotated the refresh token, so a pair that could not be stored is tried
+/// again, from memory, while the lease lasts (a lost pair would leave the
+/// connection with a spent refresh token).
+void store_pair(refresher_ptr self, json store, std::string token, sys_clock::time_point expires,
+                int attempt) {
+  auto& s = self->state;
+  self->request(s.settings->pool, std::chrono::seconds{15}, query_atom_v,
+                query_of(query_kind::dialpad_refresh_store, s.app, store))
+    .then(
+      [self, token, expires](db_answer& stored) {
+        auto& st = self->state;
+        st.busy = false;
+        if (stored.body.find("true") == std::string::npos) {
+          // The lease was lost or the connection deleted meanwhile.
+          load(self);
+          return;
+        }
+        log::info("Dialpad tokens refreshed", {{"app_id", st.app}});
+        st.settings->stats->refreshes.fetch_add(1, std::memory_order_relaxed);
+        st.access_token = token;
+        st.expires_at = expires;
+        answer_waiters(self);
+        schedule_at(self, expires - margin(self));
+      },
+      [self, store, token, expires, attempt](caf::error&) {
+        auto& st = self->state;
+        // The new access token serves meanwhile, from memory.
+        st.access_token = token;
+        st.expires_at = expires;
+        answer_waiters(self);
+        auto wait = std::chrono::seconds{2 << std::min(attempt, 4)};
+        if (std::chrono::milliseconds{wait} * (attempt + 1) < refresh_lease(st.settings->cfg)) {
+          log::warn("cannot store refreshed Dialpad tokens yet; retrying",
+                    {{"app_id", st.app}, {"attempt", std::to_string(attempt + 1)}});
+          self->delayed_send(self, wait, store_atom_v, store.dump(), token,
+                             std::chrono::duration_cast<std::chrono::microseconds>(
+                               expires.time_since_epoch()).count(),
+                             attempt + 1);
+          return;
+        }
+        log::error("refreshed Dialpad tokens could not be stored; the connection may need"
+                   " to be connected again", {{"app_id", st.app}});
+        st.busy = false;
+        schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
+      });
+}
+
 /// Claims the refresh lease and, when this node got it, exchanges the
 /// refresh token for a new pair and stores it.
 void try_refresh(refresher_ptr self) {
@@ -273,32 +321,7 @@ void try_refresh(refresher_ptr self) {
                 {"scopes", answer.scopes}};
               if (!answer.refresh_token.empty())
                 store["refresh_sealed"] = to_hex(seal(key, answer.refresh_token, s.app));
-              auto token = answer.access_token;
-              self->request(s.settings->pool, std::chrono::seconds{15}, query_atom_v,
-                            query_of(query_kind::dialpad_refresh_store, s.app, store))
-                .then(
-                  [self, token, expires](db_answer& stored) {
-                    auto& st2 = self->state;
-                    st2.busy = false;
-                    if (stored.body.find("true") == std::string::npos) {
-                      // The lease was lost or the connection deleted meanwhile.
-                      load(self);
-                      return;
-                    }
-                    log::info("Dialpad tokens refreshed", {{"app_id", st2.app}});
-                    st2.settings->stats->refreshes.fetch_add(1, std::memory_order_relaxed);
-                    st2.access_token = token;
-                    st2.expires_at = expires;
-                    answer_waiters(self);
-                    schedule_at(self, expires - margin(self));
-                  },
-                  [self](caf::error&) {
-                    // Not stored: Dialpad may have rotated the refresh token
-                    // already; the next attempt finds out.
-                    self->state.busy = false;
-                    answer_waiters(self);
-                    schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
-                  });
+              store_pair(self, std::move(store), answer.access_token, expires, 0);
             });
       },
       [self](caf::error&) {
@@ -331,6 +354,11 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
           load(self);
       }
       return rp;
+    },
+    [self](store_atom, const std::string& store, const std::string& token, int64_t expires_us,
+           int attempt) {
+      store_pair(self, json::parse(store), token,
+                 sys_clock::time_point{std::chrono::microseconds{expires_us}}, attempt);
     },
     [self](refresh_atom, uint64_t generation) {
       auto& st = self->state;

@@ -586,6 +586,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, screen_pop_atom, "screenpop")
   CAF_ADD_ATOM(cti, cti, sync_atom, "sync")
   CAF_ADD_ATOM(cti, cti, retention_atom, "retention")
+  CAF_ADD_ATOM(cti, cti, store_atom, "store")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -720,8 +721,12 @@ using refresher_actor = caf::typed_actor<
   /// refreshed first when it expires within REFRESH_MARGIN. Errors:
   /// conflict (not connected), upstream_failed.
   caf::replies_to<token_atom>::with<std::string, std::string>,
-  /// Internal: time to look at the connection again (timer generation).
-  caf::reacts_to<refresh_atom, uint64_t>>;
+  /// Internal: time to look at the connection again (timer generation;
+  /// 0: read the connection again now).
+  caf::reacts_to<refresh_atom, uint64_t>,
+  /// Internal: store a refreshed pair again (args JSON, access token,
+  /// expiry in epoch µs, attempt).
+  caf::reacts_to<store_atom, std::string, std::string, int64_t, int>>;
 
 /// The node's Dialpad accounts: one refresher per connected app, the screen
 /// pop, the revocation on disconnect.
