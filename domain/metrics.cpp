@@ -53,10 +53,8 @@ std::string escape_label(const std::string& v) {
   return out;
 }
 
-void metric(std::string& out, const char* name, const char* type, const char* help,
-            double value, const std::string& labels) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", value);
+/// The `# HELP` and `# TYPE` lines of a metric family.
+void family(std::string& out, const char* name, const char* type, const char* help) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -66,6 +64,13 @@ void metric(std::string& out, const char* name, const char* type, const char* he
   out += ' ';
   out += type;
   out += '\n';
+}
+
+void metric(std::string& out, const char* name, const char* type, const char* help,
+            double value, const std::string& labels) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", value);
+  family(out, name, type, help);
   out += name;
   out += labels;
   out += ' ';
@@ -76,15 +81,8 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 void histogram(std::string& out, const char* name, const char* help, const std::string& labels,
                const latency_histogram::snapshot& h, bool header) {
   char buf[64];
-  if (header) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += " histogram\n";
-  }
+  if (header)
+    family(out, name, "histogram", help);
   for (std::size_t i = 0; i <= latency_histogram::bounds.size(); ++i) {
     out += name;
     out += "_bucket{";

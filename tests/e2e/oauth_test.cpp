@@ -420,11 +420,6 @@ TEST(oauth, two_nodes_never_refresh_one_expiry_twice) {
   EXPECT_NE((out1 + out2).find("Dialpad tokens refreshed"), std::string::npos);
 }
 
-} // namespace
-} // namespace cti::test
-
-namespace cti::test {
-namespace {
 
 TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
   oauth_rig rig;
@@ -446,11 +441,6 @@ TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
   EXPECT_EQ(rig.connection(app)["status"], "connected");
 }
 
-} // namespace
-} // namespace cti::test
-
-namespace cti::test {
-namespace {
 
 json sync_call(int64_t id, const std::string& state, const std::string& direction, bool answered) {
   json c = {{"call_id", id},
@@ -538,11 +528,6 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
             "3");
 }
 
-} // namespace
-} // namespace cti::test
-
-namespace cti::test {
-namespace {
 
 TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
   oauth_rig rig(std::map<std::string, std::string>{{"DIALPAD_TIMEOUT_MS", "500"}});
@@ -559,11 +544,6 @@ TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
   EXPECT_EQ(rig.connection(app)["http"], 404);
 }
 
-} // namespace
-} // namespace cti::test
-
-namespace cti::test {
-namespace {
 
 TEST(oauth, a_burst_of_screen_pops_never_sends_more_than_five_per_user) {
   oauth_rig rig;

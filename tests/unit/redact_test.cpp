@@ -60,11 +60,6 @@ TEST(Redact, UnrelatedPayloadIsUntouched) {
   EXPECT_EQ(payload, before);
 }
 
-} // namespace
-} // namespace cti
-
-namespace cti {
-namespace {
 
 TEST(Redact, NumbersAndNamesInsideFreeText) {
   auto payload = nlohmann::json::parse(R"({"contact":{"name":"Sam Patel","phone_number":"+13125550177"},
