@@ -1398,12 +1398,62 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
   return {200, dump(totals), {}};
 }
 
+/// The App API's kinds (reached with an app's key): their transactions run
+/// as role cti_tenant, bound to the app by row-level security.
+bool is_tenant_scoped(query_kind k) {
+  switch (k) {
+    case query_kind::calls_list: case query_kind::call_get: case query_kind::call_patch:
+    case query_kind::voicemails_list: case query_kind::voicemail_get:
+    case query_kind::voicemail_patch: case query_kind::messages_list:
+      return true;
+    default:
+      return false;
+  }
+}
+
+} // namespace
+
+bool tenant_role_available(pqxx::connection_base& c) {
+  // Asked once per connection (per backend), then remembered.
+  struct memo {
+    const void* conn = nullptr;
+    int backend = 0;
+    bool available = false;
+  };
+  thread_local memo m;
+  if (m.conn != &c || m.backend != c.backendpid()) {
+    pqxx::nontransaction tx{c};
+    m.available = tx.exec("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
+                          " 'cti_tenant') THEN pg_has_role(current_user, 'cti_tenant', 'MEMBER')"
+                          " ELSE false END")[0][0].as<bool>();
+    m.conn = &c;
+    m.backend = c.backendpid();
+  }
+  return m.available;
+}
+
+namespace {
+
+db_answer run_scoped(pqxx::connection_base& c, const db_query& q, const json& args) {
+  pqxx::work tx{c};
+  // One round trip: the role and the app, for this transaction only. The
+  // app id is a validated UUID (the handler checked it), safe to inline.
+  if (!is_uuid(q.app_id))
+    refuse(errc::internal, "a tenant query without its app");
+  tx.exec("SET LOCAL ROLE cti_tenant; SELECT set_config('cti.app_id', '" + q.app_id + "', true)");
+  auto out = dispatch(tx, q, args);
+  tx.commit();
+  return out;
+}
+
 } // namespace
 
 db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   auto args = q.args.empty() ? json::object() : json::parse(q.args);
   if (q.kind == query_kind::retention_run)
     return run_retention(c, std::max<int64_t>(1, arg_int(args, "batch").value_or(1000)));
+  if (is_tenant_scoped(q.kind) && tenant_role_available(c))
+    return run_scoped(c, q, args);
   if (is_read_only(q.kind)) {
     // Reads run in autocommit: one round trip per statement instead of
     // BEGIN/COMMIT around it.

@@ -39,6 +39,10 @@ struct api_error {
 /// above and what libpqxx throws otherwise.
 db_answer run_query(pqxx::connection_base& c, const db_query& q);
 
+/// True when this connection's role may act as `cti_tenant` (migration
+/// 005): then App API queries run under row-level security.
+bool tenant_role_available(pqxx::connection_base& c);
+
 /// True for the kinds that only read (run in autocommit, and safe to run
 /// again on a fresh connection).
 bool is_read_only(query_kind kind);

@@ -373,8 +373,11 @@ cmd_ensure_role() {
 SELECT format('CREATE ROLE %I LOGIN', :'name')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'name') \\gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'name', :'pw') \\gexec
+SELECT 'CREATE ROLE cti_tenant NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cti_tenant') \\gexec
+SELECT format('GRANT cti_tenant TO %I', :'name') \\gexec
 SQL
-  note "role $name ready"
+  note "role $name ready (member of cti_tenant, for row-level security)"
 }
 
 main() {

@@ -155,6 +155,50 @@ TEST(ApiRepo, AnotherAppsDataIsNotFoundByAnyPath) {
   EXPECT_EQ(own["data"][0]["crm_user_id"], "u");
 }
 
+TEST(ApiRepo, RowLevelSecurityHidesOtherAppsEvenFromAForgedFilter) {
+  auto url = migrated_database("api_rls");
+  auto a = cti::test::create_app(url);
+  auto b = cti::test::create_app(url);
+  insert_call(url, a, 71, 1, 900);
+  insert_call(url, b, 72, 1, 901);
+  insert_call(url, b, 73, 1, 901);
+  auto c = connect(url);
+  ASSERT_TRUE(cti::db::tenant_role_available(*c)) << "migration 005 made role cti_tenant";
+  // What an App API transaction of app A runs as: a query that names B's
+  // rows outright still finds none of them.
+  {
+    pqxx::work tx{*c};
+    tx.exec("SET LOCAL ROLE cti_tenant; SELECT set_config('cti.app_id', '" + a + "', true)");
+    EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM calls WHERE app_id = $1::uuid", b)[0].as<int>(), 0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM calls")[0].as<int>(), 1);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM calls WHERE dialpad_call_id IN (72, 73)")[0].as<int>(), 0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM webhook_events WHERE app_id <> '" + a + "'::uuid")[0]
+                .as<int>(),
+              0);
+    // Nor can it write into B.
+    EXPECT_EQ(tx.exec_params("UPDATE calls SET status = 'ended' WHERE app_id = $1::uuid"
+                             " RETURNING 1", b).size(),
+              0u);
+    EXPECT_THROW(tx.exec_params("INSERT INTO calls (app_id, dialpad_call_id, status, started_at)"
+                                " VALUES ($1::uuid, 74, 'ringing', now())", b),
+                 pqxx::sql_error);
+  }
+  // Without the app set, the role sees nothing at all.
+  {
+    pqxx::work tx{*c};
+    tx.exec("SET LOCAL ROLE cti_tenant");
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM calls")[0].as<int>(), 0);
+  }
+  // The App API queries run that way and still see their own app's rows.
+  auto list_a = json::parse(cti::db::run_query(*c, query(query_kind::calls_list, a, {{"limit", 50}})).body);
+  ASSERT_EQ(list_a["data"].size(), 1u);
+  EXPECT_EQ(list_a["data"][0]["dialpad_call_id"], 71);
+  auto list_b = json::parse(cti::db::run_query(*c, query(query_kind::calls_list, b, {{"limit", 50}})).body);
+  EXPECT_EQ(list_b["data"].size(), 2u);
+  // The owner's own work (pollers, retention) is not bound by the policies.
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM calls"), "3");
+}
+
 TEST(ApiRepo, BatchMappingIsAllOrNothing) {
   auto url = migrated_database("api_batch");
   auto app = cti::test::create_app(url);
