@@ -1,5 +1,6 @@
 #include "db/api_repo.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <unordered_map>
 
@@ -1398,13 +1399,19 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
   return {200, dump(totals), {}};
 }
 
-/// The App API's kinds (reached with an app's key): their transactions run
-/// as role cti_tenant, bound to the app by row-level security.
+/// The kinds that act for one app on tenant tables only: the App API's
+/// (reached with an app's key), the WebSocket replay read, and the internal
+/// per-app ones that touch no shared table. Their transactions run as role
+/// cti_tenant, bound to the app by row-level security.
 bool is_tenant_scoped(query_kind k) {
   switch (k) {
     case query_kind::calls_list: case query_kind::call_get: case query_kind::call_patch:
     case query_kind::voicemails_list: case query_kind::voicemail_get:
-    case query_kind::voicemail_patch: case query_kind::messages_list:
+    case query_kind::voicemail_patch: case query_kind::voicemail_delete:
+    case query_kind::messages_list: case query_kind::stream_events:
+    case query_kind::map_one: case query_kind::map_batch: case query_kind::mappings_list:
+    case query_kind::mapping_by_dialpad: case query_kind::mappings_by_crm:
+    case query_kind::mapping_delete: case query_kind::key_audit: case query_kind::erase:
       return true;
     default:
       return false;
@@ -1421,6 +1428,10 @@ bool tenant_role_available(pqxx::connection_base& c) {
     bool available = false;
   };
   thread_local memo m;
+  // Benchmarks only (scripts/bench.sh measures what the scoping costs).
+  static const bool disabled = std::getenv("CTI_BENCH_NO_TENANT_ROLE") != nullptr;
+  if (disabled)
+    return false;
   if (m.conn != &c || m.backend != c.backendpid()) {
     pqxx::nontransaction tx{c};
     m.available = tx.exec("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="

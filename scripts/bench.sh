@@ -217,6 +217,16 @@ load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections 
 log "scenario: GET /api/calls/{dialpad id}, response cache off"
 load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
   --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+# What row-level security costs: the same two without the cti_tenant role
+# (each App API read then runs in autocommit, unscoped).
+stop_server
+BENCH_SERVER_ENV="$SAVED_ENV API_RESPONSE_CACHE_MS=0 CTI_BENCH_NO_TENANT_ROLE=1"
+start_server
+log "scenario: GET /api/calls?limit=50, response cache off, without row-level security"
+load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+log "scenario: GET /api/calls/{dialpad id}, response cache off, without row-level security"
+load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
+  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server
