@@ -612,3 +612,26 @@ TEST(server_binary, serves_https_and_wss_with_tls_1_2_or_newer) {
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
   shell("rm -rf " + dir);
 }
+
+TEST(server_binary, idle_connections_are_bounded_by_max_connections) {
+  cti::test::server_process s{{{"MAX_CONNECTIONS", "5"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  // Five idle connections hold every place (start() has closed its own).
+  std::vector<std::unique_ptr<cti::test::raw_connection>> idle;
+  ASSERT_TRUE(cti::test::eventually([&] {
+    idle.clear();
+    for (int i = 0; i < 5; ++i)
+      idle.push_back(std::make_unique<cti::test::raw_connection>(s.port()));
+    // The sixth is closed at once, unanswered.
+    cti::test::raw_connection extra{s.port()};
+    extra.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    return extra.closed_by_peer(std::chrono::seconds{2});
+  }, std::chrono::seconds{10}));
+  // A place frees when one of them leaves.
+  idle.pop_back();
+  EXPECT_TRUE(cti::test::eventually([&] {
+    return cti::test::http_request(s.port(), "GET", "/").status == 200;
+  }, std::chrono::seconds{5}));
+  idle.clear();
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
