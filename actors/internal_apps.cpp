@@ -337,8 +337,22 @@ void erase_endpoint(handler_ptr self, const api_request& req, const std::string&
     reply_bad_request(self, req, "phone_number must be a phone number");
     return;
   }
+  // E.164 before matching: a number without a country code is read as a
+  // North American one when it has 10 digits (+1, Dialpad's home market) or
+  // 11 starting with 1; the number as given is matched as well.
+  std::string e164 = number;
+  if (number[0] != '+') {
+    if (number.size() == 10)
+      e164 = "+1" + number;
+    else
+      e164 = "+" + number;
+  }
+  json spellings = json::array({e164});
+  if (number != e164)
+    spellings.push_back(number);
   answer_query(self, req.serial,
-               make_query(req, query_kind::erase, app, json{{"phone_number", number}}));
+               make_query(req, query_kind::erase, app,
+                          json{{"phone_number", e164}, {"spellings", spellings}}));
 }
 
 /// GET|PUT /internal/apps/{id}/retention.

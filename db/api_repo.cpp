@@ -520,20 +520,31 @@ db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, con
 
 db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   require_app(tx, q.app_id, true);
+  // The E.164 form, and every spelling the number may be stored under
+  // (a text[] literal of validated numbers: `+` and digits only).
   auto number = *arg_text(a, "phone_number");
+  std::string spellings = "{";
+  for (const auto& s : a.at("spellings")) {
+    if (spellings.size() > 1)
+      spellings += ',';
+    spellings += s.get<std::string>();
+  }
+  spellings += '}';
   auto count = [&](const char* table) {
     return static_cast<int64_t>(
       tx.exec_params(std::string{"DELETE FROM "} + table
-                       + " WHERE app_id = $1::uuid AND (from_number = $2 OR to_number = $2)",
-                     q.app_id, number).affected_rows());
+                       + " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                         " OR to_number = ANY($2::text[]))",
+                     q.app_id, spellings).affected_rows());
   };
   // Voicemails first (with those left on a call of the number): their call
   // link would only be set to NULL.
   auto voicemails = static_cast<int64_t>(
-    tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND (from_number = $2"
-                   " OR to_number = $2 OR call_id IN (SELECT id FROM calls WHERE app_id = $1::uuid"
-                   " AND (from_number = $2 OR to_number = $2)))",
-                   q.app_id, number).affected_rows());
+    tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                   " OR to_number = ANY($2::text[]) OR call_id IN (SELECT id FROM calls"
+                   " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                   " OR to_number = ANY($2::text[]))))",
+                   q.app_id, spellings).affected_rows());
   auto calls = count("calls");
   auto messages = count("messages");
   // Stored payloads that may write the number: a coarse filter on the

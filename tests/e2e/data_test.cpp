@@ -136,6 +136,18 @@ TEST_F(data_test, erase_deletes_the_numbers_records_and_redacts_the_payloads_of_
                          R"({"phone_number": "+17025550143"})").status, 401);
 }
 
+TEST_F(data_test, erase_reads_a_number_without_country_code_as_e164) {
+  auto app = create_app_over_http(port(), "erase-national");
+  ring(app, 8810001, "+17025550199");
+  ASSERT_TRUE(all_processed(app, 1));
+  auto r = internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                         R"({"phone_number": "702-555-0199"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["calls"], 1) << r.body;
+  EXPECT_EQ(json::parse(r.body)["webhook_events_redacted"], 1) << r.body;
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid", {app}), "0");
+}
+
 TEST_F(data_test, retention_settings_are_validated_and_stored) {
   auto app = create_app_over_http(port(), "retention-settings");
   auto get = internal_call(port(), "GET", "/internal/apps/" + app + "/retention");
