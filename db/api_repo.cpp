@@ -1410,10 +1410,12 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
   return {200, dump(totals), {}};
 }
 
+} // namespace
+
 /// The kinds that act for one app on tenant tables only: the App API's
 /// (reached with an app's key), the WebSocket replay read, and the internal
-/// per-app ones that touch no shared table. Their transactions run as role
-/// cti_tenant, bound to the app by row-level security.
+/// per-app ones that touch no shared table. They run as role cti_tenant,
+/// bound to the app by row-level security.
 bool is_tenant_scoped(query_kind k) {
   switch (k) {
     case query_kind::calls_list: case query_kind::call_get: case query_kind::call_patch:
@@ -1429,53 +1431,76 @@ bool is_tenant_scoped(query_kind k) {
   }
 }
 
+namespace {
+
+/// What a DB worker's connection is doing, per backend: whether it may act
+/// as cti_tenant, and for which app it does so now (empty: as itself).
+struct tenant_memo {
+  const void* conn = nullptr;
+  int backend = 0;
+  bool checked = false;
+  bool available = false;
+  std::string app;
+};
+
+tenant_memo& memo_of(pqxx::connection_base& c) {
+  thread_local tenant_memo m;
+  if (m.conn != &c || m.backend != c.backendpid())
+    m = tenant_memo{&c, c.backendpid()}; // a new session starts as itself
+  return m;
+}
+
+/// Puts the session in tenant mode for `app` (a validated UUID, safe to
+/// inline): role cti_tenant, `cti.app_id` set. It stays so for the next
+/// queries of the same app, so a read costs no extra round trip.
+void enter_tenant_mode(pqxx::connection_base& c, const std::string& app) {
+  auto& m = memo_of(c);
+  if (m.app == app)
+    return;
+  if (!is_uuid(app))
+    refuse(errc::internal, "a tenant query without its app");
+  m.app = "?"; // unknown until it succeeded: the next leave resets
+  pqxx::nontransaction tx{c};
+  tx.exec("SET ROLE cti_tenant; SELECT set_config('cti.app_id', '" + app + "', false)");
+  m.app = app;
+}
+
 } // namespace
 
 bool tenant_role_available(pqxx::connection_base& c) {
-  // Asked once per connection (per backend), then remembered.
-  struct memo {
-    const void* conn = nullptr;
-    int backend = 0;
-    bool available = false;
-  };
-  thread_local memo m;
   // Benchmarks only (scripts/bench.sh measures what the scoping costs).
   static const bool disabled = std::getenv("CTI_BENCH_NO_TENANT_ROLE") != nullptr;
   if (disabled)
     return false;
-  if (m.conn != &c || m.backend != c.backendpid()) {
+  auto& m = memo_of(c);
+  if (!m.checked) {
     pqxx::nontransaction tx{c};
     m.available = tx.exec("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
                           " 'cti_tenant') THEN pg_has_role(current_user, 'cti_tenant', 'MEMBER')"
                           " ELSE false END")[0][0].as<bool>();
-    m.conn = &c;
-    m.backend = c.backendpid();
+    m.checked = true;
   }
   return m.available;
 }
 
-namespace {
-
-db_answer run_scoped(pqxx::connection_base& c, const db_query& q, const json& args) {
-  pqxx::work tx{c};
-  // One round trip: the role and the app, for this transaction only. The
-  // app id is a validated UUID (the handler checked it), safe to inline.
-  if (!is_uuid(q.app_id))
-    refuse(errc::internal, "a tenant query without its app");
-  tx.exec("SET LOCAL ROLE cti_tenant; SELECT set_config('cti.app_id', '" + q.app_id + "', true)");
-  auto out = dispatch(tx, q, args);
-  tx.commit();
-  return out;
+void leave_tenant_mode(pqxx::connection_base& c) {
+  auto& m = memo_of(c);
+  if (m.app.empty())
+    return;
+  m.app = "?";
+  pqxx::nontransaction tx{c};
+  tx.exec("RESET ROLE; RESET cti.app_id");
+  m.app.clear();
 }
-
-} // namespace
 
 db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   auto args = q.args.empty() ? json::object() : json::parse(q.args);
   if (q.kind == query_kind::retention_run)
     return run_retention(c, std::max<int64_t>(1, arg_int(args, "batch").value_or(1000)));
   if (is_tenant_scoped(q.kind) && tenant_role_available(c))
-    return run_scoped(c, q, args);
+    enter_tenant_mode(c, q.app_id);
+  else
+    leave_tenant_mode(c);
   if (is_read_only(q.kind)) {
     // Reads run in autocommit: one round trip per statement instead of
     // BEGIN/COMMIT around it.

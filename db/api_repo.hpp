@@ -40,8 +40,15 @@ struct api_error {
 db_answer run_query(pqxx::connection_base& c, const db_query& q);
 
 /// True when this connection's role may act as `cti_tenant` (migration
-/// 005): then App API queries run under row-level security.
+/// 005): then the per-app queries run under row-level security.
 bool tenant_role_available(pqxx::connection_base& c);
+
+/// True for the kinds that run as `cti_tenant`, bound to their app.
+bool is_tenant_scoped(query_kind kind);
+
+/// Returns the session to its own role, if a per-app query left it as
+/// `cti_tenant` (every other use of a worker's connection does this first).
+void leave_tenant_mode(pqxx::connection_base& c);
 
 /// True for the kinds that only read (run in autocommit, and safe to run
 /// again on a fresh connection).

@@ -82,14 +82,19 @@ void drop_connection(worker_ptr self, const char* why) {
 /// `retry_safe` jobs (read-only) get one immediate reconnect-and-retry when a
 /// stale connection is found broken, so a Postgres restart is invisible to
 /// them once Postgres is back.
+///
+/// Every job but a REST query (which chooses its role itself, see
+/// db::run_query) first returns the session from tenant mode.
 template <class T, class F>
-caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job) {
+caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool query = false) {
   auto& st = self->state;
   for (int attempt = 0;; ++attempt) {
     if (!st.conn)
       return make_error(errc::db_unavailable, "database unreachable");
     const char* lost = nullptr;
     try {
+      if (!query)
+        db::leave_tenant_mode(*st.conn);
       return job(*st.conn);
     } catch (const pqxx::broken_connection&) {
       lost = "broken connection";
@@ -258,7 +263,7 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
         } catch (const db::api_error& e) {
           return make_error(e.code, e.message);
         }
-      });
+      }, true);
     },
     [=](health_atom) -> caf::result<bool> {
       return with_connection<bool>(self, true, [](pqxx::connection& c) {

@@ -197,6 +197,20 @@ TEST(ApiRepo, RowLevelSecurityHidesOtherAppsEvenFromAForgedFilter) {
   EXPECT_EQ(list_b["data"].size(), 2u);
   // The owner's own work (pollers, retention) is not bound by the policies.
   EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM calls"), "3");
+  // A per-app query leaves the session as cti_tenant for the next one of the
+  // same app (no extra round trip); any other query, and every other job of
+  // a worker (leave_tenant_mode), returns it to its own role first.
+  auto owner_count = [&] {
+    pqxx::work tx{*c};
+    return tx.exec1("SELECT count(*) FROM calls")[0].as<int>();
+  };
+  EXPECT_EQ(owner_count(), 2); // still app B's session from the list above
+  cti::db::run_query(*c, query(query_kind::app_get, a));
+  EXPECT_EQ(owner_count(), 3);
+  cti::db::run_query(*c, query(query_kind::calls_list, a, {{"limit", 50}}));
+  EXPECT_EQ(owner_count(), 1);
+  cti::db::leave_tenant_mode(*c);
+  EXPECT_EQ(owner_count(), 3);
 }
 
 TEST(ApiRepo, BatchMappingIsAllOrNothing) {
