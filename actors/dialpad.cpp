@@ -760,7 +760,15 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
             req.headers.push_back({"Content-Type", "application/json"});
             req.body = json{{"screen_pop_uri", uri}}.dump();
             call_dialpad(self, st2.settings->http, st2.settings->cfg, std::move(req),
-                         [rp, serial, app](outbound_response& res) mutable {
+                         [self, rp, serial, app](outbound_response& res) mutable {
+                  if (res.error.empty() && res.status == 401) {
+                    // The token was refused: revoked (a disconnect on another
+                    // node) or replaced. The refresher reads the connection
+                    // again (and ends if it is gone: the next pop is a 409).
+                    auto& refreshers = self->state.refreshers;
+                    if (auto it = refreshers.find(app); it != refreshers.end())
+                      self->send(it->second, refresh_atom_v, uint64_t{0});
+                  }
                   rp.deliver(screen_pop_answer(serial, app, res));
                 });
           },

@@ -366,6 +366,15 @@ TEST(oauth, screen_pop_uses_the_apps_token_and_maps_dialpads_answers) {
                               {{"x-app-api-key", other_key}, {"Content-Type", "application/json"}},
                               R"({"dialpad_user_id": 42, "screen_pop_uri": "https://crm.example"})");
   EXPECT_EQ(foreign.status, 409) << foreign.body;
+
+  // Disconnected elsewhere (another node deleted the row and revoked the
+  // token): Dialpad refuses the token once, then this node knows.
+  query_value(database_url(), "DELETE FROM dialpad_connections WHERE app_id = $1::uuid RETURNING 1",
+              {app});
+  rig.connected.clear();
+  rig.fake.set_screenpop_status(401);
+  EXPECT_EQ(pop(44).status, 502);
+  EXPECT_TRUE(eventually([&] { return pop(45).status == 409; }, 10s));
 }
 
 TEST(oauth, disconnect_revokes_at_dialpad_and_deletes_the_tokens) {
