@@ -207,26 +207,22 @@ WRITER=$!
 load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
 wait "$WRITER" || true
 sed 's/^/  writes: /' "$PGDIR/writes.json" >&2
-# The same reads with the response cache off: every request reaches Postgres.
-stop_server
+# The same reads with the response cache off: every request reaches Postgres;
+# then without the cti_tenant role, for what row-level security costs (each
+# App API read then runs unscoped).
 SAVED_ENV=${BENCH_SERVER_ENV:-}
-BENCH_SERVER_ENV="$SAVED_ENV API_RESPONSE_CACHE_MS=0"
-start_server
-log "scenario: GET /api/calls?limit=50, response cache off"
-load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
-log "scenario: GET /api/calls/{dialpad id}, response cache off"
-load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
-  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
-# What row-level security costs: the same two without the cti_tenant role
-# (each App API read then runs in autocommit, unscoped).
-stop_server
-BENCH_SERVER_ENV="$SAVED_ENV API_RESPONSE_CACHE_MS=0 CTI_BENCH_NO_TENANT_ROLE=1"
-start_server
-log "scenario: GET /api/calls?limit=50, response cache off, without row-level security"
-load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
-log "scenario: GET /api/calls/{dialpad id}, response cache off, without row-level security"
-load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
-  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+uncached_reads() { # LABEL EXTRA_ENV
+  stop_server
+  BENCH_SERVER_ENV="$SAVED_ENV API_RESPONSE_CACHE_MS=0 $2"
+  start_server
+  log "scenario: GET /api/calls?limit=50, response cache off$1"
+  load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+  log "scenario: GET /api/calls/{dialpad id}, response cache off$1"
+  load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
+    --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+}
+uncached_reads "" ""
+uncached_reads ", without row-level security" "CTI_BENCH_NO_TENANT_ROLE=1"
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server
