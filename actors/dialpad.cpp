@@ -14,6 +14,7 @@
 #include "domain/seal.hpp"
 #include "domain/secure_random.hpp"
 #include "domain/url.hpp"
+#include "domain/validation.hpp"
 
 namespace cti {
 
@@ -438,12 +439,10 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
   for (const auto& item : items) {
     if (!item.is_object() || !item.contains("call_id"))
       continue;
-    const auto& id = item["call_id"];
-    std::string call_id = id.is_number_integer() ? std::to_string(id.get<int64_t>())
-                          : id.is_string()       ? id.get<std::string>()
-                                                 : std::string{};
-    if (call_id.empty() || call_id.size() > 64)
+    auto id = json_dialpad_id(item["call_id"]);
+    if (!id)
       continue;
+    auto call_id = std::to_string(*id);
     ingest_item it;
     it.app_id = st.app;
     auto state = item.contains("state") && item["state"].is_string()
@@ -743,8 +742,14 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
         resp.headers.push_back({"Retry-After", std::to_string(wait)});
         return resp;
       }
-      if (st.pops.size() > 100000) // bound the bookkeeping
-        st.pops.clear();
+      if (st.pops.size() > 100000) {
+        // Bound the bookkeeping: users whose last pop is over a minute old
+        // have nothing left to count.
+        for (auto it = st.pops.begin(); it != st.pops.end();)
+          it = it->second.empty() || now - it->second.back() >= std::chrono::minutes{1}
+                 ? st.pops.erase(it)
+                 : std::next(it);
+      }
       // Counted now, so that a burst is counted before any of it is sent.
       st.pops[{app, user}].push_back(now);
       auto rp = self->make_response_promise<api_response>();

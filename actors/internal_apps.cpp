@@ -14,6 +14,7 @@
 #include "domain/api_key.hpp"
 #include "domain/log.hpp"
 #include "domain/phone.hpp"
+#include "domain/redact.hpp"
 #include "domain/pagination.hpp"
 #include "domain/seal.hpp"
 #include "domain/secure_random.hpp"
@@ -330,8 +331,7 @@ void erase_endpoint(handler_ptr self, const api_request& req, const std::string&
   std::string number;
   if (it != body->end() && it->is_string())
     number = normalize_phone(it->get_ref<const std::string&>());
-  auto digits = std::count_if(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (number.empty() || number.size() > 32 || digits < 3
+  if (number.empty() || number.size() > 32 || digits_of(number).size() < 3
       || number.find_first_not_of("+0123456789") != std::string::npos
       || number.find('+', 1) != std::string::npos) {
     reply_bad_request(self, req, "phone_number must be a phone number");

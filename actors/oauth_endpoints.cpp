@@ -15,6 +15,7 @@
 #include "domain/secure_random.hpp"
 #include "domain/url.hpp"
 #include "domain/uuid.hpp"
+#include "domain/validation.hpp"
 
 namespace cti {
 
@@ -155,14 +156,8 @@ void fetch_company(handler_ptr self, const api_request& req, const std::string& 
                [self, req, app, environment, tokens](outbound_response& res) {
         auto j = json::parse(res.body, nullptr, false);
         std::optional<int64_t> id;
-        if (res.error.empty() && res.status == 200 && j.is_object() && j.contains("id")) {
-          const auto& v = j["id"];
-          if (v.is_number_integer() && v.get<int64_t>() > 0)
-            id = v.get<int64_t>();
-          else if (v.is_string())
-            if (auto n = std::atoll(v.get<std::string>().c_str()); n > 0)
-              id = n;
-        }
+        if (res.error.empty() && res.status == 200 && j.is_object() && j.contains("id"))
+          id = json_dialpad_id(j["id"]);
         if (!id) {
           log::warn("Dialpad company lookup failed",
                     {{"app_id", app},
@@ -212,7 +207,6 @@ void exchange_code(handler_ptr self, const api_request& req, const std::string& 
 } // namespace
 
 void handle_oauth_connect(handler_ptr self, const api_request& req) {
-  const auto& cfg = self->state.ctx->cfg;
   auto proceed = [self, req](const std::string& caller_app) {
     const auto* raw = req.query_param("app_id");
     if (raw == nullptr || !is_uuid(*raw)) {
@@ -248,7 +242,6 @@ void handle_oauth_connect(handler_ptr self, const api_request& req) {
       proceed({});
     return;
   }
-  (void)cfg;
   with_app(self, req, [proceed](const std::string& app) { proceed(app); });
 }
 

@@ -246,6 +246,27 @@ std::string connection_object(const pqxx::row& r) {
   return dump(j);
 }
 
+/// Writes the app's connection row with `sql` (an upsert RETURNING
+/// connection_columns), refusing with 409 when another app holds `org` —
+/// found first, or by the unique index when a concurrent registration won
+/// the race (the transaction is then spoilt and rolled back as the error
+/// leaves).
+pqxx::row upsert_connection(pqxx::transaction_base& tx, const db_query& q,
+                            std::optional<int64_t> org, const std::string& sql, sql_params& p) {
+  static const std::string taken = "dialpad_org_id is registered to another app";
+  if (org) {
+    auto clash = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE dialpad_org_id = $1"
+                                " AND app_id <> $2::uuid", *org, q.app_id);
+    if (!clash.empty())
+      refuse(errc::conflict, taken);
+  }
+  try {
+    return tx.exec_params(sql, p.dynamic())[0];
+  } catch (const pqxx::unique_violation&) {
+    refuse(errc::conflict, taken);
+  }
+}
+
 db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   require_app(tx, q.app_id, true);
   auto existing = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE app_id = $1::uuid"
@@ -256,18 +277,10 @@ db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json&
   auto unsigned_ok = arg_bool(a, "allow_unsigned_webhooks");
   if (existing.empty() && !org)
     refuse(errc::bad_request, "dialpad_org_id is required to register a connection");
-  if (org) {
-    auto clash = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE dialpad_org_id = $1"
-                                " AND app_id <> $2::uuid", *org, q.app_id);
-    if (!clash.empty())
-      refuse(errc::conflict, "dialpad_org_id is registered to another app");
-  }
   sql_params p;
   p.text(q.app_id).int64(org).text(env).text(secret).text(
     unsigned_ok ? std::optional<std::string>{*unsigned_ok ? "true" : "false"} : std::nullopt);
-  pqxx::result res;
-  try {
-    res = tx.exec_params(
+  auto row = upsert_connection(tx, q, org,
       "INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment,"
       " webhook_secret_sealed, allow_unsigned_webhooks)"
       " VALUES ($1::uuid, $2, COALESCE($3, 'production'), decode($4, 'hex'),"
@@ -278,12 +291,7 @@ db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json&
       " webhook_secret_sealed = COALESCE(decode($4, 'hex'), dialpad_connections.webhook_secret_sealed),"
       " allow_unsigned_webhooks = COALESCE($5::boolean, dialpad_connections.allow_unsigned_webhooks)"
       " RETURNING " + connection_columns,
-      p.dynamic());
-  } catch (const pqxx::unique_violation&) {
-    // A concurrent registration won the race (the transaction is spoilt,
-    // and it is rolled back as the error leaves).
-    refuse(errc::conflict, "dialpad_org_id is registered to another app");
-  }
+      p);
   ojson details = ojson::object();
   if (org)
     details["dialpad_org_id"] = *org;
@@ -294,7 +302,7 @@ db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json&
   if (unsigned_ok)
     details["allow_unsigned_webhooks"] = *unsigned_ok;
   audit(tx, q, "dialpad.registered", details);
-  return {200, connection_object(res[0]), {}};
+  return {200, connection_object(row), {}};
 }
 
 db_answer dialpad_get(pqxx::transaction_base& tx, const db_query& q) {
@@ -361,20 +369,12 @@ db_answer oauth_state_consume(pqxx::transaction_base& tx, const db_query& q) {
 db_answer dialpad_connect(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   require_app(tx, q.app_id, true);
   auto org = arg_int(a, "dialpad_org_id");
-  if (org) {
-    auto clash = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE dialpad_org_id = $1"
-                                " AND app_id <> $2::uuid", *org, q.app_id);
-    if (!clash.empty())
-      refuse(errc::conflict, "the Dialpad company is connected to another app");
-  }
   auto it = a.find("scopes");
   std::string scopes = it != a.end() && it->is_array() ? it->dump() : "[]";
   sql_params p;
   p.text(q.app_id).int64(org).text(arg_text(a, "environment")).text(arg_text(a, "access_sealed"))
     .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes);
-  pqxx::result res;
-  try {
-    res = tx.exec_params(
+  auto row = upsert_connection(tx, q, org,
       "INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment, status,"
       " access_token_sealed, refresh_token_sealed, expires_at, scopes)"
       " VALUES ($1::uuid, $2, $3, 'connected', decode($4, 'hex'), decode($5, 'hex'), "
@@ -387,16 +387,13 @@ db_answer dialpad_connect(pqxx::transaction_base& tx, const db_query& q, const j
       " next_refresh_at = NULL, last_refresh_at = NULL,"
       " refresh_lease_owner = NULL, refresh_lease_until = NULL"
       " RETURNING " + connection_columns,
-      p.dynamic());
-  } catch (const pqxx::unique_violation&) {
-    refuse(errc::conflict, "the Dialpad company is connected to another app");
-  }
+      p);
   ojson details = ojson::object();
   details["environment"] = *arg_text(a, "environment");
   if (org)
     details["dialpad_org_id"] = *org;
   audit(tx, q, "dialpad.connected", details);
-  return {200, connection_object(res[0]), {}};
+  return {200, connection_object(row), {}};
 }
 
 db_answer dialpad_tokens(pqxx::transaction_base& tx, const db_query& q) {
@@ -1445,8 +1442,11 @@ struct tenant_memo {
 
 tenant_memo& memo_of(pqxx::connection_base& c) {
   thread_local tenant_memo m;
-  if (m.conn != &c || m.backend != c.backendpid())
-    m = tenant_memo{&c, c.backendpid()}; // a new session starts as itself
+  if (m.conn != &c || m.backend != c.backendpid()) {
+    m = tenant_memo{}; // a new session starts as itself
+    m.conn = &c;
+    m.backend = c.backendpid();
+  }
   return m;
 }
 

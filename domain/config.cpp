@@ -355,15 +355,14 @@ void read_encryption_key(reader& r, config& cfg) {
                         "of exactly 32 bytes");
 }
 
-/// Checks that a Dialpad base URL is http(s) and, in production, that plain
-/// HTTP only goes to a loopback host (a local fake in tests).
+/// Checks that a Dialpad base URL is one the HTTP client can call (the same
+/// parser) and, in production, that plain HTTP only goes to a loopback host
+/// (a local fake in tests).
 void check_base_url(reader& r, const config& cfg, const std::string& name, std::string& url) {
-  bool https = starts_with_nocase(url, "https://");
-  bool http = starts_with_nocase(url, "http://");
-  auto host = url_host(url);
-  if ((!https && !http) || host.empty()) {
+  auto parts = parse_http_url(url);
+  if (!parts) {
     r.fail(name, name + " must be an http:// or https:// URL, got " + shown(url));
-  } else if (http && !cfg.is_development() && !is_loopback_host(host)) {
+  } else if (!parts->tls && !cfg.is_development() && !is_loopback_host(parts->host)) {
     r.fail(name, name + " must use https:// in production unless it points at a loopback "
                         "host, got " + shown(url));
   }

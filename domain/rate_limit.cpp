@@ -22,6 +22,7 @@ window_limiter::slot& window_limiter::current(std::string_view key, clock::time_
       slots_.clear();
   }
   auto& s = slots_[std::string{key}];
+  keys_.store(slots_.size(), std::memory_order_relaxed);
   if (s.count == 0 || now - s.start >= window_) {
     s.start = now;
     s.count = 0;
@@ -37,7 +38,7 @@ int64_t window_limiter::wait(const slot& s, clock::time_point now) const {
 }
 
 int64_t window_limiter::blocked_for(std::string_view key, clock::time_point now) {
-  if (limit_ <= 0)
+  if (limit_ <= 0 || keys_.load(std::memory_order_relaxed) == 0)
     return 0;
   std::lock_guard lk{mu_};
   auto it = slots_.find(std::string{key});

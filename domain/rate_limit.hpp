@@ -3,6 +3,7 @@
 // Fixed-window counters per key (a client IP, an app id), thread-safe: the
 // brute-force brake on credentials and the per-app request budget.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -41,6 +42,9 @@ private:
 
   int64_t limit_;
   std::chrono::seconds window_;
+  /// Keys counted so far (read without the lock: while it is 0, nobody is
+  /// blocked, and the hot path of every request takes no lock).
+  std::atomic<std::size_t> keys_{0};
   std::mutex mu_;
   std::unordered_map<std::string, slot> slots_;
 };

@@ -46,19 +46,6 @@ bool is_loopback_host(std::string_view host) {
   return parts == 4;
 }
 
-std::string_view url_host(std::string_view url) {
-  auto start = url.find("://");
-  if (start == std::string_view::npos)
-    return {};
-  auto rest = url.substr(start + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos)
-    rest.remove_prefix(at + 1);
-  if (!rest.empty() && rest.front() == '[')
-    return rest.substr(0, rest.find(']') + 1);
-  return rest.substr(0, rest.find(':'));
-}
-
 std::optional<url_parts> parse_http_url(std::string_view url) {
   url_parts out;
   std::string_view rest;

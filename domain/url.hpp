@@ -28,10 +28,6 @@ std::optional<url_parts> parse_http_url(std::string_view url);
 /// without brackets). A name like `127.evil.com` is not loopback.
 bool is_loopback_host(std::string_view host);
 
-/// The host of an absolute `scheme://[userinfo@]host[:port]/...` URL, IPv6
-/// literals with their brackets; empty when there is none.
-std::string_view url_host(std::string_view url);
-
 /// Percent-encodes every byte outside RFC 3986's unreserved set
 /// (`A-Z a-z 0-9 - . _ ~`), uppercase hex.
 std::string percent_encode(std::string_view s);
