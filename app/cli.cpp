@@ -30,7 +30,7 @@ std::unique_ptr<pqxx::connection> connect(const config& cfg) {
 }
 
 int migrate(const config& cfg) {
-  auto res = db::run_migrations(cfg.database_url, db::embedded_migrations());
+  auto res = db::run_migrations(cfg.migration_conninfo(), db::embedded_migrations());
   if (!res.ok) {
     std::cerr << "cti-server migrate: " << res.error << "\n";
     return 1;

@@ -205,8 +205,9 @@ int main(int argc, char** argv) {
   for (const auto& name : cti::secret_variables())
     if (auto it = env.find(name); it != env.end() && !it->second.empty())
       secrets.push_back(it->second);
-  if (auto pw = cti::conninfo_password(cfg.database_url); !pw.empty())
-    secrets.push_back(pw);
+  for (const auto* url : {&cfg.database_url, &cfg.migration_database_url})
+    if (auto pw = cti::conninfo_password(*url); !pw.empty())
+      secrets.push_back(pw);
   cti::log::init(cti::log::parse_level(cfg.log_level),
                  cfg.log_fmt == cti::log_format::json, std::move(secrets));
   for (const auto& name : cfg.generated_secrets)
@@ -216,7 +217,7 @@ int main(int argc, char** argv) {
   // libpq waits this long for a connection (a vanished server, not a refused one).
   setenv("PGCONNECT_TIMEOUT", "3", 0);
 
-  if (!apply_migrations(cfg.database_url)) {
+  if (!apply_migrations(cfg.migration_conninfo())) {
     cti::log::shutdown();
     return 1;
   }

@@ -63,12 +63,15 @@ migration_result run_migrations(pqxx::connection_base& conn,
     std::map<std::string, std::string> applied; // name -> checksum
     {
       pqxx::work tx{conn};
-      tx.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-              " version text PRIMARY KEY,"
-              " name text NOT NULL,"
-              " checksum text NOT NULL,"
-              " applied_at timestamptz NOT NULL DEFAULT now(),"
-              " execution_ms integer NOT NULL DEFAULT 0)");
+      // Only when missing: a server role that owns nothing may check an
+      // up-to-date schema (it cannot create anything, even IF NOT EXISTS).
+      if (tx.exec1("SELECT to_regclass('schema_migrations') IS NULL")[0].as<bool>())
+        tx.exec("CREATE TABLE schema_migrations ("
+                " version text PRIMARY KEY,"
+                " name text NOT NULL,"
+                " checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now(),"
+                " execution_ms integer NOT NULL DEFAULT 0)");
       for (const auto& row : tx.exec("SELECT name, checksum FROM schema_migrations"))
         applied.emplace(row[0].as<std::string>(), row[1].as<std::string>());
       tx.commit();
@@ -103,6 +106,13 @@ migration_result run_migrations(pqxx::connection_base& conn,
       res.applied.push_back(m.name);
     }
     res.ok = true;
+  } catch (const pqxx::insufficient_privilege& e) {
+    res.ok = false;
+    res.error = (current.empty() ? std::string{"migrations failed: "}
+                                 : "migration " + current + " failed: ")
+                + e.what()
+                + " (this role may not change the schema: set MIGRATION_DATABASE_URL"
+                  " to the tables' owner)";
   } catch (const std::exception& e) {
     res.ok = false;
     res.error = current.empty() ? std::string{"migrations failed: "} + e.what()

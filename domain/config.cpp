@@ -279,15 +279,23 @@ void read_logging(reader& r, config& cfg) {
   }
 }
 
+/// A libpq connection string: a postgresql:// (or postgres://) URI or
+/// key=value pairs. It may embed a password, so a message never repeats it.
+void read_conninfo(reader& r, const std::string& name, std::string& out) {
+  auto url = r.get(name);
+  if (!url)
+    return;
+  if (url->rfind("postgresql://", 0) == 0 || url->rfind("postgres://", 0) == 0
+      || url->find('=') != std::string::npos)
+    out = std::move(*url);
+  else
+    r.fail(name, name + " must be a postgresql:// (or postgres://) URI "
+                        "or a libpq key=value string");
+}
+
 void read_database(reader& r, config& cfg) {
-  if (auto url = r.get("DATABASE_URL")) {
-    // The URL may embed a password, so the message never repeats it.
-    if (url->rfind("postgresql://", 0) == 0 || url->rfind("postgres://", 0) == 0
-        || url->find('=') != std::string::npos)
-      cfg.database_url = std::move(*url);
-    else
-      r.fail("DATABASE_URL", "DATABASE_URL must be a postgresql:// (or postgres://) URI "
-                             "or a libpq key=value string");
+  if (r.get("DATABASE_URL")) {
+    read_conninfo(r, "DATABASE_URL", cfg.database_url);
   } else {
     std::string host = "localhost";
     std::string user = "postgres";
@@ -305,6 +313,7 @@ void read_database(reader& r, config& cfg) {
       out += " password=" + conninfo_quote(*password);
     out += " dbname=" + conninfo_quote(name);
   }
+  read_conninfo(r, "MIGRATION_DATABASE_URL", cfg.migration_database_url);
   bool min_bad = r.get("DB_POOL_MIN") && !r.read_int("DB_POOL_MIN", cfg.db_pool_min, 1, 1000);
   bool max_given = r.get("DB_POOL_MAX").has_value();
   bool max_bad = max_given && !r.read_int("DB_POOL_MAX", cfg.db_pool_max, 1, 1000);
@@ -621,7 +630,8 @@ std::string conninfo_password(std::string_view conninfo) {
 const std::vector<std::string>& secret_variables() {
   static const std::vector<std::string> names = {
     "INTERNAL_API_SECRET",           "DIALPAD_WEBHOOK_SECRET",     "DATABASE_ENCRYPTION_KEY",
-    "DB_PASSWORD",                   "DATABASE_URL",               "DIALPAD_SANDBOX_CLIENT_SECRET",
+    "DB_PASSWORD",                   "DATABASE_URL",               "MIGRATION_DATABASE_URL",
+    "DIALPAD_SANDBOX_CLIENT_SECRET",
     "DIALPAD_PROD_CLIENT_SECRET",
   };
   return names;

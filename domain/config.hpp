@@ -31,6 +31,10 @@ struct config {
   run_mode mode = run_mode::production;       ///< CTI_ENV
   uint16_t port = 4000;                       ///< PORT
   std::string database_url;                   ///< DATABASE_URL, or built from DB_*
+  /// MIGRATION_DATABASE_URL: the tables' owner, used only to apply
+  /// migrations (at start-up and by `cti-server migrate`); empty means
+  /// DATABASE_URL migrates too. See migration_conninfo().
+  std::string migration_database_url;
   int db_pool_min = 2;                        ///< DB_POOL_MIN
   int db_pool_max = 10;                       ///< DB_POOL_MAX
   std::string log_level = "info";             ///< LOG_LEVEL: trace|debug|info|warn|error|critical|off
@@ -78,6 +82,11 @@ struct config {
 
   /// True in development mode (`CTI_ENV=development`).
   bool is_development() const noexcept { return mode == run_mode::development; }
+
+  /// The connection that applies migrations: MIGRATION_DATABASE_URL, else DATABASE_URL.
+  const std::string& migration_conninfo() const noexcept {
+    return migration_database_url.empty() ? database_url : migration_database_url;
+  }
 };
 
 /// One problem found while reading the configuration.

@@ -29,10 +29,16 @@ usage: pg.sh COMMAND ...
   port DATADIR           print the port of the running cluster
   free-port              print a free TCP port on 127.0.0.1
   createdb DATADIR NAME [OWNER]
-                         create database NAME (no-op if it exists)
+                         create database NAME (if it exists owned by another
+                         non-superuser role, hand it and that role's objects
+                         in it over to OWNER)
   ensure-role DATADIR NAME
                          create or update LOGIN role NAME, password read from
                          one line of stdin ([A-Za-z0-9._~-]+)
+  grant-server DATADIR NAME
+                         make NAME a server role that owns nothing: member of
+                         cti_app (rows, not schema; see schema/006) and so of
+                         cti_tenant (row-level security)
   psql DATADIR [ARGS...] psql as superuser over the cluster's socket
 EOF
 }
@@ -351,7 +357,21 @@ cmd_createdb() {
   check_ident "$owner"
   exists=$(superuser_psql "$dir" -tA -c "SELECT 1 FROM pg_database WHERE datname = '$name'")
   if [[ $exists == 1 ]]; then
-    note "database $name exists"
+    local current super
+    current=$(superuser_psql "$dir" -tA -c \
+      "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$name'")
+    if [[ $current == "$owner" ]]; then
+      note "database $name exists"
+      return 0
+    fi
+    super=$(superuser_psql "$dir" -tA -c "SELECT rolsuper FROM pg_roles WHERE rolname = '$current'")
+    if [[ $super == t ]]; then
+      superuser_psql "$dir" -c "ALTER DATABASE \"$name\" OWNER TO \"$owner\""
+    else
+      # The database, its tables and sequences: everything the old owner had there.
+      superuser_psql "$dir" -d "$name" -c "REASSIGN OWNED BY \"$current\" TO \"$owner\""
+    fi
+    note "database $name exists; owner changed from $current to $owner"
     return 0
   fi
   superuser_psql "$dir" -c "CREATE DATABASE \"$name\" OWNER \"$owner\" ENCODING 'UTF8'"
@@ -380,11 +400,30 @@ SQL
   note "role $name ready (member of cti_tenant, for row-level security)"
 }
 
+cmd_grant_server() {
+  local dir name
+  dir=$(abs_datadir "${1:-}")
+  name=${2:-}
+  [[ -n $name ]] || die "usage: pg.sh grant-server DATADIR NAME"
+  check_ident "$name"
+  superuser_psql "$dir" <<SQL
+\\set name '$name'
+SET client_min_messages = warning;
+SELECT 'CREATE ROLE cti_tenant NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cti_tenant') \\gexec
+SELECT 'CREATE ROLE cti_app NOLOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cti_app') \\gexec
+GRANT cti_tenant TO cti_app;
+SELECT format('GRANT cti_app TO %I', :'name') \\gexec
+SQL
+  note "role $name ready as a server role (member of cti_app and cti_tenant)"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
   case $cmd in
-  init | start | start-any | stop | status | port | createdb | ensure-role | psql)
+  init | start | start-any | stop | status | port | createdb | ensure-role | grant-server | psql)
     PGBIN=$(bindir)
     ;;
   esac
@@ -398,6 +437,7 @@ main() {
   free-port) free_port ;;
   createdb) cmd_createdb "$@" ;;
   ensure-role) cmd_ensure_role "$@" ;;
+  grant-server) cmd_grant_server "$@" ;;
   psql) cmd_psql "$@" ;;
   -h | --help | help) usage ;;
   *)

@@ -5,7 +5,8 @@
 #   3. generates dev secrets into var/dev.env on first run (mode 600),
 #   4. unless DATABASE_URL is set: starts the embedded PostgreSQL cluster in
 #      var/pg (initdb on first run, 127.0.0.1 only, a free port, kept across
-#      runs), ensures role and database `cti`,
+#      runs), ensures roles `cti` (the server's, owns nothing) and
+#      `cti_owner` (owns database `cti`, applies migrations),
 #   5. runs the server on PORT (default 4000) with CTI_ENV=development and
 #      LOG_FORMAT=text unless you set them. Extra arguments go to the server.
 # Ctrl-C stops the server, then the embedded PostgreSQL.
@@ -63,11 +64,19 @@ DIALPAD_WEBHOOK_SECRET=$(hex32)
 DATABASE_ENCRYPTION_KEY=$(hex32)
 # Password of role cti in the embedded cluster var/pg (run.sh only).
 CTI_DEV_DB_PASSWORD=$(hex32)
+# Password of role cti_owner, which owns the tables and migrates (run.sh only).
+CTI_DEV_DB_OWNER_PASSWORD=$(hex32)
 EOF
     chmod 600 "$tmp"
     mv "$tmp" "$DEV_ENV"
   )
   log "generated dev secrets in var/dev.env (mode 600)"
+fi
+
+# A var/dev.env from before the owner role existed gets its password now.
+if ! grep -q '^CTI_DEV_DB_OWNER_PASSWORD=' "$DEV_ENV"; then
+  printf '# Password of role cti_owner, which owns the tables and migrates (run.sh only).\nCTI_DEV_DB_OWNER_PASSWORD=%s\n' \
+    "$(hex32)" >>"$DEV_ENV"
 fi
 
 # Load var/dev.env; variables already in the environment win.
@@ -76,8 +85,8 @@ while IFS= read -r line; do
   key=${BASH_REMATCH[1]}
   [[ -z ${!key+x} ]] || continue
   printf -v "$key" '%s' "${BASH_REMATCH[2]}"
-  # The DB password only feeds DATABASE_URL below; the server needs the rest.
-  [[ $key == CTI_DEV_DB_PASSWORD ]] || export "${key?}"
+  # The DB passwords only feed the URLs below; the server needs the rest.
+  [[ $key == CTI_DEV_DB_PASSWORD || $key == CTI_DEV_DB_OWNER_PASSWORD ]] || export "${key?}"
 done <"$DEV_ENV"
 
 export CTI_ENV=${CTI_ENV:-development}
@@ -99,7 +108,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [[ -z ${DATABASE_URL:-} ]]; then
-  [[ -n ${CTI_DEV_DB_PASSWORD:-} ]] || die "CTI_DEV_DB_PASSWORD missing from var/dev.env"
+  [[ -n ${CTI_DEV_DB_PASSWORD:-} && -n ${CTI_DEV_DB_OWNER_PASSWORD:-} ]] ||
+    die "CTI_DEV_DB_PASSWORD or CTI_DEV_DB_OWNER_PASSWORD missing from var/dev.env"
   if [[ ! -f $PGDATA_DIR/PG_VERSION ]]; then
     bash "$PG" init "$PGDATA_DIR" --auth scram 9>&-
   fi
@@ -110,11 +120,17 @@ if [[ -z ${DATABASE_URL:-} ]]; then
   [[ $preferred =~ ^[0-9]+$ ]] || preferred=
   pg_port=$(bash "$PG" start-any "$PGDATA_DIR" ${preferred:+"$preferred"} 9>&-)
   printf '%s\n' "$pg_port" >"$VAR/pg.port"
-  # Sets the password every run, so it always matches var/dev.env.
+  # Sets the passwords every run, so they always match var/dev.env. The
+  # server connects as cti, which owns nothing (row-level security binds it);
+  # cti_owner owns the database and its tables and applies the migrations.
+  printf '%s\n' "$CTI_DEV_DB_OWNER_PASSWORD" | bash "$PG" ensure-role "$PGDATA_DIR" cti_owner 9>&-
   printf '%s\n' "$CTI_DEV_DB_PASSWORD" | bash "$PG" ensure-role "$PGDATA_DIR" cti 9>&-
-  bash "$PG" createdb "$PGDATA_DIR" cti cti 9>&-
+  bash "$PG" grant-server "$PGDATA_DIR" cti 9>&-
+  # An older var/pg has cti owning everything; this hands it to cti_owner.
+  bash "$PG" createdb "$PGDATA_DIR" cti cti_owner 9>&-
   export DATABASE_URL="postgresql://cti:$CTI_DEV_DB_PASSWORD@127.0.0.1:$pg_port/cti"
-  log "embedded PostgreSQL: postgresql://cti:<CTI_DEV_DB_PASSWORD>@127.0.0.1:$pg_port/cti (data in var/pg)"
+  export MIGRATION_DATABASE_URL="postgresql://cti_owner:$CTI_DEV_DB_OWNER_PASSWORD@127.0.0.1:$pg_port/cti"
+  log "embedded PostgreSQL: postgresql://cti:<CTI_DEV_DB_PASSWORD>@127.0.0.1:$pg_port/cti (data in var/pg; migrations as cti_owner)"
 else
   log "using DATABASE_URL from the environment; no embedded PostgreSQL"
 fi

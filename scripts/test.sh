@@ -5,6 +5,9 @@
 #
 # Exported for the tests:
 #   CTI_TEST_DATABASE_URL  postgresql://postgres@127.0.0.1:PORT/cti_test (superuser)
+#   CTI_TEST_SERVER_DATABASE_URL
+#                          the same database as role cti_server, which owns
+#                          nothing (the e2e servers connect as it)
 #   CTI_TEST_PG_PORT       PORT
 #   CTI_TEST_PG_STOP       shell command: stop the cluster, blocks until stopped
 #   CTI_TEST_PG_START      shell command: start it again on PORT, blocks until ready
@@ -53,9 +56,14 @@ trap 'exit 143' TERM
 bash "$PG" init "$PGDIR" --auth trust --no-fsync
 PORT=$(bash "$PG" start-any "$PGDIR")
 bash "$PG" createdb "$PGDIR" cti_test
+# The role the e2e servers connect as: owns nothing, so row-level security
+# binds it; the superuser above applies the migrations (MIGRATION_DATABASE_URL).
+printf 'unused-with-trust\n' | bash "$PG" ensure-role "$PGDIR" cti_server
+bash "$PG" grant-server "$PGDIR" cti_server
 
 export CTI_TEST_PG_PORT=$PORT
 export CTI_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/cti_test"
+export CTI_TEST_SERVER_DATABASE_URL="postgresql://cti_server@127.0.0.1:$PORT/cti_test"
 CTI_TEST_PG_STOP="bash $(printf '%q' "$PG") stop $(printf '%q' "$PGDIR")"
 CTI_TEST_PG_START="bash $(printf '%q' "$PG") start $(printf '%q' "$PGDIR") $PORT"
 export CTI_TEST_PG_STOP CTI_TEST_PG_START

@@ -210,6 +210,13 @@ server_process::server_process(std::map<std::string, std::string> env) : env_(st
   const char* db = std::getenv("CTI_TEST_DATABASE_URL");
   if (db == nullptr || *db == '\0')
     ADD_FAILURE() << "CTI_TEST_DATABASE_URL is not set: run the tests through scripts/test.sh";
+  // As in production: the server connects as a role that owns nothing
+  // (row-level security binds it) and migrates as the tables' owner.
+  const char* server_db = std::getenv("CTI_TEST_SERVER_DATABASE_URL");
+  if (server_db != nullptr && *server_db != '\0') {
+    env_.emplace("DATABASE_URL", server_db);
+    env_.emplace("MIGRATION_DATABASE_URL", db ? db : "");
+  }
   env_.emplace("DATABASE_URL", db ? db : "");
   env_.emplace("PORT", std::to_string(port_));
   env_.emplace("CTI_ENV", "production");

@@ -183,8 +183,9 @@ TEST_F(server_test, prometheus_text_follows_the_exposition_grammar) {
         // Cumulative buckets never decrease within a series.
         auto series = line.substr(0, line.find(",le="));
         double v = std::stod(line.substr(line.rfind(' ') + 1));
-        if (series == last_series)
+        if (series == last_series) {
           EXPECT_GE(v, last_bucket) << line;
+        }
         last_series = series;
         last_bucket = v;
       }

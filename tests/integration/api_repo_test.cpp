@@ -155,6 +155,53 @@ TEST(ApiRepo, AnotherAppsDataIsNotFoundByAnyPath) {
   EXPECT_EQ(own["data"][0]["crm_user_id"], "u");
 }
 
+TEST(ApiRepo, TheServerRoleChangesRowsButNotTheSchemaAndRowLevelSecurityBindsIt) {
+  auto url = migrated_database("api_server_role");
+  auto a = cti::test::create_app(url);
+  auto b = cti::test::create_app(url);
+  insert_call(url, a, 81, 1, 900);
+  insert_call(url, b, 82, 1, 901);
+  auto c = connect(cti::test::as_server_role(url));
+  {
+    pqxx::work tx{*c};
+    EXPECT_EQ(tx.exec1("SELECT current_user")[0].as<std::string>(), "cti_server");
+    EXPECT_FALSE(tx.exec1("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")[0]
+                   .as<bool>());
+    // Its cross-tenant work (pollers, retention) sees every app: policy server_unbound.
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM calls")[0].as<int>(), 2);
+  }
+  // An app's request, as the server runs it: only that app's rows, even
+  // through a forged filter.
+  {
+    pqxx::work tx{*c};
+    tx.exec("SET LOCAL ROLE cti_tenant; SELECT set_config('cti.app_id', '" + a + "', true)");
+    EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM calls WHERE app_id = $1::uuid", b)[0].as<int>(), 0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM calls")[0].as<int>(), 1);
+  }
+  auto list_b = json::parse(cti::db::run_query(*c, query(query_kind::calls_list, b, {{"limit", 50}})).body);
+  ASSERT_EQ(list_b["data"].size(), 1u);
+  EXPECT_EQ(list_b["data"][0]["dialpad_call_id"], 82);
+  cti::db::leave_tenant_mode(*c);
+  // Rows yes, schema no: each refused statement in its own transaction.
+  for (const char* sql : {"DROP TABLE calls", "TRUNCATE webhook_events", "CREATE TABLE stray (x int)",
+                          "ALTER TABLE calls DISABLE ROW LEVEL SECURITY",
+                          "DROP POLICY tenant_isolation ON calls",
+                          "INSERT INTO schema_migrations (version, name, checksum) VALUES ('999', 'x', 'y')"}) {
+    pqxx::work tx{*c};
+    EXPECT_THROW(tx.exec(sql), pqxx::insufficient_privilege) << sql;
+  }
+  // It may check an up-to-date schema (start-up does), but not migrate it.
+  auto check = cti::db::run_migrations(*c, cti::db::embedded_migrations());
+  EXPECT_TRUE(check.ok) << check.error;
+  EXPECT_TRUE(check.applied.empty());
+  auto more = cti::db::embedded_migrations();
+  more.push_back({"999_more.sql", "CREATE TABLE more_things (x int)"});
+  auto refused = cti::db::run_migrations(*c, more);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.error.find("MIGRATION_DATABASE_URL"), std::string::npos) << refused.error;
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM pg_class WHERE relname = 'more_things'"), "0");
+}
+
 TEST(ApiRepo, RowLevelSecurityHidesOtherAppsEvenFromAForgedFilter) {
   auto url = migrated_database("api_rls");
   auto a = cti::test::create_app(url);

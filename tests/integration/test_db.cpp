@@ -36,6 +36,16 @@ std::string with_database(const std::string& url, const std::string& db) {
 
 } // namespace
 
+std::string as_server_role(const std::string& url) {
+  const char* server = std::getenv("CTI_TEST_SERVER_DATABASE_URL");
+  if (server == nullptr || *server == '\0') {
+    ADD_FAILURE() << "CTI_TEST_SERVER_DATABASE_URL is not set: run the tests through scripts/test.sh";
+    std::abort();
+  }
+  auto base = url.substr(0, url.find('?'));
+  return with_database(server, base.substr(base.rfind('/') + 1));
+}
+
 std::string fresh_database(const std::string& prefix) {
   auto name = prefix + "_" + random_hex(6);
   pqxx::connection conn{database_url()};

@@ -15,6 +15,10 @@ namespace cti::test {
 /// loudly: integration tests never skip silently.
 std::string database_url();
 
+/// `url`'s database reached as role cti_server (`CTI_TEST_SERVER_DATABASE_URL`,
+/// set by scripts/test.sh): the server's role, which owns nothing.
+std::string as_server_role(const std::string& url);
+
 /// Creates a new empty database (name `prefix` + random suffix) on the test
 /// cluster and returns its URL.
 std::string fresh_database(const std::string& prefix);

@@ -393,10 +393,10 @@ TEST(config, error_for_a_bad_secret_does_not_contain_its_value) {
 TEST(config, lists_the_secret_variables) {
   const auto& names = secret_variables();
   for (const char* name : {"INTERNAL_API_SECRET", "DIALPAD_WEBHOOK_SECRET", "DATABASE_ENCRYPTION_KEY",
-                           "DB_PASSWORD", "DATABASE_URL", "DIALPAD_SANDBOX_CLIENT_SECRET",
-                           "DIALPAD_PROD_CLIENT_SECRET"})
+                           "DB_PASSWORD", "DATABASE_URL", "MIGRATION_DATABASE_URL",
+                           "DIALPAD_SANDBOX_CLIENT_SECRET", "DIALPAD_PROD_CLIENT_SECRET"})
     EXPECT_TRUE(contains(names, name)) << name;
-  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(names.size(), 8u);
 }
 
 // -- database -----------------------------------------------------------------
@@ -410,6 +410,21 @@ TEST(config, uses_database_url_as_is) {
   EXPECT_EQ(load_ok(env).database_url, "postgres://db/cti");
   env["DATABASE_URL"] = "host=db dbname=cti";
   EXPECT_EQ(load_ok(env).database_url, "host=db dbname=cti");
+}
+
+TEST(config, migrates_through_migration_database_url_when_given) {
+  auto env = production_env();
+  env["DATABASE_URL"] = "postgresql://cti_server:pw@db/cti";
+  EXPECT_EQ(load_ok(env).migration_conninfo(), "postgresql://cti_server:pw@db/cti");
+  env["MIGRATION_DATABASE_URL"] = "postgresql://cti_owner:pw2@db/cti";
+  auto cfg = load_ok(env);
+  EXPECT_EQ(cfg.database_url, "postgresql://cti_server:pw@db/cti");
+  EXPECT_EQ(cfg.migration_conninfo(), "postgresql://cti_owner:pw2@db/cti");
+
+  auto errors = errors_with("MIGRATION_DATABASE_URL", "mysql://owner:hunter2@db");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].variable, "MIGRATION_DATABASE_URL");
+  EXPECT_EQ(errors[0].message.find("hunter2"), std::string::npos);
 }
 
 TEST(config, rejects_a_database_url_that_is_neither_uri_nor_conninfo) {
