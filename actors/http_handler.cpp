@@ -84,6 +84,12 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
     m.dialpad.refreshes = c.dialpad_figures->refreshes.load();
     m.dialpad.refresh_failures = c.dialpad_figures->refresh_failures.load();
+    auto cl = c.cluster->get();
+    m.cluster.enabled = cl.enabled;
+    m.cluster.peers = cl.peers;
+    m.cluster.messages_sent = cl.messages_sent;
+    m.cluster.messages_received = cl.messages_received;
+    m.cluster.links_lost = cl.links_lost;
     if (c.processing)
       m.event_rounds = c.processing->round_durations();
     for (int r = 0; r < static_cast<int>(request_stats::max_routes); ++r) {
@@ -192,6 +198,9 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::ws:
           handle_ws_upgrade(self, req);
           return;
+        case endpoint::cluster:
+          handle_cluster(self, req);
+          break;
         case endpoint::ws_stats:
           handle_ws_stats(self, req);
           return;

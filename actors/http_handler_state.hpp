@@ -107,6 +107,7 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req);
 
 /// `GET /internal/monitoring/websocket/stats`.
 void handle_ws_stats(handler_ptr self, const api_request& req);
+void handle_cluster(handler_ptr self, const api_request& req);
 
 /// `GET /auth/dialpad/connect` (and `/authorize`): 302 to Dialpad.
 void handle_oauth_connect(handler_ptr self, const api_request& req);

@@ -119,6 +119,7 @@ const char* endpoint_name(endpoint e) {
     case endpoint::screen_pop: return "screen_pop";
     case endpoint::ws: return "ws";
     case endpoint::ws_stats: return "ws_stats";
+    case endpoint::cluster: return "cluster";
     case endpoint::oauth_connect: return "oauth_connect";
     case endpoint::oauth_callback: return "oauth_callback";
   }

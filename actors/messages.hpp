@@ -123,6 +123,7 @@ enum class endpoint : uint16_t {
   screen_pop,     ///< POST /api/screen-pop
   ws,             ///< GET /ws (WebSocket upgrade)
   ws_stats,       ///< GET /internal/monitoring/websocket/stats
+  cluster,        ///< GET /internal/cluster
   oauth_connect,  ///< GET /auth/dialpad/connect (also /authorize)
   oauth_callback, ///< GET /auth/dialpad/callback
 };
@@ -485,6 +486,9 @@ enum class query_kind : uint8_t {
   retention_put,    ///< args {calls_days?, voicemails_archive_days?, messages_days?, webhook_events_days?}
   retention_run,    ///< args {batch}: applies every app's retention (own transactions) → counts
   audit_list,       ///< app_id: filter (may be empty); page args
+  // Cluster membership (actors/cluster.cpp).
+  cluster_heartbeat, ///< args {node, host, port, protocol, started_at_us}: upsert, → {"nodes": [...]}
+  cluster_leave,     ///< target: node name; deletes its row (graceful stop)
 };
 
 /// One REST request, validated by the handler: the app it acts for, the
@@ -587,6 +591,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, sync_atom, "sync")
   CAF_ADD_ATOM(cti, cti, retention_atom, "retention")
   CAF_ADD_ATOM(cti, cti, store_atom, "store")
+  CAF_ADD_ATOM(cti, cti, hello_atom, "hello")
+  CAF_ADD_ATOM(cti, cti, cluster_atom, "cluster")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -676,6 +682,23 @@ using tenant_actor = caf::typed_actor<
   /// Internal: the app's stream position was read from the database.
   caf::reacts_to<app_atom, int64_t>>;
 
+/// The node's cluster hub (actors/cluster.hpp). Changes come to it from
+/// the local registry (for the peers) and from peer hubs (for the local
+/// registry); it tells them apart by their sender.
+using cluster_hub_actor = caf::typed_actor<
+  /// Internal: the heartbeat.
+  caf::reacts_to<caf::tick_atom>,
+  /// A peer introduces itself (protocol version, node name, proof); the
+  /// answer is ours.
+  caf::replies_to<hello_atom, uint32_t, std::string, std::string>::with<uint32_t, std::string,
+                                                                        std::string>,
+  caf::reacts_to<caf::publish_atom, applied_event>,
+  caf::reacts_to<invalidate_atom, std::string>,
+  caf::reacts_to<mappings_atom, std::string>,
+  caf::reacts_to<close_atom, std::string, uint16_t, std::string>,
+  /// Graceful stop: leave the cluster_nodes table; answers when done.
+  caf::replies_to<stop_atom>::with<bool>>;
+
 /// Node-wide cache of tenants: who an app id or org id is, whether it is
 /// active, which webhook secret it uses.
 using tenant_registry_actor = caf::typed_actor<
@@ -700,7 +723,12 @@ using tenant_registry_actor = caf::typed_actor<
   /// Forwarded to the app's tenant actor.
   caf::reacts_to<subscribe_atom, std::string, caf::actor, ws_filter>,
   caf::reacts_to<unsubscribe_atom, std::string, caf::actor>,
-  caf::reacts_to<close_atom, std::string, uint16_t, std::string>>;
+  caf::reacts_to<close_atom, std::string, uint16_t, std::string>,
+  /// The node's cluster hub (actors/cluster.hpp): from now on, every change
+  /// made on this node (applied events, invalidations, mapping changes,
+  /// session closes) goes to it for the peers too. What the hub brings
+  /// from the peers is not sent back to it.
+  caf::reacts_to<cluster_atom, cluster_hub_actor>>;
 
 /// bcrypt off the scheduler: a detached actor (the node runs a few).
 using hasher_actor = caf::typed_actor<

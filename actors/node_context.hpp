@@ -7,6 +7,7 @@
 
 #include <caf/typed_actor.hpp>
 
+#include "actors/cluster.hpp"
 #include "actors/messages.hpp"
 #include "actors/dialpad_stats.hpp"
 #include "actors/processing_stats.hpp"
@@ -40,6 +41,8 @@ struct node_context {
   std::shared_ptr<window_limiter> app_requests;
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::shared_ptr<dialpad_stats> dialpad_figures = std::make_shared<dialpad_stats>();
+  /// The cluster as the hub sees it (enabled = false: clustering off).
+  std::shared_ptr<cluster_view> cluster = std::make_shared<cluster_view>();
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

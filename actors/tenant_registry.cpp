@@ -40,9 +40,20 @@ struct tenant_registry_state {
   std::size_t next_hasher = 0;
   /// One tenant actor per app that was used on this node.
   std::unordered_map<std::string, tenant_actor> tenants;
+  /// The cluster hub, when clustering is on.
+  cluster_hub_actor hub;
 };
 
 using registry_ptr = tenant_registry_actor::stateful_pointer<tenant_registry_state>;
+
+/// Hands a change made on this node to the cluster hub for the peers. A
+/// change the hub brought from a peer is not sent back to it.
+template <class... Ts>
+void to_peers(registry_ptr self, Ts&&... xs) {
+  auto& hub = self->state.hub;
+  if (hub && self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(hub))
+    self->send(hub, std::forward<Ts>(xs)...);
+}
 
 /// The app's tenant actor, spawned on first use.
 tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
@@ -203,6 +214,7 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         org_atom_v, org);
     },
     [=](caf::publish_atom, applied_event& ev) {
+      to_peers(self, caf::publish_atom_v, ev);
       // The app's data changed: cached answers about it are stale.
       self->state.cache->bump(ev.app_id);
       if (ev.seq == self->state.settings.drop_publish_seq)
@@ -211,10 +223,9 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
       self->send(t, caf::publish_atom_v, std::move(ev));
     },
     [=](mappings_atom, std::string& app_id) {
+      to_peers(self, mappings_atom_v, app_id);
       if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
         self->send(it->second, invalidate_atom_v);
-      // TODO(issue 8): the cluster hub carries this (and every invalidation
-      // below) to the peers.
     },
     [=](crm_atom, std::string& app_id, int64_t dialpad_user) -> caf::result<std::string> {
       return self->delegate(tenant_of(self, app_id), crm_atom_v, dialpad_user);
@@ -230,6 +241,7 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         self->send(it->second, unsubscribe_atom_v, std::move(session));
     },
     [=](close_atom, std::string& app_id, uint16_t code, std::string& reason) {
+      to_peers(self, close_atom_v, app_id, code, reason);
       if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
         self->send(it->second, close_atom_v, code, std::move(reason));
     },
@@ -248,9 +260,10 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         l.stale = true;
       for (auto& [fp, l] : st.by_key)
         l.stale = true;
-      // TODO(issue 8): publish the invalidation to the peers.
+      to_peers(self, invalidate_atom_v, id);
       return true;
     },
+    [=](cluster_atom, cluster_hub_actor& hub) { self->state.hub = std::move(hub); },
   };
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/http_handler_state.hpp"
+#include "domain/time_format.hpp"
 #include "domain/validation.hpp"
 
 namespace cti {
@@ -99,6 +100,52 @@ void handle_ws_stats(handler_ptr self, const api_request& req) {
   for (const auto& [app, n] : ctx.ws->per_app())
     apps[app] = n;
   body["apps"] = apps;
+  reply(self, api_response::json(req.serial, 200, body.dump()));
+}
+
+void handle_cluster(handler_ptr self, const api_request& req) {
+  if (!check_internal(self, req))
+    return;
+  const auto& ctx = *self->state.ctx;
+  auto view = ctx.cluster->get();
+  auto when = [](int64_t us) -> nlohmann::ordered_json {
+    if (us <= 0)
+      return nullptr;
+    return format_rfc3339(timestamp{std::chrono::microseconds{us}});
+  };
+  nlohmann::ordered_json body;
+  body["node"] = ctx.node_name;
+  body["enabled"] = view.enabled;
+  body["protocol"] = cluster_protocol_version;
+  if (view.enabled) {
+    body["port"] = view.port;
+    body["tls"] = view.tls;
+    body["heartbeat_ms"] = view.heartbeat_ms;
+    body["database_ok"] = view.database_ok;
+  }
+  body["peers"] = view.peers;
+  nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+  for (const auto& n : view.nodes) {
+    nlohmann::ordered_json o;
+    o["name"] = n.name;
+    o["host"] = n.host;
+    o["port"] = n.port;
+    o["protocol"] = n.protocol;
+    o["status"] = n.status;
+    o["started_at"] = when(n.started_at_us);
+    o["heartbeat_at"] = when(n.heartbeat_at_us);
+    o["heartbeat_age_ms"] = n.heartbeat_age_ms;
+    o["link_since"] = when(n.link_since_us);
+    if (!n.last_error.empty())
+      o["last_error"] = n.last_error;
+    nodes.push_back(std::move(o));
+  }
+  body["nodes"] = nodes;
+  body["messages"] = {{"sent", view.messages_sent},
+                      {"received", view.messages_received},
+                      {"refused", view.messages_refused}};
+  body["links_lost"] = view.links_lost;
+  body["peers_refused"] = view.peers_refused;
   reply(self, api_response::json(req.serial, 200, body.dump()));
 }
 

@@ -14,11 +14,15 @@
 #include <unistd.h>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 
 #include <algorithm>
 
 #include <pqxx/pqxx>
 
+#include "actors/cluster.hpp"
 #include "actors/dialpad.hpp"
 #include "app/cli.hpp"
 #include "actors/hasher.hpp"
@@ -61,11 +65,15 @@ requests (up to SHUTDOWN_GRACE_SECONDS) and exit 0.
 /// How long start-up keeps trying to reach Postgres before giving up.
 constexpr auto startup_db_deadline = std::chrono::seconds{30};
 
-std::string default_node_name() {
+std::string host_name() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0)
     std::snprintf(host, sizeof host, "node");
-  return std::string{host} + "-" + std::to_string(getpid());
+  return host;
+}
+
+std::string default_node_name() {
+  return host_name() + "-" + std::to_string(getpid());
 }
 
 bool apply_migrations(const std::string& conninfo) {
@@ -234,6 +242,23 @@ int main(int argc, char** argv) {
   // work stealing spins while polling for work, which on a small box takes
   // CPU from Postgres and the asio threads.
   caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  const bool clustered = cfg.cluster_port.has_value();
+  const bool cluster_tls = !cfg.cluster_tls_cert_file.empty();
+  if (clustered) {
+    caf_cfg.load<caf::io::middleman>();
+    // A peer that stops answering (hung, or cut off without a reset) is
+    // declared gone after three heartbeats.
+    caf_cfg.set("middleman.heartbeat-interval",
+                caf::timespan{std::chrono::milliseconds{std::max(50, cfg.cluster_heartbeat_ms / 2)}});
+    caf_cfg.set("middleman.connection-timeout",
+                caf::timespan{std::chrono::milliseconds{3 * cfg.cluster_heartbeat_ms}});
+    if (cluster_tls) {
+      caf_cfg.load<caf::openssl::manager>();
+      caf_cfg.openssl_certificate = cfg.cluster_tls_cert_file;
+      caf_cfg.openssl_key = cfg.cluster_tls_key_file;
+      caf_cfg.openssl_cafile = cfg.cluster_tls_ca_file;
+    }
+  }
 
   int exit_code = 0;
   {
@@ -306,7 +331,44 @@ int main(int argc, char** argv) {
     lst.conninfo = cfg.database_url;
     auto listener = cti::db::spawn_event_listener(sys, lst, pollers);
 
-    {
+    cti::cluster_hub_actor hub;
+    if (clustered) {
+      cti::cluster_settings cs;
+      cs.node_name = cfg.node_name;
+      cs.advertise_host = cfg.cluster_advertise_host.empty() ? host_name()
+                                                             : cfg.cluster_advertise_host;
+      cs.port = *cfg.cluster_port;
+      cs.seeds = cfg.cluster_seeds;
+      cs.heartbeat = std::chrono::milliseconds{cfg.cluster_heartbeat_ms};
+      if (const char* v = std::getenv("CTI_TEST_CLUSTER_PROTOCOL"))
+        cs.protocol = static_cast<uint32_t>(std::atoi(v)); // tests only: a node of another version
+      cs.drop_inbound = std::getenv("CTI_TEST_CLUSTER_DROP_INBOUND") != nullptr;
+      cs.proof_key = cti::hmac_sha256_hex(cfg.internal_api_secret, "cti-cluster-key-v1");
+      cs.tls = cluster_tls;
+      cs.started_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+      cs.pool = ctx->pool;
+      cs.registry = ctx->registry;
+      cs.view = ctx->cluster;
+      cs.middleman = caf::actor_cast<caf::actor>(
+        cluster_tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle());
+      hub = cti::spawn_cluster_hub(sys, cs);
+      const char* bind = cfg.cluster_bind.empty() ? nullptr : cfg.cluster_bind.c_str();
+      auto published = cluster_tls ? caf::openssl::publish(hub, cs.port, bind, true)
+                                   : sys.middleman().publish(hub, cs.port, bind, true);
+      if (!published) {
+        cti::log::error("cannot listen on CLUSTER_PORT",
+                        {{"port", std::to_string(cs.port)}, {"error", sys.render(published.error())}});
+        exit_code = 1;
+      } else {
+        caf::anon_send(ctx->registry, cti::cluster_atom_v, hub);
+        cti::log::info("cluster: listening", {{"port", std::to_string(cs.port)},
+                                              {"advertise", cs.advertise_host},
+                                              {"tls", cluster_tls ? "on" : "off"}});
+      }
+    }
+
+    if (exit_code == 0) {
       cti::net::server srv{sys, ctx};
       if (auto err = srv.start(); !err.empty()) {
         cti::log::error("cannot start the HTTP server", {{"error", err}});
@@ -320,6 +382,13 @@ int main(int argc, char** argv) {
         cti::log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
         srv.shutdown(std::chrono::seconds{cfg.shutdown_grace_seconds});
       }
+    }
+    if (hub) {
+      // Leave the table so the peers stop trying at once.
+      caf::scoped_actor leaver{sys};
+      leaver->request(hub, std::chrono::seconds{3}, cti::stop_atom_v)
+        .receive([](bool) {}, [](caf::error&) {});
+      caf::anon_send_exit(hub, caf::exit_reason::user_shutdown);
     }
     caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
     for (auto& p : pollers)

@@ -649,6 +649,44 @@ db_answer dialpad_connected_apps(pqxx::transaction_base& tx) {
   return {200, dump(ojson{{"apps", apps}}), {}};
 }
 
+// -- cluster membership ---------------------------------------------------------
+
+db_answer cluster_heartbeat(pqxx::transaction_base& tx, const json& a) {
+  sql_params p;
+  p.text(arg_text(a, "node")).text(arg_text(a, "host")).int64(arg_int(a, "port"))
+    .int64(arg_int(a, "protocol")).int64(arg_int(a, "started_at_us"));
+  tx.exec_params("INSERT INTO cluster_nodes (name, host, port, protocol_version, started_at, heartbeat_at)"
+                 " VALUES ($1, $2, $3, $4, to_timestamp($5::bigint / 1e6), now())"
+                 " ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,"
+                 " protocol_version = EXCLUDED.protocol_version, started_at = EXCLUDED.started_at,"
+                 " heartbeat_at = now()",
+                 p.dynamic());
+  // Nodes gone for an hour are forgotten (each living node tidies).
+  tx.exec("DELETE FROM cluster_nodes WHERE heartbeat_at < now() - interval '1 hour'");
+  auto res = tx.exec("SELECT name, host, port, protocol_version, " + us_of("started_at") + ", "
+                     + us_of("heartbeat_at") + ", "
+                     "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint"
+                     " FROM cluster_nodes ORDER BY name");
+  ojson nodes = ojson::array();
+  for (const auto& r : res) {
+    ojson n;
+    n["name"] = r[0].as<std::string>();
+    n["host"] = r[1].as<std::string>();
+    n["port"] = r[2].as<int64_t>();
+    n["protocol"] = r[3].as<int64_t>();
+    n["started_at_us"] = r[4].as<int64_t>();
+    n["heartbeat_at_us"] = r[5].as<int64_t>();
+    n["age_ms"] = std::max<int64_t>(0, r[6].as<int64_t>());
+    nodes.push_back(std::move(n));
+  }
+  return {200, dump(ojson{{"nodes", nodes}}), {}};
+}
+
+db_answer cluster_leave(pqxx::transaction_base& tx, const db_query& q) {
+  tx.exec_params("DELETE FROM cluster_nodes WHERE name = $1", q.target);
+  return {204, "", {}};
+}
+
 // -- API keys ---------------------------------------------------------------------
 
 db_answer key_set(pqxx::transaction_base& tx, const db_query& q, const json& a) {
@@ -1306,6 +1344,8 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::retention_get: return retention_get(tx, q);
     case query_kind::retention_put: return retention_put(tx, q, a);
     case query_kind::audit_list: return audit_list(tx, q, a);
+    case query_kind::cluster_heartbeat: return cluster_heartbeat(tx, a);
+    case query_kind::cluster_leave: return cluster_leave(tx, q);
     case query_kind::retention_run: break; // run_query: own transactions
     case query_kind::app_last_seq: {
       auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);

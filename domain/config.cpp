@@ -425,6 +425,19 @@ void read_cluster(reader& r, config& cfg) {
                                   + " must be host:port with port 1..65535");
     }
   }
+  r.read_string("CLUSTER_ADVERTISE_HOST", cfg.cluster_advertise_host);
+  r.read_string("CLUSTER_BIND", cfg.cluster_bind);
+  r.read_int("CLUSTER_HEARTBEAT_MS", cfg.cluster_heartbeat_ms, 100, 60000);
+  r.read_string("CLUSTER_TLS_CERT_FILE", cfg.cluster_tls_cert_file);
+  r.read_string("CLUSTER_TLS_KEY_FILE", cfg.cluster_tls_key_file);
+  r.read_string("CLUSTER_TLS_CA_FILE", cfg.cluster_tls_ca_file);
+  bool cert = !cfg.cluster_tls_cert_file.empty();
+  bool key = !cfg.cluster_tls_key_file.empty();
+  bool ca = !cfg.cluster_tls_ca_file.empty();
+  if ((cert || key || ca) && !(cert && key && ca))
+    r.fail(!cert ? "CLUSTER_TLS_CERT_FILE" : !key ? "CLUSTER_TLS_KEY_FILE" : "CLUSTER_TLS_CA_FILE",
+           "CLUSTER_TLS_CERT_FILE, CLUSTER_TLS_KEY_FILE and CLUSTER_TLS_CA_FILE go together"
+           " (node links are mutually authenticated)");
 }
 
 /// Parses one env-file line. Returns false when the line is malformed; an

@@ -71,6 +71,12 @@ struct config {
   std::string node_name;                      ///< NODE_NAME (default hostname-pid)
   std::optional<uint16_t> cluster_port;       ///< CLUSTER_PORT (clustering off when unset)
   std::vector<std::string> cluster_seeds;     ///< CLUSTER_SEEDS (host:port comma list)
+  std::string cluster_advertise_host;         ///< CLUSTER_ADVERTISE_HOST (default: the host name)
+  std::string cluster_bind;                   ///< CLUSTER_BIND (default: all interfaces)
+  int cluster_heartbeat_ms = 2000;            ///< CLUSTER_HEARTBEAT_MS (stale after 3 missed)
+  std::string cluster_tls_cert_file;          ///< CLUSTER_TLS_CERT_FILE (with KEY and CA: TLS links)
+  std::string cluster_tls_key_file;           ///< CLUSTER_TLS_KEY_FILE
+  std::string cluster_tls_ca_file;            ///< CLUSTER_TLS_CA_FILE (peers' certificates must chain to it)
   int http_threads = 0;                       ///< HTTP_THREADS (0: one per core)
   std::size_t http_max_body_bytes = 1024 * 1024; ///< HTTP_MAX_BODY_BYTES (non-webhook requests)
   int http_header_timeout_seconds = 10;       ///< HTTP_HEADER_TIMEOUT_SECONDS (slow-client limit)

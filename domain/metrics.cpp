@@ -32,6 +32,12 @@ std::string render_metrics_json(const metrics_snapshot& m) {
     {"auth",
      {{"bcrypt_verifications", m.auth.bcrypt_verifications},
       {"key_cache_hits", m.auth.key_cache_hits}}},
+    {"cluster",
+     {{"enabled", m.cluster.enabled},
+      {"peers", m.cluster.peers},
+      {"messages_sent", m.cluster.messages_sent},
+      {"messages_received", m.cluster.messages_received},
+      {"links_lost", m.cluster.links_lost}}},
     {"node", m.node},
   };
   return j.dump();
@@ -131,6 +137,10 @@ std::string render_metrics_prometheus(const metrics_snapshot& m) {
   metric(out, "cti_auth_key_cache_hits_total", "counter", "API key checks answered from the node's cache.", d(m.auth.key_cache_hits), l);
   metric(out, "cti_dialpad_token_refreshes_total", "counter", "Dialpad token refreshes stored by this node.", d(m.dialpad.refreshes), l);
   metric(out, "cti_dialpad_token_refresh_failures_total", "counter", "Dialpad token refreshes that failed on this node.", d(m.dialpad.refresh_failures), l);
+  metric(out, "cti_cluster_peers", "gauge", "Peer nodes linked to this node (0 when clustering is off).", d(m.cluster.peers), l);
+  metric(out, "cti_cluster_messages_sent_total", "counter", "Messages this node handed to its peers.", d(m.cluster.messages_sent), l);
+  metric(out, "cti_cluster_messages_received_total", "counter", "Messages from peers delivered on this node.", d(m.cluster.messages_received), l);
+  metric(out, "cti_cluster_links_lost_total", "counter", "Peer links this node lost.", d(m.cluster.links_lost), l);
   std::string node_label = "node=\"" + escape_label(m.node) + "\"";
   histogram(out, "cti_event_batch_duration_seconds",
             "Duration of the processing rounds (claim, apply, commit) that processed events.",

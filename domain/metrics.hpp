@@ -41,6 +41,10 @@ struct metrics_snapshot {
   struct {
     uint64_t refreshes = 0, refresh_failures = 0;
   } dialpad;
+  struct {
+    bool enabled = false;
+    uint64_t peers = 0, messages_sent = 0, messages_received = 0, links_lost = 0;
+  } cluster;
 };
 
 /// The contract's JSON body for `/metrics`.

@@ -220,6 +220,7 @@ const router& api_router() {
     x.add("POST", "/api/screen-pop", endpoint::screen_pop);
     x.add("GET", "/ws", endpoint::ws);
     x.add("GET", "/internal/monitoring/websocket/stats", endpoint::ws_stats);
+    x.add("GET", "/internal/cluster", endpoint::cluster);
     x.add("GET", "/auth/dialpad/connect", endpoint::oauth_connect);
     x.add("GET", "/authorize", endpoint::oauth_connect);
     x.add("GET", "/auth/dialpad/callback", endpoint::oauth_callback);

@@ -47,12 +47,17 @@ trap 'exit 143' TERM
 bash "$PG" init "$PGDIR" --auth trust
 PGPORT=$(bash "$PG" start-any "$PGDIR")
 bash "$PG" createdb "$PGDIR" cti_bench
+# As deployed: the server connects as a role that owns nothing and the owner
+# (here the superuser) migrates.
+printf 'unused-with-trust\n' | bash "$PG" ensure-role "$PGDIR" cti_server
+bash "$PG" grant-server "$PGDIR" cti_server
 
 SECRET=bench-internal-secret-$(date +%s)
 PORT=$(bash "$PG" free-port)
 start_server() {
   env -i PATH="$PATH" \
-    DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
+    DATABASE_URL="postgresql://cti_server@127.0.0.1:$PGPORT/cti_bench" \
+    MIGRATION_DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
     PORT="$PORT" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
     INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \
     DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME=bench \

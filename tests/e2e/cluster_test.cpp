@@ -1,0 +1,385 @@
+// Three server processes on 127.0.0.1 sharing the test database, linked as
+// a CAF cluster: push across nodes, cluster-wide invalidation, a node of
+// another protocol refused, a cut link covered by the database, a killed
+// node under load losing nothing and rejoining.
+
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/api_helpers.hpp"
+#include "tests/e2e/server_process.hpp"
+#include "tests/e2e/webhook_signing.hpp"
+#include "tests/e2e/ws_client.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+using cti::test::http_reply;
+using cti::test::server_process;
+using cti::test::ws_client;
+using json = nlohmann::json;
+
+namespace {
+
+/// A node of a test cluster: its process and its cluster port.
+struct node {
+  std::unique_ptr<server_process> proc;
+  uint16_t cluster_port = 0;
+  std::string name;
+};
+
+std::map<std::string, std::string> node_env(const std::string& name, uint16_t cluster_port,
+                                            const std::string& seeds,
+                                            std::map<std::string, std::string> extra = {}) {
+  extra.emplace("NODE_NAME", name);
+  extra.emplace("CLUSTER_PORT", std::to_string(cluster_port));
+  extra.emplace("CLUSTER_BIND", "127.0.0.1");
+  extra.emplace("CLUSTER_ADVERTISE_HOST", "127.0.0.1");
+  extra.emplace("CLUSTER_HEARTBEAT_MS", "300");
+  extra.emplace("API_KEY_BCRYPT_COST", "4");
+  if (!seeds.empty())
+    extra.emplace("CLUSTER_SEEDS", seeds);
+  return extra;
+}
+
+node start_node(const std::string& name, const std::string& seeds,
+                std::map<std::string, std::string> extra = {}, uint16_t cluster_port = 0) {
+  node n;
+  n.name = name;
+  n.cluster_port = cluster_port ? cluster_port : cti::test::free_port();
+  n.proc = std::make_unique<server_process>(node_env(name, n.cluster_port, seeds, std::move(extra)));
+  EXPECT_TRUE(n.proc->start()) << n.proc->output();
+  return n;
+}
+
+json cluster_of(const node& n) {
+  auto r = cti::test::internal_call(n.proc->port(), "GET", "/internal/cluster");
+  EXPECT_EQ(r.status, 200) << r.body;
+  return json::parse(r.body, nullptr, false);
+}
+
+/// Waits until `n` has `peers` linked peers.
+bool wait_peers(const node& n, uint64_t peers, std::chrono::milliseconds deadline = 20s) {
+  return cti::test::eventually(
+    [&] {
+      auto j = cluster_of(n);
+      return j.is_object() && j["peers"] == peers;
+    },
+    deadline, 50ms);
+}
+
+std::string seed_of(const node& n) { return "127.0.0.1:" + std::to_string(n.cluster_port); }
+
+json ring(const std::string& id, int64_t call) {
+  return {{"event_type", "call.ring"}, {"event_id", id}, {"call_id", call},
+          {"direction", "inbound"}, {"from_number", "+15550001000"},
+          {"to_number", "+15550002000"}, {"timestamp", "2026-01-28T10:00:00Z"}};
+}
+
+json hangup(const std::string& id, int64_t call) {
+  return {{"event_type", "call.ended"}, {"event_id", id}, {"call_id", call},
+          {"timestamp", "2026-01-28T10:05:00Z"}};
+}
+
+/// Reads frames until seq `upto`, checking that they come in contiguous
+/// order from `from`; returns the last seq read.
+int64_t read_stream(ws_client& c, int64_t from, int64_t upto, std::chrono::seconds per_frame = 10s) {
+  int64_t seq = from - 1;
+  while (seq < upto) {
+    auto f = c.read(per_frame);
+    if (!f)
+      return seq;
+    auto j = json::parse(*f, nullptr, false);
+    if (!j.is_object() || !j.contains("seq") || j["type"] == "welcome" || j["type"] == "pong")
+      continue;
+    EXPECT_EQ(j["seq"], seq + 1) << j.dump();
+    if (j["seq"] != seq + 1)
+      return seq;
+    ++seq;
+  }
+  return seq;
+}
+
+class cluster_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    n1 = new node{start_node("c1", "")};
+    n2 = new node{start_node("c2", seed_of(*n1))};
+    n3 = new node{start_node("c3", seed_of(*n1))};
+    // Node 3 learns of node 2 from the table (its seed is node 1 only).
+    ASSERT_TRUE(wait_peers(*n1, 2)) << cluster_of(*n1).dump();
+    ASSERT_TRUE(wait_peers(*n2, 2)) << cluster_of(*n2).dump();
+    ASSERT_TRUE(wait_peers(*n3, 2)) << cluster_of(*n3).dump();
+  }
+  static void TearDownTestSuite() {
+    for (auto* n : {n1, n2, n3}) {
+      if (n && n->proc)
+        EXPECT_EQ(n->proc->stop(SIGTERM), 0) << n->proc->output();
+      delete n;
+    }
+    n1 = n2 = n3 = nullptr;
+  }
+  static node* n1;
+  static node* n2;
+  static node* n3;
+};
+
+node* cluster_test::n1 = nullptr;
+node* cluster_test::n2 = nullptr;
+node* cluster_test::n3 = nullptr;
+
+TEST_F(cluster_test, nodes_list_each_other_with_their_links_and_heartbeats) {
+  auto j = cluster_of(*n2);
+  EXPECT_EQ(j["node"], "c2");
+  EXPECT_EQ(j["enabled"], true);
+  EXPECT_EQ(j["protocol"], 1);
+  std::map<std::string, json> by_name;
+  for (const auto& n : j["nodes"])
+    by_name[n["name"].get<std::string>()] = n;
+  ASSERT_EQ(by_name.count("c1"), 1u) << j.dump();
+  ASSERT_EQ(by_name.count("c3"), 1u) << j.dump();
+  EXPECT_EQ(by_name["c2"]["status"], "self");
+  EXPECT_EQ(by_name["c1"]["status"], "connected");
+  EXPECT_EQ(by_name["c1"]["port"], n1->cluster_port);
+  EXPECT_TRUE(by_name["c1"]["heartbeat_at"].is_string());
+  EXPECT_TRUE(by_name["c1"]["link_since"].is_string());
+  auto metrics = cti::test::internal_call(n2->proc->port(), "GET", "/metrics");
+  auto m = json::parse(metrics.body, nullptr, false);
+  EXPECT_EQ(m["cluster"]["peers"], 2) << metrics.body;
+  auto prom = cti::test::internal_call(n2->proc->port(), "GET", "/metrics",
+                                       {}, {{"Accept", "text/plain"}});
+  EXPECT_NE(prom.body.find("\ncti_cluster_peers{node=\"c2\"} 2\n"), std::string::npos) << prom.body;
+}
+
+TEST_F(cluster_test, a_webhook_on_node_1_reaches_clients_on_nodes_2_and_3_in_seq_order) {
+  auto app = cti::test::create_app_over_http(n1->proc->port(), "cluster push");
+  auto key = cti::test::create_key_over_http(n1->proc->port(), app);
+  auto before = cluster_of(*n2)["messages"]["received"].get<int64_t>();
+  ws_client on2{n2->proc->port(), "/ws?api_key=" + key};
+  ws_client on3{n3->proc->port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(on2.open());
+  ASSERT_TRUE(on3.open());
+  for (auto* c : {&on2, &on3}) {
+    auto w = json::parse(*c->read(5s));
+    EXPECT_EQ(w["type"], "welcome");
+    EXPECT_EQ(w["seq"], 0);
+  }
+  constexpr int events = 60;
+  for (int i = 0; i < events; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(n1->proc->port(), app,
+                                           ring("cp-" + std::to_string(i), 7000 + i).dump())
+                .status,
+              200);
+  EXPECT_EQ(read_stream(on2, 1, events), events);
+  EXPECT_EQ(read_stream(on3, 1, events), events);
+  // They came over the links (the database's periodic check would be slower
+  // and is not counted here).
+  EXPECT_GE(cluster_of(*n2)["messages"]["received"].get<int64_t>() - before, 1);
+}
+
+TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_on_2_and_3) {
+  auto app = cti::test::create_app_over_http(n1->proc->port(), "cluster keys");
+  auto old_key = cti::test::create_key_over_http(n1->proc->port(), app);
+  auto calls = [&](const node& n, const std::string& key) {
+    return cti::test::http_request(n.proc->port(), "GET", "/api/calls",
+                                   {{"X-App-API-Key", key}}).status;
+  };
+  // The old key is verified, and cached, on every node.
+  for (auto* n : {n1, n2, n3})
+    ASSERT_EQ(calls(*n, old_key), 200);
+  ws_client on2{n2->proc->port(), "/ws?api_key=" + old_key};
+  ws_client on3{n3->proc->port(), "/ws?api_key=" + old_key};
+  ASSERT_TRUE(on2.open());
+  ASSERT_TRUE(on3.open());
+  on2.read(5s); // welcome
+  on3.read(5s);
+  auto new_key = cti::test::create_key_over_http(n1->proc->port(), app);
+  ASSERT_FALSE(new_key.empty());
+  // Without the cluster the other nodes would accept the cached key until
+  // its cache entry expires (5 s); the invalidation reaches them at once.
+  for (auto* n : {n2, n3})
+    EXPECT_TRUE(cti::test::eventually([&] { return calls(*n, old_key) == 401; }, 2500ms, 20ms))
+      << n->name;
+  for (auto* c : {&on2, &on3}) {
+    EXPECT_FALSE(c->read(5s).has_value());
+    EXPECT_EQ(c->close_code(), 1008);
+    EXPECT_EQ(c->close_reason(), "key revoked");
+  }
+  for (auto* n : {n1, n2, n3})
+    EXPECT_EQ(calls(*n, new_key), 200);
+}
+
+TEST_F(cluster_test, a_node_of_another_protocol_is_refused_with_a_clear_line) {
+  auto odd = start_node("c-odd", seed_of(*n1), {{"CTI_TEST_CLUSTER_PROTOCOL", "99"}});
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return odd.proc->output().find("speaks another cluster protocol") != std::string::npos;
+    },
+    10s, 50ms))
+    << odd.proc->output();
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return n1->proc->output().find("speaks another cluster protocol") != std::string::npos;
+    },
+    10s, 50ms));
+  EXPECT_EQ(cluster_of(odd)["peers"], 0);
+  EXPECT_EQ(cluster_of(*n1)["peers"], 2);
+  EXPECT_EQ(odd.proc->stop(SIGTERM), 0);
+  // A graceful stop removes the node's row: nobody lists it any more.
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      for (const auto& n : cluster_of(*n1)["nodes"])
+        if (n["name"] == "c-odd")
+          return false;
+      return true;
+    },
+    5s, 50ms));
+}
+
+TEST(cluster_link, a_cut_link_is_covered_by_the_database) {
+  // Node b refuses everything its peer sends (as if the link were cut):
+  // its clients still get every event, in order, from the database.
+  auto a = start_node("cut-a", "");
+  auto b = start_node("cut-b", seed_of(a), {{"CTI_TEST_CLUSTER_DROP_INBOUND", "1"}});
+  ASSERT_TRUE(wait_peers(a, 1));
+  ASSERT_TRUE(wait_peers(b, 1));
+  auto app = cti::test::create_app_over_http(a.proc->port(), "cut");
+  auto key = cti::test::create_key_over_http(a.proc->port(), app);
+  ws_client c{b.proc->port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(c.open());
+  c.read(5s); // welcome
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app,
+                                           ring("cut-" + std::to_string(i), 8000 + i).dump())
+                .status,
+              200);
+  EXPECT_EQ(read_stream(c, 1, 20), 20);
+  EXPECT_GE(cluster_of(b)["messages"]["refused"].get<int64_t>(), 1);
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+  EXPECT_EQ(b.proc->stop(SIGTERM), 0);
+}
+
+TEST(cluster_kill, a_killed_node_loses_nothing_and_rejoins) {
+  // Clients read after the load: room for every frame, and for a replay of
+  // the whole stream.
+  const std::map<std::string, std::string> roomy{{"WS_MAX_QUEUED_MESSAGES", "100000"},
+                                                 {"WS_REPLAY_MAX", "100000"}};
+  auto a = start_node("kill-a", "", roomy);
+  auto b = start_node("kill-b", seed_of(a), roomy);
+  auto c = start_node("kill-c", seed_of(a), roomy);
+  ASSERT_TRUE(wait_peers(a, 2));
+  ASSERT_TRUE(wait_peers(b, 2));
+  ASSERT_TRUE(wait_peers(c, 2));
+  auto app = cti::test::create_app_over_http(a.proc->port(), "kill");
+  auto key = cti::test::create_key_over_http(a.proc->port(), app);
+  ws_client on_b{b.proc->port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(on_b.open());
+  on_b.read(5s); // welcome
+
+  // Calls posted round-robin to the three nodes (ring then hangup), while
+  // all three process; node b is killed halfway.
+  constexpr int calls = 1500;
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> b_dead{false};
+  std::set<std::string> acked_ids[3]; // a retried event is acknowledged twice (duplicate)
+  auto poster = [&](int lane) {
+    node* nodes[3] = {&a, &b, &c};
+    for (int i = lane; i < calls; i += 3) {
+      for (int step = 0; step < 2; ++step) {
+        auto id = "k-" + std::to_string(i) + (step == 0 ? "-r" : "-h");
+        auto body = (step == 0 ? ring(id, 90000 + i) : hangup(id, 90000 + i)).dump();
+        // Node b's share goes to node c once b is dead (a client retries).
+        node* to = nodes[(i + step) % 3];
+        if (to == &b && b_dead.load())
+          to = &c;
+        auto r = cti::test::post_signed_event(to->proc->port(), app, body);
+        if (r.status != 200 && to == &b) {
+          r = cti::test::post_signed_event(c.proc->port(), app, body);
+        }
+        if (r.status == 200) {
+          acked_ids[lane].insert(id);
+          ++acknowledged;
+        }
+      }
+    }
+  };
+  std::vector<std::thread> lanes;
+  for (int lane = 0; lane < 3; ++lane)
+    lanes.emplace_back(poster, lane);
+  ASSERT_TRUE(cti::test::eventually([&] { return acknowledged.load() >= calls; }, 60s, 5ms));
+  b.proc->signal(SIGKILL);
+  b_dead = true;
+  EXPECT_EQ(b.proc->wait_exit(10s), 128 + SIGKILL);
+  for (auto& t : lanes)
+    t.join();
+  int64_t last_seen_on_b = 0;
+  while (auto f = on_b.read(200ms)) {
+    auto j = json::parse(*f, nullptr, false);
+    if (j.is_object() && j.contains("seq") && j["type"] != "welcome")
+      last_seen_on_b = j["seq"].get<int64_t>();
+  }
+
+  // Every acknowledged event is processed exactly once, and every call ended.
+  std::size_t acked = 0;
+  for (auto& ids : acked_ids)
+    acked += ids.size();
+  EXPECT_EQ(acked, 2u * calls);
+  const auto db = cti::test::database_url();
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(db,
+                                    "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                    " AND processed_at IS NULL",
+                                    {app}) == "0";
+    },
+    60s, 100ms));
+  EXPECT_EQ(cti::test::query_value(db, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}),
+            std::to_string(2 * calls));
+  // Applied once: at its first attempt, never dead (a batch that died with
+  // node b rolled back and was claimed again, attempts untouched).
+  EXPECT_EQ(cti::test::query_value(db,
+                                   "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                   " AND (attempts > 1 OR state <> 'processed')",
+                                   {app}),
+            "0");
+  EXPECT_EQ(cti::test::query_value(db, "SELECT count(*) FROM calls WHERE app_id = $1::uuid"
+                                       " AND status IN ('ended', 'missed', 'rejected')", {app}),
+            std::to_string(calls));
+  // One seq per event that changed something, contiguous from 1.
+  auto last_seq = std::stoll(
+    cti::test::query_value(db, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}));
+  EXPECT_EQ(cti::test::query_value(db,
+                                   "SELECT count(DISTINCT seq) = max(seq) AND count(seq) = max(seq)"
+                                   " FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}),
+            "t");
+  EXPECT_EQ(cti::test::query_value(db, "SELECT max(seq) FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}),
+            std::to_string(last_seq));
+
+  // b's client resumes on c with `since` and sees the rest without a gap.
+  ws_client resumed{c.proc->port(), "/ws?api_key=" + key + "&since=" + std::to_string(last_seen_on_b)};
+  ASSERT_TRUE(resumed.open());
+  EXPECT_EQ(read_stream(resumed, last_seen_on_b + 1, last_seq), last_seq);
+
+  // b comes back (same name, same cluster port) and gets pushes again.
+  auto b2 = start_node("kill-b", seed_of(a), roomy, b.cluster_port);
+  ASSERT_TRUE(wait_peers(a, 2));
+  ASSERT_TRUE(wait_peers(b2, 2));
+  ws_client on_b2{b2.proc->port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(on_b2.open());
+  on_b2.read(5s); // welcome
+  ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app, ring("k-after", 99999).dump()).status,
+            200);
+  EXPECT_EQ(read_stream(on_b2, last_seq + 1, last_seq + 1), last_seq + 1);
+  for (auto* n : {&a, &c, &b2})
+    EXPECT_EQ(n->proc->stop(SIGTERM), 0);
+}
+
+} // namespace
