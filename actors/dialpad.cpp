@@ -452,6 +452,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     it.payload = item.dump(-1, ' ', false, json::error_handler_t::replace);
     it.format = "dialpad_sync";
     it.received_at_us = now_us;
+    it.serial = event_serial(it.app_id, it.event_type, extract_event(item));
     batch.push_back(std::move(it));
   }
   struct tally {

@@ -317,6 +317,9 @@ struct ingest_item {
   std::string payload;             ///< The full event as compact JSON text.
   std::string format;              ///< `dialpad_jwt` | `dialpad_json` | `seed`.
   int64_t received_at_us = 0;      ///< Arrival time, epoch microseconds.
+  /// What the event is about (`event_serial`: app|c|call or app|m|message),
+  /// so that events of one call are applied in arrival order; may be empty.
+  std::string serial;
 };
 
 /// The stored row for one `ingest_item`.
@@ -329,7 +332,7 @@ struct ingest_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
   return f(caf::meta::type_name("ingest_item"), x.app_id, x.dialpad_event_id, x.event_type,
-           x.payload, x.format, x.received_at_us);
+           x.payload, x.format, x.received_at_us, x.serial);
 }
 
 template <class Inspector>

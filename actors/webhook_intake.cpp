@@ -191,6 +191,7 @@ void store(handler_ptr self, intake_ptr in) {
   item.payload = std::move(in->payload_text);
   item.format = std::string{to_string(in->wire)};
   item.received_at_us = in->received_at_us;
+  item.serial = event_serial(item.app_id, item.event_type, extract_event(in->payload));
   auto serial = in->req.serial;
   auto app_id = item.app_id;
   // The ingester always answers (after the commit, or with an error when

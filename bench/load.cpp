@@ -14,6 +14,7 @@
 // instead of at saturation.
 //
 // Webhook mode: --webhooks N --secret S --path /webhooks/dialpad/<app_id>
+//   [--call-base ID] (first call id; give concurrent runs distinct ones)
 // pre-builds N distinct seed-format call events, each signed with
 // X-Dialpad-Signature (HMAC-SHA256), and sends each once (so every request
 // is a new event the server must store durably), wrapping around if the run
@@ -51,6 +52,7 @@ struct options {
   double warmup = 2;
   int threads = 1;
   std::size_t webhooks = 0;
+  long long call_base = 9000000000000; ///< --call-base: first call id (distinct per concurrent run)
   std::string secret;
   double rate = 0;  ///< Requests/s over all connections; 0: as fast as possible.
 };
@@ -83,7 +85,7 @@ std::vector<std::string> build_webhooks(const options& o) {
   out.reserve(o.webhooks);
   auto run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   for (std::size_t i = 0; i < o.webhooks; ++i) {
-    auto call = 9000000000000 + static_cast<long long>(i / 3);
+    auto call = o.call_base + static_cast<long long>(i / 3);
     std::string body = std::string{"{\"event_type\":\""} + types[i % 3]
                        + "\",\"event_id\":\"bench-" + run + "-" + std::to_string(i)
                        + "\",\"dialpad_call_id\":" + std::to_string(call)
@@ -221,6 +223,7 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") o.warmup = std::stod(v);
     else if (k == "--threads") o.threads = std::stoi(v);
     else if (k == "--webhooks") o.webhooks = std::stoul(v);
+    else if (k == "--call-base") o.call_base = std::stoll(v);
     else if (k == "--secret") o.secret = v;
     else if (k == "--rate") o.rate = std::stod(v);
     else {

@@ -3,6 +3,7 @@
 //   cti-ws-bench --port P --app APP --key KEY --secret S --mode latency --rate 500 --duration 60
 //       one subscriber; signed call.ring webhooks paced at RATE/s from one
 //       keep-alive connection; for each event: frame received − request sent.
+//       --ws-port Q puts the subscriber on another node (cluster figures).
 //   cti-ws-bench ... --mode fanout --connections 10000
 //       N subscribers, then one webhook: time from the first frame received
 //       to the last (every subscriber must get it).
@@ -38,6 +39,7 @@ namespace {
 
 struct options {
   uint16_t port = 4000;
+  uint16_t ws_port = 0; ///< --ws-port: where subscribers connect (default: --port)
   std::string app, key, secret, mode = "latency";
   double rate = 500, duration = 60, hold = 5;
   int connections = 1;
@@ -115,7 +117,7 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
     sock.open(tcp::v4(), ec);
     sock.bind(tcp::endpoint{src, 0}, ec);
     beast::get_lowest_layer(ws).async_connect(
-      tcp::endpoint{asio::ip::make_address("127.0.0.1"), o.port},
+      tcp::endpoint{asio::ip::make_address("127.0.0.1"), o.ws_port ? o.ws_port : o.port},
       [self, &o, done](beast::error_code ec) {
         if (ec)
           return done(false);
@@ -198,6 +200,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--port") o.port = static_cast<uint16_t>(std::stoi(v));
+    else if (k == "--ws-port") o.ws_port = static_cast<uint16_t>(std::stoi(v));
     else if (k == "--app") o.app = v;
     else if (k == "--key") o.key = v;
     else if (k == "--secret") o.secret = v;

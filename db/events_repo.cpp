@@ -90,6 +90,11 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     batch += it.format; // one of three fixed words
     batch += R"(","r":)";
     batch += std::to_string(it.received_at_us);
+    if (!it.serial.empty()) {
+      batch += R"(,"s":)";
+      batch += nlohmann::json(it.serial).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace);
+    }
     batch += R"(,"p":)";
     batch += it.payload;
     batch += '}';

@@ -37,6 +37,7 @@ struct claimed_event {
   event_data data;
   int attempts = 0;
   std::string serial;  ///< serial_key(), empty when none.
+  std::string stored_serial; ///< The serial column (set at ingest), empty when none.
 };
 
 struct done {
@@ -173,9 +174,30 @@ std::set<int32_t> busy_serial_keys(pqxx::transaction_base& tx,
   return busy;
 }
 
+/// The claimed events that must wait: an earlier event with the same
+/// serial, never attempted, is still pending outside this claim (another
+/// poller holds it, or its commit was not visible to the claim).
+std::set<std::string> ids_behind(pqxx::transaction_base& tx,
+                                 const std::vector<claimed_event>& events) {
+  std::string ids = "{";
+  for (const auto& e : events)
+    if (!e.stored_serial.empty()) {
+      if (ids.size() > 1)
+        ids += ',';
+      ids += e.stored.id;
+    }
+  ids += '}';
+  std::set<std::string> behind;
+  if (ids.size() == 2)
+    return behind;
+  for (const auto& row : tx.exec_prepared("events_behind", ids))
+    behind.insert(row[0].as<std::string>());
+  return behind;
+}
+
 std::string claim_sql(const std::string& extra_condition) {
   return "SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()") + ", "
-         + us_of("received_at") + " FROM webhook_events WHERE state = 'pending'"
+         + us_of("received_at") + ", coalesce(serial, '') FROM webhook_events WHERE state = 'pending'"
          " AND next_attempt_at <= now()" + extra_condition
          + " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED";
 }
@@ -213,6 +235,11 @@ std::vector<prepared_statement> processor_statements() {
     // The same from a position: (received_at, id) > ($2 µs, $3).
     {"events_claim_after",
      claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)")},
+    {"events_behind",
+     "SELECT me.id FROM unnest($1::uuid[]) AS x(id) JOIN webhook_events me ON me.id = x.id"
+     " WHERE EXISTS (SELECT 1 FROM webhook_events w WHERE w.serial = me.serial"
+     " AND w.state = 'pending' AND w.attempts = 0 AND (w.received_at, w.id) < (me.received_at, me.id)"
+     " AND w.id <> ALL($1::uuid[]))"},
     {"serial_try_lock",
      "SELECT k FROM unnest($1::int4[]) AS k WHERE NOT pg_try_advisory_xact_lock("
        + std::to_string(serial_lock_class) + ", k)"},
@@ -264,6 +291,7 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     e.stored.event_type = row[2].as<std::string>();
     e.stored.payload = nlohmann::json::parse(row[3].c_str(), nullptr, false);
     e.attempts = row[4].as<int>();
+    e.stored_serial = row[7].as<std::string>();
     e.data = extract_event(e.stored.payload);
     e.data.event_type = e.stored.event_type; // the type stored at ingest is authoritative
     e.serial = serial_key(e.stored, e.data);
@@ -273,10 +301,15 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // One poller at a time per call: an event whose call another poller is
   // applying right now waits for a later round (its claim ends with ours).
   auto busy = busy_serial_keys(tx, events);
+  // Arrival order per call: an event also waits while an earlier event of
+  // its call is pending outside this claim (the poller holding it may not
+  // have locked the call yet, and must apply it first).
+  auto behind = ids_behind(tx, events);
   std::vector<const claimed_event*> todo;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
-    if (!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0) {
+    if ((!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
+        || behind.count(e.stored.id) > 0) {
       ++report.deferred;
       next = std::min(next, position{claimed[static_cast<pqxx::result::size_type>(i)][6].as<int64_t>(),
                                      nil_uuid});

@@ -20,9 +20,9 @@ std::vector<prepared_statement> collect() {
     {"insert_events",
      "WITH ins AS ("
      "  INSERT INTO webhook_events"
-     "   (app_id, dialpad_event_id, event_type, payload, format, received_at)"
+     "   (app_id, dialpad_event_id, event_type, payload, format, received_at, serial)"
      "  SELECT (e->>'a')::uuid, e->>'i', e->>'t', e->'p', e->>'f',"
-     "         to_timestamp((e->>'r')::float8 / 1000000)"
+     "         to_timestamp((e->>'r')::float8 / 1000000), NULLIF(e->>'s', '')"
      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)"
      "  ORDER BY ord"
      "  ON CONFLICT (app_id, dialpad_event_id) DO NOTHING"

@@ -395,4 +395,11 @@ event_data extract_event(const nlohmann::json& payload) {
   return ev;
 }
 
+std::string event_serial(const std::string& app_id, std::string_view event_type,
+                         const event_data& ev) {
+  if (event_type.rfind("sms.", 0) == 0)
+    return ev.message_id ? app_id + "|m|" + std::to_string(*ev.message_id) : std::string{};
+  return ev.dialpad_call_id ? app_id + "|c|" + std::to_string(*ev.dialpad_call_id) : std::string{};
+}
+
 } // namespace cti

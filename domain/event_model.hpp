@@ -161,4 +161,10 @@ struct event_data {
 /// array: its first string element is taken.
 event_data extract_event(const nlohmann::json& payload);
 
+/// What an event of `app_id` is about, for ordering: `<app>|m|<message id>`
+/// for `sms.*` events, else `<app>|c|<call id>`; empty when it has neither.
+/// Events with the same serial are applied in the order they arrived.
+std::string event_serial(const std::string& app_id, std::string_view event_type,
+                         const event_data& ev);
+
 } // namespace cti

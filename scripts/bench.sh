@@ -11,7 +11,8 @@
 #
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
-# query export ws health; default all), BENCH_WS_LATENCY_SECONDS (default 60), BENCH_QUERY_CALLS (calls seeded for the
+# query export ws cluster health; default all), BENCH_WS_LATENCY_SECONDS (default 60),
+# BENCH_CLUSTER_LATENCY_SECONDS (default 20), BENCH_QUERY_CALLS (calls seeded for the
 # query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server).
 # The load generator shares the machine's cores with the server and Postgres.
 set -euo pipefail
@@ -87,7 +88,7 @@ wait_drained() {
 start_server
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws health} "
+SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws cluster health} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
 load() { build/cti-load --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
 
@@ -288,6 +289,84 @@ log "scenario: one event fanned out to 10,000 subscribers of one app"
 wsb --mode fanout --connections 10000
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
+start_server
+fi
+
+# Cluster: webhook throughput and webhook -> WebSocket latency with 1, 2 and 3
+# nodes on this machine (each node a cti-server process on 127.0.0.1 with
+# its own HTTP and cluster port, one Postgres). Throughput: one cti-load per
+# node at once (connections split between them), summed. Latency: posted to
+# node 1, the subscriber on the last node (the frame crosses a node link when
+# there are several).
+if want cluster; then
+stop_server
+declare -a NODE_PIDS=() NODE_PORTS=()
+start_nodes() {
+  local n=$1 i seed_port cport port
+  NODE_PIDS=() NODE_PORTS=()
+  seed_port=$(bash "$PG" free-port)
+  for ((i = 1; i <= n; i++)); do
+    port=$(bash "$PG" free-port)
+    if ((i == 1)); then cport=$seed_port; else cport=$(bash "$PG" free-port); fi
+    env -i PATH="$PATH" \
+      DATABASE_URL="postgresql://cti_server@127.0.0.1:$PGPORT/cti_bench" \
+      MIGRATION_DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
+      PORT="$port" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
+      INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \
+      DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME="bench-$i" \
+      CLUSTER_PORT="$cport" CLUSTER_BIND=127.0.0.1 CLUSTER_ADVERTISE_HOST=127.0.0.1 \
+      CLUSTER_SEEDS="127.0.0.1:$seed_port" \
+      ${BENCH_SERVER_ENV:-} build/cti-server >>"$PGDIR/node-$i.log" 2>&1 &
+    NODE_PIDS+=($!)
+    NODE_PORTS+=("$port")
+  done
+  for port in "${NODE_PORTS[@]}"; do
+    until curl -fsS -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$port/internal/cluster" 2>/dev/null |
+      grep -q "\"peers\":$((n - 1))[,}]"; do
+      sleep 0.1
+    done
+  done
+}
+stop_nodes() {
+  local pid
+  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+for n in 1 2 3; do
+  log "scenario: cluster of $n node(s): webhook throughput, then latency across nodes"
+  start_nodes "$n"
+  CAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-cluster-$n') RETURNING id" | head -1)
+  per=$((CONNS / n))
+  outs=()
+  for ((i = 0; i < n; i++)); do
+    build/cti-load --port "${NODE_PORTS[$i]}" --duration "$DURATION" --warmup 2 --method POST \
+      --path "/webhooks/dialpad/$CAPP" --webhooks $((400000 / n)) --call-base $((9100000000000 + i * 1000000)) \
+      --secret bench-webhook-secret --connections "$per" >"$PGDIR/cluster-$n-$i.json" &
+    outs+=($!)
+  done
+  for pid in "${outs[@]}"; do wait "$pid"; done
+  total=0
+  for ((i = 0; i < n; i++)); do
+    rps=$(sed -E 's/.*"rps":([0-9.]+).*/\1/' "$PGDIR/cluster-$n-$i.json")
+    total=$(echo "$total + $rps" | bc)
+    errs=$(sed -E 's/.*"errors":([0-9]+).*/\1/' "$PGDIR/cluster-$n-$i.json")
+    log "  node $((i + 1)): $(cat "$PGDIR/cluster-$n-$i.json")"
+    [[ $errs == 0 ]] || log "  node $((i + 1)) had $errs errors"
+  done
+  printf '{"scenario":"cluster_ingest","nodes":%d,"rps_total":%.0f}\n' "$n" "$total"
+  wait_drained "$CAPP" >/dev/null
+  sql "SELECT json_build_object('scenario', 'cluster_ingest_check', 'nodes', $n, 'events', count(*),
+         'not_processed', count(*) FILTER (WHERE state <> 'processed'),
+         'attempts_gt_1', count(*) FILTER (WHERE attempts > 1))
+       FROM webhook_events WHERE app_id = '$CAPP'"
+  LAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-cluster-lat-$n') RETURNING id" | head -1)
+  LKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
+    "http://127.0.0.1:${NODE_PORTS[0]}/internal/apps/$LAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+  build/cti-ws-bench --port "${NODE_PORTS[0]}" --ws-port "${NODE_PORTS[$((n - 1))]}" --app "$LAPP" \
+    --key "$LKEY" --secret bench-webhook-secret --mode latency --rate 500 \
+    --duration "${BENCH_CLUSTER_LATENCY_SECONDS:-20}" | sed "s/^{/{\"nodes\":$n,/"
+  stop_nodes
+done
 start_server
 fi
 

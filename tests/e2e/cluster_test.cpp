@@ -233,7 +233,8 @@ TEST_F(cluster_test, a_node_of_another_protocol_is_refused_with_a_clear_line) {
   // A graceful stop removes the node's row: nobody lists it any more.
   EXPECT_TRUE(cti::test::eventually(
     [&] {
-      for (const auto& n : cluster_of(*n1)["nodes"])
+      auto view = cluster_of(*n1);
+      for (const auto& n : view["nodes"])
         if (n["name"] == "c-odd")
           return false;
       return true;
@@ -379,6 +380,177 @@ TEST(cluster_kill, a_killed_node_loses_nothing_and_rejoins) {
             200);
   EXPECT_EQ(read_stream(on_b2, last_seq + 1, last_seq + 1), last_seq + 1);
   for (auto* n : {&a, &c, &b2})
+    EXPECT_EQ(n->proc->stop(SIGTERM), 0);
+}
+
+TEST(cluster_tls, nodes_link_over_tls_and_a_node_without_the_ca_is_refused) {
+  auto dir = "/tmp/cti-e2e-cluster-tls-" + std::to_string(::getpid());
+  auto issue = [&](const std::string& ca, const std::string& leaf) {
+    return "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir + "/" + ca + ".key -out "
+           + dir + "/" + ca + ".pem -days 1 -subj /CN=" + ca
+           + " && openssl req -newkey rsa:2048 -nodes -keyout " + dir + "/" + leaf + ".key -out "
+           + dir + "/" + leaf + ".csr -subj /CN=" + leaf + " && openssl x509 -req -in " + dir + "/"
+           + leaf + ".csr -CA " + dir + "/" + ca + ".pem -CAkey " + dir + "/" + ca
+           + ".key -CAcreateserial -out " + dir + "/" + leaf + ".pem -days 1";
+  };
+  auto [gen, gen_out] = cti::test::shell("rm -rf " + dir + " && mkdir -p " + dir + " && "
+                                         + issue("ca", "node") + " && " + issue("rogue-ca", "rogue"));
+  ASSERT_EQ(gen, 0) << gen_out;
+  auto tls = [&](const std::string& ca, const std::string& leaf) {
+    return std::map<std::string, std::string>{{"CLUSTER_TLS_CERT_FILE", dir + "/" + leaf + ".pem"},
+                                              {"CLUSTER_TLS_KEY_FILE", dir + "/" + leaf + ".key"},
+                                              {"CLUSTER_TLS_CA_FILE", dir + "/" + ca + ".pem"}};
+  };
+  auto a = start_node("tls-a", "", tls("ca", "node"));
+  auto b = start_node("tls-b", seed_of(a), tls("ca", "node"));
+  ASSERT_TRUE(wait_peers(a, 1)) << cluster_of(a).dump() << a.proc->output();
+  ASSERT_TRUE(wait_peers(b, 1)) << cluster_of(b).dump() << b.proc->output();
+  EXPECT_EQ(cluster_of(a)["tls"], true);
+  auto app = cti::test::create_app_over_http(a.proc->port(), "tls");
+  auto key = cti::test::create_key_over_http(a.proc->port(), app);
+  ws_client on_b{b.proc->port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(on_b.open());
+  on_b.read(5s); // welcome
+  ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app, ring("tls-1", 9100).dump()).status, 200);
+  EXPECT_EQ(read_stream(on_b, 1, 1), 1);
+
+  // A node whose certificate no accepted CA signed never becomes a peer.
+  auto rogue = start_node("tls-rogue", seed_of(a), tls("rogue-ca", "rogue"));
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      auto view = cluster_of(rogue); // (a temporary's member would dangle in the loop)
+      for (const auto& n : view["nodes"])
+        if (n["name"] == "tls-a" && n.contains("last_error"))
+          return true;
+      return false;
+    },
+    10s, 50ms))
+    << cluster_of(rogue).dump();
+  EXPECT_EQ(cluster_of(rogue)["peers"], 0);
+  EXPECT_EQ(cluster_of(a)["peers"], 1);
+  for (auto* n : {&a, &b, &rogue})
+    EXPECT_EQ(n->proc->stop(SIGTERM), 0);
+  cti::test::shell("rm -rf " + dir);
+}
+
+/// One call's events, in order: how it rings, what happens, how it ends.
+std::vector<json> call_story(int64_t call, int kind, const std::string& prefix) {
+  auto id = [&](const char* step) { return prefix + std::to_string(call) + "-" + step; };
+  auto at = [](int minute) { return "2026-01-28T10:0" + std::to_string(minute) + ":00Z"; };
+  auto ev = [&](const char* type, const char* step, int minute) {
+    return json{{"event_type", type}, {"event_id", id(step)}, {"call_id", call},
+                {"timestamp", at(minute)}};
+  };
+  std::vector<json> out{ring(id("r"), call)};
+  switch (kind % 4) {
+    case 0: // answered, held, ended
+      out.push_back(ev("call.started", "s", 1));
+      out.push_back(ev("call.held", "h", 2));
+      out.push_back(ev("call.ended", "e", 3));
+      break;
+    case 1: out.push_back(ev("call.missed", "m", 1)); break;
+    case 2: out.push_back(ev("call.rejected", "x", 1)); break;
+    default: // answered, ended, and a late duplicate of the start
+      out.push_back(ev("call.started", "s", 1));
+      out.push_back(ev("call.ended", "e", 2));
+      out.push_back(ev("call.started", "s", 1));
+      break;
+  }
+  return out;
+}
+
+/// Posts every story, calls spread over `lanes` threads, each event of a
+/// call after the previous one was acknowledged, event i to port i % n.
+void post_stories(const std::vector<uint16_t>& ports, const std::string& app,
+                  const std::vector<std::vector<json>>& stories, std::atomic<int>& failures) {
+  constexpr int lanes = 4;
+  std::vector<std::thread> threads;
+  for (int lane = 0; lane < lanes; ++lane)
+    threads.emplace_back([&, lane] {
+      std::size_t k = lane;
+      for (std::size_t c = lane; c < stories.size(); c += lanes)
+        for (const auto& ev : stories[c]) {
+          auto r = cti::test::post_signed_event(ports[k++ % ports.size()], app, ev.dump());
+          if (r.status != 200)
+            ++failures;
+        }
+    });
+  for (auto& t : threads)
+    t.join();
+}
+
+std::string call_states(const std::string& app) {
+  return cti::test::query_value(
+    cti::test::database_url(),
+    "SELECT string_agg(dialpad_call_id || ':' || status || ':' || coalesce(duration_seconds::text, '-')"
+    " || ':' || coalesce(answered_at::text, '-') || ':' || coalesce(ended_at::text, '-'),"
+    " ',' ORDER BY dialpad_call_id) FROM calls WHERE app_id = $1::uuid",
+    {app});
+}
+
+bool drained(const std::string& app) {
+  return cti::test::query_value(cti::test::database_url(),
+                                "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                " AND state = 'pending'",
+                                {app})
+         == "0";
+}
+
+TEST(cluster_load, events_posted_round_robin_to_three_nodes_are_applied_once_as_on_one_node) {
+  // About 20,000 events: 6,600 calls of 2 to 4 events each (a quarter of
+  // them end with a duplicate, acknowledged but not stored again).
+  std::vector<std::vector<json>> stories;
+  std::size_t events = 0;
+  std::size_t duplicates = 0;
+  for (int i = 0; i < 6600; ++i) {
+    stories.push_back(call_story(200000 + i, i, "rr-"));
+    events += stories.back().size();
+    duplicates += i % 4 == 3 ? 1 : 0;
+  }
+  ASSERT_GE(events, 19000u);
+  std::atomic<int> failures{0};
+
+  // The reference: one node alone.
+  std::string single_app;
+  {
+    server_process alone{{{"API_KEY_BCRYPT_COST", "4"}}};
+    ASSERT_TRUE(alone.start()) << alone.output();
+    single_app = cti::test::create_app_over_http(alone.port(), "single");
+    post_stories({alone.port()}, single_app, stories, failures);
+    ASSERT_EQ(failures.load(), 0);
+    ASSERT_TRUE(cti::test::eventually([&] { return drained(single_app); }, 120s, 100ms));
+    EXPECT_EQ(alone.stop(SIGTERM), 0);
+  }
+
+  auto a = start_node("rr-a", "");
+  auto b = start_node("rr-b", seed_of(a));
+  auto c = start_node("rr-c", seed_of(a));
+  ASSERT_TRUE(wait_peers(a, 2));
+  auto app = cti::test::create_app_over_http(a.proc->port(), "round robin");
+  post_stories({a.proc->port(), b.proc->port(), c.proc->port()}, app, stories, failures);
+  ASSERT_EQ(failures.load(), 0);
+  ASSERT_TRUE(cti::test::eventually([&] { return drained(app); }, 120s, 100ms));
+
+  const auto db = cti::test::database_url();
+  EXPECT_EQ(cti::test::query_value(db, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}),
+            std::to_string(events - duplicates))
+    << "every distinct event stored once";
+  EXPECT_EQ(cti::test::query_value(db,
+                                   "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                   " AND (attempts > 1 OR state <> 'processed')",
+                                   {app}),
+            "0");
+  // Every node processed a share (the queue is shared, not split).
+  for (auto* n : {&a, &b, &c}) {
+    auto m = json::parse(cti::test::internal_call(n->proc->port(), "GET", "/metrics").body, nullptr,
+                         false);
+    EXPECT_GT(m["event_processor"]["processed_last_minute"].get<int64_t>(), 0) << n->name;
+  }
+  auto states = call_states(app);
+  EXPECT_FALSE(states.empty());
+  EXPECT_EQ(states, call_states(single_app)) << "end states differ from the single-node run";
+  for (auto* n : {&a, &b, &c})
     EXPECT_EQ(n->proc->stop(SIGTERM), 0);
 }
 

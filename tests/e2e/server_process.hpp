@@ -85,4 +85,7 @@ std::pair<int, std::string> run_binary(const std::vector<std::string>& args,
 /// A free TCP port on 127.0.0.1.
 uint16_t free_port();
 
+/// Runs `command` through the shell; {exit status, combined output}.
+std::pair<int, std::string> shell(const std::string& command);
+
 } // namespace cti::test

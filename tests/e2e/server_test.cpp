@@ -480,22 +480,7 @@ TEST(server_binary, an_apps_request_budget_is_enforced_but_never_on_webhooks) {
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }
 
-namespace {
-
-/// Runs `command` through the shell; {exit status, combined output}.
-std::pair<int, std::string> shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr)
-    return {-1, out};
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-} // namespace
+using cti::test::shell;
 
 TEST(server_binary, operator_subcommands_work_against_the_database) {
   std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::database_url()}};

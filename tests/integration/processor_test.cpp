@@ -45,6 +45,7 @@ cti::ingest_item as_ingested(const std::string& app, const std::string& payload,
   it.payload = j.dump();
   it.format = cti::is_seed_payload(j) ? "seed" : "dialpad_json";
   it.received_at_us = received_us;
+  it.serial = cti::event_serial(app, it.event_type, cti::extract_event(j));
   return it;
 }
 
@@ -571,3 +572,55 @@ TEST(processor, an_event_whose_call_another_poller_holds_waits_and_is_not_skippe
   EXPECT_EQ(again.applied[0].seq, 3);
   EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 12"), "ringing");
 }
+
+TEST(processor, a_later_event_of_a_call_waits_for_an_earlier_one_another_poller_claimed) {
+  auto url = migrated_database("proc_order");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "o1", 21, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.started", "o2", 21, "2026-01-28T10:31:00Z"), 2000),
+               as_ingested(app, seed_event("call.ended", "o3", 21, "2026-01-28T10:33:00Z"), 3000),
+               as_ingested(app, seed_event("call.ring", "o4", 22, "2026-01-28T10:30:00Z"), 4000)});
+  EXPECT_EQ(query_value(url, "SELECT serial FROM webhook_events WHERE dialpad_event_id = 'o3'"),
+            app + "|c|21");
+  // Another poller has claimed the start (its row is locked) but has not
+  // locked the call yet: this round claims the ring before it and the end
+  // after it; the ring may go, the end must not overtake the start.
+  pqxx::connection other{url};
+  pqxx::work holder{other};
+  holder.exec("SELECT 1 FROM webhook_events WHERE dialpad_event_id = 'o2' FOR UPDATE");
+  auto report = cti::db::process_batch(*c, {});
+  EXPECT_EQ(report.claimed, 3u); // o1, o3 and o4 (o2 is locked)
+  EXPECT_EQ(report.deferred, 1u);
+  ASSERT_EQ(report.applied.size(), 2u);
+  EXPECT_EQ(report.applied[0].event_type, "call.ring");
+  EXPECT_EQ(report.applied[1].event_type, "call.ring");
+  EXPECT_EQ(query_value(url, "SELECT state || ':' || attempts FROM webhook_events"
+                             " WHERE dialpad_event_id = 'o3'"),
+            "pending:0");
+  holder.abort();
+  drain(*c);
+  // Applied in arrival order: answered, then ended, with its duration.
+  EXPECT_EQ(query_value(url, "SELECT status || ':' || (answered_at IS NOT NULL) || ':' || duration_seconds"
+                             " FROM calls WHERE dialpad_call_id = 21"),
+            "ended:true:120");
+  EXPECT_EQ(query_value(url, "SELECT string_agg(outcome, ',' ORDER BY received_at) FROM webhook_events"
+                             " WHERE dialpad_event_id IN ('o2', 'o3')"),
+            "applied,applied");
+}
+
+TEST(processor, a_failed_earlier_event_does_not_hold_its_call_back) {
+  auto url = migrated_database("proc_order_failed");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "f1", 31, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.ended", "f2", 31, "2026-01-28T10:33:00Z"), 2000)});
+  // The ring failed once and waits for its retry.
+  pqxx::nontransaction{*c}.exec("UPDATE webhook_events SET attempts = 1,"
+                                " next_attempt_at = now() + interval '1 hour'"
+                                " WHERE dialpad_event_id = 'f1'");
+  auto report = cti::db::process_batch(*c, {});
+  EXPECT_EQ(report.deferred, 0u);
+  EXPECT_EQ(report.applied.size(), 1u);
+}
+
