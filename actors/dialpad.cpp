@@ -612,6 +612,11 @@ void load_connected(manager_ptr self) {
         for (const auto& app : j["apps"])
           if (app.is_string())
             ensure_refresher(self, app.get<std::string>());
+        // Accounts connected through another node of a cluster get a
+        // refresher here too, within a minute (the row lease still lets one
+        // node refresh each): no node is the only one that can keep a
+        // connection fresh.
+        self->delayed_send(self, std::chrono::seconds{60}, start_atom_v, std::string{});
       },
       [self](caf::error&) {
         // The database is not there yet: try again shortly.

@@ -43,6 +43,8 @@ void poll(poller_ptr self, bool full) {
     return;
   }
   st.busy = true;
+  if (st.settings.busy)
+    st.settings.busy->store(true, std::memory_order_relaxed);
   st.again = false;
   st.again_full = false;
   auto started = std::chrono::steady_clock::now();
@@ -57,6 +59,8 @@ void poll(poller_ptr self, bool full) {
       [self, started](process_report& report) {
         auto& s = self->state;
         s.busy = false;
+        if (s.settings.busy)
+          s.settings.busy->store(false, std::memory_order_relaxed);
         if (s.db_down) {
           s.db_down = false;
           log::info("event processing resumed");
@@ -87,6 +91,8 @@ void poll(poller_ptr self, bool full) {
       [self](caf::error& err) {
         auto& s = self->state;
         s.busy = false;
+        if (s.settings.busy)
+          s.settings.busy->store(false, std::memory_order_relaxed);
         s.cursor.reset();
         // The database is away (or slow): the next tick or wake retries.
         if (!s.db_down) {

@@ -11,6 +11,7 @@
 // Several pollers run per node (and on every node); SKIP LOCKED keeps them
 // off each other's events.
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -32,6 +33,9 @@ struct poller_settings {
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};
+  /// Set while a round runs (the listener prefers to wake idle pollers);
+  /// may be null.
+  std::shared_ptr<std::atomic<bool>> busy;
 };
 
 /// Spawns a poller that processes through `pool` and hands applied events

@@ -324,11 +324,14 @@ int main(int argc, char** argv) {
     pls.process.max_attempts = static_cast<uint32_t>(cfg.event_max_attempts);
     pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
     std::vector<cti::queue_poller_actor> pollers;
-    for (int i = 0; i < cfg.event_pollers; ++i)
-      pollers.push_back(
-        cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
     cti::db::listener_settings lst;
     lst.conninfo = cfg.database_url;
+    for (int i = 0; i < cfg.event_pollers; ++i) {
+      pls.busy = std::make_shared<std::atomic<bool>>(false);
+      lst.busy.push_back(pls.busy);
+      pollers.push_back(
+        cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
+    }
     auto listener = cti::db::spawn_event_listener(sys, lst, pollers);
 
     cti::cluster_hub_actor hub;

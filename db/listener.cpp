@@ -1,5 +1,6 @@
 #include "db/listener.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include <caf/all.hpp>
@@ -36,16 +37,46 @@ struct listener_state {
   std::unique_ptr<events_receiver> receiver;
   std::chrono::milliseconds backoff{0};
   bool was_connected = false;
+  std::size_t next_poller = 0; ///< The poller the next notification wakes.
 };
 
 using listener_ptr = event_listener_actor::stateful_pointer<listener_state>;
 
-void wake_all(listener_ptr self, bool rescan = false) {
-  for (auto& p : self->state.pollers) {
-    if (rescan)
+/// New events: wakes one poller per notification (at most all of them),
+/// idle ones first, in turn. Waking every poller of every node for each
+/// notification made all of them claim at once, and all but one claim
+/// nothing: on a cluster of three nodes, a dozen round trips per
+/// notification. A busy poller that is woken runs another round after its
+/// own. A rescan (a replayed event lies before the pollers' positions)
+/// still goes to all.
+void wake_all(listener_ptr self, bool rescan = false, uint64_t notifications = 1) {
+  auto& st = self->state;
+  const auto count = st.pollers.size();
+  if (count == 0)
+    return;
+  if (rescan) {
+    for (auto& p : st.pollers)
       self->send(p, rescan_atom_v);
-    else
-      self->send(p, wake_atom_v);
+    return;
+  }
+  auto n = std::min<uint64_t>(std::max<uint64_t>(notifications, 1), count);
+  std::vector<bool> woken(count, false);
+  auto idle = [&](std::size_t i) {
+    return i >= st.settings.busy.size() || !st.settings.busy[i]
+           || !st.settings.busy[i]->load(std::memory_order_relaxed);
+  };
+  for (uint64_t k = 0; k < n; ++k) {
+    std::size_t pick = st.next_poller % count;
+    for (std::size_t j = 0; j < count; ++j) {
+      auto i = (st.next_poller + j) % count;
+      if (!woken[i] && idle(i)) {
+        pick = i;
+        break;
+      }
+    }
+    woken[pick] = true;
+    st.next_poller = pick + 1;
+    self->send(st.pollers[pick], wake_atom_v);
   }
 }
 
@@ -97,7 +128,7 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         s.conn->await_notification(static_cast<long>(usec.count() / 1000000),
                                    static_cast<long>(usec.count() % 1000000));
         if (s.receiver->received != before)
-          wake_all(self, s.receiver->rescans != rescans_before);
+          wake_all(self, s.receiver->rescans != rescans_before, s.receiver->received - before);
         self->send(self, poll_atom_v);
       } catch (const std::exception& e) {
         log::warn("event listener lost its connection", {{"error", e.what()}});

@@ -1,12 +1,14 @@
 #pragma once
 
 // The LISTEN connection (ARCHITECTURE.md rule 4): a detached actor with a
-// connection of its own, waiting for the ingester's NOTIFY and waking every
-// poller. It waits in slices of `slice` so that it notices an exit request
+// connection of its own, waiting for the ingester's NOTIFY and waking an
+// idle poller per notification. It waits in slices of `slice` so that it notices an exit request
 // quickly; while Postgres is away it reconnects with backoff and, once back,
 // wakes the pollers in case a notification was lost meanwhile.
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,14 @@ struct listener_settings {
   std::chrono::milliseconds slice{200};
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{2000};
+  /// Per poller (same order as the pollers), set while its round runs
+  /// (poller_settings::busy); may be empty (every poller counts as idle).
+  std::vector<std::shared_ptr<std::atomic<bool>>> busy;
 };
 
-/// Spawns the listener; it wakes every actor of `pollers` on each
-/// notification (several notifications arriving together wake them once).
+/// Spawns the listener; each notification wakes one poller, an idle one
+/// when there is one (several notifications arriving together wake as many,
+/// at most all); a rescan wakes them all.
 event_listener_actor spawn_event_listener(caf::actor_system& sys, listener_settings settings,
                                           std::vector<queue_poller_actor> pollers);
 

@@ -12,7 +12,9 @@
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
 # query export ws cluster health; default all), BENCH_WS_LATENCY_SECONDS (default 60),
-# BENCH_CLUSTER_LATENCY_SECONDS (default 20), BENCH_QUERY_CALLS (calls seeded for the
+# BENCH_CLUSTER_LATENCY_SECONDS (default 20), BENCH_DB_ROLE (the role the
+# server connects as: cti_server, which owns nothing, or postgres, the
+# owner), BENCH_QUERY_CALLS (calls seeded for the
 # query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server).
 # The load generator shares the machine's cores with the server and Postgres.
 set -euo pipefail
@@ -57,7 +59,7 @@ SECRET=bench-internal-secret-$(date +%s)
 PORT=$(bash "$PG" free-port)
 start_server() {
   env -i PATH="$PATH" \
-    DATABASE_URL="postgresql://cti_server@127.0.0.1:$PGPORT/cti_bench" \
+    DATABASE_URL="postgresql://${BENCH_DB_ROLE:-cti_server}@127.0.0.1:$PGPORT/cti_bench" \
     MIGRATION_DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/cti_bench" \
     PORT="$PORT" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
     INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \

@@ -75,6 +75,26 @@ bool wait_peers(const node& n, uint64_t peers, std::chrono::milliseconds deadlin
 
 std::string seed_of(const node& n) { return "127.0.0.1:" + std::to_string(n.cluster_port); }
 
+/// A new app and its key, made through `n`.
+std::pair<std::string, std::string> app_with_key(const node& n, const std::string& name) {
+  auto app = cti::test::create_app_over_http(n.proc->port(), name);
+  return {app, cti::test::create_key_over_http(n.proc->port(), app)};
+}
+
+/// A WebSocket client of `n` past its welcome (null, with a test failure,
+/// when the upgrade is refused).
+std::unique_ptr<ws_client> subscribed(const node& n, const std::string& key,
+                                      const std::string& extra_query = "") {
+  auto c = std::make_unique<ws_client>(n.proc->port(), "/ws?api_key=" + key + extra_query);
+  if (!c->open()) {
+    ADD_FAILURE() << "upgrade refused on " << n.name << ": " << c->status();
+    return nullptr;
+  }
+  auto w = c->read(5s);
+  EXPECT_TRUE(w && json::parse(*w)["type"] == "welcome") << n.name;
+  return c;
+}
+
 json ring(const std::string& id, int64_t call) {
   return {{"event_type", "call.ring"}, {"event_id", id}, {"call_id", call},
           {"direction", "inbound"}, {"from_number", "+15550001000"},
@@ -157,34 +177,26 @@ TEST_F(cluster_test, nodes_list_each_other_with_their_links_and_heartbeats) {
 }
 
 TEST_F(cluster_test, a_webhook_on_node_1_reaches_clients_on_nodes_2_and_3_in_seq_order) {
-  auto app = cti::test::create_app_over_http(n1->proc->port(), "cluster push");
-  auto key = cti::test::create_key_over_http(n1->proc->port(), app);
+  auto [app, key] = app_with_key(*n1, "cluster push");
   auto before = cluster_of(*n2)["messages"]["received"].get<int64_t>();
-  ws_client on2{n2->proc->port(), "/ws?api_key=" + key};
-  ws_client on3{n3->proc->port(), "/ws?api_key=" + key};
-  ASSERT_TRUE(on2.open());
-  ASSERT_TRUE(on3.open());
-  for (auto* c : {&on2, &on3}) {
-    auto w = json::parse(*c->read(5s));
-    EXPECT_EQ(w["type"], "welcome");
-    EXPECT_EQ(w["seq"], 0);
-  }
+  auto on2 = subscribed(*n2, key);
+  auto on3 = subscribed(*n3, key);
+  ASSERT_TRUE(on2 && on3);
   constexpr int events = 60;
   for (int i = 0; i < events; ++i)
     ASSERT_EQ(cti::test::post_signed_event(n1->proc->port(), app,
                                            ring("cp-" + std::to_string(i), 7000 + i).dump())
                 .status,
               200);
-  EXPECT_EQ(read_stream(on2, 1, events), events);
-  EXPECT_EQ(read_stream(on3, 1, events), events);
+  EXPECT_EQ(read_stream(*on2, 1, events), events);
+  EXPECT_EQ(read_stream(*on3, 1, events), events);
   // They came over the links (the database's periodic check would be slower
   // and is not counted here).
   EXPECT_GE(cluster_of(*n2)["messages"]["received"].get<int64_t>() - before, 1);
 }
 
 TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_on_2_and_3) {
-  auto app = cti::test::create_app_over_http(n1->proc->port(), "cluster keys");
-  auto old_key = cti::test::create_key_over_http(n1->proc->port(), app);
+  auto [app, old_key] = app_with_key(*n1, "cluster keys");
   auto calls = [&](const node& n, const std::string& key) {
     return cti::test::http_request(n.proc->port(), "GET", "/api/calls",
                                    {{"X-App-API-Key", key}}).status;
@@ -192,12 +204,9 @@ TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_
   // The old key is verified, and cached, on every node.
   for (auto* n : {n1, n2, n3})
     ASSERT_EQ(calls(*n, old_key), 200);
-  ws_client on2{n2->proc->port(), "/ws?api_key=" + old_key};
-  ws_client on3{n3->proc->port(), "/ws?api_key=" + old_key};
-  ASSERT_TRUE(on2.open());
-  ASSERT_TRUE(on3.open());
-  on2.read(5s); // welcome
-  on3.read(5s);
+  auto on2 = subscribed(*n2, old_key);
+  auto on3 = subscribed(*n3, old_key);
+  ASSERT_TRUE(on2 && on3);
   auto new_key = cti::test::create_key_over_http(n1->proc->port(), app);
   ASSERT_FALSE(new_key.empty());
   // Without the cluster the other nodes would accept the cached key until
@@ -205,7 +214,7 @@ TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_
   for (auto* n : {n2, n3})
     EXPECT_TRUE(cti::test::eventually([&] { return calls(*n, old_key) == 401; }, 2500ms, 20ms))
       << n->name;
-  for (auto* c : {&on2, &on3}) {
+  for (auto* c : {on2.get(), on3.get()}) {
     EXPECT_FALSE(c->read(5s).has_value());
     EXPECT_EQ(c->close_code(), 1008);
     EXPECT_EQ(c->close_reason(), "key revoked");
@@ -242,6 +251,32 @@ TEST_F(cluster_test, a_node_of_another_protocol_is_refused_with_a_clear_line) {
     5s, 50ms));
 }
 
+TEST(cluster_off, a_single_node_says_so_and_the_endpoint_needs_the_bearer) {
+  server_process alone{{{"API_KEY_BCRYPT_COST", "4"}}};
+  ASSERT_TRUE(alone.start()) << alone.output();
+  auto r = cti::test::internal_call(alone.port(), "GET", "/internal/cluster");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["enabled"], false);
+  EXPECT_EQ(j["peers"], 0);
+  EXPECT_EQ(j["node"], "e2e-node");
+  EXPECT_TRUE(j["nodes"].empty());
+  EXPECT_EQ(cti::test::http_request(alone.port(), "GET", "/internal/cluster").status, 401);
+  auto m = json::parse(cti::test::internal_call(alone.port(), "GET", "/metrics").body);
+  EXPECT_EQ(m["cluster"]["enabled"], false);
+  EXPECT_EQ(alone.stop(SIGTERM), 0);
+}
+
+TEST(cluster_config, a_cluster_port_in_use_is_a_clear_start_up_error) {
+  auto first = start_node("busy-a", "");
+  server_process second{node_env("busy-b", first.cluster_port, "")};
+  EXPECT_FALSE(second.start(std::chrono::milliseconds{5000}));
+  EXPECT_EQ(second.wait_exit(std::chrono::milliseconds{10000}), 1) << second.output();
+  EXPECT_NE(second.output().find("cannot listen on CLUSTER_PORT"), std::string::npos)
+    << second.output();
+  EXPECT_EQ(first.proc->stop(SIGTERM), 0);
+}
+
 TEST(cluster_link, a_cut_link_is_covered_by_the_database) {
   // Node b refuses everything its peer sends (as if the link were cut):
   // its clients still get every event, in order, from the database.
@@ -249,17 +284,15 @@ TEST(cluster_link, a_cut_link_is_covered_by_the_database) {
   auto b = start_node("cut-b", seed_of(a), {{"CTI_TEST_CLUSTER_DROP_INBOUND", "1"}});
   ASSERT_TRUE(wait_peers(a, 1));
   ASSERT_TRUE(wait_peers(b, 1));
-  auto app = cti::test::create_app_over_http(a.proc->port(), "cut");
-  auto key = cti::test::create_key_over_http(a.proc->port(), app);
-  ws_client c{b.proc->port(), "/ws?api_key=" + key};
-  ASSERT_TRUE(c.open());
-  c.read(5s); // welcome
+  auto [app, key] = app_with_key(a, "cut");
+  auto c = subscribed(b, key);
+  ASSERT_TRUE(c);
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app,
                                            ring("cut-" + std::to_string(i), 8000 + i).dump())
                 .status,
               200);
-  EXPECT_EQ(read_stream(c, 1, 20), 20);
+  EXPECT_EQ(read_stream(*c, 1, 20), 20);
   EXPECT_GE(cluster_of(b)["messages"]["refused"].get<int64_t>(), 1);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
   EXPECT_EQ(b.proc->stop(SIGTERM), 0);
@@ -276,11 +309,9 @@ TEST(cluster_kill, a_killed_node_loses_nothing_and_rejoins) {
   ASSERT_TRUE(wait_peers(a, 2));
   ASSERT_TRUE(wait_peers(b, 2));
   ASSERT_TRUE(wait_peers(c, 2));
-  auto app = cti::test::create_app_over_http(a.proc->port(), "kill");
-  auto key = cti::test::create_key_over_http(a.proc->port(), app);
-  ws_client on_b{b.proc->port(), "/ws?api_key=" + key};
-  ASSERT_TRUE(on_b.open());
-  on_b.read(5s); // welcome
+  auto [app, key] = app_with_key(a, "kill");
+  auto on_b = subscribed(b, key);
+  ASSERT_TRUE(on_b);
 
   // Calls posted round-robin to the three nodes (ring then hangup), while
   // all three process; node b is killed halfway.
@@ -319,7 +350,7 @@ TEST(cluster_kill, a_killed_node_loses_nothing_and_rejoins) {
   for (auto& t : lanes)
     t.join();
   int64_t last_seen_on_b = 0;
-  while (auto f = on_b.read(200ms)) {
+  while (auto f = on_b->read(200ms)) {
     auto j = json::parse(*f, nullptr, false);
     if (j.is_object() && j.contains("seq") && j["type"] != "welcome")
       last_seen_on_b = j["seq"].get<int64_t>();
@@ -365,20 +396,19 @@ TEST(cluster_kill, a_killed_node_loses_nothing_and_rejoins) {
             std::to_string(last_seq));
 
   // b's client resumes on c with `since` and sees the rest without a gap.
-  ws_client resumed{c.proc->port(), "/ws?api_key=" + key + "&since=" + std::to_string(last_seen_on_b)};
-  ASSERT_TRUE(resumed.open());
-  EXPECT_EQ(read_stream(resumed, last_seen_on_b + 1, last_seq), last_seq);
+  auto resumed = subscribed(c, key, "&since=" + std::to_string(last_seen_on_b));
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(read_stream(*resumed, last_seen_on_b + 1, last_seq), last_seq);
 
   // b comes back (same name, same cluster port) and gets pushes again.
   auto b2 = start_node("kill-b", seed_of(a), roomy, b.cluster_port);
   ASSERT_TRUE(wait_peers(a, 2));
   ASSERT_TRUE(wait_peers(b2, 2));
-  ws_client on_b2{b2.proc->port(), "/ws?api_key=" + key};
-  ASSERT_TRUE(on_b2.open());
-  on_b2.read(5s); // welcome
+  auto on_b2 = subscribed(b2, key);
+  ASSERT_TRUE(on_b2);
   ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app, ring("k-after", 99999).dump()).status,
             200);
-  EXPECT_EQ(read_stream(on_b2, last_seq + 1, last_seq + 1), last_seq + 1);
+  EXPECT_EQ(read_stream(*on_b2, last_seq + 1, last_seq + 1), last_seq + 1);
   for (auto* n : {&a, &c, &b2})
     EXPECT_EQ(n->proc->stop(SIGTERM), 0);
 }
@@ -406,13 +436,11 @@ TEST(cluster_tls, nodes_link_over_tls_and_a_node_without_the_ca_is_refused) {
   ASSERT_TRUE(wait_peers(a, 1)) << cluster_of(a).dump() << a.proc->output();
   ASSERT_TRUE(wait_peers(b, 1)) << cluster_of(b).dump() << b.proc->output();
   EXPECT_EQ(cluster_of(a)["tls"], true);
-  auto app = cti::test::create_app_over_http(a.proc->port(), "tls");
-  auto key = cti::test::create_key_over_http(a.proc->port(), app);
-  ws_client on_b{b.proc->port(), "/ws?api_key=" + key};
-  ASSERT_TRUE(on_b.open());
-  on_b.read(5s); // welcome
+  auto [app, key] = app_with_key(a, "tls");
+  auto on_b = subscribed(b, key);
+  ASSERT_TRUE(on_b);
   ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app, ring("tls-1", 9100).dump()).status, 200);
-  EXPECT_EQ(read_stream(on_b, 1, 1), 1);
+  EXPECT_EQ(read_stream(*on_b, 1, 1), 1);
 
   // A node whose certificate no accepted CA signed never becomes a peer.
   auto rogue = start_node("tls-rogue", seed_of(a), tls("rogue-ca", "rogue"));
