@@ -260,7 +260,8 @@ bool server_process::start(std::chrono::milliseconds deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return false; // exited during start-up
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return false; // exited during start-up (wait_exit answers its code)
     }
     if (http_request(port_, "GET", "/").status == 200)
       return true;
@@ -276,7 +277,7 @@ void server_process::signal(int sig) {
 
 int server_process::wait_exit(std::chrono::milliseconds deadline) {
   if (pid_ <= 0)
-    return -1;
+    return exit_code_;
   auto until = std::chrono::steady_clock::now() + deadline;
   for (;;) {
     int status = 0;

@@ -62,7 +62,8 @@ public:
   /// Sends `sig` without waiting.
   void signal(int sig);
 
-  /// Waits for exit like `stop`, without sending anything.
+  /// Waits for exit like `stop`, without sending anything (a process that
+  /// exited during `start` answers its exit code at once).
   int wait_exit(std::chrono::milliseconds deadline);
 
   /// Everything the server wrote to stdout and stderr so far.
@@ -74,6 +75,7 @@ private:
   std::map<std::string, std::string> env_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
+  int exit_code_ = -1; ///< Of a process that already exited (during start-up).
   std::string log_path_;
 };
 
