@@ -152,50 +152,49 @@ void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claime
   }
 }
 
-/// Try-locks the serial keys of `events`; answers the hashes another
-/// transaction holds.
-std::set<int32_t> busy_serial_keys(pqxx::transaction_base& tx,
-                                   const std::vector<claimed_event>& events) {
+/// What keeps claimed events for a later round, found in one round trip.
+struct held_back {
+  std::set<int32_t> busy;          ///< Serial lock keys another transaction holds.
+  std::set<std::string> behind;    ///< Events with an earlier one of their call pending elsewhere.
+};
+
+/// Try-locks the serial keys of `events` (one poller at a time per call)
+/// and finds the events that must wait for an earlier event of their call
+/// that is still pending outside this claim (another poller holds it, or
+/// its commit was not visible to the claim; only never attempted ones
+/// count).
+held_back hold_back(pqxx::transaction_base& tx, const std::vector<claimed_event>& events) {
   std::set<int32_t> hashes;
   for (const auto& e : events)
     if (!e.serial.empty())
       hashes.insert(serial_lock_key(e.serial));
-  std::set<int32_t> busy;
-  if (hashes.empty())
-    return busy;
-  std::string arr = "{";
+  std::string keys = "{";
   for (auto h : hashes) {
-    if (arr.size() > 1)
-      arr += ',';
-    arr += std::to_string(h);
+    if (keys.size() > 1)
+      keys += ',';
+    keys += std::to_string(h);
   }
-  arr += '}';
-  for (const auto& row : tx.exec_prepared("serial_try_lock", arr))
-    busy.insert(row[0].as<int32_t>());
-  return busy;
-}
-
-/// The claimed events that must wait: an earlier event with the same
-/// serial, never attempted, is still pending outside this claim (another
-/// poller holds it, or its commit was not visible to the claim).
-std::set<std::string> ids_behind(pqxx::transaction_base& tx,
-                                 const std::vector<claimed_event>& events) {
+  keys += '}';
+  // Benchmarks only (scripts/bench.sh measures what the ordering costs).
+  static const bool unordered = std::getenv("CTI_BENCH_NO_ORDERING") != nullptr;
   std::string ids = "{";
   for (const auto& e : events)
-    if (!e.stored_serial.empty()) {
+    if (!e.stored_serial.empty() && !unordered) {
       if (ids.size() > 1)
         ids += ',';
       ids += e.stored.id;
     }
   ids += '}';
-  std::set<std::string> behind;
-  // Benchmarks only (scripts/bench.sh measures what the ordering costs).
-  static const bool disabled = std::getenv("CTI_BENCH_NO_ORDERING") != nullptr;
-  if (ids.size() == 2 || disabled)
-    return behind;
-  for (const auto& row : tx.exec_prepared("events_behind", ids))
-    behind.insert(row[0].as<std::string>());
-  return behind;
+  held_back out;
+  if (hashes.empty() && ids.size() == 2)
+    return out;
+  for (const auto& row : tx.exec_prepared("hold_back", keys, ids)) {
+    if (row[0].is_null())
+      out.behind.insert(row[1].as<std::string>());
+    else
+      out.busy.insert(row[0].as<int32_t>());
+  }
+  return out;
 }
 
 std::string claim_sql(const std::string& extra_condition) {
@@ -238,14 +237,18 @@ std::vector<prepared_statement> processor_statements() {
     // The same from a position: (received_at, id) > ($2 µs, $3).
     {"events_claim_after",
      claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)")},
-    {"events_behind",
-     "SELECT me.id FROM unnest($1::uuid[]) AS x(id) JOIN webhook_events me ON me.id = x.id"
+    // The serial locks another transaction holds (key, NULL), then the
+    // claimed events whose call has an earlier, never attempted event
+    // pending outside the claim (NULL, id).
+    {"hold_back",
+     "SELECT k, NULL::text FROM unnest($1::int4[]) AS k"
+     " WHERE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", k)"
+     " UNION ALL"
+     " SELECT NULL::int4, me.id::text FROM unnest($2::uuid[]) AS x(id)"
+     " JOIN webhook_events me ON me.id = x.id"
      " WHERE EXISTS (SELECT 1 FROM webhook_events w WHERE w.serial = me.serial"
      " AND w.state = 'pending' AND w.attempts = 0 AND (w.received_at, w.id) < (me.received_at, me.id)"
-     " AND w.id <> ALL($1::uuid[]))"},
-    {"serial_try_lock",
-     "SELECT k FROM unnest($1::int4[]) AS k WHERE NOT pg_try_advisory_xact_lock("
-       + std::to_string(serial_lock_class) + ", k)"},
+     " AND w.id <> ALL($2::uuid[]))"},
     {"events_mark_processed",
      "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = clock_timestamp(),"
      " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq)"
@@ -303,11 +306,10 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
 
   // One poller at a time per call: an event whose call another poller is
   // applying right now waits for a later round (its claim ends with ours).
-  auto busy = busy_serial_keys(tx, events);
   // Arrival order per call: an event also waits while an earlier event of
   // its call is pending outside this claim (the poller holding it may not
   // have locked the call yet, and must apply it first).
-  auto behind = ids_behind(tx, events);
+  auto [busy, behind] = hold_back(tx, events);
   std::vector<const claimed_event*> todo;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];

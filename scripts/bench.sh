@@ -140,14 +140,15 @@ fi
 if want drain; then
 stop_server
 APP3=$(sql "INSERT INTO apps (name) VALUES ('bench-drain') RETURNING id" | head -1)
-sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at)
+sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at, serial)
      SELECT '$APP3', 'drain-' || s || '-' || n, t.type,
             json_build_object('event_type', t.type, 'event_id', 'drain-' || s || '-' || n,
                               'dialpad_call_id', 7000000000 + n, 'direction', 'inbound',
                               'from', '+1702555' || lpad((n % 10000)::text, 4, '0'),
                               'to', '+14155550123', 'user_id', 5171365938069504 + n % 50,
                               'timestamp', '2026-01-28T10:3' || s || ':00Z')::jsonb,
-            'seed', now() + (s * 20000 + n) * interval '1 microsecond'
+            'seed', now() + (s * 20000 + n) * interval '1 microsecond',
+            '$APP3|c|' || (7000000000 + n)
      FROM generate_series(0, 4) AS s, generate_series(0, 19999) AS n,
           LATERAL (SELECT (ARRAY['call.ring','call.started','call.held','call.started','call.ended'])[s + 1] AS type) AS t" >/dev/null
 log "scenario: drain 100,000 queued call events"

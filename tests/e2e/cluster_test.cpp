@@ -138,8 +138,9 @@ protected:
   }
   static void TearDownTestSuite() {
     for (auto* n : {n1, n2, n3}) {
-      if (n && n->proc)
+      if (n && n->proc) {
         EXPECT_EQ(n->proc->stop(SIGTERM), 0) << n->proc->output();
+      }
       delete n;
     }
     n1 = n2 = n3 = nullptr;
