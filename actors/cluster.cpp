@@ -95,6 +95,13 @@ struct hub_state {
 
 using hub_ptr = cluster_hub_actor::stateful_pointer<hub_state>;
 
+/// True for a message sent on this node (the heartbeat timer, main's stop):
+/// the published hub must not take them from the network.
+bool from_this_node(hub_ptr self) {
+  auto src = self->current_sender();
+  return !src || src->node() == self->node();
+}
+
 bool from_registry(hub_ptr self) {
   return self->current_sender() == caf::actor_cast<caf::strong_actor_ptr>(self->state.settings.registry);
 }
@@ -174,15 +181,14 @@ void drop_peer(hub_ptr self, const std::string& name, const std::string& why) {
   publish_view(self);
 }
 
-void add_peer(hub_ptr self, const std::string& name, cluster_hub_actor hub, std::string address) {
+/// Links `hub` as peer `name`; false when another hub holds that name and
+/// its link is up (a restarted node is accepted once the old link is seen
+/// down, which a reset connection makes immediate; a second claimant of a
+/// live name, e.g. a replayed hello, is not).
+bool add_peer(hub_ptr self, const std::string& name, cluster_hub_actor hub, std::string address) {
   auto& st = self->state;
-  if (auto it = st.peers.find(name); it != st.peers.end()) {
-    if (it->second.hub == hub)
-      return;
-    // The node restarted under the same name: the new link wins.
-    self->demonitor(it->second.hub.address());
-    st.peers.erase(it);
-  }
+  if (auto it = st.peers.find(name); it != st.peers.end())
+    return it->second.hub == hub;
   self->monitor(hub);
   peer p;
   p.node = hub.node();
@@ -193,12 +199,15 @@ void add_peer(hub_ptr self, const std::string& name, cluster_hub_actor hub, std:
   st.refused_logged.erase(name);
   log::info("cluster: peer linked", {{"peer", name}, {"peers", std::to_string(st.peers.size())}});
   publish_view(self);
+  return true;
 }
 
 void refuse_logged(hub_ptr self, const std::string& name, const std::string& message,
                    std::initializer_list<log::field> f) {
   auto& st = self->state;
   ++st.settings.view->peers_refused;
+  if (st.refused_logged.size() > 1000) // names chosen by whoever says hello
+    st.refused_logged.clear();
   if (st.refused_logged.insert(name + "\n" + message).second)
     log::write(log::level::error, message, f);
 }
@@ -272,7 +281,8 @@ void attempt(hub_ptr self, const std::string& addr) {
               t.name = name;
               t.last_error.clear();
               t.backoff = min_backoff;
-              add_peer(self, name, remote, addr);
+              if (!add_peer(self, name, remote, addr))
+                attempt_failed(self, addr, "another link to " + name + " is up", false);
             },
             [self, addr](caf::error& err) {
               attempt_failed(self, addr, "hello: " + caf::to_string(err), false);
@@ -379,7 +389,7 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
   self->send(self, caf::tick_atom_v);
   return {
     [=](caf::tick_atom) {
-      if (self->state.stopping)
+      if (self->state.stopping || !from_this_node(self))
         return;
       heartbeat(self);
       self->delayed_send(self, self->state.settings.heartbeat, caf::tick_atom_v);
@@ -395,8 +405,9 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
                       {{"peer", name},
                        {"peer_protocol", std::to_string(protocol)},
                        {"protocol", std::to_string(s.protocol)}});
-        // Our version goes back so that it can log the same.
-        return {s.protocol, s.node_name, mine};
+        // Our version goes back so that it can log the same; our proof
+        // does not (it is for nodes that passed).
+        return {s.protocol, s.node_name, std::string{}};
       }
       if (!sender || !constant_time_equals(proof, cluster_hello_proof(s.proof_key, name))
           || name == s.node_name) {
@@ -410,7 +421,11 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
       for (const auto& row : self->state.rows)
         if (row.name == name)
           address = host_port(row.host, row.port);
-      add_peer(self, name, sender, address);
+      if (!add_peer(self, name, sender, address)) {
+        refuse_logged(self, name, "cluster: peer refused: another link to that node name is up",
+                      {{"peer", name}});
+        return make_error(errc::conflict, "node name linked");
+      }
       return {s.protocol, s.node_name, mine};
     },
     // Changes: from the registry (made here) to the peers; from a peer to
@@ -452,6 +467,8 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
     },
     // Graceful stop: leave the table, so the peers stop trying at once.
     [=](stop_atom) -> caf::result<bool> {
+      if (!from_this_node(self))
+        return make_error(errc::forbidden, "not from this node");
       auto& st = self->state;
       st.stopping = true;
       db_query q;

@@ -82,7 +82,9 @@ void poll(poller_ptr self, bool full) {
         for (auto& ev : report.applied)
           self->send(s.registry, caf::publish_atom_v, std::move(ev));
         // A full batch means more may be waiting.
-        if (s.again || report.claimed >= s.settings.process.batch_size)
+        // (Not when some were left for later: the same claim would find them
+        // again at once.)
+        if (s.again || report.claimed - report.deferred >= s.settings.process.batch_size)
           poll(self, s.again_full);
         else if (report.deferred > 0)
           // Another poller held some calls: come back once it has committed.

@@ -164,31 +164,41 @@ struct held_back {
 /// its commit was not visible to the claim; only never attempted ones
 /// count).
 held_back hold_back(pqxx::transaction_base& tx, const std::vector<claimed_event>& events) {
-  std::set<int32_t> hashes;
-  for (const auto& e : events)
-    if (!e.serial.empty())
-      hashes.insert(serial_lock_key(e.serial));
-  std::string keys = "{";
-  for (auto h : hashes) {
-    if (keys.size() > 1)
-      keys += ',';
-    keys += std::to_string(h);
-  }
-  keys += '}';
   // Benchmarks only (scripts/bench.sh measures what the ordering costs).
   static const bool unordered = std::getenv("CTI_BENCH_NO_ORDERING") != nullptr;
+  // Per lock key: the first claimed event of that call, when it has a
+  // stored serial. A key whose first event must wait is not locked: its
+  // events all wait, and the lock would only make the poller holding the
+  // earlier event wait too.
+  std::map<int32_t, std::string> first;
   std::string ids = "{";
-  for (const auto& e : events)
-    if (!e.stored_serial.empty() && !unordered) {
+  for (const auto& e : events) {
+    bool ordered = !e.stored_serial.empty() && !unordered;
+    if (!e.serial.empty())
+      first.emplace(serial_lock_key(e.serial), ordered ? e.stored.id : std::string{});
+    if (ordered) {
       if (ids.size() > 1)
         ids += ',';
       ids += e.stored.id;
     }
+  }
   ids += '}';
   held_back out;
-  if (hashes.empty() && ids.size() == 2)
+  if (first.empty() && ids.size() == 2)
     return out;
-  for (const auto& row : tx.exec_prepared("hold_back", keys, ids)) {
+  std::string keys = "{";
+  std::string firsts = "{";
+  for (const auto& [key, id] : first) {
+    if (keys.size() > 1) {
+      keys += ',';
+      firsts += ',';
+    }
+    keys += std::to_string(key);
+    firsts += id.empty() ? "NULL" : id;
+  }
+  keys += '}';
+  firsts += '}';
+  for (const auto& row : tx.exec_prepared("hold_back", keys, firsts, ids)) {
     if (row[0].is_null())
       out.behind.insert(row[1].as<std::string>());
     else
@@ -240,15 +250,21 @@ std::vector<prepared_statement> processor_statements() {
     // The serial locks another transaction holds (key, NULL), then the
     // claimed events whose call has an earlier, never attempted event
     // pending outside the claim (NULL, id).
+    // The claimed events whose call has an earlier, never attempted event
+    // pending outside the claim (NULL, id), then the serial locks another
+    // transaction holds (key, NULL); a key whose first claimed event waits
+    // is not locked (CASE keeps the lock from being tried first).
     {"hold_back",
-     "SELECT k, NULL::text FROM unnest($1::int4[]) AS k"
-     " WHERE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", k)"
-     " UNION ALL"
-     " SELECT NULL::int4, me.id::text FROM unnest($2::uuid[]) AS x(id)"
+     "WITH behind AS (SELECT me.id FROM unnest($3::uuid[]) AS x(id)"
      " JOIN webhook_events me ON me.id = x.id"
      " WHERE EXISTS (SELECT 1 FROM webhook_events w WHERE w.serial = me.serial"
      " AND w.state = 'pending' AND w.attempts = 0 AND (w.received_at, w.id) < (me.received_at, me.id)"
-     " AND w.id <> ALL($2::uuid[]))"},
+     " AND w.id <> ALL($3::uuid[])))"
+     " SELECT NULL::int4, id::text FROM behind"
+     " UNION ALL"
+     " SELECT y.k, NULL::text FROM unnest($1::int4[], $2::uuid[]) AS y(k, first_id)"
+     " WHERE CASE WHEN y.first_id IS NOT NULL AND y.first_id IN (SELECT id FROM behind) THEN false"
+     " ELSE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", y.k) END"},
     {"events_mark_processed",
      "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = clock_timestamp(),"
      " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq)"

@@ -278,6 +278,34 @@ TEST(cluster_config, a_cluster_port_in_use_is_a_clear_start_up_error) {
   EXPECT_EQ(first.proc->stop(SIGTERM), 0);
 }
 
+TEST(cluster_names, a_second_node_claiming_a_linked_name_is_refused) {
+  auto a = start_node("name-a", "");
+  auto b = start_node("name-b", seed_of(a));
+  ASSERT_TRUE(wait_peers(a, 1));
+  auto linked_since = [&] {
+    auto view = cluster_of(a);
+    for (const auto& n : view["nodes"])
+      if (n["name"] == "name-b")
+        return n["link_since"];
+    return json();
+  };
+  auto since = linked_since();
+  ASSERT_TRUE(since.is_string());
+  // Same name, another process (a replayed hello would look the same).
+  auto impostor = start_node("name-b", seed_of(a));
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return a.proc->output().find("another link to that node name is up") != std::string::npos;
+    },
+    10s, 50ms))
+    << a.proc->output();
+  EXPECT_EQ(cluster_of(a)["peers"], 1);
+  EXPECT_EQ(linked_since(), since) << "the live link was replaced";
+  EXPECT_EQ(cluster_of(impostor)["peers"], 0);
+  for (auto* n : {&impostor, &b, &a})
+    EXPECT_EQ(n->proc->stop(SIGTERM), 0);
+}
+
 TEST(cluster_link, a_cut_link_is_covered_by_the_database) {
   // Node b refuses everything its peer sends (as if the link were cut):
   // its clients still get every event, in order, from the database.
