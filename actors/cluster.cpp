@@ -356,22 +356,26 @@ void heartbeat(hub_ptr self) {
       });
 }
 
-/// Hands a change made here to every peer.
+/// Where a change goes. Made here (sent by the registry): to every peer,
+/// answering false. From an accepted peer: counted, answering true (the
+/// caller hands it to the registry). From anyone else: dropped and
+/// counted, false.
 template <class... Ts>
-void to_peers(hub_ptr self, const Ts&... xs) {
-  for (auto& [name, p] : self->state.peers) {
-    self->send(p.hub, xs...);
-    ++self->state.settings.view->messages_sent;
+bool arrived_from_peer(hub_ptr self, const Ts&... xs) {
+  auto& st = self->state;
+  if (from_registry(self)) {
+    for (auto& [name, p] : st.peers) {
+      self->send(p.hub, xs...);
+      ++st.settings.view->messages_sent;
+    }
+    return false;
   }
-}
-
-/// Hands a change from a peer to the local registry; drops it (counted)
-/// when the sender is no accepted peer.
-bool from_peer_ok(hub_ptr self) {
-  if (from_peer(self) && !self->state.settings.drop_inbound)
-    return true;
-  ++self->state.settings.view->messages_refused;
-  return false;
+  if (!from_peer(self) || st.settings.drop_inbound) {
+    ++st.settings.view->messages_refused;
+    return false;
+  }
+  ++st.settings.view->messages_received;
+  return true;
 }
 
 cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings settings) {
@@ -431,39 +435,24 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
     // Changes: from the registry (made here) to the peers; from a peer to
     // the registry.
     [=](caf::publish_atom, applied_event& ev) {
-      if (from_registry(self)) {
-        to_peers(self, caf::publish_atom_v, ev);
-      } else if (from_peer_ok(self)) {
-        ++self->state.settings.view->messages_received;
+      if (arrived_from_peer(self, caf::publish_atom_v, ev))
         self->send(self->state.settings.registry, caf::publish_atom_v, std::move(ev));
-      }
     },
     [=](invalidate_atom, std::string& app) {
-      if (from_registry(self)) {
-        to_peers(self, invalidate_atom_v, app);
-      } else if (from_peer_ok(self)) {
-        ++self->state.settings.view->messages_received;
+      // A request: the registry answers once its caches forgot the app.
+      if (arrived_from_peer(self, invalidate_atom_v, app))
         self->request(self->state.settings.registry, std::chrono::seconds{5}, invalidate_atom_v,
                       std::move(app))
           .then([](bool) {}, [](caf::error&) {});
-      }
     },
     [=](mappings_atom, std::string& app) {
-      if (from_registry(self)) {
-        to_peers(self, mappings_atom_v, app);
-      } else if (from_peer_ok(self)) {
-        ++self->state.settings.view->messages_received;
+      if (arrived_from_peer(self, mappings_atom_v, app))
         self->send(self->state.settings.registry, mappings_atom_v, std::move(app));
-      }
     },
     [=](close_atom, std::string& app, uint16_t code, std::string& reason) {
-      if (from_registry(self)) {
-        to_peers(self, close_atom_v, app, code, reason);
-      } else if (from_peer_ok(self)) {
-        ++self->state.settings.view->messages_received;
+      if (arrived_from_peer(self, close_atom_v, app, code, reason))
         self->send(self->state.settings.registry, close_atom_v, std::move(app), code,
                    std::move(reason));
-      }
     },
     // Graceful stop: leave the table, so the peers stop trying at once.
     [=](stop_atom) -> caf::result<bool> {

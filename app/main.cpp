@@ -101,6 +101,63 @@ bool apply_migrations(const std::string& conninfo) {
   }
 }
 
+/// Loads CAF's network layer (and its OpenSSL transport when the
+/// CLUSTER_TLS_* files are given) for the cluster.
+void configure_cluster(caf::actor_system_config& caf_cfg, const cti::config& cfg) {
+  caf_cfg.load<caf::io::middleman>();
+  // A peer that stops answering (hung, or cut off without a reset) is
+  // declared gone after three heartbeats.
+  caf_cfg.set("middleman.heartbeat-interval",
+              caf::timespan{std::chrono::milliseconds{std::max(50, cfg.cluster_heartbeat_ms / 2)}});
+  caf_cfg.set("middleman.connection-timeout",
+              caf::timespan{std::chrono::milliseconds{3 * cfg.cluster_heartbeat_ms}});
+  if (!cfg.cluster_tls_cert_file.empty()) {
+    caf_cfg.load<caf::openssl::manager>();
+    caf_cfg.openssl_certificate = cfg.cluster_tls_cert_file;
+    caf_cfg.openssl_key = cfg.cluster_tls_key_file;
+    caf_cfg.openssl_cafile = cfg.cluster_tls_ca_file;
+  }
+}
+
+/// Spawns the cluster hub, publishes it on CLUSTER_PORT and hands it to the
+/// registry; false (logged) when the port cannot be bound.
+bool start_cluster(caf::actor_system& sys, const cti::config& cfg, cti::node_context& ctx,
+                   cti::cluster_hub_actor& hub) {
+  const bool tls = !cfg.cluster_tls_cert_file.empty();
+  cti::cluster_settings cs;
+  cs.node_name = cfg.node_name;
+  cs.advertise_host = cfg.cluster_advertise_host.empty() ? host_name() : cfg.cluster_advertise_host;
+  cs.port = *cfg.cluster_port;
+  cs.seeds = cfg.cluster_seeds;
+  cs.heartbeat = std::chrono::milliseconds{cfg.cluster_heartbeat_ms};
+  if (const char* v = std::getenv("CTI_TEST_CLUSTER_PROTOCOL"))
+    cs.protocol = static_cast<uint32_t>(std::atoi(v)); // tests only: a node of another version
+  cs.drop_inbound = std::getenv("CTI_TEST_CLUSTER_DROP_INBOUND") != nullptr;
+  cs.proof_key = cti::hmac_sha256_hex(cfg.internal_api_secret, "cti-cluster-key-v1");
+  cs.tls = tls;
+  cs.started_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  cs.pool = ctx.pool;
+  cs.registry = ctx.registry;
+  cs.view = ctx.cluster;
+  cs.middleman = caf::actor_cast<caf::actor>(tls ? sys.openssl_manager().actor_handle()
+                                                 : sys.middleman().actor_handle());
+  hub = cti::spawn_cluster_hub(sys, cs);
+  const char* bind = cfg.cluster_bind.empty() ? nullptr : cfg.cluster_bind.c_str();
+  auto published = tls ? caf::openssl::publish(hub, cs.port, bind, true)
+                       : sys.middleman().publish(hub, cs.port, bind, true);
+  if (!published) {
+    cti::log::error("cannot listen on CLUSTER_PORT",
+                    {{"port", std::to_string(cs.port)}, {"error", sys.render(published.error())}});
+    return false;
+  }
+  caf::anon_send(ctx.registry, cti::cluster_atom_v, hub);
+  cti::log::info("cluster: listening", {{"port", std::to_string(cs.port)},
+                                        {"advertise", cs.advertise_host},
+                                        {"tls", tls ? "on" : "off"}});
+  return true;
+}
+
 /// Refuses to start when DATABASE_ENCRYPTION_KEY cannot open the sealed
 /// secrets and tokens already stored (garbage must never reach Dialpad).
 /// With a key generated for development, only warns.
@@ -243,22 +300,8 @@ int main(int argc, char** argv) {
   // CPU from Postgres and the asio threads.
   caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   const bool clustered = cfg.cluster_port.has_value();
-  const bool cluster_tls = !cfg.cluster_tls_cert_file.empty();
-  if (clustered) {
-    caf_cfg.load<caf::io::middleman>();
-    // A peer that stops answering (hung, or cut off without a reset) is
-    // declared gone after three heartbeats.
-    caf_cfg.set("middleman.heartbeat-interval",
-                caf::timespan{std::chrono::milliseconds{std::max(50, cfg.cluster_heartbeat_ms / 2)}});
-    caf_cfg.set("middleman.connection-timeout",
-                caf::timespan{std::chrono::milliseconds{3 * cfg.cluster_heartbeat_ms}});
-    if (cluster_tls) {
-      caf_cfg.load<caf::openssl::manager>();
-      caf_cfg.openssl_certificate = cfg.cluster_tls_cert_file;
-      caf_cfg.openssl_key = cfg.cluster_tls_key_file;
-      caf_cfg.openssl_cafile = cfg.cluster_tls_ca_file;
-    }
-  }
+  if (clustered)
+    configure_cluster(caf_cfg, cfg);
 
   int exit_code = 0;
   {
@@ -335,41 +378,8 @@ int main(int argc, char** argv) {
     auto listener = cti::db::spawn_event_listener(sys, lst, pollers);
 
     cti::cluster_hub_actor hub;
-    if (clustered) {
-      cti::cluster_settings cs;
-      cs.node_name = cfg.node_name;
-      cs.advertise_host = cfg.cluster_advertise_host.empty() ? host_name()
-                                                             : cfg.cluster_advertise_host;
-      cs.port = *cfg.cluster_port;
-      cs.seeds = cfg.cluster_seeds;
-      cs.heartbeat = std::chrono::milliseconds{cfg.cluster_heartbeat_ms};
-      if (const char* v = std::getenv("CTI_TEST_CLUSTER_PROTOCOL"))
-        cs.protocol = static_cast<uint32_t>(std::atoi(v)); // tests only: a node of another version
-      cs.drop_inbound = std::getenv("CTI_TEST_CLUSTER_DROP_INBOUND") != nullptr;
-      cs.proof_key = cti::hmac_sha256_hex(cfg.internal_api_secret, "cti-cluster-key-v1");
-      cs.tls = cluster_tls;
-      cs.started_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count();
-      cs.pool = ctx->pool;
-      cs.registry = ctx->registry;
-      cs.view = ctx->cluster;
-      cs.middleman = caf::actor_cast<caf::actor>(
-        cluster_tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle());
-      hub = cti::spawn_cluster_hub(sys, cs);
-      const char* bind = cfg.cluster_bind.empty() ? nullptr : cfg.cluster_bind.c_str();
-      auto published = cluster_tls ? caf::openssl::publish(hub, cs.port, bind, true)
-                                   : sys.middleman().publish(hub, cs.port, bind, true);
-      if (!published) {
-        cti::log::error("cannot listen on CLUSTER_PORT",
-                        {{"port", std::to_string(cs.port)}, {"error", sys.render(published.error())}});
-        exit_code = 1;
-      } else {
-        caf::anon_send(ctx->registry, cti::cluster_atom_v, hub);
-        cti::log::info("cluster: listening", {{"port", std::to_string(cs.port)},
-                                              {"advertise", cs.advertise_host},
-                                              {"tls", cluster_tls ? "on" : "off"}});
-      }
-    }
+    if (clustered && !start_cluster(sys, cfg, *ctx, hub))
+      exit_code = 1;
 
     if (exit_code == 0) {
       cti::net::server srv{sys, ctx};

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "domain/event_model.hpp"
 #include "domain/sanitize.hpp"
 #include "domain/uuid.hpp"
 
@@ -217,13 +218,10 @@ void add_needs(batch_needs& needs, const stored_event& stored, const event_data&
 }
 
 std::string serial_key(const stored_event& stored, const event_data& ev) {
-  auto handler = find_handler(stored.event_type);
-  if (handler == nullptr)
+  // The same serial the intake stored (the SMS handlers are the sms.* types).
+  if (find_handler(stored.event_type) == nullptr)
     return {};
-  if (handler == &handle_message)
-    return ev.message_id ? stored.app_id + "|m|" + std::to_string(*ev.message_id) : std::string{};
-  return ev.dialpad_call_id ? stored.app_id + "|c|" + std::to_string(*ev.dialpad_call_id)
-                            : std::string{};
+  return event_serial(stored.app_id, stored.event_type, ev);
 }
 
 } // namespace cti::db

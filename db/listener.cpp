@@ -49,7 +49,7 @@ using listener_ptr = event_listener_actor::stateful_pointer<listener_state>;
 /// notification. A busy poller that is woken runs another round after its
 /// own. A rescan (a replayed event lies before the pollers' positions)
 /// still goes to all.
-void wake_all(listener_ptr self, bool rescan = false, uint64_t notifications = 1) {
+void wake_pollers(listener_ptr self, bool rescan = false, uint64_t notifications = 1) {
   auto& st = self->state;
   const auto count = st.pollers.size();
   if (count == 0)
@@ -128,7 +128,7 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         s.conn->await_notification(static_cast<long>(usec.count() / 1000000),
                                    static_cast<long>(usec.count() % 1000000));
         if (s.receiver->received != before)
-          wake_all(self, s.receiver->rescans != rescans_before, s.receiver->received - before);
+          wake_pollers(self, s.receiver->rescans != rescans_before, s.receiver->received - before);
         self->send(self, poll_atom_v);
       } catch (const std::exception& e) {
         log::warn("event listener lost its connection", {{"error", e.what()}});
@@ -145,7 +145,7 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         return;
       }
       // Notifications sent while we were away are lost: poll once anyway.
-      wake_all(self, true);
+      wake_pollers(self, true);
       self->send(self, poll_atom_v);
     },
   };
