@@ -295,9 +295,12 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
                                       "JSON nested deeper than 64 levels"));
     return std::nullopt;
   }
-  auto j = nlohmann::json::parse(req.body, nullptr, false);
+  bool duplicate = false;
+  auto j = parse_json_unique_keys(req.body, &duplicate);
   if (j.is_discarded()) {
-    reply(self, api_response::failure(req.serial, errc::invalid_json, "body is not valid JSON"));
+    reply(self, api_response::failure(req.serial, errc::invalid_json,
+                                      duplicate ? "an object in the body names a key twice"
+                                                : "body is not valid JSON"));
     return std::nullopt;
   }
   if (!j.is_object()) {

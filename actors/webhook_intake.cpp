@@ -113,10 +113,13 @@ void parse_payload(handler_ptr self, intake_ptr in) {
     fail(self, *in, errc::invalid_json, "JSON nested deeper than 64 levels");
     return;
   }
-  in->payload = nlohmann::json::parse(in->payload_text, nullptr, false);
+  bool duplicate = false;
+  in->payload = parse_json_unique_keys(in->payload_text, &duplicate);
   if (in->payload.is_discarded()) {
     fail(self, *in, in->unsigned_pending ? errc::unauthorized : errc::invalid_json,
-         in->unsigned_pending ? "missing signature" : "body is not valid JSON");
+         in->unsigned_pending ? "missing signature"
+         : duplicate          ? "an object in the event names a key twice"
+                              : "body is not valid JSON");
     return;
   }
   if (!in->payload.is_object()) {

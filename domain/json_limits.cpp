@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace cti {
 
@@ -44,6 +47,32 @@ int json_depth(std::string_view text, int limit) {
     }
   }
   return deepest;
+}
+
+nlohmann::json parse_json_unique_keys(std::string_view text, bool* duplicate) {
+  using event = nlohmann::json::parse_event_t;
+  // Keys seen per open object; an object that ends with fewer members than
+  // keys had a key twice (the later value replaced the earlier one).
+  std::vector<std::size_t> keys;
+  bool twice = false;
+  auto count = [&](int, event ev, nlohmann::json& parsed) {
+    switch (ev) {
+      case event::object_start: keys.push_back(0); break;
+      case event::key: ++keys.back(); break;
+      case event::object_end:
+        twice = twice || parsed.size() != keys.back();
+        keys.pop_back();
+        break;
+      default: break;
+    }
+    return true;
+  };
+  auto j = nlohmann::json::parse(text.begin(), text.end(), count, false);
+  if (duplicate != nullptr)
+    *duplicate = twice && !j.is_discarded();
+  if (twice)
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  return j;
 }
 
 } // namespace cti

@@ -1,6 +1,7 @@
 #include "domain/json_limits.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <string_view>
@@ -83,4 +84,22 @@ TEST(json_limits, stops_early_on_very_deep_input_without_recursing) {
   // overflow the stack here.
   EXPECT_EQ(json_depth(deep, 1000000), static_cast<int>(n));
   EXPECT_EQ(json_depth(deep_objects, 1000000), static_cast<int>(n));
+}
+
+TEST(json_limits, a_key_named_twice_in_any_object_discards_the_document) {
+  bool duplicate = false;
+  EXPECT_TRUE(cti::parse_json_unique_keys(R"({"a":1,"a":2})", &duplicate).is_discarded());
+  EXPECT_TRUE(duplicate);
+  // Escapes are decoded before the comparison; nesting does not hide it.
+  EXPECT_TRUE(cti::parse_json_unique_keys(R"({"a":1,"\u0061":2})").is_discarded());
+  EXPECT_TRUE(cti::parse_json_unique_keys(R"({"x":[{"b":{"c":1,"c":1}}]})").is_discarded());
+  // The same key in sibling or nested objects is fine.
+  auto ok = cti::parse_json_unique_keys(R"({"a":{"a":1},"b":[{"a":1},{"a":2}]})", &duplicate);
+  ASSERT_FALSE(ok.is_discarded());
+  EXPECT_FALSE(duplicate);
+  EXPECT_EQ(ok["b"][1]["a"], 2);
+  // A syntax error is not called a duplicate.
+  EXPECT_TRUE(cti::parse_json_unique_keys(R"({"a":1,"a")", &duplicate).is_discarded());
+  EXPECT_FALSE(duplicate);
+  EXPECT_EQ(cti::parse_json_unique_keys("[1,2]").size(), 2u);
 }
