@@ -32,6 +32,7 @@
 #include "actors/queue_poller.hpp"
 #include "actors/retention.hpp"
 #include "actors/tenant_registry.hpp"
+#include "db/event_handlers.hpp"
 #include "db/api_repo.hpp"
 #include "db/listener.hpp"
 #include "db/migrator.hpp"
@@ -365,6 +366,11 @@ int main(int argc, char** argv) {
     cti::poller_settings pls;
     pls.process.batch_size = static_cast<uint32_t>(cfg.event_batch_size);
     pls.process.max_attempts = static_cast<uint32_t>(cfg.event_max_attempts);
+    if (const char* type = std::getenv("CTI_TEST_FAIL_EVENT_TYPE")) {
+      // Tests only (the fault e2e tests): every event of this type fails.
+      cti::db::inject_handler_failure(type);
+      cti::log::warn("test hook: every event of this type fails", {{"event_type", type}});
+    }
     pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
     std::vector<cti::queue_poller_actor> pollers;
     cti::db::listener_settings lst;

@@ -1,6 +1,8 @@
 #include "db/event_handlers.hpp"
 
 #include <map>
+#include <stdexcept>
+#include <string>
 
 #include "domain/event_model.hpp"
 #include "domain/sanitize.hpp"
@@ -191,6 +193,21 @@ const std::map<std::string, event_handler, std::less<>>& registry() {
 std::string sanitized_payload(const stored_event& stored) {
   return sanitize_payload(stored.payload).dump(-1, ' ', false,
                                                nlohmann::json::error_handler_t::replace);
+}
+
+namespace {
+std::string& injected_failure() {
+  static std::string type;
+  return type;
+}
+} // namespace
+
+void inject_handler_failure(std::string event_type) { injected_failure() = std::move(event_type); }
+
+void fail_if_injected(std::string_view event_type) {
+  if (!injected_failure().empty() && event_type == injected_failure())
+    throw std::runtime_error("injected failure for " + std::string{event_type}
+                             + " (CTI_TEST_FAIL_EVENT_TYPE)");
 }
 
 event_handler find_handler(std::string_view event_type) {

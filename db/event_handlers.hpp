@@ -90,6 +90,13 @@ using event_handler = handler_result (*)(event_batch& batch, const stored_event&
 /// The handler registered for `event_type`, or null (the event is `ignored`).
 event_handler find_handler(std::string_view event_type);
 
+/// Tests only (CTI_TEST_FAIL_EVENT_TYPE, set once before the pollers
+/// start): every event of `event_type` fails in its handler, so the fault
+/// tests can drive one through its retries to `dead`. Empty: none.
+void inject_handler_failure(std::string event_type);
+/// Throws the injected failure when `event_type` is the one set above.
+void fail_if_injected(std::string_view event_type);
+
 /// The copy of `stored`'s payload kept in `raw_payload` (sanitized, compact).
 std::string sanitized_payload(const stored_event& stored);
 

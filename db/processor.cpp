@@ -81,6 +81,7 @@ std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
   results.reserve(events.size());
   for (const auto* e : events) {
     auto handler = find_handler(e->stored.event_type);
+    fail_if_injected(e->stored.event_type);
     results.push_back(handler ? handler(batch, e->stored, e->data) : handler_result{});
   }
 

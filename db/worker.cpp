@@ -35,6 +35,15 @@ bool is_connection_loss(const std::string& sqlstate) {
   return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0;
 }
 
+// SQLSTATEs of a database that is there but refuses the work for now: a
+// read-only server (25006: a standby, or default_transaction_read_only), out
+// of disk, memory or connections (class 53), a deadlock or serialization
+// failure (40001, 40P01). Retrying later can succeed, so callers get 503.
+bool is_transient_refusal(const std::string& sqlstate) {
+  return sqlstate == "25006" || sqlstate.rfind("53", 0) == 0 || sqlstate == "40001"
+         || sqlstate == "40P01";
+}
+
 bool try_connect(worker_ptr self) {
   auto& st = self->state;
   try {
@@ -109,6 +118,9 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool que
         return make_error(errc::conflict, "already exists");
       } else if (e.sqlstate() == "57014") {
         return make_error(errc::timeout, "statement timed out");
+      } else if (is_transient_refusal(e.sqlstate())) {
+        log::warn("database refused the work for now", {{"sqlstate", e.sqlstate()}});
+        return make_error(errc::db_unavailable, "database refuses the work for now");
       } else {
         // The first line only: Postgres's DETAIL ("Failing row contains
         // ...") would put row data (payloads, key hashes) into the log.
