@@ -16,6 +16,11 @@ PACKAGES=(
   openssl curl ca-certificates procps
 )
 
+# With --test (scripts/test.sh): also what the fuzzing run needs.
+if [[ ${1:-} == --test ]]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
+
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 

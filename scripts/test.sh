@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Bootstraps, builds, starts a throw-away PostgreSQL on a free loopback port
-# and runs the whole test suite against it. Extra arguments go to ctest
-# (e.g. `scripts/test.sh -L unit`). Works unattended as root in CI.
+# and runs the whole test suite against it, then (when clang++ and libFuzzer
+# are installed) a short run of every fuzz target (scripts/fuzz.sh).
+# Extra arguments go to ctest (e.g. `scripts/test.sh -L unit`; labels: unit,
+# integration, e2e, hostile, fault). Works unattended as root in CI.
+#
+#   scripts/test.sh --asan [CTEST ARGS]
+#       builds in build-asan with AddressSanitizer + UndefinedBehaviorSanitizer
+#       and runs the unit and integration tests (any sanitizer report fails).
+#
+# CTI_FUZZ_SECONDS (default 10): each fuzz target's run; 0 skips fuzzing.
 #
 # Exported for the tests:
 #   CTI_TEST_DATABASE_URL  postgresql://postgres@127.0.0.1:PORT/cti_test (superuser)
@@ -29,15 +37,32 @@ phase_done() {
   T_PHASE=$t
 }
 
-bash scripts/bootstrap.sh </dev/null
+BUILD=build
+CMAKE_EXTRA=()
+CTEST_DEFAULT=()
+BUILD_TARGETS=()
+ASAN=0
+if [[ ${1:-} == --asan ]]; then
+  shift
+  ASAN=1
+  BUILD=build-asan
+  CMAKE_EXTRA=(-DCTI_SANITIZE=ON)
+  CTEST_DEFAULT=(-L '^(unit|integration)$')
+  BUILD_TARGETS=(--target unit_tests integration_tests)
+  # Leaks are reported too; a UB report aborts the test that caused it.
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
+
+bash scripts/bootstrap.sh --test </dev/null
 phase_done bootstrap
 
 # Configure once; afterwards Ninja re-runs CMake itself when CMakeLists change.
-if [[ ! -f build/CMakeCache.txt || ! -f build/build.ninja ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+if [[ ! -f $BUILD/CMakeCache.txt || ! -f $BUILD/build.ninja ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache "${CMAKE_EXTRA[@]}"
 fi
-cmake --build build
+cmake --build "$BUILD" "${BUILD_TARGETS[@]}"
 phase_done build
 
 # /tmp rather than $TMPDIR: the postgres user must be able to reach it and the
@@ -73,8 +98,20 @@ phase_done postgres
 # Serial on purpose: some integration tests stop and restart the cluster.
 unset CTEST_PARALLEL_LEVEL
 status=0
-ctest --test-dir build --output-on-failure "$@" </dev/null || status=$?
+ctest --test-dir "$BUILD" --output-on-failure "${CTEST_DEFAULT[@]}" "$@" </dev/null || status=$?
 phase_done ctest
+
+# A short fuzzing run of every target, where clang and libFuzzer exist (a
+# full build and test run only: not with --asan or a ctest selection).
+FUZZ_SECONDS=${CTI_FUZZ_SECONDS:-10}
+if ((ASAN == 0 && $# == 0 && FUZZ_SECONDS > 0)); then
+  if command -v clang++ >/dev/null && compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null; then
+    bash scripts/fuzz.sh "$FUZZ_SECONDS" </dev/null || status=$((status == 0 ? 9 : status))
+    phase_done fuzz
+  else
+    log "fuzzing skipped: clang++ or libFuzzer (libclang-rt-14-dev) not installed"
+  fi
+fi
 
 T_END=$(now_ms)
 log "$(printf '%-10s %6d ms (ctest exit status %d)' total $((T_END - T_START)) "$status")"
