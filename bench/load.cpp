@@ -55,6 +55,7 @@ struct options {
   long long call_base = 9000000000000; ///< --call-base: first call id (distinct per concurrent run)
   std::string secret;
   double rate = 0;  ///< Requests/s over all connections; 0: as fast as possible.
+  std::string label; ///< --label: written as "scenario" (scripts/bench.sh's table reads it).
 };
 
 struct results {
@@ -226,6 +227,7 @@ int main(int argc, char** argv) {
     else if (k == "--call-base") o.call_base = std::stoll(v);
     else if (k == "--secret") o.secret = v;
     else if (k == "--rate") o.rate = std::stod(v);
+    else if (k == "--label") o.label = v;
     else {
       std::fprintf(stderr, "cti-load: unknown option %s\n", k.c_str());
       return 2;
@@ -257,7 +259,11 @@ int main(int argc, char** argv) {
       statuses += ",";
     statuses += "\"" + std::to_string(k) + "\":" + std::to_string(v);
   }
-  std::printf("{\"method\":\"%s\",\"path\":\"%s\",\"connections\":%d,\"duration_s\":%.1f,"
+  if (!o.label.empty())
+    std::printf("{\"scenario\":\"%s\",", o.label.c_str());
+  else
+    std::printf("{");
+  std::printf("\"method\":\"%s\",\"path\":\"%s\",\"connections\":%d,\"duration_s\":%.1f,"
               "\"requests\":%zu,\"rps\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
               "\"max_ms\":%.3f,\"errors\":%llu,\"statuses\":{%s}}\n",
               o.method.c_str(), o.path.c_str(), o.connections, secs, lat.size(),

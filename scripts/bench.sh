@@ -1,39 +1,62 @@
 #!/usr/bin/env bash
-# Benchmarks CTI Server on this machine: builds, starts a throw-away
-# PostgreSQL (fsync on: ingest figures are durable ones) and the server
-# (production mode, LOG_LEVEL=info, i.e. one access
-# line per request as in production), drives it with bench/load.cpp
-# (cti-load) and prints one JSON line per scenario, then the /health flip
-# times around a PostgreSQL stop/start. Record the figures in
-# docs/BENCHMARKS.md.
+# Benchmarks CTI Server on this machine: builds a Release binary (in
+# build-release), starts a throw-away PostgreSQL (fsync on: ingest figures
+# are durable ones) and the server (production mode, LOG_LEVEL=info, i.e.
+# one access line per request as in production), drives it with
+# bench/load.cpp (cti-load) and bench/ws_bench.cpp (cti-ws-bench), prints one
+# JSON line per scenario run, and at the end one table (cti-bench-table):
+# figure, target, measured, pass/short. Record it in docs/BENCHMARKS.md with
+# the date and the machine.
 #
-#   scripts/bench.sh [DURATION_SECONDS]        (default 10)
+#   scripts/bench.sh [--quick] [DURATION_SECONDS]   (default 10 s per load)
+#
+# --quick: every scenario, shorter and smaller (3 s loads, 100,000 seeded
+# calls, 2,000 idle connections, a 2,000-subscriber fan-out, 1 and 2 cluster
+# nodes, a 15 s idle transaction): under 3 minutes once built; its verdicts
+# are indicative only.
 #
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
-# query export ws cluster health; default all), BENCH_WS_LATENCY_SECONDS (default 60),
+# query export ws cluster claim health; default all), BENCH_WS_LATENCY_SECONDS (default 60),
 # BENCH_CLUSTER_LATENCY_SECONDS (default 20), BENCH_DB_ROLE (the role the
 # server connects as: cti_server, which owns nothing, or postgres, the
 # owner), BENCH_QUERY_CALLS (calls seeded for the
-# query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server).
-# The load generator shares the machine's cores with the server and Postgres.
+# query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server),
+# BENCH_BUILD_DIR (default build-release), BENCH_RESULTS (where the JSON lines go;
+# default $BENCH_BUILD_DIR/bench-results.jsonl).
+# The load generator shares the machine's cores with the server and Postgres;
+# all traffic stays on 127.0.0.1, and every load is bounded in time and count.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PG="$ROOT/scripts/pg.sh"
-DURATION=${1:-10}
+QUICK=0
+if [[ ${1:-} == --quick ]]; then
+  QUICK=1
+  shift
+fi
+DURATION=${1:-$((QUICK ? 3 : 10))}
 CONNS=${BENCH_CONNECTIONS:-64}
+# Sizes: full run, or --quick.
+if ((QUICK)); then
+  : "${BENCH_QUERY_CALLS:=100000}" "${BENCH_WS_LATENCY_SECONDS:=10}" "${BENCH_CLUSTER_LATENCY_SECONDS:=5}"
+  : "${BENCH_WS_IDLE:=2000}" "${BENCH_SCENARIOS:=ingest latency drain query export ws cluster claim health}"
+  DRAIN_CALLS=4000 LATENCY_EVENTS=5000 FANOUT=2000 CLUSTER_NODES="1 2" CLAIM_SECONDS=15
+else
+  DRAIN_CALLS=20000 LATENCY_EVENTS=20000 FANOUT=10000 CLUSTER_NODES="1 2 3" CLAIM_SECONDS=60
+fi
+BUILD=${BENCH_BUILD_DIR:-build-release}
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
 
 bash scripts/bootstrap.sh </dev/null
-if [[ ! -f build/build.ninja ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+if [[ ! -f $BUILD/build.ninja ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
-cmake --build build --target cti-server cti-load cti-ws-bench
+cmake --build "$BUILD" --target cti-server cti-load cti-ws-bench cti-bench-table
 
 PGDIR=$(mktemp -d /tmp/cti-bench-pg.XXXXXX)
 SERVER_PID=
@@ -46,6 +69,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Every JSON line printed from here on is also kept for the table.
+RESULTS=${BENCH_RESULTS:-$BUILD/bench-results.jsonl}
+: >"$RESULTS"
+exec 3>&1
+exec > >(tee -a "$RESULTS" >&3)
+TEE_PID=$!
 
 bash "$PG" init "$PGDIR" --auth trust
 PGPORT=$(bash "$PG" start-any "$PGDIR")
@@ -64,7 +94,7 @@ start_server() {
     PORT="$PORT" CTI_ENV=production LOG_FORMAT=json LOG_LEVEL="${BENCH_LOG_LEVEL:-info}" \
     INTERNAL_API_SECRET="$SECRET" DIALPAD_WEBHOOK_SECRET=bench-webhook-secret \
     DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME=bench \
-    ${BENCH_SERVER_ENV:-} build/cti-server >>"$PGDIR/server.log" 2>&1 &
+    ${BENCH_SERVER_ENV:-} "$BUILD/cti-server" >>"$PGDIR/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && return 0
@@ -92,7 +122,7 @@ start_server
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws cluster health} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
-load() { build/cti-load --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
+load() { "$BUILD/cti-load" --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
 
 if want http; then
 log "scenario: GET / (no I/O behind it)"
@@ -111,7 +141,7 @@ if want ingest; then
 APP=$(sql "INSERT INTO apps (name) VALUES ('bench') RETURNING id" | head -1)
 log "scenario: POST /webhooks/dialpad/{app} (signed, stored durably before 200)"
 load --method POST --path "/webhooks/dialpad/$APP" --webhooks 400000 \
-  --secret bench-webhook-secret --connections "$CONNS"
+  --secret bench-webhook-secret --connections "$CONNS" --label ingest
 log "waiting for the pollers to finish the ingested events"
 wait_drained "$APP" >/dev/null
 fi
@@ -121,8 +151,8 @@ fi
 # commit) minus received_at (arrival at the server, before the 200).
 if want latency; then
 APP2=$(sql "INSERT INTO apps (name) VALUES ('bench-latency') RETURNING id" | head -1)
-log "scenario: ingest-to-applied latency at 1,000 webhooks/s"
-load --method POST --path "/webhooks/dialpad/$APP2" --webhooks 20000 \
+log "scenario: ingest-to-applied latency at 1,000 webhooks/s ($LATENCY_EVENTS events)"
+load --method POST --path "/webhooks/dialpad/$APP2" --webhooks "$LATENCY_EVENTS" \
   --secret bench-webhook-secret --connections 16 --rate 1000
 wait_drained "$APP2" >/dev/null
 sql "SELECT json_build_object('scenario', 'ingest_to_applied', 'events', count(*),
@@ -149,9 +179,9 @@ sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, 
                               'timestamp', '2026-01-28T10:3' || s || ':00Z')::jsonb,
             'seed', now() + (s * 20000 + n) * interval '1 microsecond',
             '$APP3|c|' || (7000000000 + n)
-     FROM generate_series(0, 4) AS s, generate_series(0, 19999) AS n,
+     FROM generate_series(0, 4) AS s, generate_series(0, $((DRAIN_CALLS - 1))) AS n,
           LATERAL (SELECT (ARRAY['call.ring','call.started','call.held','call.started','call.ended'])[s + 1] AS type) AS t" >/dev/null
-log "scenario: drain 100,000 queued call events"
+log "scenario: drain $((DRAIN_CALLS * 5)) queued call events"
 t_start=$(now_ms)
 start_server
 wait_drained "$APP3" >/dev/null
@@ -197,11 +227,12 @@ bcrypt_count() {
 
 if want query; then
 seed_query_app
-log "scenario: GET /api/calls?limit=50 (app key, 1,000,000-call app, newest page)"
-load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+log "scenario: GET /api/calls?limit=50 (app key, $QCALLS-call app, newest page)"
+load --path "/api/calls?limit=50" --header "x-app-api-key: $QKEY" --connections "${BENCH_QUERY_CONNECTIONS:-16}" \
+  --label query_list
 log "scenario: GET /api/calls/{dialpad id} (app key)"
 load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
-  --connections "${BENCH_QUERY_CONNECTIONS:-16}"
+  --connections "${BENCH_QUERY_CONNECTIONS:-16}" --label query_by_id
 log "scenario: GET /api/calls?crm_user_id=crm_7&limit=50 (filter through the mapping)"
 load --path "/api/calls?crm_user_id=crm_7&limit=50" --header "x-app-api-key: $QKEY" \
   --connections "${BENCH_QUERY_CONNECTIONS:-16}"
@@ -209,7 +240,7 @@ printf '{"scenario":"bcrypt_per_key","bcrypt_verifications":%s}\n' "$(bcrypt_cou
 # Reads while the app's calls keep changing: 200 webhooks/s for the same app
 # (each processed event drops the app's cached answers).
 log "scenario: GET /api/calls?limit=50 while 200 webhooks/s arrive for the app"
-build/cti-load --port "$PORT" --duration "$((DURATION + 3))" --warmup 0 --method POST \
+"$BUILD/cti-load" --port "$PORT" --duration "$((DURATION + 3))" --warmup 0 --method POST \
   --path "/webhooks/dialpad/$QAPP" --webhooks $(((DURATION + 3) * 200)) \
   --secret bench-webhook-secret --connections 4 --rate 200 >"$PGDIR/writes.json" &
 WRITER=$!
@@ -230,8 +261,10 @@ uncached_reads() { # LABEL EXTRA_ENV
   load --path "/api/calls/$((9000000000 + QCALLS / 2))" --header "x-app-api-key: $QKEY" \
     --connections "${BENCH_QUERY_CONNECTIONS:-16}"
 }
+if ((!QUICK)); then
 uncached_reads "" ""
 uncached_reads ", without row-level security" "CTI_BENCH_NO_TENANT_ROLE=1"
+fi
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server
@@ -268,7 +301,7 @@ start_server
 WAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-ws') RETURNING id" | head -1)
 WKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
   "http://127.0.0.1:$PORT/internal/apps/$WAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-wsb() { build/cti-ws-bench --port "$PORT" --app "$WAPP" --key "$WKEY" --secret bench-webhook-secret "$@"; }
+wsb() { "$BUILD/cti-ws-bench" --port "$PORT" --app "$WAPP" --key "$WKEY" --secret bench-webhook-secret "$@"; }
 log "scenario: webhook POST -> WebSocket frame at 500 events/s for ${BENCH_WS_LATENCY_SECONDS:-60} s"
 wsb --mode latency --rate 500 --duration "${BENCH_WS_LATENCY_SECONDS:-60}"
 # This machine caps descriptors per process at $(ulimit -Hn) (20,000 here, and
@@ -288,8 +321,8 @@ cat "$PGDIR/idle.json"
 printf '{"scenario":"ws_idle_rss","open":%s,"rss_before_mib":%.1f,"rss_with_open_mib":%.1f,"kib_per_connection":%.1f}\n' \
   "$open_now" "$(echo "$rss0 / 1024" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" \
   "$(echo "($rss1 - $rss0) / ($open_now + 0.0001)" | bc -l)"
-log "scenario: one event fanned out to 10,000 subscribers of one app"
-wsb --mode fanout --connections 10000
+log "scenario: one event fanned out to $FANOUT subscribers of one app"
+wsb --mode fanout --connections "$FANOUT"
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server
@@ -319,7 +352,7 @@ start_nodes() {
       DATABASE_ENCRYPTION_KEY="$(printf '%064d' 0)" NODE_NAME="bench-$i" \
       CLUSTER_PORT="$cport" CLUSTER_BIND=127.0.0.1 CLUSTER_ADVERTISE_HOST=127.0.0.1 \
       CLUSTER_SEEDS="127.0.0.1:$seed_port" \
-      ${BENCH_SERVER_ENV:-} build/cti-server >>"$PGDIR/node-$i.log" 2>&1 &
+      ${BENCH_SERVER_ENV:-} "$BUILD/cti-server" >>"$PGDIR/node-$i.log" 2>&1 &
     NODE_PIDS+=($!)
     NODE_PORTS+=("$port")
   done
@@ -335,14 +368,14 @@ stop_nodes() {
   for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-for n in 1 2 3; do
+for n in $CLUSTER_NODES; do
   log "scenario: cluster of $n node(s): webhook throughput, then latency across nodes"
   start_nodes "$n"
   CAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-cluster-$n') RETURNING id" | head -1)
   per=$((CONNS / n))
   outs=()
   for ((i = 0; i < n; i++)); do
-    build/cti-load --port "${NODE_PORTS[$i]}" --duration "$DURATION" --warmup 2 --method POST \
+    "$BUILD/cti-load" --port "${NODE_PORTS[$i]}" --duration "$DURATION" --warmup 2 --method POST \
       --path "/webhooks/dialpad/$CAPP" --webhooks $((400000 / n)) --call-base $((9100000000000 + i * 1000000)) \
       --secret bench-webhook-secret --connections "$per" >"$PGDIR/cluster-$n-$i.json" &
     outs+=($!)
@@ -365,12 +398,57 @@ for n in 1 2 3; do
   LAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-cluster-lat-$n') RETURNING id" | head -1)
   LKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
     "http://127.0.0.1:${NODE_PORTS[0]}/internal/apps/$LAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-  build/cti-ws-bench --port "${NODE_PORTS[0]}" --ws-port "${NODE_PORTS[$((n - 1))]}" --app "$LAPP" \
+  "$BUILD/cti-ws-bench" --port "${NODE_PORTS[0]}" --ws-port "${NODE_PORTS[$((n - 1))]}" --app "$LAPP" \
     --key "$LKEY" --secret bench-webhook-secret --mode latency --rate 500 \
     --duration "${BENCH_CLUSTER_LATENCY_SECONDS:-20}" | sed "s/^{/{\"nodes\":$n,/"
   stop_nodes
 done
 start_server
+fi
+
+# The claim query beside an idle transaction: a session takes a snapshot and
+# idles (so no row version from then on can be vacuumed) while 500
+# webhooks/s are ingested and processed; every 5 s the poller's two claims
+# (from the queue's start, and from a position two seconds back) run under
+# EXPLAIN ANALYZE. The worst execution time is the figure (target 10 ms).
+if want claim; then
+KAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-claim') RETURNING id" | head -1)
+log "scenario: claim query while a transaction idles for ${CLAIM_SECONDS}s beside 500 webhooks/s"
+mkfifo "$PGDIR/idle.fifo"
+bash "$PG" psql "$PGDIR" -d cti_bench -Atq <"$PGDIR/idle.fifo" >/dev/null 2>&1 &
+IDLE_PSQL=$!
+exec 4>"$PGDIR/idle.fifo"
+printf 'BEGIN;\nSELECT count(*) FROM webhook_events;\n' >&4
+"$BUILD/cti-load" --port "$PORT" --duration "$CLAIM_SECONDS" --warmup 0 --method POST \
+  --path "/webhooks/dialpad/$KAPP" --webhooks $((CLAIM_SECONDS * 500 + 1000)) \
+  --call-base 9200000000000 --secret bench-webhook-secret --connections 8 --rate 500 \
+  >"$PGDIR/claim-load.json" &
+KLOAD=$!
+claim_ms() {
+  sql "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM webhook_events WHERE state = 'pending'
+       AND next_attempt_at <= now()$1 ORDER BY received_at, id LIMIT 50 FOR UPDATE SKIP LOCKED" |
+    sed -nE 's/.*"Execution Time": ([0-9.]+).*/\1/p'
+}
+from_start=0 from_position=0 samples=0 idle_seen=0
+while kill -0 "$KLOAD" 2>/dev/null; do
+  sleep 5
+  kill -0 "$KLOAD" 2>/dev/null || break
+  idle_seen=$(sql "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND application_name = 'psql'")
+  a=$(claim_ms "")
+  b=$(claim_ms " AND (received_at, id) > (now() - interval '2 seconds', '00000000-0000-0000-0000-000000000000'::uuid)")
+  from_start=$(echo "if ($a > $from_start) $a else $from_start" | bc -l)
+  from_position=$(echo "if ($b > $from_position) $b else $from_position" | bc -l)
+  samples=$((samples + 1))
+done
+wait "$KLOAD" || true
+printf 'ROLLBACK;\n' >&4
+exec 4>&-
+wait "$IDLE_PSQL" || true
+log "  load: $(cat "$PGDIR/claim-load.json")"
+printf '{"scenario":"claim_idle_tx","idle_seconds":%d,"idle_sessions_seen":%d,"samples":%d,"worst_from_start_ms":%.3f,"worst_from_position_ms":%.3f,"worst_ms":%.3f}\n' \
+  "$CLAIM_SECONDS" "$idle_seen" "$samples" "$from_start" "$from_position" \
+  "$(echo "if ($from_start > $from_position) $from_start else $from_position" | bc -l)"
+wait_drained "$KAPP" >/dev/null
 fi
 
 # /health flip: how long after Postgres stops until /health says 503, and
@@ -392,3 +470,16 @@ fi
 
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 log "server RSS after the run: $((rss / 1024)) MiB"
+
+# The table: the JSON lines above against the issues' targets.
+exec 1>&3 3>&-
+wait "$TEE_PID" 2>/dev/null || true
+printf '\n%s, %s: %d cores, %s, %s%s\n\n' "$(date -u +%Y-%m-%d)" "$(uname -n)" "$(nproc)" \
+  "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "$(uname -r)" \
+  "$( ((QUICK)) && printf ', --quick')"
+if ((QUICK)); then
+  "$BUILD/cti-bench-table" "$RESULTS" --quick
+else
+  "$BUILD/cti-bench-table" "$RESULTS"
+fi
+log "JSON lines: $RESULTS"
