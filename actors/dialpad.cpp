@@ -613,10 +613,12 @@ void load_connected(manager_ptr self) {
           if (app.is_string())
             ensure_refresher(self, app.get<std::string>());
         // Accounts connected through another node of a cluster get a
-        // refresher here too, within a minute (the row lease still lets one
-        // node refresh each): no node is the only one that can keep a
-        // connection fresh.
-        self->delayed_send(self, std::chrono::seconds{60}, start_atom_v, std::string{});
+        // refresher here too, within DIALPAD_RECONCILE_SECONDS (the row lease
+        // still lets one node refresh each): no node is the only one that
+        // can keep a connection fresh.
+        self->delayed_send(self,
+                           std::chrono::seconds{self->state.settings->cfg.dialpad_reconcile_seconds},
+                           start_atom_v, std::string{});
       },
       [self](caf::error&) {
         // The database is not there yet: try again shortly.

@@ -532,6 +532,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("API_KEY_BCRYPT_COST", cfg.api_key_bcrypt_cost, 4, 15);
   r.read_int("REFRESH_MARGIN", cfg.refresh_margin_seconds, 0, 86400);
   r.read_int("REFRESH_RETRY_BASE_MS", cfg.refresh_retry_base_ms, 100, 900000);
+  r.read_int("DIALPAD_RECONCILE_SECONDS", cfg.dialpad_reconcile_seconds, 1, 86400);
   r.read_int("DIALPAD_TIMEOUT_MS", cfg.dialpad_timeout_ms, 100, 120000);
   r.read_int("RETENTION_INTERVAL_SECONDS", cfg.retention_interval_seconds, 0, 7 * 86400);
   r.read_int("AUTH_FAILURES_PER_MINUTE", cfg.auth_failures_per_minute, 0, 1000000);

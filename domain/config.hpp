@@ -59,10 +59,11 @@ struct config {
   int api_key_bcrypt_cost = 10;               ///< API_KEY_BCRYPT_COST (4..15)
   int refresh_margin_seconds = 300;           ///< REFRESH_MARGIN
   int dialpad_timeout_ms = 10000;             ///< DIALPAD_TIMEOUT_MS (one call to Dialpad, connect to last byte)
-  int refresh_retry_base_ms = 30000;
-  int retention_interval_seconds = 3600;
+  int refresh_retry_base_ms = 30000;          ///< REFRESH_RETRY_BASE_MS (first retry after a failed refresh)
+  int dialpad_reconcile_seconds = 60;         ///< DIALPAD_RECONCILE_SECONDS (reread of connected accounts)
+  int retention_interval_seconds = 3600;      ///< RETENTION_INTERVAL_SECONDS (0: only on demand)
   int auth_failures_per_minute = 300;         ///< AUTH_FAILURES_PER_MINUTE per client IP (0: off)
-  int api_rate_limit_per_minute = 0;          ///< API_RATE_LIMIT_PER_MINUTE per app (0: off)      ///< RETENTION_INTERVAL_SECONDS (0: only on demand)          ///< REFRESH_RETRY_BASE_MS (first retry after a failed refresh)
+  int api_rate_limit_per_minute = 0;          ///< API_RATE_LIMIT_PER_MINUTE per app (0: off)
   int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
   int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH
   int ingest_max_in_flight = 1;               ///< INGEST_MAX_IN_FLIGHT (batches committing at once)

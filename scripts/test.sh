@@ -51,6 +51,8 @@ if [[ ${1:-} == --asan ]]; then
   BUILD_TARGETS=(--target unit_tests integration_tests)
   # Leaks are reported too; a UB report aborts the test that caused it.
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+  # One known leak inside libpqxx on a lost connection (see the file).
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
 

@@ -11,6 +11,7 @@
 
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -24,18 +25,13 @@ namespace {
 
 const std::string& secret = cti::test::e2e_webhook_secret;
 
-class api_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"}}};
-    ASSERT_TRUE(server->start()) << server->output();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
+class api_test : public cti::test::shared_server_test<api_test> {
+public:
+  static std::map<std::string, std::string> server_env() {
+    return {{"API_KEY_BCRYPT_COST", "4"}};
   }
 
+protected:
   static http_reply internal(const std::string& method, const std::string& target,
                              const std::string& body = {},
                              std::map<std::string, std::string> headers = {}) {
@@ -80,10 +76,7 @@ protected:
       10s);
   }
 
-  static server_process* server;
 };
-
-server_process* api_test::server = nullptr;
 
 json ring(const std::string& id, int64_t call, const std::string& from, int64_t user,
           const std::string& ts) {

@@ -9,6 +9,7 @@
 
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/fixture_files.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -18,19 +19,13 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-class data_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    server = new server_process{{{"RETENTION_INTERVAL_SECONDS", "0"}}};
-    ASSERT_TRUE(server->start()) << server->output();
+class data_test : public cti::test::shared_server_test<data_test> {
+public:
+  static std::map<std::string, std::string> server_env() {
+    return {{"RETENTION_INTERVAL_SECONDS", "0"}};
   }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
-  }
-  static uint16_t port() { return server->port(); }
 
+protected:
   static std::string count(const std::string& sql, const std::vector<std::string>& params) {
     return query_value(database_url(), sql, params);
   }
@@ -57,7 +52,6 @@ protected:
     }, 10s);
   }
 
-  static inline server_process* server = nullptr;
 };
 
 TEST_F(data_test, erase_deletes_the_numbers_records_and_redacts_the_payloads_of_that_app_only) {

@@ -11,6 +11,7 @@
 
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -61,22 +62,14 @@ std::string database_state(const std::string& db) {
     " (SELECT count(*) FROM oauth_states))");
 }
 
-class hostile_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"}}};
-    ASSERT_TRUE(server->start()) << server->output();
+class hostile_test : public cti::test::shared_server_test<hostile_test> {
+public:
+  static std::map<std::string, std::string> server_env() {
+    return {{"API_KEY_BCRYPT_COST", "4"}};
   }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
-  }
-  static uint16_t port() { return server->port(); }
-  static server_process* server;
-};
 
-server_process* hostile_test::server = nullptr;
+protected:
+};
 
 TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_nothing) {
   // Two tenants, each with a call; a's key drives the app API.
@@ -115,6 +108,9 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
   };
   auto jwt_webhook = [&](const std::string& token) {
     return request("POST", "/webhooks/dialpad/" + a, {"Content-Type: application/jwt"}, token);
+  };
+  auto map_user = [&](const std::string& body) {
+    return request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type}, body);
   };
   auto calls_query = [&](const std::string& query) {
     return request("GET", "/api/calls?" + query, {app_key});
@@ -199,23 +195,18 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
     {"a JSON array where an object belongs",
      request("POST", "/internal/apps", {auth, json_type}, R"(["name"])"), 400, "invalid_json"},
     {"a number no double holds",
-     request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type},
-             R"({"dialpad_user_id":1e400,"crm_user_id":"u"})"),
+     map_user(R"({"dialpad_user_id":1e400,"crm_user_id":"u"})"),
      400, "invalid_json"},
     {"a Dialpad user of 2^64",
-     request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type},
-             R"({"dialpad_user_id":18446744073709551616,"crm_user_id":"u"})"),
+     map_user(R"({"dialpad_user_id":18446744073709551616,"crm_user_id":"u"})"),
      400, "bad_request"},
     {"a Dialpad user id as a string past 64 bits",
-     request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type},
-             R"({"dialpad_user_id":"99999999999999999999","crm_user_id":"u"})"),
+     map_user(R"({"dialpad_user_id":"99999999999999999999","crm_user_id":"u"})"),
      400, "bad_request"},
-    {"a negative Dialpad user", request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type},
-                                        R"({"dialpad_user_id":-1,"crm_user_id":"u"})"),
+    {"a negative Dialpad user", map_user(R"({"dialpad_user_id":-1,"crm_user_id":"u"})"),
      400, "bad_request"},
     {"a fractional Dialpad user",
-     request("POST", "/internal/apps/" + a + "/users/map", {auth, json_type},
-             R"({"dialpad_user_id":1.5,"crm_user_id":"u"})"),
+     map_user(R"({"dialpad_user_id":1.5,"crm_user_id":"u"})"),
      400, "bad_request"},
     {"a context that is a string",
      request("PATCH", "/api/calls/7001", {app_key, json_type}, R"({"crm_context":"x"})"), 400,

@@ -430,6 +430,32 @@ TEST(oauth, two_nodes_never_refresh_one_expiry_twice) {
 }
 
 
+TEST(oauth, a_node_refreshes_an_account_connected_through_another_node_that_left) {
+  // Node 2 is up before the account is connected through node 1, so only
+  // its periodic reread of the connected accounts can give it a refresher.
+  // Node 1 then leaves: the connection stays fresh only if node 2 took it.
+  oauth_rig rig({{"REFRESH_MARGIN", "300"}, {"NODE_NAME", "node-1"}});
+  rig.fake.set_expires_in(303);
+  server_process second{server_env(rig.fake, {{"REFRESH_MARGIN", "300"},
+                                              {"NODE_NAME", "node-2"},
+                                              {"DIALPAD_RECONCILE_SECONDS", "1"}})};
+  ASSERT_TRUE(second.start()) << second.output();
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  EXPECT_EQ(rig.server->stop(SIGTERM), 0);
+  auto before = rig.fake.refresh_grants();
+  ASSERT_TRUE(fake_dialpad::wait_until([&] { return rig.fake.refresh_grants() >= before + 2; }, 30s))
+    << second.output();
+  EXPECT_NE(second.output().find("Dialpad tokens refreshed"), std::string::npos);
+  auto conn = internal_call(second.port(), "GET", "/internal/apps/" + app + "/dialpad");
+  ASSERT_EQ(conn.status, 200) << conn.body;
+  EXPECT_EQ(json::parse(conn.body)["status"], "connected");
+  // (The rig would delete the connection through node 1, which is gone.)
+  EXPECT_EQ(internal_call(second.port(), "DELETE", "/internal/apps/" + app + "/dialpad").status, 204);
+  rig.connected.clear();
+  EXPECT_EQ(second.stop(SIGTERM), 0);
+}
+
 TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());

@@ -10,6 +10,7 @@
 
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/fixture_files.hpp"
 #include "tests/integration/test_db.hpp"
@@ -23,20 +24,15 @@ using json = nlohmann::json;
 namespace {
 
 
-class processing_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    // A long poll interval: processing within the test's deadlines proves
-    // the NOTIFY wake-up, not the safety-net poll.
-    server = new server_process{{{"EVENT_POLL_INTERVAL_MS", "60000"}}};
-    ASSERT_TRUE(server->start()) << server->output();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
+class processing_test : public cti::test::shared_server_test<processing_test> {
+public:
+  // A long poll interval: processing within the test's deadlines proves
+  // the NOTIFY wake-up, not the safety-net poll.
+  static std::map<std::string, std::string> server_env() {
+    return {{"EVENT_POLL_INTERVAL_MS", "60000"}};
   }
 
+protected:
   static http_reply post_event(const std::string& app, const std::string& body) {
     return cti::test::post_signed_event(server->port(), app, body);
   }
@@ -47,10 +43,7 @@ protected:
 
   static std::string url() { return cti::test::database_url(); }
 
-  static server_process* server;
 };
-
-server_process* processing_test::server = nullptr;
 
 std::string seed(const std::string& type, const std::string& id, int64_t call) {
   return json{{"event_type", type},

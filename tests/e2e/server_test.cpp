@@ -19,6 +19,7 @@
 #include "domain/time_format.hpp"
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/integration/test_db.hpp"
 
 using namespace std::chrono_literals;
@@ -33,22 +34,14 @@ namespace {
 const std::string bearer = "Bearer e2e-internal-secret-0123456789";
 
 /// One server for the whole suite: start-up runs migrations and takes time.
-class server_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    server = new server_process{};
-    ASSERT_TRUE(server->start()) << server->output();
+class server_test : public cti::test::shared_server_test<server_test> {
+public:
+  static std::map<std::string, std::string> server_env() {
+    return {};
   }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
-  }
-  static uint16_t port() { return server->port(); }
-  static server_process* server;
-};
 
-server_process* server_test::server = nullptr;
+protected:
+};
 
 json parse(const http_reply& r) {
   auto j = json::parse(r.body, nullptr, false);

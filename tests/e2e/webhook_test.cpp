@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/integration/test_db.hpp"
 
@@ -37,18 +38,13 @@ std::string fixture(const std::string& name) {
 }
 
 /// One server for the suite, with a small webhook body limit.
-class webhook_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    server = new server_process{{{"WEBHOOK_MAX_BODY_BYTES", "65536"}}};
-    ASSERT_TRUE(server->start()) << server->output();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
+class webhook_test : public cti::test::shared_server_test<webhook_test> {
+public:
+  static std::map<std::string, std::string> server_env() {
+    return {{"WEBHOOK_MAX_BODY_BYTES", "65536"}};
   }
 
+protected:
   static http_reply post(const std::string& target, const std::string& body,
                          std::map<std::string, std::string> headers = {}) {
     headers.emplace("Content-Type", "application/json");
@@ -68,10 +64,7 @@ protected:
                                   {app});
   }
 
-  static server_process* server;
 };
-
-server_process* webhook_test::server = nullptr;
 
 /// An org id no other test run has registered (the test database may be reused).
 int64_t fresh_org_id() {

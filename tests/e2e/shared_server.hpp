@@ -1,0 +1,33 @@
+#pragma once
+
+#include <csignal>
+#include <map>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/server_process.hpp"
+
+namespace cti::test {
+
+/// A test suite whose tests share one server: started before the first test
+/// with the environment `Suite::server_env()` gives (on top of
+/// server_process's defaults), stopped with SIGTERM after the last (and it
+/// must exit 0).
+template <class Suite>
+class shared_server_test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    server = new server_process{Suite::server_env()};
+    ASSERT_TRUE(server->start()) << server->output();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
+    delete server;
+    server = nullptr;
+  }
+  static uint16_t port() { return server->port(); }
+  static inline server_process* server = nullptr;
+};
+
+} // namespace cti::test
