@@ -11,9 +11,9 @@
 #   scripts/bench.sh [--quick] [DURATION_SECONDS]   (default 10 s per load)
 #
 # --quick: every scenario, shorter and smaller (3 s loads, 100,000 seeded
-# calls, 2,000 idle connections, a 2,000-subscriber fan-out, 1 and 2 cluster
-# nodes, a 15 s idle transaction): under 3 minutes once built; its verdicts
-# are indicative only.
+# calls, 2,000 idle connections, a 2,000-subscriber fan-out, a 2-node
+# cluster, a 10 s idle transaction): about 3 minutes once built; its
+# verdicts are indicative only.
 #
 # Environment: BENCH_CONNECTIONS (default 64), BENCH_LOG_LEVEL (info),
 # BENCH_SCENARIOS (space-separated subset of: http ingest latency drain
@@ -40,15 +40,15 @@ DURATION=${1:-$((QUICK ? 3 : 10))}
 CONNS=${BENCH_CONNECTIONS:-64}
 # Sizes: full run, or --quick.
 if ((QUICK)); then
-  : "${BENCH_QUERY_CALLS:=100000}" "${BENCH_WS_LATENCY_SECONDS:=10}" "${BENCH_CLUSTER_LATENCY_SECONDS:=5}"
+  : "${BENCH_QUERY_CALLS:=100000}" "${BENCH_WS_LATENCY_SECONDS:=8}" "${BENCH_CLUSTER_LATENCY_SECONDS:=5}"
   : "${BENCH_WS_IDLE:=2000}" "${BENCH_SCENARIOS:=ingest latency drain query export ws cluster claim health}"
-  DRAIN_CALLS=4000 LATENCY_EVENTS=5000 FANOUT=2000 CLUSTER_NODES="1 2" CLAIM_SECONDS=15
+  DRAIN_CALLS=4000 LATENCY_EVENTS=4000 FANOUT=2000 CLUSTER_NODES="2" CLAIM_SECONDS=10
 else
   DRAIN_CALLS=20000 LATENCY_EVENTS=20000 FANOUT=10000 CLUSTER_NODES="1 2 3" CLAIM_SECONDS=60
 fi
 BUILD=${BENCH_BUILD_DIR:-build-release}
 
-log() { printf 'bench.sh: %s\n' "$*" >&2; }
+log() { printf 'bench.sh: %s %s\n' "$(date +%T)" "$*" >&2; }
 now_ms() { date +%s%3N; }
 
 bash scripts/bootstrap.sh </dev/null
