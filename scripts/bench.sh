@@ -120,7 +120,7 @@ wait_drained() {
 start_server
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws cluster health} "
+SCENARIOS=" ${BENCH_SCENARIOS:-http ingest latency drain query export ws cluster claim health} "
 want() { [[ $SCENARIOS == *" $1 "* ]]; }
 load() { "$BUILD/cti-load" --port "$PORT" --duration "$DURATION" --warmup 2 "$@"; }
 
