@@ -132,10 +132,22 @@ protected:
     n2 = new node{start_node("c2", seed_of(*n1))};
     n3 = new node{start_node("c3", seed_of(*n1))};
     // Node 3 learns of node 2 from the table (its seed is node 1 only).
-    ASSERT_TRUE(wait_peers(*n1, 2)) << cluster_of(*n1).dump();
-    ASSERT_TRUE(wait_peers(*n2, 2)) << cluster_of(*n2).dump();
-    ASSERT_TRUE(wait_peers(*n3, 2)) << cluster_of(*n3).dump();
+    // A failure here fails every test of the suite (SetUp), with what each
+    // node saw: a fatal failure in SetUpTestSuite would only mark them
+    // skipped, which ctest does not count as a failure.
+    setup_error.clear();
+    for (auto* n : {n1, n2, n3})
+      if (!wait_peers(*n, 2)) {
+        setup_error = "the three nodes did not link within 20 s";
+        for (auto* m : {n1, n2, n3}) {
+          auto out = m->proc->output();
+          setup_error += "\n" + m->name + ": " + cluster_of(*m).dump() + "\n"
+                         + out.substr(out.size() > 6000 ? out.size() - 6000 : 0);
+        }
+        break;
+      }
   }
+  void SetUp() override { ASSERT_TRUE(setup_error.empty()) << setup_error; }
   static void TearDownTestSuite() {
     for (auto* n : {n1, n2, n3}) {
       if (n && n->proc) {
@@ -148,6 +160,7 @@ protected:
   static node* n1;
   static node* n2;
   static node* n3;
+  static inline std::string setup_error;
 };
 
 node* cluster_test::n1 = nullptr;

@@ -19,8 +19,11 @@ class shared_server_test : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
     server = new server_process{Suite::server_env()};
-    ASSERT_TRUE(server->start()) << server->output();
+    started = server->start();
   }
+  // Checked per test: a fatal failure in SetUpTestSuite would only mark the
+  // tests skipped, which ctest does not count as a failure.
+  void SetUp() override { ASSERT_TRUE(started) << server->output(); }
   static void TearDownTestSuite() {
     EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
     delete server;
@@ -28,6 +31,7 @@ protected:
   }
   static uint16_t port() { return server->port(); }
   static inline server_process* server = nullptr;
+  static inline bool started = false;
 };
 
 } // namespace cti::test

@@ -10,6 +10,7 @@
 
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
+#include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
 #include "tests/e2e/ws_client.hpp"
 #include "tests/integration/test_db.hpp"
@@ -25,23 +26,18 @@ namespace {
 
 const std::string& bearer = cti::test::e2e_bearer;
 
-class ws_test : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    // Every app's seq 2 publish message is dropped (a test hook): the
-    // tenant must fill that gap from the database in every test.
-    server = new server_process{{{"API_KEY_BCRYPT_COST", "4"},
-                                 {"WS_MAX_QUEUED_MESSAGES", "200"},
-                                 {"WS_REPLAY_MAX", "5"},
-                                 {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}}};
-    ASSERT_TRUE(server->start()) << server->output();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server->stop(SIGTERM), 0) << server->output();
-    delete server;
-    server = nullptr;
+class ws_test : public cti::test::shared_server_test<ws_test> {
+public:
+  // Every app's seq 2 publish message is dropped (a test hook): the
+  // tenant must fill that gap from the database in every test.
+  static std::map<std::string, std::string> server_env() {
+    return {{"API_KEY_BCRYPT_COST", "4"},
+            {"WS_MAX_QUEUED_MESSAGES", "200"},
+            {"WS_REPLAY_MAX", "5"},
+            {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}};
   }
 
+protected:
   static http_reply internal(const std::string& method, const std::string& target,
                              const std::string& body = {}) {
     return cti::test::internal_call(server->port(), method, target, body);
@@ -70,10 +66,7 @@ protected:
     return f ? json::parse(*f) : json();
   }
 
-  static server_process* server;
 };
-
-server_process* ws_test::server = nullptr;
 
 json ring(const std::string& id, int64_t call, int64_t user) {
   return {{"event_type", "call.ring"}, {"event_id", id}, {"call_id", call},
