@@ -40,7 +40,9 @@ std::map<std::string, std::string> node_env(const std::string& name, uint16_t cl
   extra.emplace("CLUSTER_PORT", std::to_string(cluster_port));
   extra.emplace("CLUSTER_BIND", "127.0.0.1");
   extra.emplace("CLUSTER_ADVERTISE_HOST", "127.0.0.1");
-  extra.emplace("CLUSTER_HEARTBEAT_MS", "300");
+  // 1 s (production: 2 s): CAF then closes a link silent for 3 s, so a
+  // busy CI machine stalling a node for a moment does not cut its links.
+  extra.emplace("CLUSTER_HEARTBEAT_MS", "1000");
   extra.emplace("API_KEY_BCRYPT_COST", "4");
   if (!seeds.empty())
     extra.emplace("CLUSTER_SEEDS", seeds);
