@@ -16,9 +16,10 @@ PACKAGES=(
   openssl curl ca-certificates procps
 )
 
-# With --test (scripts/test.sh): also what the fuzzing run needs.
-if [[ ${1:-} == --test ]]; then
-  PACKAGES+=(clang libclang-rt-14-dev)
+# With --fuzz (scripts/test.sh, after the plain run): only what the fuzzing
+# run needs; test.sh carries on without fuzzing when this fails.
+if [[ ${1:-} == --fuzz ]]; then
+  PACKAGES=(clang libclang-rt-14-dev)
 fi
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }

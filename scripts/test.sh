@@ -56,7 +56,10 @@ if [[ ${1:-} == --asan ]]; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
 
-bash scripts/bootstrap.sh --test </dev/null
+bash scripts/bootstrap.sh </dev/null
+# The fuzzing tools are optional: without them the fuzz phase is skipped.
+bash scripts/bootstrap.sh --fuzz </dev/null ||
+  log "warning: clang/libFuzzer could not be installed; the fuzz phase will be skipped"
 phase_done bootstrap
 
 # Configure once; afterwards Ninja re-runs CMake itself when CMakeLists change.
