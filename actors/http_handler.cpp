@@ -289,26 +289,17 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
       return std::nullopt;
     }
   }
-  constexpr int max_depth = 64;
-  if (json_depth(req.body, max_depth) > max_depth) {
-    reply(self, api_response::failure(req.serial, errc::invalid_json,
-                                      "JSON nested deeper than 64 levels"));
+  auto parsed = parse_untrusted_json(req.body);
+  if (parsed.fault != json_fault::none) {
+    reply(self, api_response::failure(req.serial, errc::invalid_json, describe(parsed.fault)));
     return std::nullopt;
   }
-  bool duplicate = false;
-  auto j = parse_json_unique_keys(req.body, &duplicate);
-  if (j.is_discarded()) {
-    reply(self, api_response::failure(req.serial, errc::invalid_json,
-                                      duplicate ? "an object in the body names a key twice"
-                                                : "body is not valid JSON"));
-    return std::nullopt;
-  }
-  if (!j.is_object()) {
+  if (!parsed.value.is_object()) {
     reply(self, api_response::failure(req.serial, errc::invalid_json,
                                       "body must be a JSON object"));
     return std::nullopt;
   }
-  return j;
+  return std::move(parsed.value);
 }
 
 namespace {

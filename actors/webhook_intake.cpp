@@ -28,7 +28,6 @@ namespace cti {
 namespace {
 
 /// Deepest JSON nesting a webhook may have.
-constexpr int max_json_depth = 64;
 
 /// A webhook travelling through the checks.
 struct intake {
@@ -109,19 +108,18 @@ void route_by_org(handler_ptr self, intake_ptr in) {
 
 /// Step 3: the JSON itself.
 void parse_payload(handler_ptr self, intake_ptr in) {
-  if (json_depth(in->payload_text, max_json_depth) > max_json_depth) {
-    fail(self, *in, errc::invalid_json, "JSON nested deeper than 64 levels");
+  auto parsed = parse_untrusted_json(in->payload_text);
+  if (parsed.fault == json_fault::too_deep
+      || (parsed.fault != json_fault::none && !in->unsigned_pending)) {
+    fail(self, *in, errc::invalid_json, describe(parsed.fault));
     return;
   }
-  bool duplicate = false;
-  in->payload = parse_json_unique_keys(in->payload_text, &duplicate);
-  if (in->payload.is_discarded()) {
-    fail(self, *in, in->unsigned_pending ? errc::unauthorized : errc::invalid_json,
-         in->unsigned_pending ? "missing signature"
-         : duplicate          ? "an object in the event names a key twice"
-                              : "body is not valid JSON");
+  if (parsed.fault != json_fault::none) {
+    // Neither signed nor JSON: it was meant to be a signed token.
+    fail(self, *in, errc::unauthorized, "missing signature");
     return;
   }
+  in->payload = std::move(parsed.value);
   if (!in->payload.is_object()) {
     fail(self, *in, errc::invalid_json, "the event must be a JSON object");
     return;

@@ -25,6 +25,9 @@ struct db_worker_state {
   std::chrono::milliseconds backoff{0};
   bool reconnect_pending = false;
   bool was_connected = false;
+  /// When a refusal (read-only, full disk) was last logged: once per 10 s
+  /// per worker, not once per refused request.
+  std::chrono::steady_clock::time_point refusal_logged{};
 };
 
 using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
@@ -119,7 +122,12 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool que
       } else if (e.sqlstate() == "57014") {
         return make_error(errc::timeout, "statement timed out");
       } else if (is_transient_refusal(e.sqlstate())) {
-        log::warn("database refused the work for now", {{"sqlstate", e.sqlstate()}});
+        auto now = std::chrono::steady_clock::now();
+        if (now - st.refusal_logged >= std::chrono::seconds{10}) {
+          st.refusal_logged = now;
+          log::warn("database refused the work for now (logged once per 10 s)",
+                    {{"sqlstate", e.sqlstate()}});
+        }
         return make_error(errc::db_unavailable, "database refuses the work for now");
       } else {
         // The first line only: Postgres's DETAIL ("Failing row contains

@@ -75,4 +75,27 @@ nlohmann::json parse_json_unique_keys(std::string_view text, bool* duplicate) {
   return j;
 }
 
+untrusted_json parse_untrusted_json(std::string_view text) {
+  untrusted_json out;
+  if (json_depth(text, max_untrusted_json_depth) > max_untrusted_json_depth) {
+    out.fault = json_fault::too_deep;
+    return out;
+  }
+  bool duplicate = false;
+  out.value = parse_json_unique_keys(text, &duplicate);
+  if (out.value.is_discarded())
+    out.fault = duplicate ? json_fault::duplicate_key : json_fault::not_json;
+  return out;
+}
+
+const char* describe(json_fault fault) {
+  switch (fault) {
+    case json_fault::none: return "";
+    case json_fault::too_deep: return "JSON nested deeper than 64 levels";
+    case json_fault::not_json: return "body is not valid JSON";
+    case json_fault::duplicate_key: return "an object in the body names a key twice";
+  }
+  return "";
+}
+
 } // namespace cti

@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 namespace cti {
 
@@ -22,5 +22,26 @@ int json_depth(std::string_view text, int limit);
 /// one way here and another way elsewhere. `*duplicate` (when given) tells
 /// that case from a syntax error.
 nlohmann::json parse_json_unique_keys(std::string_view text, bool* duplicate = nullptr);
+
+/// The deepest nesting the server reads in a request body or webhook.
+inline constexpr int max_untrusted_json_depth = 64;
+
+/// What is wrong with untrusted JSON text, if anything.
+enum class json_fault { none, too_deep, not_json, duplicate_key };
+
+/// Untrusted JSON text, read: `value` holds the document when `fault` is none.
+struct untrusted_json {
+  nlohmann::json value;
+  json_fault fault = json_fault::none;
+};
+
+/// The server's one way to read JSON from a client or from Dialpad: the
+/// depth first (json_depth, which does not recurse, so a depth bomb never
+/// reaches the parser), then parse_json_unique_keys.
+untrusted_json parse_untrusted_json(std::string_view text);
+
+/// The client-facing message for `fault` ("JSON nested deeper than 64
+/// levels", ...); empty for none.
+const char* describe(json_fault fault);
 
 } // namespace cti

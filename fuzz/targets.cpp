@@ -28,13 +28,12 @@ namespace cti::fuzz {
 
 namespace {
 
-/// Parses as the intake does: depth first (the parser recurses), then JSON
-/// with unique keys. Discarded when the intake would refuse the body.
+/// Parses as the intake does; discarded when the intake would refuse it.
 nlohmann::json parse_like_intake(std::string_view data) {
-  constexpr int max_depth = 64;
-  if (json_depth(data, max_depth) > max_depth)
+  auto parsed = parse_untrusted_json(data);
+  if (parsed.fault != json_fault::none)
     return nlohmann::json(nlohmann::json::value_t::discarded);
-  return parse_json_unique_keys(data);
+  return std::move(parsed.value);
 }
 
 /// The nesting depth of a parsed value (objects and arrays).
@@ -52,7 +51,7 @@ void extract(std::string_view data) {
   auto j = parse_like_intake(data);
   if (j.is_discarded())
     return;
-  CTI_FUZZ_CHECK(depth_of(j) <= 64);
+  CTI_FUZZ_CHECK(depth_of(j) <= max_untrusted_json_depth);
   (void)contains_nul(j);
   if (!j.is_object())
     return;

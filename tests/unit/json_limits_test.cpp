@@ -103,3 +103,19 @@ TEST(json_limits, a_key_named_twice_in_any_object_discards_the_document) {
   EXPECT_FALSE(duplicate);
   EXPECT_EQ(cti::parse_json_unique_keys("[1,2]").size(), 2u);
 }
+
+TEST(json_limits, untrusted_json_is_read_depth_first_then_with_unique_keys) {
+  using cti::json_fault;
+  EXPECT_EQ(cti::parse_untrusted_json(R"({"a":[1]})").fault, json_fault::none);
+  EXPECT_EQ(cti::parse_untrusted_json(R"({"a":[1]})").value["a"][0], 1);
+  EXPECT_EQ(cti::parse_untrusted_json(std::string(65, '[') + std::string(65, ']')).fault,
+            json_fault::too_deep);
+  EXPECT_EQ(cti::parse_untrusted_json(std::string(64, '[') + std::string(64, ']')).fault,
+            json_fault::none);
+  // A bomb far past the limit is refused without parsing (no recursion).
+  EXPECT_EQ(cti::parse_untrusted_json(std::string(1'000'000, '[')).fault, json_fault::too_deep);
+  EXPECT_EQ(cti::parse_untrusted_json("{nope").fault, json_fault::not_json);
+  EXPECT_EQ(cti::parse_untrusted_json(R"({"k":1,"k":2})").fault, json_fault::duplicate_key);
+  EXPECT_STREQ(cti::describe(json_fault::too_deep), "JSON nested deeper than 64 levels");
+  EXPECT_STREQ(cti::describe(json_fault::none), "");
+}
