@@ -260,6 +260,38 @@ TEST(ApiRepo, RowLevelSecurityHidesOtherAppsEvenFromAForgedFilter) {
   EXPECT_EQ(owner_count(), 3);
 }
 
+TEST(ApiRepo, RetentionActsForEveryAppWhateverTheSessionServedBefore) {
+  auto url = migrated_database("api_retention_session");
+  auto a = cti::test::create_app(url);
+  auto b = cti::test::create_app(url);
+  for (int i = 0; i < 3; ++i)
+    insert_call(url, a, 600 + i, i);
+  for (int i = 0; i < 2; ++i)
+    insert_call(url, b, 700 + i, i);
+  insert_call(url, b, 799, 1); // inside the window: stays
+  cti::test::query_value(url, "UPDATE calls SET started_at = now() - interval '400 days'"
+                              " WHERE dialpad_call_id <> 799 RETURNING 1");
+  // The worker's session as the server leaves it after an App API read of
+  // app B: tenant mode, bound to B. The retention job that lands on this
+  // session next must still act for every app.
+  auto c = connect(cti::test::as_server_role(url));
+  auto list_b = json::parse(cti::db::run_query(*c, query(query_kind::calls_list, b, {{"limit", 50}})).body);
+  ASSERT_EQ(list_b["data"].size(), 3u);
+  // Batches of one row: the loop runs until a batch comes back short.
+  auto ans = cti::db::run_query(*c, query(query_kind::retention_run, "", {{"batch", 1}}));
+  ASSERT_EQ(ans.status, 200) << ans.body;
+  auto totals = json::parse(ans.body);
+  EXPECT_EQ(totals["calls"], 5) << totals;
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM calls WHERE app_id = $1::uuid", {a}), "0");
+  EXPECT_EQ(cti::test::query_value(url, "SELECT string_agg(dialpad_call_id::text, ',') FROM calls"
+                                        " WHERE app_id = $1::uuid", {b}),
+            "799");
+  // One audit entry per app that lost rows, as the system.
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM activity_audit_log"
+                                        " WHERE action = 'retention.applied' AND actor = 'system'"),
+            "2");
+}
+
 TEST(ApiRepo, BatchMappingIsAllOrNothing) {
   auto url = migrated_database("api_batch");
   auto app = cti::test::create_app(url);
