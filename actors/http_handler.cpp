@@ -90,8 +90,11 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.cluster.messages_sent = cl.messages_sent;
     m.cluster.messages_received = cl.messages_received;
     m.cluster.links_lost = cl.links_lost;
-    if (c.processing)
+    if (c.processing) {
       m.event_rounds = c.processing->round_durations();
+      m.event_latency = c.processing->event_latencies();
+      m.webhook_ingest = c.processing->ingest_latencies();
+    }
     for (int r = 0; r < static_cast<int>(request_stats::max_routes); ++r) {
       auto h = c.stats->route_durations(static_cast<std::size_t>(r)).read();
       if (h.count == 0)

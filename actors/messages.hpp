@@ -379,6 +379,9 @@ struct process_report {
   int64_t next_us = 0;
   std::string next_id;
   std::vector<applied_event> applied; ///< In seq order per app.
+  /// Arrival times (epoch µs) of the events this round processed, for the
+  /// received → processed latency histogram.
+  std::vector<int64_t> received_us;
 };
 
 /// The queue's backlog, across apps.
@@ -423,7 +426,7 @@ typename Inspector::result_type inspect(Inspector& f, applied_event& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
   return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead,
-           x.has_next, x.next_us, x.next_id, x.applied);
+           x.has_next, x.next_us, x.next_id, x.applied, x.received_us);
 }
 
 // -- outbound HTTP (Dialpad) ----------------------------------------------------

@@ -39,6 +39,9 @@ struct node_context {
   std::shared_ptr<window_limiter> auth_failures;
   /// Requests per app (API_RATE_LIMIT_PER_MINUTE).
   std::shared_ptr<window_limiter> app_requests;
+  /// WEBHOOK_RATE_LIMIT_PER_MINUTE: per app, far above any real tenant's
+  /// traffic; past it a webhook gets 503 with Retry-After (never 429).
+  std::shared_ptr<window_limiter> app_webhooks;
   std::shared_ptr<processing_stats> processing; ///< Event figures (thread-safe).
   std::shared_ptr<dialpad_stats> dialpad_figures = std::make_shared<dialpad_stats>();
   /// The cluster as the hub sees it (enabled = false: clustering off).

@@ -80,6 +80,16 @@ public:
   /// Durations of the rounds that processed something.
   latency_histogram::snapshot round_durations() const { return rounds_.read(); }
 
+  /// One event processed (committed) `waited` after it arrived.
+  void record_event_latency(std::chrono::microseconds waited) noexcept { latency_.observe(waited); }
+  /// Arrival → processed, per event.
+  latency_histogram::snapshot event_latencies() const { return latency_.read(); }
+
+  /// One webhook acknowledged (200) `took` after it arrived: the durable
+  /// ingest latency, commit included.
+  void record_ingest(std::chrono::microseconds took) noexcept { ingest_.observe(took); }
+  latency_histogram::snapshot ingest_latencies() const { return ingest_.read(); }
+
 private:
   struct bucket {
     int64_t second = -1;
@@ -92,6 +102,8 @@ private:
   uint64_t total_micros_ = 0;
   queue_figures queue_;
   latency_histogram rounds_;
+  latency_histogram latency_;
+  latency_histogram ingest_;
 };
 
 } // namespace cti

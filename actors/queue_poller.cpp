@@ -7,6 +7,7 @@
 #include "actors/processing_stats.hpp"
 #include "actors/tenant_cache.hpp"
 #include "domain/log.hpp"
+#include "domain/time_format.hpp"
 
 namespace cti {
 
@@ -73,6 +74,11 @@ void poll(poller_ptr self, bool full) {
         s.stats->record_round(report.claimed - report.deferred - report.failed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started));
+        if (!report.received_us.empty()) {
+          auto now_us = now_utc().time_since_epoch().count();
+          for (auto at : report.received_us)
+            s.stats->record_event_latency(std::chrono::microseconds{now_us - at});
+        }
         // Published only now: the round has committed. Cached answers about
         // the changed apps go first (the registry would drop them too, a
         // message later).

@@ -12,6 +12,7 @@ namespace {
 struct retention_state {
   static inline const char* name = "retention";
   retention_settings settings;
+  bool timed_run = false; ///< A periodic run is under way (the next waits for it).
 };
 
 using retention_ptr = retention_actor::stateful_pointer<retention_state>;
@@ -37,13 +38,26 @@ retention_actor::behavior_type retention(retention_ptr self, retention_settings 
       return rp;
     },
     [self](caf::tick_atom) {
-      self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
-                    run_query_of(self->state.settings))
-        .then([](db_answer& ans) { log::info("retention applied", {{"counts", ans.body}}); },
-              [](caf::error& err) {
-                log::warn("retention could not run", {{"error", to_string(errc_of(err))}});
-              });
-      self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
+      // The next periodic run is due an interval after this one ends: runs
+      // never pile up on the pool when one takes longer than the interval.
+      auto& st = self->state;
+      if (st.timed_run)
+        return;
+      st.timed_run = true;
+      auto next = [self] {
+        self->state.timed_run = false;
+        self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
+      };
+      self->request(st.settings.pool, std::chrono::minutes{10}, query_atom_v, run_query_of(st.settings))
+        .then(
+          [next](db_answer& ans) {
+            log::info("retention applied", {{"counts", ans.body}});
+            next();
+          },
+          [next](caf::error& err) {
+            log::warn("retention could not run", {{"error", to_string(errc_of(err))}});
+            next();
+          });
     },
   };
 }

@@ -359,7 +359,9 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     },
     [=](subscribe_atom, caf::actor& session, ws_filter& filter) {
       auto& st = self->state;
-      subscriber sub{std::move(session), std::move(filter)};
+      subscriber sub;
+      sub.session = std::move(session);
+      sub.filter = std::move(filter);
       if (!st.loaded)
         st.waiting.push_back(std::move(sub));
       else

@@ -184,6 +184,19 @@ void store(handler_ptr self, intake_ptr in) {
     fail(self, *in, errc::bad_request, "event type must be 1..128 characters");
     return;
   }
+  if (const auto& bound = self->state.ctx->app_webhooks; bound && bound->enabled()) {
+    // Counted only once the signature held: nobody else can spend an app's
+    // bound. Past it, 503: Dialpad retries 5xx, and never sees a 429 here.
+    if (auto wait = bound->admit(in->app->id); wait > 0) {
+      auto resp = api_response::failure(in->req.serial, errc::db_unavailable,
+                                        "the app is past its webhook bound for this minute"
+                                        " (WEBHOOK_RATE_LIMIT_PER_MINUTE); retry later");
+      resp.app_id = in->app->id;
+      resp.headers.push_back({"Retry-After", std::to_string(wait)});
+      reply(self, std::move(resp));
+      return;
+    }
+  }
   ingest_item item;
   item.app_id = in->app->id;
   item.dialpad_event_id = std::move(event_id);
@@ -199,7 +212,10 @@ void store(handler_ptr self, intake_ptr in) {
   // the database does not answer in time).
   self->request(self->state.ctx->ingester, caf::infinite, ingest_atom_v, std::move(item))
     .then(
-      [self, serial, app_id](ingest_result& res) {
+      [self, serial, app_id, received = in->received_at_us](ingest_result& res) {
+        if (const auto& figures = self->state.ctx->processing)
+          figures->record_ingest(
+            std::chrono::microseconds{now_utc().time_since_epoch().count() - received});
         nlohmann::json body = {{"received", true},
                                {"event_id", res.event_id},
                                {"duplicate", res.duplicate}};

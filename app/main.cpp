@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -187,6 +188,33 @@ bool check_sealed_values(const cti::config& cfg) {
   return false;
 }
 
+/// Serialises the last flush of the log between the normal end of main and
+/// the shutdown watchdog.
+std::mutex& exit_mutex() {
+  static std::mutex m;
+  return m;
+}
+bool main_finished = false; ///< Under exit_mutex: the watchdog has nothing to do.
+
+/// Bounds the whole shutdown to `limit` from the signal: whatever still runs
+/// then (a database job waiting behind another session's lock, say) is
+/// abandoned and the process exits 0. Nothing is lost by that: an unfinished
+/// transaction rolls back (a claimed event returns to pending), and no
+/// webhook was acknowledged before its commit.
+void start_shutdown_watchdog(std::chrono::milliseconds limit) {
+  std::thread{[limit] {
+    std::this_thread::sleep_for(limit);
+    std::lock_guard lock{exit_mutex()};
+    if (main_finished)
+      return;
+    cti::log::error("shutdown: the grace period is over with work still running; exiting now"
+                    " (unfinished transactions roll back)",
+                    {{"grace_ms", std::to_string(limit.count())}});
+    cti::log::shutdown();
+    std::_Exit(0);
+  }}.detach();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -315,6 +343,8 @@ int main(int argc, char** argv) {
                                                                std::chrono::seconds{60});
     ctx->app_requests = std::make_shared<cti::window_limiter>(cfg.api_rate_limit_per_minute,
                                                               std::chrono::seconds{60});
+    ctx->app_webhooks = std::make_shared<cti::window_limiter>(cfg.webhook_rate_limit_per_minute,
+                                                              std::chrono::seconds{60});
     cti::db::pool_settings ps;
     ps.worker.conninfo = cfg.database_url;
     ps.min_workers = static_cast<std::size_t>(cfg.db_pool_min);
@@ -343,6 +373,7 @@ int main(int argc, char** argv) {
     cti::retention_settings rts;
     rts.pool = ctx->pool;
     rts.interval = std::chrono::seconds{cfg.retention_interval_seconds};
+    rts.batch = cfg.retention_batch_size;
     ctx->retention = cti::spawn_retention(sys, rts);
     ctx->tenants = std::make_shared<cti::tenant_cache>();
     // bcrypt runs on its own threads (detached actors), never on a
@@ -399,7 +430,12 @@ int main(int argc, char** argv) {
         int sig = 0;
         sigwait(&stop_signals, &sig);
         cti::log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-        srv.shutdown(std::chrono::seconds{cfg.shutdown_grace_seconds});
+        // SHUTDOWN_GRACE_SECONDS bounds it all (at least 1 s): in-flight
+        // requests get the grace less up to a second, which is kept for the
+        // actors to finish their current work (a processing batch) and stop.
+        const std::chrono::milliseconds grace{std::max(1000, cfg.shutdown_grace_seconds * 1000)};
+        start_shutdown_watchdog(grace);
+        srv.shutdown(grace - std::min(std::chrono::milliseconds{1000}, grace / 2));
       }
     }
     if (hub) {
@@ -421,6 +457,8 @@ int main(int argc, char** argv) {
     for (auto& h : ctx->hashers)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor here
+  std::lock_guard lock{exit_mutex()};
+  main_finished = true;
   cti::log::info("stopped");
   cti::log::shutdown();
   return exit_code;

@@ -39,6 +39,7 @@ struct claimed_event {
   int attempts = 0;
   std::string serial;  ///< serial_key(), empty when none.
   std::string stored_serial; ///< The serial column (set at ingest), empty when none.
+  int64_t received_us = 0;   ///< Arrival time, epoch µs.
 };
 
 struct done {
@@ -315,6 +316,7 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     e.stored.payload = nlohmann::json::parse(row[3].c_str(), nullptr, false);
     e.attempts = row[4].as<int>();
     e.stored_serial = row[7].as<std::string>();
+    e.received_us = row[6].as<int64_t>();
     e.data = extract_event(e.stored.payload);
     e.data.event_type = e.stored.event_type; // the type stored at ingest is authoritative
     e.serial = serial_key(e.stored, e.data);
@@ -396,6 +398,9 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   }
   tx.commit();
 
+  report.received_us.reserve(finished.size());
+  for (const auto& d : finished)
+    report.received_us.push_back(d.ev->received_us);
   for (auto& [app, applied] : applied_by_app) {
     for (auto* d : applied) {
       applied_event a;

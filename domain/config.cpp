@@ -535,8 +535,10 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("DIALPAD_RECONCILE_SECONDS", cfg.dialpad_reconcile_seconds, 1, 86400);
   r.read_int("DIALPAD_TIMEOUT_MS", cfg.dialpad_timeout_ms, 100, 120000);
   r.read_int("RETENTION_INTERVAL_SECONDS", cfg.retention_interval_seconds, 0, 7 * 86400);
+  r.read_int("RETENTION_BATCH_SIZE", cfg.retention_batch_size, 1, 100000);
   r.read_int("AUTH_FAILURES_PER_MINUTE", cfg.auth_failures_per_minute, 0, 1000000);
   r.read_int("API_RATE_LIMIT_PER_MINUTE", cfg.api_rate_limit_per_minute, 0, 100000000);
+  r.read_int("WEBHOOK_RATE_LIMIT_PER_MINUTE", cfg.webhook_rate_limit_per_minute, 0, 1000000000);
   r.read_int("INGEST_MAX_DELAY_US", cfg.ingest_max_delay_us, 0, 1000000);
   r.read_int("INGEST_MAX_BATCH", cfg.ingest_max_batch, 1, 10000);
   r.read_int("INGEST_MAX_IN_FLIGHT", cfg.ingest_max_in_flight, 1, 64);

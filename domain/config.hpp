@@ -62,8 +62,10 @@ struct config {
   int refresh_retry_base_ms = 30000;          ///< REFRESH_RETRY_BASE_MS (first retry after a failed refresh)
   int dialpad_reconcile_seconds = 60;         ///< DIALPAD_RECONCILE_SECONDS (reread of connected accounts)
   int retention_interval_seconds = 3600;      ///< RETENTION_INTERVAL_SECONDS (0: only on demand)
+  int retention_batch_size = 1000;            ///< RETENTION_BATCH_SIZE rows per statement and transaction
   int auth_failures_per_minute = 300;         ///< AUTH_FAILURES_PER_MINUTE per client IP (0: off)
   int api_rate_limit_per_minute = 0;          ///< API_RATE_LIMIT_PER_MINUTE per app (0: off)
+  int webhook_rate_limit_per_minute = 600000; ///< WEBHOOK_RATE_LIMIT_PER_MINUTE per app per node (0: off)
   int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
   int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH
   int ingest_max_in_flight = 1;               ///< INGEST_MAX_IN_FLIGHT (batches committing at once)

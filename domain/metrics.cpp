@@ -145,6 +145,12 @@ std::string render_metrics_prometheus(const metrics_snapshot& m) {
   histogram(out, "cti_event_batch_duration_seconds",
             "Duration of the processing rounds (claim, apply, commit) that processed events.",
             node_label, m.event_rounds, true);
+  histogram(out, "cti_event_processing_latency_seconds",
+            "Per event, from its arrival to the commit that processed it.",
+            node_label, m.event_latency, true);
+  histogram(out, "cti_webhook_ingest_duration_seconds",
+            "Per acknowledged webhook, from its arrival to the durable commit behind its 200.",
+            node_label, m.webhook_ingest, true);
   bool first = true;
   for (const auto& r : m.routes) {
     histogram(out, "cti_http_request_duration_seconds",

@@ -38,6 +38,10 @@ struct metrics_snapshot {
   std::vector<route_figures> routes;
   /// Durations of the processing rounds that processed something.
   latency_histogram::snapshot event_rounds;
+  /// Per event: arrival → processed (committed).
+  latency_histogram::snapshot event_latency;
+  /// Per acknowledged webhook: arrival → 200 (after the durable commit).
+  latency_histogram::snapshot webhook_ingest;
   struct {
     uint64_t refreshes = 0, refresh_failures = 0;
   } dialpad;

@@ -295,5 +295,28 @@ TEST_F(data_test, key_changes_and_replays_are_in_the_activity_log_with_their_req
   EXPECT_EQ(page.dump().find(second_key), std::string::npos);
 }
 
+TEST(retention_timer, runs_on_its_own_and_works_through_every_batch) {
+  // Every second, in batches of two rows: five old messages take three
+  // batches of one run, recorded once with the run's total.
+  server_process s{{{"RETENTION_INTERVAL_SECONDS", "1"}, {"RETENTION_BATCH_SIZE", "2"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = create_app_over_http(s.port(), "retention-timer");
+  query_value(database_url(),
+              "INSERT INTO messages (app_id, dialpad_message_id, sent_at)"
+              " SELECT $1::uuid, n, now() - interval '400 days' FROM generate_series(1, 5) n"
+              " UNION ALL SELECT $1::uuid, 6, now() RETURNING 1", {app});
+  EXPECT_TRUE(eventually([&] {
+    return query_value(database_url(), "SELECT count(*) FROM messages WHERE app_id = $1::uuid",
+                       {app}) == "1";
+  }, 15s)) << "the periodic job did not remove the old messages";
+  EXPECT_EQ(query_value(database_url(), "SELECT dialpad_message_id FROM messages"
+                                        " WHERE app_id = $1::uuid", {app}), "6");
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT string_agg(details->>'messages', ',') FROM activity_audit_log"
+                        " WHERE app_id = $1::uuid AND action = 'retention.applied'", {app}),
+            "5");
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+}
+
 } // namespace
 } // namespace cti::test

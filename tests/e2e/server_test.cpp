@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "domain/time_format.hpp"
 #include "tests/e2e/api_helpers.hpp"
@@ -193,6 +194,33 @@ TEST_F(server_test, prometheus_text_follows_the_exposition_grammar) {
   EXPECT_NE(a.body.find("cti_event_batch_duration_seconds_bucket"), std::string::npos);
 }
 
+TEST_F(server_test, prometheus_times_each_acknowledged_webhook_and_each_processed_event) {
+  auto count_of = [&](const std::string& family) -> long {
+    auto r = http_request(port(), "GET", "/metrics?format=prometheus", {{"Authorization", bearer}});
+    auto key = "\n" + family + "_count{node=\"e2e-node\"} ";
+    auto at = r.body.find(key);
+    return at == std::string::npos ? -1 : std::stol(r.body.substr(at + key.size()));
+  };
+  auto ingest_before = count_of("cti_webhook_ingest_duration_seconds");
+  auto latency_before = count_of("cti_event_processing_latency_seconds");
+  ASSERT_GE(ingest_before, 0);
+  ASSERT_GE(latency_before, 0);
+  auto app = cti::test::create_app_over_http(port(), "histograms");
+  json ev = {{"event_type", "call.ring"}, {"dialpad_event_id", "hist-ring-1"},
+             {"dialpad_call_id", 9300001}, {"direction", "inbound"},
+             {"from", "+15550001111"}, {"to", "+15550002222"}};
+  ASSERT_EQ(cti::test::post_signed_event(port(), app, ev.dump()).status, 200);
+  EXPECT_EQ(count_of("cti_webhook_ingest_duration_seconds"), ingest_before + 1);
+  // Processed a moment later, by a poller.
+  EXPECT_TRUE(cti::test::eventually(
+    [&] { return count_of("cti_event_processing_latency_seconds") >= latency_before + 1; }, 10s));
+  // A refused webhook is not timed as an ingest.
+  ASSERT_EQ(http_request(port(), "POST", "/webhooks/dialpad/" + app,
+                         {{"Content-Type", "application/json"}, {"X-Dialpad-Signature", "00"}},
+                         ev.dump()).status, 401);
+  EXPECT_EQ(count_of("cti_webhook_ingest_duration_seconds"), ingest_before + 1);
+}
+
 TEST_F(server_test, unknown_path_is_a_json_404) {
   auto r = http_request(port(), "GET", "/no/such/thing");
   ASSERT_EQ(r.status, 404);
@@ -297,6 +325,25 @@ TEST(server_process_test, slow_client_is_cut_off_by_the_header_timeout) {
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }
 
+TEST(server_process_test, a_header_trickled_byte_by_byte_is_cut_off_too) {
+  // Slowloris: the client keeps the connection busy with a byte every
+  // 100 ms, which no idle timeout would ever cut. The header deadline is
+  // absolute (1 s here), so the connection is closed while it trickles.
+  server_process s{{{"HTTP_HEADER_TIMEOUT_SECONDS", "1"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  raw_connection c{s.port()};
+  ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\n"));
+  const std::string trickle = "X-Slow: abcdefghijklmnopqrstuvwxyz\r\n";
+  bool cut = false;
+  for (int i = 0; i < 100 && !cut; ++i) { // 10 s of trickling at most
+    cut = !c.write(std::string(1, trickle[static_cast<std::size_t>(i) % trickle.size()]))
+          || c.closed_by_peer(100ms); // also the pace: one byte per 100 ms
+  }
+  EXPECT_TRUE(cut) << "a trickled header kept its connection for 10 s";
+  EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200); // others still served
+  EXPECT_EQ(s.stop(SIGTERM), 0);
+}
+
 TEST(server_process_test, sigterm_finishes_the_in_flight_request_then_exits_zero) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();
@@ -321,6 +368,77 @@ TEST(server_process_test, sigterm_finishes_the_in_flight_request_then_exits_zero
   EXPECT_EQ(s.wait_exit(15s), 0) << s.output();
   // New connections are refused once the server is stopping.
   EXPECT_NE(http_request(s.port(), "GET", "/").status, 200);
+}
+
+TEST(server_process_test, shutdown_ends_within_the_grace_period_even_when_a_database_job_is_stuck) {
+  server_process s{{{"SHUTDOWN_GRACE_SECONDS", "2"}, {"RETENTION_INTERVAL_SECONDS", "0"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  // An app with a call past its retention window, whose row another
+  // session holds locked: the retention job's DELETE waits for it.
+  auto app = cti::test::create_app_over_http(s.port(), "stuck-shutdown");
+  const auto url = cti::test::database_url();
+  cti::test::query_value(url, "INSERT INTO calls (app_id, dialpad_call_id, status, started_at)"
+                              " VALUES ($1::uuid, 9400001, 'ended', now() - interval '400 days')"
+                              " RETURNING 1", {app});
+  pqxx::connection holder{url};
+  pqxx::work hold{holder};
+  hold.exec_params("SELECT 1 FROM calls WHERE app_id = $1::uuid FOR UPDATE", app);
+  std::thread runner{[&] {
+    http_request(s.port(), "POST", "/internal/retention/run", {{"Authorization", bearer}});
+  }};
+  // Wait (with a deadline) until the job really waits on that lock.
+  bool waiting = false;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       !waiting && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(20ms))
+    waiting = cti::test::query_value(url, "SELECT count(*) FROM pg_stat_activity"
+                                          " WHERE wait_event_type = 'Lock'"
+                                          " AND query LIKE 'DELETE FROM calls%'") != "0";
+  ASSERT_TRUE(waiting) << "the retention job never waited on the held row";
+  // The job would wait for the lock (or its 30 s statement timeout); the
+  // shutdown does not: 2 s of grace, then exit 0.
+  auto signalled = std::chrono::steady_clock::now();
+  s.signal(SIGTERM);
+  EXPECT_EQ(s.wait_exit(10s), 0) << s.output();
+  auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_LT(took, 8s) << "no bound on the shutdown";
+  EXPECT_NE(s.output().find("the grace period is over"), std::string::npos) << s.output();
+  runner.join();
+  hold.abort();
+  // The abandoned job's transaction rolled back: the row is still there.
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM calls WHERE app_id = $1::uuid",
+                                   {app}), "1");
+}
+
+TEST(server_process_test, webhooks_past_the_per_app_bound_get_503_with_retry_after_never_429) {
+  server_process s{{{"WEBHOOK_RATE_LIMIT_PER_MINUTE", "3"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "bounded");
+  auto other = cti::test::create_app_over_http(s.port(), "unbounded");
+  auto event = [](int i) {
+    return json{{"event_type", "call.ring"}, {"dialpad_event_id", "bound-" + std::to_string(i)},
+                {"dialpad_call_id", 9500000 + i}, {"direction", "inbound"}}.dump();
+  };
+  // Wrong signatures spend nothing of the app's bound.
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(http_request(s.port(), "POST", "/webhooks/dialpad/" + app,
+                           {{"Content-Type", "application/json"}, {"X-Dialpad-Signature", "00"}},
+                           event(i)).status, 401);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(s.port(), app, event(i)).status, 200) << i;
+  auto past = cti::test::post_signed_event(s.port(), app, event(3));
+  EXPECT_EQ(past.status, 503) << past.body;
+  EXPECT_EQ(json::parse(past.body, nullptr, false).value("error", ""), "unavailable") << past.body;
+  auto wait = past.headers["retry-after"];
+  ASSERT_FALSE(wait.empty());
+  EXPECT_GE(std::stoi(wait), 1);
+  EXPECT_LE(std::stoi(wait), 60);
+  // Not stored: nothing was acknowledged past the bound.
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}), "3");
+  // Another app has its own bound.
+  EXPECT_EQ(cti::test::post_signed_event(s.port(), other, event(4)).status, 200);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
 TEST(server_process_test, health_follows_the_database_down_and_back_up) {
@@ -520,6 +638,35 @@ TEST(server_binary, operator_subcommands_work_against_the_database) {
   cti::test::run_binary({"events", "process", "--once"}, env);
 }
 
+TEST(server_binary, migrate_builds_an_empty_database_as_the_owner_and_the_server_role_cannot) {
+  auto owner_url = cti::test::fresh_database("cli_migrate");
+  auto server_url = cti::test::as_server_role(owner_url);
+  // The server's role alone (it owns nothing) cannot build the schema.
+  auto [refused_code, refused_out] = cti::test::run_binary({"migrate"}, {{"DATABASE_URL", server_url}});
+  EXPECT_EQ(refused_code, 1) << refused_out;
+  EXPECT_NE(refused_out.find("MIGRATION_DATABASE_URL"), std::string::npos) << refused_out;
+  EXPECT_EQ(cti::test::query_value(owner_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                                              " AND tablename = 'webhook_events'"), "0");
+  // With the owner's URL it applies every migration, in order.
+  std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
+                                         {"MIGRATION_DATABASE_URL", owner_url}};
+  auto [code, out] = cti::test::run_binary({"migrate"}, env);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("applied 001_init.sql"), std::string::npos) << out;
+  EXPECT_LT(out.find("applied 001_init.sql"), out.find("applied 007_event_serial.sql")) << out;
+  EXPECT_EQ(cti::test::query_value(owner_url, "SELECT count(*) FROM schema_migrations"),
+            cti::test::query_value(cti::test::database_url(), "SELECT count(*) FROM schema_migrations"));
+  // The tables are the owner's; the server's role works rows through cti_app.
+  EXPECT_EQ(cti::test::query_value(owner_url, "SELECT tableowner FROM pg_tables"
+                                              " WHERE schemaname = 'public' AND tablename = 'calls'"),
+            "postgres");
+  EXPECT_EQ(cti::test::query_value(server_url, "SELECT has_table_privilege('calls', 'INSERT')::text"), "true");
+  // Again: nothing to do.
+  auto [again_code, again_out] = cti::test::run_binary({"migrate"}, env);
+  EXPECT_EQ(again_code, 0) << again_out;
+  EXPECT_NE(again_out.find("up to date"), std::string::npos) << again_out;
+}
+
 TEST(server_binary, send_test_webhook_script_posts_signed_fixtures_in_both_formats) {
   cti::test::server_process s;
   ASSERT_TRUE(s.start()) << s.output();
@@ -566,8 +713,18 @@ TEST(server_binary, serves_https_and_wss_with_tls_1_2_or_newer) {
   }, std::chrono::seconds{15})) << up.second << s.output();
   EXPECT_NE(up.second.find("HTTP/1.1 200"), std::string::npos) << up.second;
   EXPECT_NE(up.second.find("Strict-Transport-Security: max-age=31536000"), std::string::npos);
-  // TLS 1.1 is refused; plain HTTP gets no answer.
-  EXPECT_NE(shell(curl + "--tlsv1.1 --tls-max 1.1 " + base + "/").first, 0);
+  // TLS 1.1 is refused by the server: the client below would complete a
+  // TLS 1.1 handshake with a server that allowed it (security level 0 lets
+  // this OpenSSL offer it; curl here refuses TLS 1.1 on its own, so it
+  // cannot tell), and gets the server's "protocol version" alert instead.
+  auto s_client = "echo | timeout 5 openssl s_client -connect 127.0.0.1:" + std::to_string(s.port())
+                  + " -CAfile " + dir + "/cert.pem ";
+  auto old_tls = shell(s_client + "-tls1_1 -cipher DEFAULT:@SECLEVEL=0 2>&1").second;
+  EXPECT_NE(old_tls.find("alert protocol version"), std::string::npos) << old_tls;
+  EXPECT_EQ(old_tls.find("New, TLS"), std::string::npos) << old_tls;
+  auto tls12 = shell(s_client + "-tls1_2 2>&1").second;
+  EXPECT_NE(tls12.find("New, TLSv1.2"), std::string::npos) << tls12;
+  // Plain HTTP gets no answer.
   EXPECT_NE(shell("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(s.port()) + "/").first,
             0);
   // WSS: the upgrade completes over TLS.

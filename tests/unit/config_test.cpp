@@ -94,6 +94,8 @@ TEST(config, applies_documented_defaults) {
   EXPECT_EQ(cfg.http_idle_timeout_seconds, 60);
   EXPECT_EQ(cfg.db_pool_wait_ms, 2000);
   EXPECT_EQ(cfg.db_pool_max_waiting, 1000);
+  EXPECT_EQ(cfg.retention_batch_size, 1000);
+  EXPECT_EQ(cfg.webhook_rate_limit_per_minute, 600000);
   EXPECT_TRUE(cfg.generated_secrets.empty());
 }
 
@@ -135,7 +137,11 @@ TEST(config, reads_every_integer_variable) {
   env["DB_POOL_WAIT_MS"] = "600000";
   env["DB_POOL_MAX_WAITING"] = "0";
   env["CLUSTER_PORT"] = "65535";
+  env["RETENTION_BATCH_SIZE"] = "1";
+  env["WEBHOOK_RATE_LIMIT_PER_MINUTE"] = "0";
   auto cfg = load_ok(env);
+  EXPECT_EQ(cfg.retention_batch_size, 1);
+  EXPECT_EQ(cfg.webhook_rate_limit_per_minute, 0);
   EXPECT_EQ(cfg.port, 0);
   EXPECT_EQ(cfg.db_pool_min, 3);
   EXPECT_EQ(cfg.db_pool_max, 7);
@@ -221,6 +227,9 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"DB_POOL_MAX_WAITING", "1000001"},
     {"CLUSTER_PORT", "0"},
     {"DB_PORT", "70000"},
+    {"RETENTION_BATCH_SIZE", "0"},
+    {"RETENTION_BATCH_SIZE", "100001"},
+    {"WEBHOOK_RATE_LIMIT_PER_MINUTE", "-1"},
   };
   for (const auto& [name, value] : cases) {
     auto errors = errors_with(name, value);
