@@ -224,6 +224,30 @@ TEST(fault_kill, five_sigkills_in_a_minute_lose_nothing_acknowledged_and_apply_n
   EXPECT_EQ(server->stop(SIGTERM), 0);
 }
 
+TEST(fault_sigterm, graceful_restarts_under_load_answer_every_request_and_lose_nothing) {
+  // SIGTERM while webhooks arrive and the pollers are mid-batch: the
+  // requests in flight are answered (200 after their commit, or 503), the
+  // current batches end, the process exits 0 without an error logged, and
+  // the next process carries on where it stopped.
+  auto server = std::make_unique<server_process>(fault_env());
+  ASSERT_TRUE(server->start()) << server->output();
+  auto app = cti::test::create_app_over_http(server->port(), "fault-sigterm");
+  steady_load load{app, server->port(), 2'500'000};
+  for (int stop = 0; stop < 3; ++stop) {
+    ASSERT_TRUE(load.wait_acked(150)) << "stop " << stop;
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait_exit(15s), 0) << server->output();
+    EXPECT_EQ(server->output().find("\"level\":\"error\""), std::string::npos) << server->output();
+    server = std::make_unique<server_process>(fault_env());
+    ASSERT_TRUE(server->start()) << server->output();
+    load.retarget(server->port());
+  }
+  ASSERT_TRUE(load.wait_acked(150));
+  load.stop();
+  expect_exactly_once(app, load);
+  EXPECT_EQ(server->stop(SIGTERM), 0);
+}
+
 TEST(fault_backend_kill, terminated_database_connections_are_replaced_without_loss) {
   server_process server{fault_env()};
   auto app = started_with_app(server, "fault-backend");
