@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/event_handlers.hpp"
 #include "db/events_repo.hpp"
 #include "db/migrator.hpp"
 #include "db/statements.hpp"
@@ -624,3 +625,125 @@ TEST(processor, a_failed_earlier_event_does_not_hold_its_call_back) {
   EXPECT_EQ(report.applied.size(), 1u);
 }
 
+
+// -- the ingest transaction applies what nothing holds back --------------------
+
+TEST(ingest_apply, events_of_an_app_with_nothing_queued_are_applied_before_the_answer) {
+  auto url = migrated_database("ingest_inline");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  std::vector<cti::ingest_item> items;
+  int64_t t = 1769596200000000;
+  for (const auto& p : lifecycle_payloads())
+    items.push_back(as_ingested(app, p, t += 1000));
+  items.push_back(items[1]); // a repeat inside the batch
+  auto results = cti::db::ingest_and_apply(*c, items);
+  ASSERT_EQ(results.size(), items.size());
+  std::vector<int64_t> seqs;
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) {
+    EXPECT_TRUE(results[i].processed) << i;
+    EXPECT_FALSE(results[i].duplicate) << i;
+    for (const auto& a : results[i].applied) {
+      EXPECT_EQ(a.app_id, app);
+      EXPECT_EQ(a.event_id, results[i].event_id);
+      seqs.push_back(a.seq);
+    }
+  }
+  EXPECT_TRUE(results.back().duplicate);
+  EXPECT_FALSE(results.back().processed);
+  EXPECT_EQ(results.back().event_id, results[1].event_id);
+  // Stream numbers 1..n, in arrival order.
+  ASSERT_FALSE(seqs.empty());
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    EXPECT_EQ(seqs[i], static_cast<int64_t>(i + 1));
+  // Stored processed (first attempt), nothing left for a poller, and the
+  // same records as the queue makes of the same events.
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state <> 'processed'"
+                             " OR attempts <> 1 OR processed_at IS NULL"), "0");
+  EXPECT_EQ(query_value(url, "SELECT max(seq) || '/' || (SELECT last_seq FROM apps)"
+                             " FROM webhook_events"), std::to_string(seqs.size()) + "/" + std::to_string(seqs.size()));
+  EXPECT_EQ(cti::db::process_batch(*c, {}).claimed, 0u);
+  auto queued_url = migrated_database("ingest_queued");
+  auto queued_app = cti::test::create_app(queued_url);
+  auto q = connect(queued_url);
+  apply_in_order(*q, queued_app, lifecycle_payloads());
+  for (auto call : {call_a, call_b, call_c}) {
+    EXPECT_EQ(call_state(url, app, call), call_state(queued_url, queued_app, call)) << call;
+    EXPECT_EQ(voicemail_state(url, app, call), voicemail_state(queued_url, queued_app, call)) << call;
+  }
+  // A later delivery of a stored event is a duplicate, applied no more.
+  auto again = cti::db::ingest_and_apply(*c, {items[0]});
+  EXPECT_TRUE(again[0].duplicate);
+  EXPECT_FALSE(again[0].processed);
+  EXPECT_EQ(again[0].event_id, results[0].event_id);
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps"), std::to_string(seqs.size()));
+}
+
+TEST(ingest_apply, an_app_with_events_waiting_in_the_queue_queues_behind_them) {
+  auto url = migrated_database("ingest_behind");
+  auto waiting = cti::test::create_app(url);
+  auto free = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(waiting, seed_event("call.ring", "w1", 21, "2026-01-28T10:30:00Z"), 1000)});
+  auto results = cti::db::ingest_and_apply(
+    *c, {as_ingested(waiting, seed_event("call.started", "w2", 21, "2026-01-28T10:30:05Z"), 2000),
+         as_ingested(waiting, seed_event("call.ring", "w3", 22, "2026-01-28T10:30:06Z"), 3000),
+         as_ingested(free, seed_event("call.ring", "f1", 31, "2026-01-28T10:30:07Z"), 4000)});
+  EXPECT_FALSE(results[0].processed);
+  EXPECT_FALSE(results[1].processed); // another call, same app: arrival order per app holds
+  EXPECT_TRUE(results[2].processed);
+  ASSERT_EQ(results[2].applied.size(), 1u);
+  EXPECT_EQ(query_value(url, "SELECT string_agg(dialpad_event_id || ':' || state, ',' ORDER BY"
+                             " dialpad_event_id) FROM webhook_events"),
+            "f1:processed,w1:pending,w2:pending,w3:pending");
+  // The queue applies the waiting app's events in arrival order.
+  auto applied = drain(*c);
+  ASSERT_EQ(applied.size(), 3u);
+  EXPECT_EQ(query_value(url, "SELECT string_agg(dialpad_event_id, ',' ORDER BY seq)"
+                             " FROM webhook_events WHERE app_id = $1::uuid", {waiting}),
+            "w1,w2,w3");
+  EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 21"), "active");
+  // Nothing waits any more: the next event of that app is applied at once.
+  auto next = cti::db::ingest_and_apply(
+    *c, {as_ingested(waiting, seed_event("call.ended", "w4", 21, "2026-01-28T10:31:00Z"), 5000)});
+  EXPECT_TRUE(next[0].processed);
+  ASSERT_EQ(next[0].applied.size(), 1u);
+  EXPECT_EQ(next[0].applied[0].seq, 4);
+}
+
+TEST(ingest_apply, a_call_another_transaction_holds_sends_its_app_through_the_queue) {
+  auto url = migrated_database("ingest_busy");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  pqxx::connection other{url};
+  pqxx::work holder{other};
+  holder.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::serial_lock_class,
+                     cti::db::serial_lock_key(app + "|c|41"));
+  auto results = cti::db::ingest_and_apply(
+    *c, {as_ingested(app, seed_event("call.ring", "b1", 41, "2026-01-28T10:30:00Z"), 1000),
+         as_ingested(app, seed_event("call.ring", "b2", 42, "2026-01-28T10:30:00Z"), 2000)});
+  EXPECT_FALSE(results[0].processed);
+  EXPECT_FALSE(results[1].processed);
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state = 'pending'"), "2");
+  holder.abort();
+  EXPECT_EQ(drain(*c).size(), 2u);
+}
+
+TEST(ingest_apply, a_failing_handler_leaves_the_batch_to_the_queue_and_its_retries) {
+  auto url = migrated_database("ingest_failing");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  cti::db::inject_handler_failure("call.held");
+  auto results = cti::db::ingest_and_apply(
+    *c, {as_ingested(app, seed_event("call.ring", "h1", 51, "2026-01-28T10:30:00Z"), 1000),
+         as_ingested(app, seed_event("call.held", "h2", 51, "2026-01-28T10:30:05Z"), 2000)});
+  cti::db::inject_handler_failure("");
+  EXPECT_FALSE(results[0].processed);
+  EXPECT_FALSE(results[1].processed);
+  EXPECT_FALSE(results[0].event_id.empty());
+  // Nothing of the rolled-back attempt stands: no call, no seq taken.
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "0");
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps"), "0");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE state = 'pending'"
+                             " AND attempts = 0"), "2");
+}
