@@ -2,10 +2,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/processing_stats.hpp"
-#include "actors/tenant_cache.hpp"
 #include "domain/log.hpp"
-#include "domain/time_format.hpp"
 
 namespace cti {
 
@@ -16,7 +13,6 @@ struct ingester_state {
   static inline const char* name = "ingester";
   ingester_settings settings;
   db_pool_actor pool;
-  tenant_registry_actor registry;
   std::vector<ingest_item> items;
   std::vector<caf::typed_response_promise<ingest_result>> promises;
   uint64_t generation = 0; ///< Numbers batches so a stale timer is ignored.
@@ -36,38 +32,6 @@ void batch_done(ingester_ptr self) {
     flush(self);
 }
 
-/// After the commit: the figures, the cached answers of the changed apps,
-/// and the applied events to the tenants (results are in arrival order, so
-/// each app's events go out in seq order).
-void publish_applied(ingester_ptr self, std::vector<ingest_result>& results,
-                     const std::vector<int64_t>& received_us,
-                     std::chrono::steady_clock::time_point started) {
-  auto& st = self->state;
-  uint32_t processed = 0;
-  auto now_us = now_utc().time_since_epoch().count();
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].processed)
-      continue;
-    ++processed;
-    if (st.settings.processing && i < received_us.size())
-      st.settings.processing->record_event_latency(std::chrono::microseconds{now_us - received_us[i]});
-  }
-  if (processed == 0)
-    return;
-  if (st.settings.processing)
-    st.settings.processing->record_round(processed, 0,
-                                         std::chrono::duration_cast<std::chrono::microseconds>(
-                                           std::chrono::steady_clock::now() - started));
-  if (st.settings.tenants)
-    for (const auto& r : results)
-      for (const auto& ev : r.applied)
-        st.settings.tenants->bump(ev.app_id);
-  if (st.registry)
-    for (auto& r : results)
-      for (auto& ev : r.applied)
-        self->send(st.registry, caf::publish_atom_v, std::move(ev));
-}
-
 /// Sends the gathered batch to the pool and answers every waiting request
 /// once the pool answers (after COMMIT), or fails them all.
 void flush(ingester_ptr self) {
@@ -79,20 +43,14 @@ void flush(ingester_ptr self) {
   ++st.in_flight;
   auto items = std::move(st.items);
   auto promises = std::move(st.promises);
-  std::vector<int64_t> received_us;
-  received_us.reserve(items.size());
-  for (const auto& it : items)
-    received_us.push_back(it.received_at_us);
-  auto started = std::chrono::steady_clock::now();
   st.items.clear();
   st.promises.clear();
   st.items.reserve(st.settings.max_batch);
   st.promises.reserve(st.settings.max_batch);
   self->request(st.pool, st.settings.db_timeout, ingest_atom_v, std::move(items))
     .then(
-      [self, promises, received_us, started](std::vector<ingest_result>& results) mutable {
+      [self, promises](std::vector<ingest_result>& results) mutable {
         batch_done(self);
-        publish_applied(self, results, received_us, started);
         for (std::size_t i = 0; i < promises.size(); ++i) {
           if (i >= results.size())
             promises[i].deliver(make_error(errc::internal, "missing result"));
@@ -116,7 +74,6 @@ void flush(ingester_ptr self) {
 }
 
 ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
-                                       tenant_registry_actor registry,
                                        ingester_settings settings) {
   auto& st = self->state;
   st.settings = settings;
@@ -125,7 +82,6 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   if (st.settings.max_in_flight < 1)
     st.settings.max_in_flight = 1;
   st.pool = std::move(pool);
-  st.registry = std::move(registry);
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
       auto& s = self->state;
@@ -153,8 +109,8 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
 } // namespace
 
 ingester_actor spawn_ingester(caf::actor_system& sys, db_pool_actor pool,
-                              tenant_registry_actor registry, ingester_settings settings) {
-  return sys.spawn(ingester, std::move(pool), std::move(registry), settings);
+                              ingester_settings settings) {
+  return sys.spawn(ingester, std::move(pool), settings);
 }
 
 } // namespace cti

@@ -6,11 +6,6 @@
 //   request ─┼─► batch ──────────────► pool: INSERT … ; NOTIFY; COMMIT
 //   request ─┘                       └─► 503 for every item when the DB is down
 //
-// The pool applies the events of a batch in the same transaction when
-// nothing of their app waits in the queue (db::ingest_and_apply); the
-// ingester then publishes them, in seq order, after the commit and before
-// the answers go out.
-//
 // Adaptive batching: while fewer than `max_in_flight` batches are being
 // committed, an event is sent at once (no added latency when the load is
 // light). Otherwise events gather until a batch finishes, `max_batch` is
@@ -19,7 +14,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <memory>
 
 #include <caf/fwd.hpp>
 
@@ -27,23 +21,16 @@
 
 namespace cti {
 
-class processing_stats;
-class tenant_cache;
-
 /// Batching limits.
 struct ingester_settings {
   std::chrono::microseconds max_delay{1000}; ///< INGEST_MAX_DELAY_US
   std::size_t max_batch = 256;               ///< INGEST_MAX_BATCH
   std::size_t max_in_flight = 1;             ///< INGEST_MAX_IN_FLIGHT
   std::chrono::seconds db_timeout{10};       ///< Longest wait for a batch's commit.
-  std::shared_ptr<tenant_cache> tenants;      ///< Cached answers dropped per changed app.
-  std::shared_ptr<processing_stats> processing; ///< /metrics figures.
 };
 
-/// Spawns the node's ingester, storing through `pool` and publishing the
-/// events its transactions applied to `registry`, as a poller publishes its
-/// own (a null `registry`: nothing is published).
+/// Spawns the node's ingester, storing through `pool`.
 ingester_actor spawn_ingester(caf::actor_system& sys, db_pool_actor pool,
-                              tenant_registry_actor registry, ingester_settings settings);
+                              ingester_settings settings);
 
 } // namespace cti

@@ -307,19 +307,6 @@ typename Inspector::result_type inspect(Inspector& f, app_auth& x) {
 
 
 
-/// An event that changed something, with its stream number, as published
-/// after the commit.
-struct applied_event {
-  std::string app_id;
-  int64_t seq = 0;                 ///< The app's stream number.
-  std::string event_id;            ///< webhook_events.id.
-  std::string event_type;          ///< Published name (e.g. `call.resumed`).
-  int64_t occurred_at_us = 0;      ///< Event time (or processing time), epoch µs.
-  std::string call_json;           ///< The call object, when the event concerns a call.
-  std::string voicemail_json;      ///< The voicemail object, for voicemail events.
-  std::string message_json;        ///< The message object, for SMS events.
-};
-
 // -- ingest -----------------------------------------------------------------------
 
 /// One verified webhook event, ready to be stored.
@@ -340,12 +327,6 @@ struct ingest_result {
   std::string event_id;            ///< webhook_events.id (UUID).
   bool duplicate = false;          ///< The row existed before this delivery.
   std::string error;               ///< Set when the database refused this item's data.
-  /// Applied by the ingest transaction itself (nothing of its app was
-  /// waiting in the queue): stored processed, not left for a poller.
-  bool processed = false;
-  /// When it was processed and changed something: what to publish (one
-  /// element), in seq order with the batch's other results of its app.
-  std::vector<applied_event> applied;
 };
 
 template <class Inspector>
@@ -356,8 +337,7 @@ typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
-  return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error, x.processed,
-           x.applied);
+  return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error);
 }
 
 // -- event processing -------------------------------------------------------
@@ -372,6 +352,19 @@ struct process_settings {
   bool has_after = false;
   int64_t after_us = 0;        ///< received_at, epoch µs,
   std::string after_id;        ///< then id.
+};
+
+/// An event that changed something, with its stream number, as published
+/// after the commit.
+struct applied_event {
+  std::string app_id;
+  int64_t seq = 0;                 ///< The app's stream number.
+  std::string event_id;            ///< webhook_events.id.
+  std::string event_type;          ///< Published name (e.g. `call.resumed`).
+  int64_t occurred_at_us = 0;      ///< Event time (or processing time), epoch µs.
+  std::string call_json;           ///< The call object, when the event concerns a call.
+  std::string voicemail_json;      ///< The voicemail object, for voicemail events.
+  std::string message_json;        ///< The message object, for SMS events.
 };
 
 /// The outcome of one claim-apply-commit round.

@@ -352,10 +352,24 @@ int main(int argc, char** argv) {
     ps.max_wait = std::chrono::milliseconds{cfg.db_pool_wait_ms};
     ps.max_waiting = static_cast<std::size_t>(cfg.db_pool_max_waiting);
     ctx->pool = cti::db::spawn_db_pool(sys, ps);
+    cti::ingester_settings is;
+    is.max_delay = std::chrono::microseconds{cfg.ingest_max_delay_us};
+    is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
+    is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
+    ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
     cti::net::http_client_settings hs;
     hs.allow_plain_remote = cfg.is_development();
     hs.user_agent = std::string{"cti-server/"} + CTI_VERSION;
     ctx->http = cti::net::spawn_http_client(sys, hs);
+    cti::dialpad_settings ds;
+    ds.cfg = cfg;
+    ds.node_name = cfg.node_name;
+    ds.pool = ctx->pool;
+    ds.ingester = ctx->ingester;
+    ds.stats = ctx->dialpad_figures;
+    ds.http = ctx->http;
+    ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
+    ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));
     cti::retention_settings rts;
     rts.pool = ctx->pool;
     rts.interval = std::chrono::seconds{cfg.retention_interval_seconds};
@@ -380,24 +394,6 @@ int main(int argc, char** argv) {
       rs.drop_publish_seq = std::atoll(drop); // tests only: see tenant_registry_settings
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
-    // The ingester publishes the events its transactions apply, as the
-    // pollers do: it comes after the registry.
-    cti::ingester_settings is;
-    is.max_delay = std::chrono::microseconds{cfg.ingest_max_delay_us};
-    is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
-    is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
-    is.tenants = ctx->tenants;
-    is.processing = ctx->processing;
-    ctx->ingester = cti::spawn_ingester(sys, ctx->pool, ctx->registry, is);
-    cti::dialpad_settings ds;
-    ds.cfg = cfg;
-    ds.node_name = cfg.node_name;
-    ds.pool = ctx->pool;
-    ds.ingester = ctx->ingester;
-    ds.stats = ctx->dialpad_figures;
-    ds.http = ctx->http;
-    ds.refresh_retry_base = std::chrono::milliseconds{cfg.refresh_retry_base_ms};
-    ctx->dialpad = cti::spawn_dialpad(sys, std::move(ds));
     cti::poller_settings pls;
     pls.process.batch_size = static_cast<uint32_t>(cfg.event_batch_size);
     pls.process.max_attempts = static_cast<uint32_t>(cfg.event_max_attempts);

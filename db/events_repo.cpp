@@ -55,39 +55,6 @@ std::string state_condition(const std::string& state) {
 
 } // namespace
 
-void append_event_json(std::string& batch, const ingest_item& it, std::string_view outcome,
-                       int64_t seq) {
-  auto quoted = [](const std::string& s) {
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  };
-  batch += R"({"a":")";
-  batch += it.app_id; // a UUID: nothing to escape
-  batch += R"(","i":)";
-  batch += quoted(it.dialpad_event_id);
-  batch += R"(,"t":)";
-  batch += quoted(it.event_type);
-  batch += R"(,"f":")";
-  batch += it.format; // one of a few fixed words
-  batch += R"(","r":)";
-  batch += std::to_string(it.received_at_us);
-  if (!it.serial.empty()) {
-    batch += R"(,"s":)";
-    batch += quoted(it.serial);
-  }
-  if (!outcome.empty()) {
-    batch += R"(,"o":")";
-    batch += outcome; // one of the fixed outcome words
-    batch += '"';
-    if (seq > 0) {
-      batch += R"(,"q":)";
-      batch += std::to_string(seq);
-    }
-  }
-  batch += R"(,"p":)";
-  batch += it.payload;
-  batch += '}';
-}
-
 std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
                                          const std::vector<ingest_item>& items) {
   std::vector<ingest_result> out(items.size());
@@ -108,9 +75,29 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
   batch.reserve(bytes);
   batch += '[';
   for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto& it = items[rows[r]];
     if (r > 0)
       batch += ',';
-    append_event_json(batch, items[rows[r]]);
+    batch += R"({"a":")";
+    batch += it.app_id; // a UUID: nothing to escape
+    batch += R"(","i":)";
+    batch += nlohmann::json(it.dialpad_event_id).dump(-1, ' ', false,
+                                                       nlohmann::json::error_handler_t::replace);
+    batch += R"(,"t":)";
+    batch += nlohmann::json(it.event_type).dump(-1, ' ', false,
+                                                nlohmann::json::error_handler_t::replace);
+    batch += R"(,"f":")";
+    batch += it.format; // one of three fixed words
+    batch += R"(","r":)";
+    batch += std::to_string(it.received_at_us);
+    if (!it.serial.empty()) {
+      batch += R"(,"s":)";
+      batch += nlohmann::json(it.serial).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace);
+    }
+    batch += R"(,"p":)";
+    batch += it.payload;
+    batch += '}';
   }
   batch += ']';
   std::map<key, std::string> inserted;

@@ -2,7 +2,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -26,13 +25,6 @@ namespace cti::db {
 /// within the batch). Throws what libpqxx throws.
 std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
                                          const std::vector<ingest_item>& items);
-
-/// Appends `it` to `out` as one element of the JSON array that the
-/// `insert_events` statement reads. With an `outcome`, the row is stored
-/// processed (attempts 1, `seq` when positive): the ingest transaction
-/// applied it itself (db::ingest_and_apply).
-void append_event_json(std::string& out, const ingest_item& it, std::string_view outcome = {},
-                       int64_t seq = 0);
 
 /// What `GET /internal/apps/{id}/events` asks for.
 struct event_filter {

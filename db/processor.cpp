@@ -5,13 +5,11 @@
 #include <map>
 #include <random>
 #include <set>
-#include <type_traits>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "db/event_handlers.hpp"
-#include "db/events_repo.hpp"
 #include "db/sql_params.hpp"
 #include "domain/retry.hpp"
 
@@ -278,24 +276,6 @@ std::vector<prepared_statement> processor_statements() {
      " next_attempt_at = now() + $3::bigint * interval '1 millisecond',"
      " state = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END"
      " WHERE id = $1::uuid RETURNING state"},
-    // The ingest transaction's gate, in one round trip: ('a', app) for the
-    // batch's apps with a never attempted event pending (they go through
-    // the queue, behind it); ('k', key) for the call/message locks another
-    // transaction holds; ('d', app|event id, id) for events stored before;
-    // ('n', now in epoch µs).
-    {"ingest_gate",
-     "SELECT 'a', x.a::text, NULL::text FROM unnest($1::uuid[]) AS x(a)"
-     " WHERE EXISTS (SELECT 1 FROM webhook_events w WHERE w.app_id = x.a AND w.state = 'pending'"
-     " AND w.attempts = 0)"
-     " UNION ALL"
-     " SELECT 'k', y.k::text, NULL FROM unnest($2::int4[]) AS y(k)"
-     " WHERE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", y.k)"
-     " UNION ALL"
-     " SELECT 'd', w.app_id::text || '|' || w.dialpad_event_id, w.id::text"
-     " FROM jsonb_to_recordset($3::jsonb) AS z(a uuid, i text)"
-     " JOIN webhook_events w ON w.app_id = z.a AND w.dialpad_event_id = z.i"
-     " UNION ALL"
-     " SELECT 'n', " + us_of("now()") + "::text, NULL"},
     {"app_take_seq",
      "UPDATE apps SET last_seq = last_seq + $2 WHERE id = $1::uuid RETURNING last_seq"},
   };
@@ -436,197 +416,6 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     }
   }
   return report;
-}
-
-std::vector<ingest_result> ingest_and_apply(pqxx::connection_base& conn,
-                                            const std::vector<ingest_item>& items) {
-  using key = std::pair<std::string, std::string>; // (app_id, dialpad_event_id)
-  std::vector<ingest_result> out(items.size());
-  // One row per key: a repeat inside the batch is a duplicate of the first.
-  std::map<key, std::size_t> first;
-  std::vector<std::size_t> rows;
-  for (std::size_t i = 0; i < items.size(); ++i)
-    if (first.emplace(key{items[i].app_id, items[i].dialpad_event_id}, i).second)
-      rows.push_back(i);
-
-  // The events as a poller would have claimed them.
-  std::vector<claimed_event> events(rows.size());
-  std::set<std::string> apps;
-  std::set<int32_t> keys;
-  nlohmann::json ids = nlohmann::json::array();
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    const auto& it = items[rows[r]];
-    auto& e = events[r];
-    e.stored.app_id = it.app_id;
-    e.stored.event_type = it.event_type;
-    e.stored.payload = nlohmann::json::parse(it.payload, nullptr, false);
-    e.stored_serial = it.serial;
-    e.received_us = it.received_at_us;
-    e.data = extract_event(e.stored.payload);
-    e.data.event_type = e.stored.event_type; // the type stored at ingest is authoritative
-    e.serial = serial_key(e.stored, e.data);
-    apps.insert(it.app_id);
-    if (!e.serial.empty())
-      keys.insert(serial_lock_key(e.serial));
-    ids.push_back({{"a", it.app_id}, {"i", it.dialpad_event_id}});
-  }
-  auto pg_array = [](const auto& values) {
-    std::string s = "{";
-    for (const auto& v : values) {
-      if (s.size() > 1)
-        s += ',';
-      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
-        s += v; // UUIDs: nothing to quote
-      else
-        s += std::to_string(v);
-    }
-    return s + "}";
-  };
-
-  pqxx::work tx{conn};
-  // As a processing round (process_batch): plans for the tables as they are.
-  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off");
-  std::set<std::string> queued;                  // apps with events waiting in the queue
-  std::set<int32_t> busy;                        // call/message locks held elsewhere
-  std::map<key, std::string> stored_before;      // events already stored: their ids
-  int64_t now_us = 0;
-  for (const auto& row : tx.exec_prepared("ingest_gate", pg_array(apps), pg_array(keys),
-                                          ids.dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace))) {
-    auto kind = row[0].as<std::string>();
-    auto value = row[1].as<std::string>();
-    if (kind == "a") {
-      queued.insert(value);
-    } else if (kind == "k") {
-      busy.insert(static_cast<int32_t>(std::stol(value)));
-    } else if (kind == "d") {
-      auto bar = value.find('|');
-      stored_before.emplace(key{value.substr(0, bar), value.substr(bar + 1)},
-                            row[2].as<std::string>());
-    } else {
-      now_us = std::stoll(value);
-    }
-  }
-  // An app one of whose calls another transaction holds goes through the
-  // queue as a whole this time: its events stay in arrival order.
-  for (const auto& e : events)
-    if (!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
-      queued.insert(e.stored.app_id);
-
-  std::vector<const claimed_event*> todo;
-  std::vector<int> todo_of(events.size(), -1);
-  for (std::size_t r = 0; r < events.size(); ++r) {
-    const auto& it = items[rows[r]];
-    if (queued.count(it.app_id) > 0 || stored_before.count(key{it.app_id, it.dialpad_event_id}) > 0)
-      continue;
-    todo_of[r] = static_cast<int>(todo.size());
-    todo.push_back(&events[r]);
-  }
-  std::vector<handler_result> results;
-  if (!todo.empty()) {
-    tx.exec("SAVEPOINT ingest_apply");
-    bool ok = false;
-    try {
-      results = apply_events(tx, todo, timestamp{std::chrono::microseconds{now_us}});
-      tx.exec("RELEASE SAVEPOINT ingest_apply");
-      ok = true;
-    } catch (const pqxx::broken_connection&) {
-      throw;
-    } catch (const pqxx::in_doubt_error&) {
-      throw;
-    } catch (const pqxx::sql_error& e) {
-      if (is_fatal(e))
-        throw;
-    } catch (const std::exception&) {
-      // a handler failed: the queue retries these events one by one
-    }
-    if (!ok) {
-      tx.exec("ROLLBACK TO SAVEPOINT ingest_apply");
-      todo.clear();
-      results.clear();
-      std::fill(todo_of.begin(), todo_of.end(), -1);
-    }
-  }
-  // Stream numbers, per app in app-id order (the lock order of the pollers).
-  std::vector<int64_t> seqs(todo.size(), 0);
-  std::map<std::string, std::vector<std::size_t>> applied_by_app;
-  for (std::size_t t = 0; t < todo.size(); ++t)
-    if (results[t].outcome == event_outcome::applied)
-      applied_by_app[todo[t]->stored.app_id].push_back(t);
-  for (const auto& [app, applied] : applied_by_app) {
-    auto last = tx.exec_prepared1("app_take_seq", app, static_cast<int64_t>(applied.size()))[0]
-                  .as<int64_t>();
-    auto next = last - static_cast<int64_t>(applied.size()) + 1;
-    for (auto t : applied)
-      seqs[t] = next++;
-  }
-
-  std::string batch = "[";
-  for (std::size_t r = 0; r < events.size(); ++r) {
-    const auto& it = items[rows[r]];
-    if (stored_before.count(key{it.app_id, it.dialpad_event_id}) > 0)
-      continue;
-    if (batch.size() > 1)
-      batch += ',';
-    if (auto t = todo_of[r]; t >= 0)
-      append_event_json(batch, it, to_string(results[static_cast<std::size_t>(t)].outcome),
-                        seqs[static_cast<std::size_t>(t)]);
-    else
-      append_event_json(batch, it);
-  }
-  batch += ']';
-  std::map<key, std::string> inserted;
-  if (batch.size() > 2)
-    for (const auto& row : tx.exec_prepared("insert_events", batch))
-      inserted.emplace(key{row[1].as<std::string>(), row[2].as<std::string>()},
-                       row[0].as<std::string>());
-  for (std::size_t r = 0; r < events.size(); ++r) {
-    const auto& it = items[rows[r]];
-    key k{it.app_id, it.dialpad_event_id};
-    if (inserted.count(k) > 0 || stored_before.count(k) > 0)
-      continue;
-    // Another delivery of this event was stored meanwhile (another node).
-    if (todo_of[r] >= 0)
-      throw ingest_conflict{"a concurrent delivery stored an event this batch applied"};
-    auto res = tx.exec_prepared("event_id_by_key", k.first, k.second);
-    if (res.empty())
-      throw pqxx::unexpected_rows("event neither inserted nor found: " + k.second);
-    stored_before.emplace(k, res[0][0].as<std::string>());
-  }
-  tx.commit();
-
-  std::vector<int> row_of_item(items.size(), -1);
-  for (std::size_t r = 0; r < rows.size(); ++r)
-    row_of_item[rows[r]] = static_cast<int>(r);
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    key k{items[i].app_id, items[i].dialpad_event_id};
-    auto f = first.at(k);
-    if (auto ins = inserted.find(k); ins != inserted.end()) {
-      out[i].event_id = ins->second;
-      out[i].duplicate = f != i;
-      auto t = row_of_item[i] >= 0 ? todo_of[static_cast<std::size_t>(row_of_item[i])] : -1;
-      if (f == i && t >= 0) {
-        auto& res = results[static_cast<std::size_t>(t)];
-        out[i].processed = true;
-        if (res.outcome == event_outcome::applied) {
-          applied_event a;
-          a.app_id = items[i].app_id;
-          a.seq = seqs[static_cast<std::size_t>(t)];
-          a.event_id = ins->second;
-          a.event_type = std::move(res.published_type);
-          a.occurred_at_us = res.occurred_at_us;
-          a.call_json = std::move(res.call_json);
-          a.voicemail_json = std::move(res.voicemail_json);
-          a.message_json = std::move(res.message_json);
-          out[i].applied.push_back(std::move(a));
-        }
-      }
-    } else {
-      out[i].event_id = stored_before.at(k);
-      out[i].duplicate = true;
-    }
-  }
-  return out;
 }
 
 } // namespace cti::db

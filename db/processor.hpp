@@ -25,7 +25,6 @@
 // and app rows are locked in key order.
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,36 +41,6 @@ namespace cti::db {
 /// or the commit (nothing is then acknowledged); handler failures are
 /// recorded on their events, never thrown.
 process_report process_batch(pqxx::connection_base& conn, const process_settings& settings);
-
-/// The ingest transaction (ARCHITECTURE.md rule 2, with processing folded in
-/// when nothing waits):
-///
-///   BEGIN
-///   one round trip: the batch's apps with never-attempted events pending,
-///     try-locks of the events' calls/messages, rows already stored, now()
-///   SAVEPOINT; apply the events of the other apps, in arrival order
-///     (a handler failure: ROLLBACK TO it, every event is stored pending)
-///   per app, in app-id order: last_seq += n
-///   INSERT every new event: applied ones processed (attempts 1, outcome,
-///     seq), the rest pending (+ NOTIFY when any)
-///   COMMIT  →  answered, and the applied events published, only now
-///
-/// So an event is processed before the 200 whenever its app has nothing in
-/// the queue ahead of it (the usual case), with one commit instead of two,
-/// and per-app arrival order holds as in the queue: an app with anything
-/// pending goes through the queue. One result per item, in order, as
-/// `insert_events` answers, plus `processed` and the applied event.
-/// Throws `ingest_conflict` when a concurrent delivery of an event it
-/// applied won the insert (the caller rolls back and stores the batch
-/// pending), and what libpqxx throws.
-std::vector<ingest_result> ingest_and_apply(pqxx::connection_base& conn,
-                                            const std::vector<ingest_item>& items);
-
-/// `ingest_and_apply` lost a race with a concurrent delivery of an event it
-/// had applied: nothing of the transaction may stand.
-struct ingest_conflict : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 /// The advisory-lock key class and key (two-int form) under which a round
 /// owns the call or message `serial` ("<app>|c|<call id>" or

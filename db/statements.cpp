@@ -15,24 +15,19 @@ std::vector<prepared_statement> collect() {
     // events_repo
     // One statement, so that in autocommit it is one round trip and one
     // transaction: insert, and NOTIFY once when anything new was stored
-    // pending (the InitPlan runs only when `ins` has such a row; Postgres
-    // delivers the notification at commit). A row with an outcome ("o")
-    // was applied by the ingest transaction itself and is stored processed.
+    // (the InitPlan runs only when `ins` has a row; Postgres delivers the
+    // notification at commit).
     {"insert_events",
      "WITH ins AS ("
      "  INSERT INTO webhook_events"
-     "   (app_id, dialpad_event_id, event_type, payload, format, received_at, serial,"
-     "    state, outcome, seq, attempts, processed_at)"
+     "   (app_id, dialpad_event_id, event_type, payload, format, received_at, serial)"
      "  SELECT (e->>'a')::uuid, e->>'i', e->>'t', e->'p', e->>'f',"
-     "         to_timestamp((e->>'r')::float8 / 1000000), NULLIF(e->>'s', ''),"
-     "         CASE WHEN e ? 'o' THEN 'processed' ELSE 'pending' END, e->>'o', (e->>'q')::bigint,"
-     "         CASE WHEN e ? 'o' THEN 1 ELSE 0 END, CASE WHEN e ? 'o' THEN clock_timestamp() END"
+     "         to_timestamp((e->>'r')::float8 / 1000000), NULLIF(e->>'s', '')"
      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)"
      "  ORDER BY ord"
      "  ON CONFLICT (app_id, dialpad_event_id) DO NOTHING"
-     "  RETURNING id, app_id, dialpad_event_id, state),"
-     " notified AS (SELECT pg_notify('cti_events', '') FROM"
-     "  (SELECT 1 FROM ins WHERE state = 'pending' LIMIT 1) AS one)"
+     "  RETURNING id, app_id, dialpad_event_id),"
+     " notified AS (SELECT pg_notify('cti_events', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one)"
      " SELECT id, app_id, dialpad_event_id, (SELECT count(*) FROM notified) FROM ins"},
     {"event_id_by_key",
      "SELECT id FROM webhook_events WHERE app_id = $1::uuid AND dialpad_event_id = $2"},

@@ -1,6 +1,5 @@
 #include "db/worker.hpp"
 
-#include <cstdlib>
 #include <memory>
 
 #include <caf/all.hpp>
@@ -29,7 +28,6 @@ struct db_worker_state {
   /// When a refusal (read-only, full disk) was last logged: once per 10 s
   /// per worker, not once per refused request.
   std::chrono::steady_clock::time_point refusal_logged{};
-  std::chrono::steady_clock::time_point inline_failure_logged{};
 };
 
 using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
@@ -186,38 +184,6 @@ std::vector<ingest_result> store_events(pqxx::connection& c,
   return out;
 }
 
-/// Stores a batch, applying its events in the same transaction where
-/// nothing of their app waits in the queue (db::ingest_and_apply). Whatever
-/// makes that fail short of the connection (bad data, a race with another
-/// node's delivery of the same event, a refused statement) rolls it back,
-/// and the batch is stored the plain way, pending, for the pollers.
-std::vector<ingest_result> ingest(worker_ptr self, pqxx::connection& c,
-                                  const std::vector<ingest_item>& items) {
-  // Benchmarks only (scripts/bench.sh compares both paths).
-  static const bool queue_only = std::getenv("CTI_BENCH_NO_INLINE_APPLY") != nullptr;
-  if (!queue_only) {
-    try {
-      return db::ingest_and_apply(c, items);
-    } catch (const db::ingest_conflict&) {
-      // stored below, pending: the duplicate is found there
-    } catch (const pqxx::broken_connection&) {
-      throw;
-    } catch (const pqxx::in_doubt_error&) {
-      throw;
-    } catch (const pqxx::sql_error& e) {
-      if (is_connection_loss(e.sqlstate()) || !c.is_open() || is_transient_refusal(e.sqlstate()))
-        throw; // the plain way would fail the same
-      auto now = std::chrono::steady_clock::now();
-      if (now - self->state.inline_failure_logged >= std::chrono::seconds{10}) {
-        self->state.inline_failure_logged = now;
-        log::warn("applying webhooks at ingest failed; stored for the queue (logged once per 10 s)",
-                  {{"sqlstate", e.sqlstate()}});
-      }
-    }
-  }
-  return store_events(c, items);
-}
-
 db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settings) {
   self->state.settings = std::move(settings);
   self->state.backoff = self->state.settings.min_backoff;
@@ -234,7 +200,7 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     [=](ingest_atom, std::vector<ingest_item>& items)
       -> caf::result<std::vector<ingest_result>> {
       return with_connection<std::vector<ingest_result>>(
-        self, false, [&](pqxx::connection& c) { return ingest(self, c, items); });
+        self, false, [&](pqxx::connection& c) { return store_events(c, items); });
     },
     [=](app_atom, std::string& id) -> caf::result<app_info> {
       return with_connection<app_info>(self, true, [&](pqxx::connection& c) {
