@@ -12,7 +12,6 @@ namespace {
 struct retention_state {
   static inline const char* name = "retention";
   retention_settings settings;
-  bool timed_run = false; ///< A periodic run is under way (the next waits for it).
 };
 
 using retention_ptr = retention_actor::stateful_pointer<retention_state>;
@@ -38,17 +37,14 @@ retention_actor::behavior_type retention(retention_ptr self, retention_settings 
       return rp;
     },
     [self](caf::tick_atom) {
-      // The next periodic run is due an interval after this one ends: runs
-      // never pile up on the pool when one takes longer than the interval.
-      auto& st = self->state;
-      if (st.timed_run)
-        return;
-      st.timed_run = true;
+      // The next periodic run is due an interval after this one ends (only
+      // then is the next tick sent): runs never pile up on the pool when
+      // one takes longer than the interval.
       auto next = [self] {
-        self->state.timed_run = false;
         self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
       };
-      self->request(st.settings.pool, std::chrono::minutes{10}, query_atom_v, run_query_of(st.settings))
+      self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
+                    run_query_of(self->state.settings))
         .then(
           [next](db_answer& ans) {
             log::info("retention applied", {{"counts", ans.body}});

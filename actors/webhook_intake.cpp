@@ -27,8 +27,6 @@ namespace cti {
 
 namespace {
 
-/// Deepest JSON nesting a webhook may have.
-
 /// A webhook travelling through the checks.
 struct intake {
   api_request req;

@@ -188,13 +188,16 @@ bool check_sealed_values(const cti::config& cfg) {
   return false;
 }
 
-/// Serialises the last flush of the log between the normal end of main and
-/// the shutdown watchdog.
-std::mutex& exit_mutex() {
-  static std::mutex m;
-  return m;
+/// Who ends the process: the normal end of main or the shutdown watchdog,
+/// whichever takes the lock first (the other then does nothing).
+struct exit_race {
+  std::mutex m;
+  bool main_finished = false; ///< The watchdog has nothing to do.
+};
+exit_race& exiting() {
+  static exit_race e;
+  return e;
 }
-bool main_finished = false; ///< Under exit_mutex: the watchdog has nothing to do.
 
 /// Bounds the whole shutdown to `limit` from the signal: whatever still runs
 /// then (a database job waiting behind another session's lock, say) is
@@ -204,8 +207,8 @@ bool main_finished = false; ///< Under exit_mutex: the watchdog has nothing to d
 void start_shutdown_watchdog(std::chrono::milliseconds limit) {
   std::thread{[limit] {
     std::this_thread::sleep_for(limit);
-    std::lock_guard lock{exit_mutex()};
-    if (main_finished)
+    std::lock_guard lock{exiting().m};
+    if (exiting().main_finished)
       return;
     cti::log::error("shutdown: the grace period is over with work still running; exiting now"
                     " (unfinished transactions roll back)",
@@ -457,8 +460,8 @@ int main(int argc, char** argv) {
     for (auto& h : ctx->hashers)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   } // the actor system waits for every actor here
-  std::lock_guard lock{exit_mutex()};
-  main_finished = true;
+  std::lock_guard lock{exiting().m};
+  exiting().main_finished = true;
   cti::log::info("stopped");
   cti::log::shutdown();
   return exit_code;

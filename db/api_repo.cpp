@@ -1535,16 +1535,15 @@ void leave_tenant_mode(pqxx::connection_base& c) {
 
 db_answer run_query(pqxx::connection_base& c, const db_query& q) {
   auto args = q.args.empty() ? json::object() : json::parse(q.args);
-  if (q.kind == query_kind::retention_run) {
-    // Every app's rows: the session's own role, never a tenant's left from
-    // the worker's previous query (that would bind it to one app's rows).
-    leave_tenant_mode(c);
-    return run_retention(c, std::max<int64_t>(1, arg_int(args, "batch").value_or(1000)));
-  }
+  // Every kind passes here first: a kind that acts for one app switches the
+  // session to it; every other one (retention included) returns it to its
+  // own role, never keeping the scope of the worker's previous query.
   if (is_tenant_scoped(q.kind) && tenant_role_available(c))
     enter_tenant_mode(c, q.app_id);
   else
     leave_tenant_mode(c);
+  if (q.kind == query_kind::retention_run)
+    return run_retention(c, std::max<int64_t>(1, arg_int(args, "batch").value_or(1000)));
   if (is_read_only(q.kind)) {
     // Reads run in autocommit: one round trip per statement instead of
     // BEGIN/COMMIT around it.

@@ -38,9 +38,10 @@ void render_error(api_response& resp) {
   auto message = resp.error_message.empty() ? name : resp.error_message;
   resp.body = error_body(name, message);
   resp.content_type = "application/json; charset=utf-8";
+  // A caller that knows the wait (a spent budget) has set its own.
   bool has_retry_after = false;
-  for (const auto& [name, value] : resp.headers)
-    has_retry_after = has_retry_after || name == "Retry-After";
+  for (const auto& header : resp.headers)
+    has_retry_after = has_retry_after || header.name == "Retry-After";
   if ((code == errc::db_unavailable || code == errc::timeout) && !has_retry_after)
     resp.headers.push_back({"Retry-After", "5"});
   resp.error = errc::none;
