@@ -213,6 +213,18 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
         case endpoint::oauth_callback:
           handle_oauth_callback(self, req);
           return;
+        case endpoint::console:
+          handle_console(self, req);
+          return;
+        case endpoint::console_apps:
+          handle_console_apps(self, req);
+          return;
+        case endpoint::console_ticket:
+          handle_console_ticket(self, req);
+          return;
+        case endpoint::console_stream:
+          handle_console_stream(self, req);
+          return;
       }
       reply(self, api_response::failure(req.serial, errc::not_found, "no such endpoint"));
     },

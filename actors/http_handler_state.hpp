@@ -105,6 +105,16 @@ void handle_app_api(handler_ptr self, const api_request& req);
 /// 400), then answers 101 for the session to take the connection over.
 void handle_ws_upgrade(handler_ptr self, const api_request& req);
 
+/// `GET /internal/console/stream?ticket=…`: the console's WebSocket view of
+/// one app (a ticket instead of the app's key; 401 without a valid one).
+void handle_console_stream(handler_ptr self, const api_request& req);
+
+/// `GET /console…` (the console's files), `GET /internal/console/apps`,
+/// `POST /internal/console/stream-ticket`.
+void handle_console(handler_ptr self, const api_request& req);
+void handle_console_apps(handler_ptr self, const api_request& req);
+void handle_console_ticket(handler_ptr self, const api_request& req);
+
 /// `GET /internal/monitoring/websocket/stats`.
 void handle_ws_stats(handler_ptr self, const api_request& req);
 void handle_cluster(handler_ptr self, const api_request& req);

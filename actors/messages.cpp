@@ -122,6 +122,10 @@ const char* endpoint_name(endpoint e) {
     case endpoint::cluster: return "cluster";
     case endpoint::oauth_connect: return "oauth_connect";
     case endpoint::oauth_callback: return "oauth_callback";
+    case endpoint::console: return "console";
+    case endpoint::console_apps: return "console_apps";
+    case endpoint::console_ticket: return "console_ticket";
+    case endpoint::console_stream: return "console_stream";
   }
   return "unknown";
 }

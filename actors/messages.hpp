@@ -126,13 +126,17 @@ enum class endpoint : uint16_t {
   cluster,        ///< GET /internal/cluster
   oauth_connect,  ///< GET /auth/dialpad/connect (also /authorize)
   oauth_callback, ///< GET /auth/dialpad/callback
+  console,        ///< GET /console, GET /console/{asset} (the operator console)
+  console_apps,   ///< GET /internal/console/apps (every app with its state)
+  console_ticket, ///< POST /internal/console/stream-ticket
+  console_stream, ///< GET /internal/console/stream (WebSocket view of an app)
 };
 
 /// The endpoint's name, as the `route` label of the metrics.
 const char* endpoint_name(endpoint e);
 
 /// How many endpoints there are (their numbers are 0..endpoint_count-1).
-inline constexpr int endpoint_count = static_cast<int>(endpoint::oauth_callback) + 1;
+inline constexpr int endpoint_count = static_cast<int>(endpoint::console_stream) + 1;
 
 /// A complete HTTP request, handed from an asio session to its actor.
 struct api_request {
@@ -238,12 +242,15 @@ struct ws_filter {
   /// When the key was checked (steady clock, ns): a session checked before
   /// its app's last close (revoked key, disabled app) is closed on arrival.
   int64_t authorized_at = 0;
+  /// The operator console's view (internal secret, not the app's key): not
+  /// closed when the app's key is revoked or the app disabled.
+  bool internal = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ws_filter& x) {
   return f(caf::meta::type_name("ws_filter"), x.crm_user_id, x.events, x.has_since, x.since,
-           x.authorized_at);
+           x.authorized_at, x.internal);
 }
 
 // -- database pool ------------------------------------------------------------
@@ -495,6 +502,8 @@ enum class query_kind : uint8_t {
   // Cluster membership (actors/cluster.cpp).
   cluster_heartbeat, ///< args {node, host, port, protocol, started_at_us}: upsert, → {"nodes": [...]}
   cluster_leave,     ///< target: node name; deletes its row (graceful stop)
+  // Operator console.
+  console_apps,      ///< → {"data": [every app with key, Dialpad and queue state]}
 };
 
 /// One REST request, validated by the handler: the app it acts for, the

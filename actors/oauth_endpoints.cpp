@@ -79,15 +79,20 @@ void start_authorization(handler_ptr self, const api_request& req, const std::st
                {"code_verifier", pkce.verifier}};
   auto location = authorize_url(env, cfg.dialpad_scopes, state, pkce.challenge);
   auto serial = req.serial;
+  // `redirect=false` (the operator console, whose fetch cannot follow a
+  // redirect it needs to open in a window): 200 with the same body.
+  const auto* redirect = req.query_param("redirect");
+  bool as_json = redirect != nullptr && *redirect == "false";
   self->request(self->state.ctx->pool, std::chrono::seconds{10}, query_atom_v,
                 make_query(req, query_kind::oauth_state_create, app, args))
     .then(
-      [self, serial, app, location](db_answer&) {
+      [self, serial, app, location, as_json](db_answer&) {
         api_response resp;
         resp.serial = serial;
-        resp.status = 302;
+        resp.status = as_json ? 200 : 302;
         resp.app_id = app;
-        resp.headers.push_back({"Location", location});
+        if (!as_json)
+          resp.headers.push_back({"Location", location});
         resp.headers.push_back({"Cache-Control", "no-store"});
         resp.body = json{{"location", location}}.dump();
         reply(self, std::move(resp));

@@ -40,6 +40,9 @@ struct tenant_state {
   bool gap_filling = false;    ///< The missing events are being read.
   bool check_scheduled = false; ///< The periodic seq check is armed.
   std::vector<subscriber> subscribers;
+  /// Session actor id → its place in `subscribers` (a mass disconnect of
+  /// n sessions costs n, not n²).
+  std::unordered_map<caf::actor_id, std::size_t> subscriber_index;
   std::vector<subscriber> waiting; ///< Subscribed before `delivered` was known.
   // -- user mappings -----------------------------------------------------------
   /// Dialpad user → CRM user (nullopt: known to be unmapped).
@@ -70,10 +73,31 @@ void push(tenant_ptr self, const subscriber& sub, std::string frame) {
 }
 
 subscriber* find_subscriber(tenant_ptr self, const caf::actor& session) {
-  for (auto& s : self->state.subscribers)
-    if (s.session == session)
-      return &s;
-  return nullptr;
+  auto& st = self->state;
+  auto it = st.subscriber_index.find(session.id());
+  return it == st.subscriber_index.end() ? nullptr : &st.subscribers[it->second];
+}
+
+void add_subscriber(tenant_state& st, subscriber sub) {
+  auto [it, fresh] = st.subscriber_index.try_emplace(sub.session.id(), st.subscribers.size());
+  if (fresh)
+    st.subscribers.push_back(std::move(sub));
+  else
+    st.subscribers[it->second] = std::move(sub);
+}
+
+/// Removes a session's entry (if any) by moving the last one into its place.
+void remove_subscriber(tenant_state& st, caf::actor_id id) {
+  auto it = st.subscriber_index.find(id);
+  if (it == st.subscriber_index.end())
+    return;
+  auto pos = it->second;
+  st.subscriber_index.erase(it);
+  if (pos + 1 != st.subscribers.size()) {
+    st.subscribers[pos] = std::move(st.subscribers.back());
+    st.subscriber_index[st.subscribers[pos].session.id()] = pos;
+  }
+  st.subscribers.pop_back();
 }
 
 /// Reads the app's stored events after..upto; `then` gets them in seq order.
@@ -221,7 +245,7 @@ void schedule_check(tenant_ptr self) {
 /// for one, and adds it to the fan-out.
 void admit(tenant_ptr self, subscriber sub) {
   auto& st = self->state;
-  if (st.closed_at > 0 && sub.filter.authorized_at < st.closed_at) {
+  if (!sub.filter.internal && st.closed_at > 0 && sub.filter.authorized_at < st.closed_at) {
     // Its key was checked before the app's sessions were closed (the key
     // revoked or the app disabled meanwhile): it goes the same way.
     self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, st.close_code,
@@ -238,7 +262,7 @@ void admit(tenant_ptr self, subscriber sub) {
     sub.skip_through = sub.filter.since; // also when this node is behind it
   auto session = sub.session;
   auto since = sub.filter.since;
-  st.subscribers.push_back(std::move(sub));
+  add_subscriber(st, std::move(sub));
   schedule_check(self);
   if (replay)
     start_replay(self, session, since);
@@ -298,8 +322,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
   st.pool = std::move(pool);
   st.settings = std::move(settings);
   self->set_down_handler([self](caf::down_msg& msg) {
-    std::erase_if(self->state.subscribers,
-                  [&](const subscriber& s) { return s.session.address() == msg.source; });
+    remove_subscriber(self->state, msg.source.id());
   });
   // Where the app's stream stands: new subscribers start after it.
   load_position(self);
@@ -370,7 +393,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     [=](unsubscribe_atom, caf::actor& session) {
       auto& st = self->state;
       self->demonitor(session);
-      std::erase_if(st.subscribers, [&](const subscriber& s) { return s.session == session; });
+      remove_subscriber(st, session.id());
       std::erase_if(st.waiting, [&](const subscriber& s) { return s.session == session; });
     },
     [=](close_atom, uint16_t code, std::string& reason) {
@@ -380,10 +403,14 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
                        .count();
       st.close_code = code;
       st.close_reason = reason;
+      // The app's key was revoked or the app disabled: every session that
+      // came in with that key goes; the operator console's view stays.
       for (const auto& sub : st.subscribers)
-        self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
+        if (!sub.filter.internal)
+          self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
       for (const auto& sub : st.waiting)
-        self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
+        if (!sub.filter.internal)
+          self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
     },
     [=](crm_atom, int64_t dialpad_user) -> caf::result<std::string> {
       auto& st = self->state;

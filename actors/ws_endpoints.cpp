@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/http_handler_state.hpp"
+#include "domain/console_ticket.hpp"
 #include "domain/time_format.hpp"
 #include "domain/validation.hpp"
 
@@ -27,6 +28,50 @@ std::string lowercase(std::string s) {
   return s;
 }
 
+/// Checks the upgrade and the subscription's query (`crm_user_id`,
+/// `events`, `since`) into `accepted`; answers 400 and returns false on a
+/// bad one.
+bool upgrade_filters(handler_ptr self, const api_request& req, nlohmann::json& accepted) {
+  const auto* upgrade = req.header("upgrade");
+  if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
+    reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
+    return false;
+  }
+  if (const auto* crm = req.query_param("crm_user_id"); crm != nullptr && !crm->empty()) {
+    if (!is_valid_label(*crm, max_crm_id_length)) {
+      reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
+      return false;
+    }
+    accepted["crm_user_id"] = *crm;
+  }
+  if (const auto* ev = req.query_param("events"); ev != nullptr && !ev->empty()) {
+    nlohmann::json globs = nlohmann::json::array();
+    std::string_view rest = *ev;
+    while (true) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      if (!is_event_glob(item)) {
+        reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
+        return false;
+      }
+      globs.push_back(std::string{item});
+      if (comma == std::string_view::npos)
+        break;
+      rest.remove_prefix(comma + 1);
+    }
+    accepted["events"] = globs;
+  }
+  if (const auto* since = req.query_param("since"); since != nullptr && !since->empty()) {
+    auto n = parse_int64(*since);
+    if (!n || *n < 0) {
+      reply_bad_request(self, req, "since must be a non-negative integer (a seq)");
+      return false;
+    }
+    accepted["since"] = *n;
+  }
+  return true;
+}
+
 } // namespace
 
 void handle_ws_upgrade(handler_ptr self, const api_request& req) {
@@ -40,44 +85,9 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
     auto authorized_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now().time_since_epoch())
                            .count();
-    const auto* upgrade = req.header("upgrade");
-    if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
-      reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
-      return;
-    }
     nlohmann::json accepted = nlohmann::json::object();
-    if (const auto* crm = req.query_param("crm_user_id"); crm != nullptr && !crm->empty()) {
-      if (!is_valid_label(*crm, max_crm_id_length)) {
-        reply_bad_request(self, req, "crm_user_id must be a non-blank string of at most 255 characters");
-        return;
-      }
-      accepted["crm_user_id"] = *crm;
-    }
-    if (const auto* ev = req.query_param("events"); ev != nullptr && !ev->empty()) {
-      nlohmann::json globs = nlohmann::json::array();
-      std::string_view rest = *ev;
-      while (true) {
-        auto comma = rest.find(',');
-        auto item = rest.substr(0, comma);
-        if (!is_event_glob(item)) {
-          reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
-          return;
-        }
-        globs.push_back(std::string{item});
-        if (comma == std::string_view::npos)
-          break;
-        rest.remove_prefix(comma + 1);
-      }
-      accepted["events"] = globs;
-    }
-    if (const auto* since = req.query_param("since"); since != nullptr && !since->empty()) {
-      auto n = parse_int64(*since);
-      if (!n || *n < 0) {
-        reply_bad_request(self, req, "since must be a non-negative integer (a seq)");
-        return;
-      }
-      accepted["since"] = *n;
-    }
+    if (!upgrade_filters(self, req, accepted))
+      return;
     accepted["app_id"] = app_id;
     accepted["authorized_at"] = authorized_at;
     api_response resp;
@@ -87,6 +97,32 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
     resp.body = accepted.dump();
     reply(self, std::move(resp));
   });
+}
+
+void handle_console_stream(handler_ptr self, const api_request& req) {
+  const auto* ticket = req.query_param("ticket");
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  auto app_id = ticket == nullptr
+                  ? std::nullopt
+                  : verify_console_ticket(self->state.ctx->cfg.internal_api_secret, *ticket, now_ms);
+  if (!app_id) {
+    reply(self, api_response::failure(req.serial, errc::unauthorized,
+                                      "missing, invalid or expired stream ticket"));
+    return;
+  }
+  nlohmann::json accepted = nlohmann::json::object();
+  if (!upgrade_filters(self, req, accepted))
+    return;
+  accepted["app_id"] = *app_id;
+  accepted["internal"] = true;
+  api_response resp;
+  resp.serial = req.serial;
+  resp.status = 101;
+  resp.app_id = *app_id;
+  resp.body = accepted.dump();
+  reply(self, std::move(resp));
 }
 
 void handle_ws_stats(handler_ptr self, const api_request& req) {

@@ -197,6 +197,54 @@ db_answer app_get(pqxx::transaction_base& tx, const db_query& q) {
   return {200, app_object(res[0]), {}};
 }
 
+/// Every app (newest first, at most 1000) with what the operator console
+/// shows: key state, Dialpad connection, stream position and the events
+/// not processed (read through the partial index of unprocessed events).
+db_answer console_apps(pqxx::transaction_base& tx) {
+  auto time_or_null = [](const pqxx::field& f) -> ojson {
+    if (f.is_null())
+      return nullptr;
+    return format_rfc3339(time_of(f));
+  };
+  auto res = tx.exec(
+    "SELECT a.id, a.name, a.is_active, " + us_of("a.created_at") + ", a.api_key_id IS NOT NULL,"
+    " a.api_key_hint, " + us_of("a.api_key_created_at") + ", " + us_of("a.api_key_rotated_at") + ", "
+    + us_of("a.api_key_revoked_at") + ", a.last_seq, d.status, d.environment, d.dialpad_org_id,"
+    " COALESCE(e.pending, 0), COALESCE(e.failed, 0), COALESCE(e.dead, 0)"
+    " FROM apps a LEFT JOIN dialpad_connections d ON d.app_id = a.id"
+    " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
+    "   count(*) FILTER (WHERE state = 'pending' AND attempts > 0) AS failed,"
+    "   count(*) FILTER (WHERE state = 'dead') AS dead"
+    "   FROM webhook_events w WHERE w.app_id = a.id AND w.state <> 'processed') e ON true"
+    " ORDER BY a.created_at DESC, a.id DESC LIMIT 1000");
+  ojson data = ojson::array();
+  for (const auto& r : res) {
+    ojson app;
+    app["id"] = r[0].as<std::string>();
+    app["name"] = r[1].as<std::string>();
+    app["is_active"] = r[2].as<bool>();
+    app["created_at"] = format_rfc3339(time_of(r[3]));
+    app["api_key"] = {{"has_key", r[4].as<bool>()},
+                      {"key_hint", r[5].is_null() ? ojson(nullptr) : ojson(r[5].as<std::string>())},
+                      {"created_at", time_or_null(r[6])},
+                      {"rotated_at", time_or_null(r[7])},
+                      {"revoked_at", time_or_null(r[8])}};
+    if (r[10].is_null()) {
+      app["dialpad"] = nullptr;
+    } else {
+      app["dialpad"] = {{"status", r[10].as<std::string>()},
+                        {"environment", r[11].as<std::string>()},
+                        {"dialpad_org_id", r[12].is_null() ? ojson(nullptr) : ojson(r[12].as<int64_t>())}};
+    }
+    app["events"] = {{"last_seq", r[9].as<int64_t>()},
+                     {"pending", r[13].as<int64_t>()},
+                     {"failed", r[14].as<int64_t>()},
+                     {"dead", r[15].as<int64_t>()}};
+    data.push_back(std::move(app));
+  }
+  return {200, dump(ojson{{"data", data}}), {}};
+}
+
 db_answer app_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   auto name = arg_text(a, "name");
   auto active = arg_bool(a, "is_active");
@@ -1292,7 +1340,7 @@ bool is_read_only(query_kind k) {
     case query_kind::app_last_seq:
     case query_kind::stream_events: case query_kind::dialpad_tokens:
     case query_kind::dialpad_connected_apps: case query_kind::retention_get:
-    case query_kind::audit_list:
+    case query_kind::audit_list: case query_kind::console_apps:
       return true;
     default:
       return false;
@@ -1344,6 +1392,7 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::retention_get: return retention_get(tx, q);
     case query_kind::retention_put: return retention_put(tx, q, a);
     case query_kind::audit_list: return audit_list(tx, q, a);
+    case query_kind::console_apps: return console_apps(tx);
     case query_kind::cluster_heartbeat: return cluster_heartbeat(tx, a);
     case query_kind::cluster_leave: return cluster_leave(tx, q);
     case query_kind::retention_run: break; // run_query: own transactions

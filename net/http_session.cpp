@@ -388,6 +388,7 @@ private:
       f.events.push_back(e.get<std::string>());
     if (j.contains("authorized_at") && j["authorized_at"].is_number_integer())
       f.authorized_at = j["authorized_at"].get<int64_t>();
+    f.internal = j.value("internal", false);
     if (j.contains("since") && j["since"].is_number_integer()) {
       f.has_since = true;
       f.since = j["since"].get<int64_t>();

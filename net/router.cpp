@@ -224,6 +224,11 @@ const router& api_router() {
     x.add("GET", "/auth/dialpad/connect", endpoint::oauth_connect);
     x.add("GET", "/authorize", endpoint::oauth_connect);
     x.add("GET", "/auth/dialpad/callback", endpoint::oauth_callback);
+    x.add("GET", "/console", endpoint::console);
+    x.add("GET", "/console/{asset}", endpoint::console);
+    x.add("GET", "/internal/console/apps", endpoint::console_apps);
+    x.add("POST", "/internal/console/stream-ticket", endpoint::console_ticket);
+    x.add("GET", "/internal/console/stream", endpoint::console_stream);
     return x;
   }();
   return r;

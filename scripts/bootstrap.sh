@@ -21,6 +21,14 @@ PACKAGES=(
 if [[ ${1:-} == --fuzz ]]; then
   PACKAGES=(clang libclang-rt-14-dev)
 fi
+# With --console (scripts/test.sh): the browser and Node.js for the operator
+# console's browser test (tests/console). A Node.js already on the PATH (any
+# packaging, npm included) is kept.
+if [[ ${1:-} == --console ]]; then
+  PACKAGES=(chromium)
+  command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }

@@ -60,6 +60,10 @@ bash scripts/bootstrap.sh </dev/null
 # The fuzzing tools are optional: without them the fuzz phase is skipped.
 bash scripts/bootstrap.sh --fuzz </dev/null ||
   log "warning: clang/libFuzzer could not be installed; the fuzz phase will be skipped"
+# The console's browser test needs Chromium and Node.js; without them it is
+# skipped (and says so).
+bash scripts/bootstrap.sh --console </dev/null ||
+  log "warning: chromium/node.js could not be installed; the console browser test will be skipped"
 phase_done bootstrap
 
 # Configure once; afterwards Ninja re-runs CMake itself when CMakeLists change.
@@ -99,6 +103,21 @@ CTI_TEST_PG_START="bash $(printf '%q' "$PG") start $(printf '%q' "$PGDIR") $PORT
 export CTI_TEST_PG_STOP CTI_TEST_PG_START
 log "test database: $CTI_TEST_DATABASE_URL"
 phase_done postgres
+
+# The console's browser test: playwright-core at the version the lockfile
+# pins (tests/console/package-lock.json), driving Debian's chromium.
+if ((ASAN == 0)) && command -v chromium >/dev/null && command -v npm >/dev/null; then
+  if npm ci --prefix tests/console --no-audit --no-fund --loglevel=error </dev/null; then
+    CTI_TEST_CONSOLE_DIR="$ROOT/tests/console"
+    CTI_TEST_CHROMIUM=$(command -v chromium)
+    CTI_TEST_SCREENSHOTS="$ROOT/$BUILD/console-screens"
+    export CTI_TEST_CONSOLE_DIR CTI_TEST_CHROMIUM CTI_TEST_SCREENSHOTS
+    log "console browser test: screenshots in $CTI_TEST_SCREENSHOTS"
+  else
+    log "warning: npm ci failed in tests/console; the console browser test will be skipped"
+  fi
+fi
+phase_done console
 
 # Serial on purpose: some integration tests stop and restart the cluster.
 unset CTEST_PARALLEL_LEVEL
