@@ -317,8 +317,6 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
   return std::move(parsed.value);
 }
 
-namespace {
-
 /// 429 for a client IP that sent too many wrong credentials; true when sent.
 bool refuse_if_blocked(handler_ptr self, const api_request& req) {
   const auto& limiter = self->state.ctx->auth_failures;
@@ -339,8 +337,6 @@ void count_auth_failure(handler_ptr self, const std::string& remote) {
   if (const auto& limiter = self->state.ctx->auth_failures)
     limiter->record(remote);
 }
-
-} // namespace
 
 void with_app(handler_ptr self, const api_request& req,
               std::function<void(const std::string& app_id)> next) {

@@ -1,5 +1,7 @@
 // `GET /ws` before the upgrade, and the WebSocket monitoring endpoint.
 
+#include <cstdlib>
+
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
@@ -100,6 +102,8 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
 }
 
 void handle_console_stream(handler_ptr self, const api_request& req) {
+  if (refuse_if_blocked(self, req))
+    return;
   const auto* ticket = req.query_param("ticket");
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
@@ -108,6 +112,8 @@ void handle_console_stream(handler_ptr self, const api_request& req) {
                   ? std::nullopt
                   : verify_console_ticket(self->state.ctx->cfg.internal_api_secret, *ticket, now_ms);
   if (!app_id) {
+    if (ticket != nullptr && !ticket->empty())
+      count_auth_failure(self, req.remote_address);
     reply(self, api_response::failure(req.serial, errc::unauthorized,
                                       "missing, invalid or expired stream ticket"));
     return;
@@ -117,6 +123,14 @@ void handle_console_stream(handler_ptr self, const api_request& req) {
     return;
   accepted["app_id"] = *app_id;
   accepted["internal"] = true;
+  // Closed after this long (the page opens a new view with a new ticket).
+  // Tests shorten it.
+  static const int64_t max_age_ms = [] {
+    const char* v = std::getenv("CTI_TEST_CONSOLE_VIEW_MAX_MS");
+    auto n = v == nullptr ? std::nullopt : parse_int64(v);
+    return n && *n > 0 ? *n : console_view_max_age_ms;
+  }();
+  accepted["max_age_ms"] = max_age_ms;
   api_response resp;
   resp.serial = req.serial;
   resp.status = 101;

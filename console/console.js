@@ -8,7 +8,8 @@
 
 (() => {
   const KEY = 'cti-console-secret';
-  const REFRESH_MS = 2000;
+  const REFRESH_MS = 2000;      // the overview
+  const APPS_REFRESH_MS = 10000; // the apps list (one query over every app)
   const HISTORY = 60; // samples per chart: two minutes
   const STREAM_ROWS = 200;
 
@@ -17,8 +18,11 @@
   let timer = null;
   let apps = [];
   let socket = null;
+  let streamRun = 0;      // bumped by every start and stop: a late answer is dropped
+  let lastSeq = null;     // the stream's last seq seen (reconnects resume after it)
+  let reconnectTimer = null;
   const series = {};
-  let lastTotals = null;
+  const lastTotals = {};  // per node: behind a load balancer requests reach any
 
   // -- helpers ---------------------------------------------------------------
 
@@ -121,25 +125,30 @@
     show(view);
     stopTimer();
     if (view === 'overview') startTimer(refreshOverview);
-    if (view === 'apps') startTimer(refreshApps);
+    if (view === 'apps') startTimer(refreshApps, APPS_REFRESH_MS);
     if (view === 'stream' || view === 'dead') loadAppChoices();
     if (view === 'dead' && $('#dead-app').value) loadDead();
   }
 
-  function startTimer(fn) {
-    fn();
-    timer = setInterval(fn, REFRESH_MS);
+  // One refresh at a time: the next is due `every` ms after one ends.
+  function startTimer(fn, every = REFRESH_MS) {
+    const run = async () => {
+      try { await fn(); } finally { if (timer === handle) handle.id = setTimeout(run, every); }
+    };
+    const handle = { id: null };
+    timer = handle;
+    run();
   }
 
   function stopTimer() {
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer.id);
     timer = null;
   }
 
   function signOut(message) {
     sessionStorage.removeItem(KEY);
     stopStream();
-    lastTotals = null;
+    for (const k of Object.keys(lastTotals)) delete lastTotals[k];
     for (const k of Object.keys(series)) delete series[k];
     $('#signin-error').textContent = message || '';
     if (location.hash !== '#signin') history.replaceState(null, '', '#signin');
@@ -228,9 +237,10 @@
 
     const now = performance.now();
     let rate = 0;
-    if (lastTotals && now > lastTotals.at)
-      rate = Math.max(0, (metrics.total_requests - lastTotals.requests) / ((now - lastTotals.at) / 1000));
-    lastTotals = { at: now, requests: metrics.total_requests };
+    const prev = lastTotals[metrics.node];
+    if (prev && now > prev.at)
+      rate = Math.max(0, (metrics.total_requests - prev.requests) / ((now - prev.at) / 1000));
+    lastTotals[metrics.node] = { at: now, requests: metrics.total_requests };
     const ev = metrics.event_processor || {};
     const ws = metrics.websocket || {};
     const tiles = [
@@ -271,9 +281,13 @@
     ok.textContent = okLabel;
     ok.className = danger ? 'danger' : '';
     d.returnValue = '';
+    const opener = document.activeElement;
     d.showModal();
     return new Promise((resolve) => {
-      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      d.addEventListener('close', () => {
+        if (opener && opener.isConnected) opener.focus();
+        resolve(d.returnValue === 'ok');
+      }, { once: true });
     });
   }
 
@@ -352,7 +366,11 @@
     const input = $('#new-key-value');
     input.value = key;
     $('#new-key-copied').textContent = '';
-    d.addEventListener('close', () => { input.value = ''; }, { once: true });
+    const opener = document.activeElement;
+    d.addEventListener('close', () => {
+      input.value = '';
+      if (opener && opener.isConnected) opener.focus();
+    }, { once: true });
     d.showModal();
     input.select();
   }
@@ -366,6 +384,20 @@
       document.execCommand('copy');
     }
     $('#new-key-copied').textContent = 'Copied to the clipboard.';
+  }
+
+  // Replaces a table body's rows; the button that had the focus (found
+  // again by its row's `key` attribute and its label) gets it back.
+  function replaceKeepingFocus(body, rows, key) {
+    const active = document.activeElement;
+    const row = active && body.contains(active) ? active.closest(`tr[${key}]`) : null;
+    const id = row ? row.getAttribute(key) : null;
+    const label = active ? active.getAttribute('aria-label') : null;
+    body.replaceChildren(...rows);
+    if (id === null) return;
+    const again = body.querySelector(`tr[${key}="${CSS.escape(id)}"]`);
+    const target = again && [...again.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === label);
+    (target || again?.querySelector('button'))?.focus();
   }
 
   async function fetchApps() {
@@ -386,7 +418,7 @@
     $('#apps-count').textContent = `${apps.length} app${apps.length === 1 ? '' : 's'}`;
     const rows = apps.length ? apps.map(appRow)
       : [el('tr', {}, el('td', { class: 'empty', colspan: '7', text: 'No apps yet (POST /internal/apps).' }))];
-    $('#apps-table tbody').replaceChildren(...rows);
+    replaceKeepingFocus($('#apps-table tbody'), rows, 'data-app');
   }
 
   async function loadAppChoices() {
@@ -409,6 +441,8 @@
   }
 
   function stopStream() {
+    streamRun += 1;
+    clearTimeout(reconnectTimer);
     if (socket) {
       socket.onclose = null;
       socket.close(1000);
@@ -436,39 +470,63 @@
     const app = $('#stream-app').value;
     if (!app) return;
     stopStream();
+    lastSeq = null;
     $('#stream-table tbody').replaceChildren();
     $('#stream-start').disabled = true;
-    streamState('Connecting…');
+    $('#stream-stop').disabled = false;
+    openStream(app, streamRun, 0);
+  }
+
+  // Opens the app's view (a fresh ticket each time); a view that closes by
+  // itself (it expires after a while, or its node went away) is opened
+  // again after the last seq seen, so no event is missed or shown twice.
+  async function openStream(app, run, failures) {
+    streamState(failures ? 'Reconnecting…' : 'Connecting…');
     let ticket;
     try {
       ticket = await api('POST', '/internal/console/stream-ticket', { app_id: app });
     } catch (e) {
-      $('#stream-start').disabled = false;
-      streamState(`Could not connect: ${e.message}`);
+      if (run !== streamRun) return;
+      if (e.status === 401 || e.status === 404) {
+        stopStream();
+        streamState(`Could not connect: ${e.message}`);
+      } else {
+        retryStream(app, run, failures + 1, e.message);
+      }
       return;
     }
+    if (run !== streamRun) return; // stopped, signed out or restarted meanwhile
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/internal/console/stream?ticket=${encodeURIComponent(ticket.ticket)}`);
+    const since = lastSeq === null ? '' : `&since=${lastSeq}`;
+    const ws = new WebSocket(`${proto}//${location.host}/internal/console/stream?ticket=` +
+      `${encodeURIComponent(ticket.ticket)}${since}`);
     socket = ws;
-    $('#stream-stop').disabled = false;
     ws.onmessage = (m) => {
       let f;
       try { f = JSON.parse(m.data); } catch { return; }
       if (f.type === 'welcome') {
+        failures = 0;
+        if (lastSeq === null) lastSeq = f.seq;
         streamState(`Watching live · node ${f.node} · stream at seq ${f.seq}`);
       } else if (f.type === 'event') {
+        if (lastSeq !== null && f.seq <= lastSeq) return;
+        lastSeq = f.seq;
         const body = $('#stream-table tbody');
         body.prepend(eventRow(f));
         while (body.rows.length > STREAM_ROWS) body.deleteRow(-1);
       }
     };
     ws.onclose = (e) => {
-      if (socket !== ws) return;
+      if (socket !== ws || run !== streamRun) return;
       socket = null;
-      $('#stream-start').disabled = false;
-      $('#stream-stop').disabled = true;
-      streamState(`Disconnected (${e.code}${e.reason ? `: ${e.reason}` : ''})`);
+      retryStream(app, run, failures + 1, `${e.code}${e.reason ? `: ${e.reason}` : ''}`);
     };
+  }
+
+  function retryStream(app, run, failures, why) {
+    const wait = Math.min(30000, 500 * 2 ** Math.min(failures - 1, 6));
+    streamState(`Disconnected (${why}); reconnecting in ${Math.round(wait / 1000)} s`);
+    reconnectTimer = setTimeout(() => { if (run === streamRun) openStream(app, run, failures); }, wait);
   }
 
   // -- dead events ---------------------------------------------------------------------
@@ -504,7 +562,10 @@
         }),
       }))))
       : [el('tr', {}, el('td', { class: 'empty', colspan: '5', text: 'No dead events for this app.' }))];
-    $('#dead-table tbody').replaceChildren(...rows);
+    replaceKeepingFocus($('#dead-table tbody'), rows, 'data-event');
+    // The replayed row is gone: the focus goes back to the app picker.
+    if (!$('#dead-table').contains(document.activeElement) && document.activeElement === document.body)
+      $('#dead-app').focus();
   }
 
   // -- start ------------------------------------------------------------------------
@@ -516,6 +577,11 @@
     $('#stream-stop').addEventListener('click', stopStream);
     $('#dead-form').addEventListener('submit', loadDead);
     $('#new-key-copy').addEventListener('click', copyKey);
+    // The skip link moves the focus only (the hash names the views).
+    $('.skip').addEventListener('click', (e) => {
+      e.preventDefault();
+      $('#main').focus();
+    });
     window.addEventListener('hashchange', () => {
       if (location.hash !== '#stream') stopStream();
       route();

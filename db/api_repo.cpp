@@ -212,7 +212,7 @@ db_answer console_apps(pqxx::transaction_base& tx) {
     + us_of("a.api_key_revoked_at") + ", a.last_seq, d.status, d.environment, d.dialpad_org_id,"
     " COALESCE(e.pending, 0), COALESCE(e.failed, 0), COALESCE(e.dead, 0)"
     " FROM apps a LEFT JOIN dialpad_connections d ON d.app_id = a.id"
-    " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
+    " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE state = 'pending' AND attempts = 0) AS pending,"
     "   count(*) FILTER (WHERE state = 'pending' AND attempts > 0) AS failed,"
     "   count(*) FILTER (WHERE state = 'dead') AS dead"
     "   FROM webhook_events w WHERE w.app_id = a.id AND w.state <> 'processed') e ON true"

@@ -66,7 +66,7 @@ std::optional<std::string> verify_console_ticket(std::string_view secret, std::s
   auto body = ticket.substr(0, ticket.size() - parts[4].size() - 1);
   if (!constant_time_equals(hmac_sha256_hex(ticket_key(secret), body), parts[4]))
     return std::nullopt;
-  if (now_ms >= expires || expires - now_ms > console_ticket_lifetime_ms)
+  if (now_ms >= expires || expires - now_ms > console_ticket_lifetime_ms + console_ticket_skew_ms)
     return std::nullopt;
   return std::string{parts[1]};
 }

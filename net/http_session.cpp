@@ -403,8 +403,9 @@ private:
                                     {"app_id", j["app_id"].get<std::string>()}});
     phase_ = phase::closed;
     shared_->remove(this); // the WebSocket session registers itself
+    std::chrono::milliseconds max_age{j.value("max_age_ms", int64_t{0})};
     start_ws_session(std::move(stream_), parser_->release(), shared_,
-                     j["app_id"].get<std::string>(), std::move(f));
+                     j["app_id"].get<std::string>(), std::move(f), max_age);
   }
 
   void on_request_timeout(uint64_t serial, beast::error_code ec) {

@@ -15,6 +15,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -46,8 +47,10 @@ class ws_session : public ws_sink,
                    public std::enable_shared_from_this<ws_session<Stream>> {
 public:
   ws_session(Stream&& stream, std::shared_ptr<server_shared> shared,
-             std::string app_id, ws_filter filter)
+             std::string app_id, ws_filter filter, std::chrono::milliseconds max_age)
     : ws_(std::move(stream)),
+      max_age_timer_(ws_.get_executor()),
+      max_age_(max_age),
       shared_(std::move(shared)),
       app_id_(std::move(app_id)),
       filter_(std::move(filter)) {
@@ -112,6 +115,13 @@ private:
       return;
     }
     actor_ = spawn_ws_session(shared_->sys, shared_->ctx, this->weak_from_this(), app_id_, filter_);
+    if (max_age_.count() > 0) {
+      max_age_timer_.expires_after(max_age_);
+      max_age_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec)
+          self->start_close(1000, "view expired, open a new one");
+      });
+    }
     if (shared_->shutting_down.load()) {
       start_close(1001, "server shutting down");
       return;
@@ -129,6 +139,7 @@ private:
       // already answered with its close code (1009 too big, 1007 bad
       // UTF-8), or our own close: in every case the connection is done.
       open_ = false;
+      max_age_timer_.cancel(); // (it holds the session alive)
       return;
     }
     if (!ws_.got_text()) {
@@ -181,6 +192,7 @@ private:
     if (ec) {
       open_ = false;
       queue_.clear();
+      max_age_timer_.cancel();
       return;
     }
     shared_->ctx->ws->sent();
@@ -214,12 +226,15 @@ private:
 
   void send_close() {
     close_sent_ = true;
+    max_age_timer_.cancel();
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->open_ = false;
     });
   }
 
   websocket::stream<Stream> ws_;
+  asio::steady_timer max_age_timer_;
+  std::chrono::milliseconds max_age_;
   beast::flat_buffer buffer_;
   std::shared_ptr<server_shared> shared_;
   std::string app_id_;
@@ -239,17 +254,17 @@ private:
 
 void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> req,
                       std::shared_ptr<server_shared> shared, std::string app_id,
-                      ws_filter filter) {
+                      ws_filter filter, std::chrono::milliseconds max_age) {
   auto s = std::make_shared<ws_session<beast::tcp_stream>>(
-    std::move(stream), std::move(shared), std::move(app_id), std::move(filter));
+    std::move(stream), std::move(shared), std::move(app_id), std::move(filter), max_age);
   s->run(std::move(req));
 }
 
 void start_ws_session(beast::ssl_stream<beast::tcp_stream>&& stream,
                       http::request<http::string_body> req, std::shared_ptr<server_shared> shared,
-                      std::string app_id, ws_filter filter) {
+                      std::string app_id, ws_filter filter, std::chrono::milliseconds max_age) {
   auto s = std::make_shared<ws_session<beast::ssl_stream<beast::tcp_stream>>>(
-    std::move(stream), std::move(shared), std::move(app_id), std::move(filter));
+    std::move(stream), std::move(shared), std::move(app_id), std::move(filter), max_age);
   s->run(std::move(req));
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -234,6 +235,47 @@ TEST_F(console_test, the_stream_view_needs_a_valid_ticket_and_outlives_a_key_rot
   EXPECT_EQ(ev["seq"], 2);
 }
 
+TEST(console_stream, a_view_closes_after_its_maximum_age_and_wrong_tickets_are_braked) {
+  server_process server{{{"API_KEY_BCRYPT_COST", "4"},
+                         {"CTI_TEST_CONSOLE_VIEW_MAX_MS", "700"},
+                         {"AUTH_FAILURES_PER_MINUTE", "3"}}};
+  ASSERT_TRUE(server.start()) << server.output();
+  auto app = cti::test::create_app_over_http(server.port(), "console-max-age");
+  auto key = cti::test::create_key_over_http(server.port(), app);
+  auto view_ptr = std::make_unique<cti::test::ws_client>(
+    server.port(), "/internal/console/stream?ticket=" + ticket_for(server.port(), app));
+  auto& view = *view_ptr;
+  ASSERT_TRUE(view.open());
+  // (Gone before the server stops: a client that does not read would hold
+  // the shutdown's close handshake.)
+  auto client_ptr = std::make_unique<cti::test::ws_client>(server.port(), "/ws?api_key=" + key);
+  auto& client = *client_ptr;
+  ASSERT_TRUE(client.open());
+  ASSERT_TRUE(next_frame(view, "welcome", 5s).is_object());
+  ASSERT_TRUE(next_frame(client, "welcome", 5s).is_object());
+  // The view goes by itself (a leaked ticket gives no lasting access)...
+  EXPECT_FALSE(next_frame(view, "event", 10s).is_object());
+  EXPECT_EQ(view.close_code(), std::optional<uint16_t>{1000});
+  EXPECT_NE(view.close_reason().find("expired"), std::string::npos) << view.close_reason();
+  // ... an app's own session does not.
+  EXPECT_FALSE(client.close_code().has_value());
+  ASSERT_EQ(cti::test::post_signed_event(server.port(), app, ring(8'400'001)).status, 200);
+  EXPECT_TRUE(next_frame(client, "event", 10s).is_object());
+
+  // Wrong tickets count as wrong credentials: past the limit, 429 (for a
+  // valid ticket too, from that address).
+  auto valid = ticket_for(server.port(), app);
+  for (int i = 0; i < 3; ++i) {
+    cti::test::ws_client bad{server.port(), "/internal/console/stream?ticket=ct1.x." + std::to_string(i)};
+    EXPECT_EQ(bad.status(), 401);
+  }
+  cti::test::ws_client braked{server.port(), "/internal/console/stream?ticket=" + valid};
+  EXPECT_EQ(braked.status(), 429);
+  client_ptr.reset();
+  view_ptr.reset();
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.output();
+}
+
 TEST_F(console_test, connect_dialpad_can_answer_the_authorize_address_instead_of_redirecting) {
   auto app = cti::test::create_app_over_http(port(), "console-oauth");
   auto plain = internal_call(port(), "GET", "/auth/dialpad/connect?app_id=" + app);
@@ -259,6 +301,8 @@ TEST(console_browser, sign_in_apps_rotate_live_stream_and_replay_in_chromium) {
       || !std::filesystem::exists(chromium))
     GTEST_SKIP() << "chromium or tests/console/node_modules missing (scripts/test.sh installs them)";
   server_process server{{{"API_KEY_BCRYPT_COST", "4"},
+                         // Short-lived views: the page must reopen them unnoticed.
+                         {"CTI_TEST_CONSOLE_VIEW_MAX_MS", "3000"},
                          {"DIALPAD_PROD_CLIENT_ID", "console-client"},
                          {"DIALPAD_PROD_CLIENT_SECRET", "console-client-secret"},
                          {"DIALPAD_PROD_BASE_URL", "http://127.0.0.1:9"},
