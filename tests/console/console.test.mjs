@@ -8,6 +8,8 @@
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 const env = (name) => {
@@ -24,6 +26,21 @@ const deadId = env('DEAD_EVENT_ID');
 const shots = env('SCREENSHOTS');
 
 const step = (text) => console.log(`console test: ${text}`);
+
+// axe-core (pinned in package-lock.json): the WCAG 2 A/AA rules, contrast
+// included, run inside the page on each view.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function audit(page, what, exclude = []) {
+  // Evaluated through the DevTools protocol: the page's CSP (script-src
+  // 'self') stays as it is.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async (exclude) => {
+    const context = exclude.length ? { include: [['html']], exclude: exclude.map((e) => [e]) } : document;
+    const r = await window.axe.run(context, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')})`);
+  }, exclude);
+  assert.deepEqual(result, [], `accessibility violations on ${what}`);
+}
 
 async function postRing(callId, eventType = 'call.ring', extra = {}) {
   const body = JSON.stringify({
@@ -77,6 +94,7 @@ try {
   await page.goto(`${base}/console`);
   await page.getByLabel('Internal API secret').waitFor();
   await page.screenshot({ path: `${shots}/01-sign-in.png` });
+  await audit(page, 'the sign-in page');
   await page.getByLabel('Internal API secret').fill('not-the-secret');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'not accepted' }).waitFor();
@@ -102,6 +120,7 @@ try {
   await until('an overview refresh', async () => (await page.locator('#ov-updated').innerText()) !== updated, 6000);
   await until('a chart line', async () => (await page.locator('#tile-requests polyline').count()) > 0, 6000);
   await page.screenshot({ path: `${shots}/02-overview.png`, fullPage: true });
+  await audit(page, 'the overview');
 
   // -- apps -----------------------------------------------------------------------
   step('apps');
@@ -112,6 +131,9 @@ try {
   assert.match(await row.innerText(), /raw_[0-9a-f]{4}\.\.\.[0-9a-f]{4}/);
   assert.match(await row.innerText(), /active/);
   await page.screenshot({ path: `${shots}/03-apps.png` });
+  // (The test database holds hundreds of apps by now: the first 20 rows
+  // stand for the rest, which are built by the same code.)
+  await audit(page, 'the apps page', ['#apps-table tbody tr:nth-child(n+21)']);
 
   step('disable and enable, each behind a confirmation');
   await row.getByRole('button', { name: `Disable ${appName}` }).click();
@@ -142,6 +164,7 @@ try {
   await page.getByText('Copied to the clipboard.').waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), newKey);
   await page.screenshot({ path: `${shots}/04-new-key.png` });
+  await audit(page, 'the new key dialog');
   await page.getByRole('button', { name: 'Done' }).click();
   assert.equal(await keyBox.inputValue(), '', 'the key stayed in the page after the dialog closed');
   const withNew = await fetch(`${base}/api/calls`, { headers: { 'x-app-api-key': newKey } });
@@ -192,6 +215,7 @@ try {
   assert.deepEqual(seqs, [seqs[2] + 2, seqs[2] + 1, seqs[2]], `not contiguous: ${seqs}`);
   assert.ok(sockets.slice(opened).some((u) => /[?&]since=\d+/.test(u)), 'the reopened view did not ask for since');
   await page.screenshot({ path: `${shots}/05-live-stream.png`, fullPage: true });
+  await audit(page, 'the live stream');
   // The stream URL carries a ticket, never the secret.
   assert.ok(requests.every((u) => !u.includes(secret)), 'the secret went into a URL');
   assert.ok(requests.some((u) => u.includes('/internal/console/stream?ticket=')), 'no stream request seen');
@@ -206,6 +230,7 @@ try {
   await deadRow.waitFor();
   assert.match(await deadRow.innerText(), /injected by the console test/);
   await page.screenshot({ path: `${shots}/06-dead-events.png`, fullPage: true });
+  await audit(page, 'the dead events');
   await deadRow.getByRole('button', { name: /^Replay event/ }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Replay' }).click();
   await page.getByRole('status').filter({ hasText: 'queued again' }).waitFor();
@@ -238,6 +263,7 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow} px wider than a phone`);
   await page.screenshot({ path: `${shots}/07-overview-phone.png`, fullPage: true });
+  await audit(page, 'the overview at phone width');
   await page.getByRole('link', { name: 'Apps' }).click();
   await row.waitFor();
   await page.screenshot({ path: `${shots}/08-apps-phone.png` });
