@@ -239,6 +239,36 @@ TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_
     EXPECT_EQ(calls(*n, new_key), 200);
 }
 
+TEST_F(cluster_test, a_console_ticket_from_node_1_opens_the_view_on_node_3_which_sees_node_1s_events) {
+  auto [app, key] = app_with_key(*n1, "cluster console");
+  // The ticket is asked of one node and used on another (a load balancer
+  // between the console's two requests): any node checks it.
+  auto t = cti::test::internal_call(n1->proc->port(), "POST", "/internal/console/stream-ticket",
+                                    json{{"app_id", app}}.dump());
+  ASSERT_EQ(t.status, 200) << t.body;
+  ws_client view{n3->proc->port(),
+                 "/internal/console/stream?ticket=" + json::parse(t.body)["ticket"].get<std::string>()};
+  ASSERT_TRUE(view.open()) << view.status() << " " << view.refusal_body();
+  auto w = view.read(5s);
+  ASSERT_TRUE(w && json::parse(*w)["type"] == "welcome");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(n1->proc->port(), app,
+                                           ring("cc-" + std::to_string(i), 7700 + i).dump())
+                .status,
+              200);
+  EXPECT_EQ(read_stream(view, 1, 5), 5);
+  // The key rotated on node 1 closes the app's sessions everywhere, not
+  // the operator's view on node 3.
+  auto on2 = subscribed(*n2, key);
+  ASSERT_TRUE(on2);
+  ASSERT_FALSE(cti::test::create_key_over_http(n1->proc->port(), app).empty());
+  EXPECT_FALSE(on2->read(5s).has_value());
+  EXPECT_EQ(on2->close_code(), 1008);
+  ASSERT_EQ(cti::test::post_signed_event(n1->proc->port(), app, ring("cc-after", 7799).dump()).status,
+            200);
+  EXPECT_EQ(read_stream(view, 6, 6), 6);
+}
+
 TEST_F(cluster_test, a_node_of_another_protocol_is_refused_with_a_clear_line) {
   auto odd = start_node("c-odd", seed_of(*n1), {{"CTI_TEST_CLUSTER_PROTOCOL", "99"}});
   EXPECT_TRUE(cti::test::eventually(
