@@ -43,6 +43,7 @@ struct options {
   std::string app, key, secret, mode = "latency";
   double rate = 500, duration = 60, hold = 5;
   int connections = 1;
+  int threads = 1; ///< --threads: threads reading the subscribers (fanout)
 };
 
 std::string hmac_hex(const std::string& key, const std::string& data) {
@@ -211,6 +212,7 @@ int main(int argc, char** argv) {
     else if (k == "--duration") o.duration = std::stod(v);
     else if (k == "--hold") o.hold = std::stod(v);
     else if (k == "--connections") o.connections = std::stoi(v);
+    else if (k == "--threads") o.threads = std::max(1, std::stoi(v));
   }
   asio::io_context ioc;
   auto base = (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 1000000000LL
@@ -295,7 +297,8 @@ int main(int argc, char** argv) {
                                     std::chrono::duration<double>(o.hold)));
     return 0;
   }
-  int got = 0;
+  std::atomic<int> got{0};
+  std::mutex when_mtx;
   clock_type::time_point first{}, last{};
   int64_t call = base + 999999;
   for (auto& s : subs)
@@ -303,19 +306,34 @@ int main(int argc, char** argv) {
       if (call_of(f) != call)
         return;
       auto now = clock_type::now();
-      if (got++ == 0)
-        first = now;
-      last = now;
+      {
+        std::lock_guard<std::mutex> g{when_mtx};
+        if (first == clock_type::time_point{} || now < first)
+          first = now;
+        if (now > last)
+          last = now;
+      }
+      if (++got >= o.connections - failed)
+        ioc.stop();
     };
   asio::io_context pio;
   poster p{pio, o};
+  // More than one thread reads the subscribers (each socket has one read
+  // outstanding at a time, so its handlers never run concurrently).
+  auto work = asio::make_work_guard(ioc);
+  std::vector<std::thread> readers;
+  for (int i = 1; i < o.threads; ++i)
+    readers.emplace_back([&] { ioc.run_for(std::chrono::seconds{30}); });
   auto posted_at = clock_type::now();
   bool ok = p.post(call);
-  run_until(ioc, [&] { return got >= o.connections - failed; },
-            clock_type::now() + std::chrono::seconds{30});
+  if (got < o.connections - failed)
+    ioc.run_for(std::chrono::seconds{30});
+  ioc.stop();
+  for (auto& t : readers)
+    t.join();
   std::printf("{\"scenario\":\"ws_fanout\",\"connections\":%d,\"failed\":%d,\"post_ok\":%s,"
               "\"received\":%d,\"post_to_first_ms\":%.2f,\"first_to_last_ms\":%.2f}\n",
-              o.connections, failed, ok ? "true" : "false", got,
+              o.connections, failed, ok ? "true" : "false", got.load(),
               std::chrono::duration<double, std::milli>(first - posted_at).count(),
               std::chrono::duration<double, std::milli>(last - first).count());
   return 0;

@@ -322,7 +322,7 @@ printf '{"scenario":"ws_idle_rss","open":%s,"rss_before_mib":%.1f,"rss_with_open
   "$open_now" "$(echo "$rss0 / 1024" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" \
   "$(echo "($rss1 - $rss0) / ($open_now + 0.0001)" | bc -l)"
 log "scenario: one event fanned out to $FANOUT subscribers of one app"
-wsb --mode fanout --connections "$FANOUT"
+wsb --mode fanout --connections "$FANOUT" --threads 2
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server
