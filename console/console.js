@@ -78,7 +78,7 @@
     }
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, raw = false) {
     const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY) || ''}` };
     const init = { method, headers, cache: 'no-store' };
     if (body !== undefined) {
@@ -96,7 +96,7 @@
       throw new HttpError(401, data);
     }
     if (!res.ok) throw new HttpError(res.status, data);
-    return data;
+    return raw ? text : data;
   }
 
   // -- navigation --------------------------------------------------------------
@@ -200,6 +200,18 @@
     return svg;
   }
 
+  // One sample of a Prometheus text exposition (the first series of `name`).
+  function promValue(text, name) {
+    for (const line of (text || '').split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const rest = line.slice(name.length);
+      if (rest[0] !== '{' && rest[0] !== ' ') continue;
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+      return Number.isFinite(v) ? v : null;
+    }
+    return null;
+  }
+
   function record(name, value) {
     const s = series[name] || (series[name] = []);
     s.push(value);
@@ -217,12 +229,13 @@
   }
 
   async function refreshOverview() {
-    let health = null, metrics = null, cluster = null;
+    let health = null, metrics = null, cluster = null, prom = '';
     try {
-      [health, metrics, cluster] = await Promise.all([
+      [health, metrics, cluster, prom] = await Promise.all([
         fetch('/health', { cache: 'no-store' }).then((r) => r.json().catch(() => null)).catch(() => null),
         api('GET', '/metrics'),
         api('GET', '/internal/cluster'),
+        api('GET', '/metrics?format=prometheus', undefined, true),
       ]);
     } catch (e) {
       if (e.status !== 401) $('#ov-updated').textContent = `Refresh failed: ${e.message}`;
@@ -240,7 +253,15 @@
     const prev = lastTotals[metrics.node];
     if (prev && now > prev.at)
       rate = Math.max(0, (metrics.total_requests - prev.requests) / ((now - prev.at) / 1000));
-    lastTotals[metrics.node] = { at: now, requests: metrics.total_requests };
+    // Arrival → applied, from the histogram's sum and count: the mean over
+    // the events processed since the previous refresh (none: no figure).
+    const latSum = promValue(prom, 'cti_event_processing_latency_seconds_sum');
+    const latCount = promValue(prom, 'cti_event_processing_latency_seconds_count');
+    let latency = null;
+    if (prev && latCount !== null && prev.latCount !== null && latCount > prev.latCount)
+      latency = ((latSum - prev.latSum) / (latCount - prev.latCount)) * 1000;
+    lastTotals[metrics.node] = { at: now, requests: metrics.total_requests, latSum, latCount };
+    if (latency !== null) record('latency', latency);
     const ev = metrics.event_processor || {};
     const ws = metrics.websocket || {};
     const tiles = [
@@ -249,8 +270,9 @@
         record('errors', metrics.error_rate * 100)),
       tile('queue', 'Queue length', String(ev.queue_length ?? '—'), record('queue', ev.queue_length || 0),
         `${ev.dead ?? 0} dead · ${ev.processed_last_minute ?? 0} processed in the last minute`),
-      tile('latency', 'Processing time (avg)', `${(ev.avg_processing_time_ms || 0).toFixed(2)} ms`,
-        record('latency', ev.avg_processing_time_ms || 0)),
+      tile('latency', 'Processing latency', latency === null ? 'idle' : `${latency.toFixed(1)} ms`,
+        series.latency || [],
+        `arrival → applied, mean of the last ${REFRESH_MS / 1000} s · avg_processing_time_ms ${(ev.avg_processing_time_ms || 0).toFixed(2)}`),
       tile('websocket', 'WebSocket connections', String(ws.connections ?? 0), record('ws', ws.connections || 0),
         `${ws.messages_sent ?? 0} frames sent · ${ws.dropped_slow_consumers ?? 0} slow clients dropped`),
       tile('memory', 'Memory', `${(metrics.memory_usage_mb || 0).toFixed(1)} MiB`,

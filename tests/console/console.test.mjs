@@ -111,7 +111,7 @@ try {
   step('overview');
   await page.locator('#ov-health').filter({ hasText: 'Healthy' }).waitFor();
   for (const title of ['Requests per second', 'Error rate (5xx, 5 min)', 'Queue length',
-    'Processing time (avg)', 'WebSocket connections'])
+    'Processing latency', 'WebSocket connections'])
     await page.getByRole('group', { name: title }).waitFor();
   await page.locator('#ov-nodes tbody tr').first().waitFor();
   assert.match(await page.locator('#ov-nodes tbody').innerText(), /e2e-node/);
@@ -119,6 +119,10 @@ try {
   const updated = await page.locator('#ov-updated').innerText();
   await until('an overview refresh', async () => (await page.locator('#ov-updated').innerText()) !== updated, 6000);
   await until('a chart line', async () => (await page.locator('#tile-requests polyline').count()) > 0, 6000);
+  // An event processed now shows up as a latency figure (arrival → applied).
+  await postRing(8300000 + Math.floor(Math.random() * 1000) + 1000, 'call.ring');
+  await until('a processing latency figure', async () =>
+    /^[0-9.]+ ms$/.test(await page.locator('#tile-latency .value').innerText()), 10000);
   await page.screenshot({ path: `${shots}/02-overview.png`, fullPage: true });
   await audit(page, 'the overview');
 

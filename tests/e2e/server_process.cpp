@@ -235,6 +235,24 @@ server_process::~server_process() {
 }
 
 bool server_process::start(std::chrono::milliseconds deadline) {
+  // free_port() releases the port it found before the server binds it; in
+  // between, an outgoing connection (the server's own, to PostgreSQL) may
+  // take it as its ephemeral port. Then the server stops at once with
+  // "Address already in use": start again on another port.
+  for (int attempt = 0;; ++attempt) {
+    if (start_once(deadline))
+      return true;
+    bool port_taken = pid_ <= 0 && output().find("Address already in use") != std::string::npos
+                      && output().find("cannot start the HTTP server") != std::string::npos;
+    auto it = env_.find("PORT");
+    if (!port_taken || attempt >= 3 || it == env_.end() || it->second != std::to_string(port_))
+      return false;
+    port_ = free_port();
+    it->second = std::to_string(port_);
+  }
+}
+
+bool server_process::start_once(std::chrono::milliseconds deadline) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env_)
     env_strings.push_back(k + "=" + v);

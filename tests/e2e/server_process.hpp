@@ -72,6 +72,7 @@ public:
   uint16_t port() const { return port_; }
 
 private:
+  bool start_once(std::chrono::milliseconds deadline);
   std::map<std::string, std::string> env_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
