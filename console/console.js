@@ -17,6 +17,7 @@
   const views = ['signin', 'overview', 'apps', 'stream', 'dead'];
   let timer = null;
   let apps = [];
+  let appsTruncated = false; // the server lists the newest 1000
   let socket = null;
   let streamRun = 0;      // bumped by every start and stop: a late answer is dropped
   let lastSeq = null;     // the stream's last seq seen (reconnects resume after it)
@@ -425,6 +426,7 @@
   async function fetchApps() {
     const res = await api('GET', '/internal/console/apps');
     apps = res.data || [];
+    appsTruncated = !!res.truncated;
     return apps;
   }
 
@@ -437,7 +439,8 @@
       if (e.status !== 401) $('#apps-count').textContent = `Refresh failed: ${e.message}`;
       return;
     }
-    $('#apps-count').textContent = `${apps.length} app${apps.length === 1 ? '' : 's'}`;
+    $('#apps-count').textContent = appsTruncated ? `The newest ${apps.length} apps (there are more)`
+      : `${apps.length} app${apps.length === 1 ? '' : 's'}`;
     const rows = apps.length ? apps.map(appRow)
       : [el('tr', {}, el('td', { class: 'empty', colspan: '7', text: 'No apps yet (POST /internal/apps).' }))];
     replaceKeepingFocus($('#apps-table tbody'), rows, 'data-app');

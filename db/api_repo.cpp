@@ -200,6 +200,8 @@ db_answer app_get(pqxx::transaction_base& tx, const db_query& q) {
 /// Every app (newest first, at most 1000) with what the operator console
 /// shows: key state, Dialpad connection, stream position and the events
 /// not processed (read through the partial index of unprocessed events).
+constexpr std::size_t console_apps_max = 1000;
+
 db_answer console_apps(pqxx::transaction_base& tx) {
   auto time_or_null = [](const pqxx::field& f) -> ojson {
     if (f.is_null())
@@ -216,9 +218,11 @@ db_answer console_apps(pqxx::transaction_base& tx) {
     "   count(*) FILTER (WHERE state = 'pending' AND attempts > 0) AS failed,"
     "   count(*) FILTER (WHERE state = 'dead') AS dead"
     "   FROM webhook_events w WHERE w.app_id = a.id AND w.state <> 'processed') e ON true"
-    " ORDER BY a.created_at DESC, a.id DESC LIMIT 1000");
+    " ORDER BY a.created_at DESC, a.id DESC LIMIT " + std::to_string(console_apps_max + 1));
   ojson data = ojson::array();
   for (const auto& r : res) {
+    if (data.size() == console_apps_max)
+      break; // the one past the limit only says there are more
     ojson app;
     app["id"] = r[0].as<std::string>();
     app["name"] = r[1].as<std::string>();
@@ -242,7 +246,8 @@ db_answer console_apps(pqxx::transaction_base& tx) {
                      {"dead", r[15].as<int64_t>()}};
     data.push_back(std::move(app));
   }
-  return {200, dump(ojson{{"data", data}}), {}};
+  bool truncated = res.size() > console_apps_max;
+  return {200, dump(ojson{{"data", data}, {"truncated", truncated}}), {}};
 }
 
 db_answer app_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
