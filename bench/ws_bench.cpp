@@ -13,11 +13,19 @@
 //
 // Prints one JSON line. Single-threaded asio for the sockets; the webhook
 // sender (latency mode) is a second thread with blocking I/O.
+//
+// Profiling the fan-out: with CTI_WSB_READY_FILE=F set, fanout mode creates
+// F once every subscriber has its welcome, waits until F.go exists before it
+// posts the webhook, and stays 2 s after the last frame (so a profiler
+// started in between sees the fan-out and not the connection set-up or
+// teardown). docs/BENCHMARKS.md shows the perf commands.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -324,6 +332,15 @@ int main(int argc, char** argv) {
   std::vector<std::thread> readers;
   for (int i = 1; i < o.threads; ++i)
     readers.emplace_back([&] { ioc.run_for(std::chrono::seconds{30}); });
+  if (const char* ready = std::getenv("CTI_WSB_READY_FILE")) {
+    // Profiling hook: say we are ready, wait for <file>.go before posting.
+    std::FILE* f = std::fopen(ready, "w");
+    if (f)
+      std::fclose(f);
+    std::string go = std::string{ready} + ".go";
+    while (!std::filesystem::exists(go))
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
   auto posted_at = clock_type::now();
   bool ok = p.post(call);
   if (got < o.connections - failed)
@@ -336,5 +353,8 @@ int main(int argc, char** argv) {
               o.connections, failed, ok ? "true" : "false", got.load(),
               std::chrono::duration<double, std::milli>(first - posted_at).count(),
               std::chrono::duration<double, std::milli>(last - first).count());
+  std::fflush(stdout);
+  if (std::getenv("CTI_WSB_READY_FILE"))
+    std::this_thread::sleep_for(std::chrono::seconds{2}); // keep the teardown out of the profile
   return 0;
 }
