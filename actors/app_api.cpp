@@ -59,8 +59,12 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
         return bad("must be inbound or outbound");
       args["direction"] = *d;
     } else if (n == "phone" || n == "from_number" || n == "to_number") {
+      // Digits, after an optional '+', once spaces, dots, dashes and
+      // parentheses are gone (stored numbers are normalized the same way).
       auto p = normalize_phone(*v);
-      if (p.empty() || p.size() > 64 || p == "+")
+      auto digits = p.substr(p.starts_with('+') ? 1 : 0);
+      if (digits.empty() || p.size() > 64
+          || digits.find_first_not_of("0123456789") != std::string::npos)
         return bad("must be a phone number");
       args[n] = p;
     } else if (n == "dialpad_user_id") {

@@ -557,7 +557,7 @@ void sync_fetch(sync_ptr self) {
             });
       },
       [self](caf::error& err) {
-        sync_finish(self, "failed", message_of(err));
+        sync_finish(self, "failed", "no Dialpad access token: " + message_of(err));
       });
 }
 

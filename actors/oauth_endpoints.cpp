@@ -126,7 +126,7 @@ void store_connection(handler_ptr self, const api_request& req, const std::strin
                 make_query(req, query_kind::dialpad_connect, app, args))
     .then(
       [self, serial, app, wants_json, req](db_answer&) {
-        log::info("Dialpad account connected", {{"app_id", app}});
+        log::info("Dialpad account connected", {{"app_id", app}, {"request_id", req.request_id}});
         self->send(self->state.ctx->dialpad, start_atom_v, app);
         // The org id routes webhooks: the registry forgets what it knew.
         auto finish = [self, serial, app, wants_json] {
@@ -165,7 +165,7 @@ void fetch_company(handler_ptr self, const api_request& req, const std::string& 
           id = json_dialpad_id(j["id"]);
         if (!id) {
           log::warn("Dialpad company lookup failed",
-                    {{"app_id", app},
+                    {{"app_id", app}, {"request_id", req.request_id},
                      {"error", res.error.empty() ? "http_" + std::to_string(res.status)
                                                  : res.error}});
           callback_failure(self, req, errc::upstream_failed,
@@ -200,7 +200,7 @@ void exchange_code(handler_ptr self, const api_request& req, const std::string& 
           tokens.error = res.error;
         if (!tokens.ok) {
           log::warn("Dialpad refused the authorization code",
-                    {{"app_id", app}, {"error", tokens.error}});
+                    {{"app_id", app}, {"error", tokens.error}, {"request_id", req.request_id}});
           callback_failure(self, req, errc::upstream_failed,
                            "Dialpad did not accept the authorization (" + tokens.error + ")", app);
           return;

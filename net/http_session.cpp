@@ -422,8 +422,11 @@ private:
       return;
     if (head_) {
       // HEAD: the headers only, as a plain answer; the producer's chunks
-      // are refused (pump_chunks answers "stop" outside a stream).
+      // are refused (pump_chunks answers "stop" outside a stream). The GET
+      // answer's length is not known in advance (it is chunked), so there
+      // is no Content-Length.
       head.body.clear();
+      head_of_stream_ = true;
       send(std::move(head), false);
       return;
     }
@@ -608,6 +611,10 @@ private:
     res_.prepare_payload();
     if (head_)
       res_.body().clear(); // Content-Length stays that of the GET answer
+    if (head_of_stream_) {
+      res_.erase(http::field::content_length);
+      head_of_stream_ = false;
+    }
     lowest().expires_after(write_timeout);
     http::async_write(stream_, res_,
                       beast::bind_front_handler(&http_session::on_write, this->shared_from_this(),
@@ -730,6 +737,7 @@ private:
   unsigned status_ = 0;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool head_of_stream_ = false; ///< The HEAD answer of a streamed (chunked) GET.
   std::optional<std::string> cors_origin_;   ///< Access-Control-Allow-Origin, when allowed.
   bool has_origin_ = false;
   std::string preflight_method_, preflight_headers_;

@@ -402,7 +402,8 @@ TEST_F(api_test, calls_are_listed_filtered_paginated_and_isolated) {
 
   // Bad values name the parameter.
   for (const auto& q : {"status=flying", "direction=sideways", "limit=0", "limit=x", "since=yesterday",
-                        "until=2026-13-01T00:00:00Z", "dialpad_user_id=abc", "cursor=zzz"}) {
+                        "until=2026-13-01T00:00:00Z", "dialpad_user_id=abc", "cursor=zzz", "phone=abc",
+                        "phone=%2B", "from_number=hello%20world", "to_number=123abc"}) {
     auto r = app_call(ka, "GET", std::string{"/api/calls?"} + q);
     EXPECT_EQ(r.status, 400) << q;
     auto name = std::string{q}.substr(0, std::string{q}.find('='));
@@ -556,6 +557,7 @@ TEST_F(api_test, voicemails_and_messages) {
   EXPECT_EQ(msgs["data"][0]["dialpad_message_id"], 9001);
   EXPECT_EQ(msgs["data"][0]["text"], "hello");
   EXPECT_EQ(msgs["data"][0]["crm_user_id"], "vm_agent");
+  EXPECT_EQ(app_call(key, "GET", "/api/messages?phone=abc").status, 400);
 
   // Another app's key sees none of it.
   auto other = new_key(new_app());
@@ -647,6 +649,9 @@ TEST_F(api_test, head_of_the_export_sends_headers_only) {
   auto r = c.read_response(std::chrono::seconds{5}, true);
   EXPECT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(r.headers["content-type"], "text/csv; charset=utf-8");
+  // The GET answer is chunked (its length is not known in advance): no
+  // Content-Length claims a length it does not have.
+  EXPECT_EQ(r.headers.count("content-length"), 0u);
   // The connection is still usable: nothing but headers was sent.
   ASSERT_TRUE(c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto next = c.read_response(std::chrono::seconds{5});
