@@ -256,12 +256,17 @@ std::vector<prepared_statement> processor_statements() {
     // pending outside the claim (NULL, id), then the serial locks another
     // transaction holds (key, NULL); a key whose first claimed event waits
     // is not locked (CASE keeps the lock from being tried first).
+    // OFFSET 0 keeps the EXISTS a probe per claimed event (the serial index,
+    // keyed by that event's serial): unnested into a semi-join, a plan made
+    // with statistics from before a bulk load read the whole pending part
+    // of the index once and compared every claimed event with every pending
+    // row — 1,000 × 99,000 comparisons, 25 s for one round of a drain.
     {"hold_back",
      "WITH behind AS (SELECT me.id FROM unnest($3::uuid[]) AS x(id)"
      " JOIN webhook_events me ON me.id = x.id"
      " WHERE EXISTS (SELECT 1 FROM webhook_events w WHERE w.serial = me.serial"
      " AND w.state = 'pending' AND w.attempts = 0 AND (w.received_at, w.id) < (me.received_at, me.id)"
-     " AND w.id <> ALL($3::uuid[])))"
+     " AND w.id <> ALL($3::uuid[]) OFFSET 0))"
      " SELECT NULL::int4, id::text FROM behind"
      " UNION ALL"
      " SELECT y.k, NULL::text FROM unnest($1::int4[], $2::uuid[]) AS y(k, first_id)"

@@ -624,3 +624,62 @@ TEST(processor, a_failed_earlier_event_does_not_hold_its_call_back) {
   EXPECT_EQ(report.applied.size(), 1u);
 }
 
+
+// The hold-back probe (is an earlier event of this call still pending
+// elsewhere?) must stay one index probe per claimed event whatever the
+// statistics say. With statistics from an empty queue and a bulk load
+// since (a drain after an outage), the planner once turned it into a
+// semi-join that read the whole pending part of the serial index once and
+// compared each claimed event with every pending row: 25 s for one round
+// of 1,000 events over a 100,000-event backlog.
+TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
+  auto url = migrated_database("proc_stale_plan");
+  auto app = cti::test::create_app(url);
+  {
+    pqxx::connection c{url};
+    // Statistics of the empty queue, and no autovacuum to refresh them.
+    pqxx::nontransaction n{c};
+    n.exec("ALTER TABLE webhook_events SET (autovacuum_enabled = false)");
+    n.exec("ANALYZE webhook_events");
+    n.exec_params(
+      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+      " received_at, serial)"
+      " SELECT $1::uuid, 'stale-' || s || '-' || n, 'call.ring', '{}'::jsonb, 'seed',"
+      " now() + (s * 20000 + n) * interval '1 microsecond', $1 || '|c|' || n"
+      " FROM generate_series(0, 1) AS s, generate_series(0, 19999) AS n",
+      app);
+  }
+  std::string sql;
+  for (const auto& s : cti::db::prepared_statements())
+    if (s.name == "hold_back")
+      sql = s.sql;
+  ASSERT_FALSE(sql.empty());
+  pqxx::connection c{url};
+  pqxx::work tx{c};
+  // As a round plans it (see process_batch).
+  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off");
+  // The claim of a big round: the second event of 1,000 calls (their first
+  // ones pending outside it), with their lock keys.
+  auto claimed = tx.exec_params(
+    "SELECT '{' || string_agg(id::text, ',') || '}', '{' || string_agg(hashtext(serial)::text, ',') || '}'"
+    " FROM (SELECT id, serial FROM webhook_events WHERE dialpad_event_id LIKE 'stale-1-%'"
+    " ORDER BY received_at LIMIT 1000) AS c");
+  auto ids = claimed[0][0].as<std::string>();
+  auto keys = claimed[0][1].as<std::string>();
+  std::string plan;
+  for (const auto& row : tx.exec_params("EXPLAIN " + sql, keys, ids, ids))
+    plan += row[0].as<std::string>() + "\n";
+  // One probe of the serial index per claimed event (a subplan keyed by
+  // that event's serial), never the whole index materialized and joined.
+  EXPECT_EQ(plan.find("Materialize"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Semi Join"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("webhook_events_pending_serial_idx"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("SubPlan"), std::string::npos) << plan;
+  // And it answers: every claimed event waits for its call's first one.
+  auto held = tx.exec_params(sql, keys, ids, ids);
+  std::size_t behind = 0;
+  for (const auto& row : held)
+    if (row[0].is_null())
+      ++behind;
+  EXPECT_EQ(behind, 1000u);
+}
