@@ -229,7 +229,7 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
     {"SQL in since", calls_query("since=2026-01-01'%3B--"), 400, "bad_request"},
     {"SQL in a Dialpad user filter", calls_query("dialpad_user_id=1%20OR%201=1"), 400, "bad_request"},
     {"SQL in limit", calls_query("limit=1;DROP%20TABLE%20calls"), 400, "bad_request"},
-    {"SQL in phone matches nothing", calls_query("phone='%20OR%20'1'='1"), 200, ""},
+    {"SQL in phone is no phone number", calls_query("phone='%20OR%20'1'='1"), 400, "bad_request"},
     {"SQL in crm_user_id matches nothing", calls_query("crm_user_id='%20OR%20'1'='1"), 200, ""},
     {"invalid UTF-8 in a filter", calls_query("crm_user_id=%ff%fe"), 400, "bad_request"},
     // (A '%' not followed by two hex digits is taken literally, as URL
@@ -283,6 +283,18 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
      401, "unauthorized"},
     {"signed JWT whose payload is not JSON", jwt_webhook(cti::test::jwt("not json", secret)), 400,
      "invalid_json"},
+    // Ids that are no Dialpad id: refused, not stored and then ignored.
+    {"a webhook call id past 64 bits",
+     signed_webhook(R"({"event_type":"call.ring","event_id":"h-big","dialpad_call_id":99999999999999999999})"),
+     400, "bad_request"},
+    {"a webhook call id that is text",
+     signed_webhook(R"({"event_type":"call.ring","event_id":"h-text","dialpad_call_id":"abc"})"), 400,
+     "bad_request"},
+    {"a negative Dialpad call id", jwt_webhook(cti::test::jwt(R"({"call_id":-5,"state":"ringing"})", secret)),
+     400, "bad_request"},
+    {"a webhook user id that is fractional",
+     signed_webhook(R"({"event_type":"call.ring","event_id":"h-frac","dialpad_call_id":7010,"user_id":1.5})"),
+     400, "bad_request"},
   };
   ASSERT_GE(table.size(), 40u);
 
