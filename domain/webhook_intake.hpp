@@ -19,8 +19,10 @@ enum class webhook_wire {
   dialpad_jwt,  ///< Anything else: a compact HS256 JWS carrying the JSON.
 };
 
-/// Decides the wire format: the signature header wins; otherwise a body
-/// whose first non-blank byte is `{` is plain JSON, anything else a JWT.
+/// Decides the wire format from the raw bytes: a body shaped like a compact
+/// JWS (base64url segments, two dots) is a JWT whatever the headers;
+/// otherwise with a signature header it is the seed format; without one a
+/// body whose first non-blank byte is `{` is plain JSON, anything else a JWT.
 webhook_wire classify_webhook(bool has_signature_header, std::string_view body);
 
 /// The `format` column value for `w`.

@@ -127,6 +127,24 @@ TEST_F(webhook_test, a_dialpad_jwt_event_is_verified_and_stored_with_a_derived_i
             "ringing");
 }
 
+TEST_F(webhook_test, a_token_is_read_as_a_token_even_with_a_signature_header) {
+  // The format is told from the raw bytes: a stray X-Dialpad-Signature (here
+  // even a valid HMAC of the token text) does not make a JWT "seed JSON".
+  auto app = cti::test::create_app(url());
+  auto payload = json::parse(fixture("02-call-inbound-connected.json")).dump();
+  auto token = jwt(payload, secret);
+  auto r = post("/webhooks/dialpad/" + app, token,
+                {{"Content-Type", "application/jwt"}, {"X-Dialpad-Signature", hex(hmac_raw(secret, token))}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto id = json::parse(r.body)["event_id"].get<std::string>();
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT format FROM webhook_events WHERE id = $1", {id}),
+            "dialpad_jwt");
+  // And the token's own signature still decides.
+  auto forged = post("/webhooks/dialpad/" + app, jwt(payload, "other-secret"),
+                     {{"X-Dialpad-Signature", hex(hmac_raw(secret, jwt(payload, "other-secret")))}});
+  EXPECT_EQ(forged.status, 401);
+}
+
 TEST_F(webhook_test, bad_signatures_are_401_and_store_nothing) {
   auto app = cti::test::create_app(url());
   auto body = fixture("13-seed-call.ring.json");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/secure_random.hpp"
+#include "domain/webhook_intake.hpp"
 
 using cti::base64url_decode;
 using cti::base64url_encode;
@@ -384,4 +385,36 @@ TEST(webhook_auth, base64url_rejects_invalid_input) {
        })
     EXPECT_FALSE(base64url_decode(bad)) << bad;
   EXPECT_FALSE(base64url_decode(std::string_view("Zm\0v", 4)));
+}
+
+// The wire format is read from the raw bytes (API.md, Webhooks).
+TEST(webhook_wire, a_token_is_dialpads_format_even_with_a_signature_header) {
+  using cti::classify_webhook;
+  using cti::webhook_wire;
+  const std::string token = "eyJhbGciOiJIUzI1NiJ9.eyJjYWxsX2lkIjoxfQ.c2ln";
+  EXPECT_EQ(classify_webhook(false, token), webhook_wire::dialpad_jwt);
+  EXPECT_EQ(classify_webhook(true, token), webhook_wire::dialpad_jwt);
+  EXPECT_EQ(classify_webhook(true, "  " + token + "\r\n"), webhook_wire::dialpad_jwt);
+  // alg none: an empty signature segment is still the token's shape.
+  EXPECT_EQ(classify_webhook(true, "eyJhbGciOiJub25lIn0.eyJ4IjoxfQ."), webhook_wire::dialpad_jwt);
+}
+
+TEST(webhook_wire, with_a_signature_header_anything_but_a_token_is_the_seed_format) {
+  using cti::classify_webhook;
+  using cti::webhook_wire;
+  EXPECT_EQ(classify_webhook(true, R"({"event_type":"call.ring"})"), webhook_wire::seed);
+  EXPECT_EQ(classify_webhook(true, "not json"), webhook_wire::seed);
+  EXPECT_EQ(classify_webhook(true, "[1,2]"), webhook_wire::seed);
+  EXPECT_EQ(classify_webhook(true, "a.b"), webhook_wire::seed);      // one dot
+  EXPECT_EQ(classify_webhook(true, "a.b.c.d"), webhook_wire::seed);  // three dots
+  EXPECT_EQ(classify_webhook(true, "a+b.c.d"), webhook_wire::seed);  // not base64url
+  EXPECT_EQ(classify_webhook(true, ""), webhook_wire::seed);
+}
+
+TEST(webhook_wire, without_a_header_the_first_byte_decides) {
+  using cti::classify_webhook;
+  using cti::webhook_wire;
+  EXPECT_EQ(classify_webhook(false, " \n{\"call_id\":1}"), webhook_wire::dialpad_json);
+  EXPECT_EQ(classify_webhook(false, "not json"), webhook_wire::dialpad_jwt);
+  EXPECT_EQ(classify_webhook(false, ""), webhook_wire::dialpad_jwt);
 }
