@@ -22,7 +22,8 @@
 # server connects as: cti_server, which owns nothing, or postgres, the
 # owner), BENCH_QUERY_CALLS (calls seeded for the
 # query and export scenarios, default 1000000), BENCH_SERVER_ENV (extra VAR=value for the server),
-# BENCH_BUILD_DIR (default build-release), BENCH_RESULTS (where the JSON lines go;
+# BENCH_DRAIN_BATCH (the drain scenario's second run, with this
+# EVENT_BATCH_SIZE; default 500), BENCH_BUILD_DIR (default build-release), BENCH_RESULTS (where the JSON lines go;
 # default $BENCH_BUILD_DIR/bench-results.jsonl).
 # The load generator shares the machine's cores with the server and Postgres;
 # all traffic stays on 127.0.0.1, and every load is bounded in time and count.
@@ -166,9 +167,12 @@ fi
 
 # Drain: 100,000 queued call events (20,000 calls x ring, started, held,
 # started, ended, interleaved as live traffic is) written while the server is
-# down, then processed by a fresh server.
-if want drain; then
+# down, then processed by a fresh server: with the default EVENT_BATCH_SIZE
+# (50, API.md) and with a larger one (BENCH_DRAIN_BATCH, default 500).
+drain_scenario() { # BATCH_SIZE (empty: the server's default)
 stop_server
+local saved=${BENCH_SERVER_ENV:-}
+[[ -n $1 ]] && BENCH_SERVER_ENV="$saved EVENT_BATCH_SIZE=$1"
 APP3=$(sql "INSERT INTO apps (name) VALUES ('bench-drain') RETURNING id" | head -1)
 sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at, serial)
      SELECT '$APP3', 'drain-' || s || '-' || n, t.type,
@@ -181,18 +185,25 @@ sql "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, 
             '$APP3|c|' || (7000000000 + n)
      FROM generate_series(0, 4) AS s, generate_series(0, $((DRAIN_CALLS - 1))) AS n,
           LATERAL (SELECT (ARRAY['call.ring','call.started','call.held','call.started','call.ended'])[s + 1] AS type) AS t" >/dev/null
-log "scenario: drain $((DRAIN_CALLS * 5)) queued call events"
+log "scenario: drain $((DRAIN_CALLS * 5)) queued call events (EVENT_BATCH_SIZE ${1:-default})"
 t_start=$(now_ms)
 start_server
 wait_drained "$APP3" >/dev/null
 t_end=$(now_ms)
-sql "SELECT json_build_object('scenario', 'drain', 'events', count(*),
+sql "SELECT json_build_object('scenario', 'drain', 'batch_size', ${1:-50}, 'events', count(*),
        'wall_ms_incl_startup', $((t_end - t_start)),
        'processing_span_ms', round(extract(epoch FROM max(processed_at) - min(processed_at))::numeric * 1000),
        'events_per_s', round(count(*) / greatest(extract(epoch FROM max(processed_at) - min(processed_at)), 0.001)),
        'attempts_gt_1', count(*) FILTER (WHERE attempts > 1),
        'calls_ended', (SELECT count(*) FROM calls WHERE app_id = '$APP3' AND status = 'ended'))
      FROM webhook_events WHERE app_id = '$APP3'"
+BENCH_SERVER_ENV=$saved
+}
+if want drain; then
+drain_scenario ""
+drain_scenario "${BENCH_DRAIN_BATCH:-500}"
+stop_server
+start_server
 fi
 
 # REST queries: one app holding BENCH_QUERY_CALLS calls (seeded by SQL,
