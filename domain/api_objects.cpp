@@ -40,12 +40,13 @@ std::string call_json(const call_record& c, const call_meta& m) {
   auto time = [](const std::optional<timestamp>& t) {
     return t ? std::optional<std::string>{format_rfc3339(*t)} : std::nullopt;
   };
-  // crm_context: the stored JSON text (valid JSON from a jsonb column).
+  // crm_context: the stored JSON (a jsonb column's text), written compact as
+  // the rest of the answer and the exports are (jsonb's text has spaces).
   std::optional<std::string> ctx;
   if (m.crm_context) {
     auto j = ojson::parse(*m.crm_context, nullptr, false);
     if (!j.is_discarded() && j.is_object())
-      ctx = m.crm_context;
+      ctx = j.dump();
   }
   json_object_writer w{out};
   w.str("id", m.id)

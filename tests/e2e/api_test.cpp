@@ -450,6 +450,8 @@ TEST_F(api_test, crm_context_is_attached_and_joins_the_stream) {
   auto r = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":{"ticket":"T-42","n":[1,2]}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(body_of(r)["crm_context"], json({{"ticket", "T-42"}, {"n", {1, 2}}}));
+  // Written compact, as the rest of the answer (not jsonb's spaced text).
+  EXPECT_NE(r.body.find(R"("n":[1,2])"), std::string::npos) << r.body;
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/6001"))["crm_context"]["ticket"], "T-42");
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls"))["data"][0]["crm_context"]["ticket"], "T-42");
   // It took the next seq as call.context_updated.
