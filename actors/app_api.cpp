@@ -108,12 +108,8 @@ std::optional<std::string> call_target(const api_request& req) {
   const auto* raw = req.path_param("id");
   if (raw == nullptr)
     return std::nullopt;
-  if (is_uuid(*raw)) {
-    std::string id = *raw;
-    for (auto& c : id)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return id;
-  }
+  if (is_uuid(*raw))
+    return lowercase_uuid(*raw);
   if (auto n = parse_dialpad_id(*raw))
     return std::to_string(*n);
   return std::nullopt;

@@ -64,9 +64,7 @@ void handle_console_ticket(handler_ptr self, const api_request& req) {
     reply_bad_request(self, req, "app_id must be the app's id (a UUID)");
     return;
   }
-  std::string app = it->get<std::string>();
-  for (auto& c : app)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string app = lowercase_uuid(it->get<std::string>());
   auto serial = req.serial;
   // Only for an app that exists (404 otherwise, as everywhere).
   self->request(self->state.ctx->pool, std::chrono::seconds{10}, query_atom_v,

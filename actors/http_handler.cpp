@@ -240,10 +240,7 @@ std::optional<std::string> uuid_param(handler_ptr self, const api_request& req,
     reply(self, api_response::failure(req.serial, errc::not_found, std::string{"no such "} + what));
     return std::nullopt;
   }
-  std::string id = *v;
-  for (auto& c : id)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return id;
+  return lowercase_uuid(*v);
 }
 
 db_query make_query(const api_request& req, query_kind kind, std::string app_id,

@@ -392,9 +392,7 @@ void audit_endpoint(handler_ptr self, const api_request& req) {
       reply_bad_request(self, req, "app_id must be a UUID");
       return;
     }
-    app = *raw;
-    std::transform(app.begin(), app.end(), app.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    app = lowercase_uuid(*raw);
   }
   json args = json::object();
   if (!page_args(self, req, query_kind::audit_list, app, args))

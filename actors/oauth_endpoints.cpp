@@ -218,9 +218,7 @@ void handle_oauth_connect(handler_ptr self, const api_request& req) {
       reply_bad_request(self, req, "app_id must be the app's id (a UUID)");
       return;
     }
-    std::string app = *raw;
-    for (auto& c : app)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string app = lowercase_uuid(*raw);
     if (!caller_app.empty() && caller_app != app) {
       reply(self, api_response::failure(req.serial, errc::forbidden,
                                         "the API key belongs to another app"));

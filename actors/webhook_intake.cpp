@@ -266,9 +266,7 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       fail(self, *in, errc::not_found, "unknown tenant");
       return;
     }
-    std::string id = *raw_id;
-    for (auto& c : id)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string id = lowercase_uuid(*raw_id);
     auto routed = [self, in](app_info& app) {
       if (!check_app(self, *in, app))
         return;

@@ -49,4 +49,11 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
+std::string lowercase_uuid(std::string_view id) {
+  std::string out{id};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 } // namespace cti
