@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/webhook_auth.hpp"
+
 namespace cti {
 
 bool is_acceptable_webhook_content_type(const std::string* content_type) {
@@ -22,32 +24,11 @@ bool is_acceptable_webhook_content_type(const std::string* content_type) {
          || media.starts_with("text/");
 }
 
-namespace {
-
-/// A compact JWS: base64url segments with exactly two dots (blanks around
-/// it allowed). No JSON text and no prose has this shape.
-bool looks_like_jws(std::string_view body) {
-  auto begin = body.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos)
-    return false;
-  auto end = body.find_last_not_of(" \t\r\n");
-  int dots = 0;
-  for (char c : body.substr(begin, end - begin + 1)) {
-    if (c == '.')
-      ++dots;
-    else if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
-      return false;
-  }
-  return dots == 2;
-}
-
-} // namespace
-
 webhook_wire classify_webhook(bool has_signature_header, std::string_view body) {
   // From the raw bytes: a token is Dialpad's format even when a signature
   // header came along with it (a proxy's, a test's).
   if (has_signature_header)
-    return looks_like_jws(body) ? webhook_wire::dialpad_jwt : webhook_wire::seed;
+    return looks_like_jwt(body) ? webhook_wire::dialpad_jwt : webhook_wire::seed;
   for (char c : body) {
     if (std::isspace(static_cast<unsigned char>(c)))
       continue;

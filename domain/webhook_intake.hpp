@@ -20,7 +20,7 @@ enum class webhook_wire {
 };
 
 /// Decides the wire format from the raw bytes: a body shaped like a compact
-/// JWS (base64url segments, two dots) is a JWT whatever the headers;
+/// JWS (`looks_like_jwt`) is a JWT whatever the headers;
 /// otherwise with a signature header it is the seed format; without one a
 /// body whose first non-blank byte is `{` is plain JSON, anything else a JWT.
 webhook_wire classify_webhook(bool has_signature_header, std::string_view body);
