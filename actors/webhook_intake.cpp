@@ -20,7 +20,6 @@
 #include "domain/json_limits.hpp"
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
-#include "domain/validation.hpp"
 #include "domain/webhook_auth.hpp"
 #include "domain/webhook_intake.hpp"
 
@@ -183,16 +182,29 @@ void store(handler_ptr self, intake_ptr in) {
     fail(self, *in, errc::bad_request, "event type must be 1..128 characters");
     return;
   }
-  // A call or user id that is there but is no Dialpad id (not a positive
-  // integer of at most 64 bits) is refused rather than stored and ignored.
-  if (in->payload.is_object())
-    for (const char* field : {"dialpad_call_id", "call_id", "dialpad_user_id", "user_id"})
-      if (auto it = in->payload.find(field); it != in->payload.end() && !it->is_null()
-                                              && !json_dialpad_id(*it)) {
+  // A call or user id that is there but cannot be one (past 64 bits, a
+  // fraction, text; a call id that is not positive) is refused rather than
+  // stored and ignored. Absent, null or "" is no id, as before.
+  if (in->payload.is_object()) {
+    auto given = [&](const char* field) -> const nlohmann::json* {
+      auto it = in->payload.find(field);
+      if (it == in->payload.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty()))
+        return nullptr;
+      return &*it;
+    };
+    // (Read as the event model reads them: json_int64.)
+    for (const char* field : {"dialpad_call_id", "call_id"})
+      if (const auto* v = given(field); v && !(json_int64(*v).value_or(0) > 0)) {
         fail(self, *in, errc::bad_request,
              std::string{field} + " must be a positive integer of at most 64 bits");
         return;
       }
+    for (const char* field : {"dialpad_user_id", "user_id"})
+      if (const auto* v = given(field); v && !json_int64(*v)) {
+        fail(self, *in, errc::bad_request, std::string{field} + " must be an integer of at most 64 bits");
+        return;
+      }
+  }
   if (const auto& bound = self->state.ctx->app_webhooks; bound && bound->enabled()) {
     // Counted only once the signature held: nobody else can spend an app's
     // bound. Past it, 503: Dialpad retries 5xx, and never sees a 429 here.

@@ -295,6 +295,9 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
     {"a webhook user id that is fractional",
      signed_webhook(R"({"event_type":"call.ring","event_id":"h-frac","dialpad_call_id":7010,"user_id":1.5})"),
      400, "bad_request"},
+    {"a webhook user id past 64 bits",
+     signed_webhook(R"({"event_type":"call.ring","event_id":"h-bigu","dialpad_call_id":7011,"user_id":"99999999999999999999"})"),
+     400, "bad_request"},
   };
   ASSERT_GE(table.size(), 40u);
 

@@ -145,6 +145,22 @@ TEST_F(webhook_test, a_token_is_read_as_a_token_even_with_a_signature_header) {
   EXPECT_EQ(forged.status, 401);
 }
 
+TEST_F(webhook_test, an_empty_or_null_id_is_no_id_not_a_bad_request) {
+  // Only ids that cannot be one are refused (hostile_test); "no user" is fine.
+  auto app = cti::test::create_app(url());
+  auto a = post_seed("/webhooks/dialpad/" + app,
+                     R"({"event_type":"call.ring","event_id":"w-empty-user","dialpad_call_id":7301,"user_id":""})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  auto b = post_seed("/webhooks/dialpad/" + app,
+                     R"({"event_type":"call.ring","event_id":"w-null-user","dialpad_call_id":7302,"user_id":null})");
+  EXPECT_EQ(b.status, 200) << b.body;
+  auto c = post_seed("/webhooks/dialpad/" + app,
+                     R"({"event_type":"call.ring","event_id":"w-zero-call","dialpad_call_id":0})");
+  EXPECT_EQ(c.status, 400) << c.body;
+  EXPECT_NE(c.body.find("dialpad_call_id"), std::string::npos) << c.body;
+  EXPECT_EQ(count_events(app), "2");
+}
+
 TEST_F(webhook_test, bad_signatures_are_401_and_store_nothing) {
   auto app = cti::test::create_app(url());
   auto body = fixture("13-seed-call.ring.json");
