@@ -286,18 +286,27 @@ std::vector<prepared_statement> processor_statements() {
   };
 }
 
-process_report process_batch(pqxx::connection_base& conn, const process_settings& settings) {
+std::string processing_plan_settings() {
+  return "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off;"
+         " SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off;"
+         " SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off;"
+         " SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off";
+}
+
+process_report process_batch(pqxx::connection_base& conn, const process_settings& settings,
+                             bool refresh_plans) {
   process_report report;
   pqxx::work tx{conn};
-  // Keep the plans right while the statistics are stale, as they are for a
-  // queue (analyzed while it was empty, read while it holds a backlog) and
-  // for tables that grow fast after an install:
-  //  - plan each statement for the tables as they are now: a generic plan
-  //    made while calls was nearly empty would be kept while it grows
-  //    (probing calls through the wrong index);
-  //  - no bitmap scans: the claim must walk the pending index in order and
-  //    stop after the batch, never collect and sort the whole backlog.
-  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off");
+  // The round's statements run on plans cached per connection (planning
+  // them afresh every round cost more PostgreSQL time than executing
+  // them). What keeps a cached plan right while the tables grow and their
+  // statistics are stale (see processing_plan_settings) is that no plan
+  // can scan a table, sort a backlog or join other than by index probes;
+  // what keeps its index choice right is that the caller replans every
+  // plan_refresh_interval (a plan made while a table was empty may probe
+  // it through any index that starts with app_id).
+  tx.exec(refresh_plans ? "DISCARD PLANS; " + processing_plan_settings()
+                        : processing_plan_settings());
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id)

@@ -24,6 +24,7 @@
 // owned through the try-locks (never waited for), shared Dialpad-user rows
 // and app rows are locked in key order.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,8 +40,25 @@ namespace cti::db {
 
 /// Runs one round on `conn`. Throws what libpqxx throws for the connection
 /// or the commit (nothing is then acknowledged); handler failures are
-/// recorded on their events, never thrown.
-process_report process_batch(pqxx::connection_base& conn, const process_settings& settings);
+/// recorded on their events, never thrown. `refresh_plans` drops the plans
+/// `conn` has cached first (the DB worker asks for it once per
+/// plan_refresh_interval).
+process_report process_batch(pqxx::connection_base& conn, const process_settings& settings,
+                             bool refresh_plans = true);
+
+/// What a round sets first (SET LOCAL): generic plans, cached per
+/// connection, made under guards that leave the planner nothing but index
+/// probes and nested loops — no sequential or bitmap scan, no hash or merge
+/// join, no sort (the claim must walk the pending index in order and stop
+/// after the batch), and no JIT (the guards' penalty costs would trigger
+/// it). Every statement of a round is a lookup by a unique key or an
+/// ordered walk of the pending queue, so these plans stay right however
+/// stale the statistics are; only the index chosen for a table that was
+/// empty when planned can be wrong, which plan_refresh_interval bounds.
+std::string processing_plan_settings();
+
+/// How long a connection keeps the round's cached plans.
+inline constexpr std::chrono::milliseconds plan_refresh_interval{1000};
 
 /// The advisory-lock key class and key (two-int form) under which a round
 /// owns the call or message `serial` ("<app>|c|<call id>" or

@@ -28,6 +28,9 @@ struct db_worker_state {
   /// When a refusal (read-only, full disk) was last logged: once per 10 s
   /// per worker, not once per refused request.
   std::chrono::steady_clock::time_point refusal_logged{};
+  /// When the connection's cached plans were last dropped (see
+  /// db::plan_refresh_interval); a new connection has none.
+  std::chrono::steady_clock::time_point plans_refreshed{};
 };
 
 using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
@@ -61,6 +64,7 @@ bool try_connect(worker_ptr self) {
     for (const auto& stmt : prepared_statements())
       conn->prepare(stmt.name, stmt.sql);
     st.conn = std::move(conn);
+    st.plans_refreshed = std::chrono::steady_clock::now();
     st.backoff = st.settings.min_backoff;
     if (st.was_connected)
       log::info("database connection restored");
@@ -216,7 +220,11 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     },
     [=](process_atom, process_settings& settings) -> caf::result<process_report> {
       return with_connection<process_report>(self, false, [&](pqxx::connection& c) {
-        return db::process_batch(c, settings);
+        auto now = std::chrono::steady_clock::now();
+        bool refresh = now - self->state.plans_refreshed >= db::plan_refresh_interval;
+        if (refresh)
+          self->state.plans_refreshed = now;
+        return db::process_batch(c, settings, refresh);
       });
     },
     [=](events_atom, event_query& q) -> caf::result<std::string> {

@@ -656,8 +656,10 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
   ASSERT_FALSE(sql.empty());
   pqxx::connection c{url};
   pqxx::work tx{c};
-  // As a round plans it (see process_batch).
-  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off");
+  // As a round plans it (see process_batch): a generic plan of the
+  // prepared statement, under the round's guards.
+  tx.exec(cti::db::processing_plan_settings());
+  tx.exec("PREPARE hold_back_now (int4[], uuid[], uuid[]) AS " + sql);
   // The claim of a big round: the second event of 1,000 calls (their first
   // ones pending outside it), with their lock keys.
   auto claimed = tx.exec_params(
@@ -666,9 +668,11 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
     " ORDER BY received_at LIMIT 1000) AS c");
   auto ids = claimed[0][0].as<std::string>();
   auto keys = claimed[0][1].as<std::string>();
+  const auto args = "(" + tx.quote(keys) + ", " + tx.quote(ids) + ", " + tx.quote(ids) + ")";
   std::string plan;
-  for (const auto& row : tx.exec_params("EXPLAIN " + sql, keys, ids, ids))
+  for (const auto& row : tx.exec("EXPLAIN EXECUTE hold_back_now" + args))
     plan += row[0].as<std::string>() + "\n";
+  EXPECT_NE(plan.find("$3"), std::string::npos) << "not a generic plan:\n" << plan;
   // One probe of the serial index per claimed event (a subplan keyed by
   // that event's serial), never the whole index materialized and joined.
   EXPECT_EQ(plan.find("Materialize"), std::string::npos) << plan;
@@ -676,10 +680,85 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
   EXPECT_NE(plan.find("webhook_events_pending_serial_idx"), std::string::npos) << plan;
   EXPECT_NE(plan.find("SubPlan"), std::string::npos) << plan;
   // And it answers: every claimed event waits for its call's first one.
-  auto held = tx.exec_params(sql, keys, ids, ids);
+  auto held = tx.exec("EXECUTE hold_back_now" + args);
   std::size_t behind = 0;
   for (const auto& row : held)
     if (row[0].is_null())
       ++behind;
   EXPECT_EQ(behind, 1000u);
+}
+
+// A round's plans are cached per connection; one made while a table was
+// empty may probe it through any index that starts with app_id, and kept
+// while the table grows it would read all of an app's calls per lookup.
+// Asking for a refresh (the DB worker does, once per
+// plan_refresh_interval) replans on the table as it is.
+TEST(processor, a_refreshed_round_replans_what_it_planned_on_empty_tables) {
+  auto url = migrated_database("proc_replan");
+  auto app = cti::test::create_app(url);
+  {
+    pqxx::connection admin{url};
+    pqxx::nontransaction n{admin};
+    n.exec("ALTER TABLE calls SET (autovacuum_enabled = false)");
+  }
+  auto c = connect(url);
+  auto lock_plan = [&] {
+    pqxx::work tx{*c};
+    tx.exec(cti::db::processing_plan_settings());
+    std::string plan;
+    auto keys = tx.quote("[{\"a\": \"" + app + "\", \"k\": 1}]");
+    for (const auto& row : tx.exec("EXPLAIN EXECUTE calls_lock(" + keys + ")"))
+      plan += row[0].as<std::string>() + "\n";
+    return plan;
+  };
+  // The first round plans its statements while calls is empty.
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "rp1", 1, "2026-01-28T10:30:00Z"), 1000)});
+  ASSERT_EQ(cti::db::process_batch(*c, {}, false).applied.size(), 1u);
+  auto empty_plan = lock_plan();
+  {
+    pqxx::connection admin{url};
+    pqxx::nontransaction n{admin};
+    n.exec_params("INSERT INTO calls (app_id, dialpad_call_id, status, started_at)"
+                  " SELECT $1::uuid, 1000 + n, 'ended', now() FROM generate_series(1, 20000) AS n",
+                  app);
+  }
+  // Without a refresh the plan made on the empty table stays.
+  enqueue(*c, {as_ingested(app, seed_event("call.started", "rp2", 1, "2026-01-28T10:31:00Z"), 2000)});
+  ASSERT_EQ(cti::db::process_batch(*c, {}, false).applied.size(), 1u);
+  EXPECT_EQ(lock_plan(), empty_plan);
+  // A refreshed round plans again: one probe of the unique key per call.
+  enqueue(*c, {as_ingested(app, seed_event("call.ended", "rp3", 1, "2026-01-28T10:32:00Z"), 3000)});
+  ASSERT_EQ(cti::db::process_batch(*c, {}, true).applied.size(), 1u);
+  auto plan = lock_plan();
+  EXPECT_NE(plan.find("Nested Loop"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("calls_app_dialpad_call_key"), std::string::npos)
+    << plan << "\nplanned on the empty table:\n" << empty_plan;
+  EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+  EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE app_id = '" + app
+                               + "' AND dialpad_call_id = 1"),
+            "ended");
+}
+
+// A call moving between ringing, active and held is updated in place (a
+// HOT update, no new entry in any of its eight indexes): no index reads
+// `status` (migration 009). Only leaving those states writes index entries.
+TEST(processor, a_live_call_changes_status_without_new_index_entries) {
+  auto url = migrated_database("proc_hot");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "h1", 51, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.started", "h2", 51, "2026-01-28T10:31:00Z"), 2000),
+               as_ingested(app, seed_event("call.held", "h3", 51, "2026-01-28T10:32:00Z"), 3000),
+               as_ingested(app, seed_event("call.started", "h4", 51, "2026-01-28T10:33:00Z"), 4000)});
+  // One event per round: each status change is its own update.
+  cti::process_settings one;
+  one.batch_size = 1;
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(cti::db::process_batch(*c, one).applied.size(), 1u) << "round " << i;
+  pqxx::nontransaction n{*c};
+  n.exec("SELECT pg_stat_force_next_flush()");
+  auto counts = query_value(url, "SELECT n_tup_ins || ':' || n_tup_upd || ':' || n_tup_hot_upd"
+                                 " FROM pg_stat_user_tables WHERE relname = 'calls'");
+  EXPECT_EQ(counts, "1:3:3"); // inserted by the ring; started, held, started in place
+  EXPECT_EQ(query_value(url, "SELECT status || ':' || live FROM calls"), "active:true");
 }
