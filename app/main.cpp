@@ -350,6 +350,7 @@ int main(int argc, char** argv) {
                                                               std::chrono::seconds{60});
     cti::db::pool_settings ps;
     ps.worker.conninfo = cfg.database_url;
+    ps.worker.pids = std::make_shared<cti::db::backend_pids>();
     ps.min_workers = static_cast<std::size_t>(cfg.db_pool_min);
     ps.max_workers = static_cast<std::size_t>(cfg.db_pool_max);
     ps.max_wait = std::chrono::milliseconds{cfg.db_pool_wait_ms};
@@ -409,6 +410,7 @@ int main(int argc, char** argv) {
     std::vector<cti::queue_poller_actor> pollers;
     cti::db::listener_settings lst;
     lst.conninfo = cfg.database_url;
+    lst.own = ps.worker.pids;
     for (int i = 0; i < cfg.event_pollers; ++i) {
       pls.busy = std::make_shared<std::atomic<bool>>(false);
       lst.busy.push_back(pls.busy);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
@@ -16,16 +17,22 @@ namespace {
 /// Counts notifications on the events channel.
 class events_receiver : public pqxx::notification_receiver {
 public:
-  explicit events_receiver(pqxx::connection_base& c)
-    : pqxx::notification_receiver(c, events_channel) {
+  events_receiver(pqxx::connection_base& c, std::shared_ptr<const backend_pids> own)
+    : pqxx::notification_receiver(c, events_channel), own_(std::move(own)) {
   }
-  void operator()(const std::string& payload, int) override {
+  void operator()(const std::string& payload, int backend_pid) override {
     ++received;
     if (payload == rescan_payload)
       ++rescans;
+    else if (own_ && !own_->contains(backend_pid))
+      ++foreign;
   }
   uint64_t received = 0;
   uint64_t rescans = 0;
+  uint64_t foreign = 0; ///< Sent by a backend that is not one of this node's.
+
+private:
+  std::shared_ptr<const backend_pids> own_;
 };
 
 /// The connection and its receiver (declared after it, destroyed first).
@@ -38,6 +45,8 @@ struct listener_state {
   std::chrono::milliseconds backoff{0};
   bool was_connected = false;
   std::size_t next_poller = 0; ///< The poller the next notification wakes.
+  /// Another node's notifications wait for a wake-up until this time.
+  std::optional<std::chrono::steady_clock::time_point> foreign_due;
 };
 
 using listener_ptr = event_listener_actor::stateful_pointer<listener_state>;
@@ -85,7 +94,7 @@ bool connect(listener_ptr self) {
   try {
     st.receiver.reset();
     st.conn = std::make_unique<pqxx::connection>(st.settings.conninfo);
-    st.receiver = std::make_unique<events_receiver>(*st.conn); // issues LISTEN
+    st.receiver = std::make_unique<events_receiver>(*st.conn, st.settings.own); // issues LISTEN
     st.backoff = st.settings.min_backoff;
     if (st.was_connected)
       log::info("event listener reconnected");
@@ -123,12 +132,28 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
       try {
         auto before = s.receiver->received;
         auto rescans_before = s.receiver->rescans;
-        auto usec = std::chrono::duration_cast<std::chrono::microseconds>(s.settings.slice);
+        auto foreign_before = s.receiver->foreign;
+        auto wait = std::chrono::duration_cast<std::chrono::microseconds>(s.settings.slice);
+        if (s.foreign_due)
+          wait = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(
+                              *s.foreign_due - std::chrono::steady_clock::now()),
+                            std::chrono::microseconds{0}, wait);
         // Blocking is fine here: this detached actor owns its thread.
-        s.conn->await_notification(static_cast<long>(usec.count() / 1000000),
-                                   static_cast<long>(usec.count() % 1000000));
-        if (s.receiver->received != before)
-          wake_pollers(self, s.receiver->rescans != rescans_before, s.receiver->received - before);
+        s.conn->await_notification(static_cast<long>(wait.count() / 1000000),
+                                   static_cast<long>(wait.count() % 1000000));
+        auto got = s.receiver->received - before;
+        auto foreign = s.receiver->foreign - foreign_before;
+        auto now = std::chrono::steady_clock::now();
+        if (s.receiver->rescans != rescans_before)
+          wake_pollers(self, true);
+        else if (got > foreign)
+          wake_pollers(self, false, got - foreign);
+        if (foreign > 0 && !s.foreign_due)
+          s.foreign_due = now + s.settings.foreign_delay;
+        if (s.foreign_due && now >= *s.foreign_due) {
+          s.foreign_due.reset();
+          wake_pollers(self);
+        }
         self->send(self, poll_atom_v);
       } catch (const std::exception& e) {
         log::warn("event listener lost its connection", {{"error", e.what()}});

@@ -5,6 +5,14 @@
 // idle poller per notification. It waits in slices of `slice` so that it notices an exit request
 // quickly; while Postgres is away it reconnects with backoff and, once back,
 // wakes the pollers in case a notification was lost meanwhile.
+//
+// In a cluster every node's listener hears every notification. The node
+// whose pool stored the events (the sender's backend pid is one of its
+// connections) wakes a poller at once; the others wait `foreign_delay`
+// and then wake one poller for all such notifications meanwhile, which
+// finds the events already taken unless their node is slow or gone. Each
+// notification used to wake a poller on every node at once: all of them
+// claimed, and all but one claimed nothing.
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +23,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
+#include "db/backend_pids.hpp"
 
 namespace cti::db {
 
@@ -27,6 +36,11 @@ struct listener_settings {
   /// Per poller (same order as the pollers), set while its round runs
   /// (poller_settings::busy); may be empty (every poller counts as idle).
   std::vector<std::shared_ptr<std::atomic<bool>>> busy;
+  /// This node's pool connections (may be null: every notification is
+  /// this node's). A notification from another backend wakes a poller only
+  /// after `foreign_delay` (several within it wake one).
+  std::shared_ptr<backend_pids> own;
+  std::chrono::milliseconds foreign_delay{25};
 };
 
 /// Spawns the listener; each notification wakes one poller, an idle one

@@ -31,6 +31,7 @@ struct db_worker_state {
   /// When the connection's cached plans were last dropped (see
   /// db::plan_refresh_interval); a new connection has none.
   std::chrono::steady_clock::time_point plans_refreshed{};
+  int backend_pid = 0; ///< As recorded in settings.pids.
 };
 
 using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
@@ -65,6 +66,11 @@ bool try_connect(worker_ptr self) {
       conn->prepare(stmt.name, stmt.sql);
     st.conn = std::move(conn);
     st.plans_refreshed = std::chrono::steady_clock::now();
+    if (st.settings.pids) {
+      auto pid = st.conn->backendpid();
+      st.settings.pids->replace(st.backend_pid, pid);
+      st.backend_pid = pid;
+    }
     st.backoff = st.settings.min_backoff;
     if (st.was_connected)
       log::info("database connection restored");

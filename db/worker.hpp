@@ -13,11 +13,13 @@
 //   (backoff) └───┴────────ok──────┘
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
 
 #include "actors/messages.hpp"
+#include "db/backend_pids.hpp"
 
 namespace cti::db {
 
@@ -27,6 +29,8 @@ struct worker_settings {
   std::chrono::milliseconds min_backoff{100};         ///< First reconnect delay.
   std::chrono::milliseconds max_backoff{2000};        ///< Reconnect delay cap.
   std::chrono::milliseconds statement_timeout{30000}; ///< Per-statement limit set on connect.
+  /// Where the worker records its connection's backend pid (may be null).
+  std::shared_ptr<backend_pids> pids;
 };
 
 /// Spawns one detached worker. It connects at once and keeps reconnecting

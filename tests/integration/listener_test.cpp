@@ -1,0 +1,119 @@
+#include "db/listener.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "db/events_repo.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A stand-in poller: tells `sink` what the listener sent it.
+cti::queue_poller_actor::behavior_type recorder(cti::queue_poller_actor::pointer,
+                                                caf::actor sink) {
+  return {
+    [=](cti::wake_atom) { caf::anon_send(sink, std::string{"wake"}); },
+    [=](cti::rescan_atom) { caf::anon_send(sink, std::string{"rescan"}); },
+    [](caf::tick_atom) {},
+  };
+}
+
+struct listener_fixture : ::testing::Test {
+  static caf::actor_system_config& config() {
+    static caf::actor_system_config cfg = [] {
+      caf::actor_system_config c;
+      cti::add_message_types(c);
+      c.set("logger.console-verbosity", caf::atom("quiet"));
+      c.set("logger.file-verbosity", caf::atom("quiet"));
+      return c;
+    }();
+    return cfg;
+  }
+
+  caf::actor_system sys{config()};
+  caf::scoped_actor self{sys};
+  std::string url = cti::test::database_url();
+  /// This node's connection, and another node's.
+  pqxx::connection own{url};
+  pqxx::connection other{url};
+  cti::event_listener_actor listener;
+
+  /// Starts a listener with one recording poller; `own` is this node's.
+  void start(std::chrono::milliseconds foreign_delay) {
+    cti::db::listener_settings s;
+    s.conninfo = url;
+    s.slice = 50ms;
+    s.own = std::make_shared<cti::db::backend_pids>();
+    s.own->replace(0, own.backendpid());
+    s.foreign_delay = foreign_delay;
+    auto poller = sys.spawn(recorder, caf::actor_cast<caf::actor>(self));
+    listener = cti::db::spawn_event_listener(sys, s, {poller});
+    // Listening: a rescan from this node comes back as one.
+    await_listening();
+  }
+
+  void notify(pqxx::connection& c, const std::string& payload = "") {
+    pqxx::nontransaction{c}.exec("SELECT pg_notify('" + std::string{cti::db::events_channel}
+                                 + "', '" + payload + "')");
+  }
+
+  /// The next thing the poller was sent ("" when nothing came within 10 s).
+  std::string next() {
+    std::string got;
+    self->receive([&](std::string& s) { got = s; }, caf::after(10s) >> [] {});
+    return got;
+  }
+
+  void await_listening() {
+    // The LISTEN is issued as the listener connects; until then a
+    // notification is lost. Send rescans until one arrives.
+    for (int i = 0; i < 100; ++i) {
+      notify(own, cti::db::rescan_payload);
+      std::string got;
+      self->receive([&](std::string& s) { got = s; }, caf::after(100ms) >> [] {});
+      if (got == "rescan")
+        break;
+    }
+    // Drain what the earlier rescans brought.
+    for (;;) {
+      bool more = false;
+      self->receive([&](std::string&) { more = true; }, caf::after(200ms) >> [] {});
+      if (!more)
+        break;
+    }
+  }
+
+  ~listener_fixture() override {
+    if (listener)
+      self->send_exit(listener, caf::exit_reason::user_shutdown);
+  }
+};
+
+} // namespace
+
+// This node's events wake a poller at once; another node's do not (that
+// node's pollers take them): the rescan after both finds only the wake of
+// this node's notification before it.
+TEST_F(listener_fixture, another_nodes_notification_does_not_wake_a_poller_at_once) {
+  start(std::chrono::hours{1});
+  notify(other);
+  notify(own);
+  notify(own, cti::db::rescan_payload);
+  EXPECT_EQ(next(), "wake");
+  EXPECT_EQ(next(), "rescan");
+}
+
+// ... but it does after foreign_delay, so the events of a node that stopped
+// after storing them are still processed at once.
+TEST_F(listener_fixture, another_nodes_notification_wakes_a_poller_after_the_delay) {
+  start(300ms);
+  notify(other);
+  notify(other);
+  EXPECT_EQ(next(), "wake");
+  // Both notifications came within the delay: one wake for the two.
+  notify(own, cti::db::rescan_payload);
+  EXPECT_EQ(next(), "rescan");
+}
