@@ -255,8 +255,11 @@ private:
 void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> req,
                       std::shared_ptr<server_shared> shared, std::string app_id,
                       ws_filter filter, std::chrono::milliseconds max_age) {
-  auto s = std::make_shared<ws_session<beast::tcp_stream>>(
-    std::move(stream), std::move(shared), std::move(app_id), std::move(filter), max_age);
+  // The bare socket: the WebSocket stream keeps its own timeouts, and
+  // tcp_stream's layer (its timer bookkeeping on every write) would only
+  // add work to each frame of a fan-out.
+  auto s = std::make_shared<ws_session<beast::tcp_stream::socket_type>>(
+    stream.release_socket(), std::move(shared), std::move(app_id), std::move(filter), max_age);
   s->run(std::move(req));
 }
 
