@@ -22,18 +22,7 @@ cti::queue_poller_actor::behavior_type recorder(cti::queue_poller_actor::pointer
 }
 
 struct listener_fixture : ::testing::Test {
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg = [] {
-      caf::actor_system_config c;
-      cti::add_message_types(c);
-      c.set("logger.console-verbosity", caf::atom("quiet"));
-      c.set("logger.file-verbosity", caf::atom("quiet"));
-      return c;
-    }();
-    return cfg;
-  }
-
-  caf::actor_system sys{config()};
+  caf::actor_system sys{cti::test::actor_config()};
   caf::scoped_actor self{sys};
   std::string url = cti::test::database_url();
   /// This node's connection, and another node's.

@@ -18,18 +18,7 @@ namespace {
 
 /// A real-scheduler actor system with our types registered.
 struct pool_fixture : ::testing::Test {
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg = [] {
-      caf::actor_system_config c;
-      cti::add_message_types(c);
-      c.set("logger.console-verbosity", caf::atom("quiet"));
-      c.set("logger.file-verbosity", caf::atom("quiet"));
-      return c;
-    }();
-    return cfg;
-  }
-
-  caf::actor_system sys{config()};
+  caf::actor_system sys{cti::test::actor_config()};
   caf::scoped_actor self{sys};
 
   cti::db_pool_actor make_pool(std::size_t min, std::size_t max) {

@@ -3,14 +3,28 @@
 #include <cstdlib>
 #include <thread>
 
+#include <caf/all.hpp>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "actors/messages.hpp"
 #include "db/migrator.hpp"
 #include "db/statements.hpp"
 #include "domain/secure_random.hpp"
 
 namespace cti::test {
+
+caf::actor_system_config& actor_config() {
+  static caf::actor_system_config cfg = [] {
+    caf::actor_system_config c;
+    add_message_types(c);
+    c.set("logger.console-verbosity", caf::atom("quiet"));
+    c.set("logger.file-verbosity", caf::atom("quiet"));
+    return c;
+  }();
+  return cfg;
+}
+
 
 std::string database_url() {
   const char* url = std::getenv("CTI_TEST_DATABASE_URL");

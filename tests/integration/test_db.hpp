@@ -9,7 +9,15 @@
 
 #include <pqxx/connection>
 
+namespace caf {
+class actor_system_config;
+} // namespace caf
+
 namespace cti::test {
+
+/// One actor system configuration for the tests that run actors: our
+/// message types registered, CAF's own logging quiet.
+caf::actor_system_config& actor_config();
 
 /// `CTI_TEST_DATABASE_URL`, set by scripts/test.sh. A missing value fails
 /// loudly: integration tests never skip silently.
