@@ -286,11 +286,13 @@ std::vector<prepared_statement> processor_statements() {
   };
 }
 
-std::string processing_plan_settings() {
-  return "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off;"
-         " SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off;"
-         " SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off;"
-         " SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off";
+const std::string& processing_plan_settings() {
+  static const std::string sql =
+    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off;"
+    " SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off;"
+    " SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off;"
+    " SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off";
+  return sql;
 }
 
 process_report process_batch(pqxx::connection_base& conn, const process_settings& settings,
@@ -305,8 +307,8 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // what keeps its index choice right is that the caller replans every
   // plan_refresh_interval (a plan made while a table was empty may probe
   // it through any index that starts with app_id).
-  tx.exec(refresh_plans ? "DISCARD PLANS; " + processing_plan_settings()
-                        : processing_plan_settings());
+  static const std::string refresh_and_settings = "DISCARD PLANS; " + processing_plan_settings();
+  tx.exec(refresh_plans ? refresh_and_settings : processing_plan_settings());
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id)

@@ -55,7 +55,7 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
 /// ordered walk of the pending queue, so these plans stay right however
 /// stale the statistics are; only the index chosen for a table that was
 /// empty when planned can be wrong, which plan_refresh_interval bounds.
-std::string processing_plan_settings();
+const std::string& processing_plan_settings();
 
 /// How long a connection keeps the round's cached plans.
 inline constexpr std::chrono::milliseconds plan_refresh_interval{1000};
