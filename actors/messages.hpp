@@ -598,6 +598,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, close_atom, "close")
   CAF_ADD_ATOM(cti, cti, gap_atom, "gap")
   CAF_ADD_ATOM(cti, cti, http_call_atom, "httpcall")
+  CAF_ADD_ATOM(cti, cti, notify_atom, "notify")
   CAF_ADD_ATOM(cti, cti, token_atom, "token")
   CAF_ADD_ATOM(cti, cti, start_atom, "start")
   CAF_ADD_ATOM(cti, cti, stop_atom, "stop")
@@ -657,7 +658,9 @@ using db_actor = caf::typed_actor<CTI_DB_JOBS>;
 using db_worker_actor = caf::typed_actor<
   CTI_DB_JOBS,
   /// Internal: try to (re)connect now.
-  caf::reacts_to<reconnect_atom>>;
+  caf::reacts_to<reconnect_atom>,
+  /// Internal: tell the other nodes of a cluster that events were stored.
+  caf::reacts_to<notify_atom>>;
 
 /// The pool: same jobs as a worker, dispatched to an idle one.
 using db_pool_actor = caf::typed_actor<

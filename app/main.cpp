@@ -351,6 +351,10 @@ int main(int argc, char** argv) {
     cti::db::pool_settings ps;
     ps.worker.conninfo = cfg.database_url;
     ps.worker.pids = std::make_shared<cti::db::backend_pids>();
+    // Filled with the pollers below, before the HTTP server accepts a webhook.
+    auto waker = std::make_shared<cti::db::poller_waker>();
+    ps.worker.waker = waker;
+    ps.worker.notify_other_nodes = clustered;
     ps.min_workers = static_cast<std::size_t>(cfg.db_pool_min);
     ps.max_workers = static_cast<std::size_t>(cfg.db_pool_max);
     ps.max_wait = std::chrono::milliseconds{cfg.db_pool_wait_ms};
@@ -411,13 +415,14 @@ int main(int argc, char** argv) {
     cti::db::listener_settings lst;
     lst.conninfo = cfg.database_url;
     lst.own = ps.worker.pids;
+    lst.waker = waker;
     for (int i = 0; i < cfg.event_pollers; ++i) {
       pls.busy = std::make_shared<std::atomic<bool>>(false);
-      lst.busy.push_back(pls.busy);
       pollers.push_back(
         cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
+      waker->add(pollers.back(), pls.busy);
     }
-    auto listener = cti::db::spawn_event_listener(sys, lst, pollers);
+    auto listener = cti::db::spawn_event_listener(sys, lst);
 
     cti::cluster_hub_actor hub;
     if (clustered && !start_cluster(sys, cfg, *ctx, hub))

@@ -14,22 +14,23 @@ namespace cti::db {
 
 namespace {
 
-/// Counts notifications on the events channel.
+/// Counts notifications on the events channel, by sender.
 class events_receiver : public pqxx::notification_receiver {
 public:
   events_receiver(pqxx::connection_base& c, std::shared_ptr<const backend_pids> own)
     : pqxx::notification_receiver(c, events_channel), own_(std::move(own)) {
   }
   void operator()(const std::string& payload, int backend_pid) override {
-    ++received;
     if (payload == rescan_payload)
       ++rescans;
-    else if (own_ && !own_->contains(backend_pid))
+    else if (!own_)
+      ++unknown;
+    else if (!own_->contains(backend_pid))
       ++foreign;
   }
-  uint64_t received = 0;
   uint64_t rescans = 0;
   uint64_t foreign = 0; ///< Sent by a backend that is not one of this node's.
+  uint64_t unknown = 0; ///< Sent while this node does not know its backends.
 
 private:
   std::shared_ptr<const backend_pids> own_;
@@ -39,55 +40,15 @@ private:
 struct listener_state {
   static inline const char* name = "event_listener";
   listener_settings settings;
-  std::vector<queue_poller_actor> pollers;
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<events_receiver> receiver;
   std::chrono::milliseconds backoff{0};
   bool was_connected = false;
-  std::size_t next_poller = 0; ///< The poller the next notification wakes.
   /// Another node's notifications wait for a wake-up until this time.
   std::optional<std::chrono::steady_clock::time_point> foreign_due;
 };
 
 using listener_ptr = event_listener_actor::stateful_pointer<listener_state>;
-
-/// New events: wakes one poller per notification (at most all of them),
-/// idle ones first, in turn. Waking every poller of every node for each
-/// notification made all of them claim at once, and all but one claim
-/// nothing: on a cluster of three nodes, a dozen round trips per
-/// notification. A busy poller that is woken runs another round after its
-/// own. A rescan (a replayed event lies before the pollers' positions)
-/// still goes to all.
-void wake_pollers(listener_ptr self, bool rescan = false, uint64_t notifications = 1) {
-  auto& st = self->state;
-  const auto count = st.pollers.size();
-  if (count == 0)
-    return;
-  if (rescan) {
-    for (auto& p : st.pollers)
-      self->send(p, rescan_atom_v);
-    return;
-  }
-  auto n = std::min<uint64_t>(std::max<uint64_t>(notifications, 1), count);
-  std::vector<bool> woken(count, false);
-  auto idle = [&](std::size_t i) {
-    return i >= st.settings.busy.size() || !st.settings.busy[i]
-           || !st.settings.busy[i]->load(std::memory_order_relaxed);
-  };
-  for (uint64_t k = 0; k < n; ++k) {
-    std::size_t pick = st.next_poller % count;
-    for (std::size_t j = 0; j < count; ++j) {
-      auto i = (st.next_poller + j) % count;
-      if (!woken[i] && idle(i)) {
-        pick = i;
-        break;
-      }
-    }
-    woken[pick] = true;
-    st.next_poller = pick + 1;
-    self->send(st.pollers[pick], wake_atom_v);
-  }
-}
 
 bool connect(listener_ptr self) {
   auto& st = self->state;
@@ -114,11 +75,11 @@ void retry_later(listener_ptr self) {
   st.backoff = std::min(st.backoff * 2, st.settings.max_backoff);
 }
 
-event_listener_actor::behavior_type event_listener(listener_ptr self, listener_settings settings,
-                                                   std::vector<queue_poller_actor> pollers) {
+event_listener_actor::behavior_type event_listener(listener_ptr self, listener_settings settings) {
   auto& st = self->state;
   st.settings = std::move(settings);
-  st.pollers = std::move(pollers);
+  if (!st.settings.waker)
+    st.settings.waker = std::make_shared<poller_waker>();
   st.backoff = st.settings.min_backoff;
   if (connect(self))
     self->send(self, poll_atom_v);
@@ -130,9 +91,9 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
       if (!s.conn)
         return;
       try {
-        auto before = s.receiver->received;
         auto rescans_before = s.receiver->rescans;
         auto foreign_before = s.receiver->foreign;
+        auto unknown_before = s.receiver->unknown;
         auto wait = std::chrono::duration_cast<std::chrono::microseconds>(s.settings.slice);
         if (s.foreign_due)
           wait = std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -141,18 +102,20 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         // Blocking is fine here: this detached actor owns its thread.
         s.conn->await_notification(static_cast<long>(wait.count() / 1000000),
                                    static_cast<long>(wait.count() % 1000000));
-        auto got = s.receiver->received - before;
         auto foreign = s.receiver->foreign - foreign_before;
+        auto unknown = s.receiver->unknown - unknown_before;
         auto now = std::chrono::steady_clock::now();
+        // This node's own notifications wake nobody: the worker that
+        // stored the events woke a poller as it committed them.
         if (s.receiver->rescans != rescans_before)
-          wake_pollers(self, true);
-        else if (got > foreign)
-          wake_pollers(self, false, got - foreign);
+          s.settings.waker->rescan();
+        else if (unknown > 0)
+          s.settings.waker->wake(unknown);
         if (foreign > 0 && !s.foreign_due)
           s.foreign_due = now + s.settings.foreign_delay;
         if (s.foreign_due && now >= *s.foreign_due) {
           s.foreign_due.reset();
-          wake_pollers(self);
+          s.settings.waker->wake();
         }
         self->send(self, poll_atom_v);
       } catch (const std::exception& e) {
@@ -170,7 +133,7 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
         return;
       }
       // Notifications sent while we were away are lost: poll once anyway.
-      wake_pollers(self, true);
+      self->state.settings.waker->rescan();
       self->send(self, poll_atom_v);
     },
   };
@@ -178,9 +141,8 @@ event_listener_actor::behavior_type event_listener(listener_ptr self, listener_s
 
 } // namespace
 
-event_listener_actor spawn_event_listener(caf::actor_system& sys, listener_settings settings,
-                                          std::vector<queue_poller_actor> pollers) {
-  return sys.spawn<caf::detached>(event_listener, std::move(settings), std::move(pollers));
+event_listener_actor spawn_event_listener(caf::actor_system& sys, listener_settings settings) {
+  return sys.spawn<caf::detached>(event_listener, std::move(settings));
 }
 
 } // namespace cti::db

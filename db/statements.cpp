@@ -14,9 +14,8 @@ std::vector<prepared_statement> collect() {
     {"health", "SELECT 1"},
     // events_repo
     // One statement, so that in autocommit it is one round trip and one
-    // transaction: insert, and NOTIFY once when anything new was stored
-    // (the InitPlan runs only when `ins` has a row; Postgres delivers the
-    // notification at commit).
+    // transaction. No NOTIFY in it: the worker wakes this node's pollers
+    // itself once the batch has committed (see db/listener.hpp).
     {"insert_events",
      "WITH ins AS ("
      "  INSERT INTO webhook_events"
@@ -26,9 +25,8 @@ std::vector<prepared_statement> collect() {
      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)"
      "  ORDER BY ord"
      "  ON CONFLICT (app_id, dialpad_event_id) DO NOTHING"
-     "  RETURNING id, app_id, dialpad_event_id),"
-     " notified AS (SELECT pg_notify('cti_events', '') FROM (SELECT 1 FROM ins LIMIT 1) AS one)"
-     " SELECT id, app_id, dialpad_event_id, (SELECT count(*) FROM notified) FROM ins"},
+     "  RETURNING id, app_id, dialpad_event_id)"
+     " SELECT id, app_id, dialpad_event_id FROM ins"},
     {"event_id_by_key",
      "SELECT id FROM webhook_events WHERE app_id = $1::uuid AND dialpad_event_id = $2"},
     // apps_repo

@@ -32,6 +32,20 @@ struct db_worker_state {
   /// db::plan_refresh_interval); a new connection has none.
   std::chrono::steady_clock::time_point plans_refreshed{};
   int backend_pid = 0; ///< As recorded in settings.pids.
+  bool notify_queued = false; ///< A notify_atom is in the mailbox.
+
+  /// The connection's pid leaves this node's set with the connection: a
+  /// pid that PostgreSQL reuses for another node's backend must not look
+  /// like this node's.
+  void forget_pid() {
+    if (settings.pids && backend_pid != 0)
+      settings.pids->replace(backend_pid, 0);
+    backend_pid = 0;
+  }
+
+  ~db_worker_state() {
+    forget_pid();
+  }
 };
 
 using worker_ptr = db_worker_actor::stateful_pointer<db_worker_state>;
@@ -96,6 +110,7 @@ void drop_connection(worker_ptr self, const char* why) {
   if (self->state.conn)
     log::warn("database connection lost", {{"reason", why}});
   self->state.conn.reset();
+  self->state.forget_pid();
   schedule_reconnect(self);
 }
 
@@ -194,6 +209,18 @@ std::vector<ingest_result> store_events(pqxx::connection& c,
   return out;
 }
 
+/// True when the batch stored at least one event that was not there yet.
+bool stored_something_new(const std::vector<ingest_result>& results) {
+  for (const auto& r : results)
+    if (r.error.empty() && !r.duplicate)
+      return true;
+  return false;
+}
+
+const std::string notify_other_nodes_sql =
+  std::string{"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('"} + events_channel
+  + "', ''); COMMIT";
+
 db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settings) {
   self->state.settings = std::move(settings);
   self->state.backoff = self->state.settings.min_backoff;
@@ -209,8 +236,40 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     },
     [=](ingest_atom, std::vector<ingest_item>& items)
       -> caf::result<std::vector<ingest_result>> {
-      return with_connection<std::vector<ingest_result>>(
-        self, false, [&](pqxx::connection& c) { return store_events(c, items); });
+      bool stored_new = false;
+      auto res = with_connection<std::vector<ingest_result>>(
+        self, false, [&](pqxx::connection& c) {
+          auto out = store_events(c, items);
+          stored_new = stored_something_new(out);
+          return out;
+        });
+      if (stored_new) {
+        // Committed (autocommit): this node's pollers look at once; the
+        // other nodes hear of it after the answer has gone.
+        auto& st = self->state;
+        if (st.settings.waker)
+          st.settings.waker->wake();
+        if (st.settings.notify_other_nodes && !st.notify_queued) {
+          st.notify_queued = true;
+          self->send(self, notify_atom_v);
+        }
+      }
+      return res;
+    },
+    [=](notify_atom) {
+      auto& st = self->state;
+      st.notify_queued = false;
+      if (!st.conn)
+        return; // its rounds find the events anyway
+      try {
+        // Nothing here needs to be durable: the commit does not wait for
+        // the WAL flush, and so holds PostgreSQL's notify lock only briefly.
+        pqxx::nontransaction{*st.conn}.exec(notify_other_nodes_sql);
+      } catch (const pqxx::broken_connection&) {
+        drop_connection(self, "connection broken");
+      } catch (const std::exception& e) {
+        log::debug("cluster notification not sent", {{"error", e.what()}});
+      }
     },
     [=](app_atom, std::string& id) -> caf::result<app_info> {
       return with_connection<app_info>(self, true, [&](pqxx::connection& c) {

@@ -20,6 +20,7 @@
 
 #include "actors/messages.hpp"
 #include "db/backend_pids.hpp"
+#include "db/poller_waker.hpp"
 
 namespace cti::db {
 
@@ -31,6 +32,12 @@ struct worker_settings {
   std::chrono::milliseconds statement_timeout{30000}; ///< Per-statement limit set on connect.
   /// Where the worker records its connection's backend pid (may be null).
   std::shared_ptr<backend_pids> pids;
+  /// This node's pollers: woken as soon as a batch of webhooks that stored
+  /// something new has committed (may be null).
+  std::shared_ptr<poller_waker> waker;
+  /// In a cluster: after such a batch, a NOTIFY for the other nodes'
+  /// listeners, in a transaction of its own (see db/listener.hpp).
+  bool notify_other_nodes = false;
 };
 
 /// Spawns one detached worker. It connects at once and keeps reconnecting

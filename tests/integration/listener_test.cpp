@@ -1,4 +1,5 @@
 #include "db/listener.hpp"
+#include "db/pool.hpp"
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
@@ -40,10 +41,10 @@ struct listener_fixture : ::testing::Test {
     s.own = std::make_shared<cti::db::backend_pids>();
     s.own->replace(0, own.backendpid());
     s.foreign_delay = foreign_delay;
-    std::vector<cti::queue_poller_actor> pollers;
+    s.waker = std::make_shared<cti::db::poller_waker>();
     for (int i = 0; i < 2; ++i)
-      pollers.push_back(sys.spawn(recorder, caf::actor_cast<caf::actor>(self)));
-    listener = cti::db::spawn_event_listener(sys, s, pollers);
+      s.waker->add(sys.spawn(recorder, caf::actor_cast<caf::actor>(self)), nullptr);
+    listener = cti::db::spawn_event_listener(sys, s);
     // Listening: a rescan from this node comes back as one.
     await_listening();
   }
@@ -114,13 +115,18 @@ struct listener_fixture : ::testing::Test {
 
 } // namespace
 
-// This node's events wake a poller at once; another node's do not (that
-// node's pollers take them): one wake for the two notifications.
-TEST_F(listener_fixture, another_nodes_notification_does_not_wake_a_poller_at_once) {
-  start(std::chrono::hours{1});
-  notify(other);
+// This node's own notifications wake nobody (its worker woke a poller as
+// it committed the events), and another node's do not wake a poller at
+// once (that node's pollers take them): the first wake is the delayed one
+// for the other node's notification, and nothing follows it.
+TEST_F(listener_fixture, only_another_nodes_notification_wakes_a_poller_and_only_after_the_delay) {
+  start(300ms);
   notify(own);
+  notify(own);
+  notify(other);
+  auto sent = std::chrono::steady_clock::now();
   EXPECT_EQ(next_besides_rescans(), "wake");
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, 300ms);
   EXPECT_EQ(wakes_before_a_rescan(), 0);
 }
 
@@ -133,4 +139,117 @@ TEST_F(listener_fixture, another_nodes_notification_wakes_a_poller_after_the_del
   notify(other);
   EXPECT_EQ(next_besides_rescans(), "wake");
   EXPECT_EQ(wakes_before_a_rescan(), 0);
+}
+
+namespace {
+
+/// A pool of one worker whose committed webhook batches wake recording
+/// pollers, and a connection that listens on the events channel.
+struct stored_batch_fixture : ::testing::Test {
+  caf::actor_system sys{cti::test::actor_config()};
+  caf::scoped_actor self{sys};
+  std::string url = cti::test::migrated_database("wake");
+  std::string app = cti::test::create_app(url, "wake");
+  std::shared_ptr<cti::db::poller_waker> waker = std::make_shared<cti::db::poller_waker>();
+  std::shared_ptr<cti::db::backend_pids> pids = std::make_shared<cti::db::backend_pids>();
+  pqxx::connection listening{url};
+  struct heard_receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int pid) override {
+      heard.emplace_back(payload, pid);
+    }
+    std::vector<std::pair<std::string, int>> heard;
+  } receiver{listening, cti::db::events_channel};
+  cti::db_pool_actor pool;
+
+  void start(bool notify_other_nodes) {
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = url;
+    ps.worker.pids = pids;
+    ps.worker.waker = waker;
+    ps.worker.notify_other_nodes = notify_other_nodes;
+    ps.min_workers = 1;
+    ps.max_workers = 1;
+    for (int i = 0; i < 2; ++i)
+      waker->add(sys.spawn(recorder, caf::actor_cast<caf::actor>(self)), nullptr);
+    pool = cti::db::spawn_db_pool(sys, ps);
+  }
+
+  /// Stores one event through the pool; true when it was new.
+  bool store(const std::string& event_id) {
+    cti::ingest_item item;
+    item.app_id = app;
+    item.dialpad_event_id = event_id;
+    item.event_type = "call.ring";
+    item.payload = R"({"event_id":")" + event_id + R"("})";
+    item.format = "seed";
+    item.received_at_us = 1'700'000'000'000'000;
+    bool fresh = false;
+    self->request(pool, 10s, cti::ingest_atom_v, std::vector<cti::ingest_item>{item})
+      .receive([&](std::vector<cti::ingest_result>& r) { fresh = r.size() == 1 && !r[0].duplicate; },
+               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+    return fresh;
+  }
+
+  /// What the listening connection heard up to a notification sent after
+  /// the worker finished everything it was given: one worker handles its
+  /// mailbox in order, so a health check answered means any notification
+  /// it queued is committed, and the marker sent now comes after it.
+  std::vector<std::pair<std::string, int>> heard_until_marker() {
+    self->request(pool, 10s, cti::health_atom_v).receive([](bool) {}, [&](caf::error& err) {
+      ADD_FAILURE() << sys.render(err);
+    });
+    pqxx::connection marker{url};
+    pqxx::nontransaction{marker}.exec("SELECT pg_notify('" + std::string{cti::db::events_channel}
+                                      + "', 'marker')");
+    receiver.heard.clear();
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; ++i) {
+      listening.await_notification(0, 100000);
+      for (auto& [payload, pid] : receiver.heard)
+        seen = seen || payload == "marker";
+    }
+    EXPECT_TRUE(seen) << "the marker notification did not arrive";
+    return receiver.heard;
+  }
+
+  ~stored_batch_fixture() override {
+    if (pool)
+      self->send_exit(pool, caf::exit_reason::user_shutdown);
+  }
+};
+
+} // namespace
+
+// A batch that stored something new wakes one of this node's pollers as it
+// commits, without a NOTIFY (a NOTIFY in the ingest transaction serialized
+// the commits of concurrent batches); a batch of repeats wakes nobody.
+TEST_F(stored_batch_fixture, a_stored_batch_wakes_one_poller_directly_and_a_repeat_none) {
+  start(false);
+  ASSERT_TRUE(store("wake-1"));
+  std::string got;
+  self->receive([&](std::string& s) { got = s; }, caf::after(10s) >> [] {});
+  EXPECT_EQ(got, "wake");
+  EXPECT_EQ(waker->wakes(), 1u);
+  EXPECT_FALSE(store("wake-1"));
+  EXPECT_EQ(waker->wakes(), 1u);
+  auto heard = heard_until_marker();
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].first, "marker");
+}
+
+// In a cluster the worker then tells the other nodes, from its own
+// connection (whose pid this node's listener knows as its own), once per
+// batch that stored something new.
+TEST_F(stored_batch_fixture, in_a_cluster_a_stored_batch_notifies_the_other_nodes_once) {
+  start(true);
+  ASSERT_TRUE(store("notify-1"));
+  auto heard = heard_until_marker();
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_EQ(heard[0].first, "");
+  EXPECT_TRUE(pids->contains(heard[0].second));
+  EXPECT_FALSE(store("notify-1"));
+  heard = heard_until_marker();
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].first, "marker");
 }
