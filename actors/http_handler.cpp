@@ -53,6 +53,10 @@ bool wants_prometheus(const api_request& req) {
 void handle_metrics(handler_ptr self, const api_request& req) {
   if (!check_internal(self, req))
     return;
+  if (auto f = req.query_param("format"); f && *f != "json" && *f != "prometheus") {
+    reply_bad_request(self, req, "format must be json or prometheus");
+    return;
+  }
   auto serial = req.serial;
   bool prometheus = wants_prometheus(req);
   auto render = [self, serial, prometheus](pool_stats ps) {

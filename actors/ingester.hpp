@@ -3,7 +3,7 @@
 // Group commit (ARCHITECTURE.md rule 2):
 //
 //   request ─┐                       ┌─► 200 / duplicate (after COMMIT)
-//   request ─┼─► batch ──────────────► pool: INSERT … ; NOTIFY; COMMIT
+//   request ─┼─► batch ──────────────► pool: INSERT … ; COMMIT; wake a poller
 //   request ─┘                       └─► 503 for every item when the DB is down
 //
 // Adaptive batching: while fewer than `max_in_flight` batches are being

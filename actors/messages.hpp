@@ -623,8 +623,8 @@ namespace cti {
 #define CTI_DB_JOBS                                                            \
   /* Runs `SELECT 1` on a connection; answers true. */                         \
   caf::replies_to<health_atom>::with<bool>,                                    \
-  /* Stores a batch of events in one transaction (+ one NOTIFY); answers */    \
-  /* one result per item, in order, only after the commit. */                  \
+  /* Stores a batch of events in one transaction; answers one result per */    \
+  /* item, in order, only after the commit (and has woken a poller). */        \
   caf::replies_to<ingest_atom, std::vector<ingest_item>>::with<                \
     std::vector<ingest_result>>,                                               \
   /* Looks an app up by id; answers found = false when there is none. */       \
@@ -801,15 +801,15 @@ using retention_actor = caf::typed_actor<
 
 /// One of the node's queue pollers.
 using queue_poller_actor = caf::typed_actor<
-  /// New events may be queued (NOTIFY): poll now, from the last position.
+  /// New events may be queued: poll now, from the last position.
   caf::reacts_to<wake_atom>,
   /// An old event became due again (a replay): poll now, from the oldest.
   caf::reacts_to<rescan_atom>,
   /// Internal: the periodic safety-net poll.
   caf::reacts_to<caf::tick_atom>>;
 
-/// The LISTEN connection: a detached actor that wakes the pollers when the
-/// ingester's NOTIFY arrives.
+/// The LISTEN connection: a detached actor that wakes the pollers when
+/// another node stored events, or an event was replayed.
 using event_listener_actor = caf::typed_actor<
   /// Internal: wait a moment for notifications, wake the pollers, repeat.
   caf::reacts_to<poll_atom>,

@@ -3,13 +3,14 @@
 // A queue poller drives processing rounds (db/processor.hpp) through the
 // pool and publishes what they applied:
 //
-//   wake (NOTIFY) ─┐
+//   wake ──────────┐
 //   tick (interval)┼─► idle? ──yes──► pool: process ──► publish applied ──┐
 //                  │     └─no──► remember "again"                         │
 //                  └──────────── a full batch, or "again": next round ◄───┘
 //
-// Several pollers run per node (and on every node); SKIP LOCKED keeps them
-// off each other's events.
+// A wake comes from the DB worker that committed new webhooks, or from the
+// listener (another node's events, a replay). Several pollers run per node
+// (and on every node); SKIP LOCKED keeps them off each other's events.
 
 #include <atomic>
 #include <chrono>

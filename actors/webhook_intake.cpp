@@ -80,17 +80,24 @@ void route_by_org(handler_ptr self, intake_ptr in) {
     org = json_int64(nlohmann::json(*h));
   if (!org)
     org = payload_org_id(in->payload);
+  // Unsigned JSON passes the signature check only for an app whose
+  // connection allows it; with no such app (no org id, an unknown one, or
+  // an app that does not allow it) the signature check, which comes before
+  // the org-id routing in the contract's order, answers 401.
   if (!org) {
-    fail(self, *in, errc::not_found, "unknown tenant: no app id, API key or org id");
+    if (in->unsigned_pending)
+      fail(self, *in, errc::unauthorized, "missing signature");
+    else
+      fail(self, *in, errc::not_found, "unknown tenant: no app id, API key or org id");
     return;
   }
   auto routed = [self, in](app_info& app) {
-    if (!check_app(self, *in, app))
-      return;
-    if (in->unsigned_pending && !app.allow_unsigned) {
+    if (in->unsigned_pending && !(app.found && app.allow_unsigned)) {
       fail(self, *in, errc::unauthorized, "missing signature");
       return;
     }
+    if (!check_app(self, *in, app))
+      return;
     in->app = std::move(app);
     store(self, in);
   };

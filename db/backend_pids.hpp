@@ -2,10 +2,11 @@
 
 // The PostgreSQL backend pids of this node's pool connections. The event
 // listener tells from a notification's sender pid whether this node stored
-// the events (it wakes a poller at once) or another node did (that node's
-// own pollers take them; see db/listener.hpp). A wrong answer only changes
-// when a poller looks, never whether: a stale pid, reused by another
-// node's backend, makes this node look at once as before.
+// the events (it has woken its pollers already: the notification is for
+// the other nodes) or another node did (this node looks after a delay, in
+// case that node is slow or gone; see db/listener.hpp). A pid leaves the
+// set with its connection. A wrong answer only changes when a poller
+// looks, never whether: the periodic poll finds every event.
 
 #include <mutex>
 #include <unordered_set>

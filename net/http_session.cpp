@@ -404,6 +404,7 @@ private:
     phase_ = phase::closed;
     shared_->remove(this); // the WebSocket session registers itself
     std::chrono::milliseconds max_age{j.value("max_age_ms", int64_t{0})};
+    parser_->get().set("X-Request-Id", request_id_); // echoed on the 101
     start_ws_session(std::move(stream_), parser_->release(), shared_,
                      j["app_id"].get<std::string>(), std::move(f), max_age);
   }

@@ -75,8 +75,13 @@ public:
     t.keep_alive_pings = true;
     ws_.set_option(t);
     ws_.read_message_max(max_client_frame);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    // The 101 carries the request's id like every other answer (the HTTP
+    // session put it on the request before handing the connection over).
+    std::string request_id{req["X-Request-Id"]};
+    ws_.set_option(websocket::stream_base::decorator([request_id](websocket::response_type& res) {
       res.set(http::field::server, "cti-server");
+      if (!request_id.empty())
+        res.set("X-Request-Id", request_id);
     }));
     ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, this->shared_from_this()));
   }

@@ -134,6 +134,14 @@ TEST_F(server_test, metrics_speaks_prometheus_on_request) {
   auto b = http_request(port(), "GET", "/metrics",
                         {{"Authorization", bearer}, {"Accept", "text/plain"}});
   EXPECT_NE(b.body.find("cti_uptime_seconds"), std::string::npos);
+  // format=json is the default made explicit; any other value is a 400
+  // naming the parameter.
+  auto c = http_request(port(), "GET", "/metrics?format=json", {{"Authorization", bearer}});
+  ASSERT_EQ(c.status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(c.body).contains("uptime_seconds"));
+  auto d = http_request(port(), "GET", "/metrics?format=xml", {{"Authorization", bearer}});
+  EXPECT_EQ(d.status, 400);
+  EXPECT_NE(d.body.find("format"), std::string::npos) << d.body;
 }
 
 TEST_F(server_test, prometheus_text_follows_the_exposition_grammar) {

@@ -190,6 +190,42 @@ TEST_F(webhook_test, unsigned_json_is_accepted_only_where_the_connection_allows_
             "dialpad_json");
 }
 
+// Routed by org id, unsigned JSON passes the signature check only for an
+// app whose connection allows it. Without such an app the signature check,
+// which comes before the org-id routing, answers: 401, not 404 or 403.
+TEST_F(webhook_test, unsigned_json_routed_by_org_id_is_401_unless_its_app_allows_it) {
+  auto payload = json::parse(fixture("02-call-inbound-connected.json"));
+  payload.erase("org_id");
+  payload.erase("company_id");
+  auto with_org = [&](int64_t org) {
+    return post("/webhooks/dialpad", payload.dump(), {{"x-dialpad-org-id", std::to_string(org)}});
+  };
+  auto nobody = post("/webhooks/dialpad", payload.dump());
+  EXPECT_EQ(nobody.status, 401) << nobody.body;
+  EXPECT_EQ(error_of(nobody), "unauthorized");
+  EXPECT_EQ(with_org(fresh_org_id()).status, 401);
+  auto strict = cti::test::create_app(url());
+  auto strict_org = fresh_org_id();
+  cti::test::register_org(url(), strict, strict_org, false);
+  EXPECT_EQ(with_org(strict_org).status, 401);
+  auto disabled_strict = cti::test::create_app(url(), "disabled strict", false);
+  auto disabled_strict_org = fresh_org_id();
+  cti::test::register_org(url(), disabled_strict, disabled_strict_org, false);
+  EXPECT_EQ(with_org(disabled_strict_org).status, 401);
+  auto disabled = cti::test::create_app(url(), "disabled lenient", false);
+  auto disabled_org = fresh_org_id();
+  cti::test::register_org(url(), disabled, disabled_org, true);
+  EXPECT_EQ(with_org(disabled_org).status, 403);
+  auto lenient = cti::test::create_app(url());
+  auto lenient_org = fresh_org_id();
+  cti::test::register_org(url(), lenient, lenient_org, true);
+  auto ok = with_org(lenient_org);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(count_events(lenient), "1");
+  for (const auto& a : {strict, disabled_strict, disabled})
+    EXPECT_EQ(count_events(a), "0");
+}
+
 TEST_F(webhook_test, unknown_or_disabled_tenants_are_refused_before_the_signature) {
   auto body = fixture("13-seed-call.ring.json");
   // Unsigned on purpose: the tenant check answers first.

@@ -20,6 +20,7 @@ struct ws_client::impl {
   bool open = false;
   int status = 0;
   std::string refusal;
+  std::map<std::string, std::string> headers; ///< Of the handshake answer.
   // A read in flight across read() calls (never cancelled: Beast streams do
   // not survive a cancelled read).
   bool reading = false;
@@ -44,6 +45,8 @@ ws_client::ws_client(uint16_t port, const std::string& target,
   websocket::response_type res;
   d_->ws.handshake(res, "127.0.0.1", target, ec);
   d_->status = static_cast<int>(res.result_int());
+  for (const auto& f : res)
+    d_->headers[std::string{f.name_string()}] = std::string{f.value()};
   if (ec) {
     d_->refusal = res.body();
     return;
@@ -61,6 +64,12 @@ ws_client::~ws_client() {
 bool ws_client::open() const { return d_->open; }
 int ws_client::status() const { return d_->status; }
 const std::string& ws_client::refusal_body() const { return d_->refusal; }
+std::string ws_client::response_header(const std::string& name) const {
+  for (const auto& [k, v] : d_->headers)
+    if (beast::iequals(k, name))
+      return v;
+  return {};
+}
 
 std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout) {
   if (!d_->open || d_->close)

@@ -25,6 +25,8 @@ public:
   int status() const;
   /// The body of a refused handshake.
   const std::string& refusal_body() const;
+  /// A header of the handshake answer ("" when absent).
+  std::string response_header(const std::string& name) const;
 
   /// The next text frame, or nothing when none came within `timeout` or
   /// the connection closed (see `close_code`).

@@ -101,6 +101,18 @@ TEST_F(ws_test, keys_are_checked_before_the_upgrade) {
   EXPECT_EQ(http_request(server->port(), "GET", "/ws?api_key=raw_bad&events=%%%").status, 401);
 }
 
+// The 101 answer carries X-Request-Id like every other answer: the
+// client's own when it sent a valid one, else a generated one.
+TEST_F(ws_test, the_upgrade_answer_carries_the_request_id) {
+  auto key = new_key(new_app());
+  auto echoed = connect("?api_key=" + key, {{"X-Request-Id", "ws-upgrade-123"}});
+  ASSERT_TRUE(echoed->open());
+  EXPECT_EQ(echoed->response_header("X-Request-Id"), "ws-upgrade-123");
+  auto generated = connect("?api_key=" + key);
+  ASSERT_TRUE(generated->open());
+  EXPECT_EQ(generated->response_header("X-Request-Id").size(), 36u);
+}
+
 TEST_F(ws_test, welcome_then_events_in_contiguous_seq_order) {
   auto app = new_app();
   auto key = new_key(app);
