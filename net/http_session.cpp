@@ -1,6 +1,7 @@
 #include "net/http_session.hpp"
 
-// One HTTP/1.1 connection, on its own strand (Beast chat-multi's shape):
+// One HTTP/1.1 connection, on its io_context's one thread (Beast
+// chat-multi's shape, without the strand: see net/server.cpp):
 //
 //   wait for first byte ──► read header ──► route, check limits ──► read body
 //        ▲  (idle timeout)    (header timeout)   │ 404/405/413 local   │

@@ -78,7 +78,8 @@ private:
   std::unordered_map<connection*, std::weak_ptr<connection>> live_;
 };
 
-/// Starts an HTTP session on `socket` (whose executor is a strand).
+/// Starts an HTTP session on `socket` (whose io_context one thread runs: its
+/// handlers never run at once).
 void start_http_session(boost::asio::ip::tcp::socket socket,
                         std::shared_ptr<server_shared> shared);
 

@@ -7,7 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 #include "actors/node_context.hpp"
@@ -21,11 +21,14 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-/// Accepts connections and starts a session on a fresh strand for each.
+/// Accepts connections and starts a session for each on one of the
+/// io_contexts, in turn. Each io_context is run by one thread, so a
+/// session's handlers never run at once without a strand: posting to a
+/// session is one queue operation, not two.
 class listener : public std::enable_shared_from_this<listener> {
 public:
-  listener(asio::io_context& ioc, std::shared_ptr<server_shared> shared)
-    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), shared_(std::move(shared)) {
+  listener(std::vector<asio::io_context*> contexts, std::shared_ptr<server_shared> shared)
+    : contexts_(std::move(contexts)), acceptor_(*contexts_.front()), shared_(std::move(shared)) {
   }
 
   std::string open(uint16_t port) {
@@ -61,7 +64,8 @@ public:
 
 private:
   void do_accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
+    auto& target = *contexts_[next_++ % contexts_.size()];
+    acceptor_.async_accept(target.get_executor(),
                            boost::beast::bind_front_handler(&listener::on_accept,
                                                             shared_from_this()));
   }
@@ -97,9 +101,10 @@ private:
     do_accept();
   }
 
-  asio::io_context& ioc_;
+  std::vector<asio::io_context*> contexts_;
+  std::size_t next_ = 0; ///< The context the next connection goes to.
   tcp::acceptor acceptor_;
-  asio::steady_timer backoff_{ioc_};
+  asio::steady_timer backoff_{*contexts_.front()};
   std::chrono::steady_clock::time_point last_accept_warning_{};
   std::shared_ptr<server_shared> shared_;
   uint16_t port_ = 0;
@@ -112,12 +117,18 @@ struct server::impl {
     : threads_count(ctx->cfg.http_threads > 0
                       ? ctx->cfg.http_threads
                       : std::max(1u, std::thread::hardware_concurrency())),
-      ioc(threads_count),
       shared(std::make_shared<server_shared>(sys, std::move(ctx))) {
+    for (int i = 0; i < threads_count; ++i) {
+      contexts.push_back(std::make_unique<asio::io_context>(1));
+      // A context without a connection yet must not return from run().
+      work.push_back(asio::make_work_guard(*contexts.back()));
+    }
   }
 
   int threads_count;
-  asio::io_context ioc;
+  /// One per asio thread (see listener).
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::shared_ptr<server_shared> shared;
   std::shared_ptr<listener> acceptor;
   std::vector<std::thread> threads;
@@ -168,12 +179,15 @@ std::string server::start() {
   if (!cfg.tls_cert_file.empty())
     if (auto err = load_tls(cfg, d.shared->tls); !err.empty())
       return err;
-  d.acceptor = std::make_shared<listener>(d.ioc, d.shared);
+  std::vector<asio::io_context*> contexts;
+  for (auto& c : d.contexts)
+    contexts.push_back(c.get());
+  d.acceptor = std::make_shared<listener>(std::move(contexts), d.shared);
   if (auto err = d.acceptor->open(d.shared->ctx->cfg.port); !err.empty())
     return err;
   d.acceptor->run();
-  for (int i = 0; i < d.threads_count; ++i)
-    d.threads.emplace_back([&d] { d.ioc.run(); });
+  for (auto& c : d.contexts)
+    d.threads.emplace_back([ioc = c.get()] { ioc->run(); });
   return {};
 }
 
@@ -198,7 +212,8 @@ void server::shutdown(std::chrono::milliseconds grace) {
   if (auto left = d.shared->size(); left > 0)
     log::warn("closing connections still open after the grace period",
               {{"connections", std::to_string(left)}});
-  d.ioc.stop();
+  for (auto& c : d.contexts)
+    c->stop();
   for (auto& t : d.threads)
     t.join();
   d.threads.clear();

@@ -13,9 +13,10 @@ struct node_context;
 
 namespace cti::net {
 
-/// The Beast frontend: an acceptor and HTTP sessions on a pool of asio
-/// threads. No asio thread ever waits: requests go to actors, answers come
-/// back through each session's strand.
+/// The Beast frontend: an acceptor and HTTP sessions on asio threads, one
+/// io_context per thread (HTTP_THREADS), each connection on one of them in
+/// turn. No asio thread ever waits: requests go to actors, answers are
+/// posted back to the connection's io_context.
 class server {
 public:
   server(caf::actor_system& sys, std::shared_ptr<const node_context> ctx);

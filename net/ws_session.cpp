@@ -1,6 +1,7 @@
 #include "net/ws_session.hpp"
 
-// One WebSocket connection after the upgrade, on its connection's strand:
+// One WebSocket connection after the upgrade, on its connection's
+// io_context (one thread):
 //
 //   accept ──► read loop (client frames: {"type":"ping"} → pong; anything
 //   else → close 1008; > 64 KiB → 1009 and invalid UTF-8 → 1007 by Beast)
