@@ -268,7 +268,15 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
       } catch (const pqxx::broken_connection&) {
         drop_connection(self, "connection broken");
       } catch (const std::exception& e) {
+        // (e.g. PostgreSQL's notification queue is full.) The failed
+        // statement leaves its explicit transaction open and aborted: end it,
+        // or every later job on this connection would fail.
         log::debug("cluster notification not sent", {{"error", e.what()}});
+        try {
+          pqxx::nontransaction{*st.conn}.exec("ROLLBACK");
+        } catch (const std::exception&) {
+          drop_connection(self, "cannot end a failed notification");
+        }
       }
     },
     [=](app_atom, std::string& id) -> caf::result<app_info> {

@@ -162,9 +162,9 @@ struct stored_batch_fixture : ::testing::Test {
   } receiver{listening, cti::db::events_channel};
   cti::db_pool_actor pool;
 
-  void start(bool notify_other_nodes) {
+  void start(bool notify_other_nodes, const std::string& conninfo = {}) {
     cti::db::pool_settings ps;
-    ps.worker.conninfo = url;
+    ps.worker.conninfo = conninfo.empty() ? url : conninfo;
     ps.worker.pids = pids;
     ps.worker.waker = waker;
     ps.worker.notify_other_nodes = notify_other_nodes;
@@ -252,4 +252,21 @@ TEST_F(stored_batch_fixture, in_a_cluster_a_stored_batch_notifies_the_other_node
   heard = heard_until_marker();
   ASSERT_EQ(heard.size(), 1u);
   EXPECT_EQ(heard[0].first, "marker");
+}
+
+// A notification that fails (here: the server's role may not call
+// pg_notify; in production, a full notification queue) leaves the worker's
+// connection usable: its transaction is ended, and the next batch is
+// stored. (Left open and aborted, it failed every later job.)
+TEST_F(stored_batch_fixture, a_failed_cluster_notification_leaves_the_connection_usable) {
+  {
+    pqxx::connection owner{url};
+    pqxx::nontransaction{owner}.exec("REVOKE EXECUTE ON FUNCTION pg_notify(text, text) FROM PUBLIC");
+  }
+  start(true, cti::test::as_server_role(url));
+  ASSERT_TRUE(store("failed-notify-1"));
+  EXPECT_TRUE(store("failed-notify-2"));
+  EXPECT_TRUE(store("failed-notify-3"));
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1", {app}),
+            "3");
 }
