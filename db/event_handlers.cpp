@@ -5,6 +5,7 @@
 #include <string>
 
 #include "domain/event_model.hpp"
+#include "domain/log.hpp"
 #include "domain/sanitize.hpp"
 #include "domain/uuid.hpp"
 
@@ -54,6 +55,14 @@ void see_user(event_batch& batch, const std::string& app_id, const event_data& e
   }
 }
 
+/// API.md: a direction that is none of the known spellings becomes null
+/// "with a warning".
+void warn_unknown_direction(const stored_event& stored, const event_data& ev) {
+  if (ev.direction_unknown)
+    log::warn("unknown direction in an event, stored as null",
+              {{"app_id", stored.app_id}, {"event_id", stored.id}, {"event_type", ev.event_type}});
+}
+
 /// Applies the call part of an event to the batch's copy of the call.
 /// Answers the merge and the row after it (null when there is none).
 std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stored_event& stored,
@@ -63,6 +72,14 @@ std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stor
   auto m = merge_call(it != batch.calls.end() ? std::optional<call_record>{it->second.rec}
                                               : std::nullopt,
                       ev, batch.now);
+  if (m.refused_from)
+    // API.md: an invalid transition leaves the status and logs a warning.
+    log::warn("call status transition refused",
+              {{"app_id", stored.app_id},
+               {"event_id", stored.id},
+               {"dialpad_call_id", std::to_string(*ev.dialpad_call_id)},
+               {"status", std::string{to_string(*m.refused_from)}},
+               {"event_type", ev.event_type}});
   if (m.outcome != event_outcome::applied)
     return {std::move(m), it != batch.calls.end() ? &it->second : nullptr};
   if (it == batch.calls.end()) {
@@ -86,6 +103,7 @@ std::string call_object(const event_batch& batch, const std::string& app_id,
 
 handler_result handle_call(event_batch& batch, const stored_event& stored, const event_data& ev) {
   handler_result out;
+  warn_unknown_direction(stored, ev);
   if (!ev.dialpad_call_id)
     return out; // ignored: nothing to attach it to
   see_user(batch, stored.app_id, ev);
@@ -101,6 +119,7 @@ handler_result handle_call(event_batch& batch, const stored_event& stored, const
 handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
                                 const event_data& ev) {
   handler_result out;
+  warn_unknown_direction(stored, ev);
   if (!ev.dialpad_call_id)
     return out; // a voicemail belongs to a call
   see_user(batch, stored.app_id, ev);
@@ -142,6 +161,7 @@ handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
 handler_result handle_message(event_batch& batch, const stored_event& stored,
                               const event_data& ev) {
   handler_result out;
+  warn_unknown_direction(stored, ev);
   if (!ev.message_id)
     return out;
   see_user(batch, stored.app_id, ev);

@@ -106,9 +106,10 @@ void create_call(call_merge& out, const event_data& ev, std::optional<call_statu
   // started_at is set at creation: Dialpad date_started, else the event time, else now.
   call.started_at = ev.date_started.value_or(when);
   // A placeholder status stamps no time and does not take part in the
-  // ordering rule: only a real status change does.
+  // ordering rule: only a real status change does, and only with the
+  // event's own time (see change_status).
   if (wanted) {
-    call.last_event_at = when;
+    call.last_event_at = ev.event_time;
     stamp_status(call, call.status, ev, when);
   }
 }
@@ -129,16 +130,26 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
   // must win whichever of the two is processed first.
   bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at
                && !is_terminal(wanted);
-  if (older || !transition_allowed(call.status, wanted))
+  if (older)
     return false;
-  // Dialpad has no resume state: connected on a held call is published as call.resumed.
+  if (!transition_allowed(call.status, wanted)) {
+    out.refused_from = call.status;
+    return false;
+  }
+  // Dialpad has no resume state: its connected on a held call is published
+  // as call.resumed. A seed event names its type itself and keeps it.
   if (call.status == call_status::held && wanted == call_status::active
-      && ev.event_type == "call.started")
+      && ev.event_type == "call.started" && !ev.seed)
     out.published_type = "call.resumed";
   call.status = wanted;
   out.status_changed = true;
-  // last_event_at = the event time (or now) of the applied status change.
-  call.last_event_at = when;
+  // last_event_at: the time of the last applied status change as the
+  // events tell it (API.md: the ordering rule compares event_timestamp /
+  // timestamp). An event without a time changes the status and leaves it:
+  // the processing time is not comparable with the senders' clocks, and
+  // would make every later event that carries its own time look older.
+  if (ev.event_time)
+    call.last_event_at = ev.event_time;
   stamp_status(call, call.status, ev, when);
   return true;
 }

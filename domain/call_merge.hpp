@@ -35,8 +35,13 @@
 //  - A voicemail's received_at is the earliest voicemail event's time.
 //  - Dialpad hangup: "date_connected is set" means in the event or already on
 //    the call (answered_at); the direction is the event's, else the call's.
-//  - `call.resumed` is published for any `call.started` (Dialpad `connected`
-//    or seed) that actually moves a held call to active.
+//  - `call.resumed` is published for a Dialpad `connected` (`call.started`)
+//    that actually moves a held call to active. A seed event names its type
+//    itself: a seed `call.started` stays `call.started`.
+//  - last_event_at holds the event time (event_timestamp / timestamp) of the
+//    last applied status change. An event without a time may change the
+//    status (it is never "older") and leaves last_event_at as it was: the
+//    processing time is not comparable with the sender's clock.
 //  - voicemail.received on a terminal call asks for no status (not a refusal);
 //    on a held call it asks for voicemail, which the machine refuses.
 //  - duration_seconds: the event's when present, else computed when the call
@@ -115,6 +120,9 @@ struct call_merge {
   bool status_changed = false;
   /// The event name to push: `call.resumed` for connected-on-held, else the event type.
   std::string published_type;
+  /// Set when the status change was refused by the transition rules (not
+  /// by the ordering rule): the status the call stayed in.
+  std::optional<call_status> refused_from;
 };
 
 /// Applies one call event (call.* and voicemail.received's effect on the

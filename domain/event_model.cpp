@@ -378,8 +378,10 @@ event_data extract_event(const nlohmann::json& payload) {
   event_data ev;
   ev.event_type = derive_event_type(payload);
   ev.seed = is_seed_payload(payload);
-  if (auto raw = text_of(member(payload, "direction")))
+  if (auto raw = text_of(member(payload, "direction"))) {
     ev.direction = normalize_direction(*raw);
+    ev.direction_unknown = !ev.direction;
+  }
   if (ev.seed)
     extract_seed(payload, ev);
   else

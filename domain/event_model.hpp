@@ -114,6 +114,9 @@ struct event_data {
   std::optional<int64_t> dialpad_call_id;
   /// `inbound` / `outbound`.
   std::optional<std::string> direction;
+  /// A `direction` was given that is none of the known spellings (it is
+  /// stored as null; the processor logs a warning).
+  bool direction_unknown = false;
   /// The caller's number (see the header comment for the Dialpad mapping).
   std::optional<std::string> from_number;
   /// The called number.

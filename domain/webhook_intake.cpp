@@ -8,27 +8,48 @@
 
 namespace cti {
 
-bool is_acceptable_webhook_content_type(const std::string* content_type) {
-  if (content_type == nullptr)
-    return true;
+namespace {
+
+/// The media type of a Content-Type, lowercased, without parameters.
+std::string media_type(const std::string& content_type) {
   std::string media;
-  for (char c : *content_type) {
+  for (char c : content_type) {
     if (c == ';')
       break;
     if (!std::isspace(static_cast<unsigned char>(c)))
       media += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
+  return media;
+}
+
+bool is_json_media(const std::string& media) {
+  return media == "application/json" || media.ends_with("+json");
+}
+
+} // namespace
+
+bool is_acceptable_webhook_content_type(const std::string* content_type) {
+  if (content_type == nullptr)
+    return true;
+  auto media = media_type(*content_type);
   if (media.empty())
     return true;
   return media == "application/json" || media.ends_with("+json") || media == "application/jwt"
          || media.starts_with("text/");
 }
 
-webhook_wire classify_webhook(bool has_signature_header, std::string_view body) {
+webhook_wire classify_webhook(bool has_signature_header, std::string_view body,
+                              const std::string* content_type) {
   // From the raw bytes: a token is Dialpad's format even when a signature
   // header came along with it (a proxy's, a test's).
   if (has_signature_header)
     return looks_like_jwt(body) ? webhook_wire::dialpad_jwt : webhook_wire::seed;
+  if (looks_like_jwt(body))
+    return webhook_wire::dialpad_jwt;
+  // A body declared JSON is JSON (malformed JSON is then a 400, not a
+  // token with a bad signature); without a Content-Type the first byte tells.
+  if (content_type != nullptr && is_json_media(media_type(*content_type)))
+    return webhook_wire::dialpad_json;
   for (char c : body) {
     if (std::isspace(static_cast<unsigned char>(c)))
       continue;

@@ -22,8 +22,11 @@ enum class webhook_wire {
 /// Decides the wire format from the raw bytes: a body shaped like a compact
 /// JWS (`looks_like_jwt`) is a JWT whatever the headers;
 /// otherwise with a signature header it is the seed format; without one a
-/// body whose first non-blank byte is `{` is plain JSON, anything else a JWT.
-webhook_wire classify_webhook(bool has_signature_header, std::string_view body);
+/// body declared JSON by its Content-Type is plain JSON, and with no JSON
+/// Content-Type a body whose first non-blank byte is `{` is plain JSON,
+/// anything else a JWT.
+webhook_wire classify_webhook(bool has_signature_header, std::string_view body,
+                              const std::string* content_type = nullptr);
 
 /// The `format` column value for `w`.
 std::string_view to_string(webhook_wire w);

@@ -83,6 +83,32 @@ TEST_F(processing_test, a_signed_webhook_becomes_a_call_within_moments) {
   EXPECT_EQ(cti::test::query_value(url(), "SELECT last_seq FROM apps WHERE id = $1", {app}), "2");
 }
 
+TEST_F(processing_test, events_without_a_timestamp_do_not_make_later_stamped_ones_older) {
+  // A seed ring without a timestamp (processed now), then events stamped by
+  // the sender's clock on an earlier day: each status change applies.
+  auto app = cti::test::create_app(url());
+  const int64_t call = 7'300'000'001;
+  auto status_is = [&](const std::string& want) {
+    return cti::test::eventually(
+      [&] {
+        return cti::test::query_value(url(), "SELECT status FROM calls WHERE app_id = $1"
+                                             " AND dialpad_call_id = $2",
+                                      {app, std::to_string(call)})
+               == want;
+      },
+      5s);
+  };
+  auto ring = json::parse(seed("call.ring", "untimed-ring", call));
+  ring.erase("timestamp");
+  ASSERT_EQ(post_event(app, ring.dump()).status, 200);
+  ASSERT_TRUE(status_is("ringing"));
+  ASSERT_EQ(post_event(app, seed("call.started", "timed-start", call)).status, 200);
+  EXPECT_TRUE(status_is("active"));
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT outcome FROM webhook_events WHERE app_id = $1"
+                                          " AND dialpad_event_id = 'timed-start'", {app}),
+            "applied");
+}
+
 TEST_F(processing_test, the_events_api_lists_fetches_and_replays) {
   auto app = cti::test::create_app(url());
   for (int i = 0; i < 3; ++i)

@@ -127,6 +127,22 @@ TEST_F(webhook_test, a_dialpad_jwt_event_is_verified_and_stored_with_a_derived_i
             "ringing");
 }
 
+TEST_F(webhook_test, the_hash_identity_of_a_token_ignores_the_blanks_around_it) {
+  // No event id, call id or SMS shape: the identity is the SHA-256 of the
+  // token text, the same with a trailing newline as without.
+  auto app = cti::test::create_app(url());
+  auto token = jwt(R"({"kind":"ping","n":)" + std::to_string(fresh_org_id()) + "}", secret);
+  auto first = post("/webhooks/dialpad/" + app, token, {{"Content-Type", "application/jwt"}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_FALSE(json::parse(first.body)["duplicate"].get<bool>());
+  auto again = post("/webhooks/dialpad/" + app, "\r\n" + token + "\n",
+                    {{"Content-Type", "application/jwt"}});
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_TRUE(json::parse(again.body)["duplicate"].get<bool>()) << again.body;
+  EXPECT_EQ(json::parse(again.body)["event_id"], json::parse(first.body)["event_id"]);
+  EXPECT_EQ(count_events(app), "1");
+}
+
 TEST_F(webhook_test, a_token_is_read_as_a_token_even_with_a_signature_header) {
   // The format is told from the raw bytes: a stray X-Dialpad-Signature (here
   // even a valid HMAC of the token text) does not make a JWT "seed JSON".
@@ -188,6 +204,16 @@ TEST_F(webhook_test, unsigned_json_is_accepted_only_where_the_connection_allows_
   EXPECT_EQ(cti::test::query_value(url(), "SELECT format FROM webhook_events WHERE id = $1",
                                    {json::parse(r.body)["event_id"].get<std::string>()}),
             "dialpad_json");
+  // Declared JSON but not JSON: 400, not read as a token with a bad signature.
+  for (const char* body : {"not json", "[1,2", ""}) {
+    auto bad = post("/webhooks/dialpad/" + app, body);
+    EXPECT_EQ(bad.status, 400) << body << ": " << bad.body;
+    EXPECT_EQ(error_of(bad), "invalid_json") << body;
+  }
+  // Without a Content-Type the first byte decides: a token, unsigned here.
+  auto token_like = http_request(server->port(), "POST", "/webhooks/dialpad/" + app, {}, "not json");
+  EXPECT_EQ(token_like.status, 401) << token_like.body;
+  EXPECT_EQ(count_events(app), "1");
 }
 
 // Routed by org id, unsigned JSON passes the signature check only for an

@@ -423,8 +423,8 @@ TEST(call_merge, every_status_and_event_type_pair_gives_the_expected_status_and_
     }
     // The status change is stamped with the event time; a kept status keeps its last_event_at.
     EXPECT_EQ(m.call.last_event_at, c.to != c.from ? ms(t4) : current.last_event_at) << label;
-    const bool resumed = c.from == held && std::string(c.type) == "call.started";
-    EXPECT_EQ(m.published_type, resumed ? "call.resumed" : c.type) << label;
+    // A seed event keeps the type it names (call.resumed is Dialpad's connected on hold).
+    EXPECT_EQ(m.published_type, c.type) << label;
   }
 }
 
@@ -439,7 +439,8 @@ TEST(call_merge, status_times_are_stamped_by_the_event_time_of_the_change) {
   EXPECT_EQ(missed.call.duration_seconds, 0);
   auto rejected = cti::merge_call(stored_call(ringing), seed("call.rejected"), now);
   EXPECT_EQ(rejected.call.ended_at, now); // no event time: processing time
-  EXPECT_EQ(rejected.call.last_event_at, now);
+  // ... but the ordering clock only moves with event times.
+  EXPECT_EQ(rejected.call.last_event_at, stored_call(ringing).last_event_at);
 }
 
 // --- ordering, terminal, idempotence -------------------------------------------------------
@@ -475,7 +476,48 @@ TEST(call_merge, an_event_at_the_same_time_is_not_older) {
 TEST(call_merge, an_event_without_time_is_never_older) {
   auto m = cti::merge_call(stored_call(active), seed("call.held"), now);
   EXPECT_EQ(m.call.status, held);
-  EXPECT_EQ(m.call.last_event_at, now);
+  EXPECT_EQ(m.outcome, event_outcome::applied);
+  // It leaves the ordering clock where the last timed change put it.
+  EXPECT_EQ(m.call.last_event_at, ms(t1));
+}
+
+TEST(call_merge, a_change_without_time_does_not_make_later_timed_events_older) {
+  // Seed events without a timestamp, then ones stamped long before the
+  // processing time (a sender's clock, fixtures from another year): each
+  // status change still applies.
+  std::optional<call_record> call;
+  auto ring = feed(call, seed("call.ring"));
+  ASSERT_EQ(ring.outcome, event_outcome::applied);
+  EXPECT_EQ(call->status, ringing);
+  EXPECT_FALSE(call->last_event_at);
+  EXPECT_EQ(call->started_at, now);
+  auto started = feed(call, seed("call.started", t1));
+  EXPECT_EQ(started.outcome, event_outcome::applied);
+  EXPECT_EQ(call->status, active);
+  EXPECT_EQ(call->last_event_at, ms(t1));
+  feed(call, seed("call.held"));
+  EXPECT_EQ(call->status, held);
+  EXPECT_EQ(call->last_event_at, ms(t1));
+  auto ended = feed(call, seed("call.ended", t2));
+  EXPECT_EQ(ended.outcome, event_outcome::applied);
+  EXPECT_EQ(call->status, call_status::ended);
+  // The ordering rule still holds between timed events.
+  auto late = feed(call, seed("call.started", t1));
+  EXPECT_EQ(call->status, call_status::ended);
+  EXPECT_EQ(late.outcome, event_outcome::rejected_transition);
+}
+
+TEST(call_merge, a_refused_transition_names_the_status_the_call_stayed_in) {
+  auto refused = cti::merge_call(stored_call(call_status::ended), seed("call.ring", t4), now);
+  EXPECT_EQ(refused.outcome, event_outcome::rejected_transition);
+  ASSERT_TRUE(refused.refused_from);
+  EXPECT_EQ(*refused.refused_from, call_status::ended);
+  // Refused by the ordering rule, not by the transitions: nothing named.
+  auto older = cti::merge_call(stored_call(held), seed("call.started", t0), now);
+  EXPECT_EQ(older.outcome, event_outcome::rejected_transition);
+  EXPECT_FALSE(older.refused_from);
+  auto fine = cti::merge_call(stored_call(held), seed("call.started", t4), now);
+  EXPECT_FALSE(fine.refused_from);
 }
 
 TEST(call_merge, a_terminal_call_never_resurrects) {
@@ -685,7 +727,7 @@ TEST(call_merge, creation_times_fall_back_to_now) {
   EXPECT_EQ(m.call.status, active);
   EXPECT_EQ(m.call.started_at, now);
   EXPECT_EQ(m.call.answered_at, now);
-  EXPECT_EQ(m.call.last_event_at, now);
+  EXPECT_FALSE(m.call.last_event_at); // the ordering clock moves with event times only
   EXPECT_EQ(m.call.dialpad_call_id, 42);
 }
 

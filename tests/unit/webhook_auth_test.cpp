@@ -416,3 +416,23 @@ TEST(webhook_wire, without_a_header_the_first_byte_decides) {
   EXPECT_EQ(classify_webhook(false, "not json"), webhook_wire::dialpad_jwt);
   EXPECT_EQ(classify_webhook(false, ""), webhook_wire::dialpad_jwt);
 }
+
+TEST(webhook_wire, without_a_header_a_json_content_type_declares_json_unless_the_body_is_a_token) {
+  using cti::classify_webhook;
+  using cti::webhook_wire;
+  const std::string json_type = "Application/JSON; charset=utf-8";
+  const std::string problem_json = "application/problem+json";
+  const std::string text = "text/plain";
+  // Malformed JSON declared JSON is JSON (a 400 later), not a token.
+  EXPECT_EQ(classify_webhook(false, "not json", &json_type), webhook_wire::dialpad_json);
+  EXPECT_EQ(classify_webhook(false, "[1,2]", &problem_json), webhook_wire::dialpad_json);
+  EXPECT_EQ(classify_webhook(false, "", &json_type), webhook_wire::dialpad_json);
+  // A token stays a token whatever it is declared as.
+  auto token = make_token(R"({"alg":"HS256","typ":"JWT"})", R"({"call_id":1})", "s");
+  EXPECT_EQ(classify_webhook(false, token, &json_type), webhook_wire::dialpad_jwt);
+  // Other types: the first byte, as without one.
+  EXPECT_EQ(classify_webhook(false, "not json", &text), webhook_wire::dialpad_jwt);
+  EXPECT_EQ(classify_webhook(false, "{\"a\":1}", &text), webhook_wire::dialpad_json);
+  // With a signature header the type plays no part.
+  EXPECT_EQ(classify_webhook(true, "not json", &json_type), webhook_wire::seed);
+}
