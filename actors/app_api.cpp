@@ -61,7 +61,13 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
     } else if (n == "phone" || n == "from_number" || n == "to_number") {
       // Digits, after an optional '+', once spaces, dots, dashes and
       // parentheses are gone (stored numbers are normalized the same way).
-      auto p = normalize_phone(*v);
+      // A '+' after the first character stands for a space (form
+      // encoding: `%2B1+555+777+0000`); only a leading one is the number's.
+      std::string text;
+      for (std::size_t i = 0; i < v->size(); ++i)
+        if ((*v)[i] != '+' || v->find_first_not_of(" \t") == i)
+          text += (*v)[i];
+      auto p = normalize_phone(text);
       auto digits = p.substr(p.starts_with('+') ? 1 : 0);
       if (digits.empty() || p.size() > 64
           || digits.find_first_not_of("0123456789") != std::string::npos)

@@ -56,6 +56,9 @@ struct refresher_state {
   bool has_refresh = true;       ///< The connection holds a refresh token.
   std::string access_token;      ///< Plain, in memory only.
   sys_clock::time_point expires_at{};
+  /// No refresh before this (the stored next_refresh_at: a short-lived
+  /// token's halfway point, or a backoff).
+  sys_clock::time_point not_before{};
   uint64_t timer = 0;            ///< Generation of the pending timer.
   std::vector<caf::typed_response_promise<std::string, std::string>> waiters;
 };
@@ -64,6 +67,16 @@ using refresher_ptr = refresher_actor::stateful_pointer<refresher_state>;
 
 std::chrono::milliseconds margin(refresher_ptr self) {
   return std::chrono::seconds{self->state.settings->cfg.refresh_margin_seconds};
+}
+
+/// True when the token in hand serves without a refresh first: outside the
+/// margin, or inside it before its first refresh is due (a token that
+/// lives shorter than the margin; see first_refresh_at).
+bool usable(refresher_ptr self) {
+  const auto& st = self->state;
+  auto now = sys_clock::now();
+  return !st.access_token.empty() && st.expires_at > now
+         && (st.expires_at - margin(self) > now || now < st.not_before);
 }
 
 /// Answers everyone waiting for a token with what is known now.
@@ -130,6 +143,10 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
                          ? sys_clock::time_point{std::chrono::microseconds{
                              j["expires_at_us"].get<int64_t>()}}
                          : sys_clock::now();
+        s.not_before = j["next_refresh_at_us"].is_number_integer()
+                         ? sys_clock::time_point{std::chrono::microseconds{
+                             j["next_refresh_at_us"].get<int64_t>()}}
+                         : sys_clock::time_point{};
         auto due = s.expires_at - margin(self);
         for (const char* later : {"next_refresh_at_us", "lease_until_us"})
           if (j[later].is_number_integer())
@@ -143,7 +160,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
           return;
         }
         // Waiters for a fresher token than this one get it from the refresh.
-        bool fresh = !s.access_token.empty() && s.expires_at - margin(self) > sys_clock::now();
+        bool fresh = usable(self);
         if (!s.waiters.empty() && !fresh && due <= sys_clock::now() && floor.count() == 0) {
           try_refresh(self);
           return;
@@ -215,10 +232,12 @@ void refresh_failed(refresher_ptr self, int failures, const token_answer& answer
 void store_pair(refresher_ptr self, json store, std::string token, sys_clock::time_point expires,
                 int attempt) {
   auto& s = self->state;
+  auto not_before = sys_clock::time_point{std::chrono::microseconds{
+    store.value("next_refresh_at_us", int64_t{0})}};
   self->request(s.settings->pool, std::chrono::seconds{15}, query_atom_v,
                 query_of(query_kind::dialpad_refresh_store, s.app, store))
     .then(
-      [self, token, expires](db_answer& stored) {
+      [self, token, expires, not_before](db_answer& stored) {
         auto& st = self->state;
         st.busy = false;
         if (stored.body.find("true") == std::string::npos) {
@@ -230,8 +249,9 @@ void store_pair(refresher_ptr self, json store, std::string token, sys_clock::ti
         st.settings->stats->refreshes.fetch_add(1, std::memory_order_relaxed);
         st.access_token = token;
         st.expires_at = expires;
+        st.not_before = not_before;
         answer_waiters(self);
-        schedule_at(self, expires - margin(self));
+        schedule_at(self, std::max(expires - margin(self), st.not_before));
       },
       [self, store, token, expires, attempt](caf::error&) {
         auto& st = self->state;
@@ -314,11 +334,15 @@ void try_refresh(refresher_ptr self) {
               auto expires = sys_clock::now() + std::chrono::seconds{answer.expires_in > 0
                                                                        ? answer.expires_in
                                                                        : 3600};
+              auto next = first_refresh_at(sys_clock::now(), expires,
+                                           std::chrono::seconds{s.settings->cfg.refresh_margin_seconds});
               json store = {
                 {"node", s.settings->node_name},
                 {"access_sealed", to_hex(seal(key, answer.access_token, s.app))},
                 {"expires_at_us", std::chrono::duration_cast<std::chrono::microseconds>(
                                     expires.time_since_epoch()).count()},
+                {"next_refresh_at_us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                         next.time_since_epoch()).count()},
                 {"scopes", answer.scopes}};
               if (!answer.refresh_token.empty())
                 store["refresh_sealed"] = to_hex(seal(key, answer.refresh_token, s.app));
@@ -343,8 +367,7 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
       auto& st = self->state;
       if (st.loaded && !st.connected)
         return make_error(errc::conflict, "the app has no connected Dialpad account");
-      if (st.loaded && !st.access_token.empty()
-          && st.expires_at - margin(self) > sys_clock::now())
+      if (st.loaded && usable(self))
         return caf::result<std::string, std::string>{st.access_token, st.environment};
       auto rp = self->make_response_promise<std::string, std::string>();
       st.waiters.push_back(rp);

@@ -318,25 +318,20 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
   return std::move(parsed.value);
 }
 
-/// 429 for a client IP that sent too many wrong credentials; true when sent.
-bool refuse_if_blocked(handler_ptr self, const api_request& req) {
+void refuse_credential(handler_ptr self, uint64_t serial, const std::string& remote,
+                       std::string message) {
   const auto& limiter = self->state.ctx->auth_failures;
-  if (!limiter)
-    return false;
-  auto wait = limiter->blocked_for(req.remote_address);
-  if (wait == 0)
-    return false;
-  auto resp = api_response::failure(req.serial, errc::rate_limited,
-                                    "too many failed authentication attempts");
-  resp.headers.push_back({"Retry-After", std::to_string(wait)});
-  reply(self, std::move(resp));
-  return true;
-}
-
-/// A wrong (present but invalid) credential from the request's IP.
-void count_auth_failure(handler_ptr self, const std::string& remote) {
-  if (const auto& limiter = self->state.ctx->auth_failures)
+  if (limiter) {
+    if (auto wait = limiter->blocked_for(remote); wait > 0) {
+      auto resp = api_response::failure(serial, errc::rate_limited,
+                                        "too many failed authentication attempts");
+      resp.headers.push_back({"Retry-After", std::to_string(wait)});
+      reply(self, std::move(resp));
+      return;
+    }
     limiter->record(remote);
+  }
+  reply(self, api_response::failure(serial, errc::unauthorized, std::move(message)));
 }
 
 void with_app(handler_ptr self, const api_request& req,
@@ -354,18 +349,14 @@ void with_app_key(handler_ptr self, const api_request& req, const std::string* k
     reply(self, api_response::failure(serial, errc::unauthorized, "missing API key"));
     return;
   }
-  if (refuse_if_blocked(self, req))
-    return;
   if (!is_api_key_format(*key)) {
-    count_auth_failure(self, req.remote_address);
-    reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
+    refuse_credential(self, serial, req.remote_address, "invalid API key");
     return;
   }
   auto decide = [self, serial, remote = req.remote_address,
                  next = std::move(next)](const app_auth& auth) {
     if (!auth.valid) {
-      count_auth_failure(self, remote);
-      reply(self, api_response::failure(serial, errc::unauthorized, "invalid API key"));
+      refuse_credential(self, serial, remote, "invalid API key");
       return;
     }
     if (!auth.is_active) {
@@ -496,15 +487,14 @@ void reply_error(handler_ptr self, uint64_t serial, const caf::error& err) {
 }
 
 bool check_internal(handler_ptr self, const api_request& req) {
-  if (refuse_if_blocked(self, req))
-    return false;
   const auto* header = req.header("authorization");
   if (internal_bearer_ok(header, self->state.ctx->cfg.internal_api_secret))
     return true;
   if (header != nullptr && !header->empty())
-    count_auth_failure(self, req.remote_address);
-  reply(self, api_response::failure(req.serial, errc::unauthorized,
-                                    "missing or invalid bearer token"));
+    refuse_credential(self, req.serial, req.remote_address, "missing or invalid bearer token");
+  else
+    reply(self, api_response::failure(req.serial, errc::unauthorized,
+                                      "missing or invalid bearer token"));
   return false;
 }
 

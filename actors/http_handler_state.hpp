@@ -32,12 +32,12 @@ void reply(handler_ptr self, api_response resp);
 /// Answers `err` (a failed request to another actor) with its mapped status.
 void reply_error(handler_ptr self, uint64_t serial, const caf::error& err);
 
-/// Answers 429 (with Retry-After) when the request's IP sent too many wrong
-/// credentials lately; true when it did.
-bool refuse_if_blocked(handler_ptr self, const api_request& req);
-
-/// Counts a wrong (present but invalid) credential from `remote`.
-void count_auth_failure(handler_ptr self, const std::string& remote);
+/// Answers a wrong (present but invalid) credential from `remote`: 401 with
+/// `message`, counted against the address; 429 (with Retry-After) instead
+/// while the address is past AUTH_FAILURES_PER_MINUTE. A right credential
+/// never comes here, so it is never braked.
+void refuse_credential(handler_ptr self, uint64_t serial, const std::string& remote,
+                       std::string message);
 
 /// True when `req` carries the internal bearer; otherwise answers 401.
 bool check_internal(handler_ptr self, const api_request& req);

@@ -135,7 +135,12 @@ const std::string* outbound_response::header(std::string_view name) const {
 }
 
 const std::string* api_request::query_param(std::string_view name) const {
-  return find(query, name);
+  // A parameter given empty (`since=&until=`, as API.md's own templates
+  // write them) counts as absent; of repeats the first non-empty one wins.
+  for (const auto& nv : query)
+    if (nv.name == name && !nv.value.empty())
+      return &nv.value;
+  return nullptr;
 }
 
 const std::string* api_request::path_param(std::string_view name) const {

@@ -153,7 +153,8 @@ struct api_request {
 
   /// The first header named `name` (lowercase), or null.
   const std::string* header(std::string_view name) const;
-  /// The first query parameter named `name`, or null.
+  /// The first non-empty query parameter named `name`, or null (a
+  /// parameter given empty counts as absent).
   const std::string* query_param(std::string_view name) const;
   /// The path parameter named `name`, or null.
   const std::string* path_param(std::string_view name) const;

@@ -117,7 +117,18 @@ void store_connection(handler_ptr self, const api_request& req, const std::strin
                {"access_sealed", to_hex(seal(key, tokens.access_token, app))},
                {"expires_at_us", std::chrono::duration_cast<std::chrono::microseconds>(
                                    expires.time_since_epoch()).count()},
-               {"scopes", tokens.scopes}};
+               // A token that lives shorter than REFRESH_MARGIN is first
+               // refreshed halfway through its life, not at once.
+               {"next_refresh_at_us",
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                  first_refresh_at(std::chrono::system_clock::now(), expires,
+                                   std::chrono::seconds{self->state.ctx->cfg.refresh_margin_seconds})
+                    .time_since_epoch())
+                  .count()},
+               // Without a `scope` in the answer the requested scopes were
+               // granted (RFC 6749 5.1).
+               {"scopes", tokens.scopes.empty() ? split_scopes(self->state.ctx->cfg.dialpad_scopes)
+                                                : tokens.scopes}};
   if (!tokens.refresh_token.empty())
     args["refresh_sealed"] = to_hex(seal(key, tokens.refresh_token, app));
   bool wants_json = accepts(req, "application/json");

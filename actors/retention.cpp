@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/tenant_cache.hpp"
 #include "domain/log.hpp"
 
 namespace cti {
@@ -15,6 +16,12 @@ struct retention_state {
 };
 
 using retention_ptr = retention_actor::stateful_pointer<retention_state>;
+
+/// The run deleted what it deleted: this node's cached answers go.
+void forget_answers(const retention_settings& s) {
+  if (s.cache)
+    s.cache->bump_all();
+}
 
 db_query run_query_of(const retention_settings& s) {
   db_query q;
@@ -32,7 +39,10 @@ retention_actor::behavior_type retention(retention_ptr self, retention_settings 
       auto rp = self->make_response_promise<std::string>();
       self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
                     run_query_of(self->state.settings))
-        .then([rp](db_answer& ans) mutable { rp.deliver(std::move(ans.body)); },
+        .then([self, rp](db_answer& ans) mutable {
+                forget_answers(self->state.settings);
+                rp.deliver(std::move(ans.body));
+              },
               [rp](caf::error& err) mutable { rp.deliver(err); });
       return rp;
     },
@@ -46,7 +56,8 @@ retention_actor::behavior_type retention(retention_ptr self, retention_settings 
       self->request(self->state.settings.pool, std::chrono::minutes{10}, query_atom_v,
                     run_query_of(self->state.settings))
         .then(
-          [next](db_answer& ans) {
+          [self, next](db_answer& ans) {
+            forget_answers(self->state.settings);
             log::info("retention applied", {{"counts", ans.body}});
             next();
           },

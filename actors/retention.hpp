@@ -5,6 +5,7 @@
 // bounded batches through the pool (db/api_repo.cpp run_retention).
 
 #include <chrono>
+#include <memory>
 
 #include <caf/typed_actor.hpp>
 
@@ -12,8 +13,12 @@
 
 namespace cti {
 
+class tenant_cache;
+
 struct retention_settings {
   db_pool_actor pool;
+  /// Its cached API answers are dropped after each run (rows were deleted).
+  std::shared_ptr<tenant_cache> cache;
   std::chrono::seconds interval{3600};  ///< 0: on demand only.
   int batch = 1000;                     ///< Rows per statement and transaction.
 };

@@ -126,7 +126,7 @@ public:
   uint64_t generation(const std::string& app) const {
     std::shared_lock<std::shared_mutex> guard{resp_mtx_};
     auto it = generations_.find(app);
-    return it == generations_.end() ? 0 : it->second;
+    return (it == generations_.end() ? 0 : it->second) + epoch_;
   }
 
   /// A stored answer for `key` of `app`, unless expired.
@@ -150,7 +150,7 @@ public:
       return;
     std::unique_lock<std::shared_mutex> guard{resp_mtx_};
     auto g = generations_.find(app);
-    if ((g == generations_.end() ? 0 : g->second) != gen)
+    if ((g == generations_.end() ? 0 : g->second) + epoch_ != gen)
       return;
     if (response_count_ >= max_responses || response_bytes_ + body->size() > max_total_bytes) {
       // Bounded: start over (the entries live a second anyway).
@@ -180,6 +180,16 @@ public:
     }
   }
 
+  /// Every app's data may have changed (a retention run): forget all
+  /// answers, and keep none computed meanwhile.
+  void bump_all() {
+    std::unique_lock<std::shared_mutex> guard{resp_mtx_};
+    ++epoch_;
+    responses_.clear();
+    response_count_ = 0;
+    response_bytes_ = 0;
+  }
+
   /// bcrypt verifications run on this node (the benchmark shows one per key).
   std::atomic<uint64_t> bcrypt_verifications{0};
   /// Key checks answered from memory.
@@ -203,6 +213,7 @@ private:
   };
   mutable std::shared_mutex resp_mtx_;
   std::unordered_map<std::string, uint64_t> generations_;
+  uint64_t epoch_ = 0;  ///< Added to every app's generation (bump_all).
   std::unordered_map<std::string, std::unordered_map<std::string, response_entry>> responses_;
   std::size_t response_count_ = 0;
   std::size_t response_bytes_ = 0;

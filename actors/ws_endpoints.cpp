@@ -102,8 +102,6 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
 }
 
 void handle_console_stream(handler_ptr self, const api_request& req) {
-  if (refuse_if_blocked(self, req))
-    return;
   const auto* ticket = req.query_param("ticket");
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
@@ -112,10 +110,11 @@ void handle_console_stream(handler_ptr self, const api_request& req) {
                   ? std::nullopt
                   : verify_console_ticket(self->state.ctx->cfg.internal_api_secret, *ticket, now_ms);
   if (!app_id) {
+    const std::string message = "missing, invalid or expired stream ticket";
     if (ticket != nullptr && !ticket->empty())
-      count_auth_failure(self, req.remote_address);
-    reply(self, api_response::failure(req.serial, errc::unauthorized,
-                                      "missing, invalid or expired stream ticket"));
+      refuse_credential(self, req.serial, req.remote_address, message);
+    else
+      reply(self, api_response::failure(req.serial, errc::unauthorized, message));
     return;
   }
   nlohmann::json accepted = nlohmann::json::object();

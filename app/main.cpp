@@ -382,8 +382,9 @@ int main(int argc, char** argv) {
     rts.pool = ctx->pool;
     rts.interval = std::chrono::seconds{cfg.retention_interval_seconds};
     rts.batch = cfg.retention_batch_size;
-    ctx->retention = cti::spawn_retention(sys, rts);
     ctx->tenants = std::make_shared<cti::tenant_cache>();
+    rts.cache = ctx->tenants;
+    ctx->retention = cti::spawn_retention(sys, rts);
     // bcrypt runs on its own threads (detached actors), never on a
     // scheduler or asio thread.
     for (int i = 0; i < 2; ++i)

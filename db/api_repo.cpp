@@ -426,18 +426,19 @@ db_answer dialpad_connect(pqxx::transaction_base& tx, const db_query& q, const j
   std::string scopes = it != a.end() && it->is_array() ? it->dump() : "[]";
   sql_params p;
   p.text(q.app_id).int64(org).text(arg_text(a, "environment")).text(arg_text(a, "access_sealed"))
-    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes);
+    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes)
+    .int64(arg_int(a, "next_refresh_at_us"));
   auto row = upsert_connection(tx, q, org,
       "INSERT INTO dialpad_connections (app_id, dialpad_org_id, environment, status,"
-      " access_token_sealed, refresh_token_sealed, expires_at, scopes)"
+      " access_token_sealed, refresh_token_sealed, expires_at, scopes, next_refresh_at)"
       " VALUES ($1::uuid, $2, $3, 'connected', decode($4, 'hex'), decode($5, 'hex'), "
-        + ts_param(6) + ", " + scopes_of(7) + ")"
+        + ts_param(6) + ", " + scopes_of(7) + ", " + ts_param(8) + ")"
       " ON CONFLICT (app_id) DO UPDATE SET"
       " dialpad_org_id = COALESCE($2, dialpad_connections.dialpad_org_id),"
       " environment = $3, status = 'connected',"
       " access_token_sealed = decode($4, 'hex'), refresh_token_sealed = decode($5, 'hex'),"
       " expires_at = " + ts_param(6) + ", scopes = " + scopes_of(7) + ", refresh_failures = 0,"
-      " next_refresh_at = NULL, last_refresh_at = NULL,"
+      " next_refresh_at = " + ts_param(8) + ", last_refresh_at = NULL,"
       " refresh_lease_owner = NULL, refresh_lease_until = NULL"
       " RETURNING " + connection_columns,
       p);
@@ -498,14 +499,17 @@ db_answer dialpad_refresh_store(pqxx::transaction_base& tx, const db_query& q, c
     scopes = it->dump();
   sql_params p;
   p.text(q.app_id).text(arg_text(a, "node")).text(arg_text(a, "access_sealed"))
-    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes);
+    .text(arg_text(a, "refresh_sealed")).int64(arg_int(a, "expires_at_us")).text(scopes)
+    .int64(arg_int(a, "next_refresh_at_us"));
   // Only the lease holder stores (a disconnect meanwhile deleted the row).
+  // next_refresh_at: a token that lives shorter than the margin is not
+  // refreshed again before its halfway point (NULL: the margin alone).
   auto res = tx.exec_params(
     "UPDATE dialpad_connections SET access_token_sealed = decode($3, 'hex'),"
     " refresh_token_sealed = COALESCE(decode($4, 'hex'), refresh_token_sealed),"
     " expires_at = " + ts_param(5) + ","
     " scopes = CASE WHEN $6::jsonb IS NULL THEN scopes ELSE " + scopes_of(6) + " END,"
-    " last_refresh_at = now(), refresh_failures = 0, next_refresh_at = NULL,"
+    " last_refresh_at = now(), refresh_failures = 0, next_refresh_at = " + ts_param(7) + ","
     " refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE app_id = $1::uuid AND refresh_lease_owner = $2 RETURNING 1",
     p.dynamic());
@@ -780,7 +784,9 @@ db_answer key_revoke(pqxx::transaction_base& tx, const db_query& q) {
   if (cur.empty())
     refuse(errc::not_found, "no such app");
   if (!cur[0][1].as<bool>())
-    refuse(errc::not_found, "the app has no API key");
+    // Already without a key: the contract's answer, and nothing to record
+    // (a retried revoke must not fail).
+    return {200, R"({"revoked":true})", {}};
   tx.exec_params("UPDATE apps SET api_key_id = NULL, api_key_hash = NULL, api_key_hint = NULL,"
                  " api_key_revoked_at = now() WHERE id = $1::uuid", q.app_id);
   sql_params p;

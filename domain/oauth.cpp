@@ -94,6 +94,16 @@ token_answer parse_token_answer(int status, std::string_view body) {
   return out;
 }
 
+std::chrono::system_clock::time_point first_refresh_at(std::chrono::system_clock::time_point now,
+                                                       std::chrono::system_clock::time_point expires,
+                                                       std::chrono::seconds margin) {
+  auto due = expires - margin;
+  if (due > now)
+    return due;
+  auto half = now + (expires - now) / 2;
+  return std::max(half, now + std::chrono::system_clock::duration{std::chrono::seconds{1}});
+}
+
 std::chrono::milliseconds refresh_retry_delay(int failures, std::chrono::milliseconds base,
                                               double jitter) {
   const double cap = std::chrono::duration<double, std::milli>(refresh_retry_cap).count();

@@ -62,6 +62,15 @@ std::vector<std::string> split_scopes(std::string_view scope);
 std::chrono::milliseconds refresh_retry_delay(int failures, std::chrono::milliseconds base,
                                               double jitter);
 
+/// When a token issued at `now` that expires at `expires` is first
+/// refreshed: `margin` before it expires; a token that lives no longer than
+/// the margin (a short-lived grant, or a margin set high), halfway through
+/// its life and not within a second of `now`, so that refreshes never run
+/// back to back.
+std::chrono::system_clock::time_point first_refresh_at(std::chrono::system_clock::time_point now,
+                                                       std::chrono::system_clock::time_point expires,
+                                                       std::chrono::seconds margin);
+
 /// The longest a refresh is put off after a failure.
 inline constexpr std::chrono::minutes refresh_retry_cap{15};
 

@@ -171,7 +171,12 @@ TEST_F(api_test, api_key_lifecycle_with_audit) {
   EXPECT_EQ(body_of(rev), json({{"revoked", true}}));
   EXPECT_EQ(app_call(key2, "GET", "/api/calls").status, 401);
   EXPECT_EQ(body_of(internal("GET", "/internal/apps/" + app + "/api-key/status"))["has_key"], false);
-  EXPECT_EQ(internal("POST", "/internal/apps/" + app + "/api-key/revoke").status, 404);
+  // Revoking again (a retry) is the same answer, and changes and records nothing.
+  auto twice = internal("POST", "/internal/apps/" + app + "/api-key/revoke");
+  EXPECT_EQ(twice.status, 200) << twice.body;
+  EXPECT_EQ(body_of(twice), json({{"revoked", true}}));
+  EXPECT_EQ(internal("POST", "/internal/apps/00000000-0000-4000-8000-000000000000/api-key/revoke").status,
+            404);
 
   // After a revoke a new key is a creation again.
   auto again = internal("POST", "/internal/apps/" + app + "/api-key");
@@ -642,6 +647,17 @@ TEST_F(api_test, literal_plus_and_bad_text_in_query_strings) {
   EXPECT_EQ(app_call(key, "PATCH", "/api/calls/9401", R"({"crm_context":{"a":"x\u0000y"}})").status, 400);
   // An empty limit is no limit (API.md writes `?limit=&cursor=`).
   EXPECT_EQ(app_call(key, "GET", "/api/calls?limit=&cursor=").status, 200);
+  // Any parameter given empty counts as absent (API.md's export template
+  // is `?format=csv|ndjson&since=&until=`).
+  auto empty = app_call(key, "GET", "/api/calls?status=&direction=&phone=&crm_user_id=&since=&until=");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(body_of(empty)["data"].size(), body_of(app_call(key, "GET", "/api/calls"))["data"].size());
+  EXPECT_EQ(app_call(key, "GET", "/api/calls/export?format=csv&since=&until=").status, 200);
+  // A form-encoded number: '%2B' is the number's plus, each '+' a space.
+  auto form = app_call(key, "GET", "/api/calls?phone=%2B1+555+777+0000");
+  ASSERT_EQ(form.status, 200) << form.body;
+  EXPECT_EQ(body_of(form)["data"].size(), 1u);
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls?phone=%2B1+(555)+777-0000"))["data"].size(), 1u);
 }
 
 TEST_F(api_test, head_of_the_export_sends_headers_only) {

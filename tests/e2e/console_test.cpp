@@ -267,15 +267,20 @@ TEST(console_stream, a_view_closes_after_its_maximum_age_and_wrong_tickets_are_b
   ASSERT_EQ(cti::test::post_signed_event(server.port(), app, ring(8'400'001)).status, 200);
   EXPECT_TRUE(next_frame(client, "event", 10s).is_object());
 
-  // Wrong tickets count as wrong credentials: past the limit, 429 (for a
-  // valid ticket too, from that address).
+  // Wrong tickets count as wrong credentials: past the limit, 429; a valid
+  // ticket still opens its view.
   auto valid = ticket_for(server.port(), app);
   for (int i = 0; i < 3; ++i) {
     cti::test::ws_client bad{server.port(), "/internal/console/stream?ticket=ct1.x." + std::to_string(i)};
     EXPECT_EQ(bad.status(), 401);
   }
-  cti::test::ws_client braked{server.port(), "/internal/console/stream?ticket=" + valid};
+  cti::test::ws_client braked{server.port(), "/internal/console/stream?ticket=ct1.x.3"};
   EXPECT_EQ(braked.status(), 429);
+  auto still_ptr = std::make_unique<cti::test::ws_client>(
+    server.port(), "/internal/console/stream?ticket=" + valid);
+  EXPECT_TRUE(still_ptr->open());
+  EXPECT_TRUE(next_frame(*still_ptr, "welcome", 5s).is_object());
+  still_ptr.reset();
   client_ptr.reset();
   view_ptr.reset();
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.output();

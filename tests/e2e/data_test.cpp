@@ -201,10 +201,22 @@ TEST_F(data_test, the_retention_job_removes_what_is_past_its_window_and_nothing_
               " ($1::uuid, 1, now() - interval '11 days'), ($1::uuid, 2, now() - interval '9 days')"
               " RETURNING 1", {app});
 
+  // A client's list, answered (and cached for API_RESPONSE_CACHE_MS) before the run.
+  auto key = create_key_over_http(port(), app);
+  auto list = [&] {
+    auto r = http_request(port(), "GET", "/api/calls?limit=10", {{"x-app-api-key", key}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false)["data"].size();
+  };
+  EXPECT_EQ(list(), 3u);
+
   auto run = internal_call(port(), "POST", "/internal/retention/run");
   ASSERT_EQ(run.status, 200) << run.body;
   auto totals = json::parse(run.body, nullptr, false);
   EXPECT_GE(totals["calls"].get<int>(), 1) << totals;
+  // Right after the run the list no longer shows the removed call (the
+  // cached answer went with it).
+  EXPECT_EQ(list(), 2u);
 
   EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid"
                   " AND dialpad_call_id = 8900001", {app}), "0");

@@ -157,6 +157,7 @@ struct fake_dialpad::impl {
   // Configuration.
   std::string redirect_uri;
   int expires_in = 3600;
+  std::string scope = "calls:list recordings_export offline_access";
   token_mode code_mode = token_mode::ok;
   token_mode refresh_mode = token_mode::ok;
   int64_t company_id = 777001;
@@ -393,11 +394,13 @@ answer fake_dialpad::impl::issue_tokens() {
   access_token = "at_" + n + "_" + random_hex(8);
   refresh_token = "rt_" + n + "_" + random_hex(8);
   access_tokens[access_token] = steady::now() + std::chrono::seconds{expires_in};
-  return json_answer(http::status::ok, json{{"access_token", access_token},
-                                            {"refresh_token", refresh_token},
-                                            {"expires_in", expires_in},
-                                            {"token_type", "bearer"},
-                                            {"scope", "calls:list recordings_export offline_access"}});
+  json body{{"access_token", access_token},
+            {"refresh_token", refresh_token},
+            {"expires_in", expires_in},
+            {"token_type", "bearer"}};
+  if (!scope.empty())
+    body["scope"] = scope;
+  return json_answer(http::status::ok, body);
 }
 
 bool fake_dialpad::impl::bearer_ok(const fake_request& r) const {
@@ -500,6 +503,11 @@ void fake_dialpad::set_redirect_uri(std::string uri) {
 void fake_dialpad::set_expires_in(int seconds) {
   std::lock_guard lk{d_->mu};
   d_->expires_in = seconds;
+}
+
+void fake_dialpad::set_scope(std::string scope) {
+  std::lock_guard lk{d_->mu};
+  d_->scope = std::move(scope);
 }
 
 void fake_dialpad::set_code_mode(token_mode m) {

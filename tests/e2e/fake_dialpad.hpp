@@ -58,6 +58,8 @@ public:
   void set_redirect_uri(std::string uri);
   /// expires_in (seconds) of tokens issued from now on; default 3600.
   void set_expires_in(int seconds);
+  /// `scope` of token answers from now on; empty leaves it out.
+  void set_scope(std::string scope);
   /// Behaviour of grant_type=authorization_code; default ok.
   void set_code_mode(token_mode m);
   /// Behaviour of grant_type=refresh_token; default ok.

@@ -319,6 +319,29 @@ TEST(oauth, refreshes_before_expiry_backs_off_on_failure_and_stops_at_invalid_gr
   EXPECT_EQ(text.find(rig.fake.current_refresh_token()), std::string::npos);
 }
 
+TEST(oauth, tokens_that_live_shorter_than_the_margin_are_refreshed_halfway_not_back_to_back) {
+  // Dialpad grants 2-second tokens; the margin stays at its 300 s default.
+  // Planned at expires − margin (always past), refreshes ran back to back;
+  // each is now due halfway through the token's life (here after a second).
+  oauth_rig rig;
+  rig.fake.set_expires_in(2);
+  // And its answers name no scope: the requested ones were granted (RFC 6749 5.1).
+  rig.fake.set_scope("");
+  auto app = create_app_over_http(rig.port());
+  auto connected_at = std::chrono::steady_clock::now();
+  rig.connect_fully(app);
+  ASSERT_TRUE(fake_dialpad::wait_until([&] { return rig.fake.refresh_grants() >= 3; }, 20s))
+    << rig.server->output();
+  auto took = std::chrono::steady_clock::now() - connected_at;
+  // Three refreshes a second apart at the soonest (back to back they took
+  // a few milliseconds).
+  EXPECT_GE(took, 2500ms) << rig.fake.refresh_grants() << " refreshes";
+  EXPECT_LE(rig.fake.refresh_grants(), 5);
+  auto conn = rig.connection(app);
+  EXPECT_EQ(conn["status"], "connected");
+  EXPECT_EQ(conn["scopes"], json::array({"calls:list", "recordings_export", "offline_access"})) << conn;
+}
+
 TEST(oauth, screen_pop_uses_the_apps_token_and_maps_dialpads_answers) {
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());

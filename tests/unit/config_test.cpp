@@ -120,7 +120,7 @@ TEST(config, reads_every_integer_variable) {
   env["EVENT_POLL_INTERVAL_MS"] = "10";
   env["EVENT_BATCH_SIZE"] = "10000";
   env["EVENT_MAX_ATTEMPTS"] = "100";
-  env["WEBHOOK_MAX_BODY_BYTES"] = "1024";
+  env["WEBHOOK_MAX_BODY_BYTES"] = "100";
   env["WS_HEARTBEAT_SECONDS"] = "3600";
   env["WS_MAX_QUEUED_MESSAGES"] = "1";
   env["WS_REPLAY_MAX"] = "0";
@@ -148,7 +148,7 @@ TEST(config, reads_every_integer_variable) {
   EXPECT_EQ(cfg.event_poll_interval_ms, 10);
   EXPECT_EQ(cfg.event_batch_size, 10000);
   EXPECT_EQ(cfg.event_max_attempts, 100);
-  EXPECT_EQ(cfg.webhook_max_body_bytes, 1024u);
+  EXPECT_EQ(cfg.webhook_max_body_bytes, 100u);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 3600);
   EXPECT_EQ(cfg.ws_max_queued_messages, 1);
   EXPECT_EQ(cfg.ws_replay_max, 0);
@@ -206,7 +206,7 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"EVENT_BATCH_SIZE", "0"},
     {"EVENT_BATCH_SIZE", "10001"},
     {"EVENT_MAX_ATTEMPTS", "101"},
-    {"WEBHOOK_MAX_BODY_BYTES", "1023"},
+    {"WEBHOOK_MAX_BODY_BYTES", "0"},
     {"WEBHOOK_MAX_BODY_BYTES", "1073741825"},
     {"WS_HEARTBEAT_SECONDS", "0"},
     {"WS_MAX_QUEUED_MESSAGES", "1000001"},

@@ -120,5 +120,21 @@ TEST(RefreshRetry, DoublesFromBaseAndCapsAtFifteenMinutes) {
   EXPECT_LT(refresh_retry_delay(1, base, 0.999), milliseconds{36000});
 }
 
+TEST(FirstRefresh, AtTheMarginOrHalfwayForTokensShorterThanIt) {
+  using namespace std::chrono;
+  const auto now = system_clock::time_point{seconds{1'800'000'000}};
+  // An hour-long token: 300 s before it expires.
+  EXPECT_EQ(first_refresh_at(now, now + seconds{3600}, seconds{300}), now + seconds{3300});
+  // Shorter than the margin: halfway (at expiry − margin it would be due
+  // already, and again after every refresh).
+  EXPECT_EQ(first_refresh_at(now, now + seconds{120}, seconds{300}), now + seconds{60});
+  EXPECT_EQ(first_refresh_at(now, now + seconds{300}, seconds{300}), now + seconds{150});
+  // Never within a second, even for a token that is (nearly) expired.
+  EXPECT_EQ(first_refresh_at(now, now + milliseconds{500}, seconds{300}), now + seconds{1});
+  EXPECT_EQ(first_refresh_at(now, now, seconds{300}), now + seconds{1});
+  // No margin: at expiry.
+  EXPECT_EQ(first_refresh_at(now, now + seconds{60}, seconds{0}), now + seconds{60});
+}
+
 } // namespace
 } // namespace cti
