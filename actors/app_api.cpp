@@ -64,8 +64,9 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
       // A '+' after the first character stands for a space (form
       // encoding: `%2B1+555+777+0000`); only a leading one is the number's.
       std::string text;
+      const auto lead = v->find_first_not_of(" \t");
       for (std::size_t i = 0; i < v->size(); ++i)
-        if ((*v)[i] != '+' || v->find_first_not_of(" \t") == i)
+        if ((*v)[i] != '+' || i == lead)
           text += (*v)[i];
       auto p = normalize_phone(text);
       auto digits = p.substr(p.starts_with('+') ? 1 : 0);

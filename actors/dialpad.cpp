@@ -100,7 +100,9 @@ void answer_waiters(refresher_ptr self) {
 /// Wakes the refresher at `when` (or after `floor`, whichever is later).
 void schedule_at(refresher_ptr self, sys_clock::time_point when,
                  std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(when - sys_clock::now());
+  // Rounded up: never before `when` (the claim compares with the database's
+  // clock; a wake a fraction early would miss a due time by a whole retry).
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(when - sys_clock::now());
   delay = std::max(delay, floor);
   self->delayed_send(self, delay, refresh_atom_v, ++self->state.timer);
 }
@@ -207,10 +209,13 @@ void refresh_failed(refresher_ptr self, int failures, const token_answer& answer
   self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
                 query_of(query_kind::dialpad_refresh_failed, st.app, args))
     .then(
-      [self, permanent = answer.permanent](db_answer&) {
+      [self, permanent = answer.permanent](db_answer& recorded) {
         auto& s = self->state;
         s.busy = false;
-        if (permanent) {
+        // Not recorded: the lease was taken from us meanwhile (the account
+        // was connected anew, with new tokens): read the connection again
+        // rather than give up on it.
+        if (permanent && recorded.body.find("true") != std::string::npos) {
           s.connected = false;
           answer_waiters(self);
           self->quit();
@@ -253,11 +258,12 @@ void store_pair(refresher_ptr self, json store, std::string token, sys_clock::ti
         answer_waiters(self);
         schedule_at(self, std::max(expires - margin(self), st.not_before));
       },
-      [self, store, token, expires, attempt](caf::error&) {
+      [self, store, token, expires, not_before, attempt](caf::error&) {
         auto& st = self->state;
         // The new access token serves meanwhile, from memory.
         st.access_token = token;
         st.expires_at = expires;
+        st.not_before = not_before;
         answer_waiters(self);
         auto wait = std::chrono::seconds{2 << std::min(attempt, 4)};
         if (std::chrono::milliseconds{wait} * (attempt + 1) < refresh_lease(st.settings->cfg)) {
