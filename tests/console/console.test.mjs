@@ -188,7 +188,18 @@ try {
     async () => requests.find((u) => u.startsWith('http://127.0.0.1:9/oauth2/authorize?')), 5000);
   assert.match(authorize, /code_challenge_method=S256/);
   assert.match(authorize, new RegExp(`client_id=console-client`));
-  assert.equal(await win.evaluate(() => window.opener === null), true, 'the window has an opener');
+  // The window is navigating (to an error page: nothing listens there), and
+  // a navigation destroys the context an evaluate runs in: asked again
+  // until one evaluate completes.
+  const opener = await until('the new window to answer', async () => {
+    try {
+      return { isNull: await win.evaluate(() => window.opener === null) };
+    } catch (e) {
+      if (!/Execution context was destroyed|navigat/i.test(String(e))) throw e;
+      return undefined;
+    }
+  }, 5000);
+  assert.equal(opener.isNull, true, 'the window has an opener');
   await win.close();
 
   // -- live stream ----------------------------------------------------------------------
