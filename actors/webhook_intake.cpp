@@ -178,17 +178,10 @@ void verify(handler_ptr self, intake_ptr in) {
 
 /// Step 5: identity, then the ingester; 200 after the commit.
 void store(handler_ptr self, intake_ptr in) {
-  // For a JWT body, the hash fallback covers the token text (without the
-  // blanks around it, which its verification ignores too).
-  std::string_view raw = in->req.body;
-  if (in->wire == webhook_wire::dialpad_jwt) {
-    constexpr std::string_view blanks = " \t\n\r\f\v"; // as the verification trims
-    auto first = raw.find_first_not_of(blanks);
-    raw = first == std::string_view::npos
-            ? std::string_view{}
-            : raw.substr(first, raw.find_last_not_of(blanks) - first + 1);
-  }
-  auto event_id = derive_event_id(in->payload, raw);
+  // For a JWT body, the hash fallback covers the token text.
+  auto event_id = derive_event_id(in->payload, in->wire == webhook_wire::dialpad_jwt
+                                                 ? jwt_token_text(in->req.body)
+                                                 : std::string_view{in->req.body});
   auto event_type = derive_event_type(in->payload);
   if (event_id.empty() || event_id.size() > max_event_id_length) {
     fail(self, *in, errc::bad_request, "event id must be 1..512 characters");

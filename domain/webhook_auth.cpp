@@ -250,6 +250,10 @@ jwt_check verify_hs256_jwt(std::string_view token, std::string_view secret) {
   return r;
 }
 
+std::string_view jwt_token_text(std::string_view body) {
+  return trim(body);
+}
+
 bool looks_like_jwt(std::string_view body) {
   auto parts = split_jws(trim(body));
   return parts && is_base64url_segment(parts->header) && is_base64url_segment(parts->payload)

@@ -49,4 +49,8 @@ jwt_check verify_hs256_jwt(std::string_view token, std::string_view secret);
 /// non-empty segments of base64url characters separated by two dots, nothing else.
 bool looks_like_jwt(std::string_view body);
 
+/// The token text of a JWT body: the body without the ASCII whitespace
+/// around it, as verify_hs256_jwt reads it.
+std::string_view jwt_token_text(std::string_view body);
+
 } // namespace cti

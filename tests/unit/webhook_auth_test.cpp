@@ -395,6 +395,9 @@ TEST(webhook_wire, a_token_is_dialpads_format_even_with_a_signature_header) {
   EXPECT_EQ(classify_webhook(false, token), webhook_wire::dialpad_jwt);
   EXPECT_EQ(classify_webhook(true, token), webhook_wire::dialpad_jwt);
   EXPECT_EQ(classify_webhook(true, "  " + token + "\r\n"), webhook_wire::dialpad_jwt);
+  // Its text (what the hash identity covers) is the token without the blanks.
+  EXPECT_EQ(cti::jwt_token_text("  " + token + "\r\n"), token);
+  EXPECT_EQ(cti::jwt_token_text(token), token);
 }
 
 TEST(webhook_wire, with_a_signature_header_anything_but_a_token_is_the_seed_format) {
