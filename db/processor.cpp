@@ -228,6 +228,47 @@ using position = std::pair<int64_t, std::string>;
 
 } // namespace
 
+std::string published_snapshot(const handler_result& r) {
+  auto record = [](const std::string& json) -> const std::string& {
+    static const std::string null = "null";
+    return json.empty() ? null : json;
+  };
+  std::string out = R"({"t":)";
+  out += nlohmann::json(r.published_type).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += R"(,"at":)";
+  out += std::to_string(r.occurred_at_us);
+  out += R"(,"c":)";
+  out += record(r.call_json);
+  out += R"(,"v":)";
+  out += record(r.voicemail_json);
+  out += R"(,"m":)";
+  out += record(r.message_json);
+  out += '}';
+  return out;
+}
+
+bool read_published_snapshot(std::string_view text, applied_event& ev) {
+  // ordered_json keeps each record's keys in the order they were written.
+  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
+  if (!j.is_object())
+    return false;
+  auto t = j.find("t");
+  auto at = j.find("at");
+  if (t == j.end() || !t->is_string() || t->get_ref<const std::string&>().empty() || at == j.end()
+      || !at->is_number_integer())
+    return false;
+  auto record = [&j](const char* name) {
+    auto it = j.find(name);
+    return it == j.end() || !it->is_object() ? std::string{} : it->dump();
+  };
+  ev.event_type = t->get<std::string>();
+  ev.occurred_at_us = at->get<int64_t>();
+  ev.call_json = record("c");
+  ev.voicemail_json = record("v");
+  ev.message_json = record("m");
+  return true;
+}
+
 int32_t serial_lock_key(const std::string& serial) {
   // FNV-1a, folded to the int4 of an advisory lock key. A collision only
   // makes an event wait for a later round. (The two-int lock form never
@@ -272,10 +313,14 @@ std::vector<prepared_statement> processor_statements() {
      " SELECT y.k, NULL::text FROM unnest($1::int4[], $2::uuid[]) AS y(k, first_id)"
      " WHERE CASE WHEN y.first_id IS NOT NULL AND y.first_id IN (SELECT id FROM behind) THEN false"
      " ELSE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", y.k) END"},
+    // `published`: what the subscribers were sent (published_snapshot),
+    // its JSON text as written (json_to_recordset hands a nested object
+    // to a text column as its text; jsonb would reorder its keys).
     {"events_mark_processed",
      "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = clock_timestamp(),"
-     " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq)"
-     " FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, o text, s bigint) WHERE w.id = x.id"},
+     " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq),"
+     " published = CASE WHEN x.s IS NULL THEN w.published ELSE x.p END"
+     " FROM json_to_recordset($1::json) AS x(id uuid, o text, s bigint, p text) WHERE w.id = x.id"},
     {"event_mark_failed",
      "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,"
      " next_attempt_at = now() + $3::bigint * interval '1 millisecond',"
@@ -403,14 +448,27 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
       applied[i]->seq = first + static_cast<int64_t>(i);
   }
   if (!finished.empty()) {
-    nlohmann::json marks = nlohmann::json::array();
+    // [{"id", "o", "s", "p"}]: written by hand so that the records' JSON,
+    // already text, goes in as it is (ids and outcomes need no escaping).
+    std::string marks = "[";
     for (const auto& d : finished) {
-      nlohmann::json m = {{"id", d.ev->stored.id},
-                          {"o", std::string{to_string(d.result.outcome)}}};
-      m["s"] = d.seq > 0 ? nlohmann::json(d.seq) : nlohmann::json(nullptr);
-      marks.push_back(std::move(m));
+      if (marks.size() > 1)
+        marks += ',';
+      marks += R"({"id":")";
+      marks += d.ev->stored.id;
+      marks += R"(","o":")";
+      marks += to_string(d.result.outcome);
+      marks += '"';
+      if (d.seq > 0) {
+        marks += R"(,"s":)";
+        marks += std::to_string(d.seq);
+        marks += R"(,"p":)";
+        marks += published_snapshot(d.result);
+      }
+      marks += '}';
     }
-    tx.exec_prepared("events_mark_processed", marks.dump());
+    marks += ']';
+    tx.exec_prepared("events_mark_processed", marks);
   }
   tx.commit();
 

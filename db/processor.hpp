@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -37,6 +38,20 @@ class connection_base;
 } // namespace pqxx
 
 namespace cti::db {
+
+struct handler_result;
+
+/// What an applied event's subscribers were sent, kept with the event
+/// (`webhook_events.published`) so that a replay or a gap filling sends
+/// the same: `{"t": published name, "at": event time (epoch µs), "c": call,
+/// "v": voicemail, "m": message}`, each record as the event left it (its
+/// JSON text as is) or null.
+std::string published_snapshot(const handler_result& r);
+
+/// Sets `ev`'s name, time and records from a stored snapshot. False (and
+/// `ev` untouched) when `text` is not one: an event applied before
+/// snapshots were kept, rebuilt from the records as they are now.
+bool read_published_snapshot(std::string_view text, applied_event& ev);
 
 /// Runs one round on `conn`. Throws what libpqxx throws for the connection
 /// or the commit (nothing is then acknowledged); handler failures are

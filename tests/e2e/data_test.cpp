@@ -92,6 +92,15 @@ TEST_F(data_test, erase_deletes_the_numbers_records_and_redacts_the_payloads_of_
                   " OR payload::text LIKE '%Pat Doe%')", {app}), "0");
   EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
                   " AND redacted_at IS NOT NULL", {app}), "2");
+  // What was pushed for those events (kept for WebSocket replays) is gone
+  // too; the other caller's is kept.
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid AND"
+                  " (regexp_replace(published::text, '[^0-9]', '', 'g') LIKE '%7025550143%'"
+                  " OR published::text LIKE '%Pat Doe%')", {app}), "0");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND published IS NOT NULL", {app}), "1");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND published::text LIKE '%7025550143%'", {other}), "1");
   EXPECT_EQ(count("SELECT count(*) FROM messages WHERE app_id = $1::uuid", {app}), "1");
   // The other caller and the other app keep everything.
   EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND from_number ="

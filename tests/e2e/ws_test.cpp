@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/api_helpers.hpp"
+#include "tests/fixture_files.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
@@ -355,6 +356,42 @@ TEST_F(ws_test, replay_since_then_live_without_gap_or_duplicate) {
     ++expect;
   }
   EXPECT_EQ(expect, 20);
+}
+
+// A replay sends what the live subscribers were sent: each event's own
+// name (Dialpad's connected on a held call is call.resumed) and the call
+// as that event left it, not as it is now. Seq 2 is also gap-filled from
+// the database on the live connection (the test hook drops its publish).
+TEST_F(ws_test, a_replay_sends_each_event_as_it_was_pushed_live) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto live = connect("?api_key=" + key);
+  ASSERT_EQ(next(*live)["type"], "welcome");
+  const char* lifecycle[] = {"01-call-inbound-ringing.json", "02-call-inbound-connected.json",
+                             "03-call-inbound-hold.json", "04-call-inbound-connected-after-hold.json",
+                             "05-call-inbound-hangup.json"};
+  std::vector<json> pushed;
+  for (const char* f : lifecycle) {
+    // One at a time: each frame shows the call after its own event.
+    ASSERT_EQ(cti::test::post_signed_event(server->port(), app,
+                                           cti::test::fixture_text(f))
+                .status,
+              200) << f;
+    pushed.push_back(next(*live));
+    ASSERT_EQ(pushed.back()["seq"], static_cast<int64_t>(pushed.size())) << pushed.back().dump();
+  }
+  const char* names[] = {"call.ring", "call.started", "call.held", "call.resumed", "call.ended"};
+  const char* statuses[] = {"ringing", "active", "held", "active", "ended"};
+  for (std::size_t i = 0; i < pushed.size(); ++i) {
+    EXPECT_EQ(pushed[i]["event"], names[i]) << pushed[i].dump();
+    EXPECT_EQ(pushed[i]["status"], statuses[i]) << pushed[i].dump();
+    EXPECT_EQ(pushed[i]["call"]["status"], statuses[i]) << pushed[i].dump();
+  }
+
+  auto again = connect("?api_key=" + key + "&since=0");
+  EXPECT_EQ(next(*again)["seq"], 5);
+  for (std::size_t i = 0; i < pushed.size(); ++i)
+    EXPECT_EQ(next(*again), pushed[i]) << "seq " << i + 1;
 }
 
 TEST_F(ws_test, a_slow_consumer_is_closed_and_does_not_delay_others) {

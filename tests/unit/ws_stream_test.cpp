@@ -2,6 +2,8 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/ws_stream.hpp"
+#include "db/event_handlers.hpp"
+#include "db/processor.hpp"
 
 namespace {
 
@@ -110,3 +112,52 @@ TEST(WsStream, ReplaySeamHasNoGapAndNoDuplicate) {
 }
 
 } // namespace
+
+// -- the snapshot kept with an applied event (db/processor) ------------------------
+
+TEST(published_snapshot, gives_back_what_was_pushed_records_as_written) {
+  cti::db::handler_result r;
+  r.outcome = cti::event_outcome::applied;
+  r.published_type = "call.resumed";
+  r.occurred_at_us = 1769596295200000;
+  r.call_json = R"({"id":"x","status":"active","from_number":"+1 \"q\"","z":1,"a":2})";
+  auto text = cti::db::published_snapshot(r);
+  cti::applied_event ev;
+  ev.seq = 4;
+  ev.event_type = "call.started";
+  ASSERT_TRUE(cti::db::read_published_snapshot(text, ev)) << text;
+  EXPECT_EQ(ev.seq, 4);
+  EXPECT_EQ(ev.event_type, "call.resumed");
+  EXPECT_EQ(ev.occurred_at_us, 1769596295200000);
+  EXPECT_EQ(ev.call_json, r.call_json); // key order kept
+  EXPECT_EQ(ev.voicemail_json, "");
+  EXPECT_EQ(ev.message_json, "");
+  // The frame built from it is the live one.
+  cti::applied_event live;
+  live.seq = 4;
+  live.event_type = r.published_type;
+  live.occurred_at_us = r.occurred_at_us;
+  live.call_json = r.call_json;
+  EXPECT_EQ(cti::event_frame(ev).text, cti::event_frame(live).text);
+}
+
+TEST(published_snapshot, refuses_what_is_not_one_and_leaves_the_event_alone) {
+  for (const char* bad : {"", "null", "[]", "{}", R"({"t":"","at":1})", R"({"t":"call.ring"})",
+                          R"({"t":"call.ring","at":"x"})", R"({"t":7,"at":1})", "{"}) {
+    cti::applied_event ev;
+    ev.event_type = "call.ring";
+    ev.call_json = "{}";
+    EXPECT_FALSE(cti::db::read_published_snapshot(bad, ev)) << bad;
+    EXPECT_EQ(ev.event_type, "call.ring");
+    EXPECT_EQ(ev.call_json, "{}");
+  }
+  // A name that needs escaping survives the trip.
+  cti::db::handler_result r;
+  r.published_type = "sms.\"odd\"";
+  r.message_json = R"({"id":1})";
+  cti::applied_event ev;
+  ASSERT_TRUE(cti::db::read_published_snapshot(cti::db::published_snapshot(r), ev));
+  EXPECT_EQ(ev.event_type, "sms.\"odd\"");
+  EXPECT_EQ(ev.message_json, R"({"id":1})");
+  EXPECT_EQ(ev.call_json, "");
+}

@@ -1,0 +1,14 @@
+-- 010_event_published_snapshot.sql: what was pushed for an event, kept with it.
+--
+-- A WebSocket replay (`since`) and the gap filling rebuilt an event's frame
+-- from the stored event and the call / voicemail / message as they are now:
+-- a replayed `call.ring` showed the call already ended, and a Dialpad
+-- `connected` that resumed a held call was pushed live as `call.resumed` but
+-- replayed as `call.started`. A poller now stores, with each event it
+-- applies, the name it published, the event's time and the records as that
+-- event left them (JSON: {"t", "at", "c", "v", "m"}); replays send exactly
+-- what live subscribers got. Events applied before this migration have
+-- none and are rebuilt as before. `text`, not `jsonb`: nothing queries
+-- inside it, storing it costs no conversion, and it is sent as written.
+-- Adding a nullable column without a default does not rewrite the table.
+ALTER TABLE webhook_events ADD COLUMN published text;
