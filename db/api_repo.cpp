@@ -1,5 +1,6 @@
 #include "db/api_repo.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -573,6 +574,32 @@ db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, con
 
 // -- data management ------------------------------------------------------------------
 
+/// Drops the kept frames (webhook_events.published) of `app` that show any
+/// of the records `ids` (their UUIDs, which every record's JSON carries):
+/// once a record is deleted, a replay must not send it again. Those events
+/// are then rebuilt from what is stored. Reads the app's processed events
+/// (one pass over its rows): for deletes, which are rare.
+void forget_snapshots_of(pqxx::transaction_base& tx, const std::string& app,
+                         const std::vector<std::string>& ids) {
+  if (ids.empty())
+    return;
+  std::string list = "{";
+  for (const auto& id : ids) {
+    if (!is_uuid(id))
+      continue;
+    if (list.size() > 1)
+      list += ',';
+    list += id;
+  }
+  list += '}';
+  if (list.size() == 2)
+    return;
+  tx.exec_params("UPDATE webhook_events SET published = NULL WHERE app_id = $1::uuid"
+                 " AND published IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($2::text[]) AS g(id)"
+                 " WHERE strpos(published, g.id) > 0)",
+                 app, list);
+}
+
 db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   require_app(tx, q.app_id, true);
   // The E.164 form, and every spelling the number may be stored under
@@ -592,6 +619,20 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
                          " OR to_number = ANY($2::text[]))",
                      q.app_id, spellings).affected_rows());
   };
+  // The records about to go, whose kept frames go with them (a frame of
+  // an early event may show the call before its numbers were known).
+  std::vector<std::string> gone;
+  for (const auto& r : tx.exec_params(
+         "SELECT id::text FROM calls WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+         " OR to_number = ANY($2::text[]))"
+         " UNION ALL SELECT id::text FROM voicemails WHERE app_id = $1::uuid AND"
+         " (from_number = ANY($2::text[]) OR to_number = ANY($2::text[]) OR call_id IN"
+         " (SELECT id FROM calls WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+         " OR to_number = ANY($2::text[]))))"
+         " UNION ALL SELECT id::text FROM messages WHERE app_id = $1::uuid AND"
+         " (from_number = ANY($2::text[]) OR to_number = ANY($2::text[]))",
+         q.app_id, spellings))
+    gone.push_back(r[0].as<std::string>());
   // Voicemails first (with those left on a call of the number): their call
   // link would only be set to NULL.
   auto voicemails = static_cast<int64_t>(
@@ -624,12 +665,13 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   }
   // What was pushed for those events holds the number too: forgotten (a
   // replay then rebuilds them from the redacted event, without the erased
-  // records). The same coarse filter; a snapshot it catches wrongly is
-  // only rebuilt.
+  // records). The same coarse filter, and every frame that shows an erased
+  // record; a frame caught wrongly is only rebuilt.
   tx.exec_params("UPDATE webhook_events SET published = NULL WHERE app_id = $1::uuid"
                  " AND published IS NOT NULL"
-                 " AND regexp_replace(published::text, '[^0-9]', '', 'g') LIKE '%' || $2 || '%'",
+                 " AND regexp_replace(published, '[^0-9]', '', 'g') LIKE '%' || $2 || '%'",
                  q.app_id, digits);
+  forget_snapshots_of(tx, q.app_id, gone);
   ojson body;
   body["calls"] = calls;
   body["voicemails"] = voicemails;
@@ -1180,6 +1222,7 @@ db_answer voicemail_delete(pqxx::transaction_base& tx, const db_query& q) {
                             q.app_id, q.target);
   if (res.empty())
     refuse(errc::not_found, "no such voicemail");
+  forget_snapshots_of(tx, q.app_id, {q.target});
   audit(tx, q, "voicemail.deleted", {{"id", q.target}});
   return {204, {}, {}};
 }
@@ -1240,15 +1283,19 @@ db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const jso
 }
 
 /// The app's stored stream, `after` < seq <= `upto` (at most `limit`), as
-/// applied events again: the event's name and time, and the call,
-/// voicemail or message it concerns as they are now (WebSocket replay and
-/// gap filling).
+/// applied events again (WebSocket replay and gap filling): what the live
+/// subscribers were sent, kept with each event (`published`); for an event
+/// without it (applied before migration 010, or its frame dropped by an
+/// erase, a voicemail delete or retention), the stored name and time and
+/// the call, voicemail or message as they are now.
 db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   sql_params p;
   p.text(q.app_id).int64(arg_int(a, "after").value_or(0)).int64(arg_int(a, "upto").value_or(0))
     .int64(arg_int(a, "limit").value_or(1000));
   auto rows = exec(tx,
-                   "SELECT seq, id, event_type, payload::text, " + us_of("processed_at")
+                   // (An event sent back to the queue by POST /internal/events/{id}/replay
+                   // keeps its seq until it is applied again, without processed_at.)
+                   "SELECT seq, id, event_type, payload::text, " + us_of("COALESCE(processed_at, received_at)")
                      + ", published::text FROM webhook_events WHERE app_id = $1::uuid AND seq > $2"
                        " AND seq <= $3 ORDER BY seq LIMIT $4",
                    p);
@@ -1479,6 +1526,12 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
   const std::string events_sql =
     "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events WHERE app_id = $1::uuid"
     " AND state = 'processed' AND processed_at" + window;
+  // The kept frames (published) show calls and messages: they go a day
+  // before the oldest records do, so that no replay sends a deleted call or
+  // message (its later events arrive within a day of the call's start).
+  const std::string snapshots_sql =
+    "UPDATE webhook_events SET published = NULL WHERE id IN (SELECT id FROM webhook_events"
+    " WHERE app_id = $1::uuid AND published IS NOT NULL AND received_at" + window;
   bool skipped = false;
   auto apply = [&](const std::string& sql, const std::string& app, int days) {
     int64_t total = 0;
@@ -1503,6 +1556,7 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
     counts["voicemails_archived"] = apply(voicemails_sql, app.id, app.voicemails);
     counts["messages"] = apply(messages_sql, app.id, app.messages);
     counts["webhook_events"] = apply(events_sql, app.id, app.events);
+    apply(snapshots_sql, app.id, std::max(0, std::min(app.calls, app.messages) - 1));
     bool any = false;
     for (auto& [k, v] : counts.items()) {
       totals[k] = totals[k].get<int64_t>() + v.get<int64_t>();

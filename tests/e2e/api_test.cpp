@@ -575,7 +575,16 @@ TEST_F(api_test, voicemails_and_messages) {
   auto ilist = body_of(internal("GET", "/internal/apps/" + app + "/voicemails"));
   EXPECT_EQ(ilist["data"].size(), 1u);
   EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 200);
+  // The frames kept for WebSocket replays show it, until it is deleted.
+  auto frames_showing = [&] {
+    return cti::test::query_value(cti::test::database_url(),
+                                  "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                                  " AND strpos(published, $2) > 0",
+                                  {app, id});
+  };
+  EXPECT_NE(frames_showing(), "0");
   EXPECT_EQ(internal("DELETE", "/internal/apps/" + app + "/voicemails/" + id).status, 204);
+  EXPECT_EQ(frames_showing(), "0");
   EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 404);
   EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 404);
 }

@@ -210,6 +210,14 @@ TEST_F(data_test, the_retention_job_removes_what_is_past_its_window_and_nothing_
               " ($1::uuid, 1, now() - interval '11 days'), ($1::uuid, 2, now() - interval '9 days')"
               " RETURNING 1", {app});
 
+  // The voicemail's event, received nine and a half days ago (processed
+  // now, so it stays): the frame kept for replays shows its call, and goes
+  // a day before the oldest records may (messages_days 10).
+  ASSERT_EQ(query_value(database_url(),
+                        "UPDATE webhook_events SET received_at = now() - interval '9 days 12 hours'"
+                        " WHERE app_id = $1::uuid AND dialpad_event_id = 'evt_5748039452590080_vm'"
+                        " AND published IS NOT NULL RETURNING 1", {app}), "1");
+
   // A client's list, answered (and cached for API_RESPONSE_CACHE_MS) before the run.
   auto key = create_key_over_http(port(), app);
   auto list = [&] {
@@ -238,6 +246,8 @@ TEST_F(data_test, the_retention_job_removes_what_is_past_its_window_and_nothing_
   EXPECT_EQ(count("SELECT string_agg(dialpad_event_id, ',' ORDER BY dialpad_event_id)"
                   " FROM webhook_events WHERE app_id = $1::uuid", {app}),
             "evt_5748039452590080_vm,old-dead,old-pending");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND published IS NOT NULL", {app}), "0");
   // Recorded as the system's doing, with the counts.
   auto audit = json::parse(internal_call(port(), "GET", "/internal/audit?app_id=" + app).body);
   bool found = false;

@@ -430,3 +430,53 @@ TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
 }
 
 } // namespace
+
+namespace {
+
+// The stream read of WebSocket replays and gap filling: the frame kept
+// with an event when there is one, else the event rebuilt from what is
+// stored; in seq order either way, and an event sent back to the queue
+// (POST /internal/events/{id}/replay: seq kept, processed_at cleared) is
+// read too.
+TEST(ApiRepo, TheStreamReadSendsKeptFramesAndRebuildsTheOthersInSeqOrder) {
+  auto url = migrated_database("api_stream_read");
+  auto app = cti::test::create_app(url);
+  insert_call(url, app, 4242, 1);
+  cti::test::query_value(
+    url,
+    "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, state,"
+    " received_at, processed_at, outcome, seq, published) VALUES"
+    " ($1::uuid, 'e1', 'call.ring', '{\"call_id\": 4242}', 'seed', 'processed', now(), now(), 'applied', 1,"
+    "  '{\"t\":\"call.ring\",\"at\":1769596200420000,\"c\":{\"status\":\"ringing\",\"z\":1,\"a\":2},"
+    "\"v\":null,\"m\":null}'),"
+    " ($1::uuid, 'e2', 'call.started', '{\"call_id\": 4242}', 'seed', 'processed', now(), now(), 'applied', 2,"
+    "  NULL),"
+    " ($1::uuid, 'e3', 'call.started', '{\"call_id\": 4242}', 'seed', 'pending', now(), NULL, NULL, 3,"
+    "  NULL),"
+    " ($1::uuid, 'e4', 'call.started', '{\"call_id\": 4242}', 'seed', 'processed', now(), now(), 'applied', 4,"
+    "  '{\"t\":\"call.resumed\",\"at\":1769596295200000,\"c\":{\"status\":\"active\"},"
+    "\"v\":null,\"m\":null}')"
+    " RETURNING 1",
+    {app});
+  auto c = connect(url);
+  auto ans = cti::db::run_query(*c, query(query_kind::stream_events, app,
+                                          {{"after", 0}, {"upto", 10}, {"limit", 10}}));
+  ASSERT_EQ(ans.applied.size(), 4u) << ans.body;
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(ans.applied[i].seq, static_cast<int64_t>(i + 1));
+  // Kept: as sent live, the record's text as written.
+  EXPECT_EQ(ans.applied[0].event_type, "call.ring");
+  EXPECT_EQ(ans.applied[0].occurred_at_us, 1769596200420000);
+  EXPECT_EQ(ans.applied[0].call_json, R"({"status":"ringing","z":1,"a":2})");
+  EXPECT_EQ(ans.applied[3].event_type, "call.resumed");
+  EXPECT_EQ(json::parse(ans.applied[3].call_json)["status"], "active");
+  // Rebuilt: the stored name and the call as it is now.
+  for (std::size_t i : {1, 2}) {
+    EXPECT_EQ(ans.applied[i].event_type, "call.started");
+    ASSERT_FALSE(ans.applied[i].call_json.empty());
+    EXPECT_EQ(json::parse(ans.applied[i].call_json)["status"], "ended");
+    EXPECT_GT(ans.applied[i].occurred_at_us, 0);
+  }
+}
+
+} // namespace
