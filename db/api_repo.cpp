@@ -575,14 +575,13 @@ db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, con
 // -- data management ------------------------------------------------------------------
 
 /// Drops the kept frames (webhook_events.published) of `app` that show any
-/// of the records `ids` (their UUIDs, which every record's JSON carries):
-/// once a record is deleted, a replay must not send it again. Those events
-/// are then rebuilt from what is stored. Reads the app's processed events
-/// (one pass over its rows): for deletes, which are rare.
+/// of the records `ids` (their UUIDs, which every record's JSON carries),
+/// or, when `digits` is given, whose digits contain it: once a record or a
+/// number is deleted, a replay must not send it again. Those events are
+/// then rebuilt from what is stored. One pass over the app's processed
+/// events: for deletes, which are rare.
 void forget_snapshots_of(pqxx::transaction_base& tx, const std::string& app,
-                         const std::vector<std::string>& ids) {
-  if (ids.empty())
-    return;
+                         const std::vector<std::string>& ids, const std::string& digits = {}) {
   std::string list = "{";
   for (const auto& id : ids) {
     if (!is_uuid(id))
@@ -592,12 +591,13 @@ void forget_snapshots_of(pqxx::transaction_base& tx, const std::string& app,
     list += id;
   }
   list += '}';
-  if (list.size() == 2)
+  if (list.size() == 2 && digits.empty())
     return;
   tx.exec_params("UPDATE webhook_events SET published = NULL WHERE app_id = $1::uuid"
-                 " AND published IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($2::text[]) AS g(id)"
-                 " WHERE strpos(published, g.id) > 0)",
-                 app, list);
+                 " AND published IS NOT NULL AND ((SELECT bool_or(strpos(published, g.id) > 0)"
+                 " FROM unnest($2::text[]) AS g(id))"
+                 " OR ($3 <> '' AND regexp_replace(published, '[^0-9]', '', 'g') LIKE '%' || $3 || '%'))",
+                 app, list, digits);
 }
 
 db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
@@ -612,37 +612,29 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
     spellings += s.get<std::string>();
   }
   spellings += '}';
-  auto count = [&](const char* table) {
-    return static_cast<int64_t>(
-      tx.exec_params(std::string{"DELETE FROM "} + table
-                       + " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
-                         " OR to_number = ANY($2::text[]))",
-                     q.app_id, spellings).affected_rows());
-  };
-  // The records about to go, whose kept frames go with them (a frame of
-  // an early event may show the call before its numbers were known).
+  // Each delete hands back its records' ids: their kept frames go with
+  // them (a frame of an early event may show the call before its numbers
+  // were known).
   std::vector<std::string> gone;
-  for (const auto& r : tx.exec_params(
-         "SELECT id::text FROM calls WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
-         " OR to_number = ANY($2::text[]))"
-         " UNION ALL SELECT id::text FROM voicemails WHERE app_id = $1::uuid AND"
-         " (from_number = ANY($2::text[]) OR to_number = ANY($2::text[]) OR call_id IN"
-         " (SELECT id FROM calls WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
-         " OR to_number = ANY($2::text[]))))"
-         " UNION ALL SELECT id::text FROM messages WHERE app_id = $1::uuid AND"
-         " (from_number = ANY($2::text[]) OR to_number = ANY($2::text[]))",
-         q.app_id, spellings))
-    gone.push_back(r[0].as<std::string>());
+  auto remove = [&](const std::string& sql) {
+    auto rows = tx.exec_params(sql + " RETURNING id::text", q.app_id, spellings);
+    for (const auto& r : rows)
+      gone.push_back(r[0].as<std::string>());
+    return static_cast<int64_t>(rows.size());
+  };
+  auto by_number = [&](const char* table) {
+    return remove(std::string{"DELETE FROM "} + table
+                  + " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                    " OR to_number = ANY($2::text[]))");
+  };
   // Voicemails first (with those left on a call of the number): their call
   // link would only be set to NULL.
-  auto voicemails = static_cast<int64_t>(
-    tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
-                   " OR to_number = ANY($2::text[]) OR call_id IN (SELECT id FROM calls"
-                   " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
-                   " OR to_number = ANY($2::text[]))))",
-                   q.app_id, spellings).affected_rows());
-  auto calls = count("calls");
-  auto messages = count("messages");
+  auto voicemails = remove("DELETE FROM voicemails WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                           " OR to_number = ANY($2::text[]) OR call_id IN (SELECT id FROM calls"
+                           " WHERE app_id = $1::uuid AND (from_number = ANY($2::text[])"
+                           " OR to_number = ANY($2::text[]))))");
+  auto calls = by_number("calls");
+  auto messages = by_number("messages");
   // Stored payloads that may write the number: a coarse filter on the
   // digits (its last ten, so national spellings are found too), then the
   // exact walk of domain/redact over each candidate.
@@ -665,13 +657,9 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   }
   // What was pushed for those events holds the number too: forgotten (a
   // replay then rebuilds them from the redacted event, without the erased
-  // records). The same coarse filter, and every frame that shows an erased
-  // record; a frame caught wrongly is only rebuilt.
-  tx.exec_params("UPDATE webhook_events SET published = NULL WHERE app_id = $1::uuid"
-                 " AND published IS NOT NULL"
-                 " AND regexp_replace(published, '[^0-9]', '', 'g') LIKE '%' || $2 || '%'",
-                 q.app_id, digits);
-  forget_snapshots_of(tx, q.app_id, gone);
+  // records). The payloads' coarse filter, and every frame that shows an
+  // erased record; a frame caught wrongly is only rebuilt.
+  forget_snapshots_of(tx, q.app_id, gone, digits);
   ojson body;
   body["calls"] = calls;
   body["voicemails"] = voicemails;
