@@ -333,7 +333,7 @@ double claim_ms(const std::string& where) {
   return json::parse(plan)[0]["Execution Time"].get<double>();
 }
 
-TEST(fault_idle_transaction, a_minute_of_idle_in_transaction_beside_the_queue_loses_nothing) {
+TEST(fault_idle_transaction, twenty_seconds_of_idle_in_transaction_beside_the_queue_lose_nothing) {
   server_process server{fault_env()};
   auto app = started_with_app(server, "fault-idle");
   ASSERT_FALSE(app.empty()) << server.output();
@@ -346,9 +346,11 @@ TEST(fault_idle_transaction, a_minute_of_idle_in_transaction_beside_the_queue_lo
   idle_tx.exec("SELECT count(*) FROM webhook_events");
   const auto db = cti::test::database_url();
   double worst_from_start = 0, worst_from_position = 0;
-  auto until = std::chrono::steady_clock::now() + 60s;
+  // 20 s: the loss checks need no longer; the claim timing over a full
+  // minute is bench.sh's claim scenario.
+  auto until = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(10s); // the fault goes on; a sample every 10 s
+    std::this_thread::sleep_for(5s); // the fault goes on; a sample every 5 s
     EXPECT_EQ(cti::test::query_value(db, "SELECT state FROM pg_stat_activity WHERE pid = $1",
                                      std::vector<std::string>{std::to_string(idle.backendpid())}),
               "idle in transaction");
@@ -361,7 +363,7 @@ TEST(fault_idle_transaction, a_minute_of_idle_in_transaction_beside_the_queue_lo
   }
   idle_tx.abort();
   // A figure for docs/BENCHMARKS.md, not a pass/fail threshold.
-  std::cout << "claim query after 60 s beside an idle transaction (" << load.acked_count()
+  std::cout << "claim query after 20 s beside an idle transaction (" << load.acked_count()
             << " events acknowledged): worst from the start " << worst_from_start
             << " ms, worst from a position " << worst_from_position << " ms\n";
   ASSERT_TRUE(load.wait_acked(100));
