@@ -319,8 +319,10 @@ std::vector<prepared_statement> processor_statements() {
     {"events_mark_processed",
      "UPDATE webhook_events AS w SET state = 'processed', outcome = x.o, processed_at = clock_timestamp(),"
      " attempts = w.attempts + 1, last_error = NULL, seq = COALESCE(x.s, w.seq),"
-     " published = CASE WHEN x.s IS NULL THEN w.published ELSE x.p END"
-     " FROM json_to_recordset($1::json) AS x(id uuid, o text, s bigint, p text) WHERE w.id = x.id"},
+     " published = CASE WHEN x.s IS NULL THEN w.published ELSE x.p END,"
+     " event_type = COALESCE(x.t, w.event_type)"
+     " FROM json_to_recordset($1::json) AS x(id uuid, o text, s bigint, p text, t text)"
+     " WHERE w.id = x.id"},
     {"event_mark_failed",
      "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,"
      " next_attempt_at = now() + $3::bigint * interval '1 millisecond',"
@@ -448,8 +450,11 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
       applied[i]->seq = first + static_cast<int64_t>(i);
   }
   if (!finished.empty()) {
-    // [{"id", "o", "s", "p"}]: written by hand so that the records' JSON,
-    // already text, goes in as it is (ids and outcomes need no escaping).
+    // [{"id", "o", "s", "p", "t"}]: written by hand so that the records'
+    // JSON, already text, goes in as it is (ids and outcomes need no
+    // escaping). "t": the published name where it is not the stored type
+    // (Dialpad's `connected` on a held call is call.resumed), so the events
+    // API shows what was published.
     std::string marks = "[";
     for (const auto& d : finished) {
       if (marks.size() > 1)
@@ -464,6 +469,10 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
         marks += std::to_string(d.seq);
         marks += R"(,"p":)";
         marks += published_snapshot(d.result);
+        if (!d.result.published_type.empty() && d.result.published_type != d.ev->stored.event_type) {
+          marks += R"(,"t":)";
+          marks += nlohmann::json(d.result.published_type).dump();
+        }
       }
       marks += '}';
     }

@@ -392,6 +392,13 @@ TEST_F(ws_test, a_replay_sends_each_event_as_it_was_pushed_live) {
   EXPECT_EQ(next(*again)["seq"], 5);
   for (std::size_t i = 0; i < pushed.size(); ++i)
     EXPECT_EQ(next(*again), pushed[i]) << "seq " << i + 1;
+
+  // The events API names each event as it was published (newest first).
+  auto events = json::parse(
+    cti::test::internal_call(server->port(), "GET", "/internal/apps/" + app + "/events").body);
+  ASSERT_EQ(events["data"].size(), pushed.size()) << events.dump();
+  for (std::size_t i = 0; i < pushed.size(); ++i)
+    EXPECT_EQ(events["data"][pushed.size() - 1 - i]["event_type"], names[i]) << events.dump();
 }
 
 TEST_F(ws_test, a_slow_consumer_is_closed_and_does_not_delay_others) {

@@ -204,6 +204,10 @@ TEST(processor, fixture_lifecycles_in_order_give_the_expected_records) {
     types.push_back(ev.event_type);
   EXPECT_NE(std::find(types.begin(), types.end(), "call.resumed"), types.end());
   EXPECT_NE(std::find(types.begin(), types.end(), "sms.received"), types.end());
+  // ... and stored as such, so the events API shows what was published.
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                             " AND event_type = 'call.resumed'", {app}),
+            std::to_string(std::count(types.begin(), types.end(), "call.resumed")));
   // Published objects are the contract's.
   for (const auto& ev : applied) {
     if (ev.event_type.rfind("call.", 0) == 0) {
