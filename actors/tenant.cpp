@@ -103,11 +103,14 @@ void remove_subscriber(tenant_state& st, caf::actor_id id) {
 /// Reads the app's stored events after..upto; `then` gets them in seq order.
 template <class Then, class Fail>
 void read_stream(tenant_ptr self, int64_t after, int64_t upto, int64_t limit, Then then,
-                 Fail fail) {
+                 Fail fail, std::chrono::milliseconds hold = {}) {
   db_query q;
   q.kind = query_kind::stream_events;
   q.app_id = self->state.app_id;
-  q.args = nlohmann::json{{"after", after}, {"upto", upto}, {"limit", limit}}.dump();
+  nlohmann::json args{{"after", after}, {"upto", upto}, {"limit", limit}};
+  if (hold.count() > 0)
+    args["hold_ms"] = hold.count(); // tests only
+  q.args = args.dump();
   self->request(self->state.pool, std::chrono::seconds{20}, query_atom_v, std::move(q))
     .then([then](db_answer& ans) mutable { then(ans.applied); },
           [fail](caf::error& err) mutable { fail(err); });
@@ -152,7 +155,8 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
       }
       self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
                  std::string{"replay failed, reconnect with since"});
-    });
+    },
+    st.settings.replay_hold);
 }
 
 void deliver(tenant_ptr self, const applied_event& ev);

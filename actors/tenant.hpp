@@ -30,6 +30,8 @@ struct tenant_settings {
   /// Live frames a session may have held while its replay is read
   /// (WS_MAX_QUEUED_MESSAGES).
   std::size_t max_buffered = 1024;
+  /// Test hook: see tenant_registry_settings::replay_hold.
+  std::chrono::milliseconds replay_hold{0};
 };
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).

@@ -63,7 +63,8 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
   auto t = spawn_tenant(self, app_id, st.pool,
                         tenant_settings{st.settings.node_name, st.settings.gap_wait,
                                         st.settings.replay_max, std::chrono::milliseconds{2000},
-                                        st.settings.sinks, st.settings.max_queued});
+                                        st.settings.sinks, st.settings.max_queued,
+                                        st.settings.replay_hold});
   st.tenants.emplace(app_id, t);
   return t;
 }

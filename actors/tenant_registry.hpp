@@ -38,6 +38,9 @@ struct tenant_registry_settings {
   std::shared_ptr<ws_sink_directory> sinks;
   /// WS_MAX_QUEUED_MESSAGES.
   std::size_t max_queued = 1024;
+  /// Test hook (CTI_TEST_REPLAY_HOLD_MS): a replay's read first waits this
+  /// long in the database, so live events arrive during it. 0: off.
+  std::chrono::milliseconds replay_hold{0};
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

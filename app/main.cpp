@@ -401,6 +401,8 @@ int main(int argc, char** argv) {
     rs.max_queued = static_cast<std::size_t>(cfg.ws_max_queued_messages);
     if (const char* drop = std::getenv("CTI_TEST_DROP_PUBLISH_SEQ"))
       rs.drop_publish_seq = std::atoll(drop); // tests only: see tenant_registry_settings
+    if (const char* hold = std::getenv("CTI_TEST_REPLAY_HOLD_MS"))
+      rs.replay_hold = std::chrono::milliseconds{std::atoll(hold)}; // tests only, likewise
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;

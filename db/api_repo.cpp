@@ -1277,6 +1277,8 @@ db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const jso
 /// erase, a voicemail delete or retention), the stored name and time and
 /// the call, voicemail or message as they are now.
 db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const json& a) {
+  if (auto hold = arg_int(a, "hold_ms"); hold && *hold > 0) // a test hook (CTI_TEST_REPLAY_HOLD_MS)
+    tx.exec("SELECT pg_sleep(" + std::to_string(static_cast<double>(std::min<int64_t>(*hold, 60000)) / 1000) + ")");
   sql_params p;
   p.text(q.app_id).int64(arg_int(a, "after").value_or(0)).int64(arg_int(a, "upto").value_or(0))
     .int64(arg_int(a, "limit").value_or(1000));

@@ -175,8 +175,6 @@ private:
     if (too_slow(queue_.size(), static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages),
                  writing_, std::chrono::steady_clock::now() - write_started_, slow_write)) {
       // A client that cannot keep up is let go; the others never wait for it.
-      shared_->ctx->ws->dropped_slow_consumer();
-      log::warn("websocket client too slow, closing", {{"app_id", app_id_}});
       start_close(1013, "client too slow");
       return;
     }
@@ -217,6 +215,12 @@ private:
     if (closing_)
       return;
     closing_ = true;
+    if (code == 1013) {
+      // Too slow: its send queue is full, or (the tenant's close) more live
+      // events arrived during its replay than the queue holds. Counted once.
+      shared_->ctx->ws->dropped_slow_consumer();
+      log::warn("websocket client too slow, closing", {{"app_id", app_id_}, {"reason", reason}});
+    }
     close_reason_ = websocket::close_reason{static_cast<websocket::close_code>(code), reason};
     if (!open_) {
       // Not accepted yet (or already gone): nothing to say goodbye to.

@@ -469,6 +469,50 @@ TEST_F(ws_test, two_hundred_connections_each_get_each_event_once) {
   EXPECT_EQ(stats["apps"][app], 200);
 }
 
+// A session that would hold more live events during its replay than its
+// send queue takes is closed with 1013 and counted, like any slow consumer.
+// The test hook holds the replay's read for 2 s, so live events come first.
+TEST(ws_replay_overflow, too_many_live_events_during_a_replay_close_1013_and_count) {
+  server_process s{{{"API_KEY_BCRYPT_COST", "4"},
+                    {"WS_MAX_QUEUED_MESSAGES", "2"},
+                    {"CTI_TEST_REPLAY_HOLD_MS", "2000"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "overflow");
+  auto key = cti::test::create_key_over_http(s.port(), app);
+  auto dropped = [&] {
+    return json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
+                                                                                ["dropped_slow_consumers"]
+      .get<int>();
+  };
+  auto post_ring = [&](int i) {
+    return cti::test::post_signed_event(s.port(), app, ring("overflow-" + std::to_string(i), 2000 + i, 5).dump())
+      .status;
+  };
+  ASSERT_EQ(post_ring(0), 200);
+  {
+    // The first event applied: a replay from 0 has something to read.
+    ws_client probe{s.port(), "/ws?api_key=" + key};
+    ASSERT_TRUE(cti::test::eventually(
+      [&] {
+        auto f = probe.read(1s);
+        return f && json::parse(*f).value("seq", 0) == 1;
+      },
+      10s));
+  }
+  ASSERT_EQ(dropped(), 0);
+  ws_client c{s.port(), "/ws?api_key=" + key + "&since=0"};
+  ASSERT_TRUE(c.open());
+  auto welcome = c.read(5s);
+  ASSERT_TRUE(welcome.has_value());
+  ASSERT_EQ(json::parse(*welcome)["type"], "welcome");
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_EQ(post_ring(i), 200);
+  EXPECT_FALSE(c.read(10s).has_value()) << "a frame before the replay ended";
+  EXPECT_EQ(c.close_code(), 1013);
+  EXPECT_EQ(dropped(), 1);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+}
+
 TEST(ws_shutdown, sessions_are_closed_with_1001) {
   server_process s{{{"API_KEY_BCRYPT_COST", "4"}}};
   ASSERT_TRUE(s.start()) << s.output();
