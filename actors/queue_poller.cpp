@@ -45,7 +45,8 @@ void poll(poller_ptr self, bool full) {
   }
   st.busy = true;
   if (st.settings.busy)
-    st.settings.busy->store(true, std::memory_order_relaxed);
+    st.settings.busy->store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                            std::memory_order_relaxed);
   st.again = false;
   st.again_full = false;
   auto started = std::chrono::steady_clock::now();
@@ -61,7 +62,7 @@ void poll(poller_ptr self, bool full) {
         auto& s = self->state;
         s.busy = false;
         if (s.settings.busy)
-          s.settings.busy->store(false, std::memory_order_relaxed);
+          s.settings.busy->store(0, std::memory_order_relaxed);
         if (s.db_down) {
           s.db_down = false;
           log::info("event processing resumed");
@@ -90,7 +91,10 @@ void poll(poller_ptr self, bool full) {
         // A full batch means more may be waiting.
         // (Not when some were left for later: the same claim would find them
         // again at once.)
-        if (s.again || report.claimed - report.deferred >= s.settings.process.batch_size)
+        bool full = report.claimed - report.deferred >= s.settings.process.batch_size;
+        if (full && s.settings.wake_sibling)
+          s.settings.wake_sibling(); // a backlog: share it
+        if (s.again || full)
           poll(self, s.again_full);
         else if (report.deferred > 0)
           // Another poller held some calls: come back once it has committed.
@@ -100,7 +104,7 @@ void poll(poller_ptr self, bool full) {
         auto& s = self->state;
         s.busy = false;
         if (s.settings.busy)
-          s.settings.busy->store(false, std::memory_order_relaxed);
+          s.settings.busy->store(0, std::memory_order_relaxed);
         s.cursor.reset();
         // The database is away (or slow): the next tick or wake retries.
         if (!s.db_down) {

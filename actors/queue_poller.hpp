@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <caf/fwd.hpp>
@@ -34,9 +35,12 @@ struct poller_settings {
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};
-  /// Set while a round runs (the listener prefers to wake idle pollers);
-  /// may be null.
-  std::shared_ptr<std::atomic<bool>> busy;
+  /// While a round runs, when it started (steady clock, ns); 0 when idle.
+  /// The waker reads it to choose whom to wake. May be null.
+  std::shared_ptr<std::atomic<int64_t>> busy;
+  /// Called after a round that claimed a full batch (a backlog): wakes an
+  /// idle sibling, so that several pollers share it. May be empty.
+  std::function<void()> wake_sibling;
 };
 
 /// Spawns a poller that processes through `pool` and hands applied events

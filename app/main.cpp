@@ -420,7 +420,11 @@ int main(int argc, char** argv) {
     lst.own = ps.worker.pids;
     lst.waker = waker;
     for (int i = 0; i < cfg.event_pollers; ++i) {
-      pls.busy = std::make_shared<std::atomic<bool>>(false);
+      pls.busy = std::make_shared<std::atomic<int64_t>>(0);
+      pls.wake_sibling = [w = std::weak_ptr<cti::db::poller_waker>{waker}] {
+        if (auto p = w.lock())
+          p->wake_idle();
+      };
       pollers.push_back(
         cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
       waker->add(pollers.back(), pls.busy);

@@ -22,6 +22,16 @@ cti::queue_poller_actor::behavior_type recorder(cti::queue_poller_actor::pointer
   };
 }
 
+/// A poller stand-in that reports "wake <index>" to `sink`.
+cti::queue_poller_actor::behavior_type indexed_recorder(cti::queue_poller_actor::pointer,
+                                                        caf::actor sink, int index) {
+  return {
+    [=](cti::wake_atom) { caf::anon_send(sink, "wake " + std::to_string(index)); },
+    [](cti::rescan_atom) {},
+    [](caf::tick_atom) {},
+  };
+}
+
 struct listener_fixture : ::testing::Test {
   caf::actor_system sys{cti::test::actor_config()};
   caf::scoped_actor self{sys};
@@ -271,4 +281,49 @@ TEST_F(stored_batch_fixture, a_failed_cluster_notification_leaves_the_connection
   EXPECT_TRUE(store("failed-notify-3"));
   EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1", {app}),
             "3");
+}
+
+// Whom a wake goes to: a poller in a fresh round (it applies the new events
+// right after its own, so events that arrive one after another are
+// numbered in arrival order); else an idle one, in turn; a round running
+// for long is not waited for. wake_idle (a round found a backlog) wakes an
+// idle poller or nobody.
+TEST(poller_waker, a_wake_goes_to_a_fresh_round_else_to_an_idle_poller) {
+  caf::actor_system sys{cti::test::actor_config()};
+  caf::scoped_actor self{sys};
+  cti::db::poller_waker waker;
+  std::vector<std::shared_ptr<std::atomic<int64_t>>> started;
+  for (int i = 0; i < 3; ++i) {
+    started.push_back(std::make_shared<std::atomic<int64_t>>(0));
+    waker.add(sys.spawn(indexed_recorder, caf::actor_cast<caf::actor>(self), i), started.back());
+  }
+  auto next = [&] {
+    std::string got;
+    self->receive([&](std::string& s) { got = s; }, caf::after(10s) >> [] {});
+    return got;
+  };
+  auto now = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
+  const int64_t long_ago =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(cti::db::poller_waker::fresh_round * 4).count();
+
+  waker.wake(); // all idle: the first in turn
+  EXPECT_EQ(next(), "wake 0");
+  started[2]->store(now());
+  waker.wake(); // poller 2's round has just started: it takes them next
+  EXPECT_EQ(next(), "wake 2");
+  waker.wake();
+  EXPECT_EQ(next(), "wake 2");
+  started[2]->store(now() - long_ago);
+  waker.wake(); // a long round is not waited for: the next idle one
+  EXPECT_EQ(next(), "wake 1");
+
+  for (auto& s : started)
+    s->store(now());
+  auto before = waker.wakes();
+  waker.wake_idle(); // nobody idle: nobody woken
+  EXPECT_EQ(waker.wakes(), before);
+  started[0]->store(0);
+  waker.wake_idle();
+  EXPECT_EQ(next(), "wake 0");
+  EXPECT_EQ(waker.wakes(), before + 1);
 }
