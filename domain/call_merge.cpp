@@ -124,12 +124,14 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
     return true;
   }
   // Ordering rule: an event older than the last applied status change does
-  // not change the status (equal times are not older). A terminal status is
-  // exempt: reaching the outcome never rewinds a call, and Dialpad reports
-  // e.g. `missed` just before the `voicemail` of the same call, so the outcome
-  // must win whichever of the two is processed first.
+  // not change the status (equal times are not older). One exemption: the
+  // outcome after a voicemail (voicemail → missed|ended). Dialpad stamps
+  // `missed` just before the `voicemail` of the same call, so the outcome
+  // must win whichever of the two is processed first. Any other older
+  // event, a terminal one too, leaves the status as it is (API.md: events
+  // that arrive out of order never rewind a call).
   bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at
-               && !is_terminal(wanted);
+               && !(call.status == call_status::voicemail && is_terminal(wanted));
   if (older)
     return false;
   if (!transition_allowed(call.status, wanted)) {

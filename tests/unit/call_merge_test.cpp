@@ -213,6 +213,24 @@ TEST(call_merge, voicemail_then_missed_ends_missed_although_older) {
   EXPECT_EQ(m.call.ended_at, ms(1769603425300));
 }
 
+// API.md: an event older than the last applied status change does not
+// change the status, an end too (only the outcome after a voicemail is
+// exempt, above): a call.ended stamped before the call was answered
+// leaves it active.
+TEST(call_merge, an_older_end_leaves_a_live_call_as_it_is) {
+  const int64_t t0 = 1769594400000; // 2026-01-28T10:00:00Z
+  std::optional<call_record> call;
+  feed(call, seed("call.ring", t0 + 10000));
+  feed(call, seed("call.started", t0 + 20000));
+  EXPECT_EQ(feed(call, seed("call.held", t0 + 15000)).outcome, event_outcome::rejected_transition);
+  auto m = feed(call, seed("call.ended", t0 + 12000));
+  EXPECT_EQ(m.outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(m.call.status, call_status::active);
+  EXPECT_FALSE(m.call.ended_at);
+  // A later end does end it.
+  EXPECT_EQ(feed(call, seed("call.ended", t0 + 30000)).call.status, call_status::ended);
+}
+
 TEST(call_merge, an_older_event_never_rewinds_to_a_live_status) {
   std::optional<call_record> call;
   feed(call, fixture("03-call-inbound-hold.json"));
