@@ -77,6 +77,13 @@ nlohmann::json parse_json_unique_keys(std::string_view text, bool* duplicate) {
 
 untrusted_json parse_untrusted_json(std::string_view text) {
   untrusted_json out;
+  // A byte order mark is not JSON (RFC 8259 §8.1 forbids sending one). The
+  // parser would skip it, PostgreSQL would refuse the stored text later.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    out.fault = json_fault::not_json;
+    out.value = nlohmann::json::value_t::discarded;
+    return out;
+  }
   if (json_depth(text, max_untrusted_json_depth) > max_untrusted_json_depth) {
     out.fault = json_fault::too_deep;
     return out;

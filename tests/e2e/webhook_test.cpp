@@ -306,6 +306,12 @@ TEST_F(webhook_test, limits_answer_in_the_contract_order) {
   EXPECT_EQ(error_of(not_json), "invalid_json");
   auto array = post_seed("/webhooks/dialpad/" + app, "[1,2]");
   EXPECT_EQ(array.status, 400);
+  // A byte order mark before good JSON: not JSON either (the parser would
+  // skip it; PostgreSQL refused the stored text, a 400 bad_request).
+  auto bom = post_seed("/webhooks/dialpad/" + app,
+                       "\xEF\xBB\xBF{\"event_type\":\"call.updated\",\"event_id\":\"bom\"}");
+  EXPECT_EQ(bom.status, 400) << bom.body;
+  EXPECT_EQ(error_of(bom), "invalid_json") << bom.body;
   // Depth: 64 levels are fine, 65 are not.
   auto nest = [](int depth) {
     std::string s = R"({"event_type":"call.updated","event_id":"deep)" + std::to_string(depth)

@@ -106,7 +106,7 @@ TEST(json_limits, a_key_named_twice_in_any_object_discards_the_document) {
 
 TEST(json_limits, untrusted_json_is_read_depth_first_then_with_unique_keys) {
   using cti::json_fault;
-  EXPECT_EQ(cti::parse_untrusted_json(R"({"a":[1]})").fault, json_fault::none);
+  EXPECT_EQ(cti::parse_untrusted_json(R"({"a":[1]})").fault, cti::json_fault::none);
   EXPECT_EQ(cti::parse_untrusted_json(R"({"a":[1]})").value["a"][0], 1);
   EXPECT_EQ(cti::parse_untrusted_json(std::string(65, '[') + std::string(65, ']')).fault,
             json_fault::too_deep);
@@ -118,4 +118,13 @@ TEST(json_limits, untrusted_json_is_read_depth_first_then_with_unique_keys) {
   EXPECT_EQ(cti::parse_untrusted_json(R"({"k":1,"k":2})").fault, json_fault::duplicate_key);
   EXPECT_STREQ(cti::describe(json_fault::too_deep), "JSON nested deeper than 64 levels");
   EXPECT_STREQ(cti::describe(json_fault::none), "");
+}
+
+// A UTF-8 byte order mark before the document is refused as not JSON
+// (a webhook's 400 invalid_json), not skipped.
+TEST(json_limits, a_byte_order_mark_is_not_json) {
+  auto r = cti::parse_untrusted_json("\xEF\xBB\xBF{\"a\":1}");
+  EXPECT_EQ(r.fault, cti::json_fault::not_json);
+  EXPECT_TRUE(r.value.is_discarded());
+  EXPECT_EQ(cti::parse_untrusted_json("{\"a\":\"\xEF\xBB\xBF\"}").fault, cti::json_fault::none);
 }
