@@ -65,11 +65,12 @@ void answer_invalidating(handler_ptr self, uint64_t serial, db_query q,
 bool read_name(handler_ptr self, const api_request& req, const json& body, bool required,
                json& args) {
   auto it = body.find("name");
-  if (it == body.end() || it->is_null()) {
+  if (it == body.end() || (required && it->is_null())) {
     if (required)
       reply_bad_request(self, req, "name is required");
     return !required;
   }
+  // (An update's null falls through: a name cannot be cleared.)
   if (!it->is_string() || !is_valid_label(it->get_ref<const std::string&>(), max_name_length)) {
     reply_bad_request(self, req, "name must be a non-blank string of at most 200 characters");
     return false;
@@ -106,7 +107,7 @@ void app_endpoint(handler_ptr self, const api_request& req, const std::string& a
   json args = json::object();
   if (!read_name(self, req, *body, false, args))
     return;
-  if (auto it = body->find("is_active"); it != body->end() && !it->is_null()) {
+  if (auto it = body->find("is_active"); it != body->end()) { // null too: 400
     if (!it->is_boolean()) {
       reply_bad_request(self, req, "is_active must be a boolean");
       return;
@@ -233,7 +234,9 @@ void api_key_create(handler_ptr self, const api_request& req, const std::string&
 /// One mapping entry; `where` prefixes error messages (e.g. "mappings[3].").
 std::optional<json> read_mapping(const json& entry, const std::string& where, std::string& error) {
   if (!entry.is_object()) {
-    error = where + " must be an object";
+    // "mappings[3]." → "mappings[3] must be an object".
+    error = (where.empty() ? std::string{"the mapping"} : where.substr(0, where.size() - 1))
+            + " must be an object";
     return std::nullopt;
   }
   auto d = entry.find("dialpad_user_id");

@@ -109,10 +109,10 @@ bool frame_matches(const rendered_frame& frame, const ws_filter& filter) {
   return false;
 }
 
-bool too_slow(std::size_t queued, std::size_t limit, bool writing,
+bool too_slow(std::size_t queued, std::size_t limit, std::size_t burst, bool writing,
               std::chrono::steady_clock::duration writing_for,
               std::chrono::steady_clock::duration stall) {
-  return (queued >= limit && writing && writing_for > stall) || queued >= 4 * limit;
+  return (queued >= limit && writing && writing_for > stall) || queued >= 4 * limit + burst;
 }
 
 std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,

@@ -41,9 +41,10 @@ bool frame_matches(const rendered_frame& frame, const ws_filter& filter);
 
 /// The send-queue policy: a client is too slow when `limit` frames wait
 /// for it and the socket has not taken the frame being written for
-/// `stall` (it is not reading), or when four times `limit` wait whatever
-/// the socket does. A burst to a client that reads is not too slow.
-bool too_slow(std::size_t queued, std::size_t limit, bool writing,
+/// `stall` (it is not reading), or when four times `limit` plus `burst`
+/// wait whatever the socket does (`burst`: what a replay and a moment's
+/// events may add at once). A burst to a client that reads is not too slow.
+bool too_slow(std::size_t queued, std::size_t limit, std::size_t burst, bool writing,
               std::chrono::steady_clock::duration writing_for,
               std::chrono::steady_clock::duration stall);
 

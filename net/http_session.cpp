@@ -611,6 +611,9 @@ private:
     res_.body() = std::move(resp.body);
     res_.keep_alive(keep_alive_ && !close_after && !shared_->shutting_down.load());
     res_.prepare_payload();
+    // RFC 9110 §8.6: no Content-Length in a 204 or 304 (Beast sets 0).
+    if (res_.result() == http::status::no_content || res_.result() == http::status::not_modified)
+      res_.erase(http::field::content_length);
     if (head_)
       res_.body().clear(); // Content-Length stays that of the GET answer
     if (head_of_stream_) {

@@ -41,6 +41,9 @@ constexpr std::size_t max_client_frame = 64 * 1024;
 /// A write the socket has not taken for this long means the client is not
 /// reading.
 constexpr auto slow_write = std::chrono::milliseconds{250};
+/// Live events that may arrive at once (a few pollers' rounds, a gap
+/// fill): part of the hard bound, see too_slow.
+constexpr std::size_t burst_events = 1024;
 
 template <class Stream>
 class ws_session : public ws_sink,
@@ -172,7 +175,11 @@ private:
     // Too slow: the queue is full *and* the socket has not taken the frame
     // in writing for a while. A burst (a replay, a catch-up read) fills the
     // queue for a moment even on a fast client; it drains at once.
-    if (too_slow(queue_.size(), static_cast<std::size_t>(shared_->ctx->cfg.ws_max_queued_messages),
+    // What may come at once to a client that reads: a replay
+    // (WS_REPLAY_MAX frames) and a moment's live events.
+    const auto& cfg = shared_->ctx->cfg;
+    const auto burst = static_cast<std::size_t>(cfg.ws_replay_max) + burst_events;
+    if (too_slow(queue_.size(), static_cast<std::size_t>(cfg.ws_max_queued_messages), burst,
                  writing_, std::chrono::steady_clock::now() - write_started_, slow_write)) {
       // A client that cannot keep up is let go; the others never wait for it.
       start_close(1013, "client too slow");

@@ -126,6 +126,9 @@ TEST_F(api_test, app_input_is_validated) {
   EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"x","colour":"red"})").status, 201);
   auto id = new_app();
   EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"is_active":"no"})").status, 400);
+  // null clears nothing: neither field can be empty.
+  EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"is_active":null})").status, 400);
+  EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"name":null})").status, 400);
   EXPECT_EQ(internal("GET", "/internal/apps/00000000-0000-4000-8000-000000000000").status, 404);
   EXPECT_EQ(internal("GET", "/internal/apps/not-a-uuid").status, 404);
   EXPECT_EQ(internal("GET", "/internal/apps?limit=501").status, 400);
@@ -284,6 +287,9 @@ TEST_F(api_test, dialpad_connection_registration) {
 
   auto del = internal("DELETE", "/internal/apps/" + a + "/dialpad");
   EXPECT_EQ(del.status, 204);
+  // RFC 9110 §8.6: a 204 carries no Content-Length.
+  EXPECT_FALSE(del.headers.contains("content-length"));
+  EXPECT_TRUE(del.body.empty());
   EXPECT_TRUE(del.body.empty());
   EXPECT_EQ(internal("GET", "/internal/apps/" + a + "/dialpad").status, 404);
   EXPECT_EQ(internal("DELETE", "/internal/apps/" + a + "/dialpad").status, 404);
@@ -310,6 +316,10 @@ TEST_F(api_test, user_mappings) {
                       R"({"mappings":[{"dialpad_user_id":201,"crm_user_id":"x"},{"dialpad_user_id":202}]})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(body_of(bad)["message"].get<std::string>().find("mappings[1]"), std::string::npos);
+  auto not_object = internal("POST", base + "/batch-map",
+                             R"({"mappings":[{"dialpad_user_id":201,"crm_user_id":"x"},5]})");
+  EXPECT_EQ(not_object.status, 400);
+  EXPECT_EQ(body_of(not_object)["message"], "mappings[1] must be an object");
   EXPECT_EQ(internal("GET", base + "/mappings/dialpad/201").status, 404);
   EXPECT_EQ(internal("POST", base + "/batch-map", R"({"mappings":[]})").status, 400);
   json many = json::array();

@@ -513,6 +513,41 @@ TEST(ws_replay_overflow, too_many_live_events_during_a_replay_close_1013_and_cou
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
+// A small queue bound closes clients that do not read, not a reader that
+// gets a replay at once: 60 replayed frames to a client with a bound of 2.
+TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
+  server_process s{{{"API_KEY_BCRYPT_COST", "4"}, {"WS_MAX_QUEUED_MESSAGES", "2"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "small queue");
+  auto key = cti::test::create_key_over_http(s.port(), app);
+  constexpr int n = 60;
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring("small-" + std::to_string(i), 3000 + i, 5).dump())
+                .status,
+              200);
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      // The welcome names the app's last seq.
+      ws_client probe{s.port(), "/ws?api_key=" + key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == n;
+    },
+    20s));
+  ws_client c{s.port(), "/ws?api_key=" + key + "&since=0"};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  for (int64_t seq = 1; seq <= n; ++seq) {
+    auto f = c.read(5s);
+    ASSERT_TRUE(f.has_value()) << "seq " << seq << ": close code "
+                               << (c.close_code() ? std::to_string(*c.close_code()) : "none");
+    EXPECT_EQ(json::parse(*f)["seq"], seq);
+  }
+  EXPECT_EQ(json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
+                                                                              ["dropped_slow_consumers"],
+            0);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+}
+
 TEST(ws_shutdown, sessions_are_closed_with_1001) {
   server_process s{{{"API_KEY_BCRYPT_COST", "4"}}};
   ASSERT_TRUE(s.start()) << s.output();

@@ -86,15 +86,19 @@ using namespace std::chrono_literals;
 
 TEST(WsStream, SendQueuePolicyTellsSlowFromBursty) {
   // Full queue, the socket stalled for longer than allowed: too slow.
-  EXPECT_TRUE(cti::too_slow(1024, 1024, true, 300ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(1024, 1024, 2024, true, 300ms, 250ms));
   // Full queue but the current write just started (a burst to a reader).
-  EXPECT_FALSE(cti::too_slow(1024, 1024, true, 1ms, 250ms));
-  EXPECT_FALSE(cti::too_slow(2000, 1024, true, 1ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(1024, 1024, 2024, true, 1ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(2000, 1024, 2024, true, 1ms, 250ms));
   // Not full: never, however long the write.
-  EXPECT_FALSE(cti::too_slow(1023, 1024, true, 10s, 250ms));
-  // Four times the bound: always.
-  EXPECT_TRUE(cti::too_slow(4096, 1024, true, 0ms, 250ms));
-  EXPECT_TRUE(cti::too_slow(4096, 1024, false, 0ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(1023, 1024, 2024, true, 10s, 250ms));
+  // Four times the bound plus the burst allowance: always.
+  EXPECT_FALSE(cti::too_slow(6119, 1024, 2024, true, 0ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(6120, 1024, 2024, true, 0ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(6120, 1024, 2024, false, 0ms, 250ms));
+  // A tiny bound: a batch of events or a replay to a reader is no reason.
+  EXPECT_FALSE(cti::too_slow(1050, 4, 2024, true, 1ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(4, 4, 2024, true, 300ms, 250ms));
 }
 
 TEST(WsStream, ReplaySeamHasNoGapAndNoDuplicate) {
