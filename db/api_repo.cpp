@@ -1206,10 +1206,16 @@ db_answer voicemail_patch(pqxx::transaction_base& tx, const db_query& q, const j
 db_answer voicemail_delete(pqxx::transaction_base& tx, const db_query& q) {
   require_app(tx, q.app_id);
   auto res = tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND id = $2::uuid"
-                            " RETURNING 1",
+                            " RETURNING call_id",
                             q.app_id, q.target);
   if (res.empty())
     refuse(errc::not_found, "no such voicemail");
+  // Its call has a voicemail no more (unless another one is left).
+  if (!res[0][0].is_null())
+    tx.exec_params("UPDATE calls SET has_voicemail = false WHERE app_id = $1::uuid AND id = $2::uuid"
+                   " AND has_voicemail AND NOT EXISTS (SELECT 1 FROM voicemails"
+                   " WHERE app_id = $1::uuid AND call_id = $2::uuid)",
+                   q.app_id, res[0][0].as<std::string>());
   forget_snapshots_of(tx, q.app_id, {q.target});
   audit(tx, q, "voicemail.deleted", {{"id", q.target}});
   return {204, {}, {}};

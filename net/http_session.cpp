@@ -302,6 +302,17 @@ private:
 
   void on_read_error(beast::error_code ec) {
     if (ec == http::error::body_limit) {
+      // Beast refused a Content-Length over both limits while finishing the
+      // header (its fields are read): the answer and its log line still
+      // name the request.
+      if (auto& req = parser_->get(); !req.method_string().empty()) {
+        method_ = std::string{req.method_string()};
+        auto target = std::string_view{req.target().data(), req.target().size()};
+        raw_path_ = std::string{target.substr(0, target.find('?'))};
+        auto rid = req["X-Request-Id"];
+        request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()}
+                                                                    : new_uuid();
+      }
       drain_after_close_ = true;
       respond_local(errc::payload_too_large, "request body too large", true);
     } else if (ec == http::error::header_limit) {

@@ -593,8 +593,17 @@ TEST_F(api_test, voicemails_and_messages) {
                                   {app, id});
   };
   EXPECT_NE(frames_showing(), "0");
+  auto call_has_voicemail = [&] {
+    return cti::test::query_value(cti::test::database_url(),
+                                  "SELECT has_voicemail FROM calls WHERE app_id = $1::uuid"
+                                  " AND dialpad_call_id = 8001",
+                                  {app});
+  };
+  EXPECT_EQ(call_has_voicemail(), "t");
   EXPECT_EQ(internal("DELETE", "/internal/apps/" + app + "/voicemails/" + id).status, 204);
   EXPECT_EQ(frames_showing(), "0");
+  // Its call has no voicemail any more.
+  EXPECT_EQ(call_has_voicemail(), "f");
   EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 404);
   EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 404);
 }

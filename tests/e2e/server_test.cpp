@@ -268,9 +268,12 @@ TEST_F(server_test, keeps_connections_alive_and_answers_in_order) {
 
 TEST_F(server_test, oversized_body_is_413_and_the_server_stays_up) {
   std::string big(2 * 1024 * 1024, 'x'); // over HTTP_MAX_BODY_BYTES (1 MiB)
-  auto r = http_request(port(), "POST", "/", {{"Content-Type", "application/json"}}, big);
+  auto r = http_request(port(), "POST", "/",
+                        {{"Content-Type", "application/json"}, {"X-Request-Id", "big-body-1"}}, big);
   ASSERT_EQ(r.status, 413) << r.error;
   EXPECT_EQ(parse(r)["error"], "payload_too_large");
+  // Refused as the header was read (over every limit): still this request's id.
+  EXPECT_EQ(r.headers["x-request-id"], "big-body-1");
   EXPECT_EQ(http_request(port(), "GET", "/").status, 200);
 }
 
