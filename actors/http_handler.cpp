@@ -403,6 +403,7 @@ bool changes_app_data(query_kind k) {
   switch (k) {
     case query_kind::call_patch: case query_kind::map_one: case query_kind::map_batch:
     case query_kind::mapping_delete: case query_kind::app_patch: case query_kind::erase:
+    case query_kind::voicemail_delete: // its call's has_voicemail
       return true;
     default:
       return false;

@@ -92,13 +92,16 @@ void poll(poller_ptr self, bool full) {
         // (Not when some were left for later: the same claim would find them
         // again at once.)
         bool full = report.claimed - report.deferred >= s.settings.process.batch_size;
-        if (full && s.settings.wake_sibling)
-          s.settings.wake_sibling(); // a backlog: share it
-        if (s.again || full)
+        if (s.again || full) {
           poll(self, s.again_full);
-        else if (report.deferred > 0)
+          // A backlog: share it (after poll() marked this poller busy
+          // again, so the sibling woken is another one).
+          if (full && s.settings.wake_sibling)
+            s.settings.wake_sibling();
+        } else if (report.deferred > 0) {
           // Another poller held some calls: come back once it has committed.
           self->delayed_send(self, s.settings.deferred_retry, wake_atom_v);
+        }
       },
       [self](caf::error& err) {
         auto& s = self->state;
@@ -106,6 +109,14 @@ void poll(poller_ptr self, bool full) {
         if (s.settings.busy)
           s.settings.busy->store(0, std::memory_order_relaxed);
         s.cursor.reset();
+        // New events were announced during the failed round (a wake goes
+        // to a poller in a fresh round, so nobody else took them): look
+        // again shortly rather than at the next tick.
+        if (s.again) {
+          s.again = false;
+          s.again_full = false;
+          self->delayed_send(self, s.settings.failed_retry, wake_atom_v);
+        }
         // The database is away (or slow): the next tick or wake retries.
         if (!s.db_down) {
           s.db_down = true;

@@ -35,6 +35,8 @@ struct poller_settings {
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};
+  /// Next round after a failed one during which new events were announced.
+  std::chrono::milliseconds failed_retry{250};
   /// While a round runs, when it started (steady clock, ns); 0 when idle.
   /// The waker reads it to choose whom to wake. May be null.
   std::shared_ptr<std::atomic<int64_t>> busy;

@@ -59,6 +59,15 @@ void poller_waker::wake(std::size_t n) {
       woken[pick] = true;
       next_ = pick + 1;
       picked.push_back(pollers_[pick].poller);
+      // Until the poller stamps its round itself: a wake that comes before
+      // it has read this one follows it (arrival order), not another idle
+      // poller. The poller overwrites the stamp, and clears it after.
+      if (n == 1 && pollers_[pick].busy) {
+        int64_t idle_stamp = 0;
+        pollers_[pick].busy->compare_exchange_strong(
+          idle_stamp, std::chrono::steady_clock::now().time_since_epoch().count(),
+          std::memory_order_relaxed);
+      }
     }
   }
   wakes_.fetch_add(picked.size(), std::memory_order_relaxed);

@@ -381,7 +381,9 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     e.stored_serial = row[7].as<std::string>();
     e.received_us = row[6].as<int64_t>();
     e.data = extract_event(e.stored.payload);
-    e.data.event_type = e.stored.event_type; // the type stored at ingest is authoritative
+    // The stored type is authoritative: derived at ingest, or the published
+    // name a poller stored once it applied the event (call.resumed).
+    e.data.event_type = e.stored.event_type;
     e.serial = serial_key(e.stored, e.data);
     events.push_back(std::move(e));
   }

@@ -212,6 +212,10 @@ private:
     raw_path_.clear();
     raw_query_.clear();
     app_id_.clear();
+    head_ = false;
+    match_ = {};
+    cors_origin_.reset();
+    has_origin_ = false;
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(std::max(cfg().webhook_max_body_bytes, cfg().http_max_body_bytes));
@@ -312,6 +316,11 @@ private:
         auto rid = req["X-Request-Id"];
         request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()}
                                                                     : new_uuid();
+        head_ = method_ == "HEAD";
+        match_ = api_router().match(method_, raw_path_);
+        auto origin = req[http::field::origin];
+        cors_origin_ = cors_allow_origin(cfg().cors_allowed_origins, {origin.data(), origin.size()});
+        has_origin_ = !origin.empty();
       }
       drain_after_close_ = true;
       respond_local(errc::payload_too_large, "request body too large", true);

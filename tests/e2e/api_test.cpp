@@ -600,10 +600,13 @@ TEST_F(api_test, voicemails_and_messages) {
                                   {app});
   };
   EXPECT_EQ(call_has_voicemail(), "t");
+  // Read through the API first: a cached answer must not outlive the delete.
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/8001"))["has_voicemail"], true);
   EXPECT_EQ(internal("DELETE", "/internal/apps/" + app + "/voicemails/" + id).status, 204);
   EXPECT_EQ(frames_showing(), "0");
-  // Its call has no voicemail any more.
+  // Its call has no voicemail any more, in the database and in the API.
   EXPECT_EQ(call_has_voicemail(), "f");
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/8001"))["has_voicemail"], false);
   EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 404);
   EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 404);
 }

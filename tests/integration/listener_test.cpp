@@ -306,8 +306,12 @@ TEST(poller_waker, a_wake_goes_to_a_fresh_round_else_to_an_idle_poller) {
   const int64_t long_ago =
     std::chrono::duration_cast<std::chrono::nanoseconds>(cti::db::poller_waker::fresh_round * 4).count();
 
-  waker.wake(); // all idle: the first in turn
+  waker.wake(); // all idle: the first in turn, stamped as if its round began
   EXPECT_EQ(next(), "wake 0");
+  EXPECT_NE(started[0]->load(), 0);
+  waker.wake(); // before it has read the first: the next wake follows it
+  EXPECT_EQ(next(), "wake 0");
+  started[0]->store(0); // its round has ended
   started[2]->store(now());
   waker.wake(); // poller 2's round has just started: it takes them next
   EXPECT_EQ(next(), "wake 2");
