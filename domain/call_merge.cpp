@@ -124,14 +124,16 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
     return true;
   }
   // Ordering rule: an event older than the last applied status change does
-  // not change the status (equal times are not older). One exemption: the
-  // outcome after a voicemail (voicemail → missed|ended). Dialpad stamps
-  // `missed` just before the `voicemail` of the same call, so the outcome
-  // must win whichever of the two is processed first. Any other older
+  // not change the status (equal times are not older). Two exemptions, both
+  // an outcome the call really reached: after a voicemail (voicemail →
+  // missed|ended: Dialpad stamps `missed` just before the `voicemail` of
+  // the same call, so the outcome must win whichever is processed first),
+  // and an end that carries Dialpad's own `date_ended` (the call did end;
+  // a skewed event time must not leave it live for good). Any other older
   // event, a terminal one too, leaves the status as it is (API.md: events
   // that arrive out of order never rewind a call).
-  bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at
-               && !(call.status == call_status::voicemail && is_terminal(wanted));
+  bool exempt = is_terminal(wanted) && (call.status == call_status::voicemail || ev.date_ended);
+  bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at && !exempt;
   if (older)
     return false;
   if (!transition_allowed(call.status, wanted)) {

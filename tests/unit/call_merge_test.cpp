@@ -227,6 +227,10 @@ TEST(call_merge, an_older_end_leaves_a_live_call_as_it_is) {
   EXPECT_EQ(m.outcome, event_outcome::rejected_transition);
   EXPECT_EQ(m.call.status, call_status::active);
   EXPECT_FALSE(m.call.ended_at);
+  // An older end that carries Dialpad's own date_ended does: the call did end.
+  auto dated = seed("call.ended", t0 + 12000);
+  dated.date_ended = ms(t0 + 40000);
+  EXPECT_EQ(cti::merge_call(call, dated, now).call.status, call_status::ended);
   // A later end does end it.
   EXPECT_EQ(feed(call, seed("call.ended", t0 + 30000)).call.status, call_status::ended);
 }
