@@ -80,6 +80,13 @@ std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stor
                {"dialpad_call_id", std::to_string(*ev.dialpad_call_id)},
                {"status", std::string{to_string(*m.refused_from)}},
                {"event_type", ev.event_type}});
+  else if (m.refused_as_older)
+    // Out of order (common with retried deliveries): logged, not a fault.
+    log::info("call status change refused: older than the last applied one",
+              {{"app_id", stored.app_id},
+               {"event_id", stored.id},
+               {"dialpad_call_id", std::to_string(*ev.dialpad_call_id)},
+               {"event_type", ev.event_type}});
   if (m.outcome != event_outcome::applied)
     return {std::move(m), it != batch.calls.end() ? &it->second : nullptr};
   if (it == batch.calls.end()) {

@@ -134,8 +134,10 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
   // that arrive out of order never rewind a call).
   bool exempt = is_terminal(wanted) && (call.status == call_status::voicemail || ev.date_ended);
   bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at && !exempt;
-  if (older)
+  if (older) {
+    out.refused_as_older = true;
     return false;
+  }
   if (!transition_allowed(call.status, wanted)) {
     out.refused_from = call.status;
     return false;

@@ -123,6 +123,9 @@ struct call_merge {
   /// Set when the status change was refused by the transition rules (not
   /// by the ordering rule): the status the call stayed in.
   std::optional<call_status> refused_from;
+  /// Set when the ordering rule refused the status change (the event is
+  /// older than the call's last applied status change).
+  bool refused_as_older = false;
 };
 
 /// Applies one call event (call.* and voicemail.received's effect on the

@@ -225,6 +225,8 @@ TEST(call_merge, an_older_end_leaves_a_live_call_as_it_is) {
   EXPECT_EQ(feed(call, seed("call.held", t0 + 15000)).outcome, event_outcome::rejected_transition);
   auto m = feed(call, seed("call.ended", t0 + 12000));
   EXPECT_EQ(m.outcome, event_outcome::rejected_transition);
+  EXPECT_TRUE(m.refused_as_older);
+  EXPECT_FALSE(m.refused_from);
   EXPECT_EQ(m.call.status, call_status::active);
   EXPECT_FALSE(m.call.ended_at);
   // An older end that carries Dialpad's own date_ended does: the call did end.
