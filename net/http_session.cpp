@@ -225,12 +225,11 @@ private:
                                                       this->shared_from_this()));
   }
 
-  void on_header(beast::error_code ec, std::size_t) {
-    if (ec) {
-      on_read_error(ec);
-      return;
-    }
-    auto& req = parser_->get();
+  /// What the request's head says (method, target, CORS, request id,
+  /// keep-alive, route): read once the header is parsed, or from what
+  /// Beast had read when it refused the header.
+  template <class Request>
+  void take_head(const Request& req) {
     method_ = std::string{req.method_string()};
     auto target = std::string_view{req.target().data(), req.target().size()};
     auto qpos = target.find('?');
@@ -247,6 +246,15 @@ private:
     request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()} : new_uuid();
     keep_alive_ = req.keep_alive();
     match_ = api_router().match(method_, raw_path_);
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    auto& req = parser_->get();
+    take_head(req);
     // Request smuggling: one framing only, and only the chunked coding. The
     // body's end is unknown, so the connection closes after the answer.
     if (req.count(http::field::transfer_encoding) > 0) {
@@ -310,17 +318,8 @@ private:
       // header (its fields are read): the answer and its log line still
       // name the request.
       if (auto& req = parser_->get(); !req.method_string().empty()) {
-        method_ = std::string{req.method_string()};
-        auto target = std::string_view{req.target().data(), req.target().size()};
-        raw_path_ = std::string{target.substr(0, target.find('?'))};
-        auto rid = req["X-Request-Id"];
-        request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()}
-                                                                    : new_uuid();
+        take_head(req);
         head_ = method_ == "HEAD";
-        match_ = api_router().match(method_, raw_path_);
-        auto origin = req[http::field::origin];
-        cors_origin_ = cors_allow_origin(cfg().cors_allowed_origins, {origin.data(), origin.size()});
-        has_origin_ = !origin.empty();
       }
       drain_after_close_ = true;
       respond_local(errc::payload_too_large, "request body too large", true);
