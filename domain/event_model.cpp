@@ -61,6 +61,19 @@ std::optional<int64_t> first_int(const json& j, std::initializer_list<const char
   return std::nullopt;
 }
 
+/// `t` when it lies in the range epoch milliseconds are accepted from
+/// (1970 to the end of year 9999, UTC): an RFC 3339 time with an offset can
+/// fall outside it ("0000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00"), and
+/// such a time stored on a call could not be written as RFC 3339 again.
+std::optional<timestamp> representable(std::optional<timestamp> t) {
+  if (!t)
+    return t;
+  auto us = t->time_since_epoch().count();
+  if (us < 0 || us > max_epoch_ms * 1000 + 999)
+    return std::nullopt;
+  return t;
+}
+
 /// Epoch milliseconds (integer, numeric string or finite float) as a timestamp.
 std::optional<timestamp> epoch_ms_of(const json* v) {
   if (v == nullptr)
@@ -230,7 +243,7 @@ void extract_seed(const json& payload, event_data& ev) {
     ev.to_number = number_of(member(payload, "to"));
   ev.dialpad_user_id = first_int(payload, {"dialpad_user_id", "user_id"});
   if (auto ts = text_of(member(payload, "timestamp")))
-    ev.event_time = parse_rfc3339(*ts);
+    ev.event_time = representable(parse_rfc3339(*ts));
   if (!ev.event_time)
     ev.event_time = epoch_ms_of(member(payload, "event_timestamp"));
   // A seed voicemail's recording and duration describe the voicemail, not the call.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "domain/time_format.hpp"
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/shared_server.hpp"
@@ -251,4 +252,42 @@ TEST_F(processing_test, events_posted_one_after_another_take_seq_in_arrival_orde
               {app}),
             "")
     << "events whose seq is lower than that of the event received before them";
+}
+
+TEST_F(processing_test, a_seed_time_outside_years_1970_to_9999_is_replaced_by_the_processing_time) {
+  // Such a time, stored on a call, could not be read back as RFC 3339: the
+  // app's call reads answered 500 from then on.
+  auto app = cti::test::create_app_over_http(server->port());
+  auto key = cti::test::create_key_over_http(server->port(), app);
+  const std::vector<std::string> times{"0000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00"};
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    auto body = json::parse(seed("call.ring", "far-" + std::to_string(i), 7'400'000'000 + i));
+    body["timestamp"] = times[i];
+    auto r = post_event(app, body.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT count(*) FROM calls WHERE app_id = $1", {app})
+             == "2";
+    },
+    5s));
+  std::map<std::string, std::string> h{{"x-app-api-key", key}};
+  auto list = cti::test::http_request(server->port(), "GET", "/api/calls", h);
+  ASSERT_EQ(list.status, 200) << list.body;
+  auto data = json::parse(list.body)["data"];
+  ASSERT_EQ(data.size(), 2u);
+  for (const auto& call : data) {
+    auto started = call["started_at"].get<std::string>();
+    auto t = cti::parse_rfc3339(started);
+    ASSERT_TRUE(t) << started;
+    // The processing time: this year, not year 0 or 10000.
+    EXPECT_LT(std::chrono::abs(std::chrono::duration_cast<std::chrono::hours>(
+                *t - cti::now_utc())),
+              std::chrono::hours{24})
+      << started;
+    auto one = cti::test::http_request(
+      server->port(), "GET", "/api/calls/" + std::to_string(call["dialpad_call_id"].get<int64_t>()), h);
+    EXPECT_EQ(one.status, 200) << one.body;
+  }
 }

@@ -681,6 +681,29 @@ TEST(event_model, epoch_milliseconds_accept_integers_strings_and_floats_in_range
   }
 }
 
+TEST(event_model, seed_rfc3339_time_outside_the_epoch_ms_range_is_not_read) {
+  // The bounds of epoch milliseconds (1970 to the end of 9999, UTC), also when
+  // an offset moves the time across them.
+  const std::vector<std::pair<const char*, std::optional<cti::timestamp>>> table{
+    {"1970-01-01T00:00:00Z", ms(0)},
+    {"9999-12-31T23:59:59.999Z", ms(253402300799999)},
+    {"9999-12-31T23:59:59.999+01:00", ms(253402300799999 - 3600000)},
+    {"1969-12-31T23:59:59.999Z", std::nullopt},
+    {"0000-01-01T00:00:00Z", std::nullopt},
+    {"0001-01-01T00:00:00Z", std::nullopt},
+    {"9999-12-31T23:59:59-01:00", std::nullopt}, // year 10000 in UTC
+    {"1970-01-01T00:30:00+01:00", std::nullopt},
+  };
+  for (const auto& [text, want] : table) {
+    auto ev = cti::extract_event(json{{"type", "call.ring"}, {"timestamp", text}});
+    EXPECT_EQ(ev.event_time, want) << text;
+    // ... and the seed's epoch milliseconds are read instead.
+    auto with_ms = cti::extract_event(
+      json{{"type", "call.ring"}, {"timestamp", text}, {"event_timestamp", 1769596200420}});
+    EXPECT_EQ(with_ms.event_time, want ? want : ms(1769596200420)) << text;
+  }
+}
+
 TEST(event_model, seed_time_is_rfc3339_timestamp_else_event_timestamp) {
   EXPECT_EQ(cti::extract_event(json{{"type", "call.ring"}, {"timestamp", "2026-01-28T10:30:00.5Z"}})
               .event_time,
