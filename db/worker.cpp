@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include <poll.h>
+
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
@@ -114,6 +116,19 @@ void drop_connection(worker_ptr self, const char* why) {
   schedule_reconnect(self);
 }
 
+/// True when the server has closed (or written to) an idle connection. A
+/// worker's connection listens to no channel and has no query in flight
+/// between jobs, so anything to read means PostgreSQL ended the session (a
+/// restart's "terminating connection" and end of file) or the link broke.
+/// One poll(2) of the socket, no round trip.
+bool closed_while_idle(pqxx::connection& c) {
+  int fd = c.sock();
+  if (fd < 0)
+    return true;
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 /// Runs `job` on the connection, turning every libpqxx exception into a
 /// typed error: no exception may leave a handler (CAF would kill the actor).
 /// `retry_safe` jobs (read-only) get one immediate reconnect-and-retry when a
@@ -125,6 +140,16 @@ void drop_connection(worker_ptr self, const char* why) {
 template <class T, class F>
 caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool query = false) {
   auto& st = self->state;
+  if (st.conn && closed_while_idle(*st.conn)) {
+    // PostgreSQL restarted (or ended the session) while this connection
+    // idled: connect again before the job rather than fail it, which a
+    // change could not be retried after.
+    log::warn("database connection lost", {{"reason", "closed while idle"}});
+    st.conn.reset();
+    st.forget_pid();
+    if (!try_connect(self))
+      schedule_reconnect(self);
+  }
   for (int attempt = 0;; ++attempt) {
     if (!st.conn)
       return make_error(errc::db_unavailable, "database unreachable");

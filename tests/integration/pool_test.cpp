@@ -172,3 +172,36 @@ TEST_F(pool_fixture, survives_a_postgres_restart_without_being_restarted) {
     EXPECT_EQ(health(pool), (std::variant<bool, cti::errc>{true}));
   EXPECT_EQ(stats(pool).total, 2u); // no worker died; none was replaced
 }
+
+// A change is never retried on a broken connection (it may have committed),
+// so a worker must notice a connection PostgreSQL closed while it idled
+// before it starts a change on it.
+TEST_F(pool_fixture, a_change_after_a_postgres_restart_runs_on_a_fresh_connection) {
+  cti::db::pool_settings ps;
+  ps.worker.conninfo = cti::test::migrated_database("pool_restart");
+  ps.min_workers = 4;
+  ps.max_workers = 4;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).total == 4; }, 5000ms));
+  // Every worker connected and used once.
+  for (int i = 0; i < 8; ++i)
+    ASSERT_EQ(health(pool), (std::variant<bool, cti::errc>{true}));
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_STOP"), 0);
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_START"), 0);
+  // A replay is a change (not retried on a lost connection); an unknown
+  // event answers not_found when it ran, db_unavailable when the worker's
+  // stale connection failed it. Every worker's connection is stale now, so
+  // the first replay would fail without the check.
+  std::vector<cti::errc> results;
+  for (int i = 0; i < 12; ++i) {
+    self->request(pool, 10s, cti::replay_atom_v, std::string{"00000000-0000-4000-8000-00000000000"}
+                                                    + std::to_string(i % 10),
+                  std::string{"req"})
+      .receive([&](std::string&) { results.push_back(cti::errc::none); },
+               [&](caf::error& err) { results.push_back(cti::errc_of(err)); });
+  }
+  ASSERT_EQ(results.size(), 12u);
+  for (auto r : results)
+    EXPECT_EQ(r, cti::errc::not_found);
+}
