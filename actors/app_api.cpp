@@ -250,10 +250,58 @@ struct export_state {
 };
 
 using exporter_actor = caf::typed_actor<caf::reacts_to<flush_atom, bool>>;
+using exporter_ptr = exporter_actor::stateful_pointer<export_state>;
 
-exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_state> self,
-                                       std::shared_ptr<const node_context> ctx,
-                                       std::weak_ptr<session_sink> sink, db_query q, bool csv) {
+/// Appends the rows of one page of calls to `chunk`.
+void append_page_rows(std::string& chunk, const nlohmann::ordered_json& page, bool csv) {
+  for (const auto& obj : page["data"]) {
+    if (csv) {
+      bool first = true;
+      for (const auto& f : call_fields()) {
+        if (!first)
+          chunk += ',';
+        first = false;
+        append_csv_value(chunk, obj[f]);
+      }
+      append_csv_row_end(chunk);
+    } else {
+      chunk += obj.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      chunk += '\n';
+    }
+  }
+}
+
+/// Writes `chunk` (ending with the rows of `page_body`) and moves the
+/// export past that page; the exporter is told when it was written.
+void write_page(exporter_ptr self, std::string chunk, const std::string& page_body) {
+  auto& st = self->state;
+  auto sink = st.sink.lock();
+  if (!sink) {
+    self->quit();
+    return;
+  }
+  // Ordered: NDJSON lines keep the call object's field order.
+  auto page = nlohmann::ordered_json::parse(page_body);
+  append_page_rows(chunk, page, st.csv);
+  bool last = !page["has_more"].get<bool>();
+  if (!last) {
+    auto next = decode_cursor(page["next_cursor"].get<std::string>(), st.scope);
+    st.args["after_us"] = next->time_us;
+    st.args["after_id"] = next->id;
+  }
+  exporter_actor me = self;
+  // After the last chunk, "not ok" is what stops the exporter (an exit
+  // message with reason normal would be ignored).
+  sink->write_chunk(stream_chunk{std::move(chunk), last}, [me, last](bool ok) {
+    caf::anon_send(me, flush_atom_v, ok && !last);
+  });
+}
+
+/// Streams the export whose first page (`first_page`) was read before the
+/// 200 went out: a database that is away answers 503, not a cut stream.
+exporter_actor::behavior_type exporter(exporter_ptr self, std::shared_ptr<const node_context> ctx,
+                                       std::weak_ptr<session_sink> sink, db_query q, bool csv,
+                                       std::string first_page) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.sink = std::move(sink);
@@ -261,6 +309,18 @@ exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_s
   st.query = std::move(q);
   st.csv = csv;
   st.scope = db::cursor_scope(query_kind::calls_list, st.query.app_id);
+  std::string header;
+  if (csv) {
+    bool first = true;
+    for (const auto& f : call_fields()) {
+      if (!first)
+        header += ',';
+      first = false;
+      append_csv_field(header, f);
+    }
+    append_csv_row_end(header);
+  }
+  write_page(self, std::move(header), first_page);
   return {
     // The previous chunk was written (ok) or the client went away: fetch
     // and write the next page, or stop.
@@ -274,53 +334,15 @@ exporter_actor::behavior_type exporter(exporter_actor::stateful_pointer<export_s
       q.args = st.args.dump();
       // Shorter than the session's 30 s stall watchdog.
       self->request(st.ctx->pool, std::chrono::seconds{25}, query_atom_v, std::move(q))
-        .then(
-          [self](db_answer& ans) {
-            auto& st = self->state;
-            auto sink = st.sink.lock();
-            if (!sink) {
-              self->quit();
-              return;
-            }
-            // Ordered: NDJSON lines keep the call object's field order.
-            auto page = nlohmann::ordered_json::parse(ans.body);
-            std::string chunk;
-            for (const auto& obj : page["data"]) {
-              if (st.csv) {
-                bool first = true;
-                for (const auto& f : call_fields()) {
-                  if (!first)
-                    chunk += ',';
-                  first = false;
-                  append_csv_value(chunk, obj[f]);
-                }
-                append_csv_row_end(chunk);
-              } else {
-                chunk += obj.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-                chunk += '\n';
-              }
-            }
-            bool last = !page["has_more"].get<bool>();
-            if (!last) {
-              auto next = decode_cursor(page["next_cursor"].get<std::string>(), st.scope);
-              st.args["after_us"] = next->time_us;
-              st.args["after_id"] = next->id;
-            }
-            exporter_actor me = self;
-            // After the last chunk, "not ok" is what stops the exporter (an
-            // exit message with reason normal would be ignored).
-            sink->write_chunk(stream_chunk{std::move(chunk), last}, [me, last](bool ok) {
-              caf::anon_send(me, flush_atom_v, ok && !last);
-            });
-          },
-          [self](caf::error& err) {
-            log::warn("call export failed", {{"error", message_of(err)}});
-            // Headers are gone already: the only honest signal left is to
-            // cut the stream short (no terminating chunk).
-            if (auto sink = self->state.sink.lock())
-              sink->close(0);
-            self->quit();
-          });
+        .then([self](db_answer& ans) { write_page(self, {}, ans.body); },
+              [self](caf::error& err) {
+                log::warn("call export failed", {{"error", message_of(err)}});
+                // Headers are gone already: the only honest signal left is
+                // to cut the stream short (no terminating chunk).
+                if (auto sink = self->state.sink.lock())
+                  sink->close(0);
+                self->quit();
+              });
     },
   };
 }
@@ -338,9 +360,6 @@ void export_calls(handler_ptr self, const api_request& req, const std::string& a
   if (!read_filters(self, req, {"since", "until"}, args))
     return;
   args["limit"] = export_page_rows;
-  auto sink = self->state.sink.lock();
-  if (!sink)
-    return;
   bool csv = format == "csv";
   api_response head;
   head.serial = req.serial;
@@ -349,22 +368,21 @@ void export_calls(handler_ptr self, const api_request& req, const std::string& a
   head.content_type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
   head.headers.push_back({"Content-Disposition",
                           std::string{"attachment; filename=\"calls."} + format + "\""});
-  sink->begin_stream(std::move(head));
   auto q = make_query(req, query_kind::calls_list, app, args);
-  auto exp = self->system().spawn(exporter, self->state.ctx, self->state.sink, std::move(q), csv);
-  std::string header;
-  if (csv) {
-    bool first = true;
-    for (const auto& f : call_fields()) {
-      if (!first)
-        header += ',';
-      first = false;
-      append_csv_field(header, f);
-    }
-    append_csv_row_end(header);
-  }
-  sink->write_chunk(stream_chunk{std::move(header), false},
-                    [exp](bool ok) { caf::anon_send(exp, flush_atom_v, ok); });
+  auto serial = req.serial;
+  // The first page is read before the 200: until then every failure has
+  // its own status.
+  self->request(self->state.ctx->pool, std::chrono::seconds{25}, query_atom_v, q)
+    .then(
+      [self, q, csv, head](db_answer& ans) mutable {
+        auto sink = self->state.sink.lock();
+        if (!sink)
+          return;
+        sink->begin_stream(std::move(head));
+        self->system().spawn(exporter, self->state.ctx, self->state.sink, std::move(q), csv,
+                             std::move(ans.body));
+      },
+      [self, serial](caf::error& err) { reply_error(self, serial, err); });
 }
 
 } // namespace

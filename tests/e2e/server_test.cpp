@@ -456,6 +456,10 @@ TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();
   ASSERT_EQ(http_request(s.port(), "GET", "/health").status, 200);
+  auto app = cti::test::create_app_over_http(s.port());
+  std::map<std::string, std::string> key{{"x-app-api-key", cti::test::create_key_over_http(s.port(), app)}};
+  // The key is checked (and cached) while the database is there.
+  ASSERT_EQ(http_request(s.port(), "GET", "/api/calls", key).status, 200);
   ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_STOP"), 0);
   bool down = false;
   for (auto until = std::chrono::steady_clock::now() + 5s;
@@ -464,8 +468,14 @@ TEST(server_process_test, health_follows_the_database_down_and_back_up) {
     down = r.status == 503 && r.body.find("\"unreachable\"") != std::string::npos
            && r.body.find("\"unhealthy\"") != std::string::npos;
   }
+  // An export reads its first page before its 200: 503, not a cut stream.
+  auto exported = http_request(s.port(), "GET", "/api/calls/export", key);
   ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_START"), 0);
   EXPECT_TRUE(down) << "health never reported the database unreachable";
+  EXPECT_EQ(exported.status, 503) << exported.body;
+  EXPECT_EQ(json::parse(exported.body, nullptr, false).value("error", ""), "unavailable")
+    << exported.body;
+  EXPECT_FALSE(exported.headers["retry-after"].empty());
   bool up = false;
   for (auto until = std::chrono::steady_clock::now() + 10s;
        !up && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms))
