@@ -32,6 +32,7 @@
 #include "domain/uuid.hpp"
 #include "net/error_response.hpp"
 #include "net/router.hpp"
+#include "net/ws_handshake.hpp"
 #include "net/ws_session.hpp"
 
 namespace cti::net {
@@ -400,6 +401,17 @@ private:
     auto j = nlohmann::json::parse(resp.body, nullptr, false);
     if (!j.is_object() || !j.contains("app_id")) {
       respond_local(errc::internal, "upgrade failed", true);
+      return;
+    }
+    const auto& req = parser_->get();
+    if (auto bad = check_ws_handshake(req.version(), req[http::field::connection],
+                                      req[http::field::sec_websocket_key],
+                                      req[http::field::sec_websocket_version])) {
+      // Answered here, in JSON: Beast's own refusal is plain text.
+      auto refusal = api_response::json(serial_, bad->status, error_body("bad_request", bad->message));
+      if (bad->status == 426)
+        refusal.headers.push_back({"Sec-WebSocket-Version", "13"});
+      send(std::move(refusal), true);
       return;
     }
     ws_filter f;

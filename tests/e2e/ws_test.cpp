@@ -102,6 +102,40 @@ TEST_F(ws_test, keys_are_checked_before_the_upgrade) {
   EXPECT_EQ(http_request(server->port(), "GET", "/ws?api_key=raw_bad&events=%%%").status, 401);
 }
 
+// A handshake Beast would refuse in plain text is refused in the JSON error
+// shape of every other answer (426 names the version it speaks).
+TEST_F(ws_test, a_bad_handshake_gets_a_json_error) {
+  auto key = new_key(new_app());
+  const std::string good_key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  struct row {
+    std::string version_line;
+    std::string headers;
+    int status;
+  };
+  const std::vector<row> table{
+    {"HTTP/1.1", good_key, 400},                                        // no version
+    {"HTTP/1.1", good_key + "Sec-WebSocket-Version: 8\r\n", 426},      // an old one
+    {"HTTP/1.1", "Sec-WebSocket-Version: 13\r\n", 400},                // no key
+    {"HTTP/1.1", "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n", 400},
+    {"HTTP/1.0", good_key + "Sec-WebSocket-Version: 13\r\n", 400},
+  };
+  for (const auto& r : table) {
+    cti::test::raw_connection c{server->port()};
+    ASSERT_TRUE(c.write("GET /ws?api_key=" + key + " " + r.version_line
+                        + "\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + r.headers + "\r\n"));
+    auto reply = c.read_response(5s);
+    EXPECT_EQ(reply.status, r.status) << r.headers << reply.body;
+    auto body = json::parse(reply.body, nullptr, false);
+    EXPECT_EQ(body.value("error", ""), "bad_request") << reply.body;
+    EXPECT_FALSE(body.value("message", "").empty()) << reply.body;
+    EXPECT_NE(reply.headers["content-type"].find("application/json"), std::string::npos);
+    if (r.status == 426) {
+      EXPECT_EQ(reply.headers["sec-websocket-version"], "13");
+    }
+  }
+}
+
 // The 101 answer carries X-Request-Id like every other answer: the
 // client's own when it sent a valid one, else a generated one.
 TEST_F(ws_test, the_upgrade_answer_carries_the_request_id) {

@@ -1,0 +1,69 @@
+#include "net/ws_handshake.hpp"
+
+#include <cctype>
+
+namespace cti::net {
+
+namespace {
+
+/// Whether the comma list `list` holds `token` (case-insensitive).
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (item.size() == token.size()) {
+      bool same = true;
+      for (std::size_t i = 0; i < item.size() && same; ++i)
+        same = std::tolower(static_cast<unsigned char>(item[i]))
+               == std::tolower(static_cast<unsigned char>(token[i]));
+      if (same)
+        return true;
+    }
+    if (comma == std::string_view::npos)
+      break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+bool is_base64_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+}
+
+/// base64 of 16 bytes: 22 characters and "==" (the last one encoding 2 bits).
+bool is_nonce(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==")
+    return false;
+  for (std::size_t i = 0; i < 22; ++i)
+    if (!is_base64_char(key[i]))
+      return false;
+  // The unused low 4 bits of the last character are zero.
+  return std::string_view{"AQgw"}.find(key[21]) != std::string_view::npos;
+}
+
+} // namespace
+
+std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version,
+                                                       std::string_view connection,
+                                                       std::string_view key,
+                                                       std::string_view version) {
+  if (http_version != 11)
+    return ws_handshake_problem{400, "a WebSocket upgrade needs HTTP/1.1"};
+  if (!has_token(connection, "upgrade"))
+    return ws_handshake_problem{400, "a WebSocket upgrade needs Connection: Upgrade"};
+  if (key.empty())
+    return ws_handshake_problem{400, "Sec-WebSocket-Key is missing"};
+  if (!is_nonce(key))
+    return ws_handshake_problem{400, "Sec-WebSocket-Key must be the base64 of 16 bytes"};
+  if (version.empty())
+    return ws_handshake_problem{400, "Sec-WebSocket-Version is missing"};
+  if (version != "13")
+    return ws_handshake_problem{426, "Sec-WebSocket-Version must be 13"};
+  return std::nullopt;
+}
+
+} // namespace cti::net
