@@ -61,7 +61,14 @@ void poll(poller_ptr self, bool full) {
       [self, started](process_report& report) {
         auto& s = self->state;
         s.busy = false;
-        if (s.settings.busy)
+        // A full batch means more may be waiting.
+        // (Not when some were left for later: the same claim would find them
+        // again at once.)
+        bool full = report.claimed - report.deferred >= s.settings.process.batch_size;
+        // Idle only when no round follows at once: a wake that read "idle"
+        // between this round and the next would go to another poller, which
+        // could apply a newer event beside the next round and commit first.
+        if (s.settings.busy && !(s.again || full))
           s.settings.busy->store(0, std::memory_order_relaxed);
         if (s.db_down) {
           s.db_down = false;
@@ -88,10 +95,6 @@ void poll(poller_ptr self, bool full) {
             s.tenants->bump(ev.app_id);
         for (auto& ev : report.applied)
           self->send(s.registry, caf::publish_atom_v, std::move(ev));
-        // A full batch means more may be waiting.
-        // (Not when some were left for later: the same claim would find them
-        // again at once.)
-        bool full = report.claimed - report.deferred >= s.settings.process.batch_size;
         if (s.again || full) {
           poll(self, s.again_full);
           // A backlog: share it (after poll() marked this poller busy

@@ -39,7 +39,7 @@ public:
   poller_waker& operator=(const poller_waker&) = delete;
 
   /// A round older than this is not waited for: an idle poller is woken.
-  static constexpr std::chrono::milliseconds fresh_round{50};
+  static constexpr std::chrono::milliseconds fresh_round{1000};
 
   /// Registers a poller and when its running round started (steady clock,
   /// ns; 0 when idle; may be null: the poller always counts as idle). Call
