@@ -255,8 +255,16 @@ void extract_seed(const json& payload, event_data& ev) {
     ev.duration_seconds = seconds_of(member(payload, "duration"), 1);
   }
   ev.transcript = first_text(payload, {"transcript", "transcription_text"});
-  if (ev.event_type.starts_with("sms."))
+  if (ev.event_type.starts_with("sms.")) {
     ev.message_id = first_int(payload, {"message_id", "id"});
+    // The type says which way a seed SMS went when no direction field does.
+    if (member(payload, "direction") == nullptr) {
+      if (ev.event_type == "sms.received")
+        ev.direction = "inbound";
+      else if (ev.event_type == "sms.sent")
+        ev.direction = "outbound";
+    }
+  }
 }
 
 void extract_dialpad(const json& payload, event_data& ev) {

@@ -911,3 +911,18 @@ TEST(event_model, wrong_types_are_absent_and_never_throw) {
   EXPECT_FALSE(ev.org_id);
   EXPECT_EQ(cti::derive_event_id(payload, "raw"), cti::sha256_hex("raw"));
 }
+
+TEST(event_model, a_seed_sms_without_direction_takes_it_from_its_type) {
+  EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.received"}, {"message_id", 1}}).direction,
+            "inbound");
+  EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.sent"}, {"message_id", 1}}).direction,
+            "outbound");
+  // A direction field decides, even one that is not understood (null, warned).
+  EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.sent"}, {"direction", "in"}}).direction,
+            "inbound");
+  auto odd = cti::extract_event(json{{"event_type", "sms.sent"}, {"direction", "sideways"}});
+  EXPECT_FALSE(odd.direction);
+  EXPECT_TRUE(odd.direction_unknown);
+  // Calls are not guessed.
+  EXPECT_FALSE(cti::extract_event(json{{"event_type", "call.ring"}, {"call_id", 1}}).direction);
+}
