@@ -34,8 +34,9 @@ bool is_acceptable_webhook_content_type(const std::string* content_type) {
   auto media = media_type(*content_type);
   if (media.empty())
     return true;
+  // application/jose: the registered type of a compact JWS (RFC 7515 §9.2.1).
   return media == "application/json" || media.ends_with("+json") || media == "application/jwt"
-         || media.starts_with("text/");
+         || media == "application/jose" || media.starts_with("text/");
 }
 
 webhook_wire classify_webhook(bool has_signature_header, std::string_view body,

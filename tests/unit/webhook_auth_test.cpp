@@ -439,3 +439,19 @@ TEST(webhook_wire, without_a_header_a_json_content_type_declares_json_unless_the
   // With a signature header the type plays no part.
   EXPECT_EQ(classify_webhook(true, "not json", &json_type), webhook_wire::seed);
 }
+
+TEST(webhook_intake, content_types_json_jwt_jose_and_text_are_accepted) {
+  auto ok = [](const char* type) {
+    std::string t{type};
+    return cti::is_acceptable_webhook_content_type(&t);
+  };
+  EXPECT_TRUE(cti::is_acceptable_webhook_content_type(nullptr));
+  for (const char* type : {"application/json", "application/json; charset=utf-8",
+                           "application/vnd.dialpad+json", "application/jwt", "application/jose",
+                           "Application/JOSE", "text/plain", ""})
+    EXPECT_TRUE(ok(type)) << type;
+  for (const char* type : {"application/xml", "application/x-www-form-urlencoded",
+                           "multipart/form-data", "application/octet-stream", "*/*",
+                           "application/jose+xml"})
+    EXPECT_FALSE(ok(type)) << type;
+}
