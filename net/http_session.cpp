@@ -233,6 +233,23 @@ private:
   void take_head(const Request& req) {
     method_ = std::string{req.method_string()};
     auto target = std::string_view{req.target().data(), req.target().size()};
+    // The absolute form ("http://host/path", RFC 9112 §3.2.2), which a
+    // server must accept: the path and query are what route.
+    std::string origin_form;
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (target.size() > scheme.size() && beast::iequals(target.substr(0, scheme.size()), scheme)) {
+        auto rest = target.find_first_of("/?", scheme.size());
+        if (rest == std::string_view::npos) {
+          target = "/";
+        } else if (target[rest] == '?') { // "http://host?x": an empty path is "/"
+          origin_form = "/" + std::string{target.substr(rest)};
+          target = origin_form;
+        } else {
+          target = target.substr(rest);
+        }
+        break;
+      }
+    }
     auto qpos = target.find('?');
     raw_path_ = std::string{target.substr(0, qpos)};
     raw_query_ = qpos == std::string_view::npos ? std::string{} : std::string{target.substr(qpos + 1)};
@@ -246,6 +263,7 @@ private:
     auto rid = req["X-Request-Id"];
     request_id_ = is_valid_request_id({rid.data(), rid.size()}) ? std::string{rid.data(), rid.size()} : new_uuid();
     keep_alive_ = req.keep_alive();
+    http10_ = req.version() == 10;
     match_ = api_router().match(method_, raw_path_);
   }
 
@@ -641,6 +659,10 @@ private:
       res_.set(h.name, h.value);
     res_.body() = std::move(resp.body);
     res_.keep_alive(keep_alive_ && !close_after && !shared_->shutting_down.load());
+    // An HTTP/1.0 client assumes the connection closes unless told
+    // otherwise (its keep_alive_ was true only if it asked for it).
+    if (http10_ && res_.keep_alive())
+      res_.set(http::field::connection, "keep-alive");
     res_.prepare_payload();
     // RFC 9110 §8.6: no Content-Length in a 204 or 304 (Beast sets 0).
     if (res_.result() == http::status::no_content || res_.result() == http::status::not_modified)
@@ -772,6 +794,7 @@ private:
   std::string method_, raw_path_, raw_query_, request_id_, app_id_;
   unsigned status_ = 0;
   bool keep_alive_ = true;
+  bool http10_ = false; ///< The request was HTTP/1.0.
   bool head_ = false;
   bool head_of_stream_ = false; ///< The HEAD answer of a streamed (chunked) GET.
   std::optional<std::string> cors_origin_;   ///< Access-Control-Allow-Origin, when allowed.

@@ -266,6 +266,37 @@ TEST_F(server_test, keeps_connections_alive_and_answers_in_order) {
   EXPECT_NE(second.body.find("running"), std::string::npos);
 }
 
+TEST_F(server_test, an_http_1_0_keep_alive_is_confirmed_and_a_plain_one_closes) {
+  raw_connection kept{port()};
+  ASSERT_TRUE(kept.write("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto first = kept.read_response(5s);
+  ASSERT_EQ(first.status, 200) << first.error;
+  // Without this header an HTTP/1.0 client takes the connection as closing.
+  EXPECT_EQ(first.headers["connection"], "keep-alive");
+  ASSERT_TRUE(kept.write("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_EQ(kept.read_response(5s).status, 200);
+  raw_connection plain{port()};
+  ASSERT_TRUE(plain.write("GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(plain.read_response(5s).status, 200);
+  EXPECT_TRUE(plain.closed_by_peer(5s));
+}
+
+TEST_F(server_test, an_absolute_form_target_is_routed_by_its_path) {
+  raw_connection c{port()};
+  ASSERT_TRUE(c.write("GET http://cti.example.com/health HTTP/1.1\r\nHost: cti.example.com\r\n\r\n"
+                      "GET HTTP://cti.example.com HTTP/1.1\r\nHost: cti.example.com\r\n\r\n"
+                      "GET http://cti.example.com/no/such HTTP/1.1\r\nHost: cti.example.com\r\n\r\n"));
+  auto health = c.read_response(5s);
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_NE(health.body.find("healthy"), std::string::npos) << health.body;
+  auto root = c.read_response(5s);
+  EXPECT_EQ(root.status, 200) << root.body;
+  EXPECT_NE(root.body.find("running"), std::string::npos) << root.body;
+  auto missing = c.read_response(5s);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("/no/such"), std::string::npos) << missing.body;
+}
+
 TEST_F(server_test, oversized_body_is_413_and_the_server_stays_up) {
   std::string big(2 * 1024 * 1024, 'x'); // over HTTP_MAX_BODY_BYTES (1 MiB)
   auto r = http_request(port(), "POST", "/",
