@@ -822,12 +822,13 @@ db_answer key_revoke(pqxx::transaction_base& tx, const db_query& q) {
                             " WHERE id = $1::uuid FOR UPDATE", q.app_id);
   if (cur.empty())
     refuse(errc::not_found, "no such app");
-  if (!cur[0][1].as<bool>())
-    // Already without a key: the contract's answer, and nothing to record
-    // (a retried revoke must not fail).
-    return {200, R"({"revoked":true})", {}};
-  tx.exec_params("UPDATE apps SET api_key_id = NULL, api_key_hash = NULL, api_key_hint = NULL,"
-                 " api_key_revoked_at = now() WHERE id = $1::uuid", q.app_id);
+  // Already without a key, the revoke still answers as the contract says
+  // (a retried revoke must not fail) and is recorded like every key
+  // operation (API.md: "every operation writes api_key_audit_log"), with
+  // no old hint; the key's state and revoked_at stay as they were.
+  if (cur[0][1].as<bool>())
+    tx.exec_params("UPDATE apps SET api_key_id = NULL, api_key_hash = NULL, api_key_hint = NULL,"
+                   " api_key_revoked_at = now() WHERE id = $1::uuid", q.app_id);
   sql_params p;
   p.text(q.app_id).text(opt<std::string>(cur[0][0]))
     .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id});

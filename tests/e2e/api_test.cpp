@@ -174,8 +174,10 @@ TEST_F(api_test, api_key_lifecycle_with_audit) {
   EXPECT_EQ(body_of(rev), json({{"revoked", true}}));
   EXPECT_EQ(app_call(key2, "GET", "/api/calls").status, 401);
   EXPECT_EQ(body_of(internal("GET", "/internal/apps/" + app + "/api-key/status"))["has_key"], false);
-  // Revoking again (a retry) is the same answer, and changes and records nothing.
-  auto twice = internal("POST", "/internal/apps/" + app + "/api-key/revoke");
+  // Revoking again (a retry) is the same answer and changes nothing; it is
+  // recorded, as every key operation is, without an old hint.
+  auto twice = internal("POST", "/internal/apps/" + app + "/api-key/revoke", {},
+                        {{"X-Request-Id", "req-revoke-2"}});
   EXPECT_EQ(twice.status, 200) << twice.body;
   EXPECT_EQ(body_of(twice), json({{"revoked", true}}));
   EXPECT_EQ(internal("POST", "/internal/apps/00000000-0000-4000-8000-000000000000/api-key/revoke").status,
@@ -186,16 +188,21 @@ TEST_F(api_test, api_key_lifecycle_with_audit) {
   EXPECT_EQ(body_of(again)["rotated"], false);
 
   auto audit = body_of(internal("GET", "/internal/apps/" + app + "/api-key/audit"));
-  ASSERT_EQ(audit["data"].size(), 4u) << audit.dump();
+  ASSERT_EQ(audit["data"].size(), 5u) << audit.dump();
   EXPECT_EQ(audit["data"][0]["action"], "created");
   EXPECT_EQ(audit["data"][1]["action"], "revoked");
-  EXPECT_EQ(audit["data"][1]["request_id"], "req-revoke-1");
+  EXPECT_EQ(audit["data"][1]["request_id"], "req-revoke-2");
+  EXPECT_TRUE(audit["data"][1]["old_key_hint"].is_null());
   EXPECT_TRUE(audit["data"][1]["new_key_hint"].is_null());
-  EXPECT_EQ(audit["data"][2]["action"], "rotated");
-  EXPECT_EQ(audit["data"][2]["old_key_hint"], created["key_hint"]);
-  EXPECT_EQ(audit["data"][2]["request_id"], "req-rotate-1");
-  EXPECT_EQ(audit["data"][3]["action"], "created");
-  EXPECT_EQ(audit["data"][3]["request_id"], "req-create-1");
+  EXPECT_EQ(audit["data"][2]["action"], "revoked");
+  EXPECT_EQ(audit["data"][2]["request_id"], "req-revoke-1");
+  EXPECT_EQ(audit["data"][2]["old_key_hint"], body_of(rot)["key_hint"]);
+  EXPECT_TRUE(audit["data"][2]["new_key_hint"].is_null());
+  EXPECT_EQ(audit["data"][3]["action"], "rotated");
+  EXPECT_EQ(audit["data"][3]["old_key_hint"], created["key_hint"]);
+  EXPECT_EQ(audit["data"][3]["request_id"], "req-rotate-1");
+  EXPECT_EQ(audit["data"][4]["action"], "created");
+  EXPECT_EQ(audit["data"][4]["request_id"], "req-create-1");
   EXPECT_EQ(internal("POST", "/internal/apps/00000000-0000-4000-8000-000000000000/api-key").status, 404);
 }
 
