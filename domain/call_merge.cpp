@@ -192,35 +192,6 @@ void merge_data(call_record& call, const event_data& ev) {
     call.has_voicemail = true;
 }
 
-/// Seed events carry no Dialpad date_*, only their own time, so a call's
-/// times are settled from the events' times in a way the delivery order
-/// cannot change: the call started no later than its earliest event, and
-/// was answered no later than its earliest call.started / call.resumed
-/// (also when that event's status change was refused as older: the call
-/// was answered all the same). Not for a missed or rejected call, nor after
-/// its end, nor when the transition rules refused the answer after the
-/// call's last status change (e.g. a call.started after the voicemail). A
-/// duration that was computed (it still equals ended_at − answered_at)
-/// follows the earlier answer; one an event gave is kept.
-void settle_seed_times(call_record& call, const event_data& ev,
-                       std::optional<call_status> wanted, bool refused_by_transition) {
-  if (!ev.seed || !ev.event_time)
-    return;
-  const timestamp t = *ev.event_time;
-  if (t < call.started_at)
-    call.started_at = t;
-  if (wanted != call_status::active || call.status == call_status::missed
-      || call.status == call_status::rejected || (call.ended_at && t > *call.ended_at)
-      || (call.answered_at && t >= *call.answered_at)
-      || (refused_by_transition && call.last_event_at))
-    return;
-  bool computed = is_terminal(call.status) && call.ended_at && call.duration_seconds
-                  && *call.duration_seconds == computed_duration(call);
-  call.answered_at = t;
-  if (computed)
-    call.duration_seconds = computed_duration(call);
-}
-
 } // namespace
 
 std::string_view to_string(event_outcome o) {
@@ -253,7 +224,6 @@ call_merge merge_call(const std::optional<call_record>& current, const event_dat
     create_call(out, ev, wanted, when);
   else if (wanted)
     refused = !change_status(out, ev, *wanted, when);
-  settle_seed_times(out.call, ev, wanted, out.refused_from.has_value());
   merge_data(out.call, ev);
   // applied: something changed; rejected_transition: refused and nothing else
   // changed; unchanged: valid, but all it carries was already there.

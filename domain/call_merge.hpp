@@ -19,13 +19,6 @@
 //    event, else the event time, else `now`; started_at is set at creation from
 //    `date_started`, else the event time, else `now`. ringing, held and
 //    voicemail stamp nothing else.
-//  - Seed events have no date_*: an earlier-stamped seed event moves
-//    started_at back (the call started no later than its earliest event), and
-//    an earlier call.started / call.resumed moves answered_at back, also when
-//    its status change was refused as older (not on a missed or rejected
-//    call, not past ended_at, not after a transition refusal that follows the
-//    last status change). A computed duration follows; a given one stays. So
-//    a seed lifecycle gives the same call in every delivery order.
 //  - A call created by an event that sets no status (recording → ended,
 //    updated → active) gets a placeholder status: no last_event_at (a later
 //    real status event is not blocked by the ordering rule) and no status
