@@ -247,6 +247,7 @@ struct export_state {
   json args;
   bool csv = true;
   std::string scope;
+  uint64_t serial = 0; ///< The export request's (its chunks carry it).
 };
 
 using exporter_actor = caf::typed_actor<caf::reacts_to<flush_atom, bool>>;
@@ -292,7 +293,7 @@ void write_page(exporter_ptr self, std::string chunk, const std::string& page_bo
   exporter_actor me = self;
   // After the last chunk, "not ok" is what stops the exporter (an exit
   // message with reason normal would be ignored).
-  sink->write_chunk(stream_chunk{std::move(chunk), last}, [me, last](bool ok) {
+  sink->write_chunk(stream_chunk{std::move(chunk), last, st.serial}, [me, last](bool ok) {
     caf::anon_send(me, flush_atom_v, ok && !last);
   });
 }
@@ -301,8 +302,9 @@ void write_page(exporter_ptr self, std::string chunk, const std::string& page_bo
 /// 200 went out: a database that is away answers 503, not a cut stream.
 exporter_actor::behavior_type exporter(exporter_ptr self, std::shared_ptr<const node_context> ctx,
                                        std::weak_ptr<session_sink> sink, db_query q, bool csv,
-                                       std::string first_page) {
+                                       uint64_t serial, std::string first_page) {
   auto& st = self->state;
+  st.serial = serial;
   st.ctx = std::move(ctx);
   st.sink = std::move(sink);
   st.args = json::parse(q.args);
@@ -378,9 +380,12 @@ void export_calls(handler_ptr self, const api_request& req, const std::string& a
         auto sink = self->state.sink.lock();
         if (!sink)
           return;
+        auto serial = head.serial;
+        // (When the request has timed out meanwhile, the session ignores
+        // the head and refuses the chunks: they carry this serial.)
         sink->begin_stream(std::move(head));
         self->system().spawn(exporter, self->state.ctx, self->state.sink, std::move(q), csv,
-                             std::move(ans.body));
+                             serial, std::move(ans.body));
       },
       [self, serial](caf::error& err) { reply_error(self, serial, err); });
 }

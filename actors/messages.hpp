@@ -183,6 +183,10 @@ struct api_response {
 struct stream_chunk {
   std::string data;
   bool last = false; ///< Ends the response after `data`.
+  /// The request whose response this continues: a chunk for any other
+  /// request of the connection (a producer that outlived its request's
+  /// timeout) is refused, never written into a later response.
+  uint64_t serial = 0;
 };
 
 template <class Inspector>

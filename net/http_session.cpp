@@ -142,6 +142,11 @@ public:
     asio::post(stream_.get_executor(),
                [self = this->shared_from_this(), chunk = std::move(chunk),
                 cb = std::move(on_written)]() mutable {
+                 if (chunk.serial != self->serial_) {
+                   if (cb)
+                     cb(false);
+                   return;
+                 }
                  self->chunks_.push_back({std::move(chunk), std::move(cb)});
                  self->pump_chunks();
                });
@@ -495,8 +500,10 @@ private:
       stream_res_.set(http::field::strict_transport_security, "max-age=31536000");
     for (auto& h : head.headers)
       stream_res_.set(h.name, h.value);
-    stream_res_.chunked(true);
-    stream_res_.keep_alive(keep_alive_ && !shared_->shutting_down.load());
+    // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): the body runs to the
+    // end of the connection.
+    stream_res_.chunked(!http10_);
+    stream_res_.keep_alive(!http10_ && keep_alive_ && !shared_->shutting_down.load());
     serializer_.emplace(stream_res_);
     arm_stream_watchdog();
     chunk_writing_ = true;
@@ -547,6 +554,10 @@ private:
         self->on_chunk_written(ec, shared_cb, false);
         return;
       }
+      if (self->http10_) { // no last chunk: the close ends the body
+        self->on_chunk_written(ec, shared_cb, true);
+        return;
+      }
       self->lowest().expires_after(write_timeout);
       asio::async_write(self->stream_, http::make_chunk_last(),
                         [self, shared_cb](beast::error_code ec2, std::size_t) {
@@ -555,6 +566,8 @@ private:
     };
     if (current_chunk_.data.empty())
       after_data(beast::error_code{}, 0);
+    else if (http10_)
+      asio::async_write(stream_, asio::buffer(current_chunk_.data), std::move(after_data));
     else
       asio::async_write(stream_, http::make_chunk(asio::buffer(current_chunk_.data)),
                         std::move(after_data));

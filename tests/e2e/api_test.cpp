@@ -715,4 +715,21 @@ TEST_F(api_test, head_of_the_export_sends_headers_only) {
   EXPECT_EQ(next.body, R"({"message":"CTI Server is running"})");
 }
 
+TEST_F(api_test, an_http_1_0_export_is_not_chunked_and_ends_with_the_connection) {
+  auto key = new_key(new_app());
+  cti::test::raw_connection c{server->port()};
+  ASSERT_TRUE(c.write("GET /api/calls/export HTTP/1.0\r\nConnection: keep-alive\r\nx-app-api-key: "
+                      + key + "\r\n\r\n"));
+  // HTTP/1.0 has no chunked coding: the body runs to the close.
+  auto raw = c.read_until_closed(std::chrono::seconds{10});
+  ASSERT_FALSE(raw.empty()) << "the connection stayed open";
+  auto split = raw.find("\r\n\r\n");
+  ASSERT_NE(split, std::string::npos) << raw;
+  auto head = raw.substr(0, split);
+  auto body = raw.substr(split + 4);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_EQ(head.find("chunked"), std::string::npos) << head;
+  EXPECT_EQ(body.rfind("id,", 0), 0u) << body; // the CSV header row, as it is
+}
+
 } // namespace

@@ -185,6 +185,12 @@ bool raw_connection::closed_by_peer(std::chrono::milliseconds deadline) {
   }
 }
 
+std::string raw_connection::read_until_closed(std::chrono::milliseconds deadline) {
+  if (!closed_by_peer(deadline))
+    return {};
+  return std::exchange(pending_, {});
+}
+
 http_reply http_request(uint16_t port, const std::string& method, const std::string& target,
                         const std::map<std::string, std::string>& headers,
                         const std::string& body) {

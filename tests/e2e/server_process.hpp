@@ -39,6 +39,9 @@ public:
   http_reply read_response(std::chrono::milliseconds deadline, bool to_head = false);
   /// True when the peer closed the connection within `deadline`.
   bool closed_by_peer(std::chrono::milliseconds deadline);
+  /// Every byte not read yet, up to the peer's close (empty when it did not
+  /// close within `deadline`).
+  std::string read_until_closed(std::chrono::milliseconds deadline);
 
 private:
   int fd_ = -1;
