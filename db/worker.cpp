@@ -116,24 +116,43 @@ void drop_connection(worker_ptr self, const char* why) {
   schedule_reconnect(self);
 }
 
-/// True when the server has closed (or written to) an idle connection. A
-/// worker's connection listens to no channel and has no query in flight
-/// between jobs, so anything to read means PostgreSQL ended the session (a
-/// restart's "terminating connection" and end of file) or the link broke.
-/// One poll(2) of the socket, no round trip.
+/// True when the server has closed an idle connection (a restart's
+/// "terminating connection" and end of file, or a broken link). One poll(2)
+/// of the socket, no round trip; only when something is there to read does
+/// libpq read it (a worker's connection listens to no channel and has no
+/// query in flight between jobs, so that is normally the end of the
+/// session; a stray notice or notification is consumed and the connection
+/// kept).
 bool closed_while_idle(pqxx::connection& c) {
-  int fd = c.sock();
-  if (fd < 0)
-    return true;
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  // A closing server sends its "terminating connection" message, then the
+  // end of file: libpq may take one read for each. Whatever is still
+  // readable after a few reads is an end of file libpq will not see.
+  for (int reads = 0;; ++reads) {
+    int fd = c.sock();
+    if (fd < 0)
+      return true;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0)
+      return false;
+    if (reads == 3)
+      return true;
+    try {
+      c.get_notifs(); // PQconsumeInput: fails on end of file
+    } catch (const std::exception&) {
+      return true;
+    }
+    if (!c.is_open())
+      return true;
+  }
 }
 
 /// Runs `job` on the connection, turning every libpqxx exception into a
 /// typed error: no exception may leave a handler (CAF would kill the actor).
-/// `retry_safe` jobs (read-only) get one immediate reconnect-and-retry when a
-/// stale connection is found broken, so a Postgres restart is invisible to
-/// them once Postgres is back.
+/// Before the job, a connection PostgreSQL closed while it idled is
+/// replaced (closed_while_idle), so a Postgres restart is invisible to every
+/// job once Postgres is back. A connection that breaks during a job fails
+/// it; `retry_safe` jobs (read-only) then get one immediate
+/// reconnect-and-retry, a change does not (it may have committed).
 ///
 /// Every job but a REST query (which chooses its role itself, see
 /// db::run_query) first returns the session from tenant mode.

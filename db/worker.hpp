@@ -11,6 +11,12 @@
 //             │   ▲ answers jobs   │
 //   reconnect │   │ db_unavailable │
 //   (backoff) └───┴────────ok──────┘
+//
+// Before each job a connected worker looks (one poll of the socket) whether
+// PostgreSQL closed the connection while it idled, and connects again first
+// when it did: after a Postgres restart no job fails on a stale connection.
+// A connection that breaks during a job fails that job (a read-only one is
+// retried once on a new connection; a change is not: it may have committed).
 
 #include <chrono>
 #include <memory>
