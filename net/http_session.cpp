@@ -427,9 +427,16 @@ private:
       return;
     }
     const auto& req = parser_->get();
-    if (auto bad = check_ws_handshake(req.version(), req[http::field::connection],
-                                      req[http::field::sec_websocket_key],
-                                      req[http::field::sec_websocket_version])) {
+    auto header = [&req](http::field f) -> std::optional<std::string_view> {
+      auto it = req.find(f);
+      if (it == req.end())
+        return std::nullopt;
+      return std::string_view{it->value().data(), it->value().size()};
+    };
+    if (auto bad = check_ws_handshake(req.version(), req.count(http::field::host) > 0,
+                                      header(http::field::connection).value_or(""),
+                                      header(http::field::sec_websocket_key),
+                                      header(http::field::sec_websocket_version))) {
       // Answered here, in JSON: Beast's own refusal is plain text.
       auto refusal = api_response::json(serial_, bad->status, error_body("bad_request", bad->message));
       if (bad->status == 426)

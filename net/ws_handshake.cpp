@@ -30,38 +30,26 @@ bool has_token(std::string_view list, std::string_view token) {
   return false;
 }
 
-bool is_base64_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
-}
-
-/// base64 of 16 bytes: 22 characters and "==" (the last one encoding 2 bits).
-bool is_nonce(std::string_view key) {
-  if (key.size() != 24 || key.substr(22) != "==")
-    return false;
-  for (std::size_t i = 0; i < 22; ++i)
-    if (!is_base64_char(key[i]))
-      return false;
-  // The unused low 4 bits of the last character are zero.
-  return std::string_view{"AQgw"}.find(key[21]) != std::string_view::npos;
-}
-
 } // namespace
 
-std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version,
+std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version, bool has_host,
                                                        std::string_view connection,
-                                                       std::string_view key,
-                                                       std::string_view version) {
+                                                       std::optional<std::string_view> key,
+                                                       std::optional<std::string_view> version) {
   if (http_version != 11)
     return ws_handshake_problem{400, "a WebSocket upgrade needs HTTP/1.1"};
+  if (!has_host)
+    return ws_handshake_problem{400, "a WebSocket upgrade needs a Host header"};
   if (!has_token(connection, "upgrade"))
     return ws_handshake_problem{400, "a WebSocket upgrade needs Connection: Upgrade"};
-  if (key.empty())
+  if (!key)
     return ws_handshake_problem{400, "Sec-WebSocket-Key is missing"};
-  if (!is_nonce(key))
+  // As lenient as Beast: any key up to the 24 characters of a base64 nonce.
+  if (key->size() > 24)
     return ws_handshake_problem{400, "Sec-WebSocket-Key must be the base64 of 16 bytes"};
-  if (version.empty())
+  if (!version)
     return ws_handshake_problem{400, "Sec-WebSocket-Version is missing"};
-  if (version != "13")
+  if (*version != "13")
     return ws_handshake_problem{426, "Sec-WebSocket-Version must be 13"};
   return std::nullopt;
 }

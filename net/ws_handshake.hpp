@@ -19,11 +19,14 @@ struct ws_handshake_problem {
   std::string message;  ///< For the error body (`bad_request`).
 };
 
-/// `http_version`: 10 or 11; the others are the request's header values
-/// (empty when absent).
-std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version,
+/// `http_version`: 10 or 11; `connection` the Connection header's value;
+/// `key` and `version` the Sec-WebSocket-Key / -Version values (nothing when
+/// absent). Refuses exactly what Beast's accept would refuse (Beast 1.81,
+/// websocket/impl/accept.hpp), no more; the method and `Upgrade: websocket`
+/// are checked before.
+std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version, bool has_host,
                                                        std::string_view connection,
-                                                       std::string_view key,
-                                                       std::string_view version);
+                                                       std::optional<std::string_view> key,
+                                                       std::optional<std::string_view> version);
 
 } // namespace cti::net

@@ -116,7 +116,8 @@ TEST_F(ws_test, a_bad_handshake_gets_a_json_error) {
     {"HTTP/1.1", good_key, 400},                                        // no version
     {"HTTP/1.1", good_key + "Sec-WebSocket-Version: 8\r\n", 426},      // an old one
     {"HTTP/1.1", "Sec-WebSocket-Version: 13\r\n", 400},                // no key
-    {"HTTP/1.1", "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n", 400},
+    {"HTTP/1.1", "Sec-WebSocket-Key: " + std::string(25, 'a') + "\r\nSec-WebSocket-Version: 13\r\n",
+     400},
     {"HTTP/1.0", good_key + "Sec-WebSocket-Version: 13\r\n", 400},
   };
   for (const auto& r : table) {
