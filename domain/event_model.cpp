@@ -257,8 +257,10 @@ void extract_seed(const json& payload, event_data& ev) {
   ev.transcript = first_text(payload, {"transcript", "transcription_text"});
   if (ev.event_type.starts_with("sms.")) {
     ev.message_id = first_int(payload, {"message_id", "id"});
-    // The type says which way a seed SMS went when no direction field does.
-    if (member(payload, "direction") == nullptr) {
+    // The type says which way a seed SMS went when no direction field does
+    // (absent, null, empty or not a string; a string that is not
+    // understood is null, warned).
+    if (!text_of(member(payload, "direction"))) {
       if (ev.event_type == "sms.received")
         ev.direction = "inbound";
       else if (ev.event_type == "sms.sent")

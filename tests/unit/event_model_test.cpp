@@ -917,6 +917,10 @@ TEST(event_model, a_seed_sms_without_direction_takes_it_from_its_type) {
             "inbound");
   EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.sent"}, {"message_id", 1}}).direction,
             "outbound");
+  for (const json& none : {json(nullptr), json(""), json(5)})
+    EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.sent"}, {"direction", none}}).direction,
+              "outbound")
+      << none.dump();
   // A direction field decides, even one that is not understood (null, warned).
   EXPECT_EQ(cti::extract_event(json{{"event_type", "sms.sent"}, {"direction", "in"}}).direction,
             "inbound");
