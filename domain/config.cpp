@@ -335,6 +335,12 @@ void read_database(reader& r, config& cfg) {
 /// Reads a required secret; in development a missing one is generated.
 void read_secret(reader& r, config& cfg, const std::string& name, std::string& field) {
   if (auto raw = r.get(name)) {
+    // Blanks only: no client could ever present it (a bearer token or a
+    // signature key of spaces), so the server would run unusable.
+    if (raw->find_first_not_of(" \t\r\n") == std::string::npos) {
+      r.fail(name, name + " must not be blank");
+      return;
+    }
     field = std::move(*raw);
   } else if (cfg.is_development()) {
     field = random_hex(32);

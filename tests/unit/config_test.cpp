@@ -325,6 +325,20 @@ TEST(config, production_requires_the_three_secrets) {
   }
 }
 
+TEST(config, a_blank_secret_is_refused_in_any_mode_without_echoing_it) {
+  for (const char* mode : {"production", "development"}) {
+    auto errors = errors_for({{"CTI_ENV", mode},
+                              {"INTERNAL_API_SECRET", "   "},
+                              {"DIALPAD_WEBHOOK_SECRET", " \t "},
+                              {"DATABASE_ENCRYPTION_KEY", std::string(64, 'a')}});
+    ASSERT_EQ(errors.size(), 2u) << mode;
+    for (const char* name : {"INTERNAL_API_SECRET", "DIALPAD_WEBHOOK_SECRET"})
+      EXPECT_TRUE(has_error_for(errors, name)) << mode << " " << name;
+    for (const auto& e : errors)
+      EXPECT_NE(e.message.find("must not be blank"), std::string::npos) << e.message;
+  }
+}
+
 TEST(config, development_generates_missing_secrets_and_lists_them) {
   auto cfg = load_ok({{"CTI_ENV", "development"}});
   EXPECT_TRUE(cfg.is_development());
