@@ -253,18 +253,24 @@ struct export_state {
 using exporter_actor = caf::typed_actor<caf::reacts_to<flush_atom, bool>>;
 using exporter_ptr = exporter_actor::stateful_pointer<export_state>;
 
+/// Appends one CSV row: `cell(out, field)` for each call field, in order.
+template <class Cell>
+void append_csv_row(std::string& out, Cell cell) {
+  bool first = true;
+  for (const auto& f : call_fields()) {
+    if (!first)
+      out += ',';
+    first = false;
+    cell(out, f);
+  }
+  append_csv_row_end(out);
+}
+
 /// Appends the rows of one page of calls to `chunk`.
 void append_page_rows(std::string& chunk, const nlohmann::ordered_json& page, bool csv) {
   for (const auto& obj : page["data"]) {
     if (csv) {
-      bool first = true;
-      for (const auto& f : call_fields()) {
-        if (!first)
-          chunk += ',';
-        first = false;
-        append_csv_value(chunk, obj[f]);
-      }
-      append_csv_row_end(chunk);
+      append_csv_row(chunk, [&obj](std::string& out, const auto& f) { append_csv_value(out, obj[f]); });
     } else {
       chunk += obj.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
       chunk += '\n';
@@ -312,16 +318,8 @@ exporter_actor::behavior_type exporter(exporter_ptr self, std::shared_ptr<const 
   st.csv = csv;
   st.scope = db::cursor_scope(query_kind::calls_list, st.query.app_id);
   std::string header;
-  if (csv) {
-    bool first = true;
-    for (const auto& f : call_fields()) {
-      if (!first)
-        header += ',';
-      first = false;
-      append_csv_field(header, f);
-    }
-    append_csv_row_end(header);
-  }
+  if (csv)
+    append_csv_row(header, [](std::string& out, const auto& f) { append_csv_field(out, f); });
   write_page(self, std::move(header), first_page);
   return {
     // The previous chunk was written (ok) or the client went away: fetch
