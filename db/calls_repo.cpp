@@ -112,6 +112,10 @@ std::vector<prepared_statement> calls_repo_statements() {
      " recording_url = EXCLUDED.recording_url, has_voicemail = EXCLUDED.has_voicemail,"
      " last_event_at = EXCLUDED.last_event_at, raw_payload = EXCLUDED.raw_payload,"
      " updated_at = now()"},
+    {"calls_mark",
+     "UPDATE calls SET last_event_at = " + ts_of("x.le")
+       + " FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, c bigint, le bigint)"
+     " WHERE calls.app_id = x.a AND calls.dialpad_call_id = x.c"},
     {"voicemails_lock", for_keys(voicemail_columns, "voicemails", "dialpad_call_id", " FOR UPDATE")},
     {"voicemails_write",
      "INSERT INTO voicemails (id, app_id, call_id, dialpad_call_id, from_number, to_number,"
@@ -183,6 +187,16 @@ void write_calls(pqxx::transaction_base& tx, const std::vector<call_write>& rows
             w.raw_payload != nullptr ? w.raw_payload : &none);
   }
   tx.exec_prepared("calls_write", arr.text());
+}
+
+void write_call_marks(pqxx::transaction_base& tx,
+                      const std::vector<std::pair<call_key, const stored_call*>>& rows) {
+  if (rows.empty())
+    return;
+  json_rows arr;
+  for (const auto& [key, row] : rows)
+    arr.add({{"a", key.app_id}, {"c", key.dialpad_call_id}, {"le", opt_us(row->rec.last_event_at)}});
+  tx.exec_prepared("calls_mark", arr.text());
 }
 
 std::map<call_key, stored_voicemail> lock_voicemails(pqxx::transaction_base& tx,

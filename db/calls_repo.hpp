@@ -72,6 +72,11 @@ struct call_write {
 /// columns only; crm_context is never touched).
 void write_calls(pqxx::transaction_base& tx, const std::vector<call_write>& rows);
 
+/// Stores the ordering mark (last_event_at) of each call in `rows`, only
+/// that column: the rows' other columns and updated_at stay as they are.
+void write_call_marks(pqxx::transaction_base& tx,
+                      const std::vector<std::pair<call_key, const stored_call*>>& rows);
+
 /// Locks and reads the existing voicemails of the calls among `keys`.
 std::map<call_key, stored_voicemail> lock_voicemails(pqxx::transaction_base& tx,
                                                      const std::vector<call_key>& keys);

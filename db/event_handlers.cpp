@@ -87,6 +87,11 @@ std::pair<call_merge, stored_call*> apply_to_call(event_batch& batch, const stor
                {"event_id", stored.id},
                {"dialpad_call_id", std::to_string(*ev.dialpad_call_id)},
                {"event_type", ev.event_type}});
+  if (m.mark_moved) {
+    // Not applied (nothing shown moved), but the ordering mark must be stored.
+    it->second.rec.last_event_at = m.call.last_event_at;
+    batch.marked_calls.insert(key);
+  }
   if (m.outcome != event_outcome::applied)
     return {std::move(m), it != batch.calls.end() ? &it->second : nullptr};
   if (it == batch.calls.end()) {

@@ -66,6 +66,9 @@ struct event_batch {
   /// Calls to write, with the last event that changed each (its sanitized
   /// payload becomes `raw_payload`).
   std::map<call_key, const stored_event*> changed_calls;
+  /// Calls whose ordering mark (last_event_at) alone moved: an event that
+  /// reported the status again, later; written unless also in changed_calls.
+  std::set<call_key> marked_calls;
   /// Existing voicemails (locked), plus the ones handlers created.
   std::map<call_key, stored_voicemail> voicemails;
   /// Voicemails to write.

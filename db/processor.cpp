@@ -97,6 +97,11 @@ std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
   for (const auto& [key, last] : batch.changed_calls)
     calls.push_back(call_write{key, &batch.calls.at(key), &raws[i++]});
   write_calls(tx, calls);
+  std::vector<std::pair<call_key, const stored_call*>> marks;
+  for (const auto& key : batch.marked_calls)
+    if (!batch.changed_calls.contains(key))
+      marks.emplace_back(key, &batch.calls.at(key));
+  write_call_marks(tx, marks);
   std::vector<std::pair<call_key, const stored_voicemail*>> voicemails;
   for (const auto& key : batch.changed_voicemails)
     voicemails.emplace_back(key, &batch.voicemails.at(key));

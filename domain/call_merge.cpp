@@ -121,6 +121,9 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
   // The same status again is allowed, but only fills in: the first timestamp is kept.
   if (wanted == call.status) {
     stamp_status(call, call.status, ev, when);
+    // ... and moves the ordering mark when it is later (see call_merge.hpp).
+    if (ev.event_time && (!call.last_event_at || *ev.event_time > *call.last_event_at))
+      call.last_event_at = ev.event_time;
     return true;
   }
   // Ordering rule: an event older than the last applied status change does
@@ -171,19 +174,23 @@ void take(std::optional<timestamp>& field, const std::optional<timestamp>& value
 
 /// Merges the data that is not the status, whatever the status, with
 /// COALESCE semantics (post-call events follow the hangup; out-of-order
-/// events carry data too).
-void merge_data(call_record& call, const event_data& ev) {
+/// events carry data too); the status times only when `take_times`.
+void merge_data(call_record& call, const event_data& ev, bool take_times) {
   fill(call.direction, ev.direction);
   fill(call.from_number, ev.from_number);
   fill(call.to_number, ev.to_number);
   fill(call.dialpad_user_id, ev.dialpad_user_id);
   fill(call.recording_url, ev.recording_url);
-  if (ev.date_started)
-    call.started_at = *ev.date_started;
-  take(call.answered_at, ev.date_connected);
-  take(call.ended_at, ev.date_ended);
-  // duration_seconds: the event's when present (Dialpad ms already rounded) ...
-  fill(call.duration_seconds, ev.duration_seconds);
+  // The status times and the duration only from an event whose status
+  // change was not refused; the duration is the event's when present
+  // (Dialpad ms already rounded) ...
+  if (take_times) {
+    if (ev.date_started)
+      call.started_at = *ev.date_started;
+    take(call.answered_at, ev.date_connected);
+    take(call.ended_at, ev.date_ended);
+    fill(call.duration_seconds, ev.duration_seconds);
+  }
   // ... else, once the call has ended, ended_at − answered_at (0 if never answered).
   if (is_terminal(call.status) && call.ended_at && !call.duration_seconds)
     call.duration_seconds = computed_duration(call);
@@ -224,15 +231,24 @@ call_merge merge_call(const std::optional<call_record>& current, const event_dat
     create_call(out, ev, wanted, when);
   else if (wanted)
     refused = !change_status(out, ev, *wanted, when);
-  merge_data(out.call, ev);
-  // applied: something changed; rejected_transition: refused and nothing else
-  // changed; unchanged: valid, but all it carries was already there.
-  if (out.created || out.call != *current)
+  // A refused status change takes none of the event's status times.
+  merge_data(out.call, ev, !refused);
+  // applied: something visible changed (the ordering mark alone is not
+  // shown); rejected_transition: refused and nothing else changed;
+  // unchanged: valid, but all it carries was already there.
+  bool visible_change = out.created;
+  if (!visible_change) {
+    call_record shown = out.call;
+    shown.last_event_at = current->last_event_at;
+    visible_change = shown != *current;
+  }
+  if (visible_change)
     out.outcome = event_outcome::applied;
   else if (refused)
     out.outcome = event_outcome::rejected_transition;
   else
     out.outcome = event_outcome::unchanged;
+  out.mark_moved = !visible_change && out.call.last_event_at != current->last_event_at;
   return out;
 }
 

@@ -38,10 +38,18 @@
 //  - `call.resumed` is published for a Dialpad `connected` (`call.started`)
 //    that actually moves a held call to active. A seed event names its type
 //    itself: a seed `call.started` stays `call.started`.
-//  - last_event_at holds the event time (event_timestamp / timestamp) of the
-//    last applied status change. An event without a time may change the
-//    status (it is never "older") and leaves last_event_at as it was: the
-//    processing time is not comparable with the sender's clock.
+//  - last_event_at holds the latest event time (event_timestamp / timestamp)
+//    among the applied status changes and the events that reported the
+//    status the call already had. The latter stay `unchanged` (nothing
+//    visible moves; the first timestamp is kept) but move the mark: after
+//    started@10, resumed@30 (unchanged), a late held@20 must not put the
+//    call on hold, whatever the delivery order. An event without a time may
+//    change the status (it is never "older") and leaves last_event_at as it
+//    was: the processing time is not comparable with the sender's clock.
+//  - An event whose status change is refused (transition or ordering rule)
+//    applies only the data that is not the status (numbers, user, recording,
+//    voicemail): not its date_* times, which belong to the status it
+//    asked for (no answered_at from a `connected` refused on a missed call).
 //  - voicemail.received on a terminal call asks for no status (not a refusal);
 //    on a held call it asks for voicemail, which the machine refuses.
 //  - duration_seconds: the event's when present, else computed when the call
@@ -90,7 +98,8 @@ struct call_record {
   std::optional<std::string> recording_url;
   /// True once a voicemail event was seen for the call.
   bool has_voicemail = false;
-  /// Time of the last applied status change (the ordering rule compares with it).
+  /// The ordering rule's mark: the latest event time among the status
+  /// changes applied and the same status reported again (never shown).
   std::optional<timestamp> last_event_at;
 
   /// Field-wise equality.
@@ -126,6 +135,9 @@ struct call_merge {
   /// Set when the ordering rule refused the status change (the event is
   /// older than the call's last applied status change).
   bool refused_as_older = false;
+  /// Only last_event_at moved (the same status again, with a later time):
+  /// the event is not `applied`, but the row must store the new mark.
+  bool mark_moved = false;
 };
 
 /// Applies one call event (call.* and voicemail.received's effect on the

@@ -281,6 +281,32 @@ TEST(processor, a_repeated_event_changes_nothing_and_takes_no_seq) {
   EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}), "2");
 }
 
+TEST(processor, a_later_report_of_the_same_status_is_stored_as_the_ordering_mark) {
+  // started@10s, resumed@30s (active again: unchanged, not pushed, nothing
+  // shown moves), then a late held@20s, each in its own round: the stored
+  // mark refuses the hold, whatever the delivery order.
+  auto url = migrated_database("proc_mark");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  ASSERT_EQ(apply_in_order(*c, app, {seed_event("call.ring", "r", 42, "2026-01-28T10:30:00Z")}).size(), 1u);
+  ASSERT_EQ(apply_in_order(*c, app, {seed_event("call.started", "s", 42, "2026-01-28T10:30:10Z")}).size(), 1u);
+  auto before = query_value(url, "SELECT updated_at::text FROM calls WHERE app_id = $1::uuid", {app});
+  EXPECT_TRUE(apply_in_order(*c, app, {seed_event("call.resumed", "u", 42, "2026-01-28T10:30:30Z")}).empty());
+  EXPECT_EQ(query_value(url, "SELECT outcome FROM webhook_events WHERE dialpad_event_id = 'u'"),
+            "unchanged");
+  EXPECT_EQ(query_value(url, "SELECT updated_at::text FROM calls WHERE app_id = $1::uuid", {app}),
+            before);
+  EXPECT_EQ(query_value(url, "SELECT (extract(epoch FROM last_event_at) * 1000)::bigint::text"
+                             " FROM calls WHERE app_id = $1::uuid",
+                        {app}),
+            "1769596230000");
+  EXPECT_TRUE(apply_in_order(*c, app, {seed_event("call.held", "h", 42, "2026-01-28T10:30:20Z")}).empty());
+  EXPECT_EQ(query_value(url, "SELECT outcome FROM webhook_events WHERE dialpad_event_id = 'h'"),
+            "rejected_transition");
+  EXPECT_EQ(call_row(url, app, 42)["status"], "active");
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}), "2");
+}
+
 TEST(processor, an_unknown_event_type_is_ignored) {
   auto url = migrated_database("proc_ignored");
   auto app = cti::test::create_app(url);

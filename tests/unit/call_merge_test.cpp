@@ -430,6 +430,26 @@ const std::vector<pair_case> pair_table{
   {rejected, "voicemail.received", rejected, A},
 };
 
+/// The status a seed event of `type` asks for on a call in `from` (none:
+/// it asks for no status).
+std::optional<call_status> asked_status(std::string_view type, call_status from) {
+  if (type == "call.ring")
+    return ringing;
+  if (type == "call.started" || type == "call.resumed")
+    return active;
+  if (type == "call.held")
+    return call_status::held;
+  if (type == "call.ended")
+    return ended;
+  if (type == "call.missed")
+    return missed;
+  if (type == "call.rejected")
+    return rejected;
+  if (type == "voicemail.received" && !cti::is_terminal(from))
+    return voicemail;
+  return std::nullopt;
+}
+
 } // namespace
 
 TEST(call_merge, every_status_and_event_type_pair_gives_the_expected_status_and_outcome) {
@@ -442,11 +462,19 @@ TEST(call_merge, every_status_and_event_type_pair_gives_the_expected_status_and_
     EXPECT_EQ(m.outcome, c.outcome) << label << ": " << cti::to_string(m.outcome);
     EXPECT_FALSE(m.created) << label;
     EXPECT_EQ(m.status_changed, c.to != c.from) << label;
+    // Not applied: nothing shown moved (the ordering mark may have).
     if (m.outcome != event_outcome::applied) {
-      EXPECT_EQ(m.call, current) << label;
+      auto shown = m.call;
+      shown.last_event_at = current.last_event_at;
+      EXPECT_EQ(shown, current) << label;
     }
-    // The status change is stamped with the event time; a kept status keeps its last_event_at.
-    EXPECT_EQ(m.call.last_event_at, c.to != c.from ? ms(t4) : current.last_event_at) << label;
+    // The status change is stamped with the event time, and so is the same
+    // status reported again (later than the mark); a refused or status-less
+    // event keeps the mark.
+    bool asks_same = asked_status(c.type, c.from) == c.from;
+    EXPECT_EQ(m.call.last_event_at, c.to != c.from || asks_same ? ms(t4) : current.last_event_at)
+      << label;
+    EXPECT_EQ(m.mark_moved, asks_same && m.outcome != event_outcome::applied) << label;
     // A seed event keeps the type it names (call.resumed is Dialpad's connected on hold).
     EXPECT_EQ(m.published_type, c.type) << label;
   }
@@ -576,7 +604,9 @@ TEST(call_merge, same_status_again_keeps_the_first_timestamp_and_is_unchanged) {
   EXPECT_EQ(again.outcome, event_outcome::unchanged);
   EXPECT_FALSE(again.status_changed);
   EXPECT_EQ(again.call.answered_at, ms(t1));
-  EXPECT_EQ(again.call.last_event_at, ms(t1));
+  // The ordering mark moves to the later report of the same status.
+  EXPECT_EQ(again.call.last_event_at, ms(t2));
+  EXPECT_TRUE(again.mark_moved);
   auto ring_again = feed(call, seed("call.ring", t2));
   EXPECT_EQ(ring_again.outcome, event_outcome::rejected_transition); // active -> ringing
 }
@@ -859,4 +889,103 @@ TEST(call_merge, every_order_of_fixtures_01_to_06_ends_the_same_call) {
     ++permutations;
   } while (std::next_permutation(order.begin(), order.end()));
   EXPECT_EQ(permutations, 720);
+}
+
+TEST(call_merge, every_order_of_a_live_call_ends_in_its_latest_status) {
+  // Fixtures 01-04: ringing, connected, hold, connected again (no hangup yet).
+  // Whatever the delivery order, the call is where the latest event put it:
+  // active, answered at Dialpad's date_connected (a late hold never rewinds).
+  std::vector<event_data> events;
+  for (std::size_t i = 0; i < 4; ++i)
+    events.push_back(fixture(call_a_files[i]));
+  std::optional<call_record> in_order;
+  for (const auto& ev : events)
+    feed(in_order, ev);
+  ASSERT_TRUE(in_order);
+  ASSERT_EQ(in_order->status, active);
+  std::array<std::size_t, 4> order{0, 1, 2, 3};
+  int permutations = 0;
+  do {
+    std::optional<call_record> call;
+    std::string label;
+    for (auto i : order) {
+      label += std::to_string(i + 1);
+      feed(call, events[i]);
+    }
+    ASSERT_TRUE(call) << label;
+    EXPECT_EQ(call->status, active) << label;
+    EXPECT_EQ(call->answered_at, in_order->answered_at) << label;
+    EXPECT_EQ(call->started_at, in_order->started_at) << label;
+    ++permutations;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(permutations, 24);
+}
+
+TEST(call_merge, the_same_status_reported_later_makes_an_earlier_change_older) {
+  // started@t1, resumed@t3 (active again: unchanged, but t3 is the mark), held@t2.
+  std::optional<call_record> call;
+  feed(call, seed("call.ring", t0));
+  feed(call, seed("call.started", t1));
+  auto again = feed(call, seed("call.resumed", t3));
+  EXPECT_EQ(again.outcome, event_outcome::unchanged);
+  EXPECT_TRUE(again.mark_moved);
+  EXPECT_EQ(again.call.answered_at, ms(t1)); // the first timestamp is kept
+  auto late = feed(call, seed("call.held", t2));
+  EXPECT_EQ(late.outcome, event_outcome::rejected_transition);
+  EXPECT_TRUE(late.refused_as_older);
+  EXPECT_EQ(call->status, active);
+  // Mirror: held@t1, held@t3 again, a late resume@t2 leaves it held.
+  std::optional<call_record> held;
+  feed(held, seed("call.ring", t0));
+  feed(held, seed("call.held", t1));
+  feed(held, seed("call.held", t3));
+  EXPECT_EQ(feed(held, seed("call.resumed", t2)).outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(held->status, call_status::held);
+  // An earlier report of the same status does not move the mark back.
+  auto earlier = feed(held, seed("call.held", t0));
+  EXPECT_EQ(earlier.outcome, event_outcome::unchanged);
+  EXPECT_FALSE(earlier.mark_moved);
+  EXPECT_EQ(held->last_event_at, ms(t3));
+}
+
+TEST(call_merge, a_refused_status_change_takes_none_of_its_times) {
+  // Dialpad's missed call (fixture 08), then a contradictory `connected` with
+  // a date_connected: refused (missed is terminal), and neither answered_at
+  // nor any other status time comes from it; the data that is not the
+  // status still does.
+  std::optional<call_record> call;
+  feed(call, fixture("08-call-inbound-missed.json"));
+  ASSERT_TRUE(call);
+  ASSERT_EQ(call->status, missed);
+  auto before = *call;
+  auto connected = fixture("08-call-inbound-missed.json");
+  connected.event_type = "call.started";
+  connected.dialpad_state = "connected";
+  connected.date_connected = ms(1769603430000);
+  connected.date_ended = ms(1769603440000);
+  connected.date_started = ms(1769603300000);
+  connected.duration_seconds = 99;
+  connected.event_time = ms(1769603430100);
+  auto m = feed(call, connected);
+  EXPECT_EQ(m.outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(m.call, before);
+  // The same event with a recording URL: applied for the URL only.
+  connected.recording_url = "https://r/late";
+  auto with_url = cti::merge_call(before, connected, now);
+  EXPECT_EQ(with_url.outcome, event_outcome::applied);
+  EXPECT_EQ(with_url.call.recording_url, "https://r/late");
+  EXPECT_EQ(with_url.call.answered_at, before.answered_at);
+  EXPECT_EQ(with_url.call.ended_at, before.ended_at);
+  EXPECT_EQ(with_url.call.started_at, before.started_at);
+  EXPECT_EQ(with_url.call.duration_seconds, before.duration_seconds);
+  EXPECT_EQ(with_url.call.status, missed);
+  // A voicemail call refuses a connected the same way.
+  std::optional<call_record> vm;
+  feed(vm, fixture("09-call-inbound-voicemail.json"));
+  ASSERT_TRUE(vm);
+  auto vm_before = *vm;
+  connected.recording_url.reset();
+  connected.dialpad_call_id = vm->dialpad_call_id;
+  EXPECT_EQ(feed(vm, connected).outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(vm->answered_at, vm_before.answered_at);
 }
