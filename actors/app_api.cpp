@@ -84,7 +84,9 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
         return bad("must be a non-blank string of at most 255 characters");
       args[n] = *v;
     } else if (n == "since" || n == "until") {
-      auto t = parse_rfc3339(*v);
+      // Rows are stamped in microseconds: a finer bound rounds up (since is
+      // inclusive, until exclusive: both then compare exactly).
+      auto t = parse_rfc3339(*v, true);
       if (!t)
         return bad("must be an RFC 3339 time, e.g. 2026-01-28T10:30:00.000Z");
       args[n + "_us"] = t->time_since_epoch().count();

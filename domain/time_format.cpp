@@ -89,7 +89,7 @@ std::string format_rfc3339(timestamp t) {
   return out;
 }
 
-std::optional<timestamp> parse_rfc3339(std::string_view s) {
+std::optional<timestamp> parse_rfc3339(std::string_view s, bool round_up) {
   int year, month, day, hour, minute, second;
   if (!read_digits(s, 0, 4, year) || s.size() < 19 || s[4] != '-'
       || !read_digits(s, 5, 2, month) || s[7] != '-' || !read_digits(s, 8, 2, day)
@@ -103,12 +103,15 @@ std::optional<timestamp> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   std::size_t pos = 19;
   long long micros = 0;
+  bool beyond = false; // a nonzero digit past the microsecond (round_up only)
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     std::size_t digits = 0;
     while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
       if (digits < 6)
         micros = micros * 10 + (s[pos] - '0');
+      else if (s[pos] != '0' && round_up)
+        beyond = true;
       ++digits;
       ++pos;
     }
@@ -116,6 +119,8 @@ std::optional<timestamp> parse_rfc3339(std::string_view s) {
       return std::nullopt;
     for (auto i = digits; i < 6; ++i)
       micros *= 10;
+    if (beyond)
+      ++micros;
   }
   if (pos >= s.size())
     return std::nullopt;

@@ -15,8 +15,10 @@ std::string format_rfc3339(timestamp t);
 
 /// Parses an RFC 3339 date-time (`T` or space separator, optional fraction of
 /// up to 9 digits, `Z` or a `±hh:mm` offset). Returns nothing when `text` is
-/// not exactly one such value.
-std::optional<timestamp> parse_rfc3339(std::string_view text);
+/// not exactly one such value. Digits past the microsecond are dropped, or,
+/// with `round_up`, round the time up to the next microsecond (a range bound:
+/// `since=…00.0000009Z` must not take in a row stamped `…00.000000`).
+std::optional<timestamp> parse_rfc3339(std::string_view text, bool round_up = false);
 
 /// Parses PostgreSQL's ISO text output of a timestamptz
 /// ("2026-01-28 10:30:00.123456+00", offset "+HH", "+HH:MM" or "+HH:MM:SS");

@@ -419,6 +419,12 @@ TEST_F(api_test, calls_are_listed_filtered_paginated_and_isolated) {
   EXPECT_EQ(count("crm_user_id=agent_9"), 3u);
   EXPECT_EQ(count("direction=inbound"), 7u);
   EXPECT_EQ(count("since=2026-01-28T10:02:00Z&until=2026-01-28T10:04:00Z"), 2u);
+  // A bound finer than the microsecond rounds up: since excludes the call at
+  // 10:02:00.000, until includes the one at 10:03:00.000.
+  auto fine = body_of(app_call(
+    ka, "GET", "/api/calls?since=2026-01-28T10:02:00.0000009Z&until=2026-01-28T10:03:00.0000001Z"));
+  ASSERT_EQ(fine["data"].size(), 1u);
+  EXPECT_EQ(fine["data"][0]["dialpad_call_id"], 5003);
   EXPECT_EQ(count("unknown_param=1"), 7u);
   EXPECT_EQ(body_of(app_call(ka, "GET", "/api/calls/active"))["data"].size(), 6u);
 

@@ -24,6 +24,22 @@ TEST(time_format, parses_zulu_offsets_and_fractions) {
   EXPECT_EQ(c->time_since_epoch().count(), 1769596200123456LL);
 }
 
+TEST(time_format, a_range_bound_rounds_digits_past_the_microsecond_up) {
+  auto us = [](const char* text, bool up) {
+    auto t = parse_rfc3339(text, up);
+    return t ? t->time_since_epoch().count() : -1;
+  };
+  EXPECT_EQ(us("2026-01-28T10:30:00.0000009Z", false), 1769596200000000LL);
+  EXPECT_EQ(us("2026-01-28T10:30:00.0000009Z", true), 1769596200000001LL);
+  EXPECT_EQ(us("2026-01-28T10:30:00.123456001Z", true), 1769596200123457LL);
+  // Zeros past the microsecond, or none, change nothing.
+  EXPECT_EQ(us("2026-01-28T10:30:00.123456000Z", true), 1769596200123456LL);
+  EXPECT_EQ(us("2026-01-28T10:30:00.1Z", true), 1769596200100000LL);
+  EXPECT_EQ(us("2026-01-28T10:30:00Z", true), 1769596200000000LL);
+  // Rounding carries into the second.
+  EXPECT_EQ(us("2026-01-28T10:30:00.9999995Z", true), 1769596201000000LL);
+}
+
 TEST(time_format, round_trips_its_own_output) {
   timestamp t{std::chrono::microseconds{1700000000123000LL}};
   auto back = parse_rfc3339(format_rfc3339(t));
