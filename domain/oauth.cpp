@@ -89,8 +89,10 @@ token_answer parse_token_answer(int status, std::string_view body) {
     out.error = "http_" + std::to_string(status);
   // Only a refused grant is final: invalid_client / unauthorized_client say
   // our client credentials are wrong (a configuration fault to fix, after
-  // which every tenant's refresh token works again).
-  out.permanent = out.error == "invalid_grant";
+  // which every tenant's refresh token works again). RFC 6749 sends
+  // invalid_grant with 400; a server error that names it (5xx) is Dialpad
+  // failing, retried with backoff like any other failure.
+  out.permanent = out.error == "invalid_grant" && status >= 400 && status < 500;
   return out;
 }
 

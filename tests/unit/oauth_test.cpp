@@ -92,6 +92,12 @@ TEST(TokenAnswer, Failures) {
   EXPECT_FALSE(a.ok);
   EXPECT_EQ(a.error, "invalid_grant");
   EXPECT_TRUE(a.permanent);
+  EXPECT_TRUE(parse_token_answer(401, R"({"error":"invalid_grant"})").permanent);
+  // A server error naming invalid_grant is Dialpad failing: retried.
+  a = parse_token_answer(500, R"({"error":"invalid_grant"})");
+  EXPECT_FALSE(a.ok);
+  EXPECT_FALSE(a.permanent);
+  EXPECT_FALSE(parse_token_answer(503, R"({"error":"invalid_grant"})").permanent);
   a = parse_token_answer(500, "<html>oops</html>");
   EXPECT_FALSE(a.ok);
   EXPECT_EQ(a.error, "http_500");
