@@ -1,5 +1,7 @@
 #include "actors/dialpad.hpp"
 
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <map>
 #include <random>
@@ -459,6 +461,22 @@ void sync_retry(sync_ptr self, const std::string& error) {
   self->delayed_send(self, std::chrono::seconds{2} * st.failures, sync_atom_v);
 }
 
+/// True when Dialpad lists the call as still going on: a live state and no
+/// `date_ended`. API.md's sync imports finished calls only; the webhooks
+/// bring the live ones (a listed call without a state counts as finished).
+bool still_in_progress(const json& item) {
+  static constexpr std::array<std::string_view, 7> live{
+    "calling", "ringing", "preanswer", "queued", "connected", "hold", "parked"};
+  auto st = item.find("state");
+  if (st == item.end() || !st->is_string())
+    return false;
+  auto ended = item.find("date_ended");
+  if (ended != item.end() && !ended->is_null())
+    return false;
+  auto state = st->get<std::string>();
+  return std::find(live.begin(), live.end(), state) != live.end();
+}
+
 /// Stores a page's calls; then the next page, or the end.
 void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
   auto& st = self->state;
@@ -469,7 +487,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     if (!item.is_object() || !item.contains("call_id"))
       continue;
     auto id = json_dialpad_id(item["call_id"]);
-    if (!id)
+    if (!id || still_in_progress(item))
       continue;
     auto call_id = std::to_string(*id);
     ingest_item it;

@@ -514,6 +514,13 @@ json sync_call(int64_t id, const std::string& state, const std::string& directio
   return c;
 }
 
+/// A call Dialpad lists while it is still going on (no date_ended).
+json live_call(int64_t id, const std::string& state) {
+  auto c = sync_call(id, state, "inbound", state == "connected");
+  c["date_ended"] = nullptr;
+  return c;
+}
+
 TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());
@@ -524,7 +531,9 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   rig.connect_fully(app);
   rig.fake.set_call_pages({json::array({sync_call(7001, "hangup", "inbound", true),
                                         sync_call(7002, "missed", "inbound", false)}).dump(),
-                           json::array({sync_call(7003, "hangup", "outbound", true)}).dump()},
+                           json::array({sync_call(7003, "hangup", "outbound", true),
+                                        live_call(7004, "connected"), live_call(7005, "ringing")})
+                             .dump()},
                           /*first_answer_429=*/true);
 
   auto bad = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
@@ -570,6 +579,11 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   EXPECT_EQ(statuses[7001], "ended");
   EXPECT_EQ(statuses[7002], "missed");
   EXPECT_EQ(statuses[7003], "ended");
+  // The calls still going on (7004, 7005) were not imported: finished calls only.
+  EXPECT_EQ(query_value(database_url(),
+                        "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                        " AND payload->>'call_id' IN ('7004', '7005')", {app}),
+            "0");
 
   // Again: nothing is stored twice.
   auto again = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
