@@ -350,9 +350,19 @@ void erase_endpoint(handler_ptr self, const api_request& req, const std::string&
     else
       e164 = "+" + number;
   }
+  // The spellings a record may hold, the ones domain/redact matches in the
+  // payloads (phone_matches): the E.164 form, the number as given, its
+  // digits without the `+`, and its national forms (the last 10 or more
+  // digits, no `+`: "555.444.0008" is stored as 5554440008).
   json spellings = json::array({e164});
-  if (number != e164)
-    spellings.push_back(number);
+  auto add = [&spellings](const std::string& s) {
+    if (std::find(spellings.begin(), spellings.end(), s) == spellings.end())
+      spellings.push_back(s);
+  };
+  add(number);
+  auto digits = digits_of(e164);
+  for (std::size_t len = 10; len <= digits.size(); ++len)
+    add(digits.substr(digits.size() - len));
   answer_query(self, req.serial,
                make_query(req, query_kind::erase, app,
                           json{{"phone_number", e164}, {"spellings", spellings}}));

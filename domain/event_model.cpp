@@ -9,6 +9,7 @@
 
 #include "domain/crypto.hpp"
 #include "domain/phone.hpp"
+#include "domain/redact.hpp"
 
 namespace cti {
 
@@ -127,7 +128,9 @@ std::optional<std::string> number_of(const json* v) {
                                            : text_of(v);
   // Stored normalized (API.md: numbers are compared after normalization),
   // so that filters are plain equality on an index.
-  if (!raw)
+  // An erased number (POST …/erase redacts the stored payload) is no
+  // number: a replayed event must not bring "[redacted]" back as one.
+  if (!raw || *raw == redacted_text)
     return std::nullopt;
   auto n = normalize_phone(*raw);
   if (n.empty())

@@ -143,6 +143,10 @@ bool phone_matches(std::string_view value, std::string_view normalized) {
     return false;
   if (v == n)
     return true;
+  // A number written with its country code must match whole.
+  auto first = value.find_first_not_of(' ');
+  if (first != std::string_view::npos && value[first] == '+')
+    return false;
   // National form of an international number: its last 10+ digits.
   return v.size() >= 10 && n.size() > v.size() && n.compare(n.size() - v.size(), v.size(), v) == 0;
 }

@@ -151,6 +151,27 @@ TEST_F(data_test, erase_reads_a_number_without_country_code_as_e164) {
   EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid", {app}), "0");
 }
 
+TEST_F(data_test, erase_deletes_a_record_that_stores_the_number_in_its_national_form) {
+  // A call stored as 7025550177 (the event wrote 702.555.0177) and one of
+  // +7025550177 (another country's number). Erasing +1 702 555 0177
+  // deletes the first and redacts its payload, and leaves the second.
+  auto app = create_app_over_http(port(), "erase-spellings");
+  ring(app, 8820001, "702.555.0177");
+  ring(app, 8820002, "+7025550177");
+  ASSERT_TRUE(all_processed(app, 2));
+  ASSERT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND from_number = '7025550177'",
+                  {app}),
+            "1");
+  auto r = internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                         R"({"phone_number": "+17025550177"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["calls"], 1) << r.body;
+  EXPECT_EQ(json::parse(r.body)["webhook_events_redacted"], 1) << r.body;
+  EXPECT_EQ(count("SELECT string_agg(dialpad_call_id::text, ',') FROM calls WHERE app_id = $1::uuid",
+                  {app}),
+            "8820002");
+}
+
 TEST_F(data_test, retention_settings_are_validated_and_stored) {
   auto app = create_app_over_http(port(), "retention-settings");
   auto get = internal_call(port(), "GET", "/internal/apps/" + app + "/retention");

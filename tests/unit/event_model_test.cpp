@@ -760,6 +760,21 @@ TEST(event_model, seed_numbers_and_user_alternatives) {
   EXPECT_FALSE(d.dialpad_user_id);
 }
 
+TEST(event_model, an_erased_number_is_no_number) {
+  // The erase endpoint writes "[redacted]" into stored payloads; a replay
+  // of such an event must not store that text as a phone number.
+  auto seed = cti::extract_event(
+    json{{"type", "call.ring"}, {"from", "[redacted]"}, {"to_number", "[redacted]"}, {"to", "+4"}});
+  EXPECT_FALSE(seed.from_number);
+  EXPECT_EQ(seed.to_number, "+4");
+  auto payload = load_fixture("01-call-inbound-ringing.json");
+  ASSERT_TRUE(payload.is_object());
+  payload["external_number"] = "[redacted]";
+  auto dialpad = cti::extract_event(payload);
+  EXPECT_FALSE(dialpad.from_number);
+  EXPECT_TRUE(dialpad.to_number);
+}
+
 TEST(event_model, dialpad_user_only_from_a_user_target) {
   auto payload = load_fixture("01-call-inbound-ringing.json");
   ASSERT_TRUE(payload.is_object());

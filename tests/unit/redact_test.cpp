@@ -19,6 +19,10 @@ TEST(Redact, PhoneMatchesItsSpellings) {
   EXPECT_FALSE(phone_matches("555-0143", "+17025550143"));       // too short to be sure
   EXPECT_FALSE(phone_matches("call 7025550143", "+17025550143")); // not a bare number
   EXPECT_FALSE(phone_matches("+447025550143", "+17025550143"));
+  // With its own country code a number must match whole: +70 25550143 is
+  // another number, not the national form of +1 702 555 0143.
+  EXPECT_FALSE(phone_matches("+7025550143", "+17025550143"));
+  EXPECT_FALSE(phone_matches(" +7025550143", "+17025550143"));
   EXPECT_FALSE(phone_matches("911", "911"  "0"));
   EXPECT_FALSE(phone_matches("anything", ""));
 }
