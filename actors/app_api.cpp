@@ -148,12 +148,22 @@ void call_endpoint(handler_ptr self, const api_request& req, const std::string& 
     reply_bad_request(self, req, "crm_context must not contain \\u0000");
     return;
   }
-  if (ctx->is_object() && ctx->dump().size() > max_crm_context_bytes) {
-    reply(self, api_response::failure(req.serial, errc::payload_too_large,
-                                      "crm_context is larger than 16 KiB"));
-    return;
+  // Stored as compact JSON text with the keys in the client's order (the
+  // body was checked above; nlohmann::json would sort the keys).
+  json args = {{"crm_context_text", nullptr}};
+  if (ctx->is_object()) {
+    auto ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+    auto text = ordered.is_object() && ordered.contains("crm_context")
+                  ? ordered["crm_context"].dump(-1, ' ', false,
+                                                nlohmann::ordered_json::error_handler_t::replace)
+                  : ctx->dump();
+    if (text.size() > max_crm_context_bytes) {
+      reply(self, api_response::failure(req.serial, errc::payload_too_large,
+                                        "crm_context is larger than 16 KiB"));
+      return;
+    }
+    args["crm_context_text"] = std::move(text);
   }
-  json args = {{"crm_context", *ctx}};
   answer_query(self, req.serial, make_query(req, query_kind::call_patch, app, args, *target));
 }
 
@@ -418,7 +428,9 @@ void handle_app_api(handler_ptr self, const api_request& req) {
         voicemail_endpoint(self, req, app);
         return;
       case endpoint::messages:
-        if (read_filters(self, req, {"direction", "phone", "dialpad_user_id", "since", "until"},
+        if (read_filters(self, req,
+                         {"direction", "phone", "from_number", "to_number", "dialpad_user_id",
+                          "crm_user_id", "since", "until"},
                          args)
             && page_args(self, req, query_kind::messages_list, app, args))
           answer_query(self, req.serial, make_query(req, query_kind::messages_list, app, args));

@@ -1076,14 +1076,15 @@ db_answer call_get(pqxx::transaction_base& tx, const db_query& q) {
 }
 
 db_answer call_patch(pqxx::transaction_base& tx, const db_query& q, const json& a) {
-  auto ctx = a.find("crm_context");
+  // The object's compact text as the client wrote it (keys in its order).
+  auto ctx = a.find("crm_context_text");
   std::optional<std::string> ctx_text;
-  if (ctx != a.end() && !ctx->is_null())
-    ctx_text = ctx->dump();
+  if (ctx != a.end() && ctx->is_string())
+    ctx_text = ctx->get<std::string>();
   sql_params p;
   p.text(q.app_id).text(q.target).text(ctx_text);
   std::string where = is_uuid(q.target) ? "id = $2::uuid" : "dialpad_call_id = $2::bigint";
-  auto upd = tx.exec_params("UPDATE calls SET crm_context = $3::jsonb WHERE app_id = $1::uuid AND "
+  auto upd = tx.exec_params("UPDATE calls SET crm_context = $3 WHERE app_id = $1::uuid AND "
                               + where + " RETURNING id",
                             p.dynamic());
   if (upd.empty())
@@ -1260,9 +1261,20 @@ db_answer messages_list(pqxx::transaction_base& tx, const db_query& q, const jso
     ++n;
     p.text(*v);
   }
+  for (const char* column : {"from_number", "to_number"})
+    if (auto v = arg_text(a, column)) {
+      sql += std::string{" AND s."} + column + " = $" + std::to_string(n++);
+      p.text(*v);
+    }
   if (auto v = arg_int(a, "dialpad_user_id")) {
     sql += " AND s.dialpad_user_id = $" + std::to_string(n++);
     p.int64(*v);
+  }
+  if (auto v = arg_text(a, "crm_user_id")) {
+    // As for calls: the mapping at read time.
+    sql += " AND s.dialpad_user_id IN (SELECT dialpad_user_id FROM dialpad_user_mappings"
+           " WHERE app_id = $1::uuid AND crm_user_id = $" + std::to_string(n++) + ")";
+    p.text(*v);
   }
   if (auto v = arg_int(a, "since_us")) {
     sql += " AND s.sent_at >= " + ts_param(n++);

@@ -17,7 +17,7 @@
 //   status: [..], direction, phone, from_number, to_number, since_us, until_us,
 //   active                           call filters
 //   callback_status, crm_task_id     voicemail filters and patch
-//   crm_context (object | null)      call patch
+//   crm_context_text (string | null) call patch (compact JSON, keys as written)
 
 #include <string>
 #include <string_view>

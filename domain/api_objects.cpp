@@ -40,8 +40,9 @@ std::string call_json(const call_record& c, const call_meta& m) {
   auto time = [](const std::optional<timestamp>& t) {
     return t ? std::optional<std::string>{format_rfc3339(*t)} : std::nullopt;
   };
-  // crm_context: the stored JSON (a jsonb column's text), written compact as
-  // the rest of the answer and the exports are (jsonb's text has spaces).
+  // crm_context: the stored compact JSON text, keys in the CRM's order
+  // (re-written compact: a row from before migration 012 holds jsonb's
+  // text, which has spaces).
   std::optional<std::string> ctx;
   if (m.crm_context) {
     auto j = ojson::parse(*m.crm_context, nullptr, false);

@@ -478,8 +478,11 @@ TEST_F(api_test, crm_context_is_attached_and_joins_the_stream) {
   auto r = app_call(key, "PATCH", "/api/calls/6001", R"({"crm_context":{"ticket":"T-42","n":[1,2]}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(body_of(r)["crm_context"], json({{"ticket", "T-42"}, {"n", {1, 2}}}));
-  // Written compact, as the rest of the answer (not jsonb's spaced text).
-  EXPECT_NE(r.body.find(R"("n":[1,2])"), std::string::npos) << r.body;
+  // Written compact, as the rest of the answer (not jsonb's spaced text),
+  // keys in the order the client wrote them (not sorted, not by length).
+  EXPECT_NE(r.body.find(R"("crm_context":{"ticket":"T-42","n":[1,2]})"), std::string::npos) << r.body;
+  EXPECT_NE(app_call(key, "GET", "/api/calls/6001").body.find(R"({"ticket":"T-42","n":[1,2]})"),
+            std::string::npos);
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls/6001"))["crm_context"]["ticket"], "T-42");
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/calls"))["data"][0]["crm_context"]["ticket"], "T-42");
   // It took the next seq as call.context_updated.
@@ -510,7 +513,10 @@ TEST_F(api_test, export_streams_csv_and_ndjson) {
   ASSERT_EQ(post_event(app, ring("ex-1", 7001, "=cmd|' /C calc'!A0", 1, "2026-01-28T12:00:00Z")).status, 200);
   ASSERT_EQ(post_event(app, ring("ex-2", 7002, "+15550000003", 1, "2026-01-28T12:01:00Z")).status, 200);
   ASSERT_TRUE(drained(app));
-  ASSERT_EQ(app_call(key, "PATCH", "/api/calls/7002", R"({"crm_context":{"a":"b,c"}})").status, 200);
+  ASSERT_EQ(app_call(key, "PATCH", "/api/calls/7002",
+                     R"({"crm_context": {"zeta": "b,c", "deal_id": 1, "a": {"y": 2, "x": 1}}})")
+              .status,
+            200);
 
   auto csv = app_call(key, "GET", "/api/calls/export");
   ASSERT_EQ(csv.status, 200) << csv.body;
@@ -528,7 +534,10 @@ TEST_F(api_test, export_streams_csv_and_ndjson) {
   EXPECT_NE(row1, std::string::npos) << csv.body;
   EXPECT_NE(row2, std::string::npos) << csv.body;
   EXPECT_LT(row1, row2);
-  EXPECT_NE(csv.body.find(R"("{""a"":""b,c""}")"), std::string::npos);
+  // The client's key order, compact.
+  EXPECT_NE(csv.body.find(R"("{""zeta"":""b,c"",""deal_id"":1,""a"":{""y"":2,""x"":1}}")"),
+            std::string::npos)
+    << csv.body;
   EXPECT_EQ(csv.body.substr(csv.body.size() - 2), "\r\n");
 
   auto nd = app_call(key, "GET", "/api/calls/export?format=ndjson&since=2026-01-28T12:01:00Z");
@@ -588,6 +597,18 @@ TEST_F(api_test, voicemails_and_messages) {
   EXPECT_EQ(msgs["data"][0]["text"], "hello");
   EXPECT_EQ(msgs["data"][0]["crm_user_id"], "vm_agent");
   EXPECT_EQ(app_call(key, "GET", "/api/messages?phone=abc").status, 400);
+  // Message filters beyond the contract's list, each able to exclude.
+  auto msg_count = [&](const std::string& q) {
+    auto r = app_call(key, "GET", "/api/messages?" + q);
+    EXPECT_EQ(r.status, 200) << q << " " << r.body;
+    return body_of(r)["data"].size();
+  };
+  EXPECT_EQ(msg_count("crm_user_id=vm_agent"), 1u);
+  EXPECT_EQ(msg_count("crm_user_id=someone_else"), 0u);
+  EXPECT_EQ(msg_count("from_number=%2B15551230000"), 1u);
+  EXPECT_EQ(msg_count("from_number=%2B15559870000"), 0u);
+  EXPECT_EQ(msg_count("to_number=%2B15559870000"), 1u);
+  EXPECT_EQ(msg_count("to_number=%2B15551230000"), 0u);
 
   // Another app's key sees none of it.
   auto other = new_key(new_app());

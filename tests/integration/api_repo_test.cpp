@@ -141,7 +141,7 @@ TEST(ApiRepo, AnotherAppsDataIsNotFoundByAnyPath) {
   };
   EXPECT_TRUE(refused(query(query_kind::call_get, b, {}, call_id)));
   EXPECT_TRUE(refused(query(query_kind::call_get, b, {}, "77")));
-  EXPECT_TRUE(refused(query(query_kind::call_patch, b, {{"crm_context", {{"x", 1}}}}, call_id)));
+  EXPECT_TRUE(refused(query(query_kind::call_patch, b, {{"crm_context_text", R"({"x":1})"}}, call_id)));
   auto list_b = json::parse(cti::db::run_query(*c, query(query_kind::calls_list, b, {{"limit", 50}})).body);
   EXPECT_TRUE(list_b["data"].empty());
   // A mapping of A's does not leak into B's filter.
