@@ -461,20 +461,27 @@ void sync_retry(sync_ptr self, const std::string& error) {
   self->delayed_send(self, std::chrono::seconds{2} * st.failures, sync_atom_v);
 }
 
-/// True when Dialpad lists the call as still going on: a live state and no
-/// `date_ended`. API.md's sync imports finished calls only; the webhooks
-/// bring the live ones (a listed call without a state counts as finished).
-bool still_in_progress(const json& item) {
+/// What the sync makes of a listed call. API.md: it imports the *finished*
+/// calls. A call in a live state (or without a state) that has a
+/// `date_ended` did end: it is imported as its hangup (`call.ended`, which
+/// then reads ended or missed from date_connected and the direction). A
+/// call in a live state without `date_ended` is still going on: skipped
+/// (its webhooks bring it). Anything else is imported as its state says.
+enum class sync_kind { skip, as_hangup, as_listed };
+
+sync_kind classify_listed_call(const json& item) {
   static constexpr std::array<std::string_view, 7> live{
     "calling", "ringing", "preanswer", "queued", "connected", "hold", "parked"};
+  auto ended_it = item.find("date_ended");
+  bool ended = ended_it != item.end() && !ended_it->is_null();
   auto st = item.find("state");
-  if (st == item.end() || !st->is_string())
-    return false;
-  auto ended = item.find("date_ended");
-  if (ended != item.end() && !ended->is_null())
-    return false;
-  auto state = st->get<std::string>();
-  return std::find(live.begin(), live.end(), state) != live.end();
+  bool has_state = st != item.end() && st->is_string();
+  bool is_live = has_state
+                 && std::find(live.begin(), live.end(), st->get_ref<const std::string&>())
+                      != live.end();
+  if (is_live || !has_state)
+    return ended ? sync_kind::as_hangup : (is_live ? sync_kind::skip : sync_kind::as_listed);
+  return sync_kind::as_listed;
 }
 
 /// Stores a page's calls; then the next page, or the end.
@@ -487,7 +494,8 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     if (!item.is_object() || !item.contains("call_id"))
       continue;
     auto id = json_dialpad_id(item["call_id"]);
-    if (!id || still_in_progress(item))
+    auto kind = classify_listed_call(item);
+    if (!id || kind == sync_kind::skip)
       continue;
     auto call_id = std::to_string(*id);
     ingest_item it;
@@ -495,7 +503,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     auto state = item.contains("state") && item["state"].is_string()
                    ? item["state"].get<std::string>() : std::string{};
     it.dialpad_event_id = "sync:" + call_id + ":" + state.substr(0, 64);
-    it.event_type = derive_event_type(item);
+    it.event_type = kind == sync_kind::as_hangup ? std::string{"call.ended"} : derive_event_type(item);
     it.payload = item.dump(-1, ' ', false, json::error_handler_t::replace);
     it.format = "dialpad_sync";
     it.received_at_us = now_us;

@@ -352,8 +352,10 @@ void erase_endpoint(handler_ptr self, const api_request& req, const std::string&
   }
   // The spellings a record may hold, the ones domain/redact matches in the
   // payloads (phone_matches): the E.164 form, the number as given, its
-  // digits without the `+`, and its national forms (the last 10 or more
-  // digits, no `+`: "555.444.0008" is stored as 5554440008).
+  // digits without the `+`, and for a North American number (+1 and 10
+  // digits) its national form ("555.444.0008" is stored as 5554440008).
+  // Only there: the last digits of another country's number are another
+  // person's number.
   json spellings = json::array({e164});
   auto add = [&spellings](const std::string& s) {
     if (std::find(spellings.begin(), spellings.end(), s) == spellings.end())
@@ -361,8 +363,9 @@ void erase_endpoint(handler_ptr self, const api_request& req, const std::string&
   };
   add(number);
   auto digits = digits_of(e164);
-  for (std::size_t len = 10; len <= digits.size(); ++len)
-    add(digits.substr(digits.size() - len));
+  add(digits);
+  if (digits.size() == 11 && digits[0] == '1')
+    add(digits.substr(1));
   answer_query(self, req.serial,
                make_query(req, query_kind::erase, app,
                           json{{"phone_number", e164}, {"spellings", spellings}}));

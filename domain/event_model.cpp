@@ -227,9 +227,14 @@ void extract_user(const json& payload, event_data& ev) {
     return;
   if (!ev.dialpad_user_id)
     ev.dialpad_user_id = int_of(member(target, "id"));
-  ev.user_name = text_of(member(target, "name"));
-  ev.user_email = text_of(member(target, "email"));
-  ev.user_phone = first_text(*target, {"phone", "phone_number"});
+  // An erased value ("[redacted]", see number_of) is no value: a replayed
+  // event must not write the marker over the stored user.
+  auto kept = [](std::optional<std::string> v) {
+    return v && *v == redacted_text ? std::nullopt : v;
+  };
+  ev.user_name = kept(text_of(member(target, "name")));
+  ev.user_email = kept(text_of(member(target, "email")));
+  ev.user_phone = kept(first_text(*target, {"phone", "phone_number"}));
   ev.user_office_id = int_of(member(target, "office_id"));
 }
 

@@ -147,8 +147,11 @@ bool phone_matches(std::string_view value, std::string_view normalized) {
   auto first = value.find_first_not_of(' ');
   if (first != std::string_view::npos && value[first] == '+')
     return false;
-  // National form of an international number: its last 10+ digits.
-  return v.size() >= 10 && n.size() > v.size() && n.compare(n.size() - v.size(), v.size(), v) == 0;
+  // The national form of a North American number (+1 and 10 digits): its
+  // last 10 digits, the reading the erase endpoint gives a bare 10-digit
+  // number. Elsewhere a shorter run of the same digits is another number
+  // (+52 55 1234 5678 is not (551) 234-5678).
+  return n.size() == 11 && n[0] == '1' && v.size() == 10 && n.compare(1, 10, v) == 0;
 }
 
 bool redact_phone(nlohmann::json& payload, std::string_view normalized) {

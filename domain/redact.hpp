@@ -15,8 +15,9 @@ inline constexpr std::string_view redacted_text = "[redacted]";
 
 /// True when `value` writes the phone number `normalized` (as
 /// normalize_phone gives it): the same after normalization, the same
-/// digits, or its national form (the last 10 or more of its digits) when
-/// `value` holds nothing but digits and `+ ( ) . -` and spaces.
+/// digits, or, for a North American number (+1 and 10 digits), its
+/// national form (the last 10 digits written without a `+`), when `value`
+/// holds nothing but digits and `+ ( ) . -` and spaces.
 bool phone_matches(std::string_view value, std::string_view normalized);
 
 /// The digits of `s`.

@@ -17,3 +17,6 @@ CREATE TRIGGER calls_set_updated_at
     WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at
           AND NEW.last_event_at IS NOT DISTINCT FROM OLD.last_event_at)
     EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON COLUMN calls.last_event_at IS
+    'Ordering mark: the latest event time (event_timestamp / timestamp) among the applied status changes and the reports of the status the call already had; an older event does not change the status.';

@@ -8,10 +8,16 @@
 -- the client's order; the CHECK still refuses anything but an object.
 -- (json, which also keeps the text, has no equality operator, and the
 -- set_updated_at trigger compares whole rows.)
+--
+-- Changing the column's type rewrites the table and its indexes once, under
+-- an exclusive lock: on a large installation, run this migration while the
+-- nodes are stopped (as 009). The CHECK is added NOT VALID and validated
+-- after, which only reads.
 
 ALTER TABLE calls DROP CONSTRAINT calls_crm_context_check;
 ALTER TABLE calls ALTER COLUMN crm_context TYPE text USING crm_context::text;
 ALTER TABLE calls ADD CONSTRAINT calls_crm_context_check
-    CHECK (crm_context IS NULL OR jsonb_typeof(crm_context::jsonb) = 'object');
+    CHECK (crm_context IS NULL OR jsonb_typeof(crm_context::jsonb) = 'object') NOT VALID;
+ALTER TABLE calls VALIDATE CONSTRAINT calls_crm_context_check;
 COMMENT ON COLUMN calls.crm_context IS
     'Compact JSON text of the object attached by the CRM (PATCH /api/calls/{id}), keys in the order written; NULL when cleared.';

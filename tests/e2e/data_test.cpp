@@ -170,6 +170,18 @@ TEST_F(data_test, erase_deletes_a_record_that_stores_the_number_in_its_national_
   EXPECT_EQ(count("SELECT string_agg(dialpad_call_id::text, ',') FROM calls WHERE app_id = $1::uuid",
                   {app}),
             "8820002");
+  // Not for another country: erasing +52 55 1234 5678 leaves the call of
+  // (551) 234-5678, a North American number stored as 5512345678.
+  ring(app, 8820003, "551-234-5678");
+  ASSERT_TRUE(all_processed(app, 3));
+  auto mx = internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                          R"({"phone_number": "+525512345678"})");
+  ASSERT_EQ(mx.status, 200) << mx.body;
+  EXPECT_EQ(json::parse(mx.body)["calls"], 0) << mx.body;
+  EXPECT_EQ(json::parse(mx.body)["webhook_events_redacted"], 0) << mx.body;
+  EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND dialpad_call_id = 8820003",
+                  {app}),
+            "1");
 }
 
 TEST_F(data_test, retention_settings_are_validated_and_stored) {

@@ -532,7 +532,8 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   rig.fake.set_call_pages({json::array({sync_call(7001, "hangup", "inbound", true),
                                         sync_call(7002, "missed", "inbound", false)}).dump(),
                            json::array({sync_call(7003, "hangup", "outbound", true),
-                                        live_call(7004, "connected"), live_call(7005, "ringing")})
+                                        live_call(7004, "connected"), live_call(7005, "ringing"),
+                                        sync_call(7006, "connected", "inbound", true)})
                              .dump()},
                           /*first_answer_429=*/true);
 
@@ -549,7 +550,7 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
     << rig.connection(app) << rig.server->output();
   auto sync = rig.connection(app)["sync"];
   EXPECT_EQ(sync["job_id"], job);
-  EXPECT_EQ(sync["calls_imported"], 3);
+  EXPECT_EQ(sync["calls_imported"], 4);
   EXPECT_TRUE(sync["error"].is_null());
 
   // Dialpad saw the window, the token, the cursor, and the 429 was waited out.
@@ -574,11 +575,13 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
     if (j.is_object() && j["data"].is_array())
       for (const auto& c : j["data"])
         statuses[c["dialpad_call_id"].get<int64_t>()] = c["status"].get<std::string>();
-    return statuses.size() == 3;
+    return statuses.size() == 4;
   }, 20s));
   EXPECT_EQ(statuses[7001], "ended");
   EXPECT_EQ(statuses[7002], "missed");
   EXPECT_EQ(statuses[7003], "ended");
+  // Listed as connected but with a date_ended: it did end (imported as its hangup).
+  EXPECT_EQ(statuses[7006], "ended");
   // The calls still going on (7004, 7005) were not imported: finished calls only.
   EXPECT_EQ(query_value(database_url(),
                         "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
@@ -597,7 +600,7 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
   EXPECT_EQ(query_value(database_url(),
                         "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
                         " AND format = 'dialpad_sync'", {app}),
-            "3");
+            "4");
 }
 
 

@@ -773,6 +773,16 @@ TEST(event_model, an_erased_number_is_no_number) {
   auto dialpad = cti::extract_event(payload);
   EXPECT_FALSE(dialpad.from_number);
   EXPECT_TRUE(dialpad.to_number);
+  // The user beside an erased number: its name, phone and email too.
+  EXPECT_TRUE(dialpad.user_name);
+  payload["target"]["name"] = "[redacted]";
+  payload["target"]["phone"] = "[redacted]";
+  payload["target"]["email"] = "[redacted]";
+  auto user = cti::extract_event(payload);
+  EXPECT_TRUE(user.dialpad_user_id);
+  EXPECT_FALSE(user.user_name);
+  EXPECT_FALSE(user.user_phone);
+  EXPECT_FALSE(user.user_email);
 }
 
 TEST(event_model, dialpad_user_only_from_a_user_target) {

@@ -23,6 +23,11 @@ TEST(Redact, PhoneMatchesItsSpellings) {
   // another number, not the national form of +1 702 555 0143.
   EXPECT_FALSE(phone_matches("+7025550143", "+17025550143"));
   EXPECT_FALSE(phone_matches(" +7025550143", "+17025550143"));
+  // The national form is North American only: the last 10 digits of a
+  // Mexico City number are a New Jersey number.
+  EXPECT_FALSE(phone_matches("551-234-5678", "+525512345678"));
+  EXPECT_FALSE(phone_matches("25512345678", "+525512345678"));
+  EXPECT_TRUE(phone_matches("525512345678", "+525512345678"));
   EXPECT_FALSE(phone_matches("911", "911"  "0"));
   EXPECT_FALSE(phone_matches("anything", ""));
 }
