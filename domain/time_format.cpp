@@ -115,7 +115,9 @@ std::optional<timestamp> parse_rfc3339(std::string_view s, bool round_up) {
       ++digits;
       ++pos;
     }
-    if (digits == 0 || digits > 9)
+    // RFC 3339 sets no limit on the fraction's digits; past the
+    // microsecond they only round (round_up) or are dropped.
+    if (digits == 0)
       return std::nullopt;
     for (auto i = digits; i < 6; ++i)
       micros *= 10;

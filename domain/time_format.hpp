@@ -14,7 +14,7 @@ using timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono
 std::string format_rfc3339(timestamp t);
 
 /// Parses an RFC 3339 date-time (`T` or space separator, optional fraction of
-/// up to 9 digits, `Z` or a `±hh:mm` offset). Returns nothing when `text` is
+/// any number of digits, `Z` or a `±hh:mm` offset). Returns nothing when `text` is
 /// not exactly one such value. Digits past the microsecond are dropped, or,
 /// with `round_up`, round the time up to the next microsecond (a range bound:
 /// `since=…00.0000009Z` must not take in a row stamped `…00.000000`).

@@ -38,6 +38,9 @@ TEST(time_format, a_range_bound_rounds_digits_past_the_microsecond_up) {
   EXPECT_EQ(us("2026-01-28T10:30:00Z", true), 1769596200000000LL);
   // Rounding carries into the second.
   EXPECT_EQ(us("2026-01-28T10:30:00.9999995Z", true), 1769596201000000LL);
+  // RFC 3339 sets no limit on the fraction's digits.
+  EXPECT_EQ(us("2026-01-28T10:30:00.0000000001Z", true), 1769596200000001LL);
+  EXPECT_EQ(us("2026-01-28T10:30:00.1234560000000Z", false), 1769596200123456LL);
 }
 
 TEST(time_format, round_trips_its_own_output) {
