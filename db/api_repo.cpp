@@ -655,6 +655,31 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
                    row[0].as<std::string>(), payload.dump(-1, ' ', false, json::error_handler_t::replace));
     ++redacted;
   }
+  // A message kept by the deletes (the number is not its from/to) may
+  // still write it: in its text, or as a further recipient in its stored
+  // copy of the event (only the first recipient is a column). Redacted as
+  // the payloads are.
+  auto kept_messages = tx.exec_params(
+    "SELECT id, text, raw_payload::text FROM messages WHERE app_id = $1::uuid"
+    " AND regexp_replace(COALESCE(text, '') || COALESCE(raw_payload::text, ''), '[^0-9]', '', 'g')"
+    " LIKE '%' || $2 || '%' FOR UPDATE",
+    q.app_id, digits);
+  for (const auto& row : kept_messages) {
+    json text = row[1].is_null() ? json(nullptr) : json(row[1].as<std::string>());
+    json raw = row[2].is_null() ? json(nullptr) : json::parse(row[2].c_str(), nullptr, false);
+    bool text_changed = text.is_string() && redact_phone(text, number);
+    bool raw_changed = raw.is_structured() && redact_phone(raw, number);
+    if (!text_changed && !raw_changed)
+      continue;
+    sql_params mp;
+    mp.text(row[0].as<std::string>())
+      .text(text.is_string() ? std::optional<std::string>{text.get<std::string>()} : std::nullopt)
+      .text(raw.is_structured()
+              ? std::optional<std::string>{raw.dump(-1, ' ', false, json::error_handler_t::replace)}
+              : std::nullopt);
+    tx.exec_params("UPDATE messages SET text = $2, raw_payload = $3::jsonb WHERE id = $1::uuid",
+                   mp.dynamic());
+  }
   // What was pushed for those events holds the number too: forgotten (a
   // replay then rebuilds them from the redacted event, without the erased
   // records). The payloads' coarse filter, and every frame that shows an

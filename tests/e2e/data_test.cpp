@@ -184,6 +184,33 @@ TEST_F(data_test, erase_deletes_a_record_that_stores_the_number_in_its_national_
             "1");
 }
 
+TEST_F(data_test, erase_redacts_a_kept_message_that_writes_the_number) {
+  // An SMS from another number, to two recipients (the number second: only
+  // the first is a column), whose text writes the number. The message is
+  // not "with that number" and is kept, but neither its text nor its
+  // stored copy of the event keeps the number.
+  auto app = create_app_over_http(port(), "erase-message-text");
+  json sms = {{"event_type", "sms.sent"},
+              {"dialpad_event_id", "evt_sms_erase_1"},
+              {"message_id", 8830001},
+              {"direction", "outbound"},
+              {"from_number", "+14155550123"},
+              {"to_number", {"+14155550999", "+17025550166"}},
+              {"text", "call 702-555-0166 please"},
+              {"timestamp", "2026-01-28T10:30:00Z"}};
+  ASSERT_EQ(post_signed_event(port(), app, sms.dump()).status, 200);
+  ASSERT_TRUE(all_processed(app, 1));
+  auto r = internal_call(port(), "POST", "/internal/apps/" + app + "/erase",
+                         R"({"phone_number": "+17025550166"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["messages"], 0) << r.body;
+  EXPECT_EQ(count("SELECT text FROM messages WHERE app_id = $1::uuid", {app}), "call [redacted] please");
+  EXPECT_EQ(count("SELECT count(*) FROM messages WHERE app_id = $1::uuid AND"
+                  " regexp_replace(raw_payload::text, '[^0-9]', '', 'g') LIKE '%7025550166%'",
+                  {app}),
+            "0");
+}
+
 TEST_F(data_test, retention_settings_are_validated_and_stored) {
   auto app = create_app_over_http(port(), "retention-settings");
   auto get = internal_call(port(), "GET", "/internal/apps/" + app + "/retention");
