@@ -52,6 +52,13 @@ protected:
     return j;
   }
 
+  /// The number of items a list answers for `target` (expects a 200).
+  static std::size_t listed(const std::string& key, const std::string& target) {
+    auto r = app_call(key, "GET", target);
+    EXPECT_EQ(r.status, 200) << target << " " << r.body;
+    return body_of(r)["data"].size();
+  }
+
   /// A new app; returns its id.
   static std::string new_app(const std::string& name = "acme") {
     return cti::test::create_app_over_http(server->port(), name);
@@ -405,11 +412,7 @@ TEST_F(api_test, calls_are_listed_filtered_paginated_and_isolated) {
   EXPECT_EQ(pages, 3);
 
   // Filters.
-  auto count = [&](const std::string& q) {
-    auto r = app_call(ka, "GET", "/api/calls?" + q);
-    EXPECT_EQ(r.status, 200) << q << " " << r.body;
-    return body_of(r)["data"].size();
-  };
+  auto count = [&](const std::string& q) { return listed(ka, "/api/calls?" + q); };
   EXPECT_EQ(count("status=ended"), 1u);
   EXPECT_EQ(count("status=ringing,ended"), 7u);
   EXPECT_EQ(count("phone=%2B1555-000-0001"), 3u);
@@ -598,11 +601,7 @@ TEST_F(api_test, voicemails_and_messages) {
   EXPECT_EQ(msgs["data"][0]["crm_user_id"], "vm_agent");
   EXPECT_EQ(app_call(key, "GET", "/api/messages?phone=abc").status, 400);
   // Message filters beyond the contract's list, each able to exclude.
-  auto msg_count = [&](const std::string& q) {
-    auto r = app_call(key, "GET", "/api/messages?" + q);
-    EXPECT_EQ(r.status, 200) << q << " " << r.body;
-    return body_of(r)["data"].size();
-  };
+  auto msg_count = [&](const std::string& q) { return listed(key, "/api/messages?" + q); };
   EXPECT_EQ(msg_count("crm_user_id=vm_agent"), 1u);
   EXPECT_EQ(msg_count("crm_user_id=someone_else"), 0u);
   EXPECT_EQ(msg_count("from_number=%2B15551230000"), 1u);
