@@ -278,9 +278,10 @@ void batch_map_endpoint(handler_ptr self, const api_request& req, const std::str
     return;
   }
   // All or nothing: one bad entry refuses the whole batch. A Dialpad user
-  // named twice keeps the last entry (one row can be written once).
-  json rows = json::array();
-  std::map<int64_t, std::size_t> index_of;
+  // named twice keeps the last entry (one row can be written once). Rows go
+  // to the database ordered by Dialpad user id, so two batches naming the
+  // same users lock their rows in the same order and never deadlock.
+  std::map<int64_t, json> by_user;
   for (std::size_t i = 0; i < list->size(); ++i) {
     std::string error;
     auto m = read_mapping((*list)[i], "mappings[" + std::to_string(i) + "].", error);
@@ -289,13 +290,11 @@ void batch_map_endpoint(handler_ptr self, const api_request& req, const std::str
       return;
     }
     auto id = (*m)["dialpad_user_id"].get<int64_t>();
-    if (auto it = index_of.find(id); it != index_of.end()) {
-      rows[it->second] = std::move(*m);
-    } else {
-      index_of.emplace(id, rows.size());
-      rows.push_back(std::move(*m));
-    }
+    by_user.insert_or_assign(id, std::move(*m));
   }
+  json rows = json::array();
+  for (auto& [id, m] : by_user)
+    rows.push_back(std::move(m));
   answer_query(self, req.serial,
                make_query(req, query_kind::map_batch, app, json{{"mappings", rows}}));
 }

@@ -1,5 +1,6 @@
 #include "actors/tenant.hpp"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -24,6 +25,9 @@ struct subscriber {
   /// Its replay is being read: live frames wait in `buffered` (seq, frame).
   bool replaying = false;
   std::vector<std::pair<int64_t, std::string>> buffered;
+  /// More live frames came during this round of its replay than it may
+  /// hold: they were dropped, and the next round reads them back.
+  bool overflowed = false;
 };
 
 struct tenant_state {
@@ -118,28 +122,51 @@ void read_stream(tenant_ptr self, int64_t after, int64_t upto, int64_t limit, Th
 
 /// Replay for a new subscriber: the retained events seq > since (at most
 /// WS_REPLAY_MAX, the newest), then the live frames that arrived meanwhile,
-/// with no gap and no duplicate at the seam.
-void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
+/// with no gap and no duplicate at the seam. A round reads the stored
+/// events after `after` up to where the stream stands; when more live
+/// frames arrived meanwhile than the session may hold (or the read was a
+/// full page short of that point), they were dropped and the next round
+/// reads them back: every event is stored before it is published, so the
+/// database has them all. A client that reads is never closed for events
+/// that arrive during its replay.
+void replay_round(tenant_ptr self, const caf::actor& session, int64_t since, int64_t after,
+                  bool first) {
   auto& st = self->state;
   auto upto = st.delivered;
-  auto from = std::max(since, upto - st.settings.replay_max);
+  auto from = first ? std::max(since, upto - st.settings.replay_max) : after;
+  // A later round reads what arrived live, whatever WS_REPLAY_MAX (0 too).
+  auto limit = first ? st.settings.replay_max : std::max<int64_t>(st.settings.replay_max, 1000);
   read_stream(
-    self, from, upto, st.settings.replay_max,
-    [self, session, since, upto](std::vector<applied_event>& events) {
+    self, from, upto, limit,
+    [self, session, since, upto, first, limit](std::vector<applied_event>& events) {
       auto* sub = find_subscriber(self, session);
       if (sub == nullptr)
         return; // gone meanwhile
       // More missed than WS_REPLAY_MAX, or retention removed the start of
       // the range: the notice names the first event that will come (sent
       // now, still right after the welcome: live frames are held).
-      int64_t first = events.empty() ? upto + 1 : events.front().seq;
-      if (first > since + 1)
-        push(self, *sub, replay_truncated_frame(first));
+      if (first) {
+        int64_t first_seq = events.empty() ? upto + 1 : events.front().seq;
+        if (first_seq > since + 1)
+          push(self, *sub, replay_truncated_frame(first_seq));
+      }
+      // A full page may end before `upto`.
+      int64_t covered = static_cast<int64_t>(events.size()) >= limit && !events.empty()
+                          ? std::min(upto, events.back().seq)
+                          : upto;
       std::vector<std::pair<int64_t, std::string>> replayed;
       for (const auto& ev : events) {
         auto frame = event_frame(ev);
         if (frame_matches(frame, sub->filter))
           replayed.emplace_back(ev.seq, std::move(frame.text));
+      }
+      if (sub->overflowed || covered < upto) {
+        for (auto& frame : replay_seam(std::move(replayed), {}, covered))
+          push(self, *sub, std::move(frame));
+        sub->buffered.clear();
+        sub->overflowed = false;
+        replay_round(self, session, since, covered, false);
+        return;
       }
       for (auto& frame : replay_seam(std::move(replayed), std::move(sub->buffered), upto))
         push(self, *sub, std::move(frame));
@@ -152,11 +179,16 @@ void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
       if (auto* sub = find_subscriber(self, session)) {
         sub->buffered.clear();
         sub->replaying = false;
+        sub->overflowed = false;
       }
       self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
                  std::string{"replay failed, reconnect with since"});
     },
     st.settings.replay_hold);
+}
+
+void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
+  replay_round(self, session, since, since, true);
 }
 
 void deliver(tenant_ptr self, const applied_event& ev);
@@ -285,11 +317,14 @@ void deliver(tenant_ptr self, const applied_event& ev) {
     if (ev.seq <= sub.skip_through || !frame_matches(frame, sub.filter))
       continue;
     if (sub.replaying) {
+      if (sub.overflowed)
+        continue; // the next round of its replay reads it back
       if (sub.buffered.size() >= st.settings.max_buffered) {
-        // Bounded: a session that would hold more than its send queue
-        // during a replay could not take them anyway.
-        self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1013},
-                   std::string{"too many events during the replay"});
+        // Bounded memory: past the bound the held frames are dropped, and
+        // the replay's next round reads them from the database.
+        sub.buffered.clear();
+        sub.buffered.shrink_to_fit();
+        sub.overflowed = true;
         continue;
       }
       sub.buffered.emplace_back(ev.seq, frame.text);

@@ -35,6 +35,7 @@ struct intake {
   std::string payload_text;     ///< The JSON text (decoded JWT payload, or the body).
   nlohmann::json payload;
   bool unsigned_pending = false; ///< Plain JSON whose app must allow unsigned.
+  bool parsed = false;           ///< `payload` holds the parsed JSON object.
   int64_t received_at_us = 0;
 };
 
@@ -71,14 +72,22 @@ bool check_app(handler_ptr self, const intake& in, const app_info& app) {
 }
 
 void store(handler_ptr self, intake_ptr in);
+void parse_payload(handler_ptr self, intake_ptr in);
+
+/// The org id of the `x-dialpad-org-id` header, if it names one.
+std::optional<int64_t> header_org_id(const intake& in) {
+  if (auto h = in.req.header("x-dialpad-org-id"))
+    return json_int64(nlohmann::json(*h));
+  return std::nullopt;
+}
 
 /// Step 4: the tenant from the org id (header, else payload), when the path
-/// did not name one.
+/// did not name one. Unsigned JSON with the org id in the header comes here
+/// before its body is parsed: its signature check needs the app (does it
+/// take unsigned webhooks?), and the signature comes before the JSON.
 void route_by_org(handler_ptr self, intake_ptr in) {
-  std::optional<int64_t> org;
-  if (auto h = in->req.header("x-dialpad-org-id"))
-    org = json_int64(nlohmann::json(*h));
-  if (!org)
+  auto org = header_org_id(*in);
+  if (!org && in->parsed)
     org = payload_org_id(in->payload);
   // Unsigned JSON passes the signature check only for an app whose
   // connection allows it; with no such app (no org id, an unknown one, or
@@ -99,6 +108,13 @@ void route_by_org(handler_ptr self, intake_ptr in) {
     if (!check_app(self, *in, app))
       return;
     in->app = std::move(app);
+    if (in->unsigned_pending) {
+      // The app takes unsigned webhooks: the signature check passed, now
+      // the JSON (400 when it is not an event object).
+      in->unsigned_pending = false;
+      parse_payload(self, in);
+      return;
+    }
     store(self, in);
   };
   if (auto hit = self->state.ctx->tenants->find_by_org(*org)) {
@@ -111,25 +127,29 @@ void route_by_org(handler_ptr self, intake_ptr in) {
     .then(routed, [self, in](caf::error& err) { fail_lookup(self, *in, err); });
 }
 
-/// Step 3: the JSON itself.
+/// Step 3: the JSON itself. Unsigned JSON whose app is not known yet (no
+/// path, key or org-id header) can only name its app by the payload's org
+/// id: a body that is no JSON object names none, and fails the signature
+/// check (401), which comes before the JSON's 400.
 void parse_payload(handler_ptr self, intake_ptr in) {
   auto parsed = parse_untrusted_json(in->payload_text);
-  if (parsed.fault == json_fault::too_deep
-      || (parsed.fault != json_fault::none && !in->unsigned_pending)) {
-    fail(self, *in, errc::invalid_json, describe(parsed.fault));
-    return;
-  }
   if (parsed.fault != json_fault::none) {
-    // Neither signed nor JSON: it was meant to be a signed token.
-    fail(self, *in, errc::unauthorized, "missing signature");
+    if (in->unsigned_pending)
+      fail(self, *in, errc::unauthorized, "missing signature");
+    else
+      fail(self, *in, errc::invalid_json, describe(parsed.fault));
     return;
   }
   in->payload = std::move(parsed.value);
   if (!in->payload.is_object()) {
-    fail(self, *in, errc::invalid_json, "the event must be a JSON object");
+    if (in->unsigned_pending)
+      fail(self, *in, errc::unauthorized, "missing signature");
+    else
+      fail(self, *in, errc::invalid_json, "the event must be a JSON object");
     return;
   }
-  if (contains_nul(in->payload)) {
+  in->parsed = true;
+  if (!in->unsigned_pending && contains_nul(in->payload)) {
     fail(self, *in, errc::invalid_json, "JSON strings must not contain \\u0000");
     return;
   }
@@ -168,9 +188,14 @@ void verify(handler_ptr self, intake_ptr in) {
         fail(self, *in, errc::unauthorized, "missing signature");
         return;
       }
-      // Without a known app the answer waits for the org id in the body.
+      // Without a known app the answer waits for the org id: from the
+      // header before the body is parsed, else from the body.
       in->unsigned_pending = !in->app;
       in->payload_text = in->req.body;
+      if (in->unsigned_pending && header_org_id(*in)) {
+        route_by_org(self, in);
+        return;
+      }
       break;
   }
   parse_payload(self, in);

@@ -52,6 +52,12 @@ bool upgrade_filters(handler_ptr self, const api_request& req, nlohmann::json& a
     while (true) {
       auto comma = rest.find(',');
       auto item = rest.substr(0, comma);
+      // Blanks around an item are the list's, not the name's
+      // (`call.ring, call.ended`), as in the calls' status list.
+      while (!item.empty() && item.front() == ' ')
+        item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ')
+        item.remove_suffix(1);
       if (!is_event_glob(item)) {
         reply_bad_request(self, req, "events must be a comma list of event names or globs (e.g. call.*)");
         return false;

@@ -78,7 +78,12 @@ std::string default_node_name() {
   return host_name() + "-" + std::to_string(getpid());
 }
 
-bool apply_migrations(const std::string& conninfo) {
+enum class startup_db { ready, failed, stopped };
+
+/// Applies the migrations, waiting out a database that is not reachable yet
+/// (up to startup_db_deadline). A stop signal (blocked, so it waits in
+/// `stop_signals`) ends the wait at once: `stopped`.
+startup_db apply_migrations(const std::string& conninfo, const sigset_t& stop_signals) {
   auto deadline = std::chrono::steady_clock::now() + startup_db_deadline;
   auto backoff = std::chrono::milliseconds{200};
   for (;;) {
@@ -89,16 +94,22 @@ bool apply_migrations(const std::string& conninfo) {
       for (const auto& name : res.unknown)
         cti::log::warn("database has a migration this binary does not know (newer binary ran?)",
                        {{"file", name}});
-      return true;
+      return startup_db::ready;
     }
     // Only connection failures are worth waiting out; a bad migration is final.
     bool transient = res.error.rfind("cannot connect", 0) == 0;
     if (!transient || std::chrono::steady_clock::now() + backoff > deadline) {
       cti::log::error("cannot apply database migrations", {{"error", res.error}});
-      return false;
+      return startup_db::failed;
     }
     cti::log::warn("database not reachable yet, retrying", {{"error", res.error}});
-    std::this_thread::sleep_for(backoff);
+    auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(backoff).count();
+    timespec wait{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+    if (int sig = sigtimedwait(&stop_signals, nullptr, &wait); sig > 0) {
+      cti::log::info("shutting down before start-up finished",
+                     {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      return startup_db::stopped;
+    }
     backoff = std::min(backoff * 2, std::chrono::milliseconds{2000});
   }
 }
@@ -314,9 +325,15 @@ int main(int argc, char** argv) {
   // libpq waits this long for a connection (a vanished server, not a refused one).
   setenv("PGCONNECT_TIMEOUT", "3", 0);
 
-  if (!apply_migrations(cfg.migration_conninfo())) {
-    cti::log::shutdown();
-    return 1;
+  switch (apply_migrations(cfg.migration_conninfo(), stop_signals)) {
+    case startup_db::ready:
+      break;
+    case startup_db::failed:
+      cti::log::shutdown();
+      return 1;
+    case startup_db::stopped:
+      cti::log::shutdown();
+      return 0;
   }
   if (!check_sealed_values(cfg)) {
     cti::log::shutdown();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/event_handlers.hpp"
 #include "db/processor.hpp"
 #include "db/sql_params.hpp"
 #include "domain/api_objects.hpp"
@@ -810,6 +811,13 @@ db_answer cluster_leave(pqxx::transaction_base& tx, const db_query& q) {
 
 // -- API keys ---------------------------------------------------------------------
 
+/// The clock time now, read after the caller took its row lock: key
+/// operations on one app are stamped in the order they happened, not in the
+/// order their transactions began (now()), which a lock wait would invert.
+std::string locked_now(pqxx::transaction_base& tx) {
+  return tx.exec("SELECT clock_timestamp()::text")[0][0].as<std::string>();
+}
+
 db_answer key_set(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   auto cur = tx.exec_params("SELECT api_key_hint, api_key_hash IS NOT NULL FROM apps"
                             " WHERE id = $1::uuid FOR UPDATE", q.app_id);
@@ -817,19 +825,20 @@ db_answer key_set(pqxx::transaction_base& tx, const db_query& q, const json& a) 
     refuse(errc::not_found, "no such app");
   bool rotated = cur[0][1].as<bool>();
   auto old_hint = opt<std::string>(cur[0][0]);
+  auto at = locked_now(tx);
   auto res = tx.exec_params(
     "UPDATE apps SET api_key_id = $2, api_key_hash = $3, api_key_hint = $4,"
-    " api_key_created_at = now(), api_key_revoked_at = NULL,"
-    " api_key_rotated_at = CASE WHEN $5::boolean THEN now() ELSE NULL END"
+    " api_key_created_at = $6::timestamptz, api_key_revoked_at = NULL,"
+    " api_key_rotated_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE NULL END"
     " WHERE id = $1::uuid RETURNING " + us_of("api_key_created_at"),
     q.app_id, *arg_text(a, "key_id"), *arg_text(a, "hash"), *arg_text(a, "hint"),
-    rotated ? "true" : "false");
+    rotated ? "true" : "false", at);
   sql_params p;
   p.text(q.app_id).text(rotated ? "rotated" : "created")
     .text(rotated ? old_hint : std::nullopt).text(*arg_text(a, "hint"))
-    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id});
+    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id}).text(at);
   tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
-                 " performed_at, request_id) VALUES ($1::uuid, $2, $3, $4, now(), $5)",
+                 " performed_at, request_id) VALUES ($1::uuid, $2, $3, $4, $6::timestamptz, $5)",
                  p.dynamic());
   ojson details;
   details["old_key_hint"] = rotated && old_hint ? ojson(*old_hint) : ojson(nullptr);
@@ -851,14 +860,15 @@ db_answer key_revoke(pqxx::transaction_base& tx, const db_query& q) {
   // (a retried revoke must not fail) and is recorded like every key
   // operation (API.md: "every operation writes api_key_audit_log"), with
   // no old hint; the key's state and revoked_at stay as they were.
+  auto at = locked_now(tx);
   if (cur[0][1].as<bool>())
     tx.exec_params("UPDATE apps SET api_key_id = NULL, api_key_hash = NULL, api_key_hint = NULL,"
-                   " api_key_revoked_at = now() WHERE id = $1::uuid", q.app_id);
+                   " api_key_revoked_at = $2::timestamptz WHERE id = $1::uuid", q.app_id, at);
   sql_params p;
   p.text(q.app_id).text(opt<std::string>(cur[0][0]))
-    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id});
+    .text(q.request_id.empty() ? std::nullopt : std::optional{q.request_id}).text(at);
   tx.exec_params("INSERT INTO api_key_audit_log (app_id, action, old_key_hint, new_key_hint,"
-                 " performed_at, request_id) VALUES ($1::uuid, 'revoked', $2, NULL, now(), $3)",
+                 " performed_at, request_id) VALUES ($1::uuid, 'revoked', $2, NULL, $4::timestamptz, $3)",
                  p.dynamic());
   audit(tx, q, "api_key.revoked",
         {{"old_key_hint", cur[0][0].is_null() ? ojson(nullptr) : ojson(cur[0][0].as<std::string>())}});
@@ -942,6 +952,9 @@ db_answer map_batch(pqxx::transaction_base& tx, const db_query& q, const json& a
     "INSERT INTO dialpad_user_mappings (app_id, dialpad_user_id, crm_user_id)"
     " SELECT $1::uuid, x.dialpad_user_id, x.crm_user_id"
     " FROM jsonb_to_recordset($2::jsonb) AS x(dialpad_user_id bigint, crm_user_id text)"
+    // In one order for every batch: two batches naming the same users then
+    // take their row locks in the same order and cannot deadlock.
+    " ORDER BY x.dialpad_user_id"
     " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET crm_user_id = EXCLUDED.crm_user_id",
     q.app_id, list.dump());
   audit(tx, q, "user_mapping.batch_upserted", {{"count", list.size()}});
@@ -1138,6 +1151,15 @@ db_answer call_patch(pqxx::transaction_base& tx, const db_query& q, const json& 
   out.event_type = "call.context_updated";
   out.occurred_at_us = ev[1].as<int64_t>();
   out.call_json = body;
+  // Kept with the event, as the processor keeps every applied event's
+  // frame: a replay or gap filling then sends this context, not the call
+  // as a later PATCH left it.
+  handler_result sent;
+  sent.published_type = out.event_type;
+  sent.occurred_at_us = out.occurred_at_us;
+  sent.call_json = body;
+  tx.exec_params("UPDATE webhook_events SET published = $2 WHERE id = $1::uuid", out.event_id,
+                 published_snapshot(sent));
   return {200, std::move(body), {std::move(out)}};
 }
 

@@ -67,6 +67,28 @@ bool is_transient_refusal(const std::string& sqlstate) {
          || sqlstate == "40P01";
 }
 
+/// The SQLSTATE a libpqxx 6 rollback exception stands for (they carry none).
+std::string rollback_sqlstate(const pqxx::transaction_rollback& e) {
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&e))
+    return "40P01";
+  if (dynamic_cast<const pqxx::serialization_failure*>(&e))
+    return "40001";
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e))
+    return "40003";
+  return "40000";
+}
+
+/// Warns that the database refused work (a transient refusal), at most once
+/// per 10 s.
+void refusal_warning(worker_ptr self, const std::string& sqlstate) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - self->state.refusal_logged >= std::chrono::seconds{10}) {
+    self->state.refusal_logged = now;
+    log::warn("database refused the work for now (logged once per 10 s)",
+              {{"sqlstate", sqlstate}});
+  }
+}
+
 bool try_connect(worker_ptr self) {
   auto& st = self->state;
   try {
@@ -157,8 +179,25 @@ bool closed_while_idle(pqxx::connection& c) {
 /// Every job but a REST query (which chooses its role itself, see
 /// db::run_query) first returns the session from tenant mode.
 template <class T, class F>
-caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool query = false) {
+caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool query = false,
+                               std::string_view request_id = {}) {
   auto& st = self->state;
+  // An error line names the request it failed, as the access line does.
+  auto log_error = [request_id](std::string_view msg, std::string sqlstate, std::string error) {
+    if (request_id.empty())
+      log::error(msg, {{"sqlstate", std::move(sqlstate)}, {"error", std::move(error)}});
+    else
+      log::error(msg, {{"sqlstate", std::move(sqlstate)},
+                       {"error", std::move(error)},
+                       {"request_id", std::string{request_id}}});
+  };
+  auto log_failure = [request_id](std::string error) {
+    if (request_id.empty())
+      log::error("database job failed", {{"error", std::move(error)}});
+    else
+      log::error("database job failed",
+                 {{"error", std::move(error)}, {"request_id", std::string{request_id}}});
+  };
   if (st.conn && closed_while_idle(*st.conn)) {
     // PostgreSQL restarted (or ended the session) while this connection
     // idled: connect again before the job rather than fail it, which a
@@ -183,6 +222,13 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool que
       // The commit may or may not have happened: never report success.
       drop_connection(self, "transaction in doubt");
       return make_error(errc::db_unavailable, "database connection lost during commit");
+    } catch (const pqxx::transaction_rollback& e) {
+      // A deadlock or serialization failure (40P01, 40001; and 40003, the
+      // outcome of the statement unknown). libpqxx 6 derives these from
+      // `failure`, not `sql_error`: the transaction rolled back, a retry
+      // can succeed, so the caller gets 503 with Retry-After.
+      refusal_warning(self, rollback_sqlstate(e));
+      return make_error(errc::db_unavailable, "database refuses the work for now");
     } catch (const pqxx::sql_error& e) {
       if (is_connection_loss(e.sqlstate()) || !st.conn->is_open()) {
         lost = "server closed the connection";
@@ -191,24 +237,21 @@ caf::result<T> with_connection(worker_ptr self, bool retry_safe, F job, bool que
       } else if (e.sqlstate() == "57014") {
         return make_error(errc::timeout, "statement timed out");
       } else if (is_transient_refusal(e.sqlstate())) {
-        auto now = std::chrono::steady_clock::now();
-        if (now - st.refusal_logged >= std::chrono::seconds{10}) {
-          st.refusal_logged = now;
-          log::warn("database refused the work for now (logged once per 10 s)",
-                    {{"sqlstate", e.sqlstate()}});
-        }
+        refusal_warning(self, e.sqlstate());
         return make_error(errc::db_unavailable, "database refuses the work for now");
       } else {
         // The first line only: Postgres's DETAIL ("Failing row contains
         // ...") would put row data (payloads, key hashes) into the log.
         std::string first_line = e.what();
         first_line = first_line.substr(0, first_line.find('\n'));
-        log::error("database error", {{"sqlstate", e.sqlstate()}, {"error", first_line}});
+        log_error("database error", e.sqlstate(), std::move(first_line));
         return make_error(errc::internal, "database error");
       }
     } catch (const std::exception& e) {
       if (st.conn->is_open()) {
-        log::error("database job failed", {{"error", e.what()}});
+        std::string first_line = e.what();
+        first_line = first_line.substr(0, first_line.find('\n'));
+        log_failure(std::move(first_line));
         return make_error(errc::internal, "database error");
       }
       lost = "connection closed";
@@ -408,7 +451,7 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
         } catch (const db::api_error& e) {
           return make_error(e.code, e.message);
         }
-      }, true);
+      }, true, q.request_id);
     },
     [=](health_atom) -> caf::result<bool> {
       return with_connection<bool>(self, true, [](pqxx::connection& c) {

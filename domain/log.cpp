@@ -1,6 +1,8 @@
 #include "domain/log.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <memory>
 #include <mutex>
 
@@ -9,6 +11,8 @@
 #include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+
+#include "domain/validation.hpp"
 
 namespace cti::log {
 
@@ -56,9 +60,23 @@ spdlog::level::level_enum to_spdlog(level l) {
   return spdlog::level::off;
 }
 
+/// A JSON string of `s`. Bytes that are not well-formed UTF-8 (a request
+/// line can carry any) become U+FFFD, so every line stays valid JSON.
 void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (auto len = utf8_sequence_at(s, i); len > 0) {
+        out.append(s.substr(i, len));
+        i += len;
+      } else {
+        out += "\ufffd";
+        ++i;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -66,8 +84,7 @@ void append_json_string(std::string& out, std::string_view s) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
+        if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
           out += hex[c >> 4];
           out += hex[c & 15];
@@ -75,17 +92,44 @@ void append_json_string(std::string& out, std::string_view s) {
           out += static_cast<char>(c);
         }
     }
+    ++i;
   }
   out += '"';
 }
 
-// Text mode quotes values holding spaces so lines stay machine-splittable.
+// Text mode quotes values holding spaces, quotes, '=', control characters or
+// anything not ASCII (escaped as in JSON), so lines stay machine-splittable
+// and printable.
 void append_text_value(std::string& out, std::string_view s) {
-  if (s.find_first_of(" \t\"=") == std::string_view::npos && !s.empty()) {
+  bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c > 0x20 && c < 0x7f && c != '"' && c != '=';
+  });
+  if (plain) {
     out += s;
     return;
   }
   append_json_string(out, s);
+}
+
+/// Masks whole API keys (`raw_` + 64 hex) wherever they appear: a client
+/// may paste one into a path (`/ws&api_key=raw_…`), which is logged.
+void mask_api_keys(std::string& text) {
+  constexpr std::string_view prefix = "raw_";
+  constexpr std::size_t hex_digits = 64;
+  for (auto pos = text.find(prefix); pos != std::string::npos; pos = text.find(prefix, pos)) {
+    auto start = pos + prefix.size();
+    std::size_t n = 0;
+    while (start + n < text.size() && n < hex_digits
+           && std::isxdigit(static_cast<unsigned char>(text[start + n])))
+      ++n;
+    if (n == hex_digits) {
+      text.replace(start, hex_digits, "[REDACTED]");
+      pos = start + 10;
+    } else {
+      pos = start;
+    }
+  }
 }
 
 } // namespace
@@ -137,6 +181,7 @@ bool enabled(level lvl) {
 
 std::string redact(std::string_view text) {
   std::string out{text};
+  mask_api_keys(out);
   for (const auto& secret : global().secrets) {
     for (auto pos = out.find(secret); pos != std::string::npos;
          pos = out.find(secret, pos)) {
@@ -147,13 +192,10 @@ std::string redact(std::string_view text) {
   return out;
 }
 
-void write(level lvl, std::string_view msg, std::initializer_list<field> fields) {
-  auto& g = global();
-  if (!enabled(lvl))
-    return;
+std::string format_line(bool json, std::string_view msg, std::initializer_list<field> fields) {
   std::string line;
   line.reserve(128);
-  if (g.json) {
+  if (json) {
     line += "\"msg\":";
     append_json_string(line, redact(msg));
     for (const auto& f : fields) {
@@ -163,6 +205,7 @@ void write(level lvl, std::string_view msg, std::initializer_list<field> fields)
       append_json_string(line, redact(f.value));
     }
   } else {
+    // The message is the code's own text; only its secrets are masked.
     line += redact(msg);
     for (const auto& f : fields) {
       line += ' ';
@@ -171,6 +214,14 @@ void write(level lvl, std::string_view msg, std::initializer_list<field> fields)
       append_text_value(line, redact(f.value));
     }
   }
+  return line;
+}
+
+void write(level lvl, std::string_view msg, std::initializer_list<field> fields) {
+  auto& g = global();
+  if (!enabled(lvl))
+    return;
+  auto line = format_line(g.json, msg, fields);
   if (g.logger) {
     g.logger->log(to_spdlog(lvl), "{}", line);
   } else {

@@ -37,8 +37,14 @@ bool enabled(level lvl);
 /// Writes one line.
 void write(level lvl, std::string_view msg, std::initializer_list<field> fields = {});
 
-/// Replaces every configured secret value inside `text` with `[REDACTED]`.
+/// Replaces every configured secret value, and every whole API key
+/// (`raw_` + 64 hex), inside `text` with `[REDACTED]`.
 std::string redact(std::string_view text);
+
+/// The text of one line after the time and level: `"msg":…,"key":…` (JSON)
+/// or `msg key=value …` (text), redacted, and valid UTF-8 whatever bytes
+/// the values hold.
+std::string format_line(bool json, std::string_view msg, std::initializer_list<field> fields);
 
 /// Convenience wrappers.
 inline void debug(std::string_view m, std::initializer_list<field> f = {}) { write(level::debug, m, f); }

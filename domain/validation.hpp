@@ -26,6 +26,10 @@ std::optional<int64_t> parse_dialpad_id(std::string_view text);
 /// A Dialpad id in a JSON body: a positive integer number or numeric string.
 std::optional<int64_t> json_dialpad_id(const nlohmann::json& v);
 
+/// The length in bytes (1..4) of the well-formed UTF-8 sequence that starts
+/// at `s[i]` (i < s.size()), or 0 when none does there.
+std::size_t utf8_sequence_at(std::string_view s, std::size_t i);
+
 /// The number of code points of valid UTF-8 `s`; nothing when not UTF-8.
 std::optional<std::size_t> utf8_length(std::string_view s);
 

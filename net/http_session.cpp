@@ -12,6 +12,7 @@
 // Exactly one request is in flight per connection: the next read starts
 // after the response is written, so responses stay in order.
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -640,15 +641,19 @@ private:
                                                      : static_cast<int>(request_stats::max_routes) - 1;
   }
 
-  /// The CORS headers of every answer to an allowed origin.
+  /// The CORS headers of every answer to an allowed origin. When the answer
+  /// depends on the origin (a list of origins, not `*`), every answer says
+  /// `Vary: Origin`, to an allowed origin or not, so that a shared cache
+  /// never serves one origin's answer to another.
   template <class Response>
   void add_cors_headers(Response& res) {
+    const auto& allowed = cfg().cors_allowed_origins;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), "*") == allowed.end())
+      res.set(http::field::vary, "Origin");
     if (!cors_origin_)
       return;
     res.set(http::field::access_control_allow_origin, *cors_origin_);
     res.set(http::field::access_control_expose_headers, cors_expose_headers);
-    if (*cors_origin_ != "*")
-      res.set(http::field::vary, "Origin");
   }
 
   // -- writing ---------------------------------------------------------------------

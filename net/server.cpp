@@ -90,7 +90,16 @@ private:
       return;
     } else if (shared_->ctx->stats->active_connections() >= shared_->ctx->cfg.max_connections) {
       // Over MAX_CONNECTIONS: refuse at once rather than queue unbounded work.
-      log::warn("connection refused: MAX_CONNECTIONS reached");
+      // Said at most once a second with the count since, not once per
+      // connection (a burst would flood the log).
+      ++refused_since_warning_;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_refusal_warning_ > std::chrono::seconds{1}) {
+        last_refusal_warning_ = now;
+        log::warn("connections refused: MAX_CONNECTIONS reached",
+                  {{"refused", std::to_string(refused_since_warning_)}});
+        refused_since_warning_ = 0;
+      }
       boost::system::error_code ignored;
       socket.close(ignored);
     } else {
@@ -106,6 +115,8 @@ private:
   tcp::acceptor acceptor_;
   asio::steady_timer backoff_{*contexts_.front()};
   std::chrono::steady_clock::time_point last_accept_warning_{};
+  std::chrono::steady_clock::time_point last_refusal_warning_{};
+  uint64_t refused_since_warning_ = 0; ///< Refusals not yet in a warning line.
   std::shared_ptr<server_shared> shared_;
   uint16_t port_ = 0;
 };

@@ -3,6 +3,7 @@
 // path, key rotation taking effect at once, and one bcrypt per key.
 
 #include <csignal>
+#include <future>
 #include <random>
 #include <set>
 
@@ -365,6 +366,29 @@ TEST_F(api_test, user_mappings) {
   EXPECT_EQ(del.status, 204);
   EXPECT_EQ(internal("GET", base + "/mappings/dialpad/202").status, 404);
   EXPECT_EQ(internal("DELETE", base + "/mappings/" + body_of(one)["id"].get<std::string>()).status, 404);
+}
+
+// Two batches naming the same users in opposite orders, at once: each
+// writes its rows in one order (by Dialpad user id), so neither deadlocks
+// and both answer 200. (Before, one of the two got a deadlock: 500.)
+TEST_F(api_test, concurrent_batch_maps_of_the_same_users_both_succeed) {
+  auto app = new_app();
+  auto path = "/internal/apps/" + app + "/users/batch-map";
+  auto batch = [](bool up, const std::string& crm) {
+    json list = json::array();
+    for (int i = 0; i < 200; ++i)
+      list.push_back({{"dialpad_user_id", up ? 100 + i : 299 - i}, {"crm_user_id", crm}});
+    return json{{"mappings", list}}.dump();
+  };
+  ASSERT_EQ(internal("POST", path, batch(true, "first")).status, 200);
+  for (int round = 0; round < 3; ++round) {
+    auto up = std::async(std::launch::async, [&] { return internal("POST", path, batch(true, "up")); });
+    auto down = std::async(std::launch::async, [&] { return internal("POST", path, batch(false, "down")); });
+    auto a = up.get();
+    auto b = down.get();
+    EXPECT_EQ(a.status, 200) << a.body;
+    EXPECT_EQ(b.status, 200) << b.body;
+  }
 }
 
 TEST_F(api_test, calls_are_listed_filtered_paginated_and_isolated) {

@@ -248,6 +248,24 @@ TEST_F(webhook_test, unsigned_json_routed_by_org_id_is_401_unless_its_app_allows
   auto ok = with_org(lenient_org);
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(count_events(lenient), "1");
+  // Unsigned and no JSON object, without an org-id header: no org id to
+  // find an app that allows it, so the signature check answers (401), not
+  // the JSON check after it (400).
+  std::string deep = std::string(70, '[') + std::string(70, ']');
+  for (const std::string& body : {std::string{"[1,2]"}, deep, std::string{"{\"a\":"}}) {
+    auto r = post("/webhooks/dialpad", body);
+    EXPECT_EQ(r.status, 401) << body << ": " << r.body;
+  }
+  // With the header, the app is known first: one that allows unsigned
+  // webhooks answers a malformed body 400, as on its own path.
+  for (const std::string& body : {std::string{"{\"a\":"}, std::string{"[1,2]"}, deep}) {
+    auto r = post("/webhooks/dialpad", body, {{"x-dialpad-org-id", std::to_string(lenient_org)}});
+    EXPECT_EQ(r.status, 400) << body << ": " << r.body;
+    EXPECT_EQ(error_of(r), "invalid_json") << body;
+    auto strict_r = post("/webhooks/dialpad", body, {{"x-dialpad-org-id", std::to_string(strict_org)}});
+    EXPECT_EQ(strict_r.status, 401) << body << ": " << strict_r.body;
+  }
+  EXPECT_EQ(count_events(lenient), "1");
   for (const auto& a : {strict, disabled_strict, disabled})
     EXPECT_EQ(count_events(a), "0");
 }

@@ -1,6 +1,7 @@
 #include "domain/log.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 TEST(log, redacts_every_configured_secret_wherever_it_appears) {
   cti::log::init(cti::log::level::off, true, {"hunter2-secret", "tok-abc-123"});
@@ -29,4 +30,31 @@ TEST(log, off_disables_every_level) {
   EXPECT_TRUE(cti::log::enabled(cti::log::level::error));
   EXPECT_FALSE(cti::log::enabled(cti::log::level::info));
   cti::log::init(cti::log::level::off, false, {});
+}
+
+TEST(log, masks_whole_api_keys_wherever_they_appear) {
+  cti::log::init(cti::log::level::off, true, {});
+  std::string key = "raw_" + std::string(64, 'a');
+  EXPECT_EQ(cti::log::redact("/ws&api_key=" + key), "/ws&api_key=raw_[REDACTED]");
+  EXPECT_EQ(cti::log::redact(key + key), "raw_[REDACTED]raw_[REDACTED]");
+  // A hint or a shorter run is no key.
+  EXPECT_EQ(cti::log::redact("raw_abcd...6789"), "raw_abcd...6789");
+  EXPECT_EQ(cti::log::redact("raw_" + std::string(63, 'b')), "raw_" + std::string(63, 'b'));
+}
+
+TEST(log, json_lines_stay_valid_utf8_json_whatever_the_bytes) {
+  std::string hostile = "/\xff\xfe\"x\\\x01\x7f\xc3\xa9\xed\xa0\x80";
+  auto line = "{" + cti::log::format_line(true, "request", {{"path", hostile}}) + "}";
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << line;
+  // Bad bytes (and a surrogate's encoding) become U+FFFD; valid é is kept.
+  EXPECT_EQ(j["path"], "/\ufffd\ufffd\"x\\\u0001\u007f\u00e9\ufffd\ufffd\ufffd");
+  EXPECT_EQ(j["msg"], "request");
+}
+
+TEST(log, text_lines_quote_what_is_not_plain_ascii) {
+  EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "plain/value"}}), "m k=plain/value");
+  EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "a b"}}), "m k=\"a b\"");
+  EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "\xff"}}), "m k=\"\ufffd\"");
+  EXPECT_EQ(cti::log::format_line(false, "m", {{"k", ""}}), "m k=\"\"");
 }
