@@ -26,10 +26,9 @@ struct ingester_settings {
   std::chrono::microseconds max_delay{1000}; ///< INGEST_MAX_DELAY_US
   std::size_t max_batch = 256;               ///< INGEST_MAX_BATCH
   std::size_t max_in_flight = 1;             ///< INGEST_MAX_IN_FLIGHT
-  /// Longest wait for a batch's commit. Dialpad waits 5 s for an answer:
-  /// a commit that has not come back in 4 s (a hung database) is answered
-  /// 503 before then, and Dialpad's retry is a duplicate if it did commit.
-  std::chrono::seconds db_timeout{4};
+  /// Longest wait for a batch's commit (a webhook's answer has its own
+  /// deadline of 4.5 s in the HTTP session, inside Dialpad's 5 s).
+  std::chrono::seconds db_timeout{10};
 };
 
 /// Spawns the node's ingester, storing through `pool`.

@@ -120,6 +120,13 @@ void read_stream(tenant_ptr self, int64_t after, int64_t upto, int64_t limit, Th
           [fail](caf::error& err) mutable { fail(err); });
 }
 
+/// The page of a read that catches up with the stream (a gap filling, a
+/// replay's later round): WS_REPLAY_MAX bounds what a replay goes back, not
+/// how fast the stream is caught up with, and may be 0.
+int64_t read_page(const tenant_settings& settings) {
+  return std::max<int64_t>(settings.replay_max, 1000);
+}
+
 /// Replay for a new subscriber: the retained events seq > since (at most
 /// WS_REPLAY_MAX, the newest), then the live frames that arrived meanwhile,
 /// with no gap and no duplicate at the seam. A round reads the stored
@@ -135,7 +142,7 @@ void replay_round(tenant_ptr self, const caf::actor& session, int64_t since, int
   auto upto = st.delivered;
   auto from = first ? std::max(since, upto - st.settings.replay_max) : after;
   // A later round reads what arrived live, whatever WS_REPLAY_MAX (0 too).
-  auto limit = first ? st.settings.replay_max : std::max<int64_t>(st.settings.replay_max, 1000);
+  auto limit = first ? st.settings.replay_max : read_page(st.settings);
   read_stream(
     self, from, upto, limit,
     [self, session, since, upto, first, limit](std::vector<applied_event>& events) {
@@ -209,9 +216,9 @@ void catch_up(tenant_ptr self, int64_t upto) {
     return;
   }
   st.gap_filling = true;
-  auto to = std::min(upto, st.delivered + st.settings.replay_max);
+  auto to = std::min(upto, st.delivered + read_page(st.settings));
   read_stream(
-    self, st.delivered, to, st.settings.replay_max,
+    self, st.delivered, to, read_page(st.settings),
     [self, to, upto](std::vector<applied_event>& events) {
       auto& st = self->state;
       for (auto& ev : events)

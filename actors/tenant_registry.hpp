@@ -19,9 +19,7 @@ struct tenant_registry_settings {
   /// through this node invalidate at once; the lifetime bounds staleness for
   /// changes made elsewhere (another node, a DBA).
   std::chrono::milliseconds ttl{5000};
-  /// Longest wait for a lookup; a webhook's answer (503) must reach Dialpad
-  /// within its 5 s even when the database hangs.
-  std::chrono::seconds db_timeout{3};
+  std::chrono::seconds db_timeout{5};
   /// DATABASE_ENCRYPTION_KEY (32 raw bytes): opens sealed webhook secrets.
   std::string encryption_key;
   /// bcrypt workers (detached actors) that verify API keys.

@@ -36,6 +36,9 @@ struct intake {
   nlohmann::json payload;
   bool unsigned_pending = false; ///< Plain JSON whose app must allow unsigned.
   bool parsed = false;           ///< `payload` holds the parsed JSON object.
+  /// The app came from the org id of unsigned JSON before its JSON was
+  /// checked: its 404/403 comes after the JSON's 400, as API.md orders them.
+  bool check_app_after_json = false;
   int64_t received_at_us = 0;
 };
 
@@ -101,20 +104,23 @@ void route_by_org(handler_ptr self, intake_ptr in) {
     return;
   }
   auto routed = [self, in](app_info& app) {
-    if (in->unsigned_pending && !(app.found && app.allow_unsigned)) {
-      fail(self, *in, errc::unauthorized, "missing signature");
+    if (in->unsigned_pending) {
+      if (!(app.found && app.allow_unsigned)) {
+        fail(self, *in, errc::unauthorized, "missing signature");
+        return;
+      }
+      // The app takes unsigned webhooks: the signature check passed, now
+      // the JSON (400 when it is not an event object), then the app's
+      // state (403).
+      in->unsigned_pending = false;
+      in->check_app_after_json = true;
+      in->app = std::move(app);
+      parse_payload(self, in);
       return;
     }
     if (!check_app(self, *in, app))
       return;
     in->app = std::move(app);
-    if (in->unsigned_pending) {
-      // The app takes unsigned webhooks: the signature check passed, now
-      // the JSON (400 when it is not an event object).
-      in->unsigned_pending = false;
-      parse_payload(self, in);
-      return;
-    }
     store(self, in);
   };
   if (auto hit = self->state.ctx->tenants->find_by_org(*org)) {
@@ -153,6 +159,8 @@ void parse_payload(handler_ptr self, intake_ptr in) {
     fail(self, *in, errc::invalid_json, "JSON strings must not contain \\u0000");
     return;
   }
+  if (in->check_app_after_json && !check_app(self, *in, *in->app))
+    return;
   if (in->app)
     store(self, in);
   else

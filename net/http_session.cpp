@@ -47,6 +47,7 @@ namespace {
 
 /// Longest an actor may take to answer before the client gets a 503.
 constexpr auto request_timeout = std::chrono::seconds{30};
+constexpr auto webhook_timeout = std::chrono::milliseconds{4500};
 /// Longest a response write may take (a client that stops reading).
 constexpr auto write_timeout = std::chrono::seconds{30};
 /// Largest request header block.
@@ -400,7 +401,12 @@ private:
     if (!handler_)
       handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
     submit_request(handler_, std::move(r));
-    timer_.expires_after(request_timeout);
+    // Dialpad waits 5 s for a webhook's answer and retries only a 5xx: one
+    // that is not stored by then (a hung database, a slow key check) gets
+    // its 503 before Dialpad gives up; a late commit makes the retry a
+    // duplicate.
+    bool webhook = match_.result == route_match::kind::found && is_webhook(match_.target);
+    timer_.expires_after(webhook ? webhook_timeout : request_timeout);
     timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
                                                 this->shared_from_this(), serial_));
   }
@@ -642,13 +648,15 @@ private:
   }
 
   /// The CORS headers of every answer to an allowed origin. When the answer
-  /// depends on the origin (a list of origins, not `*`), every answer says
+  /// depends on the origin (named origins, with or without `*`), every answer says
   /// `Vary: Origin`, to an allowed origin or not, so that a shared cache
   /// never serves one origin's answer to another.
   template <class Response>
   void add_cors_headers(Response& res) {
     const auto& allowed = cfg().cors_allowed_origins;
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), "*") == allowed.end())
+    bool star_only = std::all_of(allowed.begin(), allowed.end(),
+                                 [](const std::string& o) { return o == "*"; });
+    if (!star_only) // (an empty list: no CORS at all)
       res.set(http::field::vary, "Origin");
     if (!cors_origin_)
       return;

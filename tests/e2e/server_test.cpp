@@ -591,6 +591,24 @@ TEST(server_binary, cors_preflight_and_headers_follow_the_allowed_origins) {
   EXPECT_EQ(no_origin.headers.count("access-control-allow-origin"), 0u);
   EXPECT_EQ(no_origin.headers["vary"], "Origin");
   EXPECT_EQ(s.stop(SIGTERM), 0);
+
+  // A named origin next to `*`: still answered by origin, so Vary too;
+  // `*` alone answers every origin alike, without Vary.
+  cti::test::server_process mixed{{{"CORS_ALLOWED_ORIGINS", "https://app.example.com,*"}}};
+  ASSERT_TRUE(mixed.start()) << mixed.output();
+  auto named = cti::test::http_request(mixed.port(), "GET", "/", {{"Origin", "https://app.example.com"}});
+  EXPECT_EQ(named.headers["access-control-allow-origin"], "https://app.example.com");
+  EXPECT_EQ(named.headers["vary"], "Origin");
+  auto any = cti::test::http_request(mixed.port(), "GET", "/", {{"Origin", "https://other.example.com"}});
+  EXPECT_EQ(any.headers["access-control-allow-origin"], "*");
+  EXPECT_EQ(any.headers["vary"], "Origin");
+  EXPECT_EQ(mixed.stop(SIGTERM), 0);
+  cti::test::server_process star{{{"CORS_ALLOWED_ORIGINS", "*"}}};
+  ASSERT_TRUE(star.start()) << star.output();
+  auto starred = cti::test::http_request(star.port(), "GET", "/", {{"Origin", "https://other.example.com"}});
+  EXPECT_EQ(starred.headers["access-control-allow-origin"], "*");
+  EXPECT_EQ(starred.headers.count("vary"), 0u);
+  EXPECT_EQ(star.stop(SIGTERM), 0);
 }
 
 TEST(server_binary, wrong_credentials_from_one_address_are_braked_with_429) {

@@ -264,6 +264,10 @@ TEST_F(webhook_test, unsigned_json_routed_by_org_id_is_401_unless_its_app_allows
     EXPECT_EQ(error_of(r), "invalid_json") << body;
     auto strict_r = post("/webhooks/dialpad", body, {{"x-dialpad-org-id", std::to_string(strict_org)}});
     EXPECT_EQ(strict_r.status, 401) << body << ": " << strict_r.body;
+    // A disabled app that takes unsigned webhooks: the JSON's 400 comes
+    // before the org-id tenant's 403.
+    auto disabled_r = post("/webhooks/dialpad", body, {{"x-dialpad-org-id", std::to_string(disabled_org)}});
+    EXPECT_EQ(disabled_r.status, 400) << body << ": " << disabled_r.body;
   }
   EXPECT_EQ(count_events(lenient), "1");
   for (const auto& a : {strict, disabled_strict, disabled})

@@ -632,6 +632,30 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
+// WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of
+// at least 1,000 (until the sixteenth session a page of 0, forever).
+TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
+  server_process s{{{"API_KEY_BCRYPT_COST", "4"},
+                    {"WS_REPLAY_MAX", "0"},
+                    {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "no replay");
+  auto key = cti::test::create_key_over_http(s.port(), app);
+  ws_client c{s.port(), "/ws?api_key=" + key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring("nr-" + std::to_string(i), 4000 + i, 5).dump())
+                .status,
+              200);
+  for (int64_t seq = 1; seq <= 3; ++seq) {
+    auto f = c.read(10s);
+    ASSERT_TRUE(f.has_value()) << "seq " << seq;
+    EXPECT_EQ(json::parse(*f)["seq"], seq);
+  }
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+}
+
 TEST(ws_shutdown, sessions_are_closed_with_1001) {
   server_process s{{{"API_KEY_BCRYPT_COST", "4"}}};
   ASSERT_TRUE(s.start()) << s.output();
