@@ -285,7 +285,11 @@ void attempt(hub_ptr self, const std::string& addr) {
                 attempt_failed(self, addr, "another link to " + name + " is up", false);
             },
             [self, addr](caf::error& err) {
-              attempt_failed(self, addr, "hello: " + caf::to_string(err), false);
+              // The peer refused our hello (our proof, or our name is
+              // linked already): `refused`, as when we refuse theirs.
+              auto code = errc_of(err);
+              attempt_failed(self, addr, "hello: " + caf::to_string(err),
+                             code == errc::unauthorized || code == errc::conflict);
             });
       },
       [self, addr](caf::error& err) {

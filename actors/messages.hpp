@@ -250,12 +250,15 @@ struct ws_filter {
   /// The operator console's view (internal secret, not the app's key): not
   /// closed when the app's key is revoked or the app disabled.
   bool internal = false;
+  /// The non-secret id of the key the session opened with (app sessions):
+  /// the tenant closes the session once the app's key is another one.
+  std::string key_id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ws_filter& x) {
   return f(caf::meta::type_name("ws_filter"), x.crm_user_id, x.events, x.has_since, x.since,
-           x.authorized_at, x.internal);
+           x.authorized_at, x.internal, x.key_id);
 }
 
 // -- database pool ------------------------------------------------------------

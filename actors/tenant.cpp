@@ -246,7 +246,14 @@ void catch_up(tenant_ptr self, int64_t upto) {
     });
 }
 
-/// Reads the app's stored stream position (apps.last_seq).
+/// The app's row as the tenant needs it.
+struct app_position {
+  int64_t last_seq = 0;  ///< apps.last_seq
+  std::string key_id;    ///< The current key's non-secret id ("" when none).
+  bool is_active = false;
+};
+
+/// Reads the app's stored stream position (apps.last_seq) and state.
 template <class Then, class Fail>
 void read_last_seq(tenant_ptr self, Then then, Fail fail) {
   db_query q;
@@ -256,18 +263,37 @@ void read_last_seq(tenant_ptr self, Then then, Fail fail) {
     .then(
       [then, fail](db_answer& ans) mutable {
         auto j = nlohmann::json::parse(ans.body, nullptr, false);
-        if (j.is_object() && j["last_seq"].is_number_integer())
-          then(j["last_seq"].get<int64_t>());
+        if (j.is_object() && j["last_seq"].is_number_integer() && j["key_id"].is_string()
+            && j["is_active"].is_boolean())
+          then(app_position{j["last_seq"].get<int64_t>(), j["key_id"].get<std::string>(),
+                            j["is_active"].get<bool>()});
         else
           fail(make_error(errc::internal, "unexpected stream position"));
       },
       [fail](caf::error& err) mutable { fail(err); });
 }
 
+/// Closes the sessions whose key is no longer the app's, or all of them
+/// when the app is disabled: a change this node did not hear of (it was
+/// cut off from the node that made it, or a DBA made it) still ends them
+/// within a check interval.
+void close_stale_sessions(tenant_ptr self, const app_position& app) {
+  for (const auto& sub : self->state.subscribers) {
+    if (sub.filter.internal)
+      continue;
+    if (!app.is_active)
+      self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1008},
+                 std::string{"app disabled"});
+    else if (sub.filter.key_id != app.key_id)
+      self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1008},
+                 std::string{"key revoked"});
+  }
+}
+
 /// Reads where the app's stream stands (retried until it succeeds).
 void load_position(tenant_ptr self) {
   read_last_seq(
-    self, [self](int64_t seq) { self->send(self, app_atom_v, seq); },
+    self, [self](const app_position& app) { self->send(self, app_atom_v, app.last_seq); },
     [self](const caf::error& err) {
       log::warn("tenant: stream position unknown, retrying",
                 {{"app_id", self->state.app_id}, {"error", message_of(err)}});
@@ -411,9 +437,10 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
           return;
         read_last_seq(
           self,
-          [self](int64_t last) {
+          [self](const app_position& app) {
+            close_stale_sessions(self, app);
             if (self->state.pending.empty())
-              catch_up(self, last);
+              catch_up(self, app.last_seq);
           },
           [](const caf::error&) {}); // the next check tries again
         return;

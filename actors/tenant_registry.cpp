@@ -225,6 +225,9 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
     },
     [=](mappings_atom, std::string& app_id) {
       to_peers(self, mappings_atom_v, app_id);
+      // Cached call answers carry crm_user_id from the mappings: on the
+      // node that made the change they went already; on a peer, now.
+      self->state.cache->bump(app_id);
       if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())
         self->send(it->second, invalidate_atom_v);
     },

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/http_handler_state.hpp"
+#include "domain/api_key.hpp"
 #include "domain/console_ticket.hpp"
 #include "domain/time_format.hpp"
 #include "domain/validation.hpp"
@@ -80,16 +81,21 @@ bool upgrade_filters(handler_ptr self, const api_request& req, nlohmann::json& a
   return true;
 }
 
-} // namespace
-
-void handle_ws_upgrade(handler_ptr self, const api_request& req) {
-  // The key first: a bad key is 401 whatever else is wrong with the request.
+/// The key a WebSocket upgrade presents: query `api_key`, else a header.
+const std::string* presented_key(const api_request& req) {
   const auto* key = req.query_param("api_key");
   if (key == nullptr)
     key = req.header("x-app-api-key");
   if (key == nullptr)
     key = req.header("x-api-key");
-  with_app_key(self, req, key, [self, req](const std::string& app_id) {
+  return key;
+}
+
+} // namespace
+
+void handle_ws_upgrade(handler_ptr self, const api_request& req) {
+  // The key first: a bad key is 401 whatever else is wrong with the request.
+  with_app_key(self, req, presented_key(req), [self, req](const std::string& app_id) {
     auto authorized_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now().time_since_epoch())
                            .count();
@@ -98,6 +104,8 @@ void handle_ws_upgrade(handler_ptr self, const api_request& req) {
       return;
     accepted["app_id"] = app_id;
     accepted["authorized_at"] = authorized_at;
+    if (const auto* key = presented_key(req))
+      accepted["key_id"] = api_key_id(*key);
     api_response resp;
     resp.serial = req.serial;
     resp.status = 101; // the session takes the connection over (net/ws_session)

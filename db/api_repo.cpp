@@ -1525,10 +1525,16 @@ db_answer dispatch(pqxx::transaction_base& tx, const db_query& q, const json& a)
     case query_kind::cluster_leave: return cluster_leave(tx, q);
     case query_kind::retention_run: break; // run_query: own transactions
     case query_kind::app_last_seq: {
-      auto res = tx.exec_params("SELECT last_seq FROM apps WHERE id = $1::uuid", q.app_id);
+      // Also the app's state, which the tenant's sessions depend on.
+      auto res = tx.exec_params("SELECT last_seq, COALESCE(api_key_id, ''), is_active FROM apps"
+                                " WHERE id = $1::uuid", q.app_id);
       if (res.empty())
         refuse(errc::not_found, "no such app");
-      return {200, "{\"last_seq\":" + std::to_string(res[0][0].as<int64_t>()) + "}", {}};
+      ojson j;
+      j["last_seq"] = res[0][0].as<int64_t>();
+      j["key_id"] = res[0][1].as<std::string>();
+      j["is_active"] = res[0][2].as<bool>();
+      return {200, dump(j), {}};
     }
   }
   refuse(errc::internal, "unknown query");

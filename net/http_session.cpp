@@ -458,6 +458,7 @@ private:
     if (j.contains("authorized_at") && j["authorized_at"].is_number_integer())
       f.authorized_at = j["authorized_at"].get<int64_t>();
     f.internal = j.value("internal", false);
+    f.key_id = j.value("key_id", std::string{});
     if (j.contains("since") && j["since"].is_number_integer()) {
       f.has_since = true;
       f.since = j["since"].get<int64_t>();

@@ -239,6 +239,32 @@ TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_
     EXPECT_EQ(calls(*n, new_key), 200);
 }
 
+// A user mapping changed through node 1 drops node 2's cached answers at
+// once: with answers cached for a minute, node 2 shows the new CRM user
+// only if the change's cluster message dropped them.
+TEST(cluster_cache, a_mapping_changed_on_one_node_drops_the_cached_answers_of_the_other) {
+  std::map<std::string, std::string> long_cache{{"API_RESPONSE_CACHE_MS", "60000"}};
+  auto a = start_node("map-a", "", long_cache);
+  auto b = start_node("map-b", seed_of(a), long_cache);
+  ASSERT_TRUE(wait_peers(a, 1) && wait_peers(b, 1));
+  auto [app, key] = app_with_key(a, "cluster mapping");
+  auto event = ring("map-1", 7301);
+  event["user_id"] = 42;
+  ASSERT_EQ(cti::test::post_signed_event(a.proc->port(), app, event.dump()).status, 200);
+  auto crm_on_b = [&, key = key] {
+    auto r = cti::test::http_request(b.proc->port(), "GET", "/api/calls/7301", {{"x-app-api-key", key}});
+    auto j = json::parse(r.body, nullptr, false);
+    return r.status == 200 ? j["crm_user_id"] : json("missing");
+  };
+  ASSERT_TRUE(cti::test::eventually([&] { return crm_on_b().is_null(); }, 10s)); // cached on b
+  auto mapped = cti::test::internal_call(a.proc->port(), "POST", "/internal/apps/" + app + "/users/map",
+                                         json{{"dialpad_user_id", 42}, {"crm_user_id", "crm_new"}}.dump());
+  ASSERT_EQ(mapped.status, 200) << mapped.body;
+  EXPECT_TRUE(cti::test::eventually([&] { return crm_on_b() == "crm_new"; }, 10s)) << crm_on_b();
+  EXPECT_EQ(b.proc->stop(SIGTERM), 0);
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
 TEST_F(cluster_test, a_console_ticket_from_node_1_opens_the_view_on_node_3_which_sees_node_1s_events) {
   auto [app, key] = app_with_key(*n1, "cluster console");
   // The ticket is asked of one node and used on another (a load balancer
@@ -347,6 +373,17 @@ TEST(cluster_names, a_second_node_claiming_a_linked_name_is_refused) {
   EXPECT_EQ(cluster_of(a)["peers"], 1);
   EXPECT_EQ(linked_since(), since) << "the live link was replaced";
   EXPECT_EQ(cluster_of(impostor)["peers"], 0);
+  // The impostor's own view says why: node a refused it.
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      auto view = cluster_of(impostor);
+      for (const auto& n : view["nodes"])
+        if (n["name"] == "name-a")
+          return n["status"] == "refused";
+      return false;
+    },
+    10s, 50ms))
+    << cluster_of(impostor).dump();
   for (auto* n : {&impostor, &b, &a})
     EXPECT_EQ(n->proc->stop(SIGTERM), 0);
 }

@@ -306,6 +306,34 @@ TEST_F(ws_test, key_rotation_and_disabling_close_sessions) {
   EXPECT_EQ(d->close_reason(), "app disabled");
 }
 
+// A key change or a disable this node did not hear of (made by a node it
+// was cut off from, or by a DBA: here, straight in the database) still
+// closes the sessions it ends, through the tenant's periodic check.
+TEST_F(ws_test, sessions_close_on_a_key_change_or_disable_the_node_did_not_hear_of) {
+  auto url = cti::test::database_url();
+  auto app = new_app();
+  auto key = new_key(app);
+  auto c = connect("?api_key=" + key);
+  ASSERT_EQ(next(*c)["type"], "welcome");
+  // Another key replaces it, in the database only.
+  cti::test::query_value(url, "UPDATE apps SET api_key_id = 'elsewhere-rotated' WHERE id = $1", {app});
+  EXPECT_FALSE(c->read(15s).has_value());
+  EXPECT_EQ(c->close_code(), 1008);
+  EXPECT_EQ(c->close_reason(), "key revoked");
+
+  auto app2 = new_app();
+  auto key2 = new_key(app2);
+  auto d = connect("?api_key=" + key2);
+  ASSERT_EQ(next(*d)["type"], "welcome");
+  // A session with the app's current key stays open through the checks.
+  ASSERT_TRUE(d->send(R"({"type":"ping"})"));
+  ASSERT_EQ(next(*d)["type"], "pong");
+  cti::test::query_value(url, "UPDATE apps SET is_active = false WHERE id = $1", {app2});
+  EXPECT_FALSE(d->read(15s).has_value());
+  EXPECT_EQ(d->close_code(), 1008);
+  EXPECT_EQ(d->close_reason(), "app disabled");
+}
+
 TEST_F(ws_test, lost_publish_is_filled_from_the_database) {
   auto app = new_app();
   auto key = new_key(app);
