@@ -76,6 +76,30 @@ json ring(const std::string& id, int64_t call, int64_t user) {
           {"timestamp", "2026-01-28T10:00:00Z"}};
 }
 
+/// Posts `n` rings (ids prefix-0.., calls first_call..) to `app`; true when
+/// every one got 200.
+bool post_rings(uint16_t port, const std::string& app, const std::string& prefix,
+                int64_t first_call, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto r = cti::test::post_signed_event(port, app, ring(prefix + std::to_string(i), first_call + i, 5).dump());
+    if (r.status != 200) {
+      ADD_FAILURE() << prefix << i << ": " << r.status << " " << r.body;
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Reads frames seq `from`..`to` from `c`, in that order (each within `wait`).
+void expect_seqs(ws_client& c, int64_t from, int64_t to, std::chrono::milliseconds wait = 5s) {
+  for (int64_t seq = from; seq <= to; ++seq) {
+    auto f = c.read(wait);
+    ASSERT_TRUE(f.has_value()) << "seq " << seq << ": close code "
+                               << (c.close_code() ? std::to_string(*c.close_code()) : "none");
+    EXPECT_EQ(json::parse(*f)["seq"], seq);
+  }
+}
+
 json step(const std::string& type, const std::string& id, int64_t call, const std::string& ts) {
   return {{"event_type", type}, {"event_id", id}, {"call_id", call}, {"timestamp", ts}};
 }
@@ -633,10 +657,7 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   auto app = cti::test::create_app_over_http(s.port(), "small queue");
   auto key = cti::test::create_key_over_http(s.port(), app);
   constexpr int n = 60;
-  for (int i = 0; i < n; ++i)
-    ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring("small-" + std::to_string(i), 3000 + i, 5).dump())
-                .status,
-              200);
+  ASSERT_TRUE(post_rings(s.port(), app, "small-", 3000, n));
   ASSERT_TRUE(cti::test::eventually(
     [&] {
       // The welcome names the app's last seq.
@@ -648,12 +669,7 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   ws_client c{s.port(), "/ws?api_key=" + key + "&since=0"};
   ASSERT_TRUE(c.open());
   ASSERT_TRUE(c.read(5s).has_value()); // welcome
-  for (int64_t seq = 1; seq <= n; ++seq) {
-    auto f = c.read(5s);
-    ASSERT_TRUE(f.has_value()) << "seq " << seq << ": close code "
-                               << (c.close_code() ? std::to_string(*c.close_code()) : "none");
-    EXPECT_EQ(json::parse(*f)["seq"], seq);
-  }
+  expect_seqs(c, 1, n);
   EXPECT_EQ(json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
                                                                               ["dropped_slow_consumers"],
             0);
@@ -672,15 +688,8 @@ TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
   ws_client c{s.port(), "/ws?api_key=" + key};
   ASSERT_TRUE(c.open());
   ASSERT_TRUE(c.read(5s).has_value()); // welcome
-  for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring("nr-" + std::to_string(i), 4000 + i, 5).dump())
-                .status,
-              200);
-  for (int64_t seq = 1; seq <= 3; ++seq) {
-    auto f = c.read(10s);
-    ASSERT_TRUE(f.has_value()) << "seq " << seq;
-    EXPECT_EQ(json::parse(*f)["seq"], seq);
-  }
+  ASSERT_TRUE(post_rings(s.port(), app, "nr-", 4000, 3));
+  expect_seqs(c, 1, 3, 10s);
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
