@@ -76,6 +76,7 @@ bool check_app(handler_ptr self, const intake& in, const app_info& app) {
 
 void store(handler_ptr self, intake_ptr in);
 void parse_payload(handler_ptr self, intake_ptr in);
+void checked_object(handler_ptr self, intake_ptr in);
 
 /// The org id of the `x-dialpad-org-id` header, if it names one.
 std::optional<int64_t> header_org_id(const intake& in) {
@@ -115,7 +116,10 @@ void route_by_org(handler_ptr self, intake_ptr in) {
       in->unsigned_pending = false;
       in->check_app_after_json = true;
       in->app = std::move(app);
-      parse_payload(self, in);
+      if (in->parsed) // routed by the payload's org id: parsed already
+        checked_object(self, in);
+      else
+        parse_payload(self, in);
       return;
     }
     if (!check_app(self, *in, app))
@@ -155,6 +159,12 @@ void parse_payload(handler_ptr self, intake_ptr in) {
     return;
   }
   in->parsed = true;
+  checked_object(self, in);
+}
+
+/// Step 3, its end: the parsed object's own checks, then the app's state
+/// (when it waited for the JSON), then storing or the org-id routing.
+void checked_object(handler_ptr self, intake_ptr in) {
   if (!in->unsigned_pending && contains_nul(in->payload)) {
     fail(self, *in, errc::invalid_json, "JSON strings must not contain \\u0000");
     return;

@@ -100,6 +100,28 @@ void expect_seqs(ws_client& c, int64_t from, int64_t to, std::chrono::millisecon
   }
 }
 
+/// A server of a test's own (its settings plus a cheap bcrypt), with one
+/// app and that app's key.
+struct own_server {
+  server_process proc;
+  std::string app;
+  std::string key;
+
+  explicit own_server(std::map<std::string, std::string> env)
+    : proc{(env.emplace("API_KEY_BCRYPT_COST", "4"), std::move(env))} {}
+
+  /// Starts the server, then creates the app (named `name`) and its key.
+  bool start(const std::string& name) {
+    if (!proc.start())
+      return false;
+    app = cti::test::create_app_over_http(proc.port(), name);
+    key = cti::test::create_key_over_http(proc.port(), app);
+    return !app.empty() && !key.empty();
+  }
+
+  uint16_t port() const { return proc.port(); }
+};
+
 json step(const std::string& type, const std::string& id, int64_t call, const std::string& ts) {
   return {{"event_type", type}, {"event_id", id}, {"call_id", call}, {"timestamp", ts}};
 }
@@ -594,12 +616,10 @@ TEST_F(ws_test, two_hundred_connections_each_get_each_event_once) {
 // not closed. The test hook holds each replay read for 2 s, so live events
 // come first. (Until the sixteenth session it was closed with 1013.)
 TEST(ws_replay_overflow, live_events_past_the_bound_during_a_replay_are_read_back) {
-  server_process s{{{"API_KEY_BCRYPT_COST", "4"},
-                    {"WS_MAX_QUEUED_MESSAGES", "2"},
-                    {"CTI_TEST_REPLAY_HOLD_MS", "2000"}}};
-  ASSERT_TRUE(s.start()) << s.output();
-  auto app = cti::test::create_app_over_http(s.port(), "overflow");
-  auto key = cti::test::create_key_over_http(s.port(), app);
+  own_server s{{{"WS_MAX_QUEUED_MESSAGES", "2"}, {"CTI_TEST_REPLAY_HOLD_MS", "2000"}}};
+  ASSERT_TRUE(s.start("overflow")) << s.proc.output();
+  const auto& app = s.app;
+  const auto& key = s.key;
   auto dropped = [&] {
     return json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
                                                                                 ["dropped_slow_consumers"]
@@ -646,16 +666,16 @@ TEST(ws_replay_overflow, live_events_past_the_bound_during_a_replay_are_read_bac
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(json::parse(*pong)["type"], "pong");
   EXPECT_EQ(dropped(), 0);
-  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
 // A small queue bound closes clients that do not read, not a reader that
 // gets a replay at once: 60 replayed frames to a client with a bound of 2.
 TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
-  server_process s{{{"API_KEY_BCRYPT_COST", "4"}, {"WS_MAX_QUEUED_MESSAGES", "2"}}};
-  ASSERT_TRUE(s.start()) << s.output();
-  auto app = cti::test::create_app_over_http(s.port(), "small queue");
-  auto key = cti::test::create_key_over_http(s.port(), app);
+  own_server s{{{"WS_MAX_QUEUED_MESSAGES", "2"}}};
+  ASSERT_TRUE(s.start("small queue")) << s.proc.output();
+  const auto& app = s.app;
+  const auto& key = s.key;
   constexpr int n = 60;
   ASSERT_TRUE(post_rings(s.port(), app, "small-", 3000, n));
   ASSERT_TRUE(cti::test::eventually(
@@ -673,24 +693,22 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   EXPECT_EQ(json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
                                                                               ["dropped_slow_consumers"],
             0);
-  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
 // WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of
 // at least 1,000 (until the sixteenth session a page of 0, forever).
 TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
-  server_process s{{{"API_KEY_BCRYPT_COST", "4"},
-                    {"WS_REPLAY_MAX", "0"},
-                    {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}}};
-  ASSERT_TRUE(s.start()) << s.output();
-  auto app = cti::test::create_app_over_http(s.port(), "no replay");
-  auto key = cti::test::create_key_over_http(s.port(), app);
+  own_server s{{{"WS_REPLAY_MAX", "0"}, {"CTI_TEST_DROP_PUBLISH_SEQ", "2"}}};
+  ASSERT_TRUE(s.start("no replay")) << s.proc.output();
+  const auto& app = s.app;
+  const auto& key = s.key;
   ws_client c{s.port(), "/ws?api_key=" + key};
   ASSERT_TRUE(c.open());
   ASSERT_TRUE(c.read(5s).has_value()); // welcome
   ASSERT_TRUE(post_rings(s.port(), app, "nr-", 4000, 3));
   expect_seqs(c, 1, 3, 10s);
-  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
 TEST(ws_shutdown, sessions_are_closed_with_1001) {
