@@ -15,6 +15,7 @@
 #include "domain/pagination.hpp"
 #include "domain/phone.hpp"
 #include "domain/time_format.hpp"
+#include "domain/url.hpp"
 #include "domain/uuid.hpp"
 #include "domain/validation.hpp"
 #include "domain/webhook_intake.hpp"
@@ -187,12 +188,18 @@ void voicemail_endpoint(handler_ptr self, const api_request& req, const std::str
     args["callback_status"] = *it;
   }
   if (auto it = body->find("crm_task_id"); it != body->end()) {
-    if (!(it->is_null()
-          || (it->is_string() && is_valid_label(it->get_ref<const std::string&>(), max_crm_id_length)))) {
-      reply_bad_request(self, req, "crm_task_id must be a non-blank string of at most 255 characters, or null");
+    // A CRM's task id may be a number: kept as its decimal text (served as a string).
+    if (it->is_number_integer()) {
+      args["crm_task_id"] = it->dump();
+    } else if (it->is_null()
+               || (it->is_string() && is_valid_label(it->get_ref<const std::string&>(), max_crm_id_length))) {
+      args["crm_task_id"] = *it;
+    } else {
+      reply_bad_request(self, req,
+                        "crm_task_id must be a non-blank string of at most 255 characters, an integer,"
+                        " or null");
       return;
     }
-    args["crm_task_id"] = *it;
   }
   if (args.empty()) {
     reply_bad_request(self, req, "callback_status or crm_task_id is required");
@@ -211,9 +218,10 @@ void screen_pop(handler_ptr self, const api_request& req, const std::string& app
     return;
   }
   auto uri = body->find("screen_pop_uri");
-  if (uri == body->end() || !uri->is_string() || uri->get_ref<const std::string&>().empty()
-      || uri->get_ref<const std::string&>().size() > 2048) {
-    reply_bad_request(self, req, "screen_pop_uri must be a URI of at most 2048 characters");
+  if (uri == body->end() || !uri->is_string() || !is_screen_pop_uri(uri->get_ref<const std::string&>())) {
+    reply_bad_request(self, req,
+                      "screen_pop_uri must be an absolute URI (scheme:…, no spaces) of at most 2048"
+                      " characters");
     return;
   }
   auto serial = req.serial;

@@ -395,10 +395,14 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
     [self](refresh_atom, uint64_t generation) {
       auto& st = self->state;
       if (generation == 0) {
-        // Asked to read the connection again (it was connected anew).
+        // Asked to read the connection again (it changed). While a load or
+        // a refresh runs, asked again shortly: what it read may be older
+        // than the change.
         if (!st.busy) {
           ++st.timer; // forget the pending timer
           load(self);
+        } else {
+          self->delayed_send(self, std::chrono::milliseconds{200}, refresh_atom_v, uint64_t{0});
         }
         return;
       }
@@ -781,6 +785,11 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       }
       if (!sealed_hex.empty())
         deauthorize(self, app, environment, sealed_hex);
+    },
+    [self](invalidate_atom, const std::string& app) {
+      auto& refreshers = self->state.refreshers;
+      if (auto it = refreshers.find(app); it != refreshers.end())
+        self->send(it->second, refresh_atom_v, uint64_t{0});
     },
     [self](sync_atom, const std::string& app, const std::string& job, int64_t since_us) {
       log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});

@@ -14,6 +14,7 @@
 #include "domain/metrics.hpp"
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
+#include "domain/validation.hpp"
 
 namespace cti {
 
@@ -46,8 +47,12 @@ bool wants_prometheus(const api_request& req) {
   if (auto f = req.query_param("format"))
     return *f == "prometheus";
   auto accept = req.header("accept");
-  return accept != nullptr && accept->find("text/plain") != std::string::npos
-         && accept->find("application/json") == std::string::npos;
+  if (accept == nullptr)
+    return false;
+  // Media types are case-insensitive (RFC 9110 8.3.1).
+  auto lower = ascii_lower(*accept);
+  return lower.find("text/plain") != std::string::npos
+         && lower.find("application/json") == std::string::npos;
 }
 
 void handle_metrics(handler_ptr self, const api_request& req) {

@@ -792,6 +792,11 @@ using dialpad_actor = caf::typed_actor<
   /// access token at Dialpad, best effort (app id, environment, sealed
   /// access token as hex, empty when it had none).
   caf::reacts_to<stop_atom, std::string, std::string, std::string>,
+  /// Something about the app changed, here or on another node (the
+  /// registry passes on every invalidation): a running refresher reads
+  /// the connection again, so a disconnect or a new connection made
+  /// through another node stops the old token being used.
+  caf::reacts_to<invalidate_atom, std::string>,
   /// Runs call-history sync job (app, job id, since as epoch µs), already
   /// recorded as running in the connection row.
   caf::reacts_to<sync_atom, std::string, std::string, int64_t>,

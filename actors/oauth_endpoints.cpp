@@ -25,7 +25,10 @@ using json = nlohmann::json;
 
 bool accepts(const api_request& req, std::string_view type) {
   const auto* accept = req.header("accept");
-  return accept != nullptr && accept->find(type) != std::string::npos;
+  if (accept == nullptr)
+    return false;
+  // Media types are case-insensitive (RFC 9110 8.3.1); `type` is lowercase.
+  return ascii_lower(*accept).find(type) != std::string::npos;
 }
 
 std::string html_escape(std::string_view s) {

@@ -264,6 +264,8 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
         l.stale = true;
       for (auto& [fp, l] : st.by_key)
         l.stale = true;
+      if (st.settings.dialpad)
+        self->send(st.settings.dialpad, invalidate_atom_v, id);
       to_peers(self, invalidate_atom_v, id);
       return true;
     },

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/tenant_cache.hpp"
@@ -34,6 +35,9 @@ struct tenant_registry_settings {
   /// this seq, to show that the tenant fills the gap from the database.
   /// 0: off.
   int64_t drop_publish_seq = 0;
+  /// The node's Dialpad actor: told of every invalidation (this node's and
+  /// the peers'), so its refreshers read a changed connection again.
+  dialpad_actor dialpad;
   /// Session connections, for the tenants' direct fan-out.
   std::shared_ptr<ws_sink_directory> sinks;
   /// WS_MAX_QUEUED_MESSAGES.

@@ -416,6 +416,7 @@ int main(int argc, char** argv) {
     rs.replay_max = cfg.ws_replay_max;
     rs.sinks = ctx->ws_sinks;
     rs.max_queued = static_cast<std::size_t>(cfg.ws_max_queued_messages);
+    rs.dialpad = ctx->dialpad;
     if (const char* drop = std::getenv("CTI_TEST_DROP_PUBLISH_SEQ"))
       rs.drop_publish_seq = std::atoll(drop); // tests only: see tenant_registry_settings
     if (const char* hold = std::getenv("CTI_TEST_REPLAY_HOLD_MS"))

@@ -325,10 +325,18 @@ pqxx::row upsert_connection(pqxx::transaction_base& tx, const db_query& q,
 
 db_answer dialpad_put(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   require_app(tx, q.app_id, true);
-  auto existing = tx.exec_params("SELECT 1 FROM dialpad_connections WHERE app_id = $1::uuid"
-                                 " FOR UPDATE", q.app_id);
+  auto existing = tx.exec_params("SELECT environment, (access_token_sealed IS NOT NULL"
+                                 " OR refresh_token_sealed IS NOT NULL) FROM dialpad_connections"
+                                 " WHERE app_id = $1::uuid FOR UPDATE", q.app_id);
   auto org = arg_int(a, "dialpad_org_id");
   auto env = arg_text(a, "environment");
+  // Tokens belong to the environment that issued them: refreshes and screen
+  // pops would go to the other one with them.
+  if (env && !existing.empty() && existing[0][1].as<bool>()
+      && *env != existing[0][0].as<std::string>())
+    refuse(errc::conflict, "the connection holds Dialpad tokens of the "
+                             + existing[0][0].as<std::string>()
+                             + " environment; disconnect it (DELETE) before changing environment");
   auto secret = arg_text(a, "webhook_secret_sealed");
   auto unsigned_ok = arg_bool(a, "allow_unsigned_webhooks");
   if (existing.empty() && !org)
@@ -656,31 +664,46 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
                    row[0].as<std::string>(), payload.dump(-1, ' ', false, json::error_handler_t::replace));
     ++redacted;
   }
-  // A message kept by the deletes (the number is not its from/to) may
-  // still write it: in its text, or as a further recipient in its stored
-  // copy of the event (only the first recipient is a column). Redacted as
-  // the payloads are.
-  auto kept_messages = tx.exec_params(
-    "SELECT id, text, raw_payload::text FROM messages WHERE app_id = $1::uuid"
-    " AND regexp_replace(COALESCE(text, '') || COALESCE(raw_payload::text, ''), '[^0-9]', '', 'g')"
-    " LIKE '%' || $2 || '%' FOR UPDATE",
-    q.app_id, digits);
-  for (const auto& row : kept_messages) {
-    json text = row[1].is_null() ? json(nullptr) : json(row[1].as<std::string>());
-    json raw = row[2].is_null() ? json(nullptr) : json::parse(row[2].c_str(), nullptr, false);
-    bool text_changed = text.is_string() && redact_phone(text, number);
-    bool raw_changed = raw.is_structured() && redact_phone(raw, number);
-    if (!text_changed && !raw_changed)
-      continue;
-    sql_params mp;
-    mp.text(row[0].as<std::string>())
-      .text(text.is_string() ? std::optional<std::string>{text.get<std::string>()} : std::nullopt)
-      .text(raw.is_structured()
-              ? std::optional<std::string>{raw.dump(-1, ' ', false, json::error_handler_t::replace)}
-              : std::nullopt);
-    tx.exec_params("UPDATE messages SET text = $2, raw_payload = $3::jsonb WHERE id = $1::uuid",
-                   mp.dynamic());
-  }
+  // A record kept by the deletes (the number is not its from/to) may still
+  // write it: a message in its text, or as a further recipient in its
+  // stored copy of the event (only the first recipient is a column); a
+  // voicemail in its transcript ("call me back at …"); a call in its stored
+  // copy of the event (a note, another party). Redacted as the payloads
+  // are; a text column (`text_col`, may be empty) and a jsonb one
+  // (`json_col`, may be empty) per table.
+  auto redact_kept = [&](const std::string& table, const std::string& text_col,
+                         const std::string& json_col) {
+    auto text_sql = text_col.empty() ? std::string{"NULL::text"} : text_col;
+    auto json_sql = json_col.empty() ? std::string{"NULL::text"} : json_col + "::text";
+    auto kept = tx.exec_params(
+      "SELECT id, " + text_sql + ", " + json_sql + " FROM " + table + " WHERE app_id = $1::uuid"
+      " AND regexp_replace(COALESCE(" + text_sql + ", '') || COALESCE(" + json_sql
+        + ", ''), '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
+      q.app_id, digits);
+    for (const auto& row : kept) {
+      json text = row[1].is_null() ? json(nullptr) : json(row[1].as<std::string>());
+      json raw = row[2].is_null() ? json(nullptr) : json::parse(row[2].c_str(), nullptr, false);
+      bool text_changed = text.is_string() && redact_phone(text, number);
+      bool raw_changed = raw.is_structured() && redact_phone(raw, number);
+      if (!text_changed && !raw_changed)
+        continue;
+      sql_params kp;
+      kp.text(row[0].as<std::string>());
+      std::string set;
+      if (text_changed) {
+        kp.text(text.get<std::string>());
+        set = text_col + " = $2";
+      }
+      if (raw_changed) {
+        kp.text(raw.dump(-1, ' ', false, json::error_handler_t::replace));
+        set += (set.empty() ? "" : ", ") + json_col + " = $" + (text_changed ? "3" : "2") + "::jsonb";
+      }
+      tx.exec_params("UPDATE " + table + " SET " + set + " WHERE id = $1::uuid", kp.dynamic());
+    }
+  };
+  redact_kept("messages", "text", "raw_payload");
+  redact_kept("voicemails", "transcript", "");
+  redact_kept("calls", "", "raw_payload");
   // What was pushed for those events holds the number too: forgotten (a
   // replay then rebuilds them from the redacted event, without the erased
   // records). The payloads' coarse filter, and every frame that shows an

@@ -142,6 +142,21 @@ std::vector<prepared_statement> events_repo_statements() {
      "SELECT (SELECT count(*) FROM webhook_events WHERE state = 'pending'),"
      " (SELECT count(*) FROM webhook_events WHERE state = 'dead')"},
     {"event_find", "SELECT " + event_columns + ", payload::text FROM webhook_events WHERE id = $1::uuid"},
+    // Replaying an event that took a seq: its number stays in the stream,
+    // held by a copy of the event as it was applied (what was pushed then),
+    // and the event itself goes back to the queue without one. Two
+    // statements: the copy cannot take the seq while the event still holds
+    // it (the unique index is checked row by row).
+    {"event_release_seq",
+     "UPDATE webhook_events w SET seq = NULL, published = NULL"
+     " FROM (SELECT id, seq, published FROM webhook_events WHERE id = $1::uuid AND seq IS NOT NULL"
+     " FOR UPDATE) AS old WHERE w.id = old.id RETURNING old.seq, old.published"},
+    {"event_keep_stream_slot",
+     "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at,"
+     " state, processed_at, outcome, attempts, seq, published, redacted_at)"
+     " SELECT app_id, 'replayed:' || id || ':' || $2::bigint, event_type, payload, format, received_at,"
+     " 'processed', COALESCE(processed_at, received_at), 'applied', GREATEST(attempts, 1), $2::bigint, $3,"
+     " redacted_at FROM webhook_events WHERE id = $1::uuid"},
     {"event_replay",
      "WITH r AS (UPDATE webhook_events SET state = 'pending', outcome = NULL, processed_at = NULL,"
      " attempts = 0, last_error = NULL, next_attempt_at = now() WHERE id = $1::uuid"
@@ -194,6 +209,12 @@ std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::st
 
 std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id,
                                          const std::string& actor, const std::string& request_id) {
+  auto released = tx.exec_prepared("event_release_seq", id);
+  if (!released.empty()) {
+    const auto& r = released[0];
+    tx.exec_prepared("event_keep_stream_slot", id, r[0].as<int64_t>(),
+                     r[1].is_null() ? nullptr : r[1].c_str());
+  }
   auto res = tx.exec_prepared("event_replay", id);
   if (res.empty())
     return std::nullopt;

@@ -368,7 +368,10 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   report.claimed = static_cast<uint32_t>(claimed.size());
   if (claimed.empty())
     return report; // the read-only transaction just ends
-  const timestamp now{std::chrono::microseconds{claimed[0][5].as<int64_t>()}};
+  // Whole milliseconds, like event times (see representable() in
+  // event_model.cpp): a record stamped with it lists in the order shown.
+  const int64_t now_us = claimed[0][5].as<int64_t>();
+  const timestamp now{std::chrono::microseconds{now_us - now_us % 1000}};
   // The next round may start after this one's last event, but never after
   // an event this one left for later, nor within the visibility margin.
   position next{claimed[claimed.size() - 1][6].as<int64_t>(),

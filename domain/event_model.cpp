@@ -66,13 +66,16 @@ std::optional<int64_t> first_int(const json& j, std::initializer_list<const char
 /// (1970 to the end of year 9999, UTC): an RFC 3339 time with an offset can
 /// fall outside it ("0000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00"), and
 /// such a time stored on a call could not be written as RFC 3339 again.
+/// Truncated to the millisecond: times are served with milliseconds, and
+/// lists ordered by a time break its ties by id, which must hold for the
+/// times a client sees (a seed `timestamp` may carry more digits).
 std::optional<timestamp> representable(std::optional<timestamp> t) {
   if (!t)
     return t;
   auto us = t->time_since_epoch().count();
   if (us < 0 || us > max_epoch_ms * 1000 + 999)
     return std::nullopt;
-  return t;
+  return timestamp{std::chrono::microseconds{us - us % 1000}};
 }
 
 /// Epoch milliseconds (integer, numeric string or finite float) as a timestamp.
@@ -83,7 +86,7 @@ std::optional<timestamp> epoch_ms_of(const json* v) {
     double d = v->get<double>();
     if (!std::isfinite(d) || d < 0 || d > static_cast<double>(max_epoch_ms))
       return std::nullopt;
-    return timestamp{std::chrono::microseconds{std::llround(d * 1000.0)}};
+    return timestamp{std::chrono::microseconds{static_cast<int64_t>(std::floor(d)) * 1000}};
   }
   auto ms = json_int64(*v);
   if (!ms || *ms < 0 || *ms > max_epoch_ms)

@@ -21,6 +21,24 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 
 } // namespace
 
+bool is_screen_pop_uri(std::string_view uri, std::size_t max) {
+  if (uri.empty() || uri.size() > max)
+    return false;
+  for (unsigned char c : uri)
+    if (c <= 0x20 || c == 0x7f)
+      return false;
+  auto colon = uri.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon + 1 == uri.size()
+      || !std::isalpha(static_cast<unsigned char>(uri[0])))
+    return false;
+  auto scheme = uri.substr(0, colon);
+  for (unsigned char c : scheme)
+    if (!(std::isalnum(c) || c == '+' || c == '-' || c == '.'))
+      return false;
+  auto s = lower(scheme);
+  return s != "javascript" && s != "vbscript" && s != "data";
+}
+
 bool is_loopback_host(std::string_view host) {
   auto l = lower(host);
   if (l == "localhost" || l == "[::1]" || l == "::1")

@@ -28,6 +28,12 @@ std::optional<url_parts> parse_http_url(std::string_view url);
 /// without brackets). A name like `127.evil.com` is not loopback.
 bool is_loopback_host(std::string_view host);
 
+/// A URI Dialpad can be asked to open (screen pop): at most `max` bytes, an
+/// RFC 3986 scheme followed by `:` and at least one more character, no
+/// whitespace or control character anywhere, and not a script scheme
+/// (`javascript:`, `vbscript:`, `data:`).
+bool is_screen_pop_uri(std::string_view uri, std::size_t max = 2048);
+
 /// Percent-encodes every byte outside RFC 3986's unreserved set
 /// (`A-Z a-z 0-9 - . _ ~`), uppercase hex.
 std::string percent_encode(std::string_view s);

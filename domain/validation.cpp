@@ -108,4 +108,12 @@ bool is_callback_status(std::string_view s) {
   return s == "pending" || s == "in_progress" || s == "done";
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 } // namespace cti

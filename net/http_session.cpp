@@ -33,6 +33,7 @@
 #include "domain/uuid.hpp"
 #include "net/error_response.hpp"
 #include "net/router.hpp"
+#include "net/tcp_progress.hpp"
 #include "net/ws_handshake.hpp"
 #include "net/ws_session.hpp"
 
@@ -531,12 +532,31 @@ private:
 
   // While a stream waits for its producer no asio operation is pending, so
   // this timer keeps the session alive, and closes a stream whose producer
-  // went silent.
-  void arm_stream_watchdog() {
-    timer_.expires_after(request_timeout);
+  // sent nothing more for one interval (30 s). While a chunk is being
+  // written, it closes the stream only once its client acknowledged nothing
+  // for four intervals: a slow reader is never cut, however long one chunk
+  // takes (a socket becomes writable again only once about a third of its
+  // send buffer drained: at a few KB/s, minutes), and a reader's progress
+  // shows only as TCP window updates, one per segment size it read (64 KiB
+  // on loopback).
+  void arm_stream_watchdog(bool progressed = true) {
+    if (progressed)
+      stream_progress_at_ = std::chrono::steady_clock::now();
+    stream_acked_ = tcp_bytes_acked(lowest().socket().native_handle());
+    timer_.expires_after(shared_->stream_watchdog);
     timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->phase_ != phase::streaming)
         return;
+      if (self->chunk_writing_) {
+        auto acked = tcp_bytes_acked(self->lowest().socket().native_handle());
+        bool moved = acked && self->stream_acked_ && *acked > *self->stream_acked_;
+        if (moved
+            || std::chrono::steady_clock::now() - self->stream_progress_at_
+                 < 4 * self->shared_->stream_watchdog) {
+          self->arm_stream_watchdog(moved);
+          return;
+        }
+      }
       log::warn("streamed response stalled, closing", {{"request_id", self->request_id_}});
       self->do_close();
       self->pump_chunks();
@@ -562,7 +582,9 @@ private:
     chunks_.pop_front();
     auto shared_cb = std::make_shared<std::function<void(bool)>>(std::move(cb));
     bool last = current_chunk_.last;
-    lowest().expires_after(write_timeout);
+    // No deadline on the write itself: the stream watchdog (armed when the
+    // previous write ended) closes a stream whose client stopped reading.
+    lowest().expires_never();
     auto after_data = [self = this->shared_from_this(), shared_cb, last](beast::error_code ec,
                                                                   std::size_t) {
       if (ec || !last) {
@@ -573,7 +595,6 @@ private:
         self->on_chunk_written(ec, shared_cb, true);
         return;
       }
-      self->lowest().expires_after(write_timeout);
       asio::async_write(self->stream_, http::make_chunk_last(),
                         [self, shared_cb](beast::error_code ec2, std::size_t) {
                           self->on_chunk_written(ec2, shared_cb, true);
@@ -810,6 +831,10 @@ private:
   }
 
   Stream stream_;
+  /// What the client had acknowledged when the stream watchdog was armed.
+  std::optional<uint64_t> stream_acked_;
+  /// When the stream last moved (a chunk written, or the client acknowledged more).
+  std::chrono::steady_clock::time_point stream_progress_at_{};
   beast::flat_buffer buffer_;
   std::shared_ptr<server_shared> shared_;
   asio::steady_timer timer_;

@@ -4,6 +4,8 @@
 // sessions. Includes Boost.Asio, so only net/*.cpp include it.
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -38,8 +40,15 @@ struct server_shared {
   /// (HTTPS, WSS). Null: plain HTTP.
   std::shared_ptr<boost::asio::ssl::context> tls;
 
+  /// How long a streamed answer may go without progress: its producer
+  /// sending nothing more, or its client acknowledging nothing more (30 s;
+  /// tests shorten it with CTI_TEST_STREAM_WATCHDOG_MS).
+  std::chrono::milliseconds stream_watchdog{30000};
+
   server_shared(caf::actor_system& s, std::shared_ptr<const node_context> c)
     : sys(s), ctx(std::move(c)) {
+    if (const char* v = std::getenv("CTI_TEST_STREAM_WATCHDOG_MS"); v && std::atoll(v) > 0)
+      stream_watchdog = std::chrono::milliseconds{std::atoll(v)};
   }
 
   /// Registers a live connection.

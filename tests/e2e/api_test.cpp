@@ -3,9 +3,17 @@
 // path, key rotation taking effect at once, and one bcrypt per key.
 
 #include <csignal>
+#include <cstring>
 #include <future>
 #include <random>
 #include <set>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -616,6 +624,14 @@ TEST_F(api_test, voicemails_and_messages) {
   EXPECT_EQ(body_of(p)["crm_task_id"], "TASK-1");
   EXPECT_EQ(body_of(app_call(key, "GET", "/api/voicemails?callback_status=pending"))["data"].size(), 0u);
   EXPECT_EQ(app_call(key, "PATCH", "/api/voicemails/" + id, R"({"callback_status":"maybe"})").status, 400);
+  // A numeric task id is kept as its decimal text; other types are refused.
+  auto numeric = app_call(key, "PATCH", "/api/voicemails/" + id, R"({"crm_task_id":12345})");
+  ASSERT_EQ(numeric.status, 200) << numeric.body;
+  EXPECT_EQ(body_of(numeric)["crm_task_id"], "12345");
+  for (const auto* bad : {R"({"crm_task_id":1.5})", R"({"crm_task_id":true})", R"({"crm_task_id":" "})",
+                          R"({"crm_task_id":["a"]})"})
+    EXPECT_EQ(app_call(key, "PATCH", "/api/voicemails/" + id, bad).status, 400) << bad;
+  EXPECT_EQ(body_of(app_call(key, "GET", "/api/voicemails/" + id))["crm_task_id"], "12345");
   EXPECT_EQ(app_call(key, "GET", "/api/voicemails/" + id).status, 200);
 
   auto msgs = body_of(app_call(key, "GET", "/api/messages"));
@@ -673,6 +689,19 @@ TEST_F(api_test, screen_pop_without_a_connected_account_is_409) {
   auto r = app_call(key, "POST", "/api/screen-pop", R"({"dialpad_user_id":1,"screen_pop_uri":"https://crm/x"})");
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(app_call(key, "POST", "/api/screen-pop", R"({"screen_pop_uri":"https://crm/x"})").status, 400);
+  // A URI that is no URI is refused before the account is looked at.
+  for (const auto* uri : {R"("")", R"("   ")", R"("not a uri")", R"("https://x\n")",
+                          R"("https://exa mple.com")", R"x("javascript:alert(1)")x", R"("x")",
+                          R"(":nothing")", R"("1http://x")", R"(42)"}) {
+    auto bad = app_call(key, "POST", "/api/screen-pop",
+                        std::string{R"({"dialpad_user_id":1,"screen_pop_uri":)"} + uri + "}");
+    EXPECT_EQ(bad.status, 400) << uri;
+    EXPECT_NE(bad.body.find("screen_pop_uri"), std::string::npos) << bad.body;
+  }
+  EXPECT_EQ(app_call(key, "POST", "/api/screen-pop",
+                     R"({"dialpad_user_id":1,"screen_pop_uri":"salesforce:lead/00Q1"})")
+              .status,
+            409);
 }
 
 TEST_F(api_test, webhook_routed_by_app_key_header) {
@@ -763,6 +792,86 @@ TEST_F(api_test, head_of_the_export_sends_headers_only) {
   auto next = c.read_response(std::chrono::seconds{5});
   EXPECT_EQ(next.status, 200) << next.error;
   EXPECT_EQ(next.body, R"({"message":"CTI Server is running"})");
+}
+
+/// An HTTP/1.0 export of `key`'s calls read by a client that pauses for
+/// `pause` once the first bytes arrived, then reads at full speed to the
+/// close (within `deadline` after the pause); answers the CSV lines
+/// received.
+std::size_t export_lines_read_with_a_pause(uint16_t port, const std::string& key,
+                                           std::chrono::milliseconds pause,
+                                           std::chrono::milliseconds deadline) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ADD_FAILURE() << "connect: " << std::strerror(errno);
+    if (fd >= 0)
+      ::close(fd);
+    return 0;
+  }
+  auto req = "GET /api/calls/export HTTP/1.0\r\nx-app-api-key: " + key + "\r\n\r\n";
+  EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string data;
+  char buf[65536];
+  bool paused = false;
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0)
+      continue;
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+      break;
+    data.append(buf, static_cast<std::size_t>(n));
+    if (!paused) {
+      paused = true;
+      // The behaviour under test: a client that reads nothing for a while
+      // (the server's buffers fill, its write waits), not a synchronisation.
+      std::this_thread::sleep_for(pause);
+      end = std::chrono::steady_clock::now() + deadline;
+    }
+  }
+  ::close(fd);
+  auto head_end = data.find("\r\n\r\n");
+  if (head_end == std::string::npos)
+    return 0;
+  std::size_t lines = 0;
+  for (auto at = data.find("\r\n", head_end + 4); at != std::string::npos; at = data.find("\r\n", at + 2))
+    ++lines;
+  return lines;
+}
+
+TEST(export_stream, a_reader_that_pauses_gets_everything_and_one_that_stops_is_cut) {
+  // Each interval of the stream watchdog is 500 ms here (30 s in
+  // production): a write may wait on a reader without progress for four.
+  server_process s{{{"CTI_TEST_STREAM_WATCHDOG_MS", "500"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "slow export");
+  auto key = cti::test::create_key_over_http(s.port(), app);
+  // About 11 MB of CSV (2 KB of CRM context a call): more than the kernel
+  // buffers on both sides hold (4 MB at most for the server's), written
+  // faster than the pause lasts, so the server's writes wait while the
+  // client pauses.
+  constexpr int calls = 5000;
+  cti::test::query_value(cti::test::database_url(),
+                         "INSERT INTO calls (app_id, dialpad_call_id, status, direction, from_number,"
+                         " to_number, started_at, crm_context) SELECT $1::uuid, n, 'ended', 'inbound',"
+                         " '+15550001111', '+15550002222', now() - n * interval '1 second',"
+                         " '{\"note\":\"' || repeat('x', 2000) || '\"}' FROM generate_series(1, $2) n"
+                         " RETURNING 1",
+                         {app, std::to_string(calls)});
+  // A pause of 1.5 s: longer than one interval (until the seventeenth
+  // session a write waiting that long cut the stream), shorter than four.
+  EXPECT_EQ(export_lines_read_with_a_pause(s.port(), key, 1500ms, 60s), calls + 1u) << s.output();
+  EXPECT_EQ(s.output().find("streamed response stalled"), std::string::npos);
+  // A client that stops reading for longer than four intervals is cut:
+  // reading again, it finds only what the kernel buffers held.
+  EXPECT_LT(export_lines_read_with_a_pause(s.port(), key, 4s, 60s), calls + 1u);
+  EXPECT_NE(s.output().find("streamed response stalled"), std::string::npos);
+  EXPECT_EQ(s.stop(SIGTERM), 0);
 }
 
 TEST_F(api_test, an_http_1_0_export_is_not_chunked_and_ends_with_the_connection) {

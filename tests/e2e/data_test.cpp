@@ -213,6 +213,47 @@ TEST_F(data_test, erase_redacts_a_kept_message_that_writes_the_number) {
             "0");
 }
 
+TEST_F(data_test, erase_redacts_a_kept_voicemail_and_call_that_write_the_number) {
+  // A voicemail left from another number whose transcript gives the number,
+  // and a call between two other numbers whose event carries it in a note:
+  // both are kept (not "with that number"), neither keeps the number.
+  auto app = create_app_over_http(port(), "erase-kept-records");
+  json vm = {{"event_type", "voicemail.received"},
+             {"dialpad_event_id", "evt_vm_erase_1"},
+             {"dialpad_call_id", 8840001},
+             {"direction", "inbound"},
+             {"from", "+14155550999"},
+             {"to", "+14155550123"},
+             {"transcript", "Please call me back at 312-555-0177. Thanks."},
+             {"timestamp", "2026-01-28T10:30:00Z"}};
+  json call = {{"event_type", "call.ring"},
+               {"dialpad_event_id", "evt_call_erase_note"},
+               {"dialpad_call_id", 8840002},
+               {"direction", "inbound"},
+               {"from", "+14155550998"},
+               {"to", "+14155550123"},
+               {"note", "transferred from +1 312 555 0177"},
+               {"timestamp", "2026-01-28T10:31:00Z"}};
+  ASSERT_EQ(post_signed_event(port(), app, vm.dump()).status, 200);
+  ASSERT_EQ(post_signed_event(port(), app, call.dump()).status, 200);
+  ASSERT_TRUE(all_processed(app, 2));
+  auto holding = [&](const char* sql) { return count(sql, {app}); };
+  ASSERT_EQ(holding("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND"
+                    " regexp_replace(raw_payload::text, '[^0-9]', '', 'g') LIKE '%3125550177%'"),
+            "2"); // the stored copies of both events (the voicemail's call too) have it
+  auto r = erase(app, "+13125550177");
+  EXPECT_EQ(r["calls"], 0) << r;
+  EXPECT_EQ(r["voicemails"], 0) << r;
+  EXPECT_EQ(holding("SELECT transcript FROM voicemails WHERE app_id = $1::uuid"),
+            "Please call me back at [redacted]. Thanks.");
+  EXPECT_EQ(holding("SELECT count(*) FROM calls WHERE app_id = $1::uuid AND"
+                    " regexp_replace(raw_payload::text, '[^0-9]', '', 'g') LIKE '%3125550177%'"),
+            "0");
+  EXPECT_EQ(holding("SELECT count(*) FROM calls WHERE app_id = $1::uuid"), "2");
+  auto listed = internal_call(port(), "GET", "/internal/apps/" + app + "/voicemails");
+  EXPECT_EQ(listed.body.find("555-0177"), std::string::npos) << listed.body;
+}
+
 TEST_F(data_test, retention_settings_are_validated_and_stored) {
   auto app = create_app_over_http(port(), "retention-settings");
   auto get = internal_call(port(), "GET", "/internal/apps/" + app + "/retention");

@@ -479,6 +479,84 @@ TEST(oauth, a_node_refreshes_an_account_connected_through_another_node_that_left
   EXPECT_EQ(second.stop(SIGTERM), 0);
 }
 
+/// Cluster settings for a node named `name` (seeded by `seeds` when given).
+std::map<std::string, std::string> cluster_node(const std::string& name, uint16_t cluster_port,
+                                                const std::string& seeds = {}) {
+  std::map<std::string, std::string> env{{"NODE_NAME", name},
+                                         {"CLUSTER_PORT", std::to_string(cluster_port)},
+                                         {"CLUSTER_BIND", "127.0.0.1"},
+                                         {"CLUSTER_ADVERTISE_HOST", "127.0.0.1"},
+                                         {"CLUSTER_HEARTBEAT_MS", "1000"}};
+  if (!seeds.empty())
+    env.emplace("CLUSTER_SEEDS", seeds);
+  return env;
+}
+
+TEST(oauth, a_connection_replaced_or_deleted_on_one_node_stops_the_old_token_on_the_other) {
+  // Node 2 holds the app's access token in memory once it used it. A
+  // reconnect through node 1 gives new tokens; a disconnect deletes them
+  // (and this fake leaves a revoked token valid, so only node 2 itself can
+  // stop using it). Node 2 hears of both through the cluster.
+  auto p1 = free_port();
+  oauth_rig rig(cluster_node("oauth-c1", p1));
+  server_process second{server_env(rig.fake, cluster_node("oauth-c2", free_port(),
+                                                           "127.0.0.1:" + std::to_string(p1)))};
+  ASSERT_TRUE(second.start()) << second.output();
+  ASSERT_TRUE(fake_dialpad::wait_until(
+    [&] {
+      auto r = internal_call(second.port(), "GET", "/internal/cluster");
+      return r.status == 200 && json::parse(r.body, nullptr, false).value("peers", 0) == 1;
+    },
+    20s))
+    << second.output();
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  auto key = create_key_over_http(rig.port(), app);
+  int64_t user = 500;
+  // A pop through node 2 (each for another Dialpad user: 5 per minute each);
+  // answers its status and the bearer Dialpad saw.
+  auto pop = [&]() -> std::pair<int, std::string> {
+    auto path = "/api/v2/users/" + std::to_string(++user) + "/screenpop";
+    auto r = http_request(second.port(), "POST", "/api/screen-pop",
+                          {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                          json{{"dialpad_user_id", user}, {"screen_pop_uri", "https://crm.example/c/1"}}.dump());
+    std::string bearer;
+    for (const auto& req : rig.fake.requests())
+      if (req.path == path && req.headers.count("authorization"))
+        bearer = req.headers.at("authorization");
+    return {r.status, bearer};
+  };
+  auto first_token = rig.fake.current_access_token();
+  auto first = pop();
+  ASSERT_EQ(first.first, 202);
+  EXPECT_EQ(first.second, "Bearer " + first_token);
+
+  rig.connect_fully(app); // connected anew: new tokens
+  auto second_token = rig.fake.current_access_token();
+  ASSERT_NE(second_token, first_token);
+  std::pair<int, std::string> last;
+  EXPECT_TRUE(fake_dialpad::wait_until(
+    [&] { return (last = pop()) == std::pair<int, std::string>{202, "Bearer " + second_token}; }, 10s))
+    << last.first << " " << last.second << "\n" << second.output();
+
+  // The tokens are sandbox ones: the environment cannot change under them.
+  auto put = [&](const char* env) {
+    return internal_call(rig.port(), "PUT", "/internal/apps/" + app + "/dialpad",
+                         json{{"environment", env}}.dump());
+  };
+  auto moved = put("production");
+  EXPECT_EQ(moved.status, 409) << moved.body;
+  EXPECT_NE(moved.body.find("environment"), std::string::npos);
+  EXPECT_EQ(rig.connection(app)["environment"], "sandbox");
+  EXPECT_EQ(put("sandbox").status, 200);
+
+  ASSERT_EQ(internal_call(rig.port(), "DELETE", "/internal/apps/" + app + "/dialpad").status, 204);
+  rig.connected.clear();
+  EXPECT_TRUE(fake_dialpad::wait_until([&] { return (last = pop()).first == 409; }, 10s))
+    << last.first << " " << last.second << "\n" << second.output();
+  EXPECT_EQ(second.stop(SIGTERM), 0);
+}
+
 TEST(oauth, a_wrong_encryption_key_is_a_clear_start_up_error) {
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());

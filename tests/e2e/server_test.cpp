@@ -134,6 +134,9 @@ TEST_F(server_test, metrics_speaks_prometheus_on_request) {
   auto b = http_request(port(), "GET", "/metrics",
                         {{"Authorization", bearer}, {"Accept", "text/plain"}});
   EXPECT_NE(b.body.find("cti_uptime_seconds"), std::string::npos);
+  // Media types are case-insensitive.
+  auto upper = http_request(port(), "GET", "/metrics", {{"Authorization", bearer}, {"Accept", "TEXT/Plain"}});
+  EXPECT_EQ(upper.headers["content-type"].rfind("text/plain", 0), 0u) << upper.headers["content-type"];
   // format=json is the default made explicit; any other value is a 400
   // naming the parameter.
   auto c = http_request(port(), "GET", "/metrics?format=json", {{"Authorization", bearer}});

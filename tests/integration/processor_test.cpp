@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/api_repo.hpp"
 #include "db/events_repo.hpp"
 #include "db/migrator.hpp"
 #include "db/statements.hpp"
@@ -535,6 +536,77 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   EXPECT_EQ(applied[0].seq, 2);
   EXPECT_EQ(bad_col("state || ':' || outcome"), "processed:applied");
   EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 66"), "ringing");
+}
+
+// POST /internal/events/{id}/replay of an event that took a seq: the
+// stream keeps that number (a copy holds it, with the frame sent then), so
+// the stream stays 1, 2, 3, … without a hole, and a seq is on exactly the
+// applied events, whatever the replay's outcome.
+TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
+  auto url = migrated_database("proc_replay_stream");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  auto ring = seed_event("call.ring", "r1", 42, "2026-01-28T10:30:00Z");
+  auto end = seed_event("call.ended", "e1", 42, "2026-01-28T10:31:00Z");
+  ASSERT_EQ(apply_in_order(*c, app, {ring, end}).size(), 2u);
+  auto id_of = [&](const char* event) {
+    return query_value(url, "SELECT id FROM webhook_events WHERE dialpad_event_id = $1", {event});
+  };
+  auto replay = [&](const std::string& id) {
+    pqxx::work tx{*c};
+    auto r = cti::db::replay_event(tx, id);
+    tx.commit();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->state, "pending");
+    EXPECT_FALSE(r->seq.has_value());
+  };
+  auto stream = [&] {
+    auto ans = cti::db::run_query(*c, [&] {
+      cti::db_query q;
+      q.kind = cti::query_kind::stream_events;
+      q.app_id = app;
+      q.args = json{{"after", 0}, {"upto", 100}, {"limit", 100}}.dump();
+      return q;
+    }());
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < ans.applied.size(); ++i) {
+      EXPECT_EQ(ans.applied[i].seq, static_cast<int64_t>(i + 1));
+      out.push_back(ans.applied[i].event_type + ":" + std::to_string(ans.applied[i].seq));
+    }
+    return out;
+  };
+  auto mismatched = [&] {
+    return query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid AND"
+                            " (seq IS NOT NULL) IS DISTINCT FROM (COALESCE(outcome, '') = 'applied')",
+                       {app});
+  };
+
+  // The call is deleted (as an operator would), so the replayed ring applies
+  // again: it takes seq 3, and seq 1 stays in the stream.
+  query_value(url, "DELETE FROM calls WHERE app_id = $1::uuid RETURNING 1", {app});
+  replay(id_of("r1"));
+  auto again = drain(*c);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].seq, 3);
+  EXPECT_EQ(again[0].event_id, id_of("r1"));
+  EXPECT_EQ(stream(), (std::vector<std::string>{"call.ring:1", "call.ended:2", "call.ring:3"}));
+  EXPECT_EQ(mismatched(), "0");
+
+  // Replayed once more it changes nothing (the call rings already): no
+  // number, and seq 3 stays too.
+  replay(id_of("r1"));
+  EXPECT_TRUE(drain(*c).empty());
+  EXPECT_EQ(query_value(url, "SELECT outcome || ':' || (seq IS NULL) FROM webhook_events"
+                             " WHERE dialpad_event_id = 'r1'"),
+            "unchanged:true");
+  EXPECT_EQ(stream(), (std::vector<std::string>{"call.ring:1", "call.ended:2", "call.ring:3"}));
+  EXPECT_EQ(mismatched(), "0");
+  EXPECT_EQ(query_value(url, "SELECT last_seq FROM apps WHERE id = $1::uuid", {app}), "3");
+  // The copies keep the frames sent at the time, and are listed as processed.
+  EXPECT_EQ(query_value(url, "SELECT string_agg(dialpad_event_id, ',' ORDER BY seq)"
+                             " FROM webhook_events WHERE dialpad_event_id LIKE 'replayed:%'"),
+            "replayed:" + id_of("r1") + ":1,replayed:" + id_of("r1") + ":3");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE published IS NOT NULL"), "3");
 }
 
 TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {

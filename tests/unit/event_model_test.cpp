@@ -662,8 +662,9 @@ TEST(event_model, epoch_milliseconds_accept_integers_strings_and_floats_in_range
     {json(1769596200420), ms(1769596200420)},
     {json("1769596200420"), ms(1769596200420)},
     {json(1769596200420.0), ms(1769596200420)},
-    {json(1769596200420.5),
-     cti::timestamp{std::chrono::microseconds{1769596200420500}}},
+    // Times are kept in whole milliseconds, as they are served.
+    {json(1769596200420.5), ms(1769596200420)},
+    {json(1769596200420.999), ms(1769596200420)},
     {json(0), ms(0)},
     {json(253402300799999), ms(253402300799999)},
     {json(253402300800000), std::nullopt},
@@ -687,6 +688,8 @@ TEST(event_model, seed_rfc3339_time_outside_the_epoch_ms_range_is_not_read) {
   const std::vector<std::pair<const char*, std::optional<cti::timestamp>>> table{
     {"1970-01-01T00:00:00Z", ms(0)},
     {"9999-12-31T23:59:59.999Z", ms(253402300799999)},
+    // Digits past the millisecond are dropped: they are never served.
+    {"2026-02-05T10:00:00.123876Z", ms(1770285600123)},
     {"9999-12-31T23:59:59.999+01:00", ms(253402300799999 - 3600000)},
     {"1969-12-31T23:59:59.999Z", std::nullopt},
     {"0000-01-01T00:00:00Z", std::nullopt},
