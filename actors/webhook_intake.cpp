@@ -252,9 +252,10 @@ void store(handler_ptr self, intake_ptr in) {
         return;
       }
     // An SMS's id names the message record, as a call id names the call
-    // (`message_id`, else `id`: read as the event model reads it).
+    // (read as the event model reads it: a seed's `message_id`, else its
+    // `id`; a Dialpad payload's `id`).
     if (event_type.rfind("sms.", 0) == 0) {
-      const char* field = given("message_id") ? "message_id" : "id";
+      const char* field = is_seed_payload(in->payload) && given("message_id") ? "message_id" : "id";
       if (const auto* v = given(field); v && !(json_int64(*v).value_or(0) > 0)) {
         fail(self, *in, errc::bad_request,
              std::string{field} + " must be a positive integer of at most 64 bits");

@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include "db/api_repo.hpp"
 #include "db/events_repo.hpp"
 #include "db/migrator.hpp"
 #include "db/processor.hpp"
@@ -99,7 +100,13 @@ int replay(const config& cfg, const std::string& id) {
   }
   auto conn = connect(cfg);
   pqxx::work tx{*conn};
-  auto ev = db::replay_event(tx, id, "cli");
+  std::optional<cti::event_record> ev;
+  try {
+    ev = db::replay_event(tx, id, "cli");
+  } catch (const db::api_error& refused) {
+    std::cerr << "cti-server events replay: " << refused.message << "\n";
+    return 1;
+  }
   if (!ev) {
     std::cerr << "cti-server events replay: no event " << id << "\n";
     return 1;

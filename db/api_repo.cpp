@@ -651,8 +651,11 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   if (digits.size() > 10)
     digits = digits.substr(digits.size() - 10);
   int64_t redacted = 0;
+  // (A copy that keeps a replayed event's place in the stream is redacted
+  // too, but not counted: it is that event's payload once more.)
   auto candidates = tx.exec_params(
-    "SELECT id, payload::text FROM webhook_events WHERE app_id = $1::uuid"
+    "SELECT id, payload::text, dialpad_event_id LIKE 'replayed:%' FROM webhook_events"
+    " WHERE app_id = $1::uuid"
     " AND regexp_replace(payload::text, '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
     q.app_id, digits);
   for (const auto& row : candidates) {
@@ -662,7 +665,8 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
     tx.exec_params("UPDATE webhook_events SET payload = $2::jsonb, redacted_at = now()"
                    " WHERE id = $1::uuid",
                    row[0].as<std::string>(), payload.dump(-1, ' ', false, json::error_handler_t::replace));
-    ++redacted;
+    if (!row[2].as<bool>())
+      ++redacted;
   }
   // A record kept by the deletes (the number is not its from/to) may still
   // write it: a message in its text, or as a further recipient in its
@@ -1373,7 +1377,9 @@ db_answer stream_events(pqxx::transaction_base& tx, const db_query& q, const jso
     .int64(arg_int(a, "limit").value_or(1000));
   auto rows = exec(tx,
                    // (An event sent back to the queue by POST /internal/events/{id}/replay
-                   // keeps its seq until it is applied again, without processed_at.)
+                   // gives its seq to a copy that keeps its place; one queued
+                   // so before the seventeenth session kept its seq, without
+                   // processed_at, until it was applied again.)
                    "SELECT seq, id, event_type, payload::text, " + us_of("COALESCE(processed_at, received_at)")
                      + ", published::text FROM webhook_events WHERE app_id = $1::uuid AND seq > $2"
                        " AND seq <= $3 ORDER BY seq LIMIT $4",

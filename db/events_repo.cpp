@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "db/api_repo.hpp"
 #include "db/sql_params.hpp"
 
 namespace cti::db {
@@ -144,13 +145,19 @@ std::vector<prepared_statement> events_repo_statements() {
     {"event_find", "SELECT " + event_columns + ", payload::text FROM webhook_events WHERE id = $1::uuid"},
     // Replaying an event that took a seq: its number stays in the stream,
     // held by a copy of the event as it was applied (what was pushed then),
-    // and the event itself goes back to the queue without one. Two
-    // statements: the copy cannot take the seq while the event still holds
-    // it (the unique index is checked row by row).
+    // and the event itself goes back to the queue without one. The app row
+    // first (key share: what the copy's foreign key takes anyway), then the
+    // event row, as erase takes them (a deadlock otherwise); the event row
+    // is locked whatever its seq, so a poller applying it right now is
+    // waited for and its seq seen. Then two statements: the copy cannot take
+    // the seq while the event still holds it (the unique index is checked
+    // row by row).
+    {"event_lock_for_replay",
+     "SELECT w.seq, w.published, w.dialpad_event_id LIKE 'replayed:%'"
+     " FROM (SELECT 1 FROM apps WHERE id = (SELECT app_id FROM webhook_events WHERE id = $1::uuid)"
+     " FOR KEY SHARE) AS a, webhook_events w WHERE w.id = $1::uuid FOR UPDATE OF w"},
     {"event_release_seq",
-     "UPDATE webhook_events w SET seq = NULL, published = NULL"
-     " FROM (SELECT id, seq, published FROM webhook_events WHERE id = $1::uuid AND seq IS NOT NULL"
-     " FOR UPDATE) AS old WHERE w.id = old.id RETURNING old.seq, old.published"},
+     "UPDATE webhook_events SET seq = NULL, published = NULL WHERE id = $1::uuid"},
     {"event_keep_stream_slot",
      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at,"
      " state, processed_at, outcome, attempts, seq, published, redacted_at)"
@@ -209,11 +216,18 @@ std::optional<event_record> find_event(pqxx::transaction_base& tx, const std::st
 
 std::optional<event_record> replay_event(pqxx::transaction_base& tx, const std::string& id,
                                          const std::string& actor, const std::string& request_id) {
-  auto released = tx.exec_prepared("event_release_seq", id);
-  if (!released.empty()) {
-    const auto& r = released[0];
-    tx.exec_prepared("event_keep_stream_slot", id, r[0].as<int64_t>(),
-                     r[1].is_null() ? nullptr : r[1].c_str());
+  auto locked = tx.exec_prepared("event_lock_for_replay", id);
+  if (locked.empty())
+    return std::nullopt;
+  const auto& row = locked[0];
+  if (row[2].as<bool>())
+    throw api_error{errc::conflict,
+                    "this event keeps a replayed event's place in the stream; replay that event"
+                    " itself"};
+  if (!row[0].is_null()) {
+    tx.exec_prepared("event_release_seq", id);
+    tx.exec_prepared("event_keep_stream_slot", id, row[0].as<int64_t>(),
+                     row[1].is_null() ? nullptr : row[1].c_str());
   }
   auto res = tx.exec_prepared("event_replay", id);
   if (res.empty())

@@ -422,7 +422,12 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, worker_settings settin
     [=](replay_atom, std::string& id, std::string& request_id) -> caf::result<std::string> {
       return with_connection<std::string>(self, false, [&](pqxx::connection& c) -> caf::result<std::string> {
         pqxx::work tx{c};
-        auto e = db::replay_event(tx, id, "internal", request_id);
+        std::optional<event_record> e;
+        try {
+          e = db::replay_event(tx, id, "internal", request_id);
+        } catch (const db::api_error& refused) {
+          return make_error(refused.code, refused.message);
+        }
         if (!e)
           return make_error(errc::not_found, "no such event");
         tx.commit();

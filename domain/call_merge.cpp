@@ -136,7 +136,12 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
   // event, a terminal one too, leaves the status as it is (API.md: events
   // that arrive out of order never rewind a call).
   bool exempt = is_terminal(wanted) && (call.status == call_status::voicemail || ev.date_ended);
-  bool older = ev.event_time && call.last_event_at && *ev.event_time < *call.last_event_at && !exempt;
+  // Event times are whole milliseconds; a mark stored before they were
+  // (seed times kept to the µs) is compared at the same grain, so an event
+  // of the same millisecond is not taken as older.
+  bool older = ev.event_time && call.last_event_at
+               && *ev.event_time < std::chrono::floor<std::chrono::milliseconds>(*call.last_event_at)
+               && !exempt;
   if (older) {
     out.refused_as_older = true;
     return false;

@@ -17,10 +17,10 @@ namespace cti {
 inline constexpr std::size_t max_name_length = 200;
 inline constexpr std::size_t max_crm_id_length = 255;
 
-/// A decimal integer (optional leading '-') that fits int64; nothing else.
 /// `s` with ASCII letters lowercased (header values, media types).
 std::string ascii_lower(std::string_view s);
 
+/// A decimal integer (optional leading '-') that fits int64; nothing else.
 std::optional<int64_t> parse_int64(std::string_view text);
 
 /// A Dialpad id in a query or path: a positive decimal int64.

@@ -794,14 +794,19 @@ TEST_F(api_test, head_of_the_export_sends_headers_only) {
   EXPECT_EQ(next.body, R"({"message":"CTI Server is running"})");
 }
 
-/// An HTTP/1.0 export of `key`'s calls read by a client that pauses for
-/// `pause` once the first bytes arrived, then reads at full speed to the
-/// close (within `deadline` after the pause); answers the CSV lines
-/// received.
-std::size_t export_lines_read_with_a_pause(uint16_t port, const std::string& key,
-                                           std::chrono::milliseconds pause,
-                                           std::chrono::milliseconds deadline) {
+/// An HTTP/1.0 export of `key`'s calls read by a client with a small
+/// receive buffer: once the first bytes arrived it reads nothing for
+/// `pause`, or, when `trickle` is set, 16 KB every 200 ms for that long;
+/// then it reads at full speed to the close (within `deadline`). Answers
+/// the CSV lines received.
+std::size_t export_lines_read_slowly(uint16_t port, const std::string& key,
+                                     std::chrono::milliseconds pause, bool trickle,
+                                     std::chrono::milliseconds deadline) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // A small receive buffer: what the kernel holds on this side does not
+  // depend on the host's autotuning.
+  int rcvbuf = 65536;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -816,21 +821,39 @@ std::size_t export_lines_read_with_a_pause(uint16_t port, const std::string& key
   EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   std::string data;
   char buf[65536];
-  bool paused = false;
+  auto read_some = [&](std::size_t most) {
+    auto n = ::recv(fd, buf, std::min(most, sizeof buf), MSG_DONTWAIT);
+    if (n > 0)
+      data.append(buf, static_cast<std::size_t>(n));
+    return n;
+  };
+  bool slowed = false;
   auto end = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < end) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0)
       continue;
-    auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0)
+    if (read_some(sizeof buf) <= 0)
       break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (!paused) {
-      paused = true;
-      // The behaviour under test: a client that reads nothing for a while
-      // (the server's buffers fill, its write waits), not a synchronisation.
-      std::this_thread::sleep_for(pause);
+    if (!slowed) {
+      slowed = true;
+      // The behaviour under test: a client that reads nothing, or very
+      // little, for a while (the server's buffers fill, its writes wait);
+      // the sleeps are its pace, not a synchronisation.
+      auto until = std::chrono::steady_clock::now() + pause;
+      if (!trickle) {
+        std::this_thread::sleep_until(until);
+      } else {
+        while (std::chrono::steady_clock::now() < until) {
+          for (std::size_t got = 0; got < 16384;) {
+            auto n = read_some(16384 - got);
+            if (n <= 0)
+              break;
+            got += static_cast<std::size_t>(n);
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds{200});
+        }
+      }
       end = std::chrono::steady_clock::now() + deadline;
     }
   }
@@ -865,11 +888,16 @@ TEST(export_stream, a_reader_that_pauses_gets_everything_and_one_that_stops_is_c
                          {app, std::to_string(calls)});
   // A pause of 1.5 s: longer than one interval (until the seventeenth
   // session a write waiting that long cut the stream), shorter than four.
-  EXPECT_EQ(export_lines_read_with_a_pause(s.port(), key, 1500ms, 60s), calls + 1u) << s.output();
+  EXPECT_EQ(export_lines_read_slowly(s.port(), key, 1500ms, false, 60s), calls + 1u) << s.output();
+  // A reader that keeps reading a little (80 KB/s) for 6 s, twelve
+  // intervals: one write of the server waits on it for most of that time
+  // (a chunk is 500 calls, about 1 MB here), and it is kept, as its kernel
+  // keeps acknowledging.
+  EXPECT_EQ(export_lines_read_slowly(s.port(), key, 6s, true, 60s), calls + 1u) << s.output();
   EXPECT_EQ(s.output().find("streamed response stalled"), std::string::npos);
   // A client that stops reading for longer than four intervals is cut:
   // reading again, it finds only what the kernel buffers held.
-  EXPECT_LT(export_lines_read_with_a_pause(s.port(), key, 4s, 60s), calls + 1u);
+  EXPECT_LT(export_lines_read_slowly(s.port(), key, 4s, false, 60s), calls + 1u);
   EXPECT_NE(s.output().find("streamed response stalled"), std::string::npos);
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }

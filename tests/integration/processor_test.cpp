@@ -607,6 +607,53 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
                              " FROM webhook_events WHERE dialpad_event_id LIKE 'replayed:%'"),
             "replayed:" + id_of("r1") + ":1,replayed:" + id_of("r1") + ":3");
   EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE published IS NOT NULL"), "3");
+
+  // A copy is not replayed: it is that event once more.
+  {
+    pqxx::work tx{*c};
+    auto copy = query_value(url, "SELECT id FROM webhook_events WHERE dialpad_event_id LIKE 'replayed:%'"
+                                 " ORDER BY seq LIMIT 1");
+    try {
+      cti::db::replay_event(tx, copy);
+      ADD_FAILURE() << "a copy was replayed";
+    } catch (const cti::db::api_error& e) {
+      EXPECT_EQ(e.code, cti::errc::conflict);
+    }
+  }
+
+  // A replay that meets a poller applying the event waits for it, then
+  // sees the seq it took: the number goes to a copy, as above. (Here the
+  // "poller" is a transaction holding the event's row, marking it applied.)
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "r3", 43, "2026-01-28T10:40:00Z"), 1769596300000000)});
+  auto r3 = id_of("r3");
+  auto poller = connect(url);
+  pqxx::work held{*poller};
+  held.exec_params("SELECT 1 FROM webhook_events WHERE id = $1::uuid FOR UPDATE", r3);
+  std::thread replaying([&] { replay(r3); });
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return query_value(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                              " AND wait_event_type = 'Lock'")
+             != "0";
+    },
+    std::chrono::seconds{10}));
+  held.exec_params("UPDATE apps SET last_seq = last_seq + 1 WHERE id = $1::uuid", app);
+  held.exec_params("UPDATE webhook_events SET state = 'processed', outcome = 'applied', attempts = 1,"
+                   " processed_at = now(), seq = 4, published = '{\"t\":\"call.ring\",\"at\":1,"
+                   "\"c\":null,\"v\":null,\"m\":null}' WHERE id = $1::uuid", r3);
+  held.commit();
+  replaying.join();
+  EXPECT_EQ(query_value(url, "SELECT state || ':' || (seq IS NULL) FROM webhook_events WHERE id = $1",
+                        {r3}),
+            "pending:true");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id = $1",
+                        {"replayed:" + r3 + ":4"}),
+            "1");
+  drain(*c);
+  EXPECT_EQ(mismatched(), "0");
+  EXPECT_EQ(query_value(url, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_events"
+                             " WHERE app_id = $1::uuid AND seq IS NOT NULL", {app}),
+            "1,2,3,4,5"); // r3 applied again: it takes 5
 }
 
 TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {
