@@ -253,10 +253,15 @@ void store(handler_ptr self, intake_ptr in) {
       }
     // An SMS's id names the message record, as a call id names the call
     // (read as the event model reads it: a seed's `message_id`, else its
-    // `id`; a Dialpad payload's `id`).
+    // `id`; a Dialpad payload's `id`). A seed `id` that is text is its
+    // event id, not a message id: only a number there is held to the rule.
     if (event_type.rfind("sms.", 0) == 0) {
-      const char* field = is_seed_payload(in->payload) && given("message_id") ? "message_id" : "id";
-      if (const auto* v = given(field); v && !(json_int64(*v).value_or(0) > 0)) {
+      bool explicit_id = is_seed_payload(in->payload) && given("message_id");
+      const char* field = explicit_id ? "message_id" : "id";
+      const auto* v = given(field);
+      if (v && !explicit_id && !v->is_number())
+        v = nullptr;
+      if (v && !(json_int64(*v).value_or(0) > 0)) {
         fail(self, *in, errc::bad_request,
              std::string{field} + " must be a positive integer of at most 64 bits");
         return;

@@ -610,7 +610,15 @@ void forget_snapshots_of(pqxx::transaction_base& tx, const std::string& app,
 }
 
 db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
-  require_app(tx, q.app_id, true);
+  // The app's events are not applied while the erase runs (no record with
+  // the number is written behind it): the rounds under way are waited for,
+  // later ones leave the app's events for after the commit (see
+  // app_lock_class). No lock on the app row: ingest (its foreign key) and
+  // other work on the app go on, and no round waits for the erase while
+  // holding rows the erase needs (that was a deadlock).
+  tx.exec_params("SELECT pg_advisory_xact_lock(" + std::to_string(app_lock_class) + ", $1)",
+                 serial_lock_key(q.app_id));
+  require_app(tx, q.app_id);
   // The E.164 form, and every spelling the number may be stored under
   // (a text[] literal of validated numbers: `+` and digits only).
   auto number = *arg_text(a, "phone_number");

@@ -162,6 +162,7 @@ void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claime
 /// What keeps claimed events for a later round, found in one round trip.
 struct held_back {
   std::set<int32_t> busy;          ///< Serial lock keys another transaction holds.
+  std::set<int32_t> busy_apps;     ///< App lock keys an erase holds.
   std::set<std::string> behind;    ///< Events with an earlier one of their call pending elsewhere.
 };
 
@@ -191,8 +192,16 @@ held_back hold_back(pqxx::transaction_base& tx, const std::vector<claimed_event>
   }
   ids += '}';
   held_back out;
-  if (first.empty() && ids.size() == 2)
-    return out;
+  std::set<int32_t> app_keys;
+  for (const auto& e : events)
+    app_keys.insert(serial_lock_key(e.stored.app_id));
+  std::string apps = "{";
+  for (auto k : app_keys) {
+    if (apps.size() > 1)
+      apps += ',';
+    apps += std::to_string(k);
+  }
+  apps += '}';
   std::string keys = "{";
   std::string firsts = "{";
   for (const auto& [key, id] : first) {
@@ -205,9 +214,11 @@ held_back hold_back(pqxx::transaction_base& tx, const std::vector<claimed_event>
   }
   keys += '}';
   firsts += '}';
-  for (const auto& row : tx.exec_prepared("hold_back", keys, firsts, ids)) {
+  for (const auto& row : tx.exec_prepared("hold_back", keys, firsts, ids, apps)) {
     if (row[0].is_null())
       out.behind.insert(row[1].as<std::string>());
+    else if (!row[1].is_null())
+      out.busy_apps.insert(row[0].as<int32_t>());
     else
       out.busy.insert(row[0].as<int32_t>());
   }
@@ -317,7 +328,12 @@ std::vector<prepared_statement> processor_statements() {
      " UNION ALL"
      " SELECT y.k, NULL::text FROM unnest($1::int4[], $2::uuid[]) AS y(k, first_id)"
      " WHERE CASE WHEN y.first_id IS NOT NULL AND y.first_id IN (SELECT id FROM behind) THEN false"
-     " ELSE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", y.k) END"},
+     " ELSE NOT pg_try_advisory_xact_lock(" + std::to_string(serial_lock_class) + ", y.k) END"
+     // The apps of the claim, held shared (see app_lock_class): one an
+     // erase holds comes back (k, 'app'), and its events wait.
+     " UNION ALL"
+     " SELECT a.k, 'app'::text FROM unnest($4::int4[]) AS a(k)"
+     " WHERE NOT pg_try_advisory_xact_lock_shared(" + std::to_string(app_lock_class) + ", a.k)"},
     // `published`: what the subscribers were sent (published_snapshot),
     // its JSON text as written (json_to_recordset hands a nested object
     // to a text column as its text; jsonb would reorder its keys).
@@ -401,12 +417,12 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // Arrival order per call: an event also waits while an earlier event of
   // its call is pending outside this claim (the poller holding it may not
   // have locked the call yet, and must apply it first).
-  auto [busy, behind] = hold_back(tx, events);
+  auto [busy, busy_apps, behind] = hold_back(tx, events);
   std::vector<const claimed_event*> todo;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
     if ((!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
-        || behind.count(e.stored.id) > 0) {
+        || behind.count(e.stored.id) > 0 || busy_apps.count(serial_lock_key(e.stored.app_id)) > 0) {
       ++report.deferred;
       next = std::min(next, position{claimed[static_cast<pqxx::result::size_type>(i)][6].as<int64_t>(),
                                      nil_uuid});

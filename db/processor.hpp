@@ -81,6 +81,13 @@ inline constexpr std::chrono::milliseconds plan_refresh_interval{1000};
 inline constexpr int32_t serial_lock_class = 0x43544945; // "CTIE"
 int32_t serial_lock_key(const std::string& serial);
 
+/// The advisory-lock key class under which a round holds, shared, each app
+/// whose events it applies (key: serial_lock_key of the app id), and an
+/// erase holds its app exclusively: a round never waits for it (it
+/// try-locks and leaves that app's events for a later round), and an
+/// erase waits only for the rounds under way, so the two never deadlock.
+inline constexpr int32_t app_lock_class = 0x43544141; // "CTAA"
+
 /// The prepared statements of the processor.
 std::vector<prepared_statement> processor_statements();
 

@@ -656,6 +656,78 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
             "1,2,3,4,5"); // r3 applied again: it takes 5
 }
 
+// An erase holds its app exclusively (db::app_lock_class); a round never
+// waits for it: it leaves that app's events for a later round. Rounds and
+// erases running together therefore never deadlock (they did: the erase
+// locked the app row, then events a round held, while the round waited on
+// the app row for its calls' foreign key).
+TEST(processor, a_round_leaves_the_events_of_an_app_being_erased_and_never_deadlocks_with_it) {
+  auto url = migrated_database("proc_erase_lock");
+  auto app = cti::test::create_app(url);
+  auto other = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "x1", 51, "2026-01-28T10:30:00Z", "+17025550188"), 1000),
+               as_ingested(other, seed_event("call.ring", "y1", 52, "2026-01-28T10:30:00Z"), 2000)});
+  {
+    auto eraser = connect(url);
+    pqxx::work erasing{*eraser};
+    erasing.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
+                        cti::db::serial_lock_key(app));
+    auto report = cti::db::process_batch(*c, {});
+    EXPECT_EQ(report.claimed, 2u);
+    EXPECT_EQ(report.deferred, 1u); // the erased app's event waits
+    ASSERT_EQ(report.applied.size(), 1u);
+    EXPECT_EQ(report.applied[0].app_id, other);
+  }
+  auto later = drain(*c);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].app_id, app);
+
+  // Erases of a number while two pollers apply new calls of that number.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pollers;
+  for (int i = 0; i < 2; ++i)
+    pollers.emplace_back([&] {
+      auto pc = connect(url);
+      while (!stop.load()) {
+        try {
+          cti::db::process_batch(*pc, {});
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "round: " << e.what();
+          ++failures;
+          return;
+        }
+      }
+    });
+  cti::db_query erase;
+  erase.kind = cti::query_kind::erase;
+  erase.app_id = app;
+  erase.request_id = "test";
+  erase.args = json{{"phone_number", "+17025550188"}, {"spellings", {"+17025550188", "17025550188", "7025550188"}}}
+                 .dump();
+  for (int round = 0; round < 20 && failures == 0; ++round) {
+    std::vector<cti::ingest_item> items;
+    for (int k = 0; k < 10; ++k) {
+      auto n = round * 10 + k;
+      items.push_back(as_ingested(app, seed_event("call.ring", "z" + std::to_string(n), 1000 + n,
+                                                  "2026-01-28T10:30:00Z", "+17025550188"),
+                                  1769596200000000 + n));
+    }
+    enqueue(*c, items);
+    try {
+      auto ans = cti::db::run_query(*c, erase);
+      EXPECT_EQ(ans.status, 200) << ans.body;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "erase " << round << ": " << e.what();
+    }
+  }
+  stop = true;
+  for (auto& t : pollers)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {
   auto url = migrated_database("proc_cursor");
   auto app = cti::test::create_app(url);
@@ -808,7 +880,7 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
   // As a round plans it (see process_batch): a generic plan of the
   // prepared statement, under the round's guards.
   tx.exec(cti::db::processing_plan_settings());
-  tx.exec("PREPARE hold_back_now (int4[], uuid[], uuid[]) AS " + sql);
+  tx.exec("PREPARE hold_back_now (int4[], uuid[], uuid[], int4[]) AS " + sql);
   // The claim of a big round: the second event of 1,000 calls (their first
   // ones pending outside it), with their lock keys.
   auto claimed = tx.exec_params(
@@ -817,7 +889,7 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
     " ORDER BY received_at LIMIT 1000) AS c");
   auto ids = claimed[0][0].as<std::string>();
   auto keys = claimed[0][1].as<std::string>();
-  const auto args = "(" + tx.quote(keys) + ", " + tx.quote(ids) + ", " + tx.quote(ids) + ")";
+  const auto args = "(" + tx.quote(keys) + ", " + tx.quote(ids) + ", " + tx.quote(ids) + ", '{}')";
   std::string plan;
   for (const auto& row : tx.exec("EXPLAIN EXECUTE hold_back_now" + args))
     plan += row[0].as<std::string>() + "\n";
