@@ -662,7 +662,8 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   // (A copy that keeps a replayed event's place in the stream is redacted
   // too, but not counted: it is that event's payload once more.)
   auto candidates = tx.exec_params(
-    "SELECT id, payload::text, dialpad_event_id LIKE 'replayed:%' FROM webhook_events"
+    "SELECT id, payload::text, format = 'internal' AND dialpad_event_id LIKE 'replayed:%'"
+    " FROM webhook_events"
     " WHERE app_id = $1::uuid"
     " AND regexp_replace(payload::text, '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
     q.app_id, digits);

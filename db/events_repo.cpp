@@ -153,7 +153,7 @@ std::vector<prepared_statement> events_repo_statements() {
     // the seq while the event still holds it (the unique index is checked
     // row by row).
     {"event_lock_for_replay",
-     "SELECT w.seq, w.published, w.dialpad_event_id LIKE 'replayed:%'"
+     "SELECT w.seq, w.published, w.format = 'internal' AND w.dialpad_event_id LIKE 'replayed:%'"
      " FROM (SELECT 1 FROM apps WHERE id = (SELECT app_id FROM webhook_events WHERE id = $1::uuid)"
      " FOR KEY SHARE) AS a, webhook_events w WHERE w.id = $1::uuid FOR UPDATE OF w"},
     {"event_release_seq",
@@ -161,7 +161,7 @@ std::vector<prepared_statement> events_repo_statements() {
     {"event_keep_stream_slot",
      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at,"
      " state, processed_at, outcome, attempts, seq, published, redacted_at)"
-     " SELECT app_id, 'replayed:' || id || ':' || $2::bigint, event_type, payload, format, received_at,"
+     " SELECT app_id, 'replayed:' || id || ':' || $2::bigint, event_type, payload, 'internal', received_at,"
      " 'processed', COALESCE(processed_at, received_at), 'applied', GREATEST(attempts, 1), $2::bigint, $3,"
      " redacted_at FROM webhook_events WHERE id = $1::uuid"},
     {"event_replay",

@@ -612,7 +612,7 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
   {
     pqxx::work tx{*c};
     auto copy = query_value(url, "SELECT id FROM webhook_events WHERE dialpad_event_id LIKE 'replayed:%'"
-                                 " ORDER BY seq LIMIT 1");
+                                 " AND format = 'internal' ORDER BY seq LIMIT 1");
     try {
       cti::db::replay_event(tx, copy);
       ADD_FAILURE() << "a copy was replayed";
@@ -620,6 +620,13 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
       EXPECT_EQ(e.code, cti::errc::conflict);
     }
   }
+
+  // A webhook whose own id merely looks like a copy's is replayed as any.
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "replayed:hello", 44, "2026-01-28T10:35:00Z"),
+                           1769596250000000)});
+  drain(*c);
+  replay(id_of("replayed:hello"));
+  drain(*c);
 
   // A replay that meets a poller applying the event waits for it, then
   // sees the seq it took: the number goes to a copy, as above. (Here the
@@ -639,7 +646,7 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
     std::chrono::seconds{10}));
   held.exec_params("UPDATE apps SET last_seq = last_seq + 1 WHERE id = $1::uuid", app);
   held.exec_params("UPDATE webhook_events SET state = 'processed', outcome = 'applied', attempts = 1,"
-                   " processed_at = now(), seq = 4, published = '{\"t\":\"call.ring\",\"at\":1,"
+                   " processed_at = now(), seq = 5, published = '{\"t\":\"call.ring\",\"at\":1,"
                    "\"c\":null,\"v\":null,\"m\":null}' WHERE id = $1::uuid", r3);
   held.commit();
   replaying.join();
@@ -647,13 +654,13 @@ TEST(processor, replaying_an_applied_event_leaves_no_hole_in_the_stream) {
                         {r3}),
             "pending:true");
   EXPECT_EQ(query_value(url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id = $1",
-                        {"replayed:" + r3 + ":4"}),
+                        {"replayed:" + r3 + ":5"}),
             "1");
   drain(*c);
   EXPECT_EQ(mismatched(), "0");
   EXPECT_EQ(query_value(url, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_events"
                              " WHERE app_id = $1::uuid AND seq IS NOT NULL", {app}),
-            "1,2,3,4,5"); // r3 applied again: it takes 5
+            "1,2,3,4,5,6"); // r3 applied again: it takes 6
 }
 
 // An erase holds its app exclusively (db::app_lock_class); a round never
