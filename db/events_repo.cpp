@@ -161,7 +161,9 @@ std::vector<prepared_statement> events_repo_statements() {
     {"event_keep_stream_slot",
      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at,"
      " state, processed_at, outcome, attempts, seq, published, redacted_at)"
-     " SELECT app_id, 'replayed:' || id || ':' || $2::bigint, event_type, payload, 'internal', received_at,"
+     // (The random end: a webhook cannot take the copy's id beforehand.)
+     " SELECT app_id, 'replayed:' || id || ':' || $2::bigint || ':' || left(gen_random_uuid()::text, 8),"
+     " event_type, payload, 'internal', received_at,"
      " 'processed', COALESCE(processed_at, received_at), 'applied', GREATEST(attempts, 1), $2::bigint, $3,"
      " redacted_at FROM webhook_events WHERE id = $1::uuid"},
     {"event_replay",

@@ -46,7 +46,13 @@ void remove_worker(pool_ptr self, const caf::actor_addr& addr) {
 }
 
 /// A worker finished a job: give it the oldest live waiter, or park it.
-void release(pool_ptr self, db_worker_actor w) {
+/// Idle workers are taken from the back (the most recently used, whose
+/// connection is warm); one that just answered "unavailable" (its
+/// connection was lost, or the database refused the work) is parked at the
+/// front, so the next jobs go to the others while it reconnects: one
+/// killed backend must not make every request of the node fail until it
+/// is back.
+void release(pool_ptr self, db_worker_actor w, bool last_in_line = false) {
   auto& st = self->state;
   if (std::none_of(st.all.begin(), st.all.end(),
                    [&](const db_worker_actor& x) { return x == w; }))
@@ -62,7 +68,10 @@ void release(pool_ptr self, db_worker_actor w) {
     next.run(std::move(w));
     return;
   }
-  st.idle.push_back(std::move(w));
+  if (last_in_line)
+    st.idle.insert(st.idle.begin(), std::move(w));
+  else
+    st.idle.push_back(std::move(w));
 }
 
 /// A worker that did not answer within the job timeout is presumed hung:
@@ -92,7 +101,7 @@ void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp,
         if (err == caf::sec::request_timeout)
           retire(self, w);
         else
-          release(self, w);
+          release(self, w, errc_of(err) == errc::db_unavailable);
       });
 }
 

@@ -1,5 +1,10 @@
 #include "db/pool.hpp"
 
+#include <pqxx/pqxx>
+#include "db/processor.hpp"
+
+#include <optional>
+#include <thread>
 #include <variant>
 
 #include <caf/all.hpp>
@@ -206,4 +211,53 @@ TEST_F(pool_fixture, a_change_after_a_postgres_restart_runs_on_a_fresh_connectio
   ASSERT_EQ(results.size(), 12u);
   for (auto r : results)
     EXPECT_EQ(r, cti::errc::not_found);
+}
+
+TEST_F(pool_fixture, one_killed_backend_fails_only_the_job_it_was_running) {
+  // The worker whose backend is terminated mid-job answers that job
+  // "unavailable" and reconnects in the background (after 100 ms at first);
+  // meanwhile the next jobs go to the other workers. (They did not: the
+  // worker went back on top of the idle stack and failed every job handed
+  // to it until it was connected again.)
+  cti::db::pool_settings ps;
+  auto url = cti::test::migrated_database("pool_one_killed");
+  ps.worker.conninfo = url;
+  ps.min_workers = 3;
+  ps.max_workers = 3;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).total == 3; }, 5000ms));
+  ASSERT_EQ(health(pool), (std::variant<bool, cti::errc>{true}));
+  auto app = cti::test::create_app(url);
+  // A change (an erase: not retried on another connection) that waits in
+  // the database for the app lock this test holds, killed there.
+  auto holder = cti::test::connect_prepared(url);
+  pqxx::work holding{*holder};
+  holding.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
+                      cti::db::serial_lock_key(app));
+  cti::db_query slow;
+  slow.kind = cti::query_kind::erase;
+  slow.app_id = app;
+  slow.args = R"({"phone_number":"+17025550188","spellings":["+17025550188"]})";
+  slow.request_id = "test";
+  std::optional<cti::errc> slow_result;
+  std::thread asking([&] {
+    caf::scoped_actor other{sys};
+    other->request(pool, 10s, cti::query_atom_v, slow)
+      .receive([&](cti::db_answer&) { slow_result = cti::errc::none; },
+               [&](caf::error& err) { slow_result = cti::errc_of(err); });
+  });
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                         " WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
+                                         " AND pid <> pg_backend_pid()")
+             == "1";
+    },
+    5000ms));
+  asking.join();
+  holding.abort();
+  ASSERT_EQ(slow_result, cti::errc::db_unavailable);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(health(pool), (std::variant<bool, cti::errc>{true})) << "health check " << i;
 }
