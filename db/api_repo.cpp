@@ -616,8 +616,9 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   // app_lock_class). No lock on the app row: ingest (its foreign key) and
   // other work on the app go on, and no round waits for the erase while
   // holding rows the erase needs (that was a deadlock).
+  // (Keyed by the id as the database writes it, as the rounds read it.)
   tx.exec_params("SELECT pg_advisory_xact_lock(" + std::to_string(app_lock_class) + ", $1)",
-                 serial_lock_key(q.app_id));
+                 serial_lock_key(lowercase_uuid(q.app_id)));
   require_app(tx, q.app_id);
   // The E.164 form, and every spelling the number may be stored under
   // (a text[] literal of validated numbers: `+` and digits only).
