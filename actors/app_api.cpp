@@ -52,10 +52,7 @@ bool read_filters(handler_ptr self, const api_request& req, std::initializer_lis
         return bad("must be a comma list of ringing, active, held, ended, missed, rejected, voicemail");
       args["status"] = *list;
     } else if (n == "direction") {
-      std::string lower = *v;
-      for (auto& c : lower)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto d = normalize_direction(lower);
+      auto d = normalize_direction(ascii_lower(*v));
       if (!d)
         return bad("must be inbound or outbound");
       args["direction"] = *d;

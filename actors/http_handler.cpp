@@ -294,9 +294,7 @@ void reply_bad_request(handler_ptr self, const api_request& req, std::string mes
 
 std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& req) {
   if (const auto* ct = req.header("content-type")) {
-    std::string lower = *ct;
-    for (auto& c : lower)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto lower = ascii_lower(*ct);
     auto semi = lower.find(';');
     auto type = lower.substr(0, semi);
     while (!type.empty() && type.back() == ' ')

@@ -25,18 +25,12 @@ bool is_event_glob(std::string_view g) {
   return true;
 }
 
-std::string lowercase(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 /// Checks the upgrade and the subscription's query (`crm_user_id`,
 /// `events`, `since`) into `accepted`; answers 400 and returns false on a
 /// bad one.
 bool upgrade_filters(handler_ptr self, const api_request& req, nlohmann::json& accepted) {
   const auto* upgrade = req.header("upgrade");
-  if (upgrade == nullptr || lowercase(*upgrade) != "websocket") {
+  if (upgrade == nullptr || ascii_lower(*upgrade) != "websocket") {
     reply_bad_request(self, req, "a WebSocket upgrade is required here (Upgrade: websocket)");
     return false;
   }

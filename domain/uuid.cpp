@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "domain/secure_random.hpp"
+#include "domain/validation.hpp"
 
 namespace cti {
 
@@ -49,11 +50,6 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
-std::string lowercase_uuid(std::string_view id) {
-  std::string out{id};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lowercase_uuid(std::string_view id) { return ascii_lower(id); }
 
 } // namespace cti
