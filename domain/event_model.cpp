@@ -392,15 +392,24 @@ std::string derive_event_id(const nlohmann::json& payload, std::string_view raw)
         return *id;
     return sha256_hex(raw);
   }
-  const json* when = member(payload, "event_timestamp");
-  // Same precedence as derive_event_type: a state makes it a call event, the
-  // SMS shape comes next, a bare call id last.
-  if (sms_direction(payload))
-    return "sms:" + int_text(member(payload, "id")) + ":"
-           + text_of(member(payload, "message_status")).value_or("") + ":" + int_text(when);
-  if (auto call_id = int_of(member(payload, "call_id")))
-    return "call:" + std::to_string(*call_id) + ":" + dialpad_state(payload).value_or("") + ":"
-           + int_text(when);
+  // A template applies only when every one of its parts is there: with a part
+  // missing, two different events would share one identity and the second
+  // would be acknowledged as a repeat and dropped. The body's hash stands in.
+  // (sms_direction is only set for a payload without a state, so the two
+  // templates never compete.)
+  auto when = int_of(member(payload, "event_timestamp"));
+  if (!when)
+    return sha256_hex(raw);
+  if (sms_direction(payload)) {
+    auto status = text_of(member(payload, "message_status"));
+    if (!status)
+      return sha256_hex(raw);
+    return "sms:" + int_text(member(payload, "id")) + ":" + *status + ":" + std::to_string(*when);
+  }
+  auto call_id = int_of(member(payload, "call_id"));
+  auto state = dialpad_state(payload);
+  if (call_id && state)
+    return "call:" + std::to_string(*call_id) + ":" + *state + ":" + std::to_string(*when);
   return sha256_hex(raw);
 }
 

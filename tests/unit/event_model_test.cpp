@@ -272,15 +272,24 @@ TEST(event_model, dialpad_call_identity_of_every_call_fixture_is_distinct) {
   }
 }
 
-TEST(event_model, dialpad_call_identity_writes_missing_parts_as_empty_text) {
-  EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"event_timestamp", 5}}, "r"), "call:1::5");
-  EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"state", "hold"}}, "r"), "call:1:hold:");
+TEST(event_model, dialpad_call_identity_with_a_missing_part_is_the_hash_of_the_body) {
+  // A template with an empty part would give two different events one
+  // identity, and the second would be acknowledged as a repeat and dropped.
+  EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"event_timestamp", 5}}, "r"),
+            cti::sha256_hex("r"));
+  EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"state", "hold"}}, "r"), cti::sha256_hex("r"));
+  EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"state", ""}, {"event_timestamp", 5}}, "r"),
+            cti::sha256_hex("r"));
   EXPECT_EQ(cti::derive_event_id(json{{"call_id", "42"}, {"state", "hold"}, {"event_timestamp", "7"}},
                                  "r"),
             "call:42:hold:7");
   EXPECT_EQ(cti::derive_event_id(json{{"call_id", 1}, {"state", "hold"}, {"event_timestamp", "x"}},
                                  "r"),
-            "call:1:hold:");
+            cti::sha256_hex("r"));
+  // Two transcriptions of one call without a timestamp stay two events.
+  json first{{"call_id", 1200}, {"state", "call_transcription"}, {"transcription_text", "first"}};
+  json second{{"call_id", 1200}, {"state", "call_transcription"}, {"transcription_text", "second"}};
+  EXPECT_NE(cti::derive_event_id(first, first.dump()), cti::derive_event_id(second, second.dump()));
 }
 
 TEST(event_model, dialpad_event_without_call_id_hashes_the_raw_bytes) {
@@ -293,9 +302,13 @@ TEST(event_model, sms_identity_is_id_message_status_and_event_timestamp) {
   auto payload = load_fixture("12-sms-inbound.json");
   ASSERT_TRUE(payload.is_object());
   EXPECT_EQ(cti::derive_event_id(payload, "raw"), "sms:6403122935373824:pending:1769605200700");
-  payload.erase("message_status");
-  payload.erase("event_timestamp");
-  EXPECT_EQ(cti::derive_event_id(payload, "raw"), "sms:6403122935373824::");
+  auto without = [&](const char* key) {
+    auto p = payload;
+    p.erase(key);
+    return cti::derive_event_id(p, "raw");
+  };
+  EXPECT_EQ(without("message_status"), cti::sha256_hex("raw"));
+  EXPECT_EQ(without("event_timestamp"), cti::sha256_hex("raw"));
 }
 
 TEST(event_model, hash_fallback_is_lowercase_hex_sha256_of_raw) {
