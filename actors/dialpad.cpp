@@ -423,7 +423,7 @@ using sync_job_actor = caf::typed_actor<caf::reacts_to<sync_atom>>;
 struct sync_state {
   static inline const char* name = "dialpad_sync";
   std::shared_ptr<const dialpad_settings> settings;
-  refresher_actor tokens;
+  dialpad_actor tokens; ///< The manager, which asks the app's refresher.
   std::string app;
   std::string job;
   int64_t since_ms = 0;
@@ -571,7 +571,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
 /// Fetches the current page with a fresh token.
 void sync_fetch(sync_ptr self) {
   auto& st = self->state;
-  self->request(st.tokens, std::chrono::seconds{30}, token_atom_v)
+  self->request(st.tokens, std::chrono::seconds{30}, token_atom_v, st.app)
     .then(
       [self](std::string& token, std::string& environment) {
         auto& s = self->state;
@@ -621,7 +621,7 @@ void sync_fetch(sync_ptr self) {
 }
 
 sync_job_actor::behavior_type sync_job(sync_ptr self, std::shared_ptr<const dialpad_settings> settings,
-                                       refresher_actor tokens, std::string app, std::string job,
+                                       dialpad_actor tokens, std::string app, std::string job,
                                        int64_t since_us) {
   auto& st = self->state;
   st.settings = std::move(settings);
@@ -658,6 +658,29 @@ refresher_actor ensure_refresher(manager_ptr self, const std::string& app) {
   self->monitor(r);
   st.refreshers.emplace(app, r);
   return r;
+}
+
+/// Asks the app's refresher for a token. A refresher ends by itself when it
+/// finds the account not connected, and the manager forgets it only when
+/// its down message arrives: an ask in between reaches an actor that is
+/// gone. That refresher is replaced and the new one asked, once.
+template <class OnToken, class OnError>
+void with_token(manager_ptr self, const std::string& app, OnToken on_token, OnError on_error,
+                bool retried = false) {
+  auto r = ensure_refresher(self, app);
+  self->request(r, std::chrono::seconds{30}, token_atom_v)
+    .then(on_token, [self, app, r, on_token, on_error, retried](caf::error& err) mutable {
+      if (!retried && err == caf::sec::request_receiver_down) {
+        auto& refreshers = self->state.refreshers;
+        if (auto it = refreshers.find(app); it != refreshers.end() && it->second == r) {
+          self->demonitor(r.address());
+          refreshers.erase(it);
+        }
+        with_token(self, app, std::move(on_token), std::move(on_error), true);
+        return;
+      }
+      on_error(err);
+    });
 }
 
 void load_connected(manager_ptr self) {
@@ -794,8 +817,19 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
     [self](sync_atom, const std::string& app, const std::string& job, int64_t since_us) {
       log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});
       auto job_actor = self->spawn<caf::linked>(sync_job, self->state.settings,
-                                                ensure_refresher(self, app), app, job, since_us);
+                                                caf::actor_cast<dialpad_actor>(self), app, job,
+                                                since_us);
       (void)job_actor;
+    },
+    [self](token_atom, const std::string& app) -> caf::result<std::string, std::string> {
+      auto rp = self->make_response_promise<std::string, std::string>();
+      with_token(
+        self, app,
+        [rp](std::string& token, std::string& environment) mutable {
+          rp.deliver(std::move(token), std::move(environment));
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](screen_pop_atom, uint64_t serial, const std::string& app, int64_t user,
            const std::string& uri) -> caf::result<api_response> {
@@ -825,8 +859,7 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       // Counted now, so that a burst is counted before any of it is sent.
       st.pops[{app, user}].push_back(now);
       auto rp = self->make_response_promise<api_response>();
-      self->request(ensure_refresher(self, app), std::chrono::seconds{30}, token_atom_v)
-        .then(
+      with_token(self, app,
           [self, rp, serial, app, user, uri](std::string& token, std::string& environment) mutable {
             auto& st2 = self->state;
             const auto& env = dialpad_env(st2.settings->cfg, environment);

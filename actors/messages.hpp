@@ -802,7 +802,12 @@ using dialpad_actor = caf::typed_actor<
   caf::reacts_to<sync_atom, std::string, std::string, int64_t>,
   /// POST /api/screen-pop for (serial, app, Dialpad user id, URI).
   caf::replies_to<screen_pop_atom, uint64_t, std::string, int64_t, std::string>::with<
-    api_response>>;
+    api_response>,
+  /// The app's access token and environment, through its refresher (the
+  /// errors of refresher_actor's token_atom). A refresher that ended just
+  /// before the ask (it ends when it finds the account not connected) is
+  /// replaced and asked again.
+  caf::replies_to<token_atom, std::string>::with<std::string, std::string>>;
 
 /// The retention job (actors/retention.cpp): wakes every
 /// RETENTION_INTERVAL_SECONDS, or when asked.

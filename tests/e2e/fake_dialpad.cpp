@@ -158,6 +158,7 @@ struct fake_dialpad::impl {
   std::string redirect_uri;
   int expires_in = 3600;
   std::string scope = "calls:list recordings_export offline_access";
+  bool issue_refresh_tokens = true;
   token_mode code_mode = token_mode::ok;
   token_mode refresh_mode = token_mode::ok;
   int64_t company_id = 777001;
@@ -398,6 +399,8 @@ answer fake_dialpad::impl::issue_tokens() {
             {"refresh_token", refresh_token},
             {"expires_in", expires_in},
             {"token_type", "bearer"}};
+  if (!issue_refresh_tokens)
+    body.erase("refresh_token");
   if (!scope.empty())
     body["scope"] = scope;
   return json_answer(http::status::ok, body);
@@ -503,6 +506,11 @@ void fake_dialpad::set_redirect_uri(std::string uri) {
 void fake_dialpad::set_expires_in(int seconds) {
   std::lock_guard lk{d_->mu};
   d_->expires_in = seconds;
+}
+
+void fake_dialpad::set_issue_refresh_tokens(bool issue) {
+  std::lock_guard lk{d_->mu};
+  d_->issue_refresh_tokens = issue;
 }
 
 void fake_dialpad::set_scope(std::string scope) {

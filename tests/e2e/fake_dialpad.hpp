@@ -60,6 +60,8 @@ public:
   void set_expires_in(int seconds);
   /// `scope` of token answers from now on; empty leaves it out.
   void set_scope(std::string scope);
+  /// Whether token answers carry a refresh_token (no offline_access); default true.
+  void set_issue_refresh_tokens(bool issue);
   /// Behaviour of grant_type=authorization_code; default ok.
   void set_code_mode(token_mode m);
   /// Behaviour of grant_type=refresh_token; default ok.

@@ -682,6 +682,40 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
 }
 
 
+TEST(oauth, a_connection_without_a_refresh_token_serves_every_page_of_a_sync_and_every_pop) {
+  // Without offline_access there is nothing to refresh: the app's refresher
+  // answers from the stored token and ends. Every later ask for a token must
+  // still be answered (by a new refresher), not fail on the ended one.
+  oauth_rig rig;
+  rig.fake.set_issue_refresh_tokens(false);
+  rig.fake.set_scope("calls:list");
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  rig.connect_fully(app);
+  ASSERT_EQ(rig.connection(app)["status"], "connected") << rig.connection(app);
+  std::vector<std::string> pages;
+  for (int64_t id = 7101; id <= 7104; ++id)
+    pages.push_back(json::array({sync_call(id, "hangup", "inbound", true)}).dump());
+  rig.fake.set_call_pages(pages, /*first_answer_429=*/true);
+  auto started = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                               R"({"since": "2026-01-01T00:00:00Z"})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  ASSERT_TRUE(eventually([&] { return rig.connection(app)["sync"]["state"] != "running"; }, 30s))
+    << rig.connection(app);
+  auto sync = rig.connection(app)["sync"];
+  EXPECT_EQ(sync["state"], "done") << sync;
+  EXPECT_EQ(sync["calls_imported"], 4) << sync;
+
+  for (int i = 0; i < 5; ++i) {
+    auto pop = http_request(rig.port(), "POST", "/api/screen-pop",
+                            {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                            json{{"dialpad_user_id", 4242},
+                                 {"screen_pop_uri", "https://crm.test/c/" + std::to_string(i)}}
+                              .dump());
+    EXPECT_EQ(pop.status, 202) << i << " " << pop.body;
+  }
+}
+
 TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
   oauth_rig rig(std::map<std::string, std::string>{{"DIALPAD_TIMEOUT_MS", "500"}});
   rig.fake.set_code_mode(token_mode::timeout);
