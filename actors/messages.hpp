@@ -382,6 +382,15 @@ struct applied_event {
   std::string message_json;        ///< The message object, for SMS events.
 };
 
+/// An event whose handler failed in a round, for the log after its commit.
+struct event_failure {
+  std::string event_id;
+  std::string app_id;
+  int32_t attempts = 0; ///< Including the one that failed.
+  bool dead = false;    ///< Given up for good (EVENT_MAX_ATTEMPTS).
+  std::string error;    ///< As stored in last_error.
+};
+
 /// The outcome of one claim-apply-commit round.
 struct process_report {
   uint32_t claimed = 0;            ///< Events taken from the queue.
@@ -397,6 +406,7 @@ struct process_report {
   /// Arrival times (epoch µs) of the events this round processed, for the
   /// received → processed latency histogram.
   std::vector<int64_t> received_us;
+  std::vector<event_failure> failures; ///< The first few of this round's failed events.
 };
 
 /// The queue's backlog, across apps.
@@ -439,9 +449,15 @@ typename Inspector::result_type inspect(Inspector& f, applied_event& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_failure& x) {
+  return f(caf::meta::type_name("event_failure"), x.event_id, x.app_id, x.attempts, x.dead,
+           x.error);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
   return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead,
-           x.has_next, x.next_us, x.next_id, x.applied, x.received_us);
+           x.has_next, x.next_us, x.next_id, x.applied, x.received_us, x.failures);
 }
 
 // -- outbound HTTP (Dialpad) ----------------------------------------------------

@@ -78,6 +78,15 @@ void poll(poller_ptr self, bool full) {
         // after it but what arrives next.
         if (report.has_next)
           s.cursor.emplace(report.next_us, std::move(report.next_id));
+        for (const auto& f : report.failures)
+          log::write(f.dead ? log::level::error : log::level::warn,
+                     f.dead ? "event processing failed for the last time: the event is dead"
+                            : "event processing failed; it will be retried",
+                     {{"event_id", f.event_id}, {"app_id", f.app_id},
+                      {"attempts", std::to_string(f.attempts)}, {"error", f.error}});
+        if (report.failed > report.failures.size())
+          log::warn("more events failed processing in this round",
+                    {{"unnamed", std::to_string(report.failed - report.failures.size())}});
         // Deferred and failed events were not processed (yet).
         s.stats->record_round(report.claimed - report.deferred - report.failed, report.failed,
                               std::chrono::duration_cast<std::chrono::microseconds>(

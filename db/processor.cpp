@@ -17,6 +17,9 @@ namespace cti::db {
 
 namespace {
 
+/// Failed events a round names in the log.
+constexpr std::size_t max_logged_failures = 5;
+
 /// Longest `last_error` kept.
 constexpr std::size_t max_error_length = 1000;
 
@@ -154,8 +157,14 @@ void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claime
     }
     tx.exec("ROLLBACK TO SAVEPOINT event");
     ++report.failed;
-    if (mark_failed(tx, *e, error, settings))
+    bool dead = mark_failed(tx, *e, error, settings);
+    if (dead)
       ++report.dead;
+    // Logged by the poller once the round committed; a round of many
+    // failures names the first few (the rest are counted).
+    if (report.failures.size() < max_logged_failures)
+      report.failures.push_back(event_failure{e->stored.id, e->stored.app_id, e->attempts + 1,
+                                              dead, error.substr(0, max_error_length)});
   }
 }
 

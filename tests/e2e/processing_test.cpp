@@ -3,6 +3,7 @@
 // queue's admin endpoints show, fetch and replay it.
 
 #include <csignal>
+#include <unistd.h>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -315,5 +316,60 @@ TEST_F(processing_test, a_seed_time_outside_years_1970_to_9999_is_replaced_by_th
     auto one = cti::test::http_request(
       server->port(), "GET", "/api/calls/" + std::to_string(call["dialpad_call_id"].get<int64_t>()), h);
     EXPECT_EQ(one.status, 200) << one.body;
+  }
+}
+
+TEST(processing, a_failing_event_is_logged_at_each_attempt_and_when_it_goes_dead) {
+  // The handler fails through a trigger on this call only (other tests
+  // share the database); two attempts, and a poll often enough to retry.
+  const int64_t call = 990000000 + static_cast<int64_t>(::getpid() % 1000000);
+  const std::string fn = "cti_test_fail_" + std::to_string(call);
+  auto url = cti::test::database_url();
+  // Started first: it migrates the database the trigger goes on.
+  server_process server{{{"EVENT_MAX_ATTEMPTS", "2"}, {"EVENT_POLL_INTERVAL_MS", "200"}}};
+  ASSERT_TRUE(server.start()) << server.output();
+  cti::test::query_value(url, "CREATE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$"
+                              " BEGIN IF NEW.dialpad_call_id = " + std::to_string(call) +
+                              " THEN RAISE EXCEPTION 'test refuses this call'; END IF;"
+                              " RETURN NEW; END $$");
+  cti::test::query_value(url, "CREATE TRIGGER " + fn + " BEFORE INSERT ON calls FOR EACH ROW"
+                              " EXECUTE FUNCTION " + fn + "()");
+  struct cleanup {
+    std::string url, fn;
+    ~cleanup() {
+      cti::test::query_value(url, "DROP TRIGGER IF EXISTS " + fn + " ON calls");
+      cti::test::query_value(url, "DROP FUNCTION IF EXISTS " + fn + "()");
+    }
+  } dropped{url, fn};
+
+  auto app = cti::test::create_app(url);
+  auto r = cti::test::post_signed_event(server.port(), app, seed("call.ring", "failing-1", call));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto id = json::parse(r.body)["event_id"].get<std::string>();
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url, "SELECT state FROM webhook_events WHERE id = $1::uuid",
+                                    {id}) == "dead";
+    },
+    30s));
+  // The log lines come right after the commit that recorded them.
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return server.output().find("the event is dead") != std::string::npos;
+    },
+    10s));
+  auto out = server.output();
+  auto retried = out.find("event processing failed; it will be retried");
+  auto dead = out.find("event processing failed for the last time: the event is dead");
+  ASSERT_NE(retried, std::string::npos) << out;
+  ASSERT_NE(dead, std::string::npos) << out;
+  EXPECT_LT(retried, dead);
+  // Both lines name the event and carry the handler's error.
+  for (auto at : {retried, dead}) {
+    auto start = out.rfind('\n', at);
+    start = start == std::string::npos ? 0 : start + 1;
+    auto line = out.substr(start, out.find('\n', at) - start);
+    EXPECT_NE(line.find(id), std::string::npos) << line;
+    EXPECT_NE(line.find("test refuses this call"), std::string::npos) << line;
   }
 }
