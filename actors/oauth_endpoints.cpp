@@ -16,6 +16,7 @@
 #include "domain/url.hpp"
 #include "domain/uuid.hpp"
 #include "domain/validation.hpp"
+#include "net/error_response.hpp"
 
 namespace cti {
 
@@ -60,9 +61,9 @@ void callback_failure(handler_ptr self, const api_request& req, errc code,
                       const std::string& message, const std::string& app = {}) {
   auto resp = api_response::failure(req.serial, code, message);
   resp.app_id = app;
-  if (accepts(req, "text/html") && (code == errc::bad_request || code == errc::upstream_failed)) {
+  if (accepts(req, "text/html")) {
     resp.error = errc::none;
-    resp.status = code == errc::upstream_failed ? 502 : 400;
+    resp.status = net::status_of(code);
     resp.content_type = "text/html; charset=utf-8";
     resp.body = page("Dialpad was not connected", message);
   }

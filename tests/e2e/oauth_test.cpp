@@ -270,6 +270,29 @@ TEST(oauth, callback_refuses_unknown_denied_and_expired_states_and_stores_nothin
   EXPECT_EQ(rig.connection(app)["http"], 404);
 }
 
+TEST(oauth, a_company_connected_to_another_app_is_a_409_as_json_or_as_a_page) {
+  oauth_rig rig;
+  auto first = create_app_over_http(rig.port());
+  auto second = create_app_over_http(rig.port());
+  rig.connect_fully(first);
+  auto attempt = [&](const std::map<std::string, std::string>& headers) {
+    auto location = rig.connect(second).headers["location"];
+    auto code = rig.fake.approve(location);
+    return http_request(rig.port(), "GET",
+                        "/auth/dialpad/callback?code=" + code + "&state=" + url_param(location, "state"),
+                        headers);
+  };
+  auto as_json = attempt({{"Accept", "application/json"}});
+  EXPECT_EQ(as_json.status, 409) << as_json.body;
+  EXPECT_EQ(json::parse(as_json.body, nullptr, false)["error"], "conflict") << as_json.body;
+  // A browser finishing the flow gets a page with the same status.
+  auto as_page = attempt({{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}});
+  EXPECT_EQ(as_page.status, 409) << as_page.body;
+  EXPECT_EQ(as_page.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(as_page.body.find("<h1>"), std::string::npos) << as_page.body;
+  EXPECT_EQ(rig.connection(second)["http"], 404) << rig.connection(second); // nothing stored
+}
+
 TEST(oauth, refreshes_before_expiry_backs_off_on_failure_and_stops_at_invalid_grant) {
   // Tokens live 302 s and are refreshed 300 s before: every ~2 s.
   oauth_rig rig({{"REFRESH_MARGIN", "300"}, {"REFRESH_RETRY_BASE_MS", "400"}});
