@@ -1,4 +1,5 @@
 #include "domain/config.hpp"
+#include "domain/cors.hpp"
 #include "domain/url.hpp"
 
 #include <cctype>
@@ -526,8 +527,14 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   read_dialpad(r, cfg, "DIALPAD_PROD_", "https://dialpad.com", cfg.dialpad_production);
   r.read_string("DIALPAD_SCOPES", cfg.dialpad_scopes);
   read_tls(r, cfg);
-  if (auto raw = r.get("CORS_ALLOWED_ORIGINS"))
+  if (auto raw = r.get("CORS_ALLOWED_ORIGINS")) {
     cfg.cors_allowed_origins = split_list(*raw);
+    for (const auto& entry : cfg.cors_allowed_origins)
+      if (!is_cors_origin_entry(entry))
+        r.fail("CORS_ALLOWED_ORIGINS",
+               "CORS_ALLOWED_ORIGINS entries are * or origins like https://crm.example.com"
+               " (scheme, host, optional port; no path), got " + shown(entry));
+  }
   r.read_int("EVENT_POLL_INTERVAL_MS", cfg.event_poll_interval_ms, 10, 86400000);
   r.read_int("EVENT_BATCH_SIZE", cfg.event_batch_size, 1, 10000);
   r.read_int("EVENT_MAX_ATTEMPTS", cfg.event_max_attempts, 1, 100);

@@ -32,6 +32,45 @@ std::optional<std::string> cors_allow_origin(const std::vector<std::string>& all
   return std::nullopt;
 }
 
+bool is_cors_origin_entry(std::string_view entry) {
+  if (entry == "*")
+    return true;
+  std::string_view rest;
+  for (std::string_view scheme : {"http://", "https://"})
+    if (entry.size() > scheme.size() && iequals(entry.substr(0, scheme.size()), scheme))
+      rest = entry.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/')
+    rest.remove_suffix(1);
+  if (rest.empty() || rest.size() > 262)
+    return false;
+  std::string_view host = rest;
+  std::string_view port;
+  bool bracketed = rest.front() == '[';
+  auto end = bracketed ? rest.find(']') : rest.rfind(':');
+  if (bracketed && end == std::string_view::npos)
+    return false;
+  if (bracketed)
+    ++end; // past the ']'
+  if (end != std::string_view::npos && end < rest.size()) {
+    host = rest.substr(0, end);
+    auto tail = rest.substr(end);
+    if (tail.front() != ':' || tail.size() < 2 || tail.size() > 6)
+      return false;
+    port = tail.substr(1);
+  }
+  for (char c : port)
+    if (c < '0' || c > '9')
+      return false;
+  if (host.empty() || (bracketed && host.size() < 3))
+    return false;
+  for (char c : bracketed ? host.substr(1, host.size() - 2) : host) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!(alnum || c == '.' || (bracketed ? c == ':' : c == '-')))
+      return false;
+  }
+  return true;
+}
+
 std::string cors_allow_headers(std::string_view requested) {
   static const std::string defaults =
     "Authorization, Content-Type, X-App-Api-Key, X-Api-Key, X-Request-Id";

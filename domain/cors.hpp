@@ -18,6 +18,11 @@ namespace cti {
 std::optional<std::string> cors_allow_origin(const std::vector<std::string>& allowed,
                                              std::string_view origin);
 
+/// True for an entry CORS_ALLOWED_ORIGINS accepts: `*`, or an origin
+/// `http(s)://host[:port]` (a trailing `/` tolerated; no path, query,
+/// user info or whitespace), which a browser's Origin header could match.
+bool is_cors_origin_entry(std::string_view entry);
+
 /// What a preflight may ask to send: the requested header names that are
 /// plain tokens, else the headers the API reads.
 std::string cors_allow_headers(std::string_view requested);

@@ -505,6 +505,18 @@ TEST(config, splits_cors_origins_trimming_and_dropping_empties) {
             (std::vector<std::string>{"https://a.example", "https://b.example"}));
 }
 
+TEST(config, rejects_cors_entries_that_no_origin_could_match) {
+  auto env = production_env();
+  env["CORS_ALLOWED_ORIGINS"] = "https://a.example, notanorigin, https://b.example/app";
+  std::vector<config_error> errors;
+  load_config(env, errors);
+  ASSERT_EQ(errors.size(), 2u);
+  for (const auto& e : errors)
+    EXPECT_EQ(e.variable, "CORS_ALLOWED_ORIGINS");
+  EXPECT_NE(errors[0].message.find("'notanorigin'"), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[1].message.find("'https://b.example/app'"), std::string::npos) << errors[1].message;
+}
+
 TEST(config, parses_cluster_seeds) {
   auto env = production_env();
   env["CLUSTER_SEEDS"] = "node-a:4001, 10.0.0.2:4001 ,, [::1]:4002";

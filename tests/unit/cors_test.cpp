@@ -22,6 +22,20 @@ TEST(Cors, WildcardIsAnsweredAsWildcard) {
   EXPECT_EQ(cors_allow_origin({"*"}, "https://anything.test"), "*");
 }
 
+TEST(Cors, ConfiguredEntriesAreWildcardOrOrigins) {
+  for (const char* ok : {"*", "https://crm.example.com", "http://localhost:3000",
+                         "https://crm.example.com/", "HTTPS://CRM.example.com", "http://127.0.0.1:8080",
+                         "http://[::1]:3000", "https://[2001:db8::1]"})
+    EXPECT_TRUE(is_cors_origin_entry(ok)) << ok;
+  for (const char* bad : {"notanorigin", "crm.example.com", "https://", "https:///",
+                          "ftp://crm.example.com", "https://crm.example.com/app",
+                          "https://crm.example.com:", "https://crm.example.com:99999x",
+                          "https://crm.example.com:123456", "https://user@crm.example.com",
+                          "https://crm example.com", "https://crm.example.com?x=1", "**",
+                          "https://[::1", "https://[]", "https://[::1]x", "null"})
+    EXPECT_FALSE(is_cors_origin_entry(bad)) << bad;
+}
+
 TEST(Cors, PreflightHeaders) {
   EXPECT_EQ(cors_allow_headers("x-app-api-key, content-type"), "x-app-api-key, content-type");
   EXPECT_EQ(cors_allow_headers(""), "Authorization, Content-Type, X-App-Api-Key, X-Api-Key, X-Request-Id");
