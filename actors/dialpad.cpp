@@ -506,7 +506,7 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
     it.app_id = st.app;
     auto state = item.contains("state") && item["state"].is_string()
                    ? item["state"].get<std::string>() : std::string{};
-    it.dialpad_event_id = "sync:" + call_id + ":" + state.substr(0, 64);
+    it.dialpad_event_id = "sync:" + call_id + ":" + utf8_text_prefix(state, 64);
     it.event_type = kind == sync_kind::as_hangup ? std::string{"call.ended"} : derive_event_type(item);
     it.payload = item.dump(-1, ' ', false, json::error_handler_t::replace);
     it.format = "dialpad_sync";
@@ -571,7 +571,9 @@ void sync_store(sync_ptr self, const json& items, std::string next_cursor) {
 /// Fetches the current page with a fresh token.
 void sync_fetch(sync_ptr self) {
   auto& st = self->state;
-  self->request(st.tokens, std::chrono::seconds{30}, token_atom_v, st.app)
+  // Longer than the manager's own asks (30 s, and once more after a
+  // refresher that ended), so their error, not this timeout, is what fails.
+  self->request(st.tokens, std::chrono::seconds{65}, token_atom_v, st.app)
     .then(
       [self](std::string& token, std::string& environment) {
         auto& s = self->state;

@@ -62,8 +62,8 @@ void callback_failure(handler_ptr self, const api_request& req, errc code,
   auto resp = api_response::failure(req.serial, code, message);
   resp.app_id = app;
   if (accepts(req, "text/html")) {
-    resp.error = errc::none;
-    resp.status = net::status_of(code);
+    // Status and headers (Retry-After on a 503) as the JSON error has them.
+    net::render_error(resp);
     resp.content_type = "text/html; charset=utf-8";
     resp.body = page("Dialpad was not connected", message);
   }

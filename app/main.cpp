@@ -295,6 +295,11 @@ int main(int argc, char** argv) {
     setenv("PGCONNECT_TIMEOUT", "5", 0);
     return cti::cli::run(command, cfg);
   }
+  if (errors.empty())
+    if (auto tls = cti::net::check_tls_files(cfg); !tls.empty())
+      errors.push_back({tls.find("TLS_CERT_FILE:") != std::string::npos ? "TLS_CERT_FILE"
+                                                                         : "TLS_KEY_FILE",
+                        tls});
   if (!errors.empty()) {
     std::cerr << "cti-server: invalid configuration:\n";
     for (const auto& e : errors)

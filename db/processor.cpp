@@ -12,13 +12,15 @@
 #include "db/event_handlers.hpp"
 #include "db/sql_params.hpp"
 #include "domain/retry.hpp"
+#include "domain/validation.hpp"
 
 namespace cti::db {
 
 namespace {
 
-/// Failed events a round names in the log.
+/// Failed events a round names in the log, and how much of each error.
 constexpr std::size_t max_logged_failures = 5;
+constexpr std::size_t max_logged_error = 200;
 
 /// Longest `last_error` kept.
 constexpr std::size_t max_error_length = 1000;
@@ -125,7 +127,7 @@ std::vector<handler_result> apply_events(pqxx::transaction_base& tx,
 bool mark_failed(pqxx::transaction_base& tx, const claimed_event& ev, const std::string& error,
                  const process_settings& settings) {
   auto state = tx.exec_prepared1("event_mark_failed", ev.stored.id,
-                                 error.substr(0, max_error_length),
+                                 utf8_text_prefix(error, max_error_length),
                                  retry_delay(ev.attempts + 1, jitter()).count(),
                                  settings.max_attempts)[0]
                  .as<std::string>();
@@ -161,10 +163,14 @@ void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claime
     if (dead)
       ++report.dead;
     // Logged by the poller once the round committed; a round of many
-    // failures names the first few (the rest are counted).
+    // failures names the first few (the rest are counted). The log gets the
+    // error's first line only: PostgreSQL's DETAIL line can quote the
+    // row's values (numbers, message text), which last_error keeps for
+    // the internal API.
     if (report.failures.size() < max_logged_failures)
-      report.failures.push_back(event_failure{e->stored.id, e->stored.app_id, e->attempts + 1,
-                                              dead, error.substr(0, max_error_length)});
+      report.failures.push_back(event_failure{
+        e->stored.id, e->stored.app_id, e->attempts + 1, dead,
+        utf8_text_prefix(std::string_view{error}.substr(0, error.find('\n')), max_logged_error)});
   }
 }
 

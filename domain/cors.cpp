@@ -32,40 +32,93 @@ std::optional<std::string> cors_allow_origin(const std::vector<std::string>& all
   return std::nullopt;
 }
 
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/// A port as an Origin header writes it: 1..65535, no leading zero.
+std::optional<unsigned> origin_port(std::string_view p) {
+  if (p.empty() || p.size() > 5 || p.front() == '0')
+    return std::nullopt;
+  unsigned n = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  return n <= 65535 ? std::optional{n} : std::nullopt;
+}
+
+} // namespace
+
 bool is_cors_origin_entry(std::string_view entry) {
   if (entry == "*")
     return true;
-  std::string_view rest;
-  for (std::string_view scheme : {"http://", "https://"})
-    if (entry.size() > scheme.size() && iequals(entry.substr(0, scheme.size()), scheme))
-      rest = entry.substr(scheme.size());
+  // Origins longer than this are never matched (cors_allow_origin).
+  if (entry.size() > 256)
+    return false;
+  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986): http(s),
+  // and the schemes browser extensions and app shells send.
+  auto sep = entry.find("://");
+  if (sep == std::string_view::npos || sep == 0 || !is_alnum(entry[0])
+      || (entry[0] >= '0' && entry[0] <= '9'))
+    return false;
+  auto scheme = entry.substr(0, sep);
+  for (char c : scheme)
+    if (!(is_alnum(c) || c == '+' || c == '-' || c == '.'))
+      return false;
+  auto rest = entry.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/')
     rest.remove_suffix(1);
-  if (rest.empty() || rest.size() > 262)
+  if (rest.empty())
     return false;
   std::string_view host = rest;
   std::string_view port;
-  bool bracketed = rest.front() == '[';
-  auto end = bracketed ? rest.find(']') : rest.rfind(':');
-  if (bracketed && end == std::string_view::npos)
-    return false;
-  if (bracketed)
-    ++end; // past the ']'
-  if (end != std::string_view::npos && end < rest.size()) {
-    host = rest.substr(0, end);
-    auto tail = rest.substr(end);
-    if (tail.front() != ':' || tail.size() < 2 || tail.size() > 6)
+  if (rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos || close < 2)
       return false;
-    port = tail.substr(1);
+    host = rest.substr(1, close - 1);
+    for (char c : host)
+      if (!(is_hex(c) || c == ':' || c == '.'))
+        return false;
+    auto tail = rest.substr(close + 1);
+    if (!tail.empty()) {
+      if (tail.front() != ':')
+        return false;
+      port = tail.substr(1);
+      if (port.empty())
+        return false;
+    }
+  } else {
+    auto colon = rest.find(':');
+    if (colon != std::string_view::npos) {
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+      if (port.empty())
+        return false;
+    }
+    bool any = false;
+    for (char c : host) {
+      if (!(is_alnum(c) || c == '-' || c == '.' || c == '_'))
+        return false;
+      any = any || is_alnum(c);
+    }
+    if (!any)
+      return false;
   }
-  for (char c : port)
-    if (c < '0' || c > '9')
+  if (!port.empty()) {
+    auto n = origin_port(port);
+    if (!n)
       return false;
-  if (host.empty() || (bracketed && host.size() < 3))
-    return false;
-  for (char c : bracketed ? host.substr(1, host.size() - 2) : host) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!(alnum || c == '.' || (bracketed ? c == ':' : c == '-')))
+    // A browser leaves the scheme's default port out of Origin.
+    if ((iequals(scheme, "http") && *n == 80) || (iequals(scheme, "https") && *n == 443))
       return false;
   }
   return true;

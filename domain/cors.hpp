@@ -18,9 +18,12 @@ namespace cti {
 std::optional<std::string> cors_allow_origin(const std::vector<std::string>& allowed,
                                              std::string_view origin);
 
-/// True for an entry CORS_ALLOWED_ORIGINS accepts: `*`, or an origin
-/// `http(s)://host[:port]` (a trailing `/` tolerated; no path, query,
-/// user info or whitespace), which a browser's Origin header could match.
+/// True for an entry CORS_ALLOWED_ORIGINS accepts: `*`, or an origin as a
+/// browser's Origin header could write it: `scheme://host[:port]` (http,
+/// https, or another RFC 3986 scheme such as chrome-extension), a trailing
+/// `/` tolerated; no path, query, user info or whitespace; a port 1..65535
+/// without leading zeros and not the scheme's default (which browsers
+/// leave out); an IPv6 host in brackets.
 bool is_cors_origin_entry(std::string_view entry);
 
 /// What a preflight may ask to send: the requested header names that are

@@ -60,6 +60,26 @@ std::size_t utf8_sequence_at(std::string_view s, std::size_t i) {
   return len;
 }
 
+std::string utf8_text_prefix(std::string_view s, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  for (std::size_t i = 0; i < s.size();) {
+    auto len = utf8_sequence_at(s, i);
+    if (len == 0 || s[i] == '\0') {
+      if (out.size() + 1 > max_bytes)
+        break;
+      out += '?';
+      ++i;
+      continue;
+    }
+    if (out.size() + len > max_bytes)
+      break;
+    out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
 std::optional<std::size_t> utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < s.size();) {

@@ -33,6 +33,11 @@ std::optional<int64_t> json_dialpad_id(const nlohmann::json& v);
 /// at `s[i]` (i < s.size()), or 0 when none does there.
 std::size_t utf8_sequence_at(std::string_view s, std::size_t i);
 
+/// At most `max_bytes` of `s` as valid UTF-8 text a database column takes:
+/// never a sequence cut in two; a byte that starts no valid sequence, and
+/// NUL, become '?'.
+std::string utf8_text_prefix(std::string_view s, std::size_t max_bytes);
+
 /// The number of code points of valid UTF-8 `s`; nothing when not UTF-8.
 std::optional<std::size_t> utf8_length(std::string_view s);
 

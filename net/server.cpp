@@ -184,6 +184,13 @@ std::string load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out
 
 } // namespace
 
+std::string check_tls_files(const config& cfg) {
+  if (cfg.tls_cert_file.empty())
+    return {};
+  std::shared_ptr<asio::ssl::context> unused;
+  return load_tls(cfg, unused);
+}
+
 std::string server::start() {
   auto& d = *impl_;
   const auto& cfg = d.shared->ctx->cfg;

@@ -328,19 +328,24 @@ TEST(processing, a_failing_event_is_logged_at_each_attempt_and_when_it_goes_dead
   // Started first: it migrates the database the trigger goes on.
   server_process server{{{"EVENT_MAX_ATTEMPTS", "2"}, {"EVENT_POLL_INTERVAL_MS", "200"}}};
   ASSERT_TRUE(server.start()) << server.output();
-  cti::test::query_value(url, "CREATE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$"
-                              " BEGIN IF NEW.dialpad_call_id = " + std::to_string(call) +
-                              " THEN RAISE EXCEPTION 'test refuses this call'; END IF;"
-                              " RETURN NEW; END $$");
-  cti::test::query_value(url, "CREATE TRIGGER " + fn + " BEFORE INSERT ON calls FOR EACH ROW"
-                              " EXECUTE FUNCTION " + fn + "()");
   struct cleanup {
     std::string url, fn;
     ~cleanup() {
-      cti::test::query_value(url, "DROP TRIGGER IF EXISTS " + fn + " ON calls");
-      cti::test::query_value(url, "DROP FUNCTION IF EXISTS " + fn + "()");
+      try {
+        cti::test::query_value(url, "DROP TRIGGER IF EXISTS " + fn + " ON calls");
+        cti::test::query_value(url, "DROP FUNCTION IF EXISTS " + fn + "()");
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cannot drop the test trigger: " << e.what();
+      }
     }
   } dropped{url, fn};
+  cti::test::query_value(url, "CREATE FUNCTION " + fn + "() RETURNS trigger LANGUAGE plpgsql AS $$"
+                              " BEGIN IF NEW.dialpad_call_id = " + std::to_string(call) +
+                              " THEN RAISE EXCEPTION 'test refuses this call'"
+                              " USING DETAIL = 'Failing row contains (+15550009999)'; END IF;"
+                              " RETURN NEW; END $$");
+  cti::test::query_value(url, "CREATE TRIGGER " + fn + " BEFORE INSERT ON calls FOR EACH ROW"
+                              " EXECUTE FUNCTION " + fn + "()");
 
   auto app = cti::test::create_app(url);
   auto r = cti::test::post_signed_event(server.port(), app, seed("call.ring", "failing-1", call));
@@ -372,4 +377,11 @@ TEST(processing, a_failing_event_is_logged_at_each_attempt_and_when_it_goes_dead
     EXPECT_NE(line.find(id), std::string::npos) << line;
     EXPECT_NE(line.find("test refuses this call"), std::string::npos) << line;
   }
+  // Only the error's first line: PostgreSQL's DETAIL can quote row values,
+  // which stay in last_error, for the internal API.
+  EXPECT_EQ(out.find("+15550009999"), std::string::npos) << out;
+  EXPECT_NE(cti::test::query_value(url, "SELECT last_error FROM webhook_events WHERE id = $1::uuid",
+                                   {id})
+              .find("+15550009999"),
+            std::string::npos);
 }

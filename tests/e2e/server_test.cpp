@@ -536,6 +536,21 @@ TEST(server_binary, refuses_bad_configuration_naming_each_variable) {
   EXPECT_NE(out.find("LOG_FORMAT"), std::string::npos) << out;
 }
 
+TEST(server_binary, an_unreadable_tls_file_is_an_invalid_configuration) {
+  auto [code, out] = cti::test::run_binary(
+    {}, {{"CTI_ENV", "development"},
+         {"TLS_CERT_FILE", "/nonexistent/cti-cert.pem"}, {"TLS_KEY_FILE", "/nonexistent/cti-key.pem"},
+         {"CORS_ALLOWED_ORIGINS", "https://crm.example.com"}});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("TLS_CERT_FILE: cannot load TLS_CERT_FILE"), std::string::npos) << out;
+  // A CORS entry no browser origin could equal is refused the same way.
+  auto [cors_code, cors_out] = cti::test::run_binary(
+    {}, {{"CTI_ENV", "development"}, {"CORS_ALLOWED_ORIGINS", "https://crm.example.com, notanorigin"}});
+  EXPECT_EQ(cors_code, 2) << cors_out;
+  EXPECT_NE(cors_out.find("CORS_ALLOWED_ORIGINS"), std::string::npos) << cors_out;
+  EXPECT_NE(cors_out.find("'notanorigin'"), std::string::npos) << cors_out;
+}
+
 TEST(server_binary, production_requires_its_secrets_and_never_prints_them) {
   auto [code, out] = cti::test::run_binary(
     {}, {{"CTI_ENV", "production"}, {"DIALPAD_WEBHOOK_SECRET", "very-secret-webhook-value"},

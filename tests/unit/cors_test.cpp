@@ -25,15 +25,23 @@ TEST(Cors, WildcardIsAnsweredAsWildcard) {
 TEST(Cors, ConfiguredEntriesAreWildcardOrOrigins) {
   for (const char* ok : {"*", "https://crm.example.com", "http://localhost:3000",
                          "https://crm.example.com/", "HTTPS://CRM.example.com", "http://127.0.0.1:8080",
-                         "http://[::1]:3000", "https://[2001:db8::1]"})
+                         "http://[::1]:3000", "https://[2001:db8::1]", "http://my_svc.local:3000",
+                         "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "capacitor://localhost",
+                         "https://crm.example.com:65535", "https://crm.example.com:80",
+                         "http://crm.example.com:443"})
     EXPECT_TRUE(is_cors_origin_entry(ok)) << ok;
-  for (const char* bad : {"notanorigin", "crm.example.com", "https://", "https:///",
-                          "ftp://crm.example.com", "https://crm.example.com/app",
-                          "https://crm.example.com:", "https://crm.example.com:99999x",
-                          "https://crm.example.com:123456", "https://user@crm.example.com",
-                          "https://crm example.com", "https://crm.example.com?x=1", "**",
-                          "https://[::1", "https://[]", "https://[::1]x", "null"})
+  for (const char* bad : {"notanorigin", "crm.example.com", "https://", "https:///", "://x",
+                          "1http://x", "ht tp://x", "https://crm.example.com/app",
+                          "https://crm.example.com:", "https://crm.example.com:99999",
+                          "https://crm.example.com:65536", "https://crm.example.com:00443",
+                          "https://crm.example.com:0", "https://crm.example.com:123456",
+                          "https://crm.example.com:443", "http://crm.example.com:80",
+                          "https://user@crm.example.com", "https://crm example.com",
+                          "https://crm.example.com?x=1", "https://crm.example.com#x", "**",
+                          "https://[::1", "https://[]", "https://[::1]x", "https://[zz]", "https://.",
+                          "https://-", "null"})
     EXPECT_FALSE(is_cors_origin_entry(bad)) << bad;
+  EXPECT_FALSE(is_cors_origin_entry("https://" + std::string(250, 'a')));
 }
 
 TEST(Cors, PreflightHeaders) {

@@ -61,3 +61,18 @@ TEST(Validation, StatusListsAndEnums) {
 }
 
 } // namespace
+
+TEST(validation, utf8_text_prefix_never_cuts_a_sequence_and_replaces_bad_bytes) {
+  EXPECT_EQ(cti::utf8_text_prefix("abc", 10), "abc");
+  EXPECT_EQ(cti::utf8_text_prefix("abc", 2), "ab");
+  // "é" is two bytes: a cut through it drops it whole.
+  EXPECT_EQ(cti::utf8_text_prefix("a\xC3\xA9" "b", 2), "a");
+  EXPECT_EQ(cti::utf8_text_prefix("a\xC3\xA9" "b", 3), "a\xC3\xA9");
+  // A four-byte emoji cut anywhere inside is dropped.
+  for (std::size_t max = 1; max < 4; ++max)
+    EXPECT_EQ(cti::utf8_text_prefix("\xF0\x9F\x98\x80", max), "") << max;
+  EXPECT_EQ(cti::utf8_text_prefix("\xF0\x9F\x98\x80", 4), "\xF0\x9F\x98\x80");
+  // Invalid bytes and NUL become '?'.
+  EXPECT_EQ(cti::utf8_text_prefix(std::string_view{"a\xFF\0" "b\xC3", 5}, 10), "a??b?");
+  EXPECT_EQ(cti::utf8_text_prefix("", 10), "");
+}
