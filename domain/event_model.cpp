@@ -136,7 +136,10 @@ std::optional<std::string> number_of(const json* v) {
   if (!raw || *raw == redacted_text)
     return std::nullopt;
   auto n = normalize_phone(*raw);
-  if (n.empty())
+  // Longer is no phone number (E.164 has 15 digits; a SIP address or an
+  // extension fits easily): kept, it would fail the number indexes
+  // (a B-tree row holds ~2.7 kB) and with them the whole event.
+  if (n.empty() || n.size() > max_phone_length)
     return std::nullopt;
   return n;
 }

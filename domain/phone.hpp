@@ -12,4 +12,8 @@ namespace cti {
 /// stay different.
 std::string normalize_phone(std::string_view number);
 
+/// Longest normalized phone number an event's number field is taken as
+/// (bytes); a longer value is no number (null).
+inline constexpr std::size_t max_phone_length = 64;
+
 } // namespace cti

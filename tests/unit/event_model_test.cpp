@@ -1,4 +1,5 @@
 #include "domain/event_model.hpp"
+#include "domain/phone.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -970,4 +971,20 @@ TEST(event_model, a_seed_sms_without_direction_takes_it_from_its_type) {
   EXPECT_TRUE(odd.direction_unknown);
   // Calls are not guessed.
   EXPECT_FALSE(cti::extract_event(json{{"event_type", "call.ring"}, {"call_id", 1}}).direction);
+}
+
+TEST(event_model, a_number_longer_than_any_phone_number_is_no_number) {
+  auto with_from = [](const std::string& from) {
+    return cti::extract_event(json{{"type", "call.ring"}, {"call_id", 1}, {"direction", "inbound"},
+                                   {"from", from}, {"to", "+15550001111"}});
+  };
+  std::string longest = "+" + std::string(cti::max_phone_length - 1, '7');
+  EXPECT_EQ(with_from(longest).from_number, longest);
+  // One more, or kilobytes of it (which no B-tree index row can hold):
+  // null, and the rest of the event still counts.
+  EXPECT_FALSE(with_from(longest + "7").from_number);
+  auto huge = with_from(std::string(3000, '5'));
+  EXPECT_FALSE(huge.from_number);
+  EXPECT_EQ(huge.to_number, "+15550001111");
+  EXPECT_EQ(huge.event_type, "call.ring");
 }
