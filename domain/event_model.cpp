@@ -334,9 +334,11 @@ std::optional<int64_t> json_int64(const nlohmann::json& v) {
       return v.get<int64_t>();
     case json::value_t::number_float: {
       double d = v.get<double>();
-      // 2^63 is exactly representable; every double below it converts safely.
-      if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0
-          || d >= 9223372036854775808.0)
+      // From 2^53 on a double no longer holds every integer: 9007199254740993.0
+      // is parsed as 2^53, another id, and -2^63-1 (which the parser keeps
+      // as a double) as INT64_MIN. Such a number is no integer we can trust.
+      constexpr double exact = 9007199254740992.0;
+      if (!std::isfinite(d) || std::trunc(d) != d || d <= -exact || d >= exact)
         return std::nullopt;
       return static_cast<int64_t>(d);
     }

@@ -405,6 +405,17 @@ TEST(event_model, json_int64_rejects_fractions_overflow_and_junk) {
   EXPECT_FALSE(cti::json_int64(parse("18446744073709551615")));
   EXPECT_EQ(cti::json_int64(parse("9223372036854775807")), std::numeric_limits<int64_t>::max());
   EXPECT_EQ(cti::json_int64(parse("178800.0")), 178800);
+  // A float past 2^53 cannot tell neighbouring integers apart: refused,
+  // not read as another id (…993.0 would be …992).
+  EXPECT_EQ(cti::json_int64(parse("9007199254740991.0")), 9007199254740991);
+  EXPECT_EQ(cti::json_int64(parse("5635304278851584.0")), 5635304278851584);
+  EXPECT_FALSE(cti::json_int64(parse("9007199254740992.0")));
+  EXPECT_FALSE(cti::json_int64(parse("9007199254740993.0")));
+  EXPECT_FALSE(cti::json_int64(parse("-9007199254740993.0")));
+  EXPECT_FALSE(cti::json_int64(parse("-9223372036854775809")));
+  EXPECT_FALSE(cti::json_int64(parse("-9223372036854776832")));
+  // Integers in JSON integer syntax keep all 64 bits.
+  EXPECT_EQ(cti::json_int64(parse("5635304278851584")), 5635304278851584);
 }
 
 // --- org id ------------------------------------------------------------------------
