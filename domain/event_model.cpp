@@ -78,18 +78,21 @@ std::optional<timestamp> representable(std::optional<timestamp> t) {
   return timestamp{std::chrono::microseconds{us - us % 1000}};
 }
 
-/// Epoch milliseconds (integer, numeric string or finite float) as a timestamp.
+/// Epoch milliseconds (integer, numeric string or finite float) as a
+/// timestamp. 0 is "not set", as a payload writes an unknown time, not the
+/// first millisecond of 1970: taken as a time, a `date_started` of 0 moved a
+/// call to 1970, and a `date_ended` of 0 ended a live one.
 std::optional<timestamp> epoch_ms_of(const json* v) {
   if (v == nullptr)
     return std::nullopt;
   if (v->is_number_float()) {
     double d = v->get<double>();
-    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(max_epoch_ms))
+    if (!std::isfinite(d) || d < 1 || d > static_cast<double>(max_epoch_ms))
       return std::nullopt;
     return timestamp{std::chrono::microseconds{static_cast<int64_t>(std::floor(d)) * 1000}};
   }
   auto ms = json_int64(*v);
-  if (!ms || *ms < 0 || *ms > max_epoch_ms)
+  if (!ms || *ms <= 0 || *ms > max_epoch_ms)
     return std::nullopt;
   return timestamp{std::chrono::microseconds{*ms * 1000}};
 }

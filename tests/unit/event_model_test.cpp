@@ -690,7 +690,11 @@ TEST(event_model, epoch_milliseconds_accept_integers_strings_and_floats_in_range
     // Times are kept in whole milliseconds, as they are served.
     {json(1769596200420.5), ms(1769596200420)},
     {json(1769596200420.999), ms(1769596200420)},
-    {json(0), ms(0)},
+    // 0 is "not set", not 1970.
+    {json(0), std::nullopt},
+    {json("0"), std::nullopt},
+    {json(0.5), std::nullopt},
+    {json(1), ms(1)},
     {json(253402300799999), ms(253402300799999)},
     {json(253402300800000), std::nullopt},
     {json(-1), std::nullopt},
