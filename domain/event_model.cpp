@@ -437,6 +437,13 @@ event_data extract_event(const nlohmann::json& payload) {
     extract_seed(payload, ev);
   else
     extract_dialpad(payload, ev);
+  // A direction that is no string (a number, a boolean, an object) and did
+  // not give way to one taken from the type is not understood either.
+  if (!ev.direction) {
+    const json* d = member(payload, "direction");
+    if (d != nullptr && !d->is_null() && !d->is_string())
+      ev.direction_unknown = true;
+  }
   // Both shapes describe the agent as a `target` of type user.
   extract_user(payload, ev);
   if (const json* text = member(payload, "text"); text != nullptr && text->is_string())

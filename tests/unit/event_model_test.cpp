@@ -986,6 +986,20 @@ TEST(event_model, a_seed_sms_without_direction_takes_it_from_its_type) {
   EXPECT_TRUE(odd.direction_unknown);
   // Calls are not guessed.
   EXPECT_FALSE(cti::extract_event(json{{"event_type", "call.ring"}, {"call_id", 1}}).direction);
+  // A direction that is no string is not understood (warned), unless the
+  // type gave one; null and "" are no direction at all.
+  for (const json& odd_type : {json(5), json(true), json::array({"inbound"}), json::object()}) {
+    auto call = cti::extract_event(json{{"event_type", "call.ring"}, {"call_id", 1},
+                                        {"direction", odd_type}});
+    EXPECT_FALSE(call.direction) << odd_type.dump();
+    EXPECT_TRUE(call.direction_unknown) << odd_type.dump();
+  }
+  EXPECT_FALSE(cti::extract_event(json{{"event_type", "sms.sent"}, {"direction", 5}}).direction_unknown);
+  for (const json& none : {json(nullptr), json("")})
+    EXPECT_FALSE(cti::extract_event(json{{"event_type", "call.ring"}, {"call_id", 1},
+                                         {"direction", none}})
+                   .direction_unknown)
+      << none.dump();
 }
 
 TEST(event_model, a_number_longer_than_any_phone_number_is_no_number) {
