@@ -352,10 +352,12 @@ private:
       respond_local(errc::payload_too_large, "request body too large", true);
     } else if (ec == http::error::header_limit) {
       respond_status(431, "bad_request", "request header fields too large");
-    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout
-               || ec == asio::error::operation_aborted || ec == asio::error::connection_reset
-               || ec == asio::error::eof) {
-      // The client went away or stalled: nobody is listening for an answer.
+    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message
+               || ec == beast::error::timeout || ec == asio::error::operation_aborted
+               || ec == asio::error::connection_reset || ec == asio::error::eof) {
+      // The client went away (also midway through a request) or stalled:
+      // nobody is listening for an answer, and there was no request to
+      // count or to log as one.
       fail(ec, "read");
       do_close();
     } else {

@@ -104,6 +104,34 @@ TEST_F(server_test, metrics_without_bearer_is_401) {
   }
 }
 
+TEST(server_binary, a_request_its_client_abandoned_midway_is_no_request) {
+  // A scanner or a client that drops half a request is nobody's 400: it is
+  // neither counted in the metrics nor logged as an answered request.
+  cti::test::server_process s;
+  ASSERT_TRUE(s.start()) << s.output();
+  int reads = 0; // metrics reads made, each one request
+  auto metrics = [&] {
+    ++reads;
+    auto r = http_request(s.port(), "GET", "/metrics", {{"Authorization", bearer}});
+    return json::parse(r.body, nullptr, false);
+  };
+  auto before = metrics()["total_requests"].get<double>();
+  int reads_before = reads;
+  for (const std::string& half :
+       {std::string{"GE"}, std::string{"POST /webhooks/dialpad HTTP/1.1\r\nHost: x\r\n"},
+        std::string{"POST /webhooks/dialpad HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"a\""}}) {
+    cti::test::raw_connection c{s.port()};
+    ASSERT_TRUE(c.write(half));
+  } // closed here, midway
+  ASSERT_TRUE(cti::test::eventually(
+    [&] { return metrics()["active_connections"].get<double>() == 1; }, 10s));
+  auto after = metrics()["total_requests"].get<double>();
+  // Every read but the last is counted by the last (a request is counted
+  // when answered): nothing else was.
+  EXPECT_EQ(after - before, reads - reads_before) << s.output();
+  EXPECT_EQ(s.output().find("\"status\":400"), std::string::npos) << s.output();
+}
+
 TEST_F(server_test, metrics_with_bearer_reports_the_contract_fields) {
   http_request(port(), "GET", "/");
   auto r = http_request(port(), "GET", "/metrics", {{"Authorization", bearer}});
