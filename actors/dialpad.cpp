@@ -50,7 +50,11 @@ db_query query_of(query_kind kind, const std::string& app, json args = json::obj
 struct refresher_state {
   static inline const char* name = "dialpad_refresher";
   std::shared_ptr<const dialpad_settings> settings;
+  dialpad_actor manager;
   std::string app;
+  /// Done: waiting for the manager's stop. Asks are answered at once with
+  /// what is known; timers and refreshes are over.
+  bool ending = false;
   bool loaded = false;
   bool connected = false;
   bool busy = false;             ///< A load or a refresh is running.
@@ -99,6 +103,17 @@ void answer_waiters(refresher_ptr self) {
   }
 }
 
+/// The refresher has nothing more to do: it answers everyone waiting and
+/// asks the manager to forget it. It ends on the manager's stop, so an ask
+/// the manager sends meanwhile still reaches it and is answered (an actor
+/// that ended by itself left such asks unanswered: a 502 to a screen pop).
+void finish(refresher_ptr self) {
+  auto& st = self->state;
+  st.ending = true;
+  answer_waiters(self);
+  self->send(st.manager, stop_atom_v, refresher_actor{self});
+}
+
 /// Wakes the refresher at `when` (or after `floor`, whichever is later).
 void schedule_at(refresher_ptr self, sys_clock::time_point when,
                  std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
@@ -126,8 +141,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
         auto j = json::parse(ans.body, nullptr, false);
         s.connected = j.is_object() && j.value("status", "") == "connected";
         if (!s.connected) {
-          answer_waiters(self);
-          self->quit();
+          finish(self);
           return;
         }
         s.environment = j.value("environment", "production");
@@ -159,8 +173,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
         if (!s.has_refresh) {
           // Nothing to refresh with (no offline_access): the token serves
           // until it expires; then the account must be connected again.
-          answer_waiters(self);
-          self->quit();
+          finish(self);
           return;
         }
         // Waiters for a fresher token than this one get it from the refresh.
@@ -179,8 +192,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
           // No connection (any more): nothing to refresh.
           s.loaded = true;
           s.connected = false;
-          answer_waiters(self);
-          self->quit();
+          finish(self);
           return;
         }
         answer_waiters(self); // with what was known
@@ -219,8 +231,7 @@ void refresh_failed(refresher_ptr self, int failures, const token_answer& answer
         // rather than give up on it.
         if (permanent && recorded.body.find("true") != std::string::npos) {
           s.connected = false;
-          answer_waiters(self);
-          self->quit();
+          finish(self);
           return;
         }
         load(self);
@@ -366,13 +377,22 @@ void try_refresh(refresher_ptr self) {
 
 refresher_actor::behavior_type refresher(refresher_ptr self,
                                          std::shared_ptr<const dialpad_settings> settings,
-                                         std::string app) {
+                                         dialpad_actor manager, std::string app) {
   self->state.settings = std::move(settings);
+  self->state.manager = std::move(manager);
   self->state.app = std::move(app);
   load(self);
   return {
     [self](token_atom) -> caf::result<std::string, std::string> {
       auto& st = self->state;
+      if (st.ending) {
+        // Answered with what is known (answer_waiters' rules), never left
+        // waiting for a load or a refresh that will not come.
+        auto rp = self->make_response_promise<std::string, std::string>();
+        st.waiters.push_back(rp);
+        answer_waiters(self);
+        return rp;
+      }
       if (st.loaded && !st.connected)
         return make_error(errc::conflict, "the app has no connected Dialpad account");
       if (st.loaded && usable(self))
@@ -387,13 +407,18 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
       }
       return rp;
     },
+    [self](stop_atom) { self->quit(); },
     [self](store_atom, const std::string& store, const std::string& token, int64_t expires_us,
            int attempt) {
+      if (self->state.ending)
+        return;
       store_pair(self, json::parse(store), token,
                  sys_clock::time_point{std::chrono::microseconds{expires_us}}, attempt);
     },
     [self](refresh_atom, uint64_t generation) {
       auto& st = self->state;
+      if (st.ending)
+        return; // the manager's stop is on its way
       if (generation == 0) {
         // Asked to read the connection again (it changed). While a load or
         // a refresh runs, asked again shortly: what it read may be older
@@ -656,7 +681,8 @@ refresher_actor ensure_refresher(manager_ptr self, const std::string& app) {
     return it->second;
   // Linked: they end with the manager (at shutdown); their own normal
   // ends do not touch it.
-  auto r = self->spawn<caf::linked>(refresher, st.settings, app);
+  auto r = self->spawn<caf::linked>(refresher, st.settings, caf::actor_cast<dialpad_actor>(self),
+                                    app);
   self->monitor(r);
   st.refreshers.emplace(app, r);
   return r;
@@ -810,6 +836,19 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       }
       if (!sealed_hex.empty())
         deauthorize(self, app, environment, sealed_hex);
+    },
+    [self](stop_atom, refresher_actor done) {
+      // Forgotten first: the next ask for the app gets a new refresher.
+      // Every ask sent to `done` before this stop reaches it first (one
+      // sender's messages keep their order) and is answered.
+      auto& refreshers = self->state.refreshers;
+      for (auto it = refreshers.begin(); it != refreshers.end(); ++it)
+        if (it->second == done) {
+          self->demonitor(done.address());
+          refreshers.erase(it);
+          break;
+        }
+      self->send(done, stop_atom_v);
     },
     [self](invalidate_atom, const std::string& app) {
       auto& refreshers = self->state.refreshers;

@@ -796,7 +796,11 @@ using refresher_actor = caf::typed_actor<
   caf::reacts_to<refresh_atom, uint64_t>,
   /// Internal: store a refreshed pair again (args JSON, access token,
   /// expiry in epoch µs, attempt).
-  caf::reacts_to<store_atom, std::string, std::string, int64_t, int>>;
+  caf::reacts_to<store_atom, std::string, std::string, int64_t, int>,
+  /// From the manager, after the refresher said it is done and was taken
+  /// out of the manager's map: end now (every ask the manager sent before
+  /// this has been answered).
+  caf::reacts_to<stop_atom>>;
 
 /// The node's Dialpad accounts: one refresher per connected app, the screen
 /// pop, the revocation on disconnect.
@@ -813,6 +817,10 @@ using dialpad_actor = caf::typed_actor<
   /// the connection again, so a disconnect or a new connection made
   /// through another node stops the old token being used.
   caf::reacts_to<invalidate_atom, std::string>,
+  /// A refresher has nothing more to do (the account is not connected, or
+  /// its token cannot be refreshed): the manager forgets it and tells it to
+  /// end. Until then it answers asks with what it knows.
+  caf::reacts_to<stop_atom, refresher_actor>,
   /// Runs call-history sync job (app, job id, since as epoch µs), already
   /// recorded as running in the connection row.
   caf::reacts_to<sync_atom, std::string, std::string, int64_t>,

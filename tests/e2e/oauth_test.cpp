@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <atomic>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -737,6 +738,45 @@ TEST(oauth, a_connection_without_a_refresh_token_serves_every_page_of_a_sync_and
                               .dump());
     EXPECT_EQ(pop.status, 202) << i << " " << pop.body;
   }
+}
+
+TEST(oauth, screen_pops_racing_the_refresher_of_an_unconnected_app_are_all_409) {
+  // Each pop for an app without a connected account starts a refresher that
+  // reads the connection, finds nothing to refresh and ends. Pops that
+  // reached one just as it ended were left unanswered: 502 "internal
+  // error" (about 1 in 600 here, under this load, before the manager began
+  // to end its refreshers itself).
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  std::atomic<bool> done{false};
+  std::thread registrar([&] {
+    for (int i = 0; !done.load(); ++i)
+      internal_call(rig.port(), "PUT", "/internal/apps/" + app + "/dialpad",
+                    json{{"dialpad_org_id", rig.company + i % 3}, {"environment", "sandbox"}}.dump());
+  });
+  std::atomic<int> other{0};
+  std::string first_other;
+  std::mutex mu;
+  std::vector<std::thread> poppers;
+  for (int t = 0; t < 8; ++t)
+    poppers.emplace_back([&, t] {
+      for (int i = 0; i < 400; ++i) {
+        auto r = http_request(rig.port(), "POST", "/api/screen-pop",
+                              {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                              json{{"dialpad_user_id", 1 + t * 1000 + i},
+                                   {"screen_pop_uri", "https://crm.test/c"}}.dump());
+        if (r.status != 409 && other++ == 0) {
+          std::lock_guard lk{mu};
+          first_other = std::to_string(r.status) + " " + r.body;
+        }
+      }
+    });
+  for (auto& p : poppers)
+    p.join();
+  done = true;
+  registrar.join();
+  EXPECT_EQ(other.load(), 0) << first_other;
 }
 
 TEST(oauth, a_dialpad_that_does_not_answer_is_a_502_within_the_timeout) {
