@@ -141,7 +141,7 @@ handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
   auto vm = merge_voicemail(it != batch.voicemails.end()
                               ? std::optional<voicemail_record>{it->second.rec}
                               : std::nullopt,
-                            ev, batch.now, call != nullptr ? &call->rec : nullptr);
+                            ev, batch.now);
   if (vm.changed) {
     if (it == batch.voicemails.end()) {
       stored_voicemail fresh;

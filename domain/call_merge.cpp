@@ -258,7 +258,7 @@ call_merge merge_call(const std::optional<call_record>& current, const event_dat
 }
 
 voicemail_merge merge_voicemail(const std::optional<voicemail_record>& current,
-                                const event_data& ev, timestamp now, const call_record* call) {
+                                const event_data& ev, timestamp now) {
   voicemail_merge out;
   if (current)
     out.voicemail = *current;
@@ -282,13 +282,6 @@ voicemail_merge merge_voicemail(const std::optional<voicemail_record>& current,
   fill(vm.recording_url, ev.voicemail_url);
   fill(vm.transcript, ev.transcript);
   fill(vm.duration_seconds, ev.voicemail_duration_seconds);
-  // A voicemail event that names no caller (a seed event with the call id
-  // only, a transcription) is still the call's: who called whom is known.
-  if (call != nullptr) {
-    fill(vm.from_number, call->from_number);
-    fill(vm.to_number, call->to_number);
-    fill(vm.dialpad_user_id, call->dialpad_user_id);
-  }
   out.changed = out.created || vm != *current;
   return out;
 }

@@ -184,10 +184,7 @@ struct voicemail_merge {
 /// event (Dialpad voicemail, voicemail_uploaded, transcription states; seed
 /// voicemail.received): fill-in semantics, received_at = event time or `now`
 /// at creation. Other event types change nothing (created and changed false).
-/// Numbers and user the events leave empty come from the voicemail's call
-/// (`call`, after the event was applied to it), when known.
 voicemail_merge merge_voicemail(const std::optional<voicemail_record>& current,
-                                const event_data& ev, timestamp now,
-                                const call_record* call = nullptr);
+                                const event_data& ev, timestamp now);
 
 } // namespace cti

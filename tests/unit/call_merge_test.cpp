@@ -292,33 +292,6 @@ TEST(call_merge, voicemail_merge_keeps_the_first_value_of_each_field) {
   EXPECT_EQ(w.voicemail.received_at, ms(1000));
 }
 
-TEST(call_merge, voicemail_merge_takes_numbers_and_user_the_event_leaves_out_from_the_call) {
-  cti::call_record call;
-  call.from_number = "+15550001111";
-  call.to_number = "+15550002222";
-  call.dialpad_user_id = 77;
-  auto bare = seed("voicemail.received", 1000);
-  bare.from_number.reset();
-  bare.to_number.reset();
-  bare.dialpad_user_id.reset();
-  auto v = cti::merge_voicemail(std::nullopt, bare, now, &call);
-  EXPECT_EQ(v.voicemail.from_number, "+15550001111");
-  EXPECT_EQ(v.voicemail.to_number, "+15550002222");
-  EXPECT_EQ(v.voicemail.dialpad_user_id, 77);
-  // What the event says wins.
-  auto named = bare;
-  named.from_number = "+15550003333";
-  EXPECT_EQ(cti::merge_voicemail(std::nullopt, named, now, &call).voicemail.from_number,
-            "+15550003333");
-  // Without the call nothing is made up.
-  EXPECT_FALSE(cti::merge_voicemail(std::nullopt, bare, now).voicemail.from_number);
-  // An existing voicemail without numbers gets them (and that is a change).
-  auto empty = cti::merge_voicemail(std::nullopt, bare, now);
-  auto filled = cti::merge_voicemail(empty.voicemail, bare, now, &call);
-  EXPECT_TRUE(filled.changed);
-  EXPECT_EQ(filled.voicemail.to_number, "+15550002222");
-}
-
 // --- every (status, event type) pair -----------------------------------------------------
 
 namespace {
