@@ -686,8 +686,11 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
     " WHERE app_id = $1::uuid AND payload::text ~ $2 FOR UPDATE",
     q.app_id, pattern);
   // Written back a few hundred rows per statement: an erase of a number
-  // that tens of thousands of events write is not as many round trips.
+  // that tens of thousands of events write is not as many round trips. A
+  // statement also stays under 32 MiB (payloads may be MiBs each; a
+  // message to PostgreSQL holds 1 GiB at most).
   std::vector<std::pair<std::string, std::string>> rewritten;
+  std::size_t rewritten_bytes = 0;
   auto flush = [&] {
     if (rewritten.empty())
       return;
@@ -705,6 +708,7 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
     sql += ") AS v(id, p) WHERE w.id = v.id";
     tx.exec_params(sql, up.dynamic());
     rewritten.clear();
+    rewritten_bytes = 0;
   };
   for (const auto& row : candidates) {
     auto payload = json::parse(row[1].c_str(), nullptr, false);
@@ -712,7 +716,8 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
       continue;
     rewritten.emplace_back(row[0].as<std::string>(),
                            payload.dump(-1, ' ', false, json::error_handler_t::replace));
-    if (rewritten.size() == 250)
+    rewritten_bytes += rewritten.back().second.size();
+    if (rewritten.size() == 250 || rewritten_bytes >= (std::size_t{32} << 20))
       flush();
     if (!row[2].as<bool>())
       ++redacted;

@@ -131,9 +131,14 @@ std::string digits_of(std::string_view s) {
 }
 
 bool phone_matches(std::string_view value, std::string_view normalized) {
-  if (normalized.empty() || value.size() > 64)
+  if (normalized.empty())
     return false;
-  if (normalize_phone(value) == normalized)
+  // The bound of a stored number (event_model's number_of) holds after
+  // normalizing: a value padded past it with separators is still the number.
+  auto as_stored = normalize_phone(value);
+  if (as_stored.size() > max_phone_length)
+    return false;
+  if (as_stored == normalized)
     return true;
   if (!looks_like_phone(value))
     return false;

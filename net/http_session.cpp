@@ -354,7 +354,8 @@ private:
       respond_status(431, "bad_request", "request header fields too large");
     } else if (ec == http::error::end_of_stream || ec == http::error::partial_message
                || ec == beast::error::timeout || ec == asio::error::operation_aborted
-               || ec == asio::error::connection_reset || ec == asio::error::eof) {
+               || ec == asio::error::connection_reset || ec == asio::error::eof
+               || ec == asio::ssl::error::stream_truncated) {
       // The client went away (also midway through a request) or stalled:
       // nobody is listening for an answer, and there was no request to
       // count or to log as one.
@@ -819,6 +820,7 @@ private:
     // Aborts, time-outs and hang-ups are a client's right, not our failure.
     if (ec == asio::error::operation_aborted || ec == beast::error::timeout
         || ec == http::error::end_of_stream || ec == asio::error::eof
+        || ec == http::error::partial_message || ec == asio::ssl::error::stream_truncated
         || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
       return;
     log::debug("http session error", {{"op", what}, {"error", ec.message()}});

@@ -30,6 +30,10 @@ TEST(Redact, PhoneMatchesItsSpellings) {
   EXPECT_TRUE(phone_matches("525512345678", "+525512345678"));
   EXPECT_FALSE(phone_matches("911", "911"  "0"));
   EXPECT_FALSE(phone_matches("anything", ""));
+  // Padded with separators past 64 bytes it is still the number (which an
+  // event stores, normalized, as +17025550143); 65 digits are no number.
+  EXPECT_TRUE(phone_matches("+1 (702)" + std::string(60, ' ') + "555-0143", "+17025550143"));
+  EXPECT_FALSE(phone_matches(std::string(65, '7'), std::string(65, '7')));
 }
 
 TEST(Redact, DialpadCallPayloadLosesTheNumberAndTheContactName) {
