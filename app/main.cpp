@@ -300,6 +300,15 @@ int main(int argc, char** argv) {
       errors.push_back({tls.find("TLS_CERT_FILE:") != std::string::npos ? "TLS_CERT_FILE"
                                                                          : "TLS_KEY_FILE",
                         tls});
+  // The cluster link's files are read by CAF when the link starts; one that
+  // cannot be read is found here, with the rest of the configuration.
+  if (cfg.cluster_port)
+    for (const auto& [variable, path] :
+         {std::pair{"CLUSTER_TLS_CERT_FILE", &cfg.cluster_tls_cert_file},
+          std::pair{"CLUSTER_TLS_KEY_FILE", &cfg.cluster_tls_key_file},
+          std::pair{"CLUSTER_TLS_CA_FILE", &cfg.cluster_tls_ca_file}})
+      if (!path->empty() && !std::ifstream{*path})
+        errors.push_back({variable, std::string{"cannot read "} + variable + ": " + *path});
   if (!errors.empty()) {
     std::cerr << "cti-server: invalid configuration:\n";
     for (const auto& e : errors)

@@ -571,6 +571,15 @@ TEST(server_binary, an_unreadable_tls_file_is_an_invalid_configuration) {
          {"CORS_ALLOWED_ORIGINS", "https://crm.example.com"}});
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("TLS_CERT_FILE: cannot load TLS_CERT_FILE"), std::string::npos) << out;
+  // So are the cluster link's files, when clustering is on.
+  auto [cluster_code, cluster_out] = cti::test::run_binary(
+    {}, {{"CTI_ENV", "development"}, {"CLUSTER_PORT", "45999"},
+         {"CLUSTER_TLS_CERT_FILE", "/nonexistent/cti-cluster-cert.pem"},
+         {"CLUSTER_TLS_KEY_FILE", "/nonexistent/cti-cluster-key.pem"},
+         {"CLUSTER_TLS_CA_FILE", "/nonexistent/cti-cluster-ca.pem"}});
+  EXPECT_EQ(cluster_code, 2) << cluster_out;
+  EXPECT_NE(cluster_out.find("CLUSTER_TLS_CERT_FILE: cannot read"), std::string::npos) << cluster_out;
+  EXPECT_NE(cluster_out.find("CLUSTER_TLS_CA_FILE: cannot read"), std::string::npos) << cluster_out;
   // A CORS entry no browser origin could equal is refused the same way.
   auto [cors_code, cors_out] = cti::test::run_binary(
     {}, {{"CTI_ENV", "development"}, {"CORS_ALLOWED_ORIGINS", "https://crm.example.com, notanorigin"}});
