@@ -296,10 +296,8 @@ int main(int argc, char** argv) {
     return cti::cli::run(command, cfg);
   }
   if (errors.empty())
-    if (auto tls = cti::net::check_tls_files(cfg); !tls.empty())
-      errors.push_back({tls.find("TLS_CERT_FILE:") != std::string::npos ? "TLS_CERT_FILE"
-                                                                         : "TLS_KEY_FILE",
-                        tls});
+    if (auto tls = cti::net::check_tls_files(cfg); !tls.variable.empty())
+      errors.push_back({std::move(tls.variable), std::move(tls.message)});
   // The cluster link's files are read by CAF when the link starts; one that
   // cannot be read is found here, with the rest of the configuration.
   if (cfg.cluster_port)

@@ -159,7 +159,7 @@ namespace {
 
 /// The server's TLS context: TLS 1.2 and 1.3 only, forward-secret AEAD
 /// ciphers for 1.2, the certificate chain and key from the files.
-std::string load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out) {
+tls_problem load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2
                    | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1
@@ -172,19 +172,19 @@ std::string load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cfg.tls_cert_file, ec);
   if (ec)
-    return "cannot load TLS_CERT_FILE: " + ec.message();
+    return {"TLS_CERT_FILE", "cannot load TLS_CERT_FILE: " + ec.message()};
   ctx->use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem, ec);
   if (ec)
-    return "cannot load TLS_KEY_FILE: " + ec.message();
+    return {"TLS_KEY_FILE", "cannot load TLS_KEY_FILE: " + ec.message()};
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    return "TLS_KEY_FILE does not match TLS_CERT_FILE";
+    return {"TLS_KEY_FILE", "TLS_KEY_FILE does not match TLS_CERT_FILE"};
   out = std::move(ctx);
   return {};
 }
 
 } // namespace
 
-std::string check_tls_files(const config& cfg) {
+tls_problem check_tls_files(const config& cfg) {
   if (cfg.tls_cert_file.empty())
     return {};
   std::shared_ptr<asio::ssl::context> unused;
@@ -195,8 +195,8 @@ std::string server::start() {
   auto& d = *impl_;
   const auto& cfg = d.shared->ctx->cfg;
   if (!cfg.tls_cert_file.empty())
-    if (auto err = load_tls(cfg, d.shared->tls); !err.empty())
-      return err;
+    if (auto problem = load_tls(cfg, d.shared->tls); !problem.variable.empty())
+      return problem.message;
   std::vector<asio::io_context*> contexts;
   for (auto& c : d.contexts)
     contexts.push_back(c.get());

@@ -14,11 +14,17 @@ struct node_context;
 
 namespace cti::net {
 
-/// Loads TLS_CERT_FILE / TLS_KEY_FILE as the server will (when set): an
-/// error text naming the variable, empty when they load and match. Start-up
-/// runs it with the configuration checks, so an unreadable file is an
-/// invalid configuration (exit 2) found before anything else starts.
-std::string check_tls_files(const config& cfg);
+/// Why TLS_CERT_FILE / TLS_KEY_FILE cannot serve: the variable to blame
+/// and the message; both empty when they load and match.
+struct tls_problem {
+  std::string variable;
+  std::string message;
+};
+
+/// Loads TLS_CERT_FILE / TLS_KEY_FILE as the server will (when set).
+/// Start-up runs it with the configuration checks, so an unreadable file is
+/// an invalid configuration (exit 2) found before anything else starts.
+tls_problem check_tls_files(const config& cfg);
 
 /// The Beast frontend: an acceptor and HTTP sessions on asio threads, one
 /// io_context per thread (HTTP_THREADS), each connection on one of them in
