@@ -868,9 +868,11 @@ std::size_t export_lines_read_slowly(uint16_t port, const std::string& key,
 }
 
 TEST(export_stream, a_reader_that_pauses_gets_everything_and_one_that_stops_is_cut) {
-  // Each interval of the stream watchdog is 500 ms here (30 s in
-  // production): a write may wait on a reader without progress for four.
-  server_process s{{{"CTI_TEST_STREAM_WATCHDOG_MS", "500"}}};
+  // Each interval of the stream watchdog is 1 s here (30 s in production):
+  // a write may wait on a reader without progress for four. One interval is
+  // also how long the exporter may take for its next page (about 1 MB of
+  // CSV here): shorter made the test fail on a loaded machine.
+  server_process s{{{"CTI_TEST_STREAM_WATCHDOG_MS", "1000"}}};
   ASSERT_TRUE(s.start()) << s.output();
   auto app = cti::test::create_app_over_http(s.port(), "slow export");
   auto key = cti::test::create_key_over_http(s.port(), app);
@@ -886,10 +888,10 @@ TEST(export_stream, a_reader_that_pauses_gets_everything_and_one_that_stops_is_c
                          " '{\"note\":\"' || repeat('x', 2000) || '\"}' FROM generate_series(1, $2) n"
                          " RETURNING 1",
                          {app, std::to_string(calls)});
-  // A pause of 1.5 s: longer than one interval (until the seventeenth
+  // A pause of 2.5 s: longer than one interval (until the seventeenth
   // session a write waiting that long cut the stream), shorter than four.
-  EXPECT_EQ(export_lines_read_slowly(s.port(), key, 1500ms, false, 60s), calls + 1u) << s.output();
-  // A reader that keeps reading a little (80 KB/s) for 6 s, twelve
+  EXPECT_EQ(export_lines_read_slowly(s.port(), key, 2500ms, false, 60s), calls + 1u) << s.output();
+  // A reader that keeps reading a little (80 KB/s) for 6 s, six
   // intervals: one write of the server waits on it for most of that time
   // (a chunk is 500 calls, about 1 MB here), and it is kept, as its kernel
   // keeps acknowledging.
@@ -897,7 +899,7 @@ TEST(export_stream, a_reader_that_pauses_gets_everything_and_one_that_stops_is_c
   EXPECT_EQ(s.output().find("streamed response stalled"), std::string::npos);
   // A client that stops reading for longer than four intervals is cut:
   // reading again, it finds only what the kernel buffers held.
-  EXPECT_LT(export_lines_read_slowly(s.port(), key, 4s, false, 60s), calls + 1u);
+  EXPECT_LT(export_lines_read_slowly(s.port(), key, 7s, false, 60s), calls + 1u);
   EXPECT_NE(s.output().find("streamed response stalled"), std::string::npos);
   EXPECT_EQ(s.stop(SIGTERM), 0);
 }

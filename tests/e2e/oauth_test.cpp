@@ -419,9 +419,21 @@ TEST(oauth, screen_pop_uses_the_apps_token_and_maps_dialpads_answers) {
   query_value(database_url(), "DELETE FROM dialpad_connections WHERE app_id = $1::uuid RETURNING 1",
               {app});
   rig.connected.clear();
+  // The node may also have read the connection again by itself meanwhile
+  // (a reload asked for while one ran follows 200 ms later): then it knows
+  // already, and nothing reaches Dialpad.
   rig.fake.set_screenpop_status(401);
-  EXPECT_EQ(pop(44).status, 502);
-  EXPECT_TRUE(eventually([&] { return pop(45).status == 409; }, 10s));
+  auto refused = pop(44);
+  auto reached = rig.fake.count("POST", "/api/v2/users/44/screenpop");
+  if (refused.status == 502)
+    EXPECT_EQ(reached, 1) << "a 502 without Dialpad's 401";
+  else
+    EXPECT_TRUE(refused.status == 409 && reached == 0) << refused.status << " " << refused.body;
+  // Each try for another user: until the node has read the connection
+  // again, a try still reaches Dialpad (401) and counts against its user's
+  // five a minute.
+  int next_user = 45;
+  EXPECT_TRUE(eventually([&] { return pop(next_user++).status == 409; }, 10s));
 }
 
 TEST(oauth, disconnect_revokes_at_dialpad_and_deletes_the_tokens) {

@@ -479,7 +479,13 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   cti::process_settings settings;
   settings.max_attempts = 3;
 
+  // The database's clock, in seconds since the epoch.
+  auto db_clock = [&] {
+    return std::stod(query_value(url, "SELECT extract(epoch FROM clock_timestamp())"));
+  };
+
   // First failure: retried later; the good event of the same batch is applied.
+  auto before1 = db_clock();
   auto report = cti::db::process_batch(*c, settings);
   EXPECT_EQ(report.claimed, 2u);
   EXPECT_EQ(report.failed, 1u);
@@ -493,21 +499,26 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   };
   EXPECT_EQ(bad_col("state || ':' || attempts"), "pending:1");
   EXPECT_NE(bad_col("last_error").find("test refuses this caller"), std::string::npos);
-  // Backoff: about 1 s (±20 %) after the failure, so not due yet.
-  auto delay1 = std::stod(bad_col("extract(epoch FROM next_attempt_at - now())"));
-  EXPECT_GT(delay1, 0.5);
-  EXPECT_LT(delay1, 1.3);
+  // Backoff: 1 s ±20 % after the round's start, so not due yet. The round
+  // started between `before` and `after` (clock readings of the database),
+  // so the due time lies within these bounds however slow the machine.
+  auto due1 = std::stod(bad_col("extract(epoch FROM next_attempt_at)"));
+  auto after1 = db_clock();
+  EXPECT_GE(due1 - before1, 0.8 - 0.001);
+  EXPECT_LE(due1 - after1, 1.2 + 0.001);
   EXPECT_EQ(cti::db::process_batch(*c, settings).claimed, 0u);
 
   // Time passes (made due by hand): the second failure waits about twice as long.
   query_value(url, "UPDATE webhook_events SET next_attempt_at = now() WHERE dialpad_event_id = 'bad'"
                    " RETURNING 1");
+  auto before2 = db_clock();
   report = cti::db::process_batch(*c, settings);
   EXPECT_EQ(report.failed, 1u);
   EXPECT_EQ(bad_col("state || ':' || attempts"), "pending:2");
-  auto delay2 = std::stod(bad_col("extract(epoch FROM next_attempt_at - now())"));
-  EXPECT_GT(delay2, 1.5);
-  EXPECT_LT(delay2, 2.5);
+  auto due2 = std::stod(bad_col("extract(epoch FROM next_attempt_at)"));
+  auto after2 = db_clock();
+  EXPECT_GE(due2 - before2, 1.6 - 0.001);
+  EXPECT_LE(due2 - after2, 2.4 + 0.001);
 
   // The third failure reaches EVENT_MAX_ATTEMPTS: dead, never claimed again.
   query_value(url, "UPDATE webhook_events SET next_attempt_at = now() WHERE dialpad_event_id = 'bad'"
