@@ -28,6 +28,8 @@ struct subscriber {
   /// More live frames came during this round of its replay than it may
   /// hold: they were dropped, and the next round reads them back.
   bool overflowed = false;
+  /// Its key was read again after the app's last close (see admit).
+  bool key_rechecked = false;
 };
 
 struct tenant_state {
@@ -314,11 +316,29 @@ void schedule_check(tenant_ptr self) {
 /// for one, and adds it to the fan-out.
 void admit(tenant_ptr self, subscriber sub) {
   auto& st = self->state;
-  if (!sub.filter.internal && st.closed_at > 0 && sub.filter.authorized_at < st.closed_at) {
-    // Its key was checked before the app's sessions were closed (the key
-    // revoked or the app disabled meanwhile): it goes the same way.
-    self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, st.close_code,
-               st.close_reason);
+  if (!sub.filter.internal && !sub.key_rechecked && st.closed_at > 0
+      && sub.filter.authorized_at < st.closed_at) {
+    // Its key was checked before the app's sessions were closed here: it
+    // may be the revoked key, or the new one (a client that got the new key
+    // and connected at once, before this actor handled the close). The
+    // app's row, read now, after the change, tells which.
+    read_last_seq(
+      self,
+      [self, sub](const app_position& app) mutable {
+        if (!app.is_active || sub.filter.key_id != app.key_id) {
+          self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v,
+                     uint16_t{1008},
+                     std::string{app.is_active ? "key revoked" : "app disabled"});
+          return;
+        }
+        sub.key_rechecked = true;
+        admit(self, std::move(sub));
+      },
+      [self, session = sub.session](const caf::error&) {
+        auto& s = self->state;
+        self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, s.close_code,
+                   s.close_reason);
+      });
     return;
   }
   if (st.settings.sinks)

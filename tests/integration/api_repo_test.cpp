@@ -382,6 +382,78 @@ TEST(ApiRepo, RotationInvalidatesTheRegistryCacheAtOnce) {
     self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
+// A session whose key was checked before its app's tenant handled a close
+// (key rotated, app disabled) is admitted only if its key is still the
+// app's: a client that got the new key and connected at once is not closed
+// as "key revoked" because the tenant was slow to handle the close.
+TEST(ApiRepo, ASessionCheckedBeforeTheCloseKeepsTheNewKeyAndLosesTheOldOne) {
+  auto url = migrated_database("api_close_race");
+  auto app = cti::test::create_app(url);
+  pool_rig rig{url};
+  auto& sys = *rig.sys;
+  auto& pool = rig.pool;
+  auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
+  caf::scoped_actor self{sys};
+  auto run = [&](db_query q) {
+    self->request(pool, std::chrono::seconds{10}, cti::query_atom_v, std::move(q))
+      .receive([](cti::db_answer&) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  };
+  auto set_key = [&](const std::string& key) {
+    run(query(query_kind::key_set, app,
+              {{"key_id", cti::api_key_id(key)}, {"hash", cti::bcrypt_hash(key, 4)},
+               {"hint", cti::api_key_hint(key)}}));
+  };
+  auto steady_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+  };
+  // A session: subscribes with the key `key` checked at `at`; answers its
+  // first message ("welcome", or "close:<reason>").
+  auto session = [&](const std::string& key, int64_t at) {
+    caf::scoped_actor s{sys};
+    cti::ws_filter filter;
+    filter.key_id = cti::api_key_id(key);
+    filter.authorized_at = at;
+    self->send(registry, cti::subscribe_atom_v, app, caf::actor_cast<caf::actor>(s), filter);
+    std::string first = "<nothing>";
+    s->receive(
+      [&](cti::frame_atom, std::string& frame) {
+        first = json::parse(frame, nullptr, false).value("type", "<not json>");
+      },
+      [&](cti::close_atom, uint16_t code, std::string& reason) {
+        first = "close:" + std::to_string(code) + ":" + reason;
+      },
+      caf::after(std::chrono::seconds{10}) >> [] {});
+    return first;
+  };
+  auto k1 = cti::generate_api_key();
+  set_key(k1);
+  EXPECT_EQ(session(k1, steady_ns()), "welcome");
+
+  // Rotated: the change is stored, then the caches forget, then the close
+  // goes out. Both keys below were checked before the tenant handled the
+  // close (as a slow tenant would see them).
+  auto k2 = cti::generate_api_key();
+  set_key(k2);
+  self->request(registry, std::chrono::seconds{10}, cti::invalidate_atom_v, app)
+    .receive([](bool) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  auto checked = steady_ns();
+  self->send(registry, cti::close_atom_v, app, uint16_t{1008}, std::string{"key revoked"});
+  EXPECT_EQ(session(k2, checked), "welcome");
+  EXPECT_EQ(session(k1, checked), "close:1008:key revoked");
+  EXPECT_EQ(session(k2, steady_ns()), "welcome");
+
+  // Disabled: whatever the key, a session checked before the close goes.
+  run(query(query_kind::app_patch, app, {{"is_active", false}}));
+  self->request(registry, std::chrono::seconds{10}, cti::invalidate_atom_v, app)
+    .receive([](bool) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  checked = steady_ns();
+  self->send(registry, cti::close_atom_v, app, uint16_t{1008}, std::string{"app disabled"});
+  EXPECT_EQ(session(k2, checked), "close:1008:app disabled");
+  self->send_exit(registry, caf::exit_reason::user_shutdown);
+}
+
 TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
   auto url = migrated_database("api_tenant");
   auto app = cti::test::create_app(url);
