@@ -66,6 +66,12 @@ struct refresher_state {
   /// token's halfway point, or a backoff).
   sys_clock::time_point not_before{};
   uint64_t timer = 0;            ///< Generation of the pending timer.
+  /// Reads of the connection asked for because it changed (a disconnect or
+  /// reconnect on another node, a token Dialpad refused), and how many of
+  /// those asks the last finished read covers. While one is outstanding the
+  /// token in hand is not handed out: it may be one nobody may use any more.
+  uint64_t rereads_asked = 0;
+  uint64_t rereads_done = 0;
   std::vector<caf::typed_response_promise<std::string, std::string>> waiters;
 };
 
@@ -85,9 +91,18 @@ bool usable(refresher_ptr self) {
          && (st.expires_at - margin(self) > now || now < st.not_before);
 }
 
-/// Answers everyone waiting for a token with what is known now.
-void answer_waiters(refresher_ptr self) {
+/// A changed connection has not been read since.
+bool reread_pending(refresher_ptr self) {
+  return self->state.rereads_done < self->state.rereads_asked;
+}
+
+/// Answers everyone waiting for a token with what is known now; unless a
+/// read of the changed connection is still to come and `force` is off:
+/// then that read answers them.
+void answer_waiters(refresher_ptr self, bool force = false) {
   auto& st = self->state;
+  if (!force && !st.ending && reread_pending(self))
+    return;
   auto waiters = std::move(st.waiters);
   st.waiters.clear();
   for (auto& w : waiters) {
@@ -131,13 +146,15 @@ void try_refresh(refresher_ptr self);
 void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
   auto& st = self->state;
   st.busy = true;
+  auto covers = st.rereads_asked; // asks made later need a later read
   self->request(st.settings->pool, std::chrono::seconds{15}, query_atom_v,
                 query_of(query_kind::dialpad_tokens, st.app))
     .then(
-      [self, floor](db_answer& ans) {
+      [self, floor, covers](db_answer& ans) {
         auto& s = self->state;
         s.busy = false;
         s.loaded = true;
+        s.rereads_done = std::max(s.rereads_done, covers);
         auto j = json::parse(ans.body, nullptr, false);
         s.connected = j.is_object() && j.value("status", "") == "connected";
         if (!s.connected) {
@@ -195,7 +212,7 @@ void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::mil
           finish(self);
           return;
         }
-        answer_waiters(self); // with what was known
+        answer_waiters(self, true); // with what was known
         log::warn("cannot read a Dialpad connection", {{"app_id", s.app},
                                                        {"error", to_string(errc_of(err))}});
         schedule_at(self, sys_clock::now(), std::chrono::seconds{5});
@@ -393,14 +410,15 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
         answer_waiters(self);
         return rp;
       }
-      if (st.loaded && !st.connected)
+      bool reread = reread_pending(self);
+      if (st.loaded && !st.connected && !reread)
         return make_error(errc::conflict, "the app has no connected Dialpad account");
-      if (st.loaded && usable(self))
+      if (st.loaded && usable(self) && !reread)
         return caf::result<std::string, std::string>{st.access_token, st.environment};
       auto rp = self->make_response_promise<std::string, std::string>();
       st.waiters.push_back(rp);
       if (!st.busy) {
-        if (st.loaded)
+        if (st.loaded && !reread)
           try_refresh(self);
         else
           load(self);
@@ -422,7 +440,8 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
       if (generation == 0) {
         // Asked to read the connection again (it changed). While a load or
         // a refresh runs, asked again shortly: what it read may be older
-        // than the change.
+        // than the change. Until then asks for a token wait.
+        ++st.rereads_asked;
         if (!st.busy) {
           ++st.timer; // forget the pending timer
           load(self);

@@ -446,8 +446,12 @@ void answer_query_then(handler_ptr self, uint64_t serial, db_query q,
         const auto& tenants = self->state.ctx->tenants;
         if (changes && !app_id.empty()) {
           tenants->bump(app_id); // before the client hears of the change
+          // The peers drop their cached answers too (the registry's
+          // "mappings changed" message does that on every node). A call
+          // change reaches them as a published event; these do not.
           if (kind == query_kind::map_one || kind == query_kind::map_batch
-              || kind == query_kind::mapping_delete)
+              || kind == query_kind::mapping_delete || kind == query_kind::erase
+              || kind == query_kind::voicemail_delete)
             self->send(self->state.ctx->registry, mappings_atom_v, app_id);
         }
         for (auto& ev : ans.applied)

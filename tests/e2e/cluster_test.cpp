@@ -239,10 +239,10 @@ TEST_F(cluster_test, a_key_rotated_on_node_1_is_refused_and_its_sessions_closed_
     EXPECT_EQ(calls(*n, new_key), 200);
 }
 
-// A user mapping changed through node 1 drops node 2's cached answers at
-// once: with answers cached for a minute, node 2 shows the new CRM user
-// only if the change's cluster message dropped them.
-TEST(cluster_cache, a_mapping_changed_on_one_node_drops_the_cached_answers_of_the_other) {
+// A user mapping changed, or a number erased, through node 1 drops node 2's
+// cached answers at once: with answers cached for a minute, node 2 shows
+// the change only if the change's cluster message dropped them.
+TEST(cluster_cache, a_mapping_change_or_an_erase_on_one_node_drops_the_cached_answers_of_the_other) {
   std::map<std::string, std::string> long_cache{{"API_RESPONSE_CACHE_MS", "60000"}};
   auto a = start_node("map-a", "", long_cache);
   auto b = start_node("map-b", seed_of(a), long_cache);
@@ -261,6 +261,14 @@ TEST(cluster_cache, a_mapping_changed_on_one_node_drops_the_cached_answers_of_th
                                          json{{"dialpad_user_id", 42}, {"crm_user_id", "crm_new"}}.dump());
   ASSERT_EQ(mapped.status, 200) << mapped.body;
   EXPECT_TRUE(cti::test::eventually([&] { return crm_on_b() == "crm_new"; }, 10s)) << crm_on_b();
+
+  // The caller's number erased through node 1: node 2 stops answering the
+  // call (until the nineteenth session it kept it for the minute cached).
+  auto erased = cti::test::internal_call(a.proc->port(), "POST", "/internal/apps/" + app + "/erase",
+                                         json{{"phone_number", "+15550001000"}}.dump());
+  ASSERT_EQ(erased.status, 200) << erased.body;
+  EXPECT_EQ(json::parse(erased.body, nullptr, false).value("calls", -1), 1) << erased.body;
+  EXPECT_TRUE(cti::test::eventually([&] { return crm_on_b() == "missing"; }, 10s)) << crm_on_b();
   EXPECT_EQ(b.proc->stop(SIGTERM), 0);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }
