@@ -49,11 +49,17 @@ rendered_frame event_frame(const applied_event& ev) {
     out.target_crm = crm.get<std::string>();
   }
   f["timestamp"] = format_rfc3339(timestamp{std::chrono::microseconds{ev.occurred_at_us}});
-  if (call.is_object())
+  // The record an event type carries is always there, null when it is
+  // gone (erased, deleted, purged by retention, before a replay rebuilt
+  // the frame), so that a client can tell "no record" from a missing field.
+  auto carries = [&ev](std::string_view prefix) {
+    return std::string_view{ev.event_type}.substr(0, prefix.size()) == prefix;
+  };
+  if (call.is_object() || carries("call.") || carries("voicemail."))
     f["call"] = call;
-  if (vm.is_object())
+  if (vm.is_object() || carries("voicemail."))
     f["voicemail"] = vm;
-  if (msg.is_object())
+  if (msg.is_object() || carries("sms."))
     f["message"] = msg;
   out.text = f.dump(-1, ' ', false, ojson::error_handler_t::replace);
   out.event = ev.event_type;

@@ -55,6 +55,36 @@ TEST(WsStream, EventFrameCarriesTheContractFields) {
   EXPECT_FALSE(g.contains("target_crm_user"));
 }
 
+// A frame whose record is gone (an erased call, a deleted voicemail, a
+// purged message, when a replay rebuilds it) still has the record's field,
+// as null.
+TEST(WsStream, AnEventWhoseRecordIsGoneCarriesItsFieldAsNull) {
+  cti::applied_event ev;
+  ev.seq = 7;
+  ev.occurred_at_us = 1769594400000000;
+  for (const char* type : {"call.ring", "call.recording.completed"}) {
+    ev.event_type = type;
+    auto j = nlohmann::json::parse(cti::event_frame(ev).text);
+    ASSERT_TRUE(j.contains("call")) << type;
+    EXPECT_TRUE(j["call"].is_null()) << type;
+    EXPECT_TRUE(j["call_id"].is_null()) << type;
+    EXPECT_FALSE(j.contains("voicemail") || j.contains("message")) << j.dump();
+  }
+  ev.event_type = "voicemail.received";
+  auto vm = nlohmann::json::parse(cti::event_frame(ev).text);
+  EXPECT_TRUE(vm.contains("call") && vm["call"].is_null()) << vm.dump();
+  EXPECT_TRUE(vm.contains("voicemail") && vm["voicemail"].is_null()) << vm.dump();
+  EXPECT_FALSE(vm.contains("message")) << vm.dump();
+  ev.event_type = "sms.received";
+  auto sms = nlohmann::json::parse(cti::event_frame(ev).text);
+  EXPECT_TRUE(sms.contains("message") && sms["message"].is_null()) << sms.dump();
+  EXPECT_FALSE(sms.contains("call") || sms.contains("voicemail")) << sms.dump();
+  // A call event with its call has no voicemail or message field.
+  auto live = nlohmann::json::parse(cti::event_frame(call_event(nullptr)).text);
+  EXPECT_TRUE(live["call"].is_object());
+  EXPECT_FALSE(live.contains("voicemail") || live.contains("message")) << live.dump();
+}
+
 TEST(WsStream, FiltersByEventGlobsAndCrmUser) {
   auto alice = cti::event_frame(call_event("alice"));
   auto nobody = cti::event_frame(call_event(nullptr));
