@@ -69,13 +69,20 @@ struct refresher_state {
   /// Reads of the connection asked for because it changed (a disconnect or
   /// reconnect on another node, a token Dialpad refused), and how many of
   /// those asks the last finished read covers. While one is outstanding the
-  /// token in hand is not handed out: it may be one nobody may use any more.
+  /// token in hand is not handed out (it may be one nobody may use any
+  /// more), unless the read fails: then asks get what is known.
   uint64_t rereads_asked = 0;
   uint64_t rereads_done = 0;
   std::vector<caf::typed_response_promise<std::string, std::string>> waiters;
 };
 
 using refresher_ptr = refresher_actor::stateful_pointer<refresher_state>;
+
+/// `refresh_atom` generations that are no timer's: the connection changed
+/// (read it again), and a look again at such an ask that came while the
+/// refresher was busy. Timers count up from 1.
+constexpr uint64_t reread_asked = 0;
+constexpr uint64_t reread_again = ~uint64_t{0};
 
 std::chrono::milliseconds margin(refresher_ptr self) {
   return std::chrono::seconds{self->state.settings->cfg.refresh_margin_seconds};
@@ -99,10 +106,17 @@ bool reread_pending(refresher_ptr self) {
 /// Answers everyone waiting for a token with what is known now; unless a
 /// read of the changed connection is still to come and `force` is off:
 /// then that read answers them.
+void load(refresher_ptr self, std::chrono::milliseconds floor);
+
 void answer_waiters(refresher_ptr self, bool force = false) {
   auto& st = self->state;
-  if (!force && !st.ending && reread_pending(self))
+  if (!force && !st.ending && reread_pending(self)) {
+    if (!st.busy) {
+      ++st.timer; // the read reschedules
+      load(self, std::chrono::milliseconds{0});
+    }
     return;
+  }
   auto waiters = std::move(st.waiters);
   st.waiters.clear();
   for (auto& w : waiters) {
@@ -143,7 +157,9 @@ void try_refresh(refresher_ptr self);
 
 /// Reads the connection and plans the next refresh. A connection that is
 /// gone or needs re-authorization ends the refresher.
-void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::milliseconds{0}) {
+void load(refresher_ptr self, std::chrono::milliseconds floor = std::chrono::milliseconds{0});
+
+void load(refresher_ptr self, std::chrono::milliseconds floor) {
   auto& st = self->state;
   st.busy = true;
   auto covers = st.rereads_asked; // asks made later need a later read
@@ -290,11 +306,13 @@ void store_pair(refresher_ptr self, json store, std::string token, sys_clock::ti
       },
       [self, store, token, expires, not_before, attempt](caf::error&) {
         auto& st = self->state;
-        // The new access token serves meanwhile, from memory.
+        // The new access token serves meanwhile, from memory (also to asks
+        // waiting for a read of a changed connection: Dialpad just issued
+        // it, and the read waits for these retries).
         st.access_token = token;
         st.expires_at = expires;
         st.not_before = not_before;
-        answer_waiters(self);
+        answer_waiters(self, true);
         auto wait = std::chrono::seconds{2 << std::min(attempt, 4)};
         if (std::chrono::milliseconds{wait} * (attempt + 1) < refresh_lease(st.settings->cfg)) {
           log::warn("cannot store refreshed Dialpad tokens yet; retrying",
@@ -437,22 +455,28 @@ refresher_actor::behavior_type refresher(refresher_ptr self,
       auto& st = self->state;
       if (st.ending)
         return; // the manager's stop is on its way
-      if (generation == 0) {
+      if (generation == reread_asked || generation == reread_again) {
         // Asked to read the connection again (it changed). While a load or
-        // a refresh runs, asked again shortly: what it read may be older
-        // than the change. Until then asks for a token wait.
-        ++st.rereads_asked;
+        // a refresh runs, looked at again shortly: what it reads may be
+        // older than the change. Until then asks for a token wait.
+        if (generation == reread_asked)
+          ++st.rereads_asked;
+        if (!reread_pending(self))
+          return; // a read that started after the ask covered it
         if (!st.busy) {
           ++st.timer; // forget the pending timer
           load(self);
         } else {
-          self->delayed_send(self, std::chrono::milliseconds{200}, refresh_atom_v, uint64_t{0});
+          self->delayed_send(self, std::chrono::milliseconds{200}, refresh_atom_v, reread_again);
         }
         return;
       }
       if (generation != st.timer || st.busy)
         return; // an older timer, or a round that reschedules itself
-      try_refresh(self);
+      if (reread_pending(self))
+        load(self); // a read of the changed connection failed: again first
+      else
+        try_refresh(self);
     },
   };
 }
@@ -840,7 +864,7 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
       }
       auto& refreshers = self->state.refreshers;
       if (auto it = refreshers.find(app); it != refreshers.end())
-        self->send(it->second, refresh_atom_v, uint64_t{0}); // read the new tokens
+        self->send(it->second, refresh_atom_v, reread_asked); // read the new tokens
       else
         ensure_refresher(self, app);
     },
@@ -872,7 +896,7 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
     [self](invalidate_atom, const std::string& app) {
       auto& refreshers = self->state.refreshers;
       if (auto it = refreshers.find(app); it != refreshers.end())
-        self->send(it->second, refresh_atom_v, uint64_t{0});
+        self->send(it->second, refresh_atom_v, reread_asked);
     },
     [self](sync_atom, const std::string& app, const std::string& job, int64_t since_us) {
       log::info("Dialpad call sync started", {{"app_id", app}, {"job_id", job}});
@@ -937,7 +961,7 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
                     // again (and ends if it is gone: the next pop is a 409).
                     auto& refreshers = self->state.refreshers;
                     if (auto it = refreshers.find(app); it != refreshers.end())
-                      self->send(it->second, refresh_atom_v, uint64_t{0});
+                      self->send(it->second, refresh_atom_v, reread_asked);
                   }
                   rp.deliver(screen_pop_answer(serial, app, res));
                 });

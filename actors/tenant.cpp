@@ -58,6 +58,7 @@ struct tenant_state {
   uint64_t generation = 0;     ///< Bumped by invalidation: late loads are not kept.
   // -- the last close of all sessions (revoked key, disabled app) --------------
   int64_t closed_at = 0;       ///< Steady clock, ns; 0: never.
+  uint64_t closes = 0;         ///< Closes handled (a key read spans none).
   uint16_t close_code = 0;
   std::string close_reason;
 };
@@ -322,9 +323,16 @@ void admit(tenant_ptr self, subscriber sub) {
     // may be the revoked key, or the new one (a client that got the new key
     // and connected at once, before this actor handled the close). The
     // app's row, read now, after the change, tells which.
+    auto closes = st.closes;
     read_last_seq(
       self,
-      [self, sub](const app_position& app) mutable {
+      [self, sub, closes](const app_position& app) mutable {
+        if (self->state.closes != closes) {
+          // Another close came meanwhile: the row read may be older than
+          // its change. Read again.
+          admit(self, std::move(sub));
+          return;
+        }
         if (!app.is_active || sub.filter.key_id != app.key_id) {
           self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v,
                      uint16_t{1008},
@@ -496,14 +504,25 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
                        .count();
       st.close_code = code;
       st.close_reason = reason;
+      ++st.closes;
       // The app's key was revoked or the app disabled: every session that
-      // came in with that key goes; the operator console's view stays.
-      for (const auto& sub : st.subscribers)
-        if (!sub.filter.internal)
-          self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
-      for (const auto& sub : st.waiting)
-        if (!sub.filter.internal)
-          self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code, reason);
+      // came in with another key than the app's now goes (all of them when
+      // the app is disabled); the operator console's view stays. The row is
+      // read after the change: a session opened with the new key before the
+      // close reached this node (over the cluster link) stays. Sessions
+      // still waiting for the stream position are checked when admitted.
+      read_last_seq(
+        self, [self](const app_position& app) { close_stale_sessions(self, app); },
+        [self, code, reason](const caf::error&) {
+          for (const auto& sub : self->state.subscribers)
+            if (!sub.filter.internal)
+              self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code,
+                         reason);
+          for (const auto& sub : self->state.waiting)
+            if (!sub.filter.internal)
+              self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code,
+                         reason);
+        });
     },
     [=](crm_atom, int64_t dialpad_user) -> caf::result<std::string> {
       auto& st = self->state;

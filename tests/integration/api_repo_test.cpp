@@ -382,11 +382,14 @@ TEST(ApiRepo, RotationInvalidatesTheRegistryCacheAtOnce) {
     self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
-// A session whose key was checked before its app's tenant handled a close
-// (key rotated, app disabled) is admitted only if its key is still the
-// app's: a client that got the new key and connected at once is not closed
-// as "key revoked" because the tenant was slow to handle the close.
-TEST(ApiRepo, ASessionCheckedBeforeTheCloseKeepsTheNewKeyAndLosesTheOldOne) {
+// A key rotation closes the sessions opened with the old key and no
+// other: neither a session whose key was checked before the app's tenant
+// handled the close (a client that got the new key and connected at once)
+// nor one opened with the new key before the close reached the tenant (on
+// a peer, the close comes over the cluster link). Disabling the app closes
+// every session.
+TEST(ApiRepo, AKeyRotationClosesTheOldKeysSessionsAndKeepsTheNewKeys) {
+  using namespace std::chrono_literals;
   auto url = migrated_database("api_close_race");
   auto app = cti::test::create_app(url);
   pool_rig rig{url};
@@ -408,49 +411,74 @@ TEST(ApiRepo, ASessionCheckedBeforeTheCloseKeepsTheNewKeyAndLosesTheOldOne) {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
   };
-  // A session: subscribes with the key `key` checked at `at`; answers its
-  // first message ("welcome", or "close:<reason>").
-  auto session = [&](const std::string& key, int64_t at) {
-    caf::scoped_actor s{sys};
+  // What a session gets next: an event frame's or welcome's type, or
+  // "close:<code>:<reason>" ("<nothing>" within `wait`).
+  auto next = [](caf::scoped_actor& s, std::chrono::milliseconds wait) {
+    std::string got = "<nothing>";
+    s->receive(
+      [&](cti::frame_atom, std::string& frame) {
+        got = json::parse(frame, nullptr, false).value("type", "<not json>");
+      },
+      [&](cti::close_atom, uint16_t code, std::string& reason) {
+        got = "close:" + std::to_string(code) + ":" + reason;
+      },
+      caf::after(wait) >> [] {});
+    return got;
+  };
+  // Subscribes `s` with `key`, checked at `at`.
+  auto subscribe = [&](caf::scoped_actor& s, const std::string& key, int64_t at) {
     cti::ws_filter filter;
     filter.key_id = cti::api_key_id(key);
     filter.authorized_at = at;
     self->send(registry, cti::subscribe_atom_v, app, caf::actor_cast<caf::actor>(s), filter);
-    std::string first = "<nothing>";
-    s->receive(
-      [&](cti::frame_atom, std::string& frame) {
-        first = json::parse(frame, nullptr, false).value("type", "<not json>");
-      },
-      [&](cti::close_atom, uint16_t code, std::string& reason) {
-        first = "close:" + std::to_string(code) + ":" + reason;
-      },
-      caf::after(std::chrono::seconds{10}) >> [] {});
-    return first;
+  };
+  auto close = [&](const std::string& reason) {
+    self->request(registry, std::chrono::seconds{10}, cti::invalidate_atom_v, app)
+      .receive([](bool) {}, [](caf::error& e) { FAIL() << to_string(e); });
+    self->send(registry, cti::close_atom_v, app, uint16_t{1008}, reason);
   };
   auto k1 = cti::generate_api_key();
   set_key(k1);
-  EXPECT_EQ(session(k1, steady_ns()), "welcome");
+  caf::scoped_actor old_key{sys};
+  subscribe(old_key, k1, steady_ns());
+  EXPECT_EQ(next(old_key, 10s), "welcome");
 
-  // Rotated: the change is stored, then the caches forget, then the close
-  // goes out. Both keys below were checked before the tenant handled the
-  // close (as a slow tenant would see them).
+  // Rotated: stored first; a session with the new key comes in before the
+  // close does; then the caches forget and the close goes out.
   auto k2 = cti::generate_api_key();
   set_key(k2);
-  self->request(registry, std::chrono::seconds{10}, cti::invalidate_atom_v, app)
-    .receive([](bool) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  caf::scoped_actor early{sys};
+  subscribe(early, k2, steady_ns());
+  EXPECT_EQ(next(early, 10s), "welcome");
+  close("key revoked");
+  // Both keys checked before the tenant handled the close (as a slow
+  // tenant sees them).
   auto checked = steady_ns();
-  self->send(registry, cti::close_atom_v, app, uint16_t{1008}, std::string{"key revoked"});
-  EXPECT_EQ(session(k2, checked), "welcome");
-  EXPECT_EQ(session(k1, checked), "close:1008:key revoked");
-  EXPECT_EQ(session(k2, steady_ns()), "welcome");
+  caf::scoped_actor late_new{sys}, late_old{sys};
+  subscribe(late_new, k2, checked);
+  subscribe(late_old, k1, checked);
+  EXPECT_EQ(next(late_new, 10s), "welcome");
+  EXPECT_EQ(next(late_old, 10s), "close:1008:key revoked");
+  EXPECT_EQ(next(old_key, 10s), "close:1008:key revoked");
+  // Then an event: the new key's sessions get it (had the close reached
+  // them, it would have been sent with the old key's, before the event).
+  cti::applied_event ev;
+  ev.app_id = app;
+  ev.seq = 1;
+  ev.event_type = "call.ring";
+  self->send(registry, caf::publish_atom_v, ev);
+  EXPECT_EQ(next(early, 10s), "event");
+  EXPECT_EQ(next(late_new, 10s), "event");
 
-  // Disabled: whatever the key, a session checked before the close goes.
+  // Disabled: every session goes, and one checked before the close too.
   run(query(query_kind::app_patch, app, {{"is_active", false}}));
-  self->request(registry, std::chrono::seconds{10}, cti::invalidate_atom_v, app)
-    .receive([](bool) {}, [](caf::error& e) { FAIL() << to_string(e); });
   checked = steady_ns();
-  self->send(registry, cti::close_atom_v, app, uint16_t{1008}, std::string{"app disabled"});
-  EXPECT_EQ(session(k2, checked), "close:1008:app disabled");
+  close("app disabled");
+  EXPECT_EQ(next(early, 10s), "close:1008:app disabled");
+  EXPECT_EQ(next(late_new, 10s), "close:1008:app disabled");
+  caf::scoped_actor after_disable{sys};
+  subscribe(after_disable, k2, checked);
+  EXPECT_EQ(next(after_disable, 10s), "close:1008:app disabled");
   self->send_exit(registry, caf::exit_reason::user_shutdown);
 }
 
