@@ -30,6 +30,8 @@ struct subscriber {
   bool overflowed = false;
   /// Its key was read again after the app's last close (see admit).
   bool key_rechecked = false;
+  /// Its place in the order of admissions (see close_stale_sessions).
+  uint64_t admitted = 0;
 };
 
 struct tenant_state {
@@ -59,6 +61,7 @@ struct tenant_state {
   // -- the last close of all sessions (revoked key, disabled app) --------------
   int64_t closed_at = 0;       ///< Steady clock, ns; 0: never.
   uint64_t closes = 0;         ///< Closes handled (a key read spans none).
+  uint64_t admissions = 0;     ///< Sessions admitted so far.
   uint16_t close_code = 0;
   std::string close_reason;
 };
@@ -258,11 +261,12 @@ struct app_position {
 
 /// Reads the app's stored stream position (apps.last_seq) and state.
 template <class Then, class Fail>
-void read_last_seq(tenant_ptr self, Then then, Fail fail) {
+void read_last_seq(tenant_ptr self, Then then, Fail fail,
+                   std::chrono::milliseconds timeout = std::chrono::seconds{10}) {
   db_query q;
   q.kind = query_kind::app_last_seq;
   q.app_id = self->state.app_id;
-  self->request(self->state.pool, std::chrono::seconds{10}, query_atom_v, std::move(q))
+  self->request(self->state.pool, timeout, query_atom_v, std::move(q))
     .then(
       [then, fail](db_answer& ans) mutable {
         auto j = nlohmann::json::parse(ans.body, nullptr, false);
@@ -279,10 +283,12 @@ void read_last_seq(tenant_ptr self, Then then, Fail fail) {
 /// Closes the sessions whose key is no longer the app's, or all of them
 /// when the app is disabled: a change this node did not hear of (it was
 /// cut off from the node that made it, or a DBA made it) still ends them
-/// within a check interval.
-void close_stale_sessions(tenant_ptr self, const app_position& app) {
+/// within a check interval. Only sessions admitted up to `admitted_by`
+/// (the count when the row was asked for): one admitted since may hold a
+/// key newer than the row read.
+void close_stale_sessions(tenant_ptr self, const app_position& app, uint64_t admitted_by) {
   for (const auto& sub : self->state.subscribers) {
-    if (sub.filter.internal)
+    if (sub.filter.internal || sub.admitted > admitted_by)
       continue;
     if (!app.is_active)
       self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1008},
@@ -357,6 +363,7 @@ void admit(tenant_ptr self, subscriber sub) {
   sub.replaying = replay;
   if (sub.filter.has_since)
     sub.skip_through = sub.filter.since; // also when this node is behind it
+  sub.admitted = ++st.admissions;
   auto session = sub.session;
   auto since = sub.filter.since;
   add_subscriber(st, std::move(sub));
@@ -465,8 +472,8 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
           return;
         read_last_seq(
           self,
-          [self](const app_position& app) {
-            close_stale_sessions(self, app);
+          [self, admitted_by = st.admissions](const app_position& app) {
+            close_stale_sessions(self, app, admitted_by);
             if (self->state.pending.empty())
               catch_up(self, app.last_seq);
           },
@@ -511,8 +518,14 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
       // read after the change: a session opened with the new key before the
       // close reached this node (over the cluster link) stays. Sessions
       // still waiting for the stream position are checked when admitted.
+      // The read is bounded to 1 s: past that (the pool saturated, the
+      // database gone) every session goes rather than a revoked key
+      // streaming on.
       read_last_seq(
-        self, [self](const app_position& app) { close_stale_sessions(self, app); },
+        self,
+        [self, admitted_by = st.admissions](const app_position& app) {
+          close_stale_sessions(self, app, admitted_by);
+        },
         [self, code, reason](const caf::error&) {
           for (const auto& sub : self->state.subscribers)
             if (!sub.filter.internal)
@@ -522,7 +535,8 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
             if (!sub.filter.internal)
               self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, code,
                          reason);
-        });
+        },
+        std::chrono::seconds{1});
     },
     [=](crm_atom, int64_t dialpad_user) -> caf::result<std::string> {
       auto& st = self->state;
