@@ -49,6 +49,19 @@ std::map<std::string, std::string> node_env(const std::string& name, uint16_t cl
   return extra;
 }
 
+/// A node started; `started` says whether it answers. No test assertion:
+/// SetUpTestSuite uses it (gtest marks the tests of a suite whose
+/// SetUpTestSuite recorded a failure as skipped, and ctest then reports them
+/// skipped, not failed).
+node launch_node(const std::string& name, const std::string& seeds, bool& started) {
+  node n;
+  n.name = name;
+  n.cluster_port = cti::test::free_port();
+  n.proc = std::make_unique<server_process>(node_env(name, n.cluster_port, seeds));
+  started = n.proc->start();
+  return n;
+}
+
 node start_node(const std::string& name, const std::string& seeds,
                 std::map<std::string, std::string> extra = {}, uint16_t cluster_port = 0) {
   node n;
@@ -65,12 +78,14 @@ json cluster_of(const node& n) {
   return json::parse(r.body, nullptr, false);
 }
 
-/// Waits until `n` has `peers` linked peers.
+/// Waits until `n` has `peers` linked peers (no test assertion while it
+/// waits: see launch_node).
 bool wait_peers(const node& n, uint64_t peers, std::chrono::milliseconds deadline = 20s) {
   return cti::test::eventually(
     [&] {
-      auto j = cluster_of(n);
-      return j.is_object() && j["peers"] == peers;
+      auto r = cti::test::internal_call(n.proc->port(), "GET", "/internal/cluster");
+      auto j = json::parse(r.body, nullptr, false);
+      return r.status == 200 && j.is_object() && j["peers"] == peers;
     },
     deadline, 50ms);
 }
@@ -130,22 +145,33 @@ int64_t read_stream(ws_client& c, int64_t from, int64_t upto, std::chrono::secon
 class cluster_test : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
-    n1 = new node{start_node("c1", "")};
-    n2 = new node{start_node("c2", seed_of(*n1))};
-    n3 = new node{start_node("c3", seed_of(*n1))};
-    // Node 3 learns of node 2 from the table (its seed is node 1 only).
     // A failure here fails every test of the suite (SetUp), with what each
-    // node saw: a fatal failure in SetUpTestSuite would only mark them
-    // skipped, which ctest does not count as a failure.
+    // node saw. Nothing here may record a test failure itself: gtest would
+    // mark the suite's tests skipped, which ctest does not count as a
+    // failure (that hid a node that could not start, once).
     setup_error.clear();
+    bool started[3] = {false, false, false};
+    n1 = new node{launch_node("c1", "", started[0])};
+    n2 = new node{launch_node("c2", seed_of(*n1), started[1])};
+    n3 = new node{launch_node("c3", seed_of(*n1), started[2])};
+    auto describe = [](const std::string& what) {
+      std::string e = what;
+      for (auto* m : {n1, n2, n3}) {
+        auto out = m->proc->output();
+        e += "\n" + m->name + ": "
+             + cti::test::internal_call(m->proc->port(), "GET", "/internal/cluster").body + "\n"
+             + out.substr(out.size() > 6000 ? out.size() - 6000 : 0);
+      }
+      return e;
+    };
+    if (!started[0] || !started[1] || !started[2]) {
+      setup_error = describe("a node did not start");
+      return;
+    }
+    // Node 3 learns of node 2 from the table (its seed is node 1 only).
     for (auto* n : {n1, n2, n3})
       if (!wait_peers(*n, 2)) {
-        setup_error = "the three nodes did not link within 20 s";
-        for (auto* m : {n1, n2, n3}) {
-          auto out = m->proc->output();
-          setup_error += "\n" + m->name + ": " + cluster_of(*m).dump() + "\n"
-                         + out.substr(out.size() > 6000 ? out.size() - 6000 : 0);
-        }
+        setup_error = describe("the three nodes did not link within 20 s");
         break;
       }
   }

@@ -109,7 +109,10 @@ uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // Any address, as the server binds: a port free on the loopback address
+  // alone may be held on another (the WebSocket benchmark's clients bind
+  // 127.0.0.2 and up), and the server's bind then fails.
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
