@@ -368,16 +368,19 @@ TEST(oauth, tokens_that_live_shorter_than_the_margin_are_refreshed_halfway_not_b
   EXPECT_EQ(conn["scopes"], json::array({"calls:list", "recordings_export", "offline_access"})) << conn;
 }
 
+/// POST /api/screen-pop for Dialpad user `user` with the app key `key`.
+http_reply screen_pop(uint16_t port, const std::string& key, int64_t user) {
+  return http_request(port, "POST", "/api/screen-pop",
+                      {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                      json{{"dialpad_user_id", user}, {"screen_pop_uri", "https://crm.example/c/1"}}
+                        .dump());
+}
+
 TEST(oauth, screen_pop_uses_the_apps_token_and_maps_dialpads_answers) {
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());
   auto key = create_key_over_http(rig.port(), app);
-  auto pop = [&](int user) {
-    return http_request(rig.port(), "POST", "/api/screen-pop",
-                        {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
-                        json{{"dialpad_user_id", user},
-                             {"screen_pop_uri", "https://crm.example/c/1"}}.dump());
-  };
+  auto pop = [&](int user) { return screen_pop(rig.port(), key, user); };
   EXPECT_EQ(pop(42).status, 409); // not connected yet
   rig.connect_fully(app);
 
@@ -449,12 +452,7 @@ TEST(oauth, a_refused_token_is_not_handed_out_again_while_the_connection_is_read
   oauth_rig rig;
   auto app = create_app_over_http(rig.port());
   auto key = create_key_over_http(rig.port(), app);
-  auto pop = [&](int user) {
-    return http_request(rig.port(), "POST", "/api/screen-pop",
-                        {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
-                        json{{"dialpad_user_id", user},
-                             {"screen_pop_uri", "https://crm.example/c/1"}}.dump());
-  };
+  auto pop = [&](int user) { return screen_pop(rig.port(), key, user); };
   rig.connect_fully(app);
   ASSERT_EQ(pop(61).status, 202); // the token is in the node's memory now
   rig.connected.clear();

@@ -59,6 +59,13 @@ struct pool_rig {
     pool = cti::db::spawn_db_pool(*sys, ps);
   }
   ~pool_rig() { caf::anon_send_exit(pool, caf::exit_reason::user_shutdown); }
+
+  /// Runs `q` on the pool and waits for it (a failure fails the test).
+  void run(db_query q) {
+    caf::scoped_actor self{*sys};
+    self->request(pool, std::chrono::seconds{10}, cti::query_atom_v, std::move(q))
+      .receive([](cti::db_answer&) {}, [](caf::error& e) { FAIL() << to_string(e); });
+  }
 };
 
 /// Inserts a call started `minutes` after a fixed origin.
@@ -397,12 +404,8 @@ TEST(ApiRepo, AKeyRotationClosesTheOldKeysSessionsAndKeepsTheNewKeys) {
   auto& pool = rig.pool;
   auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
   caf::scoped_actor self{sys};
-  auto run = [&](db_query q) {
-    self->request(pool, std::chrono::seconds{10}, cti::query_atom_v, std::move(q))
-      .receive([](cti::db_answer&) {}, [](caf::error& e) { FAIL() << to_string(e); });
-  };
   auto set_key = [&](const std::string& key) {
-    run(query(query_kind::key_set, app,
+    rig.run(query(query_kind::key_set, app,
               {{"key_id", cti::api_key_id(key)}, {"hash", cti::bcrypt_hash(key, 4)},
                {"hint", cti::api_key_hint(key)}}));
   };
@@ -475,7 +478,7 @@ TEST(ApiRepo, AKeyRotationClosesTheOldKeysSessionsAndKeepsTheNewKeys) {
   EXPECT_EQ(next(late_new, 10s), "event");
 
   // Disabled: every session goes, and one checked before the close too.
-  run(query(query_kind::app_patch, app, {{"is_active", false}}));
+  rig.run(query(query_kind::app_patch, app, {{"is_active", false}}));
   checked = close("app disabled");
   EXPECT_EQ(next(early, 10s), "close:1008:app disabled");
   EXPECT_EQ(next(late_new, 10s), "close:1008:app disabled");
@@ -493,22 +496,18 @@ TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
   auto& pool = rig.pool;
   auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
   caf::scoped_actor self{sys};
-  auto run = [&](db_query q) {
-    self->request(pool, std::chrono::seconds{10}, cti::query_atom_v, std::move(q))
-      .receive([](cti::db_answer&) {}, [](caf::error& e) { FAIL() << to_string(e); });
-  };
   auto crm = [&](int64_t user) {
     std::string out = "<error>";
     self->request(registry, std::chrono::seconds{10}, cti::crm_atom_v, app, user)
       .receive([&](std::string& s) { out = s; }, [](caf::error& e) { FAIL() << to_string(e); });
     return out;
   };
-  run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "first"}}));
+  rig.run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "first"}}));
   EXPECT_EQ(crm(1), "first");
   EXPECT_EQ(crm(2), "");
   // Changed behind the cache's back: the cache still answers the old value...
-  run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "second"}}));
-  run(query(query_kind::map_one, app, {{"dialpad_user_id", 2}, {"crm_user_id", "new"}}));
+  rig.run(query(query_kind::map_one, app, {{"dialpad_user_id", 1}, {"crm_user_id", "second"}}));
+  rig.run(query(query_kind::map_one, app, {{"dialpad_user_id", 2}, {"crm_user_id", "new"}}));
   EXPECT_EQ(crm(1), "first");
   EXPECT_EQ(crm(2), "");
   // ...until the change is announced, as the HTTP handler does after a mapping change.
