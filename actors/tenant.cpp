@@ -512,6 +512,8 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
       st.close_code = code;
       st.close_reason = reason;
       ++st.closes;
+      if (st.subscribers.empty())
+        return; // nothing to close; sessions still waiting are checked when admitted
       // The app's key was revoked or the app disabled: every session that
       // came in with another key than the app's now goes (all of them when
       // the app is disabled); the operator console's view stays. The row is
