@@ -68,6 +68,16 @@ struct pool_rig {
   }
 };
 
+/// A pool and a tenant registry over it (with its own key cache).
+struct registry_rig : pool_rig {
+  cti::tenant_registry_actor registry;
+
+  explicit registry_rig(const std::string& url)
+    : pool_rig(url),
+      registry(cti::spawn_tenant_registry(*sys, pool, std::make_shared<cti::tenant_cache>(), {})) {}
+  ~registry_rig() { caf::anon_send_exit(registry, caf::exit_reason::user_shutdown); }
+};
+
 /// Inserts a call started `minutes` after a fixed origin.
 void insert_call(const std::string& url, const std::string& app, int64_t dialpad_id, int minutes,
                  int64_t user = 0) {
@@ -399,10 +409,9 @@ TEST(ApiRepo, AKeyRotationClosesTheOldKeysSessionsAndKeepsTheNewKeys) {
   using namespace std::chrono_literals;
   auto url = migrated_database("api_close_race");
   auto app = cti::test::create_app(url);
-  pool_rig rig{url};
+  registry_rig rig{url};
   auto& sys = *rig.sys;
-  auto& pool = rig.pool;
-  auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
+  auto& registry = rig.registry;
   caf::scoped_actor self{sys};
   auto set_key = [&](const std::string& key) {
     rig.run(query(query_kind::key_set, app,
@@ -491,10 +500,9 @@ TEST(ApiRepo, AKeyRotationClosesTheOldKeysSessionsAndKeepsTheNewKeys) {
 TEST(ApiRepo, TenantActorCachesMappingsUntilTheyChange) {
   auto url = migrated_database("api_tenant");
   auto app = cti::test::create_app(url);
-  pool_rig rig{url};
+  registry_rig rig{url};
   auto& sys = *rig.sys;
-  auto& pool = rig.pool;
-  auto registry = cti::spawn_tenant_registry(sys, pool, std::make_shared<cti::tenant_cache>(), {});
+  auto& registry = rig.registry;
   caf::scoped_actor self{sys};
   auto crm = [&](int64_t user) {
     std::string out = "<error>";
