@@ -1,5 +1,8 @@
 #include "actors/ingester.hpp"
 
+#include <limits>
+#include <map>
+
 #include <caf/all.hpp>
 
 #include "domain/log.hpp"
@@ -8,69 +11,175 @@ namespace cti {
 
 namespace {
 
-/// The batch being gathered.
+using clock = std::chrono::steady_clock;
+using promise = caf::typed_response_promise<ingest_result>;
+
+/// The requests of one batch at the pool, until answered or given up.
+struct batch_waiters {
+  std::vector<promise> promises;
+  clock::time_point deadline; ///< Answered `unavailable` after this.
+};
+
+/// `flush_atom` carries the generation of the batch a gathering timer was
+/// armed for; this value (never a generation) marks the expiry tick.
+constexpr uint64_t expiry_tick = std::numeric_limits<uint64_t>::max();
+constexpr auto expiry_interval = std::chrono::milliseconds{250};
+
+/// The batch being gathered, and the batches at the pool.
 struct ingester_state {
   static inline const char* name = "ingester";
   ingester_settings settings;
   db_pool_actor pool;
   std::vector<ingest_item> items;
-  std::vector<caf::typed_response_promise<ingest_result>> promises;
-  uint64_t generation = 0; ///< Numbers batches so a stale timer is ignored.
-  std::size_t in_flight = 0; ///< Batches sent to the pool, not yet answered.
+  std::vector<promise> promises;
+  std::vector<clock::time_point> arrived; ///< When each gathered item came.
+  uint64_t generation = 0;   ///< Numbers gathering timers so a stale one is ignored.
+  std::size_t in_flight = 0; ///< Batches sent to the pool, not yet answered by it.
   bool timer_armed = false;
+  bool blocked = false;      ///< A flush waits for a free connection.
+  bool expiry_armed = false;
+  uint64_t next_batch = 0;
+  std::map<uint64_t, batch_waiters> unanswered; ///< By batch number (= send order).
 };
 
 using ingester_ptr = ingester_actor::stateful_pointer<ingester_state>;
 
 void flush(ingester_ptr self);
 
-/// A batch came back: the events gathered meanwhile go out now.
+void fail_all(std::vector<promise>& promises, errc code, const char* text) {
+  for (auto& p : promises)
+    p.deliver(make_error(code, text));
+}
+
+/// Gives up on what waited too long: gathered items that found no free
+/// connection for `wait_timeout` (their webhooks were answered by then),
+/// and batches the pool has not answered within `db_timeout`. Their
+/// requests get `unavailable` (nothing acknowledged); a batch's connection
+/// stays counted until the pool answers, so a database that stalls cannot
+/// draw every connection of the pool into ingest.
+void expire(ingester_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  std::size_t stale = 0;
+  while (stale < st.arrived.size() && now - st.arrived[stale] >= st.settings.wait_timeout)
+    ++stale;
+  if (stale > 0) {
+    std::vector<promise> gone(st.promises.begin(), st.promises.begin() + stale);
+    st.items.erase(st.items.begin(), st.items.begin() + stale);
+    st.promises.erase(st.promises.begin(), st.promises.begin() + stale);
+    st.arrived.erase(st.arrived.begin(), st.arrived.begin() + stale);
+    fail_all(gone, errc::db_unavailable, "no database connection free in time");
+  }
+  for (auto i = st.unanswered.begin();
+       i != st.unanswered.end() && i->second.deadline <= now;) {
+    fail_all(i->second.promises, errc::db_unavailable, "database unavailable");
+    i = st.unanswered.erase(i);
+  }
+}
+
+/// Keeps the expiry tick running while anything could expire.
+void arm_expiry(ingester_ptr self) {
+  auto& st = self->state;
+  if (st.expiry_armed || (st.items.empty() && st.unanswered.empty()))
+    return;
+  st.expiry_armed = true;
+  self->delayed_send(self, expiry_interval, flush_atom_v, expiry_tick);
+}
+
+/// The pool answered a batch: the events gathered meanwhile go out now.
 void batch_done(ingester_ptr self) {
   auto& st = self->state;
   --st.in_flight;
-  if (!st.items.empty() && st.in_flight < st.settings.max_in_flight)
+  if (st.items.empty())
+    st.blocked = false; // what waited for a connection was given up
+  else if (st.blocked || st.in_flight < st.settings.max_in_flight)
     flush(self);
 }
 
-/// Sends the gathered batch to the pool and answers every waiting request
-/// once the pool answers (after COMMIT), or fails them all.
-void flush(ingester_ptr self) {
+/// Sends one batch of at most `max_batch` gathered events to the pool and
+/// answers each waiting request once the pool answers (after COMMIT), or
+/// fails them all.
+void send_batch(ingester_ptr self) {
   auto& st = self->state;
-  if (st.items.empty())
-    return;
-  ++st.generation;
-  st.timer_armed = false;
+  std::vector<ingest_item> items;
+  batch_waiters waiters;
+  if (st.items.size() <= st.settings.max_batch) {
+    items = std::move(st.items);
+    waiters.promises = std::move(st.promises);
+    st.items.clear();
+    st.promises.clear();
+    st.arrived.clear();
+    st.items.reserve(st.settings.max_batch);
+    st.promises.reserve(st.settings.max_batch);
+    st.arrived.reserve(st.settings.max_batch);
+  } else {
+    // More gathered than a batch holds (the connections were all busy).
+    auto n = static_cast<std::ptrdiff_t>(st.settings.max_batch);
+    items.assign(std::make_move_iterator(st.items.begin()),
+                 std::make_move_iterator(st.items.begin() + n));
+    waiters.promises.assign(st.promises.begin(), st.promises.begin() + n);
+    st.items.erase(st.items.begin(), st.items.begin() + n);
+    st.promises.erase(st.promises.begin(), st.promises.begin() + n);
+    st.arrived.erase(st.arrived.begin(), st.arrived.begin() + n);
+  }
   ++st.in_flight;
-  auto items = std::move(st.items);
-  auto promises = std::move(st.promises);
-  st.items.clear();
-  st.promises.clear();
-  st.items.reserve(st.settings.max_batch);
-  st.promises.reserve(st.settings.max_batch);
-  self->request(st.pool, st.settings.db_timeout, ingest_atom_v, std::move(items))
+  auto id = st.next_batch++;
+  waiters.deadline = clock::now() + st.settings.db_timeout;
+  st.unanswered.emplace(id, std::move(waiters));
+  // The pool answers every job (its job timeout replaces a hung worker),
+  // so the connection stays counted until it does; the requests themselves
+  // are given up after db_timeout by `expire`. `slot_timeout` only guards
+  // against a pool that is gone.
+  self->request(st.pool, st.settings.slot_timeout, ingest_atom_v, std::move(items))
     .then(
-      [self, promises](std::vector<ingest_result>& results) mutable {
-        batch_done(self);
-        for (std::size_t i = 0; i < promises.size(); ++i) {
-          if (i >= results.size())
-            promises[i].deliver(make_error(errc::internal, "missing result"));
-          else if (!results[i].error.empty())
-            promises[i].deliver(make_error(errc::bad_request, results[i].error));
-          else
-            promises[i].deliver(std::move(results[i]));
+      [self, id](std::vector<ingest_result>& results) mutable {
+        auto& s = self->state;
+        if (auto i = s.unanswered.find(id); i != s.unanswered.end()) {
+          auto promises = std::move(i->second.promises);
+          s.unanswered.erase(i);
+          for (std::size_t k = 0; k < promises.size(); ++k) {
+            if (k >= results.size())
+              promises[k].deliver(make_error(errc::internal, "missing result"));
+            else if (!results[k].error.empty())
+              promises[k].deliver(make_error(errc::bad_request, results[k].error));
+            else
+              promises[k].deliver(std::move(results[k]));
+          }
         }
-      },
-      [self, promises](caf::error& err) mutable {
         batch_done(self);
+      },
+      [self, id](caf::error& err) mutable {
+        auto& s = self->state;
         // Nothing of this batch is acknowledged: the commit did not happen
         // (or cannot be known to have happened).
         auto code = errc_of(err) == errc::internal ? errc::internal : errc::db_unavailable;
         if (code == errc::internal)
           log::error("storing a webhook batch failed");
-        for (auto& p : promises)
-          p.deliver(make_error(code, code == errc::internal ? "the event could not be stored"
-                                                            : "database unavailable"));
+        if (auto i = s.unanswered.find(id); i != s.unanswered.end()) {
+          fail_all(i->second.promises, code,
+                   code == errc::internal ? "the event could not be stored"
+                                          : "database unavailable");
+          s.unanswered.erase(i);
+        }
+        batch_done(self);
       });
+}
+
+/// Sends what was gathered, in batches, while fewer than `max_connections`
+/// batches are at the pool; the rest waits for the pool's next answer.
+void flush(ingester_ptr self) {
+  auto& st = self->state;
+  ++st.generation;
+  st.timer_armed = false;
+  st.blocked = false;
+  while (!st.items.empty()) {
+    if (st.in_flight >= st.settings.max_connections) {
+      st.blocked = true;
+      break;
+    }
+    send_batch(self);
+  }
+  arm_expiry(self);
 }
 
 ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
@@ -81,13 +190,24 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
     st.settings.max_batch = 1;
   if (st.settings.max_in_flight < 1)
     st.settings.max_in_flight = 1;
+  if (st.settings.max_connections < 1)
+    st.settings.max_connections = 1;
+  if (st.settings.max_waiting < st.settings.max_batch)
+    st.settings.max_waiting = st.settings.max_batch;
   st.pool = std::move(pool);
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
       auto& s = self->state;
+      if (s.blocked && s.items.size() >= s.settings.max_waiting)
+        return make_error(errc::db_unavailable, "too many webhooks waiting for the database");
       auto rp = self->make_response_promise<ingest_result>();
       s.items.push_back(std::move(item));
       s.promises.push_back(rp);
+      s.arrived.push_back(clock::now());
+      if (s.blocked && s.in_flight >= s.settings.max_connections) {
+        arm_expiry(self); // the pool's next answer sends them, unless too late
+        return rp;
+      }
       if (s.in_flight < s.settings.max_in_flight || s.items.size() >= s.settings.max_batch
           || s.settings.max_delay.count() == 0) {
         flush(self);
@@ -99,8 +219,15 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
       return rp;
     },
     [=](flush_atom, uint64_t generation) {
+      auto& s = self->state;
+      if (generation == expiry_tick) {
+        s.expiry_armed = false;
+        expire(self);
+        arm_expiry(self);
+        return;
+      }
       // A batch flushed early for size leaves its timer behind: ignore it.
-      if (generation == self->state.generation)
+      if (generation == s.generation)
         flush(self);
     },
   };

@@ -393,6 +393,7 @@ int main(int argc, char** argv) {
     is.max_delay = std::chrono::microseconds{cfg.ingest_max_delay_us};
     is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
     is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
+    is.max_connections = static_cast<std::size_t>(cfg.ingest_max_connections);
     ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
     cti::net::http_client_settings hs;
     hs.allow_plain_remote = cfg.is_development();

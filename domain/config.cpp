@@ -555,6 +555,8 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("INGEST_MAX_DELAY_US", cfg.ingest_max_delay_us, 0, 1000000);
   r.read_int("INGEST_MAX_BATCH", cfg.ingest_max_batch, 1, 10000);
   r.read_int("INGEST_MAX_IN_FLIGHT", cfg.ingest_max_in_flight, 1, 64);
+  cfg.ingest_max_connections = std::max(1, cfg.db_pool_max / 2);
+  r.read_int("INGEST_MAX_CONNECTIONS", cfg.ingest_max_connections, 1, 1000);
   r.read_int("EVENT_POLLERS", cfg.event_pollers, 1, 64);
   r.read_int("MAX_CONNECTIONS", cfg.max_connections, 1, 1000000);
   r.read_int("SHUTDOWN_GRACE_SECONDS", cfg.shutdown_grace_seconds, 0, 3600);

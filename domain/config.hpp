@@ -69,6 +69,9 @@ struct config {
   int ingest_max_delay_us = 1000;             ///< INGEST_MAX_DELAY_US
   int ingest_max_batch = 256;                 ///< INGEST_MAX_BATCH
   int ingest_max_in_flight = 1;               ///< INGEST_MAX_IN_FLIGHT (batches committing at once)
+  /// INGEST_MAX_CONNECTIONS: database connections ingest holds at most
+  /// (default: half of DB_POOL_MAX, at least 1).
+  int ingest_max_connections = 0;
   int max_connections = 10000;                ///< MAX_CONNECTIONS
   int shutdown_grace_seconds = 10;            ///< SHUTDOWN_GRACE_SECONDS
   std::string node_name;                      ///< NODE_NAME (default hostname-pid)

@@ -83,6 +83,7 @@ TEST(config, applies_documented_defaults) {
   EXPECT_EQ(cfg.ingest_max_delay_us, 1000);
   EXPECT_EQ(cfg.ingest_max_batch, 256);
   EXPECT_EQ(cfg.ingest_max_in_flight, 1);
+  EXPECT_EQ(cfg.ingest_max_connections, 5); // half of DB_POOL_MAX=10
   EXPECT_EQ(cfg.max_connections, 10000);
   EXPECT_EQ(cfg.shutdown_grace_seconds, 10);
   EXPECT_TRUE(cfg.node_name.empty());
@@ -217,6 +218,8 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"INGEST_MAX_DELAY_US", "1000001"},
     {"INGEST_MAX_BATCH", "0"},
     {"INGEST_MAX_IN_FLIGHT", "0"},
+    {"INGEST_MAX_CONNECTIONS", "0"},
+    {"INGEST_MAX_CONNECTIONS", "1001"},
     {"MAX_CONNECTIONS", "0"},
     {"SHUTDOWN_GRACE_SECONDS", "3601"},
     {"HTTP_THREADS", "257"},
@@ -255,6 +258,17 @@ TEST(config, raises_the_default_pool_max_to_an_explicit_pool_min) {
   auto cfg = load_ok(env);
   EXPECT_EQ(cfg.db_pool_min, 20);
   EXPECT_EQ(cfg.db_pool_max, 20);
+}
+
+TEST(config, ingest_takes_half_the_pool_unless_told_otherwise) {
+  auto env = production_env();
+  env["DB_POOL_MAX"] = "7";
+  EXPECT_EQ(load_ok(env).ingest_max_connections, 3);
+  env["DB_POOL_MIN"] = "1";
+  env["DB_POOL_MAX"] = "1";
+  EXPECT_EQ(load_ok(env).ingest_max_connections, 1);
+  env["INGEST_MAX_CONNECTIONS"] = "9";
+  EXPECT_EQ(load_ok(env).ingest_max_connections, 9);
 }
 
 // -- enumerations -------------------------------------------------------------

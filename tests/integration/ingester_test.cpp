@@ -1,0 +1,161 @@
+#include "actors/ingester.hpp"
+
+#include <string>
+#include <variant>
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "db/pool.hpp"
+#include "tests/integration/test_db.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// What the ingester answered: "stored", "duplicate" or the error's code.
+using answer = std::string;
+
+cti::ingest_item item(const std::string& app, const std::string& id) {
+  cti::ingest_item it;
+  it.app_id = app;
+  it.dialpad_event_id = id;
+  it.event_type = "call.ring";
+  it.payload = R"({"event_type":"call.ring"})";
+  it.format = "seed";
+  it.received_at_us = 1769596200123456;
+  return it;
+}
+
+/// A pool of four connections on a database of its own and an ingester
+/// that may hold two of them.
+struct ingester_fixture : ::testing::Test {
+  std::string url = cti::test::migrated_database("ingester");
+  std::string app = cti::test::create_app(url);
+  caf::actor_system sys{cti::test::actor_config()};
+  caf::scoped_actor self{sys};
+  cti::db_pool_actor pool;
+  cti::ingester_actor ingester;
+
+  ingester_fixture() {
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = url;
+    ps.min_workers = 1;
+    ps.max_workers = 4;
+    pool = cti::db::spawn_db_pool(sys, ps);
+    cti::ingester_settings is;
+    is.max_batch = 3;
+    is.max_in_flight = 1;
+    is.max_delay = 1ms;
+    is.max_connections = 2;
+    is.db_timeout = 1500ms;
+    is.wait_timeout = 1500ms;
+    ingester = cti::spawn_ingester(sys, pool, is);
+  }
+
+  ~ingester_fixture() override {
+    self->send_exit(ingester, caf::exit_reason::user_shutdown);
+    self->send_exit(pool, caf::exit_reason::user_shutdown);
+  }
+
+  using handle = decltype(std::declval<caf::scoped_actor&>()->request(
+    std::declval<cti::ingester_actor&>(), 20s, cti::ingest_atom_v, cti::ingest_item{}));
+
+  /// Sends `id` to the ingester without waiting for its answer.
+  handle send(const std::string& id) {
+    return self->request(ingester, 20s, cti::ingest_atom_v, item(app, id));
+  }
+
+  /// The answer to an earlier `send` (request_timeout's errc if none came).
+  answer await(handle& h) {
+    answer out;
+    h.receive([&](cti::ingest_result& r) { out = r.duplicate ? "duplicate" : "stored"; },
+              [&](caf::error& err) { out = std::string{cti::to_string(cti::errc_of(err))}; });
+    return out;
+  }
+
+  std::variant<bool, cti::errc> health() {
+    std::variant<bool, cti::errc> out = cti::errc::internal;
+    self->request(pool, 10s, cti::health_atom_v)
+      .receive([&](bool ok) { out = ok; }, [&](caf::error& err) { out = cti::errc_of(err); });
+    return out;
+  }
+
+  std::string inserts_waiting_for_the_lock() {
+    return cti::test::query_value(
+      url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+           " AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_events%'");
+  }
+};
+
+} // namespace
+
+TEST_F(ingester_fixture, a_stalled_table_holds_only_the_ingest_connections_and_nothing_waiting_is_acknowledged) {
+  // The first event is stored and answered as usual.
+  auto first = send("ev-0");
+  ASSERT_EQ(await(first), "stored");
+
+  pqxx::connection locker{url};
+  pqxx::work hold{locker};
+  hold.exec("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE");
+
+  // Twelve events: enough for four batches of three, one per connection
+  // of the pool, if ingest took every connection it could get.
+  std::vector<handle> pending;
+  for (int i = 1; i <= 12; ++i)
+    pending.push_back(send("ev-" + std::to_string(i)));
+  ASSERT_TRUE(cti::test::eventually([&] { return inserts_waiting_for_the_lock() == "2"; }, 10s))
+    << "ingest never reached the lock on two connections";
+
+  // The rest of the pool still serves everyone else, and ingest has not
+  // taken a third connection meanwhile.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(health(), (std::variant<bool, cti::errc>{true})) << "health check " << i;
+  EXPECT_EQ(inserts_waiting_for_the_lock(), "2");
+
+  // Nothing is acknowledged while the table is locked: after db_timeout
+  // every request is answered "unavailable", the stalled batches' and the
+  // gathered ones' alike.
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    EXPECT_EQ(await(pending[i]), cti::to_string(cti::errc::db_unavailable)) << "event " << i + 1;
+
+  // Given-up requests do not free their connections: the stalled INSERTs
+  // still hold them, so later events neither take a third connection nor
+  // wait for ever.
+  std::vector<handle> later;
+  for (int i = 13; i <= 18; ++i)
+    later.push_back(send("ev-" + std::to_string(i)));
+  EXPECT_EQ(health(), (std::variant<bool, cti::errc>{true}));
+  EXPECT_EQ(inserts_waiting_for_the_lock(), "2");
+  for (std::size_t i = 0; i < later.size(); ++i)
+    EXPECT_EQ(await(later[i]), cti::to_string(cti::errc::db_unavailable)) << "event " << i + 13;
+  EXPECT_EQ(inserts_waiting_for_the_lock(), "2");
+
+  // Released, the two stalled batches commit late (what Dialpad retries is
+  // then a duplicate); the gathered events were given up, not stored.
+  hold.commit();
+  ASSERT_TRUE(cti::test::eventually([&] { return inserts_waiting_for_the_lock() == "0"; }, 10s));
+  auto again_first = send("ev-1");  // alone in the first stalled batch
+  auto again_last = send("ev-12");  // gathered, never sent
+  EXPECT_EQ(await(again_first), "duplicate");
+  EXPECT_EQ(await(again_last), "stored");
+  // ev-0 and ev-12, and the stalled batches: ev-1 alone, then one to
+  // three of ev-2..ev-4 (the gathering timer may send the second early);
+  // none of ev-5..ev-18 (bar ev-12, sent again), which waited for a
+  // connection and were given up.
+  // (Counted until the number settles: the second stalled batch may
+  // commit a moment after the first.)
+  int stalled = 0;
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      stalled = std::stoi(cti::test::query_value(url, "SELECT count(*) FROM webhook_events")) - 2;
+      return stalled >= 2;
+    },
+    10s));
+  EXPECT_LE(stalled, 4);
+  EXPECT_EQ(cti::test::query_value(
+              url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id ~ '^ev-([5-9]|1[013-8])$'"),
+            "0")
+    << "an event given up while it waited for a connection was stored";
+}
