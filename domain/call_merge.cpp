@@ -49,13 +49,14 @@ std::optional<call_status> target_status(const std::optional<call_record>& curre
     if (ev.seed)
       return call_status::ended;
     // Dialpad hangup: ended if it was answered, else missed (inbound) / ended
-    // (outbound, or direction unknown).
+    // (outbound, or direction unknown). The direction is the one the record
+    // keeps (merge_data fills it only when unknown), so a hangup that
+    // disagrees with the stored call cannot make an unanswered inbound
+    // call read `ended`.
     bool answered = ev.date_connected || (current && current->answered_at);
     if (answered)
       return call_status::ended;
-    auto direction = ev.direction;
-    if (!direction && current)
-      direction = current->direction;
+    auto direction = current && current->direction ? current->direction : ev.direction;
     return direction == "inbound" ? call_status::missed : call_status::ended;
   }
   if (type == "call.missed")

@@ -648,8 +648,17 @@ TEST(call_merge, hangup_reads_direction_and_answer_from_the_stored_call) {
   ringing_in.dialpad_call_id = 5635304278851584;
   ringing_in.last_event_at.reset();
   EXPECT_EQ(cti::merge_call(ringing_in, hangup, now).call.status, missed);
+  // The stored direction wins over the hangup's, as in the record.
+  auto outbound_hangup = hangup;
+  outbound_hangup.direction = "outbound";
+  auto m = cti::merge_call(ringing_in, outbound_hangup, now);
+  EXPECT_EQ(m.call.status, missed);
+  EXPECT_EQ(m.call.direction, "inbound");
   ringing_in.direction = "outbound";
   EXPECT_EQ(cti::merge_call(ringing_in, hangup, now).call.status, ended);
+  auto inbound_hangup = hangup;
+  inbound_hangup.direction = "inbound";
+  EXPECT_EQ(cti::merge_call(ringing_in, inbound_hangup, now).call.status, ended);
   call_record answered = stored_call(active);
   answered.last_event_at.reset();
   EXPECT_EQ(cti::merge_call(answered, hangup, now).call.status, ended);
