@@ -1,7 +1,8 @@
 // Fault injection (label `fault`): the built binary under a steady webhook
 // load while Postgres stops, the server is SIGKILLed again and again, the
 // server's database connections are terminated, the pool is exhausted, an
-// idle transaction holds back vacuum, one handler always fails, or Postgres
+// idle transaction holds back vacuum, webhook_events is locked, one handler
+// always fails, or Postgres
 // turns read-only. Every time: each request is answered (200 or 503, never
 // a hang past the client's timeout), and every acknowledged event ends
 // processed exactly once.
@@ -318,6 +319,65 @@ TEST(fault_pool, more_slow_queries_than_connections_answer_503_not_hang) {
   expect_exactly_once(app, load);
   auto health = cti::test::http_request(server.port(), "GET", "/health");
   EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.output();
+}
+
+TEST(fault_ingest_lock, a_locked_webhook_table_holds_only_ingests_connections_and_reads_go_on) {
+  // Eight connections: ingest may hold four, the two pollers two more
+  // (their claims wait on the lock too), which leaves the reads two.
+  server_process server{fault_env({{"DB_POOL_MIN", "2"},
+                                   {"DB_POOL_MAX", "8"},
+                                   {"DB_POOL_WAIT_MS", "1000"}})};
+  auto app = started_with_app(server, "fault-ingest-lock");
+  ASSERT_FALSE(app.empty()) << server.output();
+  auto key = cti::test::create_key_over_http(server.port(), app);
+  // 24 requests at a time: enough for a batch on every connection of the
+  // pool if ingest could take them.
+  steady_load load{app, server.port(), 5'000'000, 24};
+  ASSERT_TRUE(load.wait_acked(100));
+
+  std::atomic<bool> locked{false}, release{false};
+  std::thread holder([&] {
+    pqxx::connection c{cti::test::database_url()};
+    pqxx::work tx{c};
+    tx.exec("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE");
+    locked = true;
+    cti::test::eventually([&] { return release.load(); }, 60s, 10ms);
+    tx.commit();
+  });
+  auto inserts_waiting = [] {
+    return std::stoi(cti::test::query_value(
+      cti::test::database_url(),
+      "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+      " AND query LIKE '%INSERT INTO webhook_events%'"));
+  };
+  ASSERT_TRUE(cti::test::eventually([&] { return locked.load(); }, 10s));
+  bool capped = cti::test::eventually([&] { return inserts_waiting() >= 4; }, 10s);
+  // The first webhooks caught by the lock are answered 503 after 4.5 s;
+  // their lanes' next webhooks come at once and would take new
+  // connections if given-up batches freed theirs.
+  bool answered = cti::test::eventually([&] { return load.unavailable() >= 24; }, 20s);
+  std::vector<int> statuses;
+  if (capped && answered) {
+    for (int i = 0; i < 6; ++i) {
+      // Distinct queries: no answer cache or request coalescing spares one.
+      auto r = cti::test::http_request(server.port(), "GET",
+                                       "/api/calls?phone=%2B1555000010" + std::to_string(i),
+                                       {{"x-app-api-key", key}});
+      statuses.push_back(r.status);
+    }
+    statuses.push_back(cti::test::http_request(server.port(), "GET", "/health").status);
+  }
+  int most_waiting = inserts_waiting();
+  release = true;
+  holder.join();
+  ASSERT_TRUE(capped) << "ingest never had four INSERTs waiting on the lock";
+  ASSERT_TRUE(answered) << "webhooks waiting on the lock were not answered 503";
+  EXPECT_EQ(statuses, std::vector<int>(7, 200)) << "reads refused while webhooks waited on the lock";
+  EXPECT_LE(most_waiting, 4) << "ingest took more than its share of the pool";
+  ASSERT_TRUE(load.wait_acked(100));
+  load.stop();
+  expect_exactly_once(app, load);
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.output();
 }
 
