@@ -2,8 +2,7 @@
 // load while Postgres stops, the server is SIGKILLed again and again, the
 // server's database connections are terminated, the pool is exhausted, an
 // idle transaction holds back vacuum, webhook_events is locked, one handler
-// always fails, or Postgres
-// turns read-only. Every time: each request is answered (200 or 503, never
+// always fails, or Postgres turns read-only. Every time: each request is answered (200 or 503, never
 // a hang past the client's timeout), and every acknowledged event ends
 // processed exactly once.
 
