@@ -190,12 +190,20 @@ void merge_data(call_record& call, const event_data& ev, bool take_times) {
   // The status times and the duration only from an event whose status
   // change was not refused; the duration is the event's when present
   // (Dialpad ms already rounded) ...
+  // and only the times the call's status admits: a post-call event
+  // processed before its hangup (or with the hangup lost) must not give a
+  // ringing call an answer or a live one an end; the hangup brings the
+  // same Dialpad times. A call that went to voicemail is over for its
+  // agent: Dialpad's voicemail events carry its end.
   if (take_times) {
     if (ev.date_started)
       call.started_at = *ev.date_started;
-    take(call.answered_at, ev.date_connected);
-    take(call.ended_at, ev.date_ended);
-    fill(call.duration_seconds, ev.duration_seconds);
+    if (call.status != call_status::ringing)
+      take(call.answered_at, ev.date_connected);
+    if (is_terminal(call.status) || call.status == call_status::voicemail) {
+      take(call.ended_at, ev.date_ended);
+      fill(call.duration_seconds, ev.duration_seconds);
+    }
   }
   // ... else, once the call has ended, ended_at − answered_at (0 if never answered).
   if (is_terminal(call.status) && call.ended_at && !call.duration_seconds)

@@ -747,6 +747,41 @@ TEST(call_merge, connected_without_hold_is_published_as_call_started) {
 
 // --- creation ---------------------------------------------------------------------------------
 
+TEST(call_merge, a_post_call_event_gives_a_live_call_no_time_its_status_has_not_reached) {
+  // A post-call event (Dialpad call_transcription, recap, …) carries the
+  // call's final times; processed before the hangup it must not give a
+  // ringing call an answer or a live call an end.
+  auto post = fixture("05-call-inbound-hangup.json");
+  post.event_type = "call.updated";
+  post.dialpad_state = "call_transcription";
+  ASSERT_TRUE(post.date_connected && post.date_ended && post.duration_seconds);
+  call_record ringing_call = stored_call(ringing);
+  ringing_call.dialpad_call_id = 5635304278851584;
+  ringing_call.last_event_at.reset();
+  auto on_ringing = cti::merge_call(ringing_call, post, now);
+  EXPECT_EQ(on_ringing.call.status, ringing);
+  EXPECT_FALSE(on_ringing.call.answered_at);
+  EXPECT_FALSE(on_ringing.call.ended_at);
+  EXPECT_FALSE(on_ringing.call.duration_seconds);
+  call_record active_call = stored_call(active);
+  active_call.dialpad_call_id = 5635304278851584;
+  active_call.answered_at.reset();
+  active_call.last_event_at.reset();
+  auto on_active = cti::merge_call(active_call, post, now);
+  EXPECT_EQ(on_active.call.status, active);
+  EXPECT_EQ(on_active.call.answered_at, post.date_connected);
+  EXPECT_FALSE(on_active.call.ended_at);
+  EXPECT_FALSE(on_active.call.duration_seconds);
+  // The hangup then brings the same times, whichever came first.
+  auto hangup = fixture("05-call-inbound-hangup.json");
+  auto ended_after = cti::merge_call(on_active.call, hangup, now);
+  auto ended_before = cti::merge_call(cti::merge_call(active_call, hangup, now).call, post, now);
+  EXPECT_EQ(ended_after.call.status, ended);
+  EXPECT_EQ(ended_after.call.ended_at, post.date_ended);
+  EXPECT_EQ(ended_after.call.duration_seconds, 179);
+  EXPECT_EQ(ended_after.call, ended_before.call);
+}
+
 TEST(call_merge, events_without_status_create_ended_or_active_placeholders) {
   auto recording = cti::merge_call(std::nullopt, fixture("06-call-inbound-recording.json"), now);
   EXPECT_TRUE(recording.created);
