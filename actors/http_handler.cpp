@@ -337,12 +337,16 @@ void refuse_credential(handler_ptr self, uint64_t serial, const std::string& rem
   reply(self, api_response::failure(serial, errc::unauthorized, std::move(message)));
 }
 
+const std::string* app_key_header(const api_request& req) {
+  for (const char* name : {"x-app-api-key", "x-api-key"})
+    if (const auto* key = req.header(name); key != nullptr && !key->empty())
+      return key;
+  return nullptr;
+}
+
 void with_app(handler_ptr self, const api_request& req,
               std::function<void(const std::string& app_id)> next) {
-  const auto* key = req.header("x-app-api-key");
-  if (key == nullptr)
-    key = req.header("x-api-key");
-  with_app_key(self, req, key, std::move(next));
+  with_app_key(self, req, app_key_header(req), std::move(next));
 }
 
 void with_app_key(handler_ptr self, const api_request& req, const std::string* key,

@@ -75,6 +75,10 @@ bool page_args(handler_ptr self, const api_request& req, query_kind kind,
 void with_app(handler_ptr self, const api_request& req,
               std::function<void(const std::string& app_id)> next);
 
+/// The app key header of `req`: `x-app-api-key`, else `x-api-key`; an
+/// empty header counts as absent (it must not hide the other). Null: none.
+const std::string* app_key_header(const api_request& req);
+
 /// Like `with_app`, with the key given (e.g. the `api_key` query parameter
 /// of `/ws`); null: missing.
 void with_app_key(handler_ptr self, const api_request& req, const std::string* key,

@@ -75,13 +75,12 @@ bool upgrade_filters(handler_ptr self, const api_request& req, nlohmann::json& a
   return true;
 }
 
-/// The key a WebSocket upgrade presents: query `api_key`, else a header.
+/// The key a WebSocket upgrade presents: query `api_key`, else a header
+/// (an empty one counts as absent).
 const std::string* presented_key(const api_request& req) {
   const auto* key = req.query_param("api_key");
-  if (key == nullptr)
-    key = req.header("x-app-api-key");
-  if (key == nullptr)
-    key = req.header("x-api-key");
+  if (key == nullptr || key->empty())
+    key = app_key_header(req);
   return key;
 }
 

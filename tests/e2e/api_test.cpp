@@ -233,6 +233,15 @@ TEST_F(api_test, app_keys_answer_401_and_disabled_apps_403) {
   EXPECT_EQ(app_call(forged, "GET", "/api/calls").status, 401);
   // x-api-key is accepted too.
   EXPECT_EQ(http_request(server->port(), "GET", "/api/calls", {{"x-api-key", key}}).status, 200);
+  // An empty x-app-api-key is no key: it does not hide x-api-key; a wrong
+  // one is the key presented.
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls", {{"x-app-api-key", ""}, {"x-api-key", key}})
+              .status,
+            200);
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls",
+                         {{"x-app-api-key", "raw_" + std::string(64, '0')}, {"x-api-key", key}})
+              .status,
+            401);
 
   ASSERT_EQ(internal("PATCH", "/internal/apps/" + app, R"({"is_active":false})").status, 200);
   auto r = app_call(key, "GET", "/api/calls");
