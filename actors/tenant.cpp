@@ -162,6 +162,7 @@ void replay_round(tenant_ptr self, const caf::actor& session, int64_t since, int
         int64_t first_seq = events.empty() ? upto + 1 : events.front().seq;
         if (first_seq > since + 1)
           push(self, *sub, replay_truncated_frame(first_seq));
+        push(self, *sub, head_end_marker());
       }
       // A full page may end before `upto`.
       int64_t covered = static_cast<int64_t>(events.size()) >= limit && !events.empty()
@@ -360,6 +361,8 @@ void admit(tenant_ptr self, subscriber sub) {
   push(self, sub, welcome_frame(st.app_id, st.settings.node_name, st.delivered));
   self->monitor(sub.session);
   bool replay = sub.filter.has_since && sub.filter.since < st.delivered;
+  if (!replay)
+    push(self, sub, head_end_marker()); // else after the replay's first read
   sub.replaying = replay;
   if (sub.filter.has_since)
     sub.skip_through = sub.filter.since; // also when this node is behind it

@@ -30,6 +30,14 @@ std::string welcome_frame(const std::string& app_id, const std::string& node, in
 /// `{"type":"replay_truncated","from_seq"}`.
 std::string replay_truncated_frame(int64_t from_seq);
 
+/// Not a frame: the marker, sent down a session's frame path like one, that
+/// the stream's head is out (the welcome, and `replay_truncated` when
+/// there is one). The connection answers a client's `{"type":"ping"}`
+/// only after it, so the pong never comes before the head (API.md: the
+/// welcome first, `replay_truncated` right after it). It is never sent.
+inline bool is_head_end(const std::string& frame) { return frame.empty(); }
+inline std::string head_end_marker() { return {}; }
+
 /// True when `text` matches `pattern`, where `*` matches any characters
 /// (dots included) and everything else matches itself.
 bool glob_match(std::string_view pattern, std::string_view text);

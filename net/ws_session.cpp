@@ -9,8 +9,10 @@
 //   tenant ──frames──► ws_session actor ──send_text──► bounded queue ──► write
 //                                                      (full: close 1013)
 //
-// Beast sends a ping after WS_HEARTBEAT_SECONDS of silence and closes the
-// connection when nothing (no pong) came back within the next interval.
+// Heartbeat: a ping every WS_HEARTBEAT_SECONDS; a connection from which
+// nothing (no pong, no frame) came for two pings running is closed (1001)
+// when the next would be due, i.e. a ping unanswered for two intervals
+// (API.md "closes a connection that has not answered within two intervals").
 
 #include <deque>
 
@@ -44,6 +46,9 @@ constexpr auto slow_write = std::chrono::milliseconds{250};
 /// Live events that may arrive at once (a few pollers' rounds, a gap
 /// fill): part of the hard bound, see too_slow.
 constexpr std::size_t burst_events = 1024;
+/// Client pings held back until the stream's head is out; more than these
+/// before it get no answer (a client has no reason to send more).
+constexpr int max_deferred_pongs = 16;
 
 template <class Stream>
 class ws_session : public ws_sink,
@@ -54,6 +59,7 @@ public:
              std::string app_id, ws_filter filter, std::chrono::milliseconds max_age)
     : ws_(std::move(stream)),
       max_age_timer_(ws_.get_executor()),
+      heartbeat_timer_(ws_.get_executor()),
       max_age_(max_age),
       shared_(std::move(shared)),
       app_id_(std::move(app_id)),
@@ -75,9 +81,13 @@ public:
     const auto& cfg = shared_->ctx->cfg;
     websocket::stream_base::timeout t;
     t.handshake_timeout = std::chrono::seconds{10};
-    t.idle_timeout = std::chrono::seconds{cfg.ws_heartbeat_seconds * 2};
-    t.keep_alive_pings = true;
+    // The heartbeat is ours (Beast's keep-alive closes one interval after
+    // its only ping); the handshake timeout also bounds the closing one.
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
     ws_.set_option(t);
+    heartbeat_ = std::chrono::seconds{cfg.ws_heartbeat_seconds};
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard_ = true; });
     ws_.read_message_max(max_client_frame);
     // The 101 carries the request's id like every other answer (the HTTP
     // session put it on the request before handing the connection over).
@@ -95,7 +105,10 @@ public:
   void send_text(std::shared_ptr<const std::string> frame) override {
     asio::post(ws_.get_executor(),
                [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
-                 self->enqueue(std::move(frame));
+                 if (is_head_end(*frame))
+                   self->head_done();
+                 else
+                   self->enqueue(std::move(frame));
                });
   }
 
@@ -124,6 +137,7 @@ private:
       return;
     }
     actor_ = spawn_ws_session(shared_->sys, shared_->ctx, this->weak_from_this(), app_id_, filter_);
+    arm_heartbeat();
     if (max_age_.count() > 0) {
       max_age_timer_.expires_after(max_age_);
       max_age_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
@@ -148,9 +162,11 @@ private:
       // already answered with its close code (1009 too big, 1007 bad
       // UTF-8), or our own close: in every case the connection is done.
       open_ = false;
-      max_age_timer_.cancel(); // (it holds the session alive)
+      max_age_timer_.cancel(); // (they hold the session alive)
+      heartbeat_timer_.cancel();
       return;
     }
+    heard_ = true;
     if (!ws_.got_text()) {
       buffer_.consume(buffer_.size());
       start_close(1003, "binary frames are not supported");
@@ -160,13 +176,84 @@ private:
     buffer_.consume(buffer_.size());
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_object() && j.contains("type") && j["type"] == "ping") {
-      static const auto pong = std::make_shared<const std::string>(R"({"type":"pong"})");
-      enqueue(pong);
+      // The stream's head (welcome, replay_truncated) goes first.
+      if (head_done_)
+        enqueue(pong_frame());
+      else if (deferred_pongs_ < max_deferred_pongs)
+        ++deferred_pongs_;
     } else {
       start_close(1008, "expected {\"type\":\"ping\"}");
       return;
     }
     do_read();
+  }
+
+  static std::shared_ptr<const std::string> pong_frame() {
+    static const auto pong = std::make_shared<const std::string>(R"({"type":"pong"})");
+    return pong;
+  }
+
+  /// The stream's head is queued: the pongs held back go after it.
+  void head_done() {
+    head_done_ = true;
+    for (; deferred_pongs_ > 0; --deferred_pongs_)
+      enqueue(pong_frame());
+  }
+
+  void arm_heartbeat() {
+    heartbeat_timer_.expires_after(heartbeat_);
+    heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec)
+        self->on_heartbeat();
+    });
+  }
+
+  /// Every interval: a ping; after two pings running with nothing heard
+  /// back, the client is taken for gone.
+  void on_heartbeat() {
+    if (!open_)
+      return;
+    if (closing_) {
+      // A close still waiting behind a write the client has not taken for
+      // an interval: no close frame can get past it, the socket goes.
+      if (!close_sent_)
+        drop_socket();
+      return;
+    }
+    if (heard_)
+      missed_ = 0;
+    else if (pinged_)
+      ++missed_;
+    heard_ = false;
+    if (missed_ >= 2) {
+      if (writing_)
+        drop_socket(); // a write the client does not take: it is gone
+      else
+        start_close(1001, "no pong within two heartbeat intervals");
+      return;
+    }
+    if (!ping_in_flight_) {
+      ping_in_flight_ = true;
+      pinged_ = true;
+      ws_.async_ping({}, [self = this->shared_from_this()](beast::error_code) {
+        self->ping_in_flight_ = false;
+      });
+    }
+    arm_heartbeat();
+  }
+
+  /// Closes the TCP connection under the WebSocket: every pending read and
+  /// write ends with an error, which finishes the session.
+  void drop_socket() {
+    open_ = false;
+    max_age_timer_.cancel();
+    heartbeat_timer_.cancel();
+    beast::error_code ec;
+    auto& lowest = beast::get_lowest_layer(ws_);
+    if constexpr (requires { lowest.socket(); })
+      lowest.socket().close(ec);
+    else
+      lowest.close(ec);
   }
 
   void enqueue(std::shared_ptr<const std::string> frame) {
@@ -204,6 +291,7 @@ private:
       open_ = false;
       queue_.clear();
       max_age_timer_.cancel();
+      heartbeat_timer_.cancel();
       return;
     }
     shared_->ctx->ws->sent();
@@ -234,16 +322,20 @@ private:
       return;
     }
     // What is being written finishes first (a frame cannot be cut); the
-    // rest of the queue is dropped.
+    // rest of the queue is dropped. A write the client does not take
+    // within an interval drops the socket (on_heartbeat).
     if (!writing_) {
       queue_.clear();
       send_close();
+    } else {
+      arm_heartbeat();
     }
   }
 
   void send_close() {
     close_sent_ = true;
     max_age_timer_.cancel();
+    heartbeat_timer_.cancel();
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->open_ = false;
     });
@@ -251,6 +343,8 @@ private:
 
   websocket::stream<Stream> ws_;
   asio::steady_timer max_age_timer_;
+  asio::steady_timer heartbeat_timer_;
+  std::chrono::seconds heartbeat_{30};
   std::chrono::milliseconds max_age_;
   beast::flat_buffer buffer_;
   std::shared_ptr<server_shared> shared_;
@@ -264,6 +358,12 @@ private:
   bool writing_ = false;
   bool closing_ = false;
   bool close_sent_ = false;
+  bool head_done_ = false;      ///< The welcome (and replay_truncated) are queued.
+  int deferred_pongs_ = 0;      ///< Pings answered once the head is out.
+  bool heard_ = false;          ///< A frame came since the last heartbeat tick.
+  bool pinged_ = false;         ///< A ping went out at the last tick.
+  bool ping_in_flight_ = false;
+  int missed_ = 0;              ///< Pings running that nothing answered.
   std::chrono::steady_clock::time_point write_started_{};
 };
 

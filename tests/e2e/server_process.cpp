@@ -188,6 +188,19 @@ bool raw_connection::closed_by_peer(std::chrono::milliseconds deadline) {
   }
 }
 
+std::string raw_connection::read_available(std::chrono::milliseconds wait) {
+  if (pending_.empty() && fd_ >= 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) > 0) {
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0)
+        pending_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  return std::exchange(pending_, {});
+}
+
 std::string raw_connection::read_until_closed(std::chrono::milliseconds deadline) {
   if (!closed_by_peer(deadline))
     return {};

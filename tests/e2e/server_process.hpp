@@ -42,6 +42,9 @@ public:
   /// Every byte not read yet, up to the peer's close (empty when it did not
   /// close within `deadline`).
   std::string read_until_closed(std::chrono::milliseconds deadline);
+  /// Every byte not read yet, after waiting up to `wait` for more to come
+  /// when there is none (empty when none came, or the peer closed).
+  std::string read_available(std::chrono::milliseconds wait);
 
 private:
   int fd_ = -1;

@@ -672,6 +672,48 @@ TEST(ws_replay_overflow, live_events_past_the_bound_during_a_replay_are_read_bac
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+// API.md: the welcome first, replay_truncated right after it. A client's
+// ping sent at once is answered after them, even while the replay's read
+// is held (500 ms, a test hook). Until the twentieth session the pong could
+// come before the welcome, and came before replay_truncated.
+TEST(ws_head, a_ping_sent_at_once_is_answered_after_the_welcome_and_replay_truncated) {
+  own_server s{{{"WS_REPLAY_MAX", "2"}, {"CTI_TEST_REPLAY_HOLD_MS", "500"}}};
+  ASSERT_TRUE(s.start("head")) << s.proc.output();
+  ASSERT_TRUE(post_rings(s.port(), s.app, "head-", 5000, 5));
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == 5;
+    },
+    20s));
+  ws_client c{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.send(R"({"type":"ping"})"));
+  std::vector<json> frames;
+  for (int i = 0; i < 5; ++i) {
+    auto f = c.read(10s);
+    ASSERT_TRUE(f.has_value()) << "frame " << i;
+    frames.push_back(json::parse(*f));
+  }
+  EXPECT_EQ(frames[0]["type"], "welcome");
+  EXPECT_EQ(frames[1]["type"], "replay_truncated");
+  EXPECT_EQ(frames[1]["from_seq"], 4);
+  std::vector<int64_t> seqs;
+  int pongs = 0;
+  for (std::size_t i = 2; i < frames.size(); ++i) {
+    if (frames[i]["type"] == "pong")
+      ++pongs;
+    else
+      seqs.push_back(frames[i].value("seq", int64_t{-1}));
+  }
+  EXPECT_EQ(pongs, 1);
+  EXPECT_EQ(seqs, (std::vector<int64_t>{4, 5}));
+  s.proc.signal(SIGTERM);
+  EXPECT_FALSE(c.read(10s)); // reading answers the server's close
+  EXPECT_EQ(s.proc.wait_exit(15s), 0) << s.proc.output();
+}
+
 // A small queue bound closes clients that do not read, not a reader that
 // gets a replay at once: 60 replayed frames to a client with a bound of 2.
 TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
@@ -712,6 +754,108 @@ TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
   ASSERT_TRUE(post_rings(s.port(), app, "nr-", 4000, 3));
   expect_seqs(c, 1, 3, 10s);
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
+/// The server's frames on a raw WebSocket connection (unmasked, RFC 6455
+/// §5.2): opcode and payload, in order, until the close frame or `deadline`.
+struct raw_frame {
+  int opcode = 0;
+  std::string payload;
+};
+
+std::vector<raw_frame> frames_until_close(cti::test::raw_connection& conn,
+                                          std::chrono::milliseconds deadline) {
+  std::vector<raw_frame> out;
+  std::string bytes;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    bytes += conn.read_available(100ms);
+    for (;;) {
+      if (bytes.size() < 2)
+        break;
+      auto b = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+      std::size_t len = b(1) & 0x7F, at = 2;
+      if (len == 126) {
+        if (bytes.size() < 4)
+          break;
+        len = (std::size_t{b(2)} << 8) | b(3);
+        at = 4;
+      } else if (len == 127) {
+        if (bytes.size() < 10)
+          break;
+        len = 0;
+        for (std::size_t i = 2; i < 10; ++i)
+          len = (len << 8) | b(i);
+        at = 10;
+      }
+      if (bytes.size() < at + len)
+        break;
+      out.push_back({b(0) & 0x0F, bytes.substr(at, len)});
+      bytes.erase(0, at + len);
+      if (out.back().opcode == 0x8)
+        return out;
+    }
+  }
+  return out;
+}
+
+/// A raw client that never answers pings: it sees the welcome, two pings,
+/// then close 1001, answers the close, and sees the server end the TCP
+/// connection.
+void never_answering_client(own_server& s) {
+  cti::test::raw_connection conn{s.port()};
+  ASSERT_TRUE(conn.write("GET /ws?api_key=" + s.key + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n"));
+  ASSERT_EQ(conn.read_response(5s).status, 101);
+  auto frames = frames_until_close(conn, 15s);
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames.front().opcode, 0x1); // the welcome
+  EXPECT_EQ(json::parse(frames.front().payload)["type"], "welcome");
+  int pings = 0;
+  for (const auto& f : frames)
+    pings += f.opcode == 0x9 ? 1 : 0;
+  EXPECT_EQ(pings, 2);
+  ASSERT_EQ(frames.back().opcode, 0x8) << "not closed";
+  ASSERT_GE(frames.back().payload.size(), 2u);
+  auto code = (static_cast<unsigned char>(frames.back().payload[0]) << 8)
+              | static_cast<unsigned char>(frames.back().payload[1]);
+  EXPECT_EQ(code, 1001);
+  // Our close answer (masked, as a client's must be): the server ends the
+  // TCP connection (and waits for our end of it, which the scope gives).
+  ASSERT_TRUE(conn.write(std::string{"\x88\x82\0\0\0\0\x03\xe9", 8}));
+  EXPECT_TRUE(conn.closed_by_peer(5s));
+}
+
+// API.md: pings every WS_HEARTBEAT_SECONDS; a connection that has not
+// answered within two intervals is closed. A raw client that never
+// answers sees two pings, then close 1001.
+TEST(ws_heartbeat, a_client_that_never_answers_pings_is_closed_after_two) {
+  own_server s{{{"WS_HEARTBEAT_SECONDS", "1"}}};
+  ASSERT_TRUE(s.start("heartbeat")) << s.proc.output();
+  never_answering_client(s);
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
+// A client that answers the pings (Beast's does, while it reads) stays:
+// five intervals of nothing but pings, then a ping message still answers.
+TEST(ws_heartbeat, a_client_that_answers_pings_stays_open) {
+  own_server s{{{"WS_HEARTBEAT_SECONDS", "1"}}};
+  ASSERT_TRUE(s.start("heartbeat-ok")) << s.proc.output();
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  EXPECT_FALSE(c.read(5s).has_value()); // only pings (answered) meanwhile
+  EXPECT_FALSE(c.close_code()) << "closed with " << *c.close_code();
+  ASSERT_TRUE(c.send(R"({"type":"ping"})"));
+  auto pong = c.read(5s);
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(json::parse(*pong)["type"], "pong");
+  s.proc.signal(SIGTERM);
+  EXPECT_FALSE(c.read(10s)); // reading answers the server's close
+  EXPECT_EQ(c.close_code(), 1001);
+  EXPECT_EQ(s.proc.wait_exit(15s), 0) << s.proc.output();
 }
 
 TEST(ws_shutdown, sessions_are_closed_with_1001) {
