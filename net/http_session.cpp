@@ -282,15 +282,26 @@ private:
     }
     auto& req = parser_->get();
     take_head(req);
-    // Request smuggling: one framing only, and only the chunked coding. The
-    // body's end is unknown, so the connection closes after the answer.
+    // The header section's fields: a chunked body's trailer adds more, which
+    // must not stand in for a header (RFC 9110 §6.5.1: credentials,
+    // signatures, routing and the content type come from the header only).
+    header_fields_ = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+    // Request smuggling: one framing only, and only the chunked coding, and
+    // that only in HTTP/1.1 (RFC 9112 §6.1: HTTP/1.0 has no chunked
+    // coding, a proxy would frame it otherwise). The body's end is
+    // unknown, so the connection closes after the answer.
     if (req.count(http::field::transfer_encoding) > 0) {
       auto te = req[http::field::transfer_encoding];
       if (req.count(http::field::content_length) > 0 || req.count(http::field::transfer_encoding) > 1
-          || !beast::iequals({te.data(), te.size()}, "chunked")) {
+          || !beast::iequals({te.data(), te.size()}, "chunked") || req.version() < 11) {
         respond_local(errc::bad_request, "conflicting or unsupported message framing", true);
         return;
       }
+    }
+    // RFC 9112 §3.2: more than one Host is a 400.
+    if (req.count(http::field::host) > 1) {
+      respond_local(errc::bad_request, "more than one Host header", true);
+      return;
     }
     head_ = method_ == "HEAD";
     auto limit = is_webhook(match_.target) ? cfg().webhook_max_body_bytes
@@ -397,9 +408,10 @@ private:
     r.path_params = std::move(match_.params);
     r.query = parse_query(raw_query_);
     r.headers.reserve(16);
-    for (const auto& f : req)
-      r.headers.push_back({lowercase({f.name_string().data(), f.name_string().size()}),
-                           std::string{f.value()}});
+    std::size_t n = 0;
+    for (auto f = req.begin(); f != req.end() && n < header_fields_; ++f, ++n)
+      r.headers.push_back({lowercase({f->name_string().data(), f->name_string().size()}),
+                           std::string{f->value()}});
     r.body = std::move(req.body());
     r.remote_address = remote_;
     if (!handler_)
@@ -855,6 +867,7 @@ private:
   uint64_t serial_ = 0;
   route_match match_;
   std::string method_, raw_path_, raw_query_, request_id_, app_id_;
+  std::size_t header_fields_ = 0; ///< Fields of the header section (not the trailer).
   unsigned status_ = 0;
   bool keep_alive_ = true;
   bool http10_ = false; ///< The request was HTTP/1.0.

@@ -4,6 +4,7 @@
 // before (every row here is refused or only reads).
 
 #include <csignal>
+#include <cstdio>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -70,6 +71,13 @@ public:
 
 protected:
 };
+
+/// A chunk's size line: `text`'s length in hex.
+static std::string hex_size(const std::string& text) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%zx", text.size());
+  return buf;
+}
 
 TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_nothing) {
   // Two tenants, each with a call; a's key drives the app API.
@@ -141,6 +149,26 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
      "POST /internal/apps HTTP/1.1\r\nHost: x\r\n" + auth
        + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
      400, "bad_request"},
+    {"chunked in HTTP/1.0 (no such coding there)",
+     "POST /internal/apps HTTP/1.0\r\nHost: x\r\n" + auth
+       + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "c\r\n{\"name\":\"t\"}\r\n0\r\n\r\n",
+     400, "bad_request"},
+    {"two Host headers", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "bad_request"},
+    // A chunked body's trailer is no header: no credential comes from it.
+    {"the internal bearer in a trailer",
+     "POST /internal/apps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     "Transfer-Encoding: chunked\r\n\r\nc\r\n{\"name\":\"t\"}\r\n0\r\n" + auth + "\r\n\r\n",
+     401, "unauthorized"},
+    {"an app key in a trailer",
+     "GET /api/calls HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + app_key
+       + "\r\n\r\n",
+     401, "unauthorized"},
+    {"a webhook signature in a trailer",
+     "POST /webhooks/dialpad/" + a + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n" + hex_size(event) + "\r\n" + event + "\r\n0\r\n"
+     "X-Dialpad-Signature: " + cti::test::seed_signature(secret, event) + "\r\n\r\n",
+     401, "unauthorized"},
     {"a header of 64 KiB", request("GET", "/", {"X-Big: " + std::string(64 * 1024, 'a')}), 431, ""},
     {"a target of 64 KiB", request("GET", "/api/calls?phone=" + std::string(64 * 1024, '1'), {app_key}),
      431, ""},
