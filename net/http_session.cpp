@@ -456,6 +456,15 @@ private:
         return std::nullopt;
       return std::string_view{it->value().data(), it->value().size()};
     };
+    if (head_) {
+      // HEAD on /ws answers as GET would, but an upgrade is GET only
+      // (RFC 6455 §4.1); refused here in JSON (and without a body, as any
+      // HEAD answer), not by Beast in plain text.
+      send(api_response::json(serial_, 400,
+                              error_body("bad_request", "a WebSocket upgrade must be a GET request")),
+           true);
+      return;
+    }
     if (auto bad = check_ws_handshake(req.version(), req.count(http::field::host) > 0,
                                       header(http::field::connection).value_or(""),
                                       header(http::field::sec_websocket_key),

@@ -1,5 +1,6 @@
 #include "net/ws_handshake.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace cti::net {
@@ -44,8 +45,13 @@ std::optional<ws_handshake_problem> check_ws_handshake(unsigned http_version, bo
     return ws_handshake_problem{400, "a WebSocket upgrade needs Connection: Upgrade"};
   if (!key)
     return ws_handshake_problem{400, "Sec-WebSocket-Key is missing"};
-  // As lenient as Beast: any key up to the 24 characters of a base64 nonce.
-  if (key->size() > 24)
+  // RFC 6455 §4.2.1: the base64 of a 16-byte nonce, 22 characters and "==".
+  auto base64_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+'
+           || c == '/';
+  };
+  if (key->size() != 24 || !key->ends_with("==")
+      || !std::all_of(key->begin(), key->begin() + 22, base64_char))
     return ws_handshake_problem{400, "Sec-WebSocket-Key must be the base64 of 16 bytes"};
   if (!version)
     return ws_handshake_problem{400, "Sec-WebSocket-Version is missing"};

@@ -165,6 +165,9 @@ TEST_F(ws_test, a_bad_handshake_gets_a_json_error) {
     {"HTTP/1.1", "Sec-WebSocket-Key: " + std::string(25, 'a') + "\r\nSec-WebSocket-Version: 13\r\n",
      400},
     {"HTTP/1.0", good_key + "Sec-WebSocket-Version: 13\r\n", 400},
+    // Not the base64 of 16 bytes (RFC 6455 §4.2.1).
+    {"HTTP/1.1", "Sec-WebSocket-Key: not-base64-at-all!!\r\nSec-WebSocket-Version: 13\r\n", 400},
+    {"HTTP/1.1", "Sec-WebSocket-Key: \r\nSec-WebSocket-Version: 13\r\n", 400},
   };
   for (const auto& r : table) {
     cti::test::raw_connection c{server->port()};
@@ -181,6 +184,16 @@ TEST_F(ws_test, a_bad_handshake_gets_a_json_error) {
       EXPECT_EQ(reply.headers["sec-websocket-version"], "13");
     }
   }
+  // HEAD with the upgrade headers: refused as JSON (no body, as any HEAD
+  // answer), not with Beast's plain text and a body.
+  cti::test::raw_connection c{server->port()};
+  ASSERT_TRUE(c.write("HEAD /ws?api_key=" + key + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\n" + good_key + "Sec-WebSocket-Version: 13\r\n\r\n"));
+  auto head = c.read_response(5s, true);
+  EXPECT_EQ(head.status, 400);
+  EXPECT_NE(head.headers["content-type"].find("application/json"), std::string::npos);
+  EXPECT_TRUE(c.closed_by_peer(5s));
+  EXPECT_TRUE(c.read_available(0ms).empty()) << "a body after the HEAD answer";
 }
 
 // The 101 answer carries X-Request-Id like every other answer: the

@@ -13,9 +13,8 @@ TEST(ws_handshake, a_correct_handshake_passes) {
   EXPECT_FALSE(check_ws_handshake(11, true, "Upgrade", nonce, "13"));
   EXPECT_FALSE(check_ws_handshake(11, true, "keep-alive, Upgrade", nonce, "13"));
   EXPECT_FALSE(check_ws_handshake(11, true, " upgrade ", nonce, "13"));
-  // As lenient as Beast about the key: present and at most 24 characters.
-  EXPECT_FALSE(check_ws_handshake(11, true, "Upgrade", "short", "13"));
-  EXPECT_FALSE(check_ws_handshake(11, true, "Upgrade", "", "13"));
+  EXPECT_FALSE(check_ws_handshake(11, true, "Upgrade", "AAAAAAAAAAAAAAAAAAAAAA==", "13"));
+  EXPECT_FALSE(check_ws_handshake(11, true, "Upgrade", "+/+/+/+/+/+/+/+/+/+/+w==", "13"));
 }
 
 TEST(ws_handshake, each_missing_or_wrong_part_is_named) {
@@ -36,6 +35,15 @@ TEST(ws_handshake, each_missing_or_wrong_part_is_named) {
     {11, true, "upgrades", nonce, "13", 400, "Connection"},
     {11, true, "Upgrade", std::nullopt, "13", 400, "Sec-WebSocket-Key is missing"},
     {11, true, "Upgrade", "dGhlIHNhbXBsZSBub25jZQ==x", "13", 400, "16 bytes"},
+    // RFC 6455 §4.2.1: the base64 of 16 bytes, nothing else (until the
+    // twentieth session any key of at most 24 characters passed, as in Beast).
+    {11, true, "Upgrade", "", "13", 400, "16 bytes"},
+    {11, true, "Upgrade", "short", "13", 400, "16 bytes"},
+    {11, true, "Upgrade", "not-base64-at-all!!!!!==", "13", 400, "16 bytes"},
+    {11, true, "Upgrade", "dGhlIHNhbXBsZSBub25jZQ", "13", 400, "16 bytes"},   // no padding
+    {11, true, "Upgrade", "dGhlIHNhbXBsZSBub25jZQ=x", "13", 400, "16 bytes"},
+    {11, true, "Upgrade", "dGhlIHNhbXBsZSBub25jZXk=", "13", 400, "16 bytes"}, // 17 bytes
+    {11, true, "Upgrade", "xxxxxxxxxxxxxxxxxxxxxxxx", "13", 400, "16 bytes"},
     {11, true, "Upgrade", nonce, std::nullopt, 400, "Sec-WebSocket-Version is missing"},
     {11, true, "Upgrade", nonce, "8", 426, "must be 13"},
     {11, true, "Upgrade", nonce, "13, 8", 426, "must be 13"},
