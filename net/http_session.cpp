@@ -282,10 +282,15 @@ private:
     }
     auto& req = parser_->get();
     take_head(req);
-    // The header section's fields: a chunked body's trailer adds more, which
-    // must not stand in for a header (RFC 9110 §6.5.1: credentials,
-    // signatures, routing and the content type come from the header only).
-    header_fields_ = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+    // The header section's fields, taken now: a chunked body's trailer adds
+    // more (Beast files each next to a field of the same name), which must
+    // not stand in for a header (RFC 9110 §6.5.1: credentials, signatures,
+    // routing and the content type come from the header only).
+    header_section_.clear();
+    header_section_.reserve(16);
+    for (const auto& f : req)
+      header_section_.push_back({lowercase({f.name_string().data(), f.name_string().size()}),
+                                 std::string{f.value()}});
     // Request smuggling: one framing only, and only the chunked coding, and
     // that only in HTTP/1.1 (RFC 9112 §6.1: HTTP/1.0 has no chunked
     // coding, a proxy would frame it otherwise). The body's end is
@@ -294,6 +299,7 @@ private:
       auto te = req[http::field::transfer_encoding];
       if (req.count(http::field::content_length) > 0 || req.count(http::field::transfer_encoding) > 1
           || !beast::iequals({te.data(), te.size()}, "chunked") || req.version() < 11) {
+        drain_after_close_ = true; // the client may still be sending: answer, then drain
         respond_local(errc::bad_request, "conflicting or unsupported message framing", true);
         return;
       }
@@ -407,11 +413,8 @@ private:
     r.route = match_.target;
     r.path_params = std::move(match_.params);
     r.query = parse_query(raw_query_);
-    r.headers.reserve(16);
-    std::size_t n = 0;
-    for (auto f = req.begin(); f != req.end() && n < header_fields_; ++f, ++n)
-      r.headers.push_back({lowercase({f->name_string().data(), f->name_string().size()}),
-                           std::string{f->value()}});
+    r.headers = std::move(header_section_);
+    header_section_.clear();
     r.body = std::move(req.body());
     r.remote_address = remote_;
     if (!handler_)
@@ -456,6 +459,14 @@ private:
         return std::nullopt;
       return std::string_view{it->value().data(), it->value().size()};
     };
+    if (req.count(http::field::transfer_encoding) > 0 || req.payload_size().value_or(0) > 0) {
+      // A handshake has no body (and so no trailer that could carry its
+      // fields past the header section).
+      send(api_response::json(serial_, 400,
+                              error_body("bad_request", "a WebSocket upgrade has no body")),
+           true);
+      return;
+    }
     if (head_) {
       // HEAD on /ws answers as GET would, but an upgrade is GET only
       // (RFC 6455 §4.1); refused here in JSON (and without a body, as any
@@ -876,7 +887,8 @@ private:
   uint64_t serial_ = 0;
   route_match match_;
   std::string method_, raw_path_, raw_query_, request_id_, app_id_;
-  std::size_t header_fields_ = 0; ///< Fields of the header section (not the trailer).
+  /// The header section's fields, lowercase names (not the trailer's).
+  std::vector<name_value> header_section_;
   unsigned status_ = 0;
   bool keep_alive_ = true;
   bool http10_ = false; ///< The request was HTTP/1.0.

@@ -133,11 +133,12 @@ private:
     shared_->ctx->ws->opened(app_id_);
     if (closing_) {
       // Asked to close (shutdown) during the handshake.
+      arm_heartbeat(close_deadline());
       send_close();
       return;
     }
     actor_ = spawn_ws_session(shared_->sys, shared_->ctx, this->weak_from_this(), app_id_, filter_);
-    arm_heartbeat();
+    arm_heartbeat(heartbeat_);
     if (max_age_.count() > 0) {
       max_age_timer_.expires_after(max_age_);
       max_age_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
@@ -200,24 +201,34 @@ private:
       enqueue(pong_frame());
   }
 
-  void arm_heartbeat() {
-    heartbeat_timer_.expires_after(heartbeat_);
-    heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (!ec)
-        self->on_heartbeat();
-    });
+  /// The heartbeat timer, which is also the closing deadline once a close
+  /// began. A tick already queued when the timer is set again is stale:
+  /// the generation tells.
+  void arm_heartbeat(std::chrono::milliseconds after) {
+    heartbeat_timer_.expires_after(after);
+    heartbeat_timer_.async_wait(
+      [self = this->shared_from_this(), gen = ++heartbeat_gen_](beast::error_code ec) {
+        if (!ec && gen == self->heartbeat_gen_)
+          self->on_heartbeat();
+      });
   }
 
+  /// How long a close may take (waiting behind a write or ping, then the
+  /// close handshake) before the socket is dropped: two intervals, so a
+  /// client that reads late still finds why it was closed (1013), and one
+  /// that never reads holds nothing for good (Beast bounds the handshake
+  /// only once the close frame is out). Shutdown stops the connections
+  /// still open after its grace period.
+  std::chrono::milliseconds close_deadline() const { return 2 * heartbeat_; }
+
   /// Every interval: a ping; after two pings running with nothing heard
-  /// back, the client is taken for gone.
+  /// back, the client is taken for gone. Once closing: the close did not
+  /// finish in time, the socket goes.
   void on_heartbeat() {
     if (!open_)
       return;
     if (closing_) {
-      // A close still waiting behind a write the client has not taken for
-      // an interval: no close frame can get past it, the socket goes.
-      if (!close_sent_)
-        drop_socket();
+      drop_socket();
       return;
     }
     if (heard_)
@@ -226,7 +237,7 @@ private:
       ++missed_;
     heard_ = false;
     if (missed_ >= 2) {
-      if (writing_)
+      if (writing_ || ping_in_flight_)
         drop_socket(); // a write the client does not take: it is gone
       else
         start_close(1001, "no pong within two heartbeat intervals");
@@ -239,7 +250,7 @@ private:
         self->ping_in_flight_ = false;
       });
     }
-    arm_heartbeat();
+    arm_heartbeat(heartbeat_);
   }
 
   /// Closes the TCP connection under the WebSocket: every pending read and
@@ -322,22 +333,22 @@ private:
       return;
     }
     // What is being written finishes first (a frame cannot be cut); the
-    // rest of the queue is dropped. A write the client does not take
-    // within an interval drops the socket (on_heartbeat).
+    // rest of the queue is dropped. A close that has not finished by the
+    // deadline (a write or ping the client does not take, no close answer)
+    // drops the socket (on_heartbeat).
+    arm_heartbeat(close_deadline());
     if (!writing_) {
       queue_.clear();
       send_close();
-    } else {
-      arm_heartbeat();
     }
   }
 
   void send_close() {
     close_sent_ = true;
     max_age_timer_.cancel();
-    heartbeat_timer_.cancel();
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->open_ = false;
+      self->heartbeat_timer_.cancel();
     });
   }
 
@@ -364,6 +375,7 @@ private:
   bool pinged_ = false;         ///< A ping went out at the last tick.
   bool ping_in_flight_ = false;
   int missed_ = 0;              ///< Pings running that nothing answered.
+  uint64_t heartbeat_gen_ = 0;  ///< Which arming of the heartbeat timer is current.
   std::chrono::steady_clock::time_point write_started_{};
 };
 

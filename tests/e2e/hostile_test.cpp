@@ -169,6 +169,12 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
      "Transfer-Encoding: chunked\r\n\r\n" + hex_size(event) + "\r\n" + event + "\r\n0\r\n"
      "X-Dialpad-Signature: " + cti::test::seed_signature(secret, event) + "\r\n\r\n",
      401, "unauthorized"},
+    // Beast files a trailer field next to a header of the same name: the
+    // header section must still be the request's headers, all of them.
+    {"a trailer field named like a header pushes no header out",
+     "GET /api/calls HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + app_key
+       + "\r\n\r\n0\r\nHost: y\r\n\r\n",
+     200, ""},
     {"a header of 64 KiB", request("GET", "/", {"X-Big: " + std::string(64 * 1024, 'a')}), 431, ""},
     {"a target of 64 KiB", request("GET", "/api/calls?phone=" + std::string(64 * 1024, '1'), {app_key}),
      431, ""},
