@@ -61,7 +61,9 @@ spdlog::level::level_enum to_spdlog(level l) {
 }
 
 /// A JSON string of `s`. Bytes that are not well-formed UTF-8 (a request
-/// line can carry any) become U+FFFD, so every line stays valid JSON.
+/// line can carry any) become U+FFFD, so every line stays valid JSON; the
+/// Unicode line breaks (U+0085, U+2028, U+2029) are escaped, so no reader
+/// that splits on them sees a line start inside a value.
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
@@ -69,7 +71,15 @@ void append_json_string(std::string& out, std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       if (auto len = utf8_sequence_at(s, i); len > 0) {
-        out.append(s.substr(i, len));
+        auto seq = s.substr(i, len);
+        if (seq == "\u0085")
+          out += "\\u0085";
+        else if (seq == "\u2028")
+          out += "\\u2028";
+        else if (seq == "\u2029")
+          out += "\\u2029";
+        else
+          out.append(seq);
         i += len;
       } else {
         out += "\ufffd";

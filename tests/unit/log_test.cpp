@@ -52,6 +52,17 @@ TEST(log, json_lines_stay_valid_utf8_json_whatever_the_bytes) {
   EXPECT_EQ(j["msg"], "request");
 }
 
+TEST(log, unicode_line_breaks_are_escaped_in_both_formats) {
+  const std::string breaks = "/a\u0085b\u2028c\u2029d\u00e9";
+  auto json_line = cti::log::format_line(true, "request", {{"path", breaks}});
+  EXPECT_NE(json_line.find(R"(/a\u0085b\u2028c\u2029d)"), std::string::npos) << json_line;
+  auto j = nlohmann::json::parse("{" + json_line + "}", nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << json_line;
+  EXPECT_EQ(j["path"], breaks); // the same value, read back
+  auto text_line = cti::log::format_line(false, "request", {{"path", breaks}});
+  EXPECT_EQ(text_line, "request path=\"/a\\u0085b\\u2028c\\u2029d\u00e9\"");
+}
+
 TEST(log, text_lines_quote_what_is_not_plain_ascii) {
   EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "plain/value"}}), "m k=plain/value");
   EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "a b"}}), "m k=\"a b\"");
