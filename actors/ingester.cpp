@@ -36,7 +36,6 @@ struct ingester_state {
   uint64_t generation = 0;   ///< Numbers gathering timers so a stale one is ignored.
   std::size_t in_flight = 0; ///< Batches sent to the pool, not yet answered by it.
   bool timer_armed = false;
-  bool blocked = false;      ///< A flush waits for a free connection.
   bool expiry_armed = false;
   uint64_t next_batch = 0;
   std::map<uint64_t, batch_waiters> unanswered; ///< By batch number (= send order).
@@ -86,13 +85,18 @@ void arm_expiry(ingester_ptr self) {
   self->delayed_send(self, expiry_interval, flush_atom_v, expiry_tick);
 }
 
-/// The pool answered a batch: the events gathered meanwhile go out now.
+/// True while every ingest connection is taken: what comes gathers.
+bool all_connections_busy(const ingester_state& st) {
+  return st.in_flight >= st.settings.max_connections;
+}
+
+/// The pool answered a batch: the events gathered meanwhile go out now
+/// (those that waited for a connection, at once).
 void batch_done(ingester_ptr self) {
   auto& st = self->state;
+  bool freed_the_last = all_connections_busy(st);
   --st.in_flight;
-  if (st.items.empty())
-    st.blocked = false; // what waited for a connection was given up
-  else if (st.blocked || st.in_flight < st.settings.max_in_flight)
+  if (!st.items.empty() && (freed_the_last || st.in_flight < st.settings.max_in_flight))
     flush(self);
 }
 
@@ -171,14 +175,8 @@ void flush(ingester_ptr self) {
   auto& st = self->state;
   ++st.generation;
   st.timer_armed = false;
-  st.blocked = false;
-  while (!st.items.empty()) {
-    if (st.in_flight >= st.settings.max_connections) {
-      st.blocked = true;
-      break;
-    }
+  while (!st.items.empty() && !all_connections_busy(st))
     send_batch(self);
-  }
   arm_expiry(self);
 }
 
@@ -198,13 +196,13 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
       auto& s = self->state;
-      if (s.blocked && s.items.size() >= s.settings.max_waiting)
+      if (all_connections_busy(s) && s.items.size() >= s.settings.max_waiting)
         return make_error(errc::db_unavailable, "too many webhooks waiting for the database");
       auto rp = self->make_response_promise<ingest_result>();
       s.items.push_back(std::move(item));
       s.promises.push_back(rp);
       s.arrived.push_back(clock::now());
-      if (s.blocked && s.in_flight >= s.settings.max_connections) {
+      if (all_connections_busy(s)) {
         arm_expiry(self); // the pool's next answer sends them, unless too late
         return rp;
       }
