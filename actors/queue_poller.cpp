@@ -25,6 +25,8 @@ struct queue_poller_state {
   bool again = false;  ///< Woken while busy: run another round after it.
   bool again_full = false; ///< ... and that round must start from the oldest.
   bool db_down = false;
+  /// This round's size (next_round_size); 0 until the first round.
+  uint32_t round_size = 0;
   /// Where a claim woken by new events starts (from the last round). The
   /// periodic tick and a `rescan` (a replay) start from the oldest pending
   /// event instead, so retries that became due and replayed events, which
@@ -51,6 +53,9 @@ void poll(poller_ptr self, bool full) {
   st.again_full = false;
   auto started = std::chrono::steady_clock::now();
   auto job = st.settings.process;
+  if (st.round_size == 0)
+    st.round_size = job.batch_size;
+  job.batch_size = st.round_size;
   if (st.cursor && !full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
@@ -64,7 +69,9 @@ void poll(poller_ptr self, bool full) {
         // A full batch means more may be waiting.
         // (Not when some were left for later: the same claim would find them
         // again at once.)
-        bool full = report.claimed - report.deferred >= s.settings.process.batch_size;
+        bool full = report.claimed - report.deferred >= s.round_size;
+        s.round_size = next_round_size(s.round_size, report.claimed,
+                                       s.settings.process.batch_size, s.settings.max_batch_size);
         // Idle only when no round follows at once: a wake that read "idle"
         // between this round and the next would go to another poller, which
         // could apply a newer event beside the next round and commit first.
@@ -121,6 +128,7 @@ void poll(poller_ptr self, bool full) {
         if (s.settings.busy)
           s.settings.busy->store(0, std::memory_order_relaxed);
         s.cursor.reset();
+        s.round_size = s.settings.process.batch_size;
         // New events were announced during the failed round (a wake goes
         // to a poller in a fresh round, so nobody else took them): look
         // again shortly rather than at the next tick.

@@ -29,6 +29,10 @@ class tenant_cache;
 /// How a poller works.
 struct poller_settings {
   process_settings process;                     ///< Batch size, attempts.
+  /// EVENT_BATCH_MAX: the largest round while a backlog lasts (rounds grow
+  /// from `process.batch_size` while they come back full). Below
+  /// `process.batch_size`: no growth.
+  uint32_t max_batch_size = 0;
   /// EVENT_POLL_INTERVAL_MS: the safety-net round, which also claims from
   /// the oldest pending event (retries that became due).
   std::chrono::milliseconds interval{5000};
@@ -44,6 +48,20 @@ struct poller_settings {
   /// idle sibling, so that several pollers share it. May be empty.
   std::function<void()> wake_sibling;
 };
+
+/// The next round's size after one that asked for `asked` events and
+/// claimed `claimed` (held-back events included: they are a backlog too).
+/// A full claim means more wait: the next round takes twice as many, up to
+/// `largest`, so a backlog pays the per-round cost for more events; a claim
+/// that was not full means the queue is caught up: back to `base`, so a live
+/// trickle keeps small, quick rounds.
+inline uint32_t next_round_size(uint32_t asked, uint32_t claimed, uint32_t base,
+                                uint32_t largest) {
+  if (largest <= base || claimed < asked)
+    return base;
+  uint64_t twice = uint64_t{asked} * 2;
+  return twice >= largest ? largest : static_cast<uint32_t>(twice);
+}
 
 /// Spawns a poller that processes through `pool` and hands applied events
 /// to `registry`, recording figures in `stats`.

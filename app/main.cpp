@@ -438,6 +438,7 @@ int main(int argc, char** argv) {
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;
     pls.process.batch_size = static_cast<uint32_t>(cfg.event_batch_size);
+    pls.max_batch_size = static_cast<uint32_t>(cfg.event_batch_max);
     pls.process.max_attempts = static_cast<uint32_t>(cfg.event_max_attempts);
     if (const char* type = std::getenv("CTI_TEST_FAIL_EVENT_TYPE")) {
       // Tests only (the fault e2e tests): every event of this type fails.

@@ -537,6 +537,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   }
   r.read_int("EVENT_POLL_INTERVAL_MS", cfg.event_poll_interval_ms, 10, 86400000);
   r.read_int("EVENT_BATCH_SIZE", cfg.event_batch_size, 1, 10000);
+  r.read_int("EVENT_BATCH_MAX", cfg.event_batch_max, 1, 10000);
   r.read_int("EVENT_MAX_ATTEMPTS", cfg.event_max_attempts, 1, 100);
   r.read_int("WEBHOOK_MAX_BODY_BYTES", cfg.webhook_max_body_bytes, 1, gib);
   r.read_int("WS_HEARTBEAT_SECONDS", cfg.ws_heartbeat_seconds, 1, 3600);

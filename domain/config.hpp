@@ -50,6 +50,7 @@ struct config {
   std::vector<std::string> cors_allowed_origins; ///< CORS_ALLOWED_ORIGINS (comma list)
   int event_poll_interval_ms = 5000;          ///< EVENT_POLL_INTERVAL_MS
   int event_batch_size = 50;                  ///< EVENT_BATCH_SIZE
+  int event_batch_max = 500;                  ///< EVENT_BATCH_MAX (rounds while a backlog lasts)
   int event_max_attempts = 8;                 ///< EVENT_MAX_ATTEMPTS
   int event_pollers = 2;                      ///< EVENT_POLLERS (queue pollers on this node)
   std::size_t webhook_max_body_bytes = 5 * 1024 * 1024; ///< WEBHOOK_MAX_BODY_BYTES

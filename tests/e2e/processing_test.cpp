@@ -392,3 +392,48 @@ TEST(processing, a_failing_event_is_logged_at_each_attempt_and_when_it_goes_dead
               .find("+15550009999"),
             std::string::npos);
 }
+
+TEST(processing_rounds, a_backlog_is_taken_in_rounds_that_grow_to_event_batch_max) {
+  // A database of its own (no other test's poller takes these events), with
+  // 200 events of distinct calls queued before the server starts: one
+  // poller, rounds of 4 growing to at most 32 while they come back full.
+  auto owner = cti::test::fresh_database("rounds");
+  auto server_url = cti::test::as_server_role(owner);
+  std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
+                                         {"MIGRATION_DATABASE_URL", owner}};
+  auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
+  ASSERT_EQ(mcode, 0) << mout;
+  auto app = cti::test::create_app(owner, "rounds");
+  ASSERT_EQ(cti::test::query_value(
+              owner,
+              "WITH n AS (INSERT INTO webhook_events (app_id, dialpad_event_id, event_type,"
+              " payload, format)"
+              " SELECT $1::uuid, 'round-' || i, 'call.ring', jsonb_build_object('event_type',"
+              " 'call.ring', 'dialpad_event_id', 'round-' || i, 'dialpad_call_id', 8800000 + i,"
+              " 'direction', 'inbound', 'from', '+15550101010', 'to', '+15550202020'), 'seed'"
+              " FROM generate_series(1, 200) AS i RETURNING 1) SELECT count(*) FROM n",
+              {app}),
+            "200");
+
+  env.insert({{"EVENT_POLLERS", "1"},
+              {"EVENT_BATCH_SIZE", "4"},
+              {"EVENT_BATCH_MAX", "32"},
+              {"EVENT_POLL_INTERVAL_MS", "60000"}});
+  server_process server{env};
+  ASSERT_TRUE(server.start()) << server.output();
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(owner, "SELECT count(*) FROM webhook_events"
+                                           " WHERE state = 'processed'")
+             == "200";
+    },
+    30s));
+  // The rows one round marked share its transaction id: the rounds' sizes,
+  // in the order they ran. 4 + 8 + 16 + 5 × 32 leaves 12.
+  EXPECT_EQ(cti::test::query_value(owner, "SELECT string_agg(n::text, ',' ORDER BY first)"
+                                          " FROM (SELECT count(*) AS n, min(processed_at) AS first"
+                                          " FROM webhook_events GROUP BY xmin::text) r"),
+            "4,8,16,32,32,32,32,32,12");
+  EXPECT_EQ(cti::test::query_value(owner, "SELECT count(*) FROM calls"), "200");
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}

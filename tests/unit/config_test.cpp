@@ -73,6 +73,7 @@ TEST(config, applies_documented_defaults) {
   EXPECT_TRUE(cfg.cors_allowed_origins.empty());
   EXPECT_EQ(cfg.event_poll_interval_ms, 5000);
   EXPECT_EQ(cfg.event_batch_size, 50);
+  EXPECT_EQ(cfg.event_batch_max, 500);
   EXPECT_EQ(cfg.event_max_attempts, 8);
   EXPECT_EQ(cfg.webhook_max_body_bytes, 5u * 1024 * 1024);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 30);
@@ -120,6 +121,7 @@ TEST(config, reads_every_integer_variable) {
   env["DB_POOL_MAX"] = "7";
   env["EVENT_POLL_INTERVAL_MS"] = "10";
   env["EVENT_BATCH_SIZE"] = "10000";
+  env["EVENT_BATCH_MAX"] = "1";
   env["EVENT_MAX_ATTEMPTS"] = "100";
   env["WEBHOOK_MAX_BODY_BYTES"] = "100";
   env["WS_HEARTBEAT_SECONDS"] = "3600";
@@ -148,6 +150,7 @@ TEST(config, reads_every_integer_variable) {
   EXPECT_EQ(cfg.db_pool_max, 7);
   EXPECT_EQ(cfg.event_poll_interval_ms, 10);
   EXPECT_EQ(cfg.event_batch_size, 10000);
+  EXPECT_EQ(cfg.event_batch_max, 1);
   EXPECT_EQ(cfg.event_max_attempts, 100);
   EXPECT_EQ(cfg.webhook_max_body_bytes, 100u);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 3600);
@@ -206,6 +209,8 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"EVENT_POLL_INTERVAL_MS", "9"},
     {"EVENT_BATCH_SIZE", "0"},
     {"EVENT_BATCH_SIZE", "10001"},
+    {"EVENT_BATCH_MAX", "0"},
+    {"EVENT_BATCH_MAX", "10001"},
     {"EVENT_MAX_ATTEMPTS", "101"},
     {"WEBHOOK_MAX_BODY_BYTES", "0"},
     {"WEBHOOK_MAX_BODY_BYTES", "1073741825"},
