@@ -361,6 +361,10 @@ typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
 struct process_settings {
   uint32_t batch_size = 50;    ///< EVENT_BATCH_SIZE
   uint32_t max_attempts = 8;   ///< EVENT_MAX_ATTEMPTS
+  /// After a failed batch, how many of its events are retried one by one
+  /// (each in a savepoint of its own); the rest wait for the next round.
+  /// 0: all of them.
+  uint32_t alone_max = 0;
   /// Where the claim starts (a position the previous round handed back), so
   /// a round does not walk again over the index entries of events already
   /// processed; none: from the oldest pending event.
@@ -394,7 +398,9 @@ struct event_failure {
 /// The outcome of one claim-apply-commit round.
 struct process_report {
   uint32_t claimed = 0;            ///< Events taken from the queue.
-  uint32_t deferred = 0;           ///< Of those, left for later: another poller held their call.
+  uint32_t deferred = 0;           ///< Of those, left for later (another poller held their
+                                   ///< call, or they followed a failed batch past alone_max).
+  uint64_t payload_bytes = 0;      ///< The claimed events' stored payloads, as text.
   uint32_t failed = 0;             ///< Handler failures (retried later or dead).
   uint32_t dead = 0;               ///< Of those, given up for good.
   /// Where the next round may start (nothing pending before it, except
@@ -438,8 +444,8 @@ typename Inspector::result_type inspect(Inspector& f, event_query& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
-  return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.has_after,
-           x.after_us, x.after_id);
+  return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.alone_max,
+           x.has_after, x.after_us, x.after_id);
 }
 
 template <class Inspector>
@@ -456,7 +462,8 @@ typename Inspector::result_type inspect(Inspector& f, event_failure& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
-  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.failed, x.dead,
+  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.payload_bytes,
+           x.failed, x.dead,
            x.has_next, x.next_us, x.next_id, x.applied, x.received_us, x.failures);
 }
 

@@ -56,6 +56,8 @@ void poll(poller_ptr self, bool full) {
   if (st.round_size == 0)
     st.round_size = job.batch_size;
   job.batch_size = st.round_size;
+  // A failed batch is retried one by one for at most a round's base size.
+  job.alone_max = st.settings.process.batch_size;
   if (st.cursor && !full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
@@ -70,7 +72,8 @@ void poll(poller_ptr self, bool full) {
         // (Not when some were left for later: the same claim would find them
         // again at once.)
         bool full = report.claimed - report.deferred >= s.round_size;
-        s.round_size = next_round_size(s.round_size, report.claimed,
+        s.round_size = next_round_size({s.round_size, report.claimed - report.deferred,
+                                        report.failed, report.payload_bytes, report.claimed},
                                        s.settings.process.batch_size, s.settings.max_batch_size);
         // Idle only when no round follows at once: a wake that read "idle"
         // between this round and the next would go to another poller, which

@@ -12,8 +12,10 @@
 // listener (another node's events, a replay). Several pollers run per node
 // (and on every node); SKIP LOCKED keeps them off each other's events.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -49,18 +51,37 @@ struct poller_settings {
   std::function<void()> wake_sibling;
 };
 
-/// The next round's size after one that asked for `asked` events and
-/// claimed `claimed` (held-back events included: they are a backlog too).
-/// A full claim means more wait: the next round takes twice as many, up to
-/// `largest`, so a backlog pays the per-round cost for more events; a claim
-/// that was not full means the queue is caught up: back to `base`, so a live
-/// trickle keeps small, quick rounds.
-inline uint32_t next_round_size(uint32_t asked, uint32_t claimed, uint32_t base,
-                                uint32_t largest) {
-  if (largest <= base || claimed < asked)
+/// Stored payload bytes a grown round aims to stay under: a backlog of
+/// large events keeps smaller rounds (a round parses every payload it claims).
+constexpr uint64_t round_bytes_budget = 16 * 1024 * 1024;
+
+/// What the last round tells the next one's size.
+struct round_outcome {
+  uint32_t asked = 0;          ///< The round's size.
+  uint32_t taken = 0;          ///< Claimed and not left for later.
+  uint32_t failed = 0;         ///< Handler failures.
+  uint64_t payload_bytes = 0;  ///< Of every claimed event.
+  uint32_t claimed = 0;        ///< Every claimed event.
+};
+
+/// The next round's size. A round that took all it asked for, with no
+/// failure, means more wait: the next round takes twice as many, up to
+/// `largest`, so a backlog pays the per-round cost for more events, and no
+/// more than `round_bytes_budget` of payloads at the last round's mean size
+/// (never below `base`). Anything else goes back to `base`: a round that was
+/// not full (the queue is caught up, so a live trickle keeps small, quick
+/// rounds), one that left events for later (they wait for another poller's
+/// call: growing would only lock more rows to skip), one with a failure (its
+/// events are retried one by one).
+inline uint32_t next_round_size(const round_outcome& last, uint32_t base, uint32_t largest) {
+  if (largest <= base || last.failed > 0 || last.taken < last.asked || last.asked == 0)
     return base;
-  uint64_t twice = uint64_t{asked} * 2;
-  return twice >= largest ? largest : static_cast<uint32_t>(twice);
+  uint64_t next = std::min<uint64_t>(uint64_t{last.asked} * 2, largest);
+  if (last.claimed > 0 && last.payload_bytes > 0) {
+    uint64_t mean = std::max<uint64_t>(1, last.payload_bytes / last.claimed);
+    next = std::min(next, std::max<uint64_t>(base, round_bytes_budget / mean));
+  }
+  return static_cast<uint32_t>(std::max<uint64_t>(next, base));
 }
 
 /// Spawns a poller that processes through `pool` and hands applied events

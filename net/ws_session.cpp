@@ -14,6 +14,7 @@
 // when the next would be due, i.e. a ping unanswered for two intervals
 // (API.md "closes a connection that has not answered within two intervals").
 
+#include <algorithm>
 #include <deque>
 
 #include <boost/asio/dispatch.hpp>
@@ -44,7 +45,8 @@ constexpr std::size_t max_client_frame = 64 * 1024;
 /// reading.
 constexpr auto slow_write = std::chrono::milliseconds{250};
 /// Live events that may arrive at once (a few pollers' rounds, a gap
-/// fill): part of the hard bound, see too_slow.
+/// fill), at least: part of the hard bound, see too_slow. With larger
+/// rounds (EVENT_BATCH_MAX) it is every poller's largest round.
 constexpr std::size_t burst_events = 1024;
 /// Client pings held back until the stream's head is out; more than these
 /// before it get no answer (a client has no reason to send more).
@@ -276,7 +278,9 @@ private:
     // What may come at once to a client that reads: a replay
     // (WS_REPLAY_MAX frames) and a moment's live events.
     const auto& cfg = shared_->ctx->cfg;
-    const auto burst = static_cast<std::size_t>(cfg.ws_replay_max) + burst_events;
+    const auto rounds = static_cast<std::size_t>(cfg.event_pollers)
+                        * static_cast<std::size_t>(std::max(cfg.event_batch_size, cfg.event_batch_max));
+    const auto burst = static_cast<std::size_t>(cfg.ws_replay_max) + std::max(burst_events, rounds);
     if (too_slow(queue_.size(), static_cast<std::size_t>(cfg.ws_max_queued_messages), burst,
                  writing_, std::chrono::steady_clock::now() - write_started_, slow_write)) {
       // A client that cannot keep up is let go; the others never wait for it.

@@ -549,6 +549,58 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 66"), "ringing");
 }
 
+// A grown round whose batch fails retries at most alone_max of its events
+// one by one (each savepoint takes a subtransaction id); the rest stay
+// pending, and the round hands back a position before them.
+TEST(processor, a_failed_batch_retries_at_most_alone_max_events_and_leaves_the_rest) {
+  auto url = migrated_database("proc_alone_max");
+  auto app = cti::test::create_app(url);
+  {
+    pqxx::connection admin{url};
+    pqxx::work tx{admin};
+    tx.exec("CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.from_number = '+15550000666' THEN"
+            " RAISE EXCEPTION 'test refuses this caller'; END IF; RETURN NEW; END $$");
+    tx.exec("CREATE TRIGGER calls_refuse_666 BEFORE INSERT OR UPDATE ON calls"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_666()");
+    tx.commit();
+  }
+  auto c = connect(url);
+  std::vector<cti::ingest_item> items;
+  items.push_back(as_ingested(app, seed_event("call.ring", "a1", 71, "2026-01-28T10:30:00Z",
+                                              "+15550000666"), 1000));
+  for (int i = 2; i <= 5; ++i)
+    items.push_back(as_ingested(app, seed_event("call.ring", "a" + std::to_string(i), 70 + i,
+                                                "2026-01-28T10:30:00Z"),
+                                1000 * i));
+  enqueue(*c, items);
+  cti::process_settings settings;
+  settings.batch_size = 5;
+  settings.alone_max = 2;
+  auto report = cti::db::process_batch(*c, settings);
+  EXPECT_EQ(report.claimed, 5u);
+  EXPECT_EQ(report.failed, 1u);
+  EXPECT_EQ(report.deferred, 3u);
+  ASSERT_EQ(report.applied.size(), 1u);
+  EXPECT_EQ(report.applied[0].seq, 1);
+  EXPECT_GT(report.payload_bytes, 5u * 100);
+  ASSERT_TRUE(report.has_next);
+  EXPECT_EQ(report.next_us, 3000); // before a3, the first event left
+  EXPECT_EQ(query_value(url, "SELECT string_agg(dialpad_event_id || ':' || state || ':' || attempts,"
+                             " ',' ORDER BY received_at) FROM webhook_events"),
+            "a1:pending:1,a2:processed:1,a3:pending:0,a4:pending:0,a5:pending:0");
+  // The next round, from that position, applies the three.
+  auto after = settings;
+  after.has_after = true;
+  after.after_us = report.next_us;
+  after.after_id = report.next_id;
+  auto next = cti::db::process_batch(*c, after);
+  EXPECT_EQ(next.claimed, 3u);
+  EXPECT_EQ(next.failed, 0u);
+  EXPECT_EQ(next.applied.size(), 3u);
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "4");
+}
+
 // POST /internal/events/{id}/replay of an event that took a seq: the
 // stream keeps that number (a copy holds it, with the frame sent then), so
 // the stream stays 1, 2, 3, … without a hole, and a seq is on exactly the
