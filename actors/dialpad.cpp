@@ -790,14 +790,8 @@ void deauthorize(manager_ptr self, const std::string& app, const std::string& en
     log::warn("cannot revoke the Dialpad token: it cannot be opened", {{"app_id", app}});
     return;
   }
-  const auto& env = dialpad_env(st.settings->cfg, environment);
-  outbound_request req;
-  req.method = "POST";
-  req.url = env.base_url + "/oauth2/deauthorize";
-  req.headers.push_back({"Authorization", "Bearer " + *token});
-  req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
-  req.body = form_encode({{"client_id", env.client_id}});
-  call_dialpad(self, st.settings->http, st.settings->cfg, std::move(req),
+  call_dialpad(self, st.settings->http, st.settings->cfg,
+               deauthorize_request(dialpad_env(st.settings->cfg, environment), *token),
                [app](outbound_response& res) {
         if (res.error.empty() && res.status >= 200 && res.status < 300)
           log::info("Dialpad tokens revoked", {{"app_id", app}});
@@ -984,6 +978,16 @@ dialpad_actor::behavior_type manager(manager_ptr self, std::shared_ptr<const dia
 
 const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name) {
   return name == "sandbox" ? cfg.dialpad_sandbox : cfg.dialpad_production;
+}
+
+outbound_request deauthorize_request(const dialpad_env_config& env, const std::string& access_token) {
+  outbound_request req;
+  req.method = "POST";
+  req.url = env.base_url + "/oauth2/deauthorize";
+  req.headers.push_back({"Authorization", "Bearer " + access_token});
+  req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+  req.body = form_encode({{"client_id", env.client_id}});
+  return req;
 }
 
 dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings) {

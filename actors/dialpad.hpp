@@ -33,6 +33,10 @@ dialpad_actor spawn_dialpad(caf::actor_system& sys, dialpad_settings settings);
 /// The configuration of environment `name` (`sandbox` or `production`).
 const dialpad_env_config& dialpad_env(const config& cfg, const std::string& name);
 
+/// The request that revokes `access_token` (and its grant) at Dialpad:
+/// POST /oauth2/deauthorize with the token as bearer and the client id.
+outbound_request deauthorize_request(const dialpad_env_config& env, const std::string& access_token);
+
 /// Sends `req` through `http`, allowing it `cfg.dialpad_timeout_ms`; `done`
 /// receives the answer (a worker that does not answer in time gives error
 /// `timeout`). The caller includes <caf/all.hpp>.

@@ -108,6 +108,27 @@ void start_authorization(handler_ptr self, const api_request& req, const std::st
       });
 }
 
+/// Revokes at Dialpad the grant a callback obtained and then could not
+/// keep (the company lookup failed, or the company is another app's): the
+/// tokens were never stored, so nobody would ever use or revoke them, and a
+/// retried connect would leave one more live grant behind each time. Best
+/// effort, logged.
+void revoke_unkept(handler_ptr self, const std::string& app, const std::string& environment,
+                   const std::string& access_token, const std::string& request_id) {
+  call_dialpad(self, self->state.ctx->http, self->state.ctx->cfg,
+               deauthorize_request(dialpad_env(self->state.ctx->cfg, environment), access_token),
+               [app, request_id](outbound_response& res) {
+        if (res.error.empty() && res.status >= 200 && res.status < 300)
+          log::info("Dialpad grant revoked: the callback could not keep it",
+                    {{"app_id", app}, {"request_id", request_id}});
+        else
+          log::warn("Dialpad did not confirm the revocation of a grant the callback could not keep",
+                    {{"app_id", app}, {"request_id", request_id},
+                     {"error", res.error.empty() ? "http_" + std::to_string(res.status)
+                                                 : res.error}});
+      });
+}
+
 /// The last step of the callback: the tokens are good and the company is
 /// known; store them sealed and start the refresher.
 void store_connection(handler_ptr self, const api_request& req, const std::string& app,
@@ -160,8 +181,14 @@ void store_connection(handler_ptr self, const api_request& req, const std::strin
         self->request(self->state.ctx->registry, std::chrono::seconds{5}, invalidate_atom_v, app)
           .then([finish](bool) { finish(); }, [finish](caf::error&) { finish(); });
       },
-      [self, req, app](caf::error& err) {
-        callback_failure(self, req, errc_of(err), message_of(err), app);
+      [self, req, app, environment, access = tokens.access_token](caf::error& err) {
+        auto code = errc_of(err);
+        // Nothing was stored when the company is another app's (or the app
+        // is gone). Not after a timeout or a lost connection: the row may
+        // have been written.
+        if (code == errc::conflict || code == errc::not_found)
+          revoke_unkept(self, app, environment, access, req.request_id);
+        callback_failure(self, req, code, message_of(err), app);
       });
 }
 
@@ -183,6 +210,7 @@ void fetch_company(handler_ptr self, const api_request& req, const std::string& 
                     {{"app_id", app}, {"request_id", req.request_id},
                      {"error", res.error.empty() ? "http_" + std::to_string(res.status)
                                                  : res.error}});
+          revoke_unkept(self, app, environment, tokens.access_token, req.request_id);
           callback_failure(self, req, errc::upstream_failed,
                            "Dialpad did not tell which company the account belongs to", app);
           return;

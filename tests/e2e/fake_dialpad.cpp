@@ -162,6 +162,7 @@ struct fake_dialpad::impl {
   token_mode code_mode = token_mode::ok;
   token_mode refresh_mode = token_mode::ok;
   int64_t company_id = 777001;
+  int company_status = 200;
   int screenpop_status = 200;
   std::vector<std::string> call_pages;
   bool call_429_pending = false;
@@ -325,6 +326,8 @@ answer fake_dialpad::impl::handle(const fake_request& r) {
   if (get && r.path == "/api/v2/company") {
     if (!bearer_ok(r))
       return error_answer(http::status::unauthorized, "invalid_token");
+    if (company_status != 200)
+      return error_answer(static_cast<http::status>(company_status), "company_unavailable");
     return json_answer(http::status::ok, json{{"id", company_id}, {"name", "Fake Co"}});
   }
   static constexpr std::string_view users = "/api/v2/users/";
@@ -531,6 +534,11 @@ void fake_dialpad::set_refresh_mode(token_mode m) {
 void fake_dialpad::set_company_id(int64_t id) {
   std::lock_guard lk{d_->mu};
   d_->company_id = id;
+}
+
+void fake_dialpad::set_company_status(int status) {
+  std::lock_guard lk{d_->mu};
+  d_->company_status = status;
 }
 
 void fake_dialpad::set_screenpop_status(int status) {

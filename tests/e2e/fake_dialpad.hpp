@@ -68,6 +68,8 @@ public:
   void set_refresh_mode(token_mode m);
   /// The id GET /api/v2/company answers; default 777001.
   void set_company_id(int64_t id);
+  /// The status GET /api/v2/company answers; default 200 (with the id).
+  void set_company_status(int status);
   /// The status POST /api/v2/users/{id}/screenpop answers; default 200.
   void set_screenpop_status(int status);
   /// The pages GET /api/v2/call serves (each a JSON array text, served

@@ -294,6 +294,35 @@ TEST(oauth, a_company_connected_to_another_app_is_a_409_as_json_or_as_a_page) {
   EXPECT_EQ(as_page.headers["content-type"], "text/html; charset=utf-8");
   EXPECT_NE(as_page.body.find("<h1>"), std::string::npos) << as_page.body;
   EXPECT_EQ(rig.connection(second)["http"], 404) << rig.connection(second); // nothing stored
+  // Each attempt's grant, never stored, is revoked at Dialpad.
+  EXPECT_TRUE(fake_dialpad::wait_until(
+    [&] { return rig.fake.count("POST", "/oauth2/deauthorize") == 2; }, 10s))
+    << rig.fake.count("POST", "/oauth2/deauthorize");
+  // The first app's connection keeps its token (only the unkept ones went).
+  EXPECT_EQ(rig.connection(first)["status"], "connected");
+}
+
+TEST(oauth, a_failed_company_lookup_is_a_502_and_revokes_the_grant_it_could_not_keep) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  rig.fake.set_company_status(500);
+  auto location = rig.connect(app).headers["location"];
+  auto code = rig.fake.approve(location);
+  auto cb = rig.callback("code=" + code + "&state=" + url_param(location, "state"));
+  EXPECT_EQ(cb.status, 502) << cb.body;
+  EXPECT_EQ(json::parse(cb.body, nullptr, false)["error"], "dialpad_error") << cb.body;
+  auto token = rig.fake.current_access_token();
+  ASSERT_FALSE(token.empty());
+  ASSERT_TRUE(fake_dialpad::wait_until(
+    [&] { return rig.fake.count("POST", "/oauth2/deauthorize") == 1; }, 10s));
+  for (const auto& req : rig.fake.requests())
+    if (req.path == "/oauth2/deauthorize") {
+      EXPECT_EQ(req.headers.at("authorization"), "Bearer " + token);
+      EXPECT_NE(req.body.find("client_id="), std::string::npos) << req.body;
+    }
+  EXPECT_EQ(rig.connection(app)["http"], 404) << rig.connection(app);
+  // The token is never in the log.
+  EXPECT_EQ(rig.server->output().find(token), std::string::npos);
 }
 
 TEST(oauth, refreshes_before_expiry_backs_off_on_failure_and_stops_at_invalid_grant) {
