@@ -126,7 +126,11 @@ void answer_waiters(refresher_ptr self, bool force = false) {
       w.deliver(make_error(errc::conflict, "the app has no connected Dialpad account"));
     else if (st.access_token.empty() || st.expires_at <= sys_clock::now())
       w.deliver(make_error(errc::upstream_failed,
-                           "the Dialpad access token expired and could not be refreshed"));
+                           st.has_refresh
+                             ? "the Dialpad access token expired and could not be refreshed"
+                             : "the Dialpad access token expired and the connection has no"
+                               " refresh token (granted without offline_access): connect the"
+                               " account again"));
     else
       w.deliver(st.access_token, st.environment);
   }

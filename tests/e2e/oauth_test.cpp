@@ -795,6 +795,34 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
 }
 
 
+TEST(oauth, an_expired_token_without_a_refresh_token_says_to_connect_again) {
+  oauth_rig rig;
+  rig.fake.set_issue_refresh_tokens(false);
+  rig.fake.set_scope("calls:list");
+  rig.fake.set_expires_in(1);
+  auto app = create_app_over_http(rig.port());
+  auto key = create_key_over_http(rig.port(), app);
+  rig.connect_fully(app);
+  http_reply pop;
+  int64_t user = 5000;
+  // Served while the token lives, then refused once it expired (each pop
+  // for another user: Dialpad allows 5 per minute per user).
+  ASSERT_TRUE(eventually(
+    [&] {
+      pop = http_request(rig.port(), "POST", "/api/screen-pop",
+                         {{"x-app-api-key", key}, {"Content-Type", "application/json"}},
+                         json{{"dialpad_user_id", ++user}, {"screen_pop_uri", "https://crm.test/x"}}
+                           .dump());
+      return pop.status != 202;
+    },
+    10s));
+  EXPECT_EQ(pop.status, 502) << pop.body;
+  auto body = json::parse(pop.body, nullptr, false);
+  EXPECT_EQ(body["error"], "dialpad_error") << pop.body;
+  EXPECT_NE(body.value("message", "").find("no refresh token"), std::string::npos) << pop.body;
+  EXPECT_EQ(rig.fake.count("POST", "/oauth2/token"), 1); // the code exchange only
+}
+
 TEST(oauth, a_connection_without_a_refresh_token_serves_every_page_of_a_sync_and_every_pop) {
   // Without offline_access there is nothing to refresh: the app's refresher
   // answers from the stored token and ends. Every later ask for a token must
