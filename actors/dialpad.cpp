@@ -679,8 +679,18 @@ void sync_fetch(sync_ptr self) {
                 return;
               }
               auto j = json::parse(res.body, nullptr, false);
-              if (res.status != 200 || !j.is_object()) {
+              if (res.status != 200) {
                 sync_retry(self, "Dialpad answered HTTP " + std::to_string(res.status));
+                return;
+              }
+              if (!j.is_object()) {
+                sync_retry(self, "Dialpad's call list answer is not a JSON object");
+                return;
+              }
+              // No `items`: an empty page. `items` that is not a list: an
+              // answer this server does not understand, never read as empty.
+              if (j.contains("items") && !j["items"].is_array() && !j["items"].is_null()) {
+                sync_finish(self, "failed", "Dialpad's call list answer has items that are not a list");
                 return;
               }
               auto items = j.contains("items") && j["items"].is_array() ? j["items"] : json::array();

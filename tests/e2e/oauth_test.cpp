@@ -795,6 +795,22 @@ TEST(oauth, sync_imports_dialpads_call_history_through_the_webhook_handlers) {
 }
 
 
+TEST(oauth, a_call_list_whose_items_are_not_a_list_fails_the_sync_and_is_never_read_as_empty) {
+  oauth_rig rig;
+  auto app = create_app_over_http(rig.port());
+  rig.connect_fully(app);
+  rig.fake.set_call_pages({R"({"id": 1})"}, /*first_answer_429=*/false);
+  auto started = internal_call(rig.port(), "POST", "/internal/apps/" + app + "/dialpad/sync",
+                               R"({"since": "2026-01-01T00:00:00Z"})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  ASSERT_TRUE(eventually([&] { return rig.connection(app)["sync"]["state"] != "running"; }, 30s))
+    << rig.connection(app);
+  auto sync = rig.connection(app)["sync"];
+  EXPECT_EQ(sync["state"], "failed") << sync;
+  EXPECT_NE(sync.value("error", "").find("not a list"), std::string::npos) << sync;
+  EXPECT_EQ(sync["calls_imported"], 0) << sync;
+}
+
 TEST(oauth, an_expired_token_without_a_refresh_token_says_to_connect_again) {
   oauth_rig rig;
   rig.fake.set_issue_refresh_tokens(false);
