@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "db/event_handlers.hpp"
+#include "db/events_repo.hpp"
 #include "db/processor.hpp"
 #include "db/sql_params.hpp"
 #include "domain/api_objects.hpp"
@@ -774,6 +775,10 @@ db_answer erase(pqxx::transaction_base& tx, const db_query& q, const json& a) {
   body["webhook_events_redacted"] = redacted;
   // The trail keeps the counts, never the number itself.
   audit(tx, q, "erase", body);
+  // The rounds that met the app's events during the erase went on past
+  // them (db/processor.cpp): every node's pollers start again from the
+  // oldest pending event once this commits.
+  tx.exec_params("SELECT pg_notify($1, $2)", std::string{events_channel}, std::string{rescan_payload});
   return {200, dump(body), {}};
 }
 

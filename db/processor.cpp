@@ -437,8 +437,14 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   std::vector<const claimed_event*> todo;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
-    if ((!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
-        || behind.count(e.stored.id) > 0 || busy_apps.count(serial_lock_key(e.stored.app_id)) > 0) {
+    if (busy_apps.count(serial_lock_key(e.stored.app_id)) > 0) {
+      // An erase holds the app (it may run for seconds): the next round
+      // starts past its events, so the other apps' events behind them go
+      // on. The erase's commit has every poller rescan from the oldest
+      // (db/api_repo.cpp erase), and the periodic tick does too.
+      ++report.deferred;
+    } else if ((!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
+               || behind.count(e.stored.id) > 0) {
       ++report.deferred;
       next = std::min(next, position{claimed[static_cast<pqxx::result::size_type>(i)][6].as<int64_t>(),
                                      nil_uuid});

@@ -807,6 +807,63 @@ TEST(processor, a_round_leaves_the_events_of_an_app_being_erased_and_never_deadl
   EXPECT_EQ(failures.load(), 0);
 }
 
+// An erase may run for seconds. A round whose claim met only the erased
+// app's events must hand back a position past them, or every later round
+// claims the same events again and no other app's event behind them is
+// ever applied (a black-box audit saw every tenant stall for 20 s). The
+// erase's commit asks every poller to rescan from the oldest.
+TEST(processor, rounds_go_on_past_the_events_of_an_app_being_erased) {
+  auto url = migrated_database("proc_erase_past");
+  auto app = cti::test::create_app(url);
+  auto other = cti::test::create_app(url);
+  auto c = connect(url);
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "e1", 61, "2026-01-28T10:30:00Z"), 1000),
+               as_ingested(app, seed_event("call.ring", "e2", 62, "2026-01-28T10:30:00Z"), 2000),
+               as_ingested(other, seed_event("call.ring", "f1", 63, "2026-01-28T10:30:00Z"), 3000)});
+  auto eraser = connect(url);
+  pqxx::work erasing{*eraser};
+  erasing.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
+                      cti::db::serial_lock_key(app));
+  cti::process_settings two;
+  two.batch_size = 2;
+  auto first = cti::db::process_batch(*c, two);
+  EXPECT_EQ(first.claimed, 2u);
+  EXPECT_EQ(first.deferred, 2u);
+  ASSERT_TRUE(first.has_next);
+  EXPECT_EQ(first.next_us, 2000); // past both, not back before e1
+  auto after = two;
+  after.has_after = true;
+  after.after_us = first.next_us;
+  after.after_id = first.next_id;
+  auto second = cti::db::process_batch(*c, after);
+  ASSERT_EQ(second.applied.size(), 1u);
+  EXPECT_EQ(second.applied[0].app_id, other);
+
+  // The erase's commit notifies a rescan (as a replay does).
+  pqxx::connection listening{url};
+  struct counter : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int) override {
+      if (payload == cti::db::rescan_payload)
+        ++rescans;
+    }
+    int rescans = 0;
+  } rescans{listening, cti::db::events_channel};
+  erasing.commit();
+  cti::db_query erase;
+  erase.kind = cti::query_kind::erase;
+  erase.app_id = app;
+  erase.request_id = "test";
+  erase.args = json{{"phone_number", "+17025550177"}, {"spellings", {"+17025550177"}}}.dump();
+  auto ans = cti::db::run_query(*c, erase);
+  EXPECT_EQ(ans.status, 200) << ans.body;
+  for (int i = 0; i < 50 && rescans.rescans == 0; ++i)
+    listening.await_notification(0, 100'000);
+  EXPECT_EQ(rescans.rescans, 1);
+  // From the oldest, the erased app's events are applied.
+  EXPECT_EQ(drain(*c, two).size(), 2u);
+}
+
 TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {
   auto url = migrated_database("proc_cursor");
   auto app = cti::test::create_app(url);
