@@ -400,6 +400,8 @@ struct process_report {
   uint32_t claimed = 0;            ///< Events taken from the queue.
   uint32_t deferred = 0;           ///< Of those, left for later (another poller held their
                                    ///< call, or they followed a failed batch past alone_max).
+  uint32_t erasing = 0;            ///< Of the deferred, those whose app an erase holds
+                                   ///< (they wait for its commit, which asks for a rescan).
   uint64_t payload_bytes = 0;      ///< The claimed events' stored payloads, as text.
   uint32_t failed = 0;             ///< Handler failures (retried later or dead).
   uint32_t dead = 0;               ///< Of those, given up for good.
@@ -462,7 +464,7 @@ typename Inspector::result_type inspect(Inspector& f, event_failure& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
-  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.payload_bytes,
+  return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.erasing, x.payload_bytes,
            x.failed, x.dead,
            x.has_next, x.next_us, x.next_id, x.applied, x.received_us, x.failures);
 }

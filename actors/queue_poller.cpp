@@ -71,8 +71,12 @@ void poll(poller_ptr self, bool full) {
         // A full batch means more may be waiting.
         // (Not when some were left for later: the same claim would find them
         // again at once.)
-        bool full = report.claimed - report.deferred >= s.round_size;
-        s.round_size = next_round_size({s.round_size, report.claimed - report.deferred,
+        // Events an erase holds count as gone through: the cursor moved
+        // past them (db/processor.cpp), so a round full of them means more
+        // may wait behind them, as a full round does.
+        const uint32_t through = report.claimed - (report.deferred - report.erasing);
+        bool full = through >= s.round_size;
+        s.round_size = next_round_size({s.round_size, through,
                                         report.failed, report.payload_bytes, report.claimed},
                                        s.settings.process.batch_size, s.settings.max_batch_size);
         // Idle only when no round follows at once: a wake that read "idle"
@@ -120,8 +124,11 @@ void poll(poller_ptr self, bool full) {
           // again, so the sibling woken is another one).
           if (full && s.settings.wake_sibling)
             s.settings.wake_sibling();
-        } else if (report.deferred > 0) {
+        } else if (report.deferred > report.erasing) {
           // Another poller held some calls: come back once it has committed.
+          // (Not for events an erase holds: its commit asks for a rescan.
+          // Coming back every few ms only claimed them again, for the
+          // whole erase.)
           self->delayed_send(self, s.settings.deferred_retry, wake_atom_v);
         }
       },

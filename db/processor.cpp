@@ -443,6 +443,7 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
       // on. The erase's commit has every poller rescan from the oldest
       // (db/api_repo.cpp erase), and the periodic tick does too.
       ++report.deferred;
+      ++report.erasing;
     } else if ((!e.serial.empty() && busy.count(serial_lock_key(e.serial)) > 0)
                || behind.count(e.stored.id) > 0) {
       ++report.deferred;
