@@ -457,21 +457,23 @@ TEST(processor, a_poller_killed_mid_batch_leaves_its_batch_to_another) {
   EXPECT_EQ(query_value(url, "SELECT status FROM calls WHERE dialpad_call_id = 7"), "active");
 }
 
+/// A real failure inside the handler's transaction: a trigger on calls that
+/// refuses the caller +15550000666 (drop trigger calls_refuse_666 to lift it).
+static void refuse_caller_666(const std::string& url) {
+  pqxx::connection admin{url};
+  pqxx::work tx{admin};
+  tx.exec("CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$"
+          " BEGIN IF NEW.from_number = '+15550000666' THEN"
+          " RAISE EXCEPTION 'test refuses this caller'; END IF; RETURN NEW; END $$");
+  tx.exec("CREATE TRIGGER calls_refuse_666 BEFORE INSERT OR UPDATE ON calls"
+          " FOR EACH ROW EXECUTE FUNCTION refuse_666()");
+  tx.commit();
+}
+
 TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
   auto url = migrated_database("proc_failing");
   auto app = cti::test::create_app(url);
-  // A real failure inside the handler's transaction: a trigger that refuses
-  // one caller's number.
-  {
-    pqxx::connection admin{url};
-    pqxx::work tx{admin};
-    tx.exec("CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN IF NEW.from_number = '+15550000666' THEN"
-            " RAISE EXCEPTION 'test refuses this caller'; END IF; RETURN NEW; END $$");
-    tx.exec("CREATE TRIGGER calls_refuse_666 BEFORE INSERT OR UPDATE ON calls"
-            " FOR EACH ROW EXECUTE FUNCTION refuse_666()");
-    tx.commit();
-  }
+  refuse_caller_666(url);
   auto c = connect(url);
   enqueue(*c, {as_ingested(app, seed_event("call.ring", "bad", 66, "2026-01-28T10:30:00Z",
                                            "+15550000666"), 1),
@@ -555,16 +557,7 @@ TEST(processor, a_failing_handler_backs_off_then_dies_and_replay_recovers_it) {
 TEST(processor, a_failed_batch_retries_at_most_alone_max_events_and_leaves_the_rest) {
   auto url = migrated_database("proc_alone_max");
   auto app = cti::test::create_app(url);
-  {
-    pqxx::connection admin{url};
-    pqxx::work tx{admin};
-    tx.exec("CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN IF NEW.from_number = '+15550000666' THEN"
-            " RAISE EXCEPTION 'test refuses this caller'; END IF; RETURN NEW; END $$");
-    tx.exec("CREATE TRIGGER calls_refuse_666 BEFORE INSERT OR UPDATE ON calls"
-            " FOR EACH ROW EXECUTE FUNCTION refuse_666()");
-    tx.commit();
-  }
+  refuse_caller_666(url);
   auto c = connect(url);
   std::vector<cti::ingest_item> items;
   items.push_back(as_ingested(app, seed_event("call.ring", "a1", 71, "2026-01-28T10:30:00Z",
