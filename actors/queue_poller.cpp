@@ -25,7 +25,7 @@ struct queue_poller_state {
   bool again = false;  ///< Woken while busy: run another round after it.
   bool again_full = false; ///< ... and that round must start from the oldest.
   bool db_down = false;
-  /// This round's size (next_round_size); 0 until the first round.
+  /// The next round's size (next_round_size).
   uint32_t round_size = 0;
   /// Where a claim woken by new events starts (from the last round). The
   /// periodic tick and a `rescan` (a replay) start from the oldest pending
@@ -53,11 +53,7 @@ void poll(poller_ptr self, bool full) {
   st.again_full = false;
   auto started = std::chrono::steady_clock::now();
   auto job = st.settings.process;
-  if (st.round_size == 0)
-    st.round_size = job.batch_size;
   job.batch_size = st.round_size;
-  // A failed batch is retried one by one for at most a round's base size.
-  job.alone_max = st.settings.process.batch_size;
   if (st.cursor && !full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
@@ -166,6 +162,9 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   st.stats = std::move(stats);
   st.tenants = std::move(tenants);
   st.settings = settings;
+  st.round_size = settings.process.batch_size;
+  // A failed batch is retried one by one for at most a round's base size.
+  st.settings.process.alone_max = settings.process.batch_size;
   // Start with a round: events may have queued while no node was running.
   self->send(self, caf::tick_atom_v);
   return {

@@ -145,6 +145,14 @@ std::string seed_event(const std::string& type, const std::string& id, int64_t c
     .dump();
 }
 
+/// `settings` for the round that starts where `report`'s round handed back.
+cti::process_settings continuing(cti::process_settings settings, const cti::process_report& report) {
+  settings.has_after = true;
+  settings.after_us = report.next_us;
+  settings.after_id = report.next_id;
+  return settings;
+}
+
 } // namespace
 
 TEST(processor, fixture_lifecycles_in_order_give_the_expected_records) {
@@ -583,10 +591,7 @@ TEST(processor, a_failed_batch_retries_at_most_alone_max_events_and_leaves_the_r
                              " ',' ORDER BY received_at) FROM webhook_events"),
             "a1:pending:1,a2:processed:1,a3:pending:0,a4:pending:0,a5:pending:0");
   // The next round, from that position, applies the three.
-  auto after = settings;
-  after.has_after = true;
-  after.after_us = report.next_us;
-  after.after_id = report.next_id;
+  auto after = continuing(settings, report);
   auto next = cti::db::process_batch(*c, after);
   EXPECT_EQ(next.claimed, 3u);
   EXPECT_EQ(next.failed, 0u);
@@ -825,10 +830,7 @@ TEST(processor, rounds_go_on_past_the_events_of_an_app_being_erased) {
   EXPECT_EQ(first.erasing, 2u); // the poller does not come back for these at once
   ASSERT_TRUE(first.has_next);
   EXPECT_EQ(first.next_us, 2000); // past both, not back before e1
-  auto after = two;
-  after.has_after = true;
-  after.after_us = first.next_us;
-  after.after_id = first.next_id;
+  auto after = continuing(two, first);
   auto second = cti::db::process_batch(*c, after);
   ASSERT_EQ(second.applied.size(), 1u);
   EXPECT_EQ(second.applied[0].app_id, other);
@@ -875,10 +877,7 @@ TEST(processor, a_round_hands_back_where_the_next_claim_may_start) {
   // from the position does not see it; one from the oldest does.
   query_value(url, "UPDATE webhook_events SET received_at = timestamptz 'epoch'"
                    " + interval '500 microseconds' WHERE dialpad_event_id = 'p2' RETURNING 1");
-  auto after = one;
-  after.has_after = true;
-  after.after_us = first.next_us;
-  after.after_id = first.next_id;
+  auto after = continuing(one, first);
   auto second = cti::db::process_batch(*c, after);
   ASSERT_EQ(second.applied.size(), 1u);
   EXPECT_EQ(query_value(url, "SELECT state FROM webhook_events WHERE dialpad_event_id = 'p3'"),
