@@ -26,6 +26,12 @@ struct db_pool_state {
   std::vector<db_worker_actor> idle;  ///< Live workers with nothing to do.
   std::deque<waiter> waiting;         ///< Jobs queued for a worker, oldest first.
   bool expiry_scheduled = false;
+  /// A connection of its own for /health, outside `all`: a pool whose
+  /// workers are all busy (long exports, a locked table) still reaches the
+  /// database, and must not be reported unreachable for it.
+  db_worker_actor health_worker;
+  /// Health checks waiting for the one in flight on `health_worker`.
+  std::vector<caf::typed_response_promise<bool>> health_waiting;
 };
 
 using pool_ptr = db_pool_actor::stateful_pointer<db_pool_state>;
@@ -85,6 +91,51 @@ void retire(pool_ptr self, const db_worker_actor& w) {
     release(self, add_worker(self));
 }
 
+void spawn_health_worker(pool_ptr self) {
+  auto settings = self->state.settings.worker;
+  settings.waker = nullptr; // it never stores webhooks
+  settings.notify_other_nodes = false;
+  self->state.health_worker = spawn_db_worker(self->system(), settings);
+  self->monitor(self->state.health_worker);
+}
+
+void answer_health(pool_ptr self, const caf::expected<bool>& outcome) {
+  auto waiting = std::move(self->state.health_waiting);
+  self->state.health_waiting.clear();
+  for (auto& rp : waiting) {
+    if (outcome)
+      rp.deliver(*outcome);
+    else
+      rp.deliver(outcome.error());
+  }
+}
+
+/// Health checks run one at a time on the health worker; those that come
+/// while one is in flight get its answer.
+caf::result<bool> check_health(pool_ptr self) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<bool>();
+  st.health_waiting.push_back(rp);
+  if (st.health_waiting.size() > 1)
+    return rp;
+  auto w = st.health_worker;
+  self->request(w, st.settings.max_wait, health_atom_v)
+    .then([=](bool ok) { answer_health(self, ok); },
+          [=](caf::error& err) {
+            if (err == caf::sec::request_timeout && self->state.health_worker == w) {
+              // Stuck in a connect or a statement: start afresh.
+              self->demonitor(w.address());
+              self->send_exit(w, caf::exit_reason::kill);
+              spawn_health_worker(self);
+              answer_health(self, make_error(errc::db_unavailable,
+                                             "no answer from the database in time"));
+              return;
+            }
+            answer_health(self, err);
+          });
+  return rp;
+}
+
 /// Sends one job to `w` and routes the answer to `rp`.
 template <class R, class... Ts>
 void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp, Ts... xs) {
@@ -139,7 +190,13 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   st.settings.min_workers = std::min(st.settings.min_workers, st.settings.max_workers);
   for (std::size_t i = 0; i < st.settings.min_workers; ++i)
     st.idle.push_back(add_worker(self));
+  spawn_health_worker(self);
   self->set_down_handler([=](caf::down_msg& msg) {
+    if (msg.source == self->state.health_worker.address()) {
+      log::warn("database health worker died, replacing it");
+      spawn_health_worker(self);
+      return;
+    }
     log::warn("database worker died, replacing it");
     remove_worker(self, msg.source);
     if (self->state.all.size() < self->state.settings.min_workers)
@@ -149,10 +206,11 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   self->set_exit_handler([=](caf::exit_msg& msg) {
     for (auto& w : self->state.all)
       self->send_exit(w, msg.reason);
+    self->send_exit(self->state.health_worker, msg.reason);
     self->quit(msg.reason);
   });
   return {
-    [=](health_atom) -> caf::result<bool> { return dispatch<bool>(self, health_atom_v); },
+    [=](health_atom) -> caf::result<bool> { return check_health(self); },
     [=](ingest_atom, std::vector<ingest_item>& items) -> caf::result<std::vector<ingest_result>> {
       return dispatch<std::vector<ingest_result>>(self, ingest_atom_v, std::move(items));
     },

@@ -26,9 +26,10 @@ struct pool_fixture : ::testing::Test {
   caf::actor_system sys{cti::test::actor_config()};
   caf::scoped_actor self{sys};
 
-  cti::db_pool_actor make_pool(std::size_t min, std::size_t max) {
+  cti::db_pool_actor make_pool(std::size_t min, std::size_t max,
+                               std::string url = cti::test::database_url()) {
     cti::db::pool_settings ps;
-    ps.worker.conninfo = cti::test::database_url();
+    ps.worker.conninfo = std::move(url);
     ps.min_workers = min;
     ps.max_workers = max;
     pools.push_back(cti::db::spawn_db_pool(sys, ps));
@@ -40,6 +41,16 @@ struct pool_fixture : ::testing::Test {
     std::variant<bool, cti::errc> out = cti::errc::internal;
     self->request(pool, 5s, cti::health_atom_v)
       .receive([&](bool ok) { out = ok; },
+               [&](caf::error& err) { out = cti::errc_of(err); });
+    return out;
+  }
+
+  /// Asks `pool` for an ordinary job (the queue's counts), which takes one
+  /// of its workers; answers true, or the error's errc.
+  std::variant<bool, cti::errc> job(const cti::db_pool_actor& pool) {
+    std::variant<bool, cti::errc> out = cti::errc::internal;
+    self->request(pool, 5s, cti::queue_atom_v)
+      .receive([&](const cti::queue_stats&) { out = true; },
                [&](caf::error& err) { out = cti::errc_of(err); });
     return out;
   }
@@ -73,15 +84,15 @@ TEST_F(pool_fixture, answers_health_checks_and_reports_its_workers) {
 }
 
 TEST_F(pool_fixture, answers_a_burst_of_jobs_growing_no_further_than_its_maximum) {
-  auto pool = make_pool(1, 3);
+  auto pool = make_pool(1, 3, cti::test::migrated_database("pool_burst"));
   // Send every job before waiting for any answer.
-  using handle = decltype(self->request(pool, 5s, cti::health_atom_v));
+  using handle = decltype(self->request(pool, 5s, cti::queue_atom_v));
   std::vector<handle> pending;
   for (int i = 0; i < 12; ++i)
-    pending.push_back(self->request(pool, 5s, cti::health_atom_v));
+    pending.push_back(self->request(pool, 5s, cti::queue_atom_v));
   int answered = 0;
   for (auto& h : pending)
-    h.receive([&](bool ok) { answered += ok ? 1 : 0; },
+    h.receive([&](const cti::queue_stats&) { ++answered; },
               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   EXPECT_EQ(answered, 12);
   auto s = stats(pool);
@@ -138,23 +149,28 @@ TEST_F(pool_fixture, bounds_the_wait_for_a_free_worker_and_the_queue_length) {
   ps.max_waiting = 1;
   pools.push_back(cti::db::spawn_db_pool(sys, ps));
   auto pool = pools.back();
-  auto first = self->request(pool, 10s, cti::health_atom_v);  // goes to the stuck worker
-  auto second = self->request(pool, 10s, cti::health_atom_v); // waits in the queue
-  auto third = self->request(pool, 10s, cti::health_atom_v);  // finds the queue full
+  auto first = self->request(pool, 10s, cti::queue_atom_v);  // goes to the stuck worker
+  auto second = self->request(pool, 10s, cti::queue_atom_v); // waits in the queue
+  auto third = self->request(pool, 10s, cti::queue_atom_v);  // finds the queue full
   auto start = std::chrono::steady_clock::now();
   cti::errc third_err = cti::errc::none;
-  third.receive([&](bool) { ADD_FAILURE() << "no worker could have run it"; },
+  third.receive([&](const cti::queue_stats&) { ADD_FAILURE() << "no worker could have run it"; },
                 [&](caf::error& err) { third_err = cti::errc_of(err); });
   EXPECT_EQ(third_err, cti::errc::db_unavailable);
   cti::errc second_err = cti::errc::none;
-  second.receive([&](bool) { ADD_FAILURE() << "no worker could have run it"; },
+  second.receive([&](const cti::queue_stats&) { ADD_FAILURE() << "no worker could have run it"; },
                  [&](caf::error& err) { second_err = cti::errc_of(err); });
   EXPECT_EQ(second_err, cti::errc::db_unavailable);
   // Both answered long before the stuck connect gave up (3 s).
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
   EXPECT_EQ(stats(pool).waiting, 0u);
-  first.receive([&](bool) { ADD_FAILURE() << "the database is a black hole"; },
+  first.receive([&](const cti::queue_stats&) { ADD_FAILURE() << "the database is a black hole"; },
                 [&](caf::error& err) { EXPECT_EQ(cti::errc_of(err), cti::errc::db_unavailable); });
+  // The health check's own connection is stuck the same way: it answers
+  // "unavailable" within the pool's wait, not after the connect's 3 s.
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(health(pool), (std::variant<bool, cti::errc>{cti::errc::db_unavailable}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
 }
 
 // Stops and restarts the test cluster: other tests never run concurrently
@@ -259,5 +275,61 @@ TEST_F(pool_fixture, one_killed_backend_fails_only_the_job_it_was_running) {
   holding.abort();
   ASSERT_EQ(slow_result, cti::errc::db_unavailable);
   for (int i = 0; i < 10; ++i)
-    EXPECT_EQ(health(pool), (std::variant<bool, cti::errc>{true})) << "health check " << i;
+    EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true})) << "job " << i;
+}
+
+TEST_F(pool_fixture, health_reaches_the_database_while_every_worker_is_busy) {
+  // /health asks whether the database is reachable. With every worker of
+  // the pool waiting on a lock (a long export, a locked table) it is, and
+  // the check must not wait in the pool's queue and time out into
+  // "unreachable" (it did: health checks were ordinary pool jobs).
+  cti::db::pool_settings ps;
+  auto url = cti::test::migrated_database("pool_busy_health");
+  ps.worker.conninfo = url;
+  ps.min_workers = 1;
+  ps.max_workers = 1;
+  ps.max_wait = 300ms;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  ASSERT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
+  auto app = cti::test::create_app(url);
+  auto holder = cti::test::connect_prepared(url);
+  pqxx::work holding{*holder};
+  holding.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
+                      cti::db::serial_lock_key(app));
+  cti::db_query slow;
+  slow.kind = cti::query_kind::erase;
+  slow.app_id = app;
+  slow.args = R"({"phone_number":"+17025550188","spellings":["+17025550188"]})";
+  slow.request_id = "test";
+  std::optional<cti::errc> slow_result;
+  std::thread asking([&] {
+    caf::scoped_actor other{sys};
+    other->request(pool, 20s, cti::query_atom_v, slow)
+      .receive([&](cti::db_answer&) { slow_result = cti::errc::none; },
+               [&](caf::error& err) { slow_result = cti::errc_of(err); });
+  });
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url, "SELECT count(*) FROM pg_stat_activity"
+                                         " WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
+                                         " AND pid <> pg_backend_pid()")
+             == "1";
+    },
+    5000ms));
+  // The pool is full: an ordinary job waits its 300 ms and gives up...
+  EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{cti::errc::db_unavailable}));
+  // ...while health checks, several at once, reach the database.
+  using handle = decltype(self->request(pool, 5s, cti::health_atom_v));
+  std::vector<handle> checks;
+  for (int i = 0; i < 3; ++i)
+    checks.push_back(self->request(pool, 5s, cti::health_atom_v));
+  for (auto& h : checks)
+    h.receive([&](bool ok) { EXPECT_TRUE(ok); },
+              [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+  EXPECT_EQ(stats(pool).total, 1u) << "the health connection is not one of the pool's";
+  holding.commit();
+  asking.join();
+  EXPECT_EQ(slow_result, cti::errc::none);
+  EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
 }
