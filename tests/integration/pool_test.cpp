@@ -27,11 +27,13 @@ struct pool_fixture : ::testing::Test {
   caf::scoped_actor self{sys};
 
   cti::db_pool_actor make_pool(std::size_t min, std::size_t max,
-                               std::string url = cti::test::database_url()) {
+                               std::string url = cti::test::database_url(),
+                               std::chrono::milliseconds max_wait = 2000ms) {
     cti::db::pool_settings ps;
     ps.worker.conninfo = std::move(url);
     ps.min_workers = min;
     ps.max_workers = max;
+    ps.max_wait = max_wait;
     pools.push_back(cti::db::spawn_db_pool(sys, ps));
     return pools.back();
   }
@@ -69,6 +71,61 @@ struct pool_fixture : ::testing::Test {
   }
 
   std::vector<cti::db_pool_actor> pools;
+};
+
+/// An erase sent to a pool, waiting in the database for the app lock this
+/// object holds: it keeps one of the pool's workers busy until `finish`.
+struct erase_behind_a_lock {
+  erase_behind_a_lock(caf::actor_system& sys, const cti::db_pool_actor& pool, std::string url)
+    : url{std::move(url)}, holder{cti::test::connect_prepared(this->url)}, holding{*holder} {
+    auto app = cti::test::create_app(this->url);
+    holding.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
+                        cti::db::serial_lock_key(app));
+    cti::db_query q;
+    q.kind = cti::query_kind::erase;
+    q.app_id = app;
+    q.args = R"({"phone_number":"+17025550188","spellings":["+17025550188"]})";
+    q.request_id = "test";
+    asking = std::thread{[this, &sys, pool, q] {
+      caf::scoped_actor other{sys};
+      other->request(pool, 20s, cti::query_atom_v, q)
+        .receive([&](cti::db_answer&) { result = cti::errc::none; },
+                 [&](caf::error& err) { result = cti::errc_of(err); });
+    }};
+  }
+  ~erase_behind_a_lock() { finish(); }
+
+  /// Waits until `aggregate` over the backends waiting for the lock (other
+  /// than the asking one) gives 1: `count(*)` looks,
+  /// `count(pg_terminate_backend(pid))` kills the erase's backend.
+  bool waiting(const std::string& aggregate) {
+    return cti::test::eventually(
+      [&] {
+        return cti::test::query_value(url, "SELECT " + aggregate + " FROM pg_stat_activity"
+                                      " WHERE wait_event_type = 'Lock' AND query LIKE"
+                                      " '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()")
+               == "1";
+      },
+      5000ms);
+  }
+
+  /// Lets the lock go (after a commit or not) and answers the erase's outcome.
+  std::optional<cti::errc> finish(bool commit = false) {
+    if (asking.joinable()) {
+      if (commit)
+        holding.commit();
+      else
+        holding.abort();
+      asking.join();
+    }
+    return result;
+  }
+
+  std::string url;
+  std::unique_ptr<pqxx::connection> holder;
+  pqxx::work holding;
+  std::thread asking;
+  std::optional<cti::errc> result;
 };
 
 } // namespace
@@ -235,45 +292,15 @@ TEST_F(pool_fixture, one_killed_backend_fails_only_the_job_it_was_running) {
   // meanwhile the next jobs go to the other workers. (They did not: the
   // worker went back on top of the idle stack and failed every job handed
   // to it until it was connected again.)
-  cti::db::pool_settings ps;
   auto url = cti::test::migrated_database("pool_one_killed");
-  ps.worker.conninfo = url;
-  ps.min_workers = 3;
-  ps.max_workers = 3;
-  pools.push_back(cti::db::spawn_db_pool(sys, ps));
-  auto pool = pools.back();
+  auto pool = make_pool(3, 3, url);
   ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).total == 3; }, 5000ms));
   ASSERT_EQ(health(pool), (std::variant<bool, cti::errc>{true}));
-  auto app = cti::test::create_app(url);
   // A change (an erase: not retried on another connection) that waits in
   // the database for the app lock this test holds, killed there.
-  auto holder = cti::test::connect_prepared(url);
-  pqxx::work holding{*holder};
-  holding.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
-                      cti::db::serial_lock_key(app));
-  cti::db_query slow;
-  slow.kind = cti::query_kind::erase;
-  slow.app_id = app;
-  slow.args = R"({"phone_number":"+17025550188","spellings":["+17025550188"]})";
-  slow.request_id = "test";
-  std::optional<cti::errc> slow_result;
-  std::thread asking([&] {
-    caf::scoped_actor other{sys};
-    other->request(pool, 10s, cti::query_atom_v, slow)
-      .receive([&](cti::db_answer&) { slow_result = cti::errc::none; },
-               [&](caf::error& err) { slow_result = cti::errc_of(err); });
-  });
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      return cti::test::query_value(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                                         " WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
-                                         " AND pid <> pg_backend_pid()")
-             == "1";
-    },
-    5000ms));
-  asking.join();
-  holding.abort();
-  ASSERT_EQ(slow_result, cti::errc::db_unavailable);
+  erase_behind_a_lock slow{sys, pool, url};
+  ASSERT_TRUE(slow.waiting("count(pg_terminate_backend(pid))"));
+  ASSERT_EQ(slow.finish(), cti::errc::db_unavailable);
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true})) << "job " << i;
 }
@@ -283,40 +310,11 @@ TEST_F(pool_fixture, health_reaches_the_database_while_every_worker_is_busy) {
   // the pool waiting on a lock (a long export, a locked table) it is, and
   // the check must not wait in the pool's queue and time out into
   // "unreachable" (it did: health checks were ordinary pool jobs).
-  cti::db::pool_settings ps;
   auto url = cti::test::migrated_database("pool_busy_health");
-  ps.worker.conninfo = url;
-  ps.min_workers = 1;
-  ps.max_workers = 1;
-  ps.max_wait = 300ms;
-  pools.push_back(cti::db::spawn_db_pool(sys, ps));
-  auto pool = pools.back();
+  auto pool = make_pool(1, 1, url, 300ms);
   ASSERT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
-  auto app = cti::test::create_app(url);
-  auto holder = cti::test::connect_prepared(url);
-  pqxx::work holding{*holder};
-  holding.exec_params("SELECT pg_advisory_xact_lock($1, $2)", cti::db::app_lock_class,
-                      cti::db::serial_lock_key(app));
-  cti::db_query slow;
-  slow.kind = cti::query_kind::erase;
-  slow.app_id = app;
-  slow.args = R"({"phone_number":"+17025550188","spellings":["+17025550188"]})";
-  slow.request_id = "test";
-  std::optional<cti::errc> slow_result;
-  std::thread asking([&] {
-    caf::scoped_actor other{sys};
-    other->request(pool, 20s, cti::query_atom_v, slow)
-      .receive([&](cti::db_answer&) { slow_result = cti::errc::none; },
-               [&](caf::error& err) { slow_result = cti::errc_of(err); });
-  });
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      return cti::test::query_value(url, "SELECT count(*) FROM pg_stat_activity"
-                                         " WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
-                                         " AND pid <> pg_backend_pid()")
-             == "1";
-    },
-    5000ms));
+  erase_behind_a_lock slow{sys, pool, url};
+  ASSERT_TRUE(slow.waiting("count(*)"));
   // The pool is full: an ordinary job waits its 300 ms and gives up...
   EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{cti::errc::db_unavailable}));
   // ...while health checks, several at once, reach the database.
@@ -328,8 +326,6 @@ TEST_F(pool_fixture, health_reaches_the_database_while_every_worker_is_busy) {
     h.receive([&](bool ok) { EXPECT_TRUE(ok); },
               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   EXPECT_EQ(stats(pool).total, 1u) << "the health connection is not one of the pool's";
-  holding.commit();
-  asking.join();
-  EXPECT_EQ(slow_result, cti::errc::none);
+  EXPECT_EQ(slow.finish(true), cti::errc::none);
   EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
 }
