@@ -125,8 +125,8 @@ bool is_command(const std::vector<std::string>& words) {
 std::vector<config_error> relevant_errors(const std::vector<config_error>& errors) {
   std::vector<config_error> out;
   for (const auto& e : errors)
-    if (e.variable == "DATABASE_URL" || e.variable.rfind("DB_", 0) == 0
-        || e.variable.rfind("EVENT_", 0) == 0)
+    if (e.variable == "DATABASE_URL" || e.variable == "MIGRATION_DATABASE_URL"
+        || e.variable.rfind("DB_", 0) == 0 || e.variable.rfind("EVENT_", 0) == 0)
       out.push_back(e);
   return out;
 }

@@ -40,6 +40,10 @@ usage: pg.sh COMMAND ...
                          cti_app (rows, not schema; see schema/006) and so of
                          cti_tenant (row-level security)
   psql DATADIR [ARGS...] psql as superuser over the cluster's socket
+environment:
+  PG_BINDIR          PostgreSQL's bin directory (default: newest installed)
+  PG_START_TIMEOUT   seconds start waits for connections (default: 60)
+  PG_STOP_TIMEOUT    seconds stop waits for the shutdown (default: 60)
 EOF
 }
 

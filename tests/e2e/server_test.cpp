@@ -740,6 +740,10 @@ using cti::test::shell;
 
 TEST(server_binary, operator_subcommands_work_against_the_database) {
   std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::database_url()}};
+  // The first run may have work to do (this test alone on a fresh cluster);
+  // the second has none.
+  auto [first_code, first_out] = cti::test::run_binary({"migrate"}, env);
+  EXPECT_EQ(first_code, 0) << first_out;
   auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
   EXPECT_EQ(mcode, 0) << mout;
   EXPECT_NE(mout.find("up to date"), std::string::npos) << mout;
@@ -792,6 +796,12 @@ TEST(server_binary, migrate_builds_an_empty_database_as_the_owner_and_the_server
   EXPECT_NE(refused_out.find("MIGRATION_DATABASE_URL"), std::string::npos) << refused_out;
   EXPECT_EQ(cti::test::query_value(owner_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
                                               " AND tablename = 'webhook_events'"), "0");
+  // A malformed MIGRATION_DATABASE_URL is a usage error, not a silent
+  // fall-back to DATABASE_URL (it was dropped with the server's settings).
+  auto [bad_code, bad_out] = cti::test::run_binary(
+    {"migrate"}, {{"DATABASE_URL", server_url}, {"MIGRATION_DATABASE_URL", "nonsense"}});
+  EXPECT_EQ(bad_code, 2) << bad_out;
+  EXPECT_NE(bad_out.find("MIGRATION_DATABASE_URL"), std::string::npos) << bad_out;
   // With the owner's URL it applies every migration, in order.
   std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
                                          {"MIGRATION_DATABASE_URL", owner_url}};
