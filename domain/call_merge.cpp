@@ -115,6 +115,18 @@ void create_call(call_merge& out, const event_data& ev, std::optional<call_statu
   }
 }
 
+/// The `active` an event without a status gave a new call (call.updated, a
+/// Dialpad post-call state delivered before the call's own states), which
+/// no status event has reached yet. A real `active` always stamps
+/// answered_at (see stamp_status), so an active call without one (and
+/// without an ordering mark) is that placeholder. It is not a status the
+/// call reached: the first real status replaces it whatever it is, as it
+/// would have on a new call (else a missed call whose csat came first
+/// stayed `active` for good: active → missed is not a transition).
+bool placeholder_active(const call_record& call) {
+  return call.status == call_status::active && !call.answered_at && !call.last_event_at;
+}
+
 /// Moves an existing call to `wanted` when the rules allow it; false when the
 /// change was refused (ordering rule or transition).
 bool change_status(call_merge& out, const event_data& ev, call_status wanted, timestamp when) {
@@ -147,7 +159,7 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
     out.refused_as_older = true;
     return false;
   }
-  if (!transition_allowed(call.status, wanted)) {
+  if (!placeholder_active(call) && !transition_allowed(call.status, wanted)) {
     out.refused_from = call.status;
     return false;
   }

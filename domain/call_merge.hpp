@@ -22,7 +22,11 @@
 //  - A call created by an event that sets no status (recording → ended,
 //    updated → active) gets a placeholder status: no last_event_at (a later
 //    real status event is not blocked by the ordering rule) and no status
-//    time from the event time (only the event's own date_* fill in).
+//    time from the event time (only the event's own date_* fill in). The
+//    placeholder `active` (no answered_at) is also no status the call
+//    reached for the transition rules: the first real status replaces it,
+//    whatever it is (a post-call event of a missed call delivered first).
+//    The placeholder `ended` stays terminal: a call with a recording ended.
 //  - A refusal by the ordering rule counts like a refused transition: the
 //    event is `rejected_transition` when it changed nothing else. A terminal
 //    status (ended, missed, rejected) is exempt from the ordering rule (the

@@ -126,6 +126,33 @@ TEST_F(processing_test, events_without_a_timestamp_do_not_make_later_stamped_one
             "applied");
 }
 
+TEST_F(processing_test, a_post_call_event_delivered_first_does_not_keep_a_missed_call_live) {
+  // call.updated (a post-call event) first creates the call `active`, a
+  // placeholder; the call's own ring and miss, delivered after it, must
+  // still end it `missed` (they were refused: active → missed).
+  auto app = cti::test::create_app(url());
+  const int64_t call = 7'300'000'002;
+  auto at = [&](const std::string& type, const std::string& id, const char* time) {
+    auto ev = json::parse(seed(type, id, call));
+    ev["timestamp"] = time;
+    return ev.dump();
+  };
+  ASSERT_EQ(post_event(app, at("call.updated", "late-csat", "2026-01-28T10:31:00Z")).status, 200);
+  ASSERT_EQ(post_event(app, at("call.ring", "early-ring", "2026-01-28T10:30:00Z")).status, 200);
+  ASSERT_EQ(post_event(app, at("call.missed", "early-miss", "2026-01-28T10:30:20Z")).status, 200);
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url(), "SELECT status || ' ' || coalesce(ended_at::text, '-')"
+                                           " FROM calls WHERE app_id = $1 AND dialpad_call_id = $2",
+                                    {app, std::to_string(call)})
+             == "missed 2026-01-28 10:30:20+00";
+    },
+    5s));
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT string_agg(outcome, ',' ORDER BY received_at)"
+                                          " FROM webhook_events WHERE app_id = $1", {app}),
+            "applied,applied,applied");
+}
+
 TEST_F(processing_test, the_events_api_lists_fetches_and_replays) {
   auto app = cti::test::create_app(url());
   for (int i = 0; i < 3; ++i)

@@ -4,6 +4,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1032,4 +1033,106 @@ TEST(call_merge, a_refused_status_change_takes_none_of_its_times) {
   connected.dialpad_call_id = vm->dialpad_call_id;
   EXPECT_EQ(feed(vm, connected).outcome, event_outcome::rejected_transition);
   EXPECT_EQ(vm->answered_at, vm_before.answered_at);
+}
+
+namespace {
+
+/// The normalized event of fixture `name` with its JSON fields changed by `edit`.
+event_data edited_fixture(const std::string& name, const std::function<void(json&)>& edit) {
+  std::ifstream in(fixtures_dir() / name);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto j = json::parse(text.str(), nullptr, false);
+  if (!j.is_object()) {
+    ADD_FAILURE() << "fixture missing or not a JSON object: " << name;
+    return {};
+  }
+  edit(j);
+  return cti::extract_event(j);
+}
+
+} // namespace
+
+TEST(call_merge, every_order_of_a_missed_call_with_post_call_events_ends_missed) {
+  // Dialpad's states of an unanswered call with a voicemail, plus post-call
+  // states (call.updated) that follow the hangup. Delivered first, a
+  // post-call state creates the call with the placeholder `active`; it kept
+  // the call `active` for good (active → missed is no transition, and the
+  // ringing before it was refused the same way), and /api/calls/active
+  // listed it. Every order must end as the delivery in order does.
+  auto at = [](int64_t ts, const char* state) {
+    return [=](json& j) {
+      j["state"] = state;
+      j["event_timestamp"] = ts;
+    };
+  };
+  std::vector<event_data> events{
+    edited_fixture("08-call-inbound-missed.json", at(1769603400420, "ringing")),
+    fixture("08-call-inbound-missed.json"),
+    fixture("09-call-inbound-voicemail.json"),
+    edited_fixture("08-call-inbound-missed.json", at(1769603460000, "csat")),
+    edited_fixture("08-call-inbound-missed.json", at(1769603470000, "call_transcription")),
+  };
+  ASSERT_EQ(events[3].event_type, "call.updated");
+  ASSERT_EQ(events[4].event_type, "call.updated");
+  std::optional<call_record> in_order;
+  for (const auto& ev : events)
+    feed(in_order, ev);
+  ASSERT_TRUE(in_order);
+  ASSERT_EQ(in_order->status, missed);
+  ASSERT_TRUE(in_order->ended_at);
+  std::array<std::size_t, 5> order{0, 1, 2, 3, 4};
+  int permutations = 0;
+  do {
+    std::optional<call_record> call;
+    std::string label;
+    for (auto i : order) {
+      label += std::to_string(i + 1);
+      feed(call, events[i]);
+    }
+    ASSERT_TRUE(call) << label;
+    EXPECT_EQ(call->status, missed) << label;
+    EXPECT_EQ(call->started_at, in_order->started_at) << label;
+    EXPECT_EQ(call->answered_at, in_order->answered_at) << label;
+    EXPECT_EQ(call->ended_at, in_order->ended_at) << label;
+    EXPECT_EQ(call->duration_seconds, in_order->duration_seconds) << label;
+    EXPECT_EQ(call->has_voicemail, in_order->has_voicemail) << label;
+    ++permutations;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(permutations, 120);
+}
+
+TEST(call_merge, the_placeholder_active_takes_the_first_real_status_whatever_it_is) {
+  // Seed format: call.updated first, then the call's own events.
+  for (const char* type : {"call.ring", "call.missed", "call.rejected", "call.held",
+                           "call.ended", "voicemail.received"}) {
+    auto placeholder = cti::merge_call(std::nullopt, seed("call.updated", t1), now).call;
+    auto m = cti::merge_call(placeholder, seed(type, t0), now);
+    EXPECT_EQ(m.outcome, event_outcome::applied) << type;
+    EXPECT_TRUE(m.status_changed) << type;
+    EXPECT_FALSE(m.refused_from) << type;
+    EXPECT_EQ(m.call.last_event_at, ms(t0)) << type;
+  }
+  std::optional<call_record> call;
+  feed(call, seed("call.updated", t2));
+  EXPECT_EQ(feed(call, seed("call.ring", t0)).outcome, event_outcome::applied);
+  EXPECT_EQ(call->status, ringing);
+  EXPECT_EQ(feed(call, seed("call.missed", t1)).outcome, event_outcome::applied);
+  EXPECT_EQ(call->status, missed);
+  EXPECT_EQ(call->ended_at, ms(t1));
+  // A real active (answered) is no placeholder: active → missed stays refused.
+  std::optional<call_record> answered;
+  feed(answered, seed("call.started", t0));
+  auto refused = feed(answered, seed("call.missed", t1));
+  EXPECT_EQ(refused.outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(answered->status, active);
+  // So is a placeholder whose post-call event carried Dialpad's answer time:
+  // the call was answered.
+  auto connected = seed("call.updated", t1);
+  connected.date_connected = ms(t0);
+  std::optional<call_record> post;
+  feed(post, connected);
+  ASSERT_EQ(post->answered_at, ms(t0));
+  EXPECT_EQ(feed(post, seed("call.missed", t2)).outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(post->status, active);
 }
