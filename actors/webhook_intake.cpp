@@ -90,8 +90,12 @@ std::optional<int64_t> header_org_id(const intake& in) {
 /// before its body is parsed: its signature check needs the app (does it
 /// take unsigned webhooks?), and the signature comes before the JSON.
 void route_by_org(handler_ptr self, intake_ptr in) {
+  // A header that is there is the org id (API.md: "x-dialpad-org-id
+  // header, else the payload's"), even when it names none: the payload's
+  // stands in only for a missing header.
+  const bool has_header = in->req.header("x-dialpad-org-id") != nullptr;
   auto org = header_org_id(*in);
-  if (!org && in->parsed)
+  if (!has_header && in->parsed)
     org = payload_org_id(in->payload);
   // Unsigned JSON passes the signature check only for an app whose
   // connection allows it; with no such app (no org id, an unknown one, or
@@ -100,6 +104,8 @@ void route_by_org(handler_ptr self, intake_ptr in) {
   if (!org) {
     if (in->unsigned_pending)
       fail(self, *in, errc::unauthorized, "missing signature");
+    else if (has_header)
+      fail(self, *in, errc::not_found, "unknown tenant: x-dialpad-org-id is not an org id");
     else
       fail(self, *in, errc::not_found, "unknown tenant: no app id, API key or org id");
     return;

@@ -302,6 +302,14 @@ TEST_F(webhook_test, routes_by_org_id_from_header_or_payload) {
   EXPECT_EQ(unknown.status, 404);
   auto nobody = post_seed("/webhooks/dialpad", body);
   EXPECT_EQ(nobody.status, 404);
+  // The header, when there is one, is the org id: one that names none is an
+  // unknown tenant; the payload's org id stands in only for a missing header.
+  for (const char* bad : {"abc", "+2002", "2002.0", "1,2", ""}) {
+    auto r = post_seed("/webhooks/dialpad", with_company.dump(), {{"x-dialpad-org-id", bad}});
+    EXPECT_EQ(r.status, 404) << "'" << bad << "': " << r.body;
+    EXPECT_NE(r.body.find("x-dialpad-org-id"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(count_events(app), "2");
 }
 
 TEST_F(webhook_test, an_invalid_api_key_header_is_401) {
