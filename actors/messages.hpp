@@ -642,6 +642,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
   CAF_ADD_ATOM(cti, cti, store_atom, "store")
   CAF_ADD_ATOM(cti, cti, hello_atom, "hello")
   CAF_ADD_ATOM(cti, cti, cluster_atom, "cluster")
+  CAF_ADD_ATOM(cti, cti, shrink_atom, "shrink")
 
 CAF_END_TYPE_ID_BLOCK(cti)
 
@@ -701,7 +702,9 @@ using db_pool_actor = caf::typed_actor<
   /// Answers the idle/active/waiting counts.
   caf::replies_to<stats_atom>::with<pool_stats>,
   /// Internal: fail queued jobs whose wait exceeded its bound.
-  caf::reacts_to<expire_atom>>;
+  caf::reacts_to<expire_atom>,
+  /// Internal: close connections idle past the pool's idle timeout.
+  caf::reacts_to<shrink_atom>>;
 
 /// Group commit: gathers concurrent events for a moment and stores them in
 /// one transaction.

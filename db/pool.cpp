@@ -1,5 +1,6 @@
 #include "db/pool.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 
@@ -10,6 +11,12 @@
 namespace cti::db {
 
 namespace {
+
+/// A worker with nothing to do, since when.
+struct idle_worker {
+  db_worker_actor worker;
+  std::chrono::steady_clock::time_point since;
+};
 
 /// A job waiting for a free worker.
 struct waiter {
@@ -23,7 +30,7 @@ struct db_pool_state {
   static inline const char* name = "db_pool";
   pool_settings settings;
   std::vector<db_worker_actor> all;   ///< Every live worker.
-  std::vector<db_worker_actor> idle;  ///< Live workers with nothing to do.
+  std::vector<idle_worker> idle;      ///< Live workers with nothing to do.
   std::deque<waiter> waiting;         ///< Jobs queued for a worker, oldest first.
   bool expiry_scheduled = false;
   /// A connection of its own for /health, outside `all`: a pool whose
@@ -48,7 +55,7 @@ db_worker_actor add_worker(pool_ptr self) {
 void remove_worker(pool_ptr self, const caf::actor_addr& addr) {
   auto& st = self->state;
   std::erase_if(st.all, [&](const db_worker_actor& w) { return w.address() == addr; });
-  std::erase_if(st.idle, [&](const db_worker_actor& w) { return w.address() == addr; });
+  std::erase_if(st.idle, [&](const idle_worker& w) { return w.worker.address() == addr; });
 }
 
 /// A worker finished a job: give it the oldest live waiter, or park it.
@@ -75,9 +82,9 @@ void release(pool_ptr self, db_worker_actor w, bool last_in_line = false) {
     return;
   }
   if (last_in_line)
-    st.idle.insert(st.idle.begin(), std::move(w));
+    st.idle.insert(st.idle.begin(), idle_worker{std::move(w), now});
   else
-    st.idle.push_back(std::move(w));
+    st.idle.push_back(idle_worker{std::move(w), now});
 }
 
 /// A worker that did not answer within the job timeout is presumed hung:
@@ -136,6 +143,35 @@ caf::result<bool> check_health(pool_ptr self) {
   return rp;
 }
 
+/// How often the pool looks for connections idle past their timeout.
+std::chrono::milliseconds shrink_interval(const pool_settings& s) {
+  return std::clamp(s.idle_timeout / 4, std::chrono::milliseconds{10},
+                    std::chrono::milliseconds{10000});
+}
+
+/// Closes the workers beyond `min_workers` that idled past the timeout,
+/// the longest idle first. (Idle workers are taken from the back, so the
+/// front ones have waited longest.)
+void shrink(pool_ptr self) {
+  auto& st = self->state;
+  auto cutoff = std::chrono::steady_clock::now() - st.settings.idle_timeout;
+  std::vector<db_worker_actor> closing;
+  for (auto it = st.idle.begin();
+       it != st.idle.end() && st.all.size() - closing.size() > st.settings.min_workers;) {
+    if (it->since < cutoff) {
+      closing.push_back(std::move(it->worker));
+      it = st.idle.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& w : closing) {
+    self->demonitor(w.address());
+    std::erase_if(st.all, [&](const db_worker_actor& x) { return x == w; });
+    self->send_exit(w, caf::exit_reason::user_shutdown);
+  }
+}
+
 /// Sends one job to `w` and routes the answer to `rp`.
 template <class R, class... Ts>
 void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp, Ts... xs) {
@@ -162,7 +198,7 @@ caf::result<R> dispatch(pool_ptr self, Ts... xs) {
   auto& st = self->state;
   auto rp = self->template make_response_promise<R>();
   if (!st.idle.empty()) {
-    auto w = std::move(st.idle.back());
+    auto w = std::move(st.idle.back().worker);
     st.idle.pop_back();
     run_on<R>(self, std::move(w), rp, xs...);
   } else if (st.all.size() < st.settings.max_workers) {
@@ -189,8 +225,9 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     st.settings.max_workers = 1;
   st.settings.min_workers = std::min(st.settings.min_workers, st.settings.max_workers);
   for (std::size_t i = 0; i < st.settings.min_workers; ++i)
-    st.idle.push_back(add_worker(self));
+    st.idle.push_back(idle_worker{add_worker(self), std::chrono::steady_clock::now()});
   spawn_health_worker(self);
+  self->delayed_send(self, shrink_interval(st.settings), shrink_atom_v);
   self->set_down_handler([=](caf::down_msg& msg) {
     if (msg.source == self->state.health_worker.address()) {
       log::warn("database health worker died, replacing it");
@@ -249,6 +286,10 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
       out.active = out.total - out.idle;
       out.waiting = static_cast<uint32_t>(s.waiting.size());
       return out;
+    },
+    [=](shrink_atom) {
+      shrink(self);
+      self->delayed_send(self, shrink_interval(self->state.settings), shrink_atom_v);
     },
     [=](expire_atom) {
       auto& s = self->state;

@@ -18,12 +18,15 @@ struct pool_settings {
   std::chrono::milliseconds max_wait{2000};     ///< DB_POOL_WAIT_MS: longest queue wait.
   std::size_t max_waiting = 1000;               ///< DB_POOL_MAX_WAITING: queue bound.
   std::chrono::milliseconds job_timeout{60000}; ///< A worker silent this long is replaced.
+  /// A worker beyond `min_workers` idle this long is closed.
+  std::chrono::milliseconds idle_timeout{60000};
 };
 
 /// Spawns the pool and its first `min_workers` workers. The pool hands each
 /// job to an idle worker, grows up to `max_workers`, queues at most
 /// `max_waiting` jobs for at most `max_wait` (then answers
-/// `errc::db_unavailable`), and replaces workers that die or hang.
+/// `errc::db_unavailable`), replaces workers that die or hang, and closes
+/// the connections beyond `min_workers` that idled for `idle_timeout`.
 db_pool_actor spawn_db_pool(caf::actor_system& sys, pool_settings settings);
 
 } // namespace cti::db

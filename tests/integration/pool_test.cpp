@@ -194,6 +194,44 @@ struct black_hole {
 
 } // namespace
 
+TEST_F(pool_fixture, closes_the_connections_beyond_its_minimum_once_they_idle) {
+  // DB_POOL_MIN is what the pool keeps open: a burst grows it, and the
+  // connections beyond the minimum close once they idled for the pool's
+  // idle timeout (they stayed open for good).
+  auto url = cti::test::migrated_database("pool_shrink");
+  cti::db::pool_settings ps;
+  ps.worker.conninfo = url;
+  ps.min_workers = 1;
+  ps.max_workers = 3;
+  ps.idle_timeout = 300ms;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  auto backends = [&] {
+    return cti::test::query_value(url, "SELECT count(*) FROM pg_stat_activity"
+                                       " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                                       " AND backend_type = 'client backend'");
+  };
+  {
+    // Three jobs at once, each held on a lock: the pool grows to three.
+    std::vector<std::unique_ptr<erase_behind_a_lock>> held;
+    for (int i = 0; i < 3; ++i)
+      held.push_back(std::make_unique<erase_behind_a_lock>(sys, pool, url));
+    ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).total == 3; }, 5000ms));
+    for (auto& h : held)
+      EXPECT_EQ(h->finish(true), cti::errc::none);
+  }
+  ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).total == 1; }, 5000ms))
+    << stats(pool).total;
+  auto s = stats(pool);
+  EXPECT_EQ(s.idle, 1u);
+  // Its one worker plus the health check's own connection.
+  EXPECT_TRUE(cti::test::eventually([&] { return backends() == "2"; }, 5000ms)) << backends();
+  EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
+  // ... and it never goes below the minimum (two more idle timeouts).
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(stats(pool).total, 1u);
+}
+
 TEST_F(pool_fixture, bounds_the_wait_for_a_free_worker_and_the_queue_length) {
   black_hole hole;
   cti::db::pool_settings ps;
