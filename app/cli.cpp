@@ -122,10 +122,12 @@ bool is_command(const std::vector<std::string>& words) {
   return !words.empty();
 }
 
-std::vector<config_error> relevant_errors(const std::vector<config_error>& errors) {
+std::vector<config_error> relevant_errors(const std::vector<std::string>& words,
+                                          const std::vector<config_error>& errors) {
+  const bool migrate = !words.empty() && words.front() == "migrate";
   std::vector<config_error> out;
   for (const auto& e : errors)
-    if (e.variable == "DATABASE_URL" || e.variable == "MIGRATION_DATABASE_URL"
+    if (e.variable == "DATABASE_URL" || (migrate && e.variable == "MIGRATION_DATABASE_URL")
         || e.variable.rfind("DB_", 0) == 0 || e.variable.rfind("EVENT_", 0) == 0)
       out.push_back(e);
   return out;

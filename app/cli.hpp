@@ -20,7 +20,8 @@ bool is_command(const std::vector<std::string>& words);
 
 /// The configuration errors a subcommand cares about (the database ones);
 /// the server's secrets are not needed to run one.
-std::vector<config_error> relevant_errors(const std::vector<config_error>& errors);
+std::vector<config_error> relevant_errors(const std::vector<std::string>& words,
+                                          const std::vector<config_error>& errors);
 
 /// Runs the subcommand; answers the process exit code (0 ok, 1 failure,
 /// 2 usage).

@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
   auto cfg = cti::load_config(env, errors);
   if (cti::cli::is_command(command)) {
     // A subcommand needs the database, not the server's secrets.
-    errors = cti::cli::relevant_errors(errors);
+    errors = cti::cli::relevant_errors(command, errors);
     if (!errors.empty()) {
       std::cerr << "cti-server: invalid configuration:\n";
       for (const auto& e : errors)

@@ -39,7 +39,17 @@ struct db_pool_state {
   db_worker_actor health_worker;
   /// Health checks waiting for the one in flight on `health_worker`.
   std::vector<caf::typed_response_promise<bool>> health_waiting;
+  /// Checks in a row that `health_worker` left unanswered.
+  int health_timeouts = 0;
+  /// Health workers killed for hanging whose thread has not ended yet (a
+  /// detached actor stuck in libpq ends when the call returns). While one
+  /// is left, a second hanging one is not replaced: at most one stray.
+  std::vector<caf::actor_addr> health_strays;
 };
+
+/// Unanswered health checks in a row after which the health worker is
+/// taken for hung and replaced.
+constexpr int health_timeouts_to_replace = 3;
 
 using pool_ptr = db_pool_actor::stateful_pointer<db_pool_state>;
 
@@ -118,28 +128,47 @@ void answer_health(pool_ptr self, const caf::expected<bool>& outcome) {
 }
 
 /// Health checks run one at a time on the health worker; those that come
-/// while one is in flight get its answer.
+/// while one is in flight get its answer. A check unanswered within
+/// `health_timeout` is "unavailable"; after a few in a row the worker is
+/// taken for hung (a dead TCP connection after a failover) and replaced.
 caf::result<bool> check_health(pool_ptr self) {
   auto& st = self->state;
   auto rp = self->make_response_promise<bool>();
+  if (!st.health_worker) {
+    rp.deliver(make_error(errc::db_unavailable, "no answer from the database in time"));
+    return rp;
+  }
   st.health_waiting.push_back(rp);
   if (st.health_waiting.size() > 1)
     return rp;
   auto w = st.health_worker;
-  self->request(w, st.settings.max_wait, health_atom_v)
-    .then([=](bool ok) { answer_health(self, ok); },
-          [=](caf::error& err) {
-            if (err == caf::sec::request_timeout && self->state.health_worker == w) {
-              // Stuck in a connect or a statement: start afresh.
-              self->demonitor(w.address());
-              self->send_exit(w, caf::exit_reason::kill);
+  self->request(w, st.settings.health_timeout, health_atom_v)
+    .then(
+      [=](bool ok) {
+        if (self->state.health_worker == w)
+          self->state.health_timeouts = 0;
+        answer_health(self, ok);
+      },
+      [=](caf::error& err) {
+        auto& s = self->state;
+        if (err == caf::sec::request_timeout && s.health_worker == w) {
+          if (++s.health_timeouts >= health_timeouts_to_replace) {
+            log::warn("database health connection unresponsive, replacing it");
+            s.health_timeouts = 0;
+            s.health_strays.push_back(w.address());
+            self->send_exit(w, caf::exit_reason::kill);
+            s.health_worker = nullptr;
+            if (s.health_strays.size() <= 1)
               spawn_health_worker(self);
-              answer_health(self, make_error(errc::db_unavailable,
-                                             "no answer from the database in time"));
-              return;
-            }
-            answer_health(self, err);
-          });
+          }
+          answer_health(self, make_error(errc::db_unavailable,
+                                         "no answer from the database in time"));
+          return;
+        }
+        if (s.health_worker == w)
+          s.health_timeouts = 0;
+        answer_health(self, err);
+      });
   return rp;
 }
 
@@ -149,9 +178,9 @@ std::chrono::milliseconds shrink_interval(const pool_settings& s) {
                     std::chrono::milliseconds{10000});
 }
 
-/// Closes the workers beyond `min_workers` that idled past the timeout,
-/// the longest idle first. (Idle workers are taken from the back, so the
-/// front ones have waited longest.)
+/// Closes the workers beyond `min_workers` that idled past the timeout
+/// (each entry's own time is checked: the front ones mostly waited longest,
+/// but a worker parked last in line goes to the front too).
 void shrink(pool_ptr self) {
   auto& st = self->state;
   auto cutoff = std::chrono::steady_clock::now() - st.settings.idle_timeout;
@@ -229,11 +258,22 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   spawn_health_worker(self);
   self->delayed_send(self, shrink_interval(st.settings), shrink_atom_v);
   self->set_down_handler([=](caf::down_msg& msg) {
-    if (msg.source == self->state.health_worker.address()) {
+    auto& s = self->state;
+    if (auto it = std::find(s.health_strays.begin(), s.health_strays.end(), msg.source);
+        it != s.health_strays.end()) {
+      s.health_strays.erase(it);
+      if (!s.health_worker)
+        spawn_health_worker(self);
+      return;
+    }
+    if (s.health_worker && msg.source == s.health_worker.address()) {
       log::warn("database health worker died, replacing it");
       spawn_health_worker(self);
       return;
     }
+    if (std::none_of(s.all.begin(), s.all.end(),
+                     [&](const db_worker_actor& w) { return w.address() == msg.source; }))
+      return; // retired or closed already
     log::warn("database worker died, replacing it");
     remove_worker(self, msg.source);
     if (self->state.all.size() < self->state.settings.min_workers)
@@ -243,7 +283,8 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   self->set_exit_handler([=](caf::exit_msg& msg) {
     for (auto& w : self->state.all)
       self->send_exit(w, msg.reason);
-    self->send_exit(self->state.health_worker, msg.reason);
+    if (self->state.health_worker)
+      self->send_exit(self->state.health_worker, msg.reason);
     self->quit(msg.reason);
   });
   return {

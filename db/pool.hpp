@@ -20,6 +20,9 @@ struct pool_settings {
   std::chrono::milliseconds job_timeout{60000}; ///< A worker silent this long is replaced.
   /// A worker beyond `min_workers` idle this long is closed.
   std::chrono::milliseconds idle_timeout{60000};
+  /// A /health check unanswered this long is "unavailable" (the HTTP
+  /// handler gives up at 1.5 s); three in a row replace its connection.
+  std::chrono::milliseconds health_timeout{1000};
 };
 
 /// Spawns the pool and its first `min_workers` workers. The pool hands each
