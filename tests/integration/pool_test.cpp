@@ -207,6 +207,16 @@ struct black_hole {
     }
     return taken.size();
   }
+  /// Settings of a one-worker pool connecting here, given up after
+  /// `connect_timeout` seconds.
+  cti::db::pool_settings one_worker_pool(int connect_timeout) const {
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = "postgresql://postgres@127.0.0.1:" + std::to_string(port)
+                         + "/none?connect_timeout=" + std::to_string(connect_timeout);
+    ps.min_workers = 1;
+    ps.max_workers = 1;
+    return ps;
+  }
   std::vector<int> taken;
 };
 
@@ -218,11 +228,7 @@ TEST_F(pool_fixture, replaces_a_health_connection_that_stopped_answering) {
   // each check says "unavailable" within its limit, and after three in a
   // row the health connection is replaced (one stray at most).
   black_hole hole;
-  cti::db::pool_settings ps;
-  ps.worker.conninfo = "postgresql://postgres@127.0.0.1:" + std::to_string(hole.port)
-                       + "/none?connect_timeout=60";
-  ps.min_workers = 1;
-  ps.max_workers = 1;
+  auto ps = hole.one_worker_pool(60);
   ps.health_timeout = 200ms;
   pools.push_back(cti::db::spawn_db_pool(sys, ps));
   auto pool = pools.back();
@@ -283,12 +289,8 @@ TEST_F(pool_fixture, closes_the_connections_beyond_its_minimum_once_they_idle) {
 
 TEST_F(pool_fixture, bounds_the_wait_for_a_free_worker_and_the_queue_length) {
   black_hole hole;
-  cti::db::pool_settings ps;
   // The only worker spends up to 3 s in its first connect, busy all along.
-  ps.worker.conninfo = "postgresql://postgres@127.0.0.1:" + std::to_string(hole.port)
-                       + "/none?connect_timeout=3";
-  ps.min_workers = 1;
-  ps.max_workers = 1;
+  auto ps = hole.one_worker_pool(3);
   ps.max_wait = 200ms;
   ps.max_waiting = 1;
   pools.push_back(cti::db::spawn_db_pool(sys, ps));

@@ -79,6 +79,30 @@ call_merge feed(std::optional<call_record>& call, const event_data& ev) {
   return m;
 }
 
+/// Feeds `events` in every order; `check` sees each final row with the
+/// order as a label ("2413": the second event first). Answers the number
+/// of orders.
+int for_every_order(const std::vector<event_data>& events,
+                    const std::function<void(const std::optional<call_record>&,
+                                             const std::string&)>& check) {
+  std::vector<std::size_t> order(events.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  int permutations = 0;
+  do {
+    std::optional<call_record> call;
+    std::string label;
+    for (auto i : order) {
+      label += std::to_string(i + 1);
+      auto m = feed(call, events[i]);
+      EXPECT_NE(m.outcome, event_outcome::ignored) << label;
+    }
+    check(call, label);
+    ++permutations;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return permutations;
+}
+
 } // namespace
 
 // --- fixture scenarios -----------------------------------------------------------------
@@ -910,16 +934,7 @@ TEST(call_merge, every_order_of_fixtures_01_to_06_ends_the_same_call) {
   for (const auto& ev : events)
     feed(in_order, ev);
   ASSERT_TRUE(in_order);
-  std::array<std::size_t, 6> order{0, 1, 2, 3, 4, 5};
-  int permutations = 0;
-  do {
-    std::optional<call_record> call;
-    std::string label;
-    for (auto i : order) {
-      label += std::to_string(i + 1);
-      auto m = feed(call, events[i]);
-      EXPECT_NE(m.outcome, event_outcome::ignored) << label;
-    }
+  auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
     ASSERT_TRUE(call) << label;
     EXPECT_EQ(call->status, ended) << label;
     EXPECT_EQ(call->recording_url, in_order->recording_url) << label;
@@ -931,8 +946,7 @@ TEST(call_merge, every_order_of_fixtures_01_to_06_ends_the_same_call) {
     EXPECT_EQ(call->answered_at, in_order->answered_at) << label;
     EXPECT_EQ(call->ended_at, in_order->ended_at) << label;
     EXPECT_EQ(call->duration_seconds, in_order->duration_seconds) << label;
-    ++permutations;
-  } while (std::next_permutation(order.begin(), order.end()));
+  });
   EXPECT_EQ(permutations, 720);
 }
 
@@ -948,21 +962,12 @@ TEST(call_merge, every_order_of_a_live_call_ends_in_its_latest_status) {
     feed(in_order, ev);
   ASSERT_TRUE(in_order);
   ASSERT_EQ(in_order->status, active);
-  std::array<std::size_t, 4> order{0, 1, 2, 3};
-  int permutations = 0;
-  do {
-    std::optional<call_record> call;
-    std::string label;
-    for (auto i : order) {
-      label += std::to_string(i + 1);
-      feed(call, events[i]);
-    }
+  auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
     ASSERT_TRUE(call) << label;
     EXPECT_EQ(call->status, active) << label;
     EXPECT_EQ(call->answered_at, in_order->answered_at) << label;
     EXPECT_EQ(call->started_at, in_order->started_at) << label;
-    ++permutations;
-  } while (std::next_permutation(order.begin(), order.end()));
+  });
   EXPECT_EQ(permutations, 24);
 }
 
@@ -1081,15 +1086,7 @@ TEST(call_merge, every_order_of_a_missed_call_with_post_call_events_ends_missed)
   ASSERT_TRUE(in_order);
   ASSERT_EQ(in_order->status, missed);
   ASSERT_TRUE(in_order->ended_at);
-  std::array<std::size_t, 5> order{0, 1, 2, 3, 4};
-  int permutations = 0;
-  do {
-    std::optional<call_record> call;
-    std::string label;
-    for (auto i : order) {
-      label += std::to_string(i + 1);
-      feed(call, events[i]);
-    }
+  auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
     ASSERT_TRUE(call) << label;
     EXPECT_EQ(call->status, missed) << label;
     EXPECT_EQ(call->started_at, in_order->started_at) << label;
@@ -1097,8 +1094,7 @@ TEST(call_merge, every_order_of_a_missed_call_with_post_call_events_ends_missed)
     EXPECT_EQ(call->ended_at, in_order->ended_at) << label;
     EXPECT_EQ(call->duration_seconds, in_order->duration_seconds) << label;
     EXPECT_EQ(call->has_voicemail, in_order->has_voicemail) << label;
-    ++permutations;
-  } while (std::next_permutation(order.begin(), order.end()));
+  });
   EXPECT_EQ(permutations, 120);
 }
 
