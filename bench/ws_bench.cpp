@@ -116,6 +116,8 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
   std::function<void(const std::string&)> on_frame;
   bool open = false;
   int frames = 0; ///< Every frame read, whether on_frame was set yet or not.
+  /// Why reading ended, when it did: Beast's error and the close frame's code.
+  std::string ended;
   explicit subscriber(asio::io_context& ioc) : ws(ioc) {}
 
   void start(const options& o, int index, std::function<void(bool)> done) {
@@ -146,6 +148,8 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
     ws.async_read(buf, [self](beast::error_code ec, std::size_t) {
       if (ec) {
         self->open = false;
+        self->ended = ec.message() + " (close code " + std::to_string(self->ws.reason().code)
+                      + ")";
         return;
       }
       auto text = beast::buffers_to_string(self->buf.data());
@@ -275,10 +279,10 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> g{mtx};
     std::printf("{\"scenario\":\"webhook_to_ws_frame\",\"rate\":%.0f,\"duration_s\":%.0f,\"events\":%lld,"
                 "\"received\":%zu,\"missing\":%zu,\"post_errors\":%lld,\"p50_ms\":%.2f,\"p90_ms\":%.2f,"
-                "\"p99_ms\":%.2f,\"max_ms\":%.2f}\n",
+                "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"subscriber_ended\":\"%s\"}\n",
                 o.rate, o.duration, static_cast<long long>(posted.load()), lat.size(), sent.size(),
                 static_cast<long long>(errors.load()), pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99),
-                pct(lat, 1.0));
+                pct(lat, 1.0), subs[0]->ended.c_str());
     return 0;
   }
   // fanout / idle: many subscribers.

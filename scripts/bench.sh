@@ -25,7 +25,8 @@
 # BENCH_DRAIN_BATCH (the drain scenario's second run, with this
 # EVENT_BATCH_SIZE; default 500), BENCH_DRAIN_UNSETTLED (set: no ANALYZE and
 # CHECKPOINT between the drain's bulk insert and its server), BENCH_BUILD_DIR (default build-release), BENCH_RESULTS (where the JSON lines go;
-# default $BENCH_BUILD_DIR/bench-results.jsonl).
+# default $BENCH_BUILD_DIR/bench-results.jsonl), BENCH_KEEP_LOGS (a directory: the
+# servers' logs of the run are copied there).
 # The load generator shares the machine's cores with the server and Postgres;
 # all traffic stays on 127.0.0.1, and every load is bounded in time and count.
 set -euo pipefail
@@ -66,6 +67,10 @@ SERVER_PID=
 cleanup() {
   [[ -n $SERVER_PID ]] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" || true
   bash "$PG" stop "$PGDIR" || true
+  # BENCH_KEEP_LOGS=DIR keeps the servers' logs of the run there.
+  if [[ -n ${BENCH_KEEP_LOGS:-} ]]; then
+    mkdir -p "$BENCH_KEEP_LOGS" && cp "$PGDIR"/*.log "$BENCH_KEEP_LOGS"/ 2>/dev/null || true
+  fi
   rm -rf -- "$PGDIR"
 }
 trap cleanup EXIT
