@@ -79,6 +79,14 @@ call_merge feed(std::optional<call_record>& call, const event_data& ev) {
   return m;
 }
 
+/// The call `events` make when they arrive in the order given.
+std::optional<call_record> fed_in_order(const std::vector<event_data>& events) {
+  std::optional<call_record> call;
+  for (const auto& ev : events)
+    feed(call, ev);
+  return call;
+}
+
 /// Feeds `events` in every order; `check` sees each final row with the
 /// order as a label ("2413": the second event first). Answers the number
 /// of orders.
@@ -930,9 +938,7 @@ TEST(call_merge, every_order_of_fixtures_01_to_06_ends_the_same_call) {
   std::vector<event_data> events;
   for (const auto& file : call_a_files)
     events.push_back(fixture(file));
-  std::optional<call_record> in_order;
-  for (const auto& ev : events)
-    feed(in_order, ev);
+  auto in_order = fed_in_order(events);
   ASSERT_TRUE(in_order);
   auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
     ASSERT_TRUE(call) << label;
@@ -957,9 +963,7 @@ TEST(call_merge, every_order_of_a_live_call_ends_in_its_latest_status) {
   std::vector<event_data> events;
   for (std::size_t i = 0; i < 4; ++i)
     events.push_back(fixture(call_a_files[i]));
-  std::optional<call_record> in_order;
-  for (const auto& ev : events)
-    feed(in_order, ev);
+  auto in_order = fed_in_order(events);
   ASSERT_TRUE(in_order);
   ASSERT_EQ(in_order->status, active);
   auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
@@ -1080,9 +1084,7 @@ TEST(call_merge, every_order_of_a_missed_call_with_post_call_events_ends_missed)
   };
   ASSERT_EQ(events[3].event_type, "call.updated");
   ASSERT_EQ(events[4].event_type, "call.updated");
-  std::optional<call_record> in_order;
-  for (const auto& ev : events)
-    feed(in_order, ev);
+  auto in_order = fed_in_order(events);
   ASSERT_TRUE(in_order);
   ASSERT_EQ(in_order->status, missed);
   ASSERT_TRUE(in_order->ended_at);
