@@ -1,8 +1,12 @@
 // WebSocket benchmarks (scripts/bench.sh runs them):
 //
 //   cti-ws-bench --port P --app APP --key KEY --secret S --mode latency --rate 500 --duration 60
-//       one subscriber; signed call.ring webhooks paced at RATE/s from one
-//       keep-alive connection; for each event: frame received − request sent.
+//       one subscriber; signed call.ring webhooks due at RATE/s (open loop:
+//       --post-connections keep-alive connections, default 8, share the
+//       schedule); for each event: frame received − request sent. The JSON
+//       has how long the posting took and how many posts left over 100 ms
+//       after their due time (late_posts), so a run that did not hold the
+//       rate shows it.
 //       --ws-port Q puts the subscriber on another node (cluster figures).
 //   cti-ws-bench ... --mode fanout --connections 10000
 //       N subscribers, then one webhook: time from the first frame received
@@ -12,7 +16,7 @@
 //       server's RSS meanwhile); connections spread over 127.0.0.x sources.
 //
 // Prints one JSON line. Single-threaded asio for the sockets; the webhook
-// sender (latency mode) is a second thread with blocking I/O.
+// senders (latency mode) are threads with blocking I/O.
 //
 // Profiling the fan-out: with CTI_WSB_READY_FILE=F set, fanout mode creates
 // F once every subscriber has its welcome, waits until F.go exists before it
@@ -52,6 +56,7 @@ struct options {
   double rate = 500, duration = 60, hold = 5;
   int connections = 1;
   int threads = 1; ///< --threads: threads reading the subscribers (fanout)
+  int post_connections = 8; ///< --post-connections: webhook senders (latency)
 };
 
 std::string hmac_hex(const std::string& key, const std::string& data) {
@@ -225,6 +230,7 @@ int main(int argc, char** argv) {
     else if (k == "--hold") o.hold = std::stod(v);
     else if (k == "--connections") o.connections = std::stoi(v);
     else if (k == "--threads") o.threads = std::max(1, std::stoi(v));
+    else if (k == "--post-connections") o.post_connections = std::max(1, std::stoi(v));
   }
   asio::io_context ioc;
   auto base = (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 1000000000LL
@@ -248,41 +254,74 @@ int main(int argc, char** argv) {
         sent.erase(it);
       }
     };
-    std::atomic<bool> done{false};
-    std::atomic<int64_t> posted{0}, errors{0};
-    std::thread sender([&] {
-      asio::io_context pio;
-      poster p{pio, o};
-      auto start = clock_type::now();
-      auto total = static_cast<int64_t>(o.rate * o.duration);
-      for (int64_t i = 0; i < total; ++i) {
-        auto due = start + std::chrono::duration_cast<clock_type::duration>(
-                             std::chrono::duration<double>(static_cast<double>(i) / o.rate));
-        std::this_thread::sleep_until(due);
-        auto call = base + i;
-        {
-          std::lock_guard<std::mutex> g{mtx};
-          sent[call] = clock_type::now();
+    // Open loop: the events are due at RATE/s from the start whatever the
+    // answers take. Several keep-alive connections share the schedule (event
+    // i goes out on connection i mod N), so one slow answer does not hold
+    // the events behind it: a single blocking connection fell below the
+    // rate when answers took over 1/RATE s, and the bench then measured a
+    // lower rate than it claimed.
+    const int senders = std::max(1, o.post_connections);
+    const auto total = static_cast<int64_t>(o.rate * o.duration);
+    std::atomic<int> senders_done{0};
+    std::atomic<int64_t> posted{0}, errors{0}, late{0};
+    std::atomic<int64_t> last_post_ns{0};
+    const auto start = clock_type::now() + std::chrono::milliseconds{100};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < senders; ++k)
+      threads.emplace_back([&, k] {
+        asio::io_context pio;
+        poster p{pio, o};
+        for (int64_t i = k; i < total; i += senders) {
+          auto due = start + std::chrono::duration_cast<clock_type::duration>(
+                               std::chrono::duration<double>(static_cast<double>(i) / o.rate));
+          std::this_thread::sleep_until(due);
+          auto call = base + i;
+          auto now = clock_type::now();
+          if (now - due > std::chrono::milliseconds{100})
+            ++late; // every connection was busy with an earlier answer
+          {
+            std::lock_guard<std::mutex> g{mtx};
+            sent[call] = now;
+          }
+          if (!p.post(call))
+            ++errors;
+          ++posted;
         }
-        if (!p.post(call))
-          ++errors;
-        ++posted;
-      }
-      done = true;
-    });
-    run_until(ioc, [&] { return done.load(); },
-              clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                    std::chrono::duration<double>(o.duration + 30)));
+        auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start)
+                      .count();
+        for (auto seen = last_post_ns.load();
+             took > seen && !last_post_ns.compare_exchange_weak(seen, took);) {
+        }
+        ++senders_done;
+      });
+    // Frames are read until every event is posted (however long that
+    // takes), then for at most 10 s more.
+    run_until(ioc, [&] { return senders_done.load() == senders; },
+              clock_type::time_point::max());
     run_until(ioc, [&] { std::lock_guard<std::mutex> g{mtx}; return sent.empty(); },
               clock_type::now() + std::chrono::seconds{10});
-    sender.join();
+    for (auto& t : threads)
+      t.join();
     std::lock_guard<std::mutex> g{mtx};
+    const double posting_s = static_cast<double>(last_post_ns.load()) / 1e9;
+    // When the events whose frame never came were posted (s after the
+    // start): a stall shows as one span, a loss as scattered ones.
+    double missing_from_s = 0, missing_to_s = 0;
+    if (!sent.empty()) {
+      auto [lo, hi] = std::minmax_element(sent.begin(), sent.end(), [](const auto& a, const auto& b) {
+        return a.second < b.second;
+      });
+      missing_from_s = std::chrono::duration<double>(lo->second - start).count();
+      missing_to_s = std::chrono::duration<double>(hi->second - start).count();
+    }
     std::printf("{\"scenario\":\"webhook_to_ws_frame\",\"rate\":%.0f,\"duration_s\":%.0f,\"events\":%lld,"
+                "\"post_connections\":%d,\"posting_s\":%.1f,\"late_posts\":%lld,"
                 "\"received\":%zu,\"missing\":%zu,\"post_errors\":%lld,\"p50_ms\":%.2f,\"p90_ms\":%.2f,"
-                "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"subscriber_ended\":\"%s\"}\n",
-                o.rate, o.duration, static_cast<long long>(posted.load()), lat.size(), sent.size(),
+                "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"missing_posted_s\":[%.1f,%.1f],\"subscriber_ended\":\"%s\"}\n",
+                o.rate, o.duration, static_cast<long long>(posted.load()), senders, posting_s,
+                static_cast<long long>(late.load()), lat.size(), sent.size(),
                 static_cast<long long>(errors.load()), pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99),
-                pct(lat, 1.0), subs[0]->ended.c_str());
+                pct(lat, 1.0), missing_from_s, missing_to_s, subs[0]->ended.c_str());
     return 0;
   }
   // fanout / idle: many subscribers.

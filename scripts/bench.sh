@@ -26,7 +26,10 @@
 # EVENT_BATCH_SIZE; default 500), BENCH_DRAIN_UNSETTLED (set: no ANALYZE and
 # CHECKPOINT between the drain's bulk insert and its server), BENCH_BUILD_DIR (default build-release), BENCH_RESULTS (where the JSON lines go;
 # default $BENCH_BUILD_DIR/bench-results.jsonl), BENCH_KEEP_LOGS (a directory: the
-# servers' logs of the run are copied there).
+# servers' logs of the run are copied there), BENCH_UNSETTLED (set: no VACUUM
+# ANALYZE and CHECKPOINT before the latency, ws and cluster scenarios),
+# BENCH_WS_POST_CONNECTIONS (connections posting the frame-latency webhooks,
+# default 8).
 # The load generator shares the machine's cores with the server and Postgres;
 # all traffic stays on 127.0.0.1, and every load is bounded in time and count.
 set -euo pipefail
@@ -114,6 +117,18 @@ stop_server() {
   SERVER_PID=
 }
 sql() { bash "$PG" psql "$PGDIR" -d cti_bench -Atqc "$1"; }
+# Before a latency scenario: the rows earlier scenarios left (the ingest's
+# and the drain's hundreds of thousands) vacuumed and analysed and their
+# dirty pages written, as autovacuum and the checkpointer do between bursts,
+# so the latency measured is the server's and not PostgreSQL's clean-up of
+# another scenario (BENCH_UNSETTLED=1 leaves it out).
+settle() {
+  [[ -n ${BENCH_UNSETTLED:-} ]] && return 0
+  local t0; t0=$(now_ms)
+  sql "VACUUM (ANALYZE)" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+  log "database settled (VACUUM ANALYZE, CHECKPOINT) in $(($(now_ms) - t0)) ms"
+}
 # Waits until app $1 has no pending event; prints the wall-clock wait in ms.
 wait_drained() {
   local t0 t1
@@ -158,6 +173,7 @@ fi
 # processed_at (clock time when the poller marked it, just before its
 # commit) minus received_at (arrival at the server, before the 200).
 if want latency; then
+settle
 APP2=$(sql "INSERT INTO apps (name) VALUES ('bench-latency') RETURNING id" | head -1)
 log "scenario: ingest-to-applied latency at 1,000 webhooks/s ($LATENCY_EVENTS events)"
 LOAD_START=$(sql "SELECT now()")
@@ -330,6 +346,7 @@ fi
 if want ws; then
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 stop_server
+settle
 SAVED_ENV=${BENCH_SERVER_ENV:-}
 BENCH_SERVER_ENV="$SAVED_ENV MAX_CONNECTIONS=40000"
 start_server
@@ -338,7 +355,7 @@ WKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
   "http://127.0.0.1:$PORT/internal/apps/$WAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 wsb() { "$BUILD/cti-ws-bench" --port "$PORT" --app "$WAPP" --key "$WKEY" --secret bench-webhook-secret "$@"; }
 log "scenario: webhook POST -> WebSocket frame at 500 events/s for ${BENCH_WS_LATENCY_SECONDS:-60} s"
-wsb --mode latency --rate 500 --duration "${BENCH_WS_LATENCY_SECONDS:-60}"
+wsb --mode latency --rate 500 --duration "${BENCH_WS_LATENCY_SECONDS:-60}" --post-connections "${BENCH_WS_POST_CONNECTIONS:-8}"
 # This machine caps descriptors per process at $(ulimit -Hn) (20,000 here, and
 # not raisable inside its container): the server needs some for itself.
 IDLE_N=${BENCH_WS_IDLE:-$(( $(ulimit -n) - 1000 < 20000 ? $(ulimit -n) - 1000 : 20000 ))}
@@ -371,6 +388,7 @@ fi
 # there are several).
 if want cluster; then
 stop_server
+settle
 declare -a NODE_PIDS=() NODE_PORTS=()
 start_nodes() {
   local n=$1 i seed_port cport port
