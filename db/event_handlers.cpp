@@ -56,11 +56,18 @@ void see_user(event_batch& batch, const std::string& app_id, const event_data& e
 }
 
 /// API.md: a direction that is none of the known spellings becomes null
-/// "with a warning".
-void warn_unknown_direction(const stored_event& stored, const event_data& ev) {
+/// "with a warning". A time given but unreadable counts as absent (the
+/// processing time may stand in): also warned, so an operator sees why.
+void warn_about_fields(const stored_event& stored, const event_data& ev) {
   if (ev.direction_unknown)
     log::warn("unknown direction in an event, stored as null",
               {{"app_id", stored.app_id}, {"event_id", stored.id}, {"event_type", ev.event_type}});
+  if (!ev.unreadable_time.empty())
+    log::warn("unreadable time in an event, taken as absent",
+              {{"app_id", stored.app_id},
+               {"event_id", stored.id},
+               {"event_type", ev.event_type},
+               {"field", ev.unreadable_time}});
 }
 
 /// Applies the call part of an event to the batch's copy of the call.
@@ -115,7 +122,7 @@ std::string call_object(const event_batch& batch, const std::string& app_id,
 
 handler_result handle_call(event_batch& batch, const stored_event& stored, const event_data& ev) {
   handler_result out;
-  warn_unknown_direction(stored, ev);
+  warn_about_fields(stored, ev);
   if (!ev.dialpad_call_id)
     return out; // ignored: nothing to attach it to
   see_user(batch, stored.app_id, ev);
@@ -131,7 +138,7 @@ handler_result handle_call(event_batch& batch, const stored_event& stored, const
 handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
                                 const event_data& ev) {
   handler_result out;
-  warn_unknown_direction(stored, ev);
+  warn_about_fields(stored, ev);
   if (!ev.dialpad_call_id)
     return out; // a voicemail belongs to a call
   see_user(batch, stored.app_id, ev);
@@ -173,7 +180,7 @@ handler_result handle_voicemail(event_batch& batch, const stored_event& stored,
 handler_result handle_message(event_batch& batch, const stored_event& stored,
                               const event_data& ev) {
   handler_result out;
-  warn_unknown_direction(stored, ev);
+  warn_about_fields(stored, ev);
   if (!ev.message_id)
     return out;
   see_user(batch, stored.app_id, ev);

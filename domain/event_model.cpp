@@ -97,6 +97,19 @@ std::optional<timestamp> epoch_ms_of(const json* v) {
   return timestamp{std::chrono::microseconds{*ms * 1000}};
 }
 
+/// `read` from `v`, noting in `ev` a time that was given but not readable:
+/// null, 0 and "" write "not known" and are not noted.
+std::optional<timestamp> noted(const json* v, std::optional<timestamp> read, const char* field,
+                               event_data& ev) {
+  if (read || v == nullptr || v->is_null() || !ev.unreadable_time.empty())
+    return read;
+  bool unknown = (v->is_string() && v->get_ref<const std::string&>().empty())
+                 || (v->is_number() && v->get<double>() == 0);
+  if (!unknown)
+    ev.unreadable_time = field;
+  return read;
+}
+
 /// A non-negative JSON number of `unit`s per second, rounded half up to whole
 /// seconds; nothing for other types, negatives and values past INT_MAX seconds.
 std::optional<int> seconds_of(const json* v, int64_t unit) {
@@ -259,10 +272,14 @@ void extract_seed(const json& payload, event_data& ev) {
   if (!ev.to_number)
     ev.to_number = number_of(member(payload, "to"));
   ev.dialpad_user_id = first_int(payload, {"dialpad_user_id", "user_id"});
-  if (auto ts = text_of(member(payload, "timestamp")))
-    ev.event_time = representable(parse_rfc3339(*ts));
-  if (!ev.event_time)
-    ev.event_time = epoch_ms_of(member(payload, "event_timestamp"));
+  const json* ts = member(payload, "timestamp");
+  if (auto text = text_of(ts))
+    ev.event_time = representable(parse_rfc3339(*text));
+  noted(ts, ev.event_time, "timestamp", ev);
+  if (!ev.event_time) {
+    const json* ms = member(payload, "event_timestamp");
+    ev.event_time = noted(ms, epoch_ms_of(ms), "event_timestamp", ev);
+  }
   // A seed voicemail's recording and duration describe the voicemail, not the call.
   if (voicemail) {
     ev.voicemail_url = first_text(payload, {"recording_url", "voicemail_link"});
@@ -303,10 +320,14 @@ void extract_dialpad(const json& payload, event_data& ev) {
     ev.from_number = number_of(member(payload, "from_number"));
   if (!ev.to_number)
     ev.to_number = number_of(member(payload, "to_number"));
-  ev.event_time = epoch_ms_of(member(payload, "event_timestamp"));
-  ev.date_started = epoch_ms_of(member(payload, "date_started"));
-  ev.date_connected = epoch_ms_of(member(payload, "date_connected"));
-  ev.date_ended = epoch_ms_of(member(payload, "date_ended"));
+  auto time_of = [&](const char* field) {
+    const json* v = member(payload, field);
+    return noted(v, epoch_ms_of(v), field, ev);
+  };
+  ev.event_time = time_of("event_timestamp");
+  ev.date_started = time_of("date_started");
+  ev.date_connected = time_of("date_connected");
+  ev.date_ended = time_of("date_ended");
   ev.duration_seconds = seconds_of(member(payload, "duration"), 1000);
   if (const json* rec = recording_entry(payload, false))
     ev.recording_url = text_of(member(*rec, "url"));

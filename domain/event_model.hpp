@@ -117,6 +117,10 @@ struct event_data {
   /// A `direction` was given that is none of the known spellings (it is
   /// stored as null; the processor logs a warning).
   bool direction_unknown = false;
+  /// The first time field that was given but could not be read (not null,
+  /// 0 or "", the ways a payload writes "not known"): it counts as absent,
+  /// so the processing time may stand in; the processor logs a warning.
+  std::string unreadable_time;
   /// The caller's number (see the header comment for the Dialpad mapping).
   std::optional<std::string> from_number;
   /// The called number.

@@ -3,6 +3,7 @@
 // queue's admin endpoints show, fetch and replay it.
 
 #include <csignal>
+#include <sstream>
 #include <unistd.h>
 #include <thread>
 
@@ -351,6 +352,21 @@ TEST_F(processing_test, a_seed_time_outside_years_1970_to_9999_is_replaced_by_th
       server->port(), "GET", "/api/calls/" + std::to_string(call["dialpad_call_id"].get<int64_t>()), h);
     EXPECT_EQ(one.status, 200) << one.body;
   }
+  // The operator is told which event's time was not taken, and why.
+  auto logged = [&](const std::string& dialpad_event_id) {
+    auto id = cti::test::query_value(
+      url(), "SELECT id FROM webhook_events WHERE app_id = $1 AND dialpad_event_id = $2",
+      {app, dialpad_event_id});
+    std::istringstream lines{server->output()};
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("unreadable time in an event") != std::string::npos
+          && line.find(id) != std::string::npos
+          && line.find(R"("field":"timestamp")") != std::string::npos)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(cti::test::eventually([&] { return logged("far-0") && logged("far-1"); }, 5s))
+    << server->output();
 }
 
 TEST(processing, a_failing_event_is_logged_at_each_attempt_and_when_it_goes_dead) {

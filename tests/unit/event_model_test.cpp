@@ -756,6 +756,44 @@ TEST(event_model, seed_time_is_rfc3339_timestamp_else_event_timestamp) {
     cti::extract_event(json{{"call_id", 1}, {"timestamp", "2026-01-28T10:30:00Z"}}).event_time);
 }
 
+TEST(event_model, a_time_given_but_unreadable_is_named_and_absent) {
+  struct row {
+    json payload;
+    const char* unreadable; ///< "" when nothing is to be noted
+  };
+  const std::vector<row> table{
+    // Seed: RFC 3339 `timestamp`, else epoch-ms `event_timestamp`.
+    {{{"type", "call.ring"}, {"timestamp", "yesterday"}}, "timestamp"},
+    {{{"type", "call.ring"}, {"timestamp", 1769596200420}}, "timestamp"},
+    {{{"type", "call.ring"}, {"timestamp", "0000-01-01T00:00:00Z"}}, "timestamp"},
+    {{{"type", "call.ring"}, {"timestamp", "soon"}, {"event_timestamp", 1769596200420}},
+     "timestamp"},
+    {{{"type", "call.ring"}, {"event_timestamp", "soon"}}, "event_timestamp"},
+    {{{"type", "call.ring"}, {"event_timestamp", -5}}, "event_timestamp"},
+    {{{"type", "call.ring"}, {"event_timestamp", json::object()}}, "event_timestamp"},
+    // "Not known": null, "" and 0.
+    {{{"type", "call.ring"}, {"timestamp", nullptr}, {"event_timestamp", 0}}, ""},
+    {{{"type", "call.ring"}, {"timestamp", ""}, {"event_timestamp", ""}}, ""},
+    {{{"type", "call.ring"}, {"event_timestamp", 0.0}}, ""},
+    {{{"type", "call.ring"}, {"timestamp", "2026-01-28T10:30:00Z"}}, ""},
+    {{{"type", "call.ring"}}, ""},
+    // Dialpad: the first unreadable of its epoch-ms fields.
+    {{{"call_id", 1}, {"state", "hangup"}, {"date_connected", "x"}, {"date_ended", "y"}},
+     "date_connected"},
+    {{{"call_id", 1}, {"state", "hangup"}, {"event_timestamp", 1e300}}, "event_timestamp"},
+    {{{"call_id", 1}, {"state", "hangup"}, {"date_started", 0}, {"date_ended", nullptr}}, ""},
+  };
+  for (const auto& [payload, unreadable] : table) {
+    auto ev = cti::extract_event(payload);
+    EXPECT_EQ(ev.unreadable_time, unreadable) << payload.dump();
+  }
+  // What was unreadable is absent, not guessed.
+  auto ev = cti::extract_event(
+    json{{"call_id", 1}, {"state", "hangup"}, {"date_connected", "x"}, {"date_ended", 1769596200420}});
+  EXPECT_FALSE(ev.date_connected);
+  EXPECT_EQ(ev.date_ended, ms(1769596200420));
+}
+
 TEST(event_model, seed_call_id_alternatives_in_order) {
   EXPECT_EQ(cti::extract_event(json{{"type", "call.ring"}, {"dialpad_call_id", 1}, {"call_id", 2}})
               .dialpad_call_id,
