@@ -127,6 +127,18 @@ bool placeholder_active(const call_record& call) {
   return call.status == call_status::active && !call.answered_at && !call.last_event_at;
 }
 
+/// The `ended` a recording gave a new call before any status event, when
+/// the recording named no end time (a seed recording: Dialpad's carries
+/// `date_ended`). A real end always stamps ended_at (see stamp_status). The
+/// call is over, but how it ended (answered, missed, rejected) and when is
+/// still to come: the first real end replaces it with its status and times
+/// (else a missed call whose recording came first stayed `ended` with no
+/// end time for good: ended → missed is not a transition). A live status
+/// does not: a call known to be over never goes back to ringing.
+bool placeholder_ended(const call_record& call) {
+  return call.status == call_status::ended && !call.ended_at && !call.last_event_at;
+}
+
 /// Moves an existing call to `wanted` when the rules allow it; false when the
 /// change was refused (ordering rule or transition).
 bool change_status(call_merge& out, const event_data& ev, call_status wanted, timestamp when) {
@@ -159,7 +171,9 @@ bool change_status(call_merge& out, const event_data& ev, call_status wanted, ti
     out.refused_as_older = true;
     return false;
   }
-  if (!placeholder_active(call) && !transition_allowed(call.status, wanted)) {
+  bool replaces_placeholder =
+    placeholder_active(call) || (placeholder_ended(call) && is_terminal(wanted));
+  if (!replaces_placeholder && !transition_allowed(call.status, wanted)) {
     out.refused_from = call.status;
     return false;
   }

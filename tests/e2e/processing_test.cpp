@@ -154,6 +154,35 @@ TEST_F(processing_test, a_post_call_event_delivered_first_does_not_keep_a_missed
             "applied,applied,applied");
 }
 
+TEST_F(processing_test, a_recording_delivered_first_does_not_keep_a_missed_call_without_an_end) {
+  // A seed recording first creates the call `ended` with no end time; the
+  // call's own miss, delivered after it, must end it `missed` at the miss's
+  // time (it was refused: ended → missed).
+  auto app = cti::test::create_app(url());
+  const int64_t call = 7'300'000'003;
+  auto at = [&](const std::string& type, const std::string& id, const char* time) {
+    auto ev = json::parse(seed(type, id, call));
+    ev["timestamp"] = time;
+    return ev.dump();
+  };
+  ASSERT_EQ(post_event(app, at("call.recording.completed", "late-rec", "2026-01-28T10:31:10Z")).status,
+            200);
+  ASSERT_EQ(post_event(app, at("call.missed", "early-miss", "2026-01-28T10:30:25Z")).status, 200);
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(
+               url(), "SELECT status || ' ' || coalesce(ended_at::text, '-') || ' '"
+                      " || coalesce(duration_seconds::text, '-')"
+                      " FROM calls WHERE app_id = $1 AND dialpad_call_id = $2",
+               {app, std::to_string(call)})
+             == "missed 2026-01-28 10:30:25+00 0";
+    },
+    5s));
+  EXPECT_EQ(cti::test::query_value(url(), "SELECT string_agg(outcome, ',' ORDER BY received_at)"
+                                          " FROM webhook_events WHERE app_id = $1", {app}),
+            "applied,applied");
+}
+
 TEST_F(processing_test, the_events_api_lists_fetches_and_replays) {
   auto app = cti::test::create_app(url());
   for (int i = 0; i < 3; ++i)

@@ -853,6 +853,66 @@ TEST(call_merge, a_recording_placeholder_without_times_waits_for_the_real_end) {
   EXPECT_EQ(m.call.duration_seconds, 12);
 }
 
+TEST(call_merge, a_recording_placeholder_takes_the_first_real_end_and_its_times) {
+  // A seed recording first: the call is `ended` with no end time. A missed
+  // or rejected end was refused (ended → missed is no transition), and the
+  // call stayed `ended` without ended_at or a duration for good.
+  for (auto [type, want] : {std::pair{"call.missed", missed}, std::pair{"call.rejected", rejected}}) {
+    std::optional<call_record> call;
+    feed(call, seed("call.recording.completed", t3));
+    auto m = feed(call, seed(type, t1));
+    EXPECT_EQ(m.outcome, event_outcome::applied) << type;
+    EXPECT_TRUE(m.status_changed) << type;
+    EXPECT_FALSE(m.refused_from) << type;
+    EXPECT_EQ(call->status, want) << type;
+    EXPECT_EQ(call->ended_at, ms(t1)) << type;
+    EXPECT_EQ(call->duration_seconds, 0) << type;
+    EXPECT_EQ(call->last_event_at, ms(t1)) << type;
+    // Once really over, it stays as it ended.
+    EXPECT_EQ(feed(call, seed("call.ended", t2)).outcome, event_outcome::rejected_transition)
+      << type;
+    EXPECT_EQ(call->status, want) << type;
+  }
+  // A live status does not take it back: the call is known to be over.
+  for (const char* type : {"call.ring", "call.started", "call.held", "voicemail.received"}) {
+    std::optional<call_record> call;
+    feed(call, seed("call.recording.completed", t3));
+    feed(call, seed(type, t1));
+    EXPECT_EQ(call->status, ended) << type;
+    EXPECT_FALSE(call->ended_at) << type;
+  }
+  // Dialpad's recording names its end: that `ended` is the call's real end.
+  std::optional<call_record> dialpad;
+  feed(dialpad, fixture("06-call-inbound-recording.json"));
+  ASSERT_TRUE(dialpad->ended_at);
+  auto missed_late = seed("call.missed", t1);
+  missed_late.seed = false;
+  missed_late.dialpad_call_id = dialpad->dialpad_call_id;
+  EXPECT_EQ(feed(dialpad, missed_late).outcome, event_outcome::rejected_transition);
+  EXPECT_EQ(dialpad->status, ended);
+}
+
+TEST(call_merge, every_order_of_a_seed_missed_call_with_voicemail_and_recording_ends_missed) {
+  auto recording = seed("call.recording.completed", t3);
+  recording.recording_url = "https://r/vm";
+  std::vector<event_data> events{seed("call.ring", t0), seed("call.missed", t1),
+                                 seed("voicemail.received", t2), recording};
+  auto in_order = fed_in_order(events);
+  ASSERT_TRUE(in_order);
+  ASSERT_EQ(in_order->status, missed);
+  ASSERT_EQ(in_order->ended_at, ms(t1));
+  auto permutations = for_every_order(events, [&](const auto& call, const std::string& label) {
+    ASSERT_TRUE(call) << label;
+    EXPECT_EQ(call->status, missed) << label;
+    EXPECT_EQ(call->ended_at, in_order->ended_at) << label;
+    EXPECT_EQ(call->answered_at, in_order->answered_at) << label;
+    EXPECT_EQ(call->duration_seconds, in_order->duration_seconds) << label;
+    EXPECT_EQ(call->has_voicemail, in_order->has_voicemail) << label;
+    EXPECT_EQ(call->recording_url, in_order->recording_url) << label;
+  });
+  EXPECT_EQ(permutations, 24);
+}
+
 TEST(call_merge, creation_times_fall_back_to_now) {
   auto m = cti::merge_call(std::nullopt, seed("call.started"), now);
   EXPECT_EQ(m.call.status, active);
