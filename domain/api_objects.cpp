@@ -118,6 +118,16 @@ std::string event_json(const event_record& e) {
   j["received_at"] = format_rfc3339(e.received_at);
   j["processed_at"] = opt_time(e.processed_at);
   j["next_attempt_at"] = opt_time(e.next_attempt_at);
+  // The payload as PostgreSQL writes the stored jsonb, spliced in: parsed
+  // and written again, a number past 64 bits lost its digits.
+  if (e.payload && e.payload->starts_with('{') && e.payload->ends_with('}')) {
+    auto out = dump(j);
+    out.pop_back();
+    out += R"(,"payload":)";
+    out += *e.payload;
+    out += '}';
+    return out;
+  }
   if (e.payload)
     j["payload"] = opt_object(e.payload);
   return dump(j);
