@@ -48,6 +48,9 @@ constexpr auto slow_write = std::chrono::milliseconds{250};
 /// fill), at least: part of the hard bound, see too_slow. With larger
 /// rounds (EVENT_BATCH_MAX) it is every poller's largest round.
 constexpr std::size_t burst_events = 1024;
+/// After the client's close frame: how long its end of the TCP connection
+/// may stay open before the socket is dropped.
+constexpr auto teardown_wait = std::chrono::milliseconds{2000};
 /// Client pings held back until the stream's head is out; more than these
 /// before it get no answer (a client has no reason to send more).
 constexpr int max_deferred_pongs = 16;
@@ -89,7 +92,11 @@ public:
     t.keep_alive_pings = false;
     ws_.set_option(t);
     heartbeat_ = std::chrono::seconds{cfg.ws_heartbeat_seconds};
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard_ = true; });
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      heard_ = true;
+      if (kind == websocket::frame_type::close)
+        peer_closed();
+    });
     ws_.read_message_max(max_client_frame);
     // The 101 carries the request's id like every other answer (the HTTP
     // session put it on the request before handing the connection over).
@@ -213,6 +220,19 @@ private:
         if (!ec && gen == self->heartbeat_gen_)
           self->on_heartbeat();
       });
+  }
+
+  /// The client's close frame came (its own close, or its answer to ours):
+  /// Beast answers it and then waits for the client to end the TCP
+  /// connection. A client that keeps its socket open after the handshake
+  /// held the session (and its place in the counts) until the heartbeat
+  /// gave up on it; it now has `teardown_wait`.
+  void peer_closed() {
+    closing_ = true;
+    close_sent_ = true; // Beast answers the client's close itself
+    if (!writing_)
+      queue_.clear(); // (a frame being written stays until on_write)
+    arm_heartbeat(teardown_wait);
   }
 
   /// How long a close may take (waiting behind a write or ping, then the

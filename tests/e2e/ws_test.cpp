@@ -841,6 +841,54 @@ void never_answering_client(own_server& s) {
   EXPECT_TRUE(conn.closed_by_peer(5s));
 }
 
+// A closed session leaves the counts (websocket stats, /metrics) at once,
+// also when its client keeps its end of the TCP connection open after the
+// close handshake: it used to stay counted until the heartbeat gave up on
+// it (about three intervals) or the close deadline (two).
+TEST_F(ws_test, a_closed_session_is_not_counted_while_its_client_holds_the_socket) {
+  auto app = new_app();
+  auto key = new_key(app);
+  auto counted = [&] {
+    auto stats = json::parse(internal("GET", "/internal/monitoring/websocket/stats").body);
+    return stats["apps"].value(app, 0);
+  };
+  auto open_raw = [&](cti::test::raw_connection& conn) {
+    ASSERT_TRUE(conn.write("GET /ws?api_key=" + key + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n"));
+    ASSERT_EQ(conn.read_response(5s).status, 101);
+  };
+  // Masked client frames (a zero mask leaves the payload as it is).
+  const std::string client_close{"\x88\x82\0\0\0\0\x03\xe8", 8};
+  const std::string not_a_ping{"\x81\x85\0\0\0\0hello", 11};
+  {
+    // The client closes; the server answers; the client holds its socket.
+    cti::test::raw_connection conn{server->port()};
+    open_raw(conn);
+    ASSERT_TRUE(cti::test::eventually([&] { return counted() == 1; }, 5s));
+    ASSERT_TRUE(conn.write(client_close));
+    auto frames = frames_until_close(conn, 5s);
+    ASSERT_FALSE(frames.empty());
+    ASSERT_EQ(frames.back().opcode, 0x8);
+    EXPECT_TRUE(cti::test::eventually([&] { return counted() == 0; }, 10s)) << counted();
+    EXPECT_TRUE(conn.closed_by_peer(5s));
+  }
+  {
+    // The server closes (1008), the client answers and holds its socket.
+    cti::test::raw_connection conn{server->port()};
+    open_raw(conn);
+    ASSERT_TRUE(cti::test::eventually([&] { return counted() == 1; }, 5s));
+    ASSERT_TRUE(conn.write(not_a_ping));
+    auto frames = frames_until_close(conn, 5s);
+    ASSERT_FALSE(frames.empty());
+    ASSERT_EQ(frames.back().opcode, 0x8);
+    ASSERT_TRUE(conn.write(std::string{"\x88\x82\0\0\0\0\x03\xf0", 8}));
+    EXPECT_TRUE(cti::test::eventually([&] { return counted() == 0; }, 10s)) << counted();
+    EXPECT_TRUE(conn.closed_by_peer(5s));
+  }
+}
+
 // API.md: pings every WS_HEARTBEAT_SECONDS; a connection that has not
 // answered within two intervals is closed. A raw client that never
 // answers sees two pings, then close 1001.
