@@ -54,4 +54,21 @@ api_response make_error_response(uint64_t serial, errc code, std::string message
   return resp;
 }
 
+std::string_view auth_challenge(std::string_view path) {
+  auto under = [&](std::string_view root) {
+    return path == root || (path.starts_with(root) && path.size() > root.size()
+                            && path[root.size()] == '/');
+  };
+  static constexpr std::string_view internal = R"(Bearer realm="cti-internal")";
+  static constexpr std::string_view app = R"(ApiKey realm="cti-app", header="x-app-api-key")";
+  if (under("/api") || path == "/ws")
+    return app;
+  if (under("/webhooks"))
+    return R"(Signature realm="dialpad-webhooks")";
+  // The OAuth start takes the internal bearer or the app's own key.
+  if (under("/auth"))
+    return R"(Bearer realm="cti-internal", ApiKey realm="cti-app", header="x-app-api-key")";
+  return internal;
+}
+
 } // namespace cti::net

@@ -745,6 +745,8 @@ private:
     add_cors_headers(res_);
     if constexpr (is_tls)
       res_.set(http::field::strict_transport_security, "max-age=31536000");
+    if (resp.status == 401)
+      res_.set(http::field::www_authenticate, auth_challenge(raw_path_));
     for (auto& h : resp.headers)
       res_.set(h.name, h.value);
     res_.body() = std::move(resp.body);

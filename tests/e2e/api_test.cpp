@@ -151,6 +151,9 @@ TEST_F(api_test, app_input_is_validated) {
   // The internal realm needs the bearer.
   EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps").status, 401);
   EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps", {{"Authorization", "Bearer nope"}}).status, 401);
+  // RFC 9110: a 401 says what it asks for.
+  EXPECT_EQ(http_request(server->port(), "GET", "/internal/apps").headers["www-authenticate"],
+            R"(Bearer realm="cti-internal")");
 }
 
 TEST_F(api_test, api_key_lifecycle_with_audit) {
@@ -225,7 +228,9 @@ TEST_F(api_test, api_key_lifecycle_with_audit) {
 TEST_F(api_test, app_keys_answer_401_and_disabled_apps_403) {
   auto app = new_app();
   auto key = new_key(app);
-  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls").status, 401);
+  auto missing = http_request(server->port(), "GET", "/api/calls");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.headers["www-authenticate"], R"(ApiKey realm="cti-app", header="x-app-api-key")");
   EXPECT_EQ(app_call("raw_abc", "GET", "/api/calls").status, 401);
   EXPECT_EQ(app_call("raw_" + std::string(64, '0'), "GET", "/api/calls").status, 401);
   // Same key id (first 16 hex), different key: the one candidate's bcrypt refuses it.

@@ -60,3 +60,18 @@ TEST(error_response, escapes_and_survives_invalid_utf8_in_messages) {
   ASSERT_FALSE(j.is_discarded());
   EXPECT_NE(j["message"].get<std::string>().find("quote \""), std::string::npos);
 }
+
+TEST(error_response, a_401_challenge_names_the_realm_that_guards_the_path) {
+  const std::string internal = R"(Bearer realm="cti-internal")";
+  const std::string app = R"(ApiKey realm="cti-app", header="x-app-api-key")";
+  EXPECT_EQ(cti::net::auth_challenge("/internal/apps"), internal);
+  EXPECT_EQ(cti::net::auth_challenge("/internal"), internal);
+  EXPECT_EQ(cti::net::auth_challenge("/metrics"), internal);
+  EXPECT_EQ(cti::net::auth_challenge("/api/calls/42"), app);
+  EXPECT_EQ(cti::net::auth_challenge("/api"), app);
+  EXPECT_EQ(cti::net::auth_challenge("/ws"), app);
+  EXPECT_EQ(cti::net::auth_challenge("/webhooks/dialpad/x"), R"(Signature realm="dialpad-webhooks")");
+  EXPECT_EQ(cti::net::auth_challenge("/auth/dialpad/connect"), internal + ", " + app);
+  // A prefix is a whole segment: "/apix" is not under "/api".
+  EXPECT_EQ(cti::net::auth_challenge("/apix"), internal);
+}
