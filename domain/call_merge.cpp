@@ -228,7 +228,11 @@ void merge_data(call_record& call, const event_data& ev, bool take_times) {
       take(call.answered_at, ev.date_connected);
     if (is_terminal(call.status) || call.status == call_status::voicemail) {
       take(call.ended_at, ev.date_ended);
-      fill(call.duration_seconds, ev.duration_seconds);
+      // Only with an end: the placeholder `ended` of a seed recording has
+      // none, and the recording's `duration` must not stand in for the
+      // call's (its real end brings its own, or ended − answered).
+      if (call.ended_at)
+        fill(call.duration_seconds, ev.duration_seconds);
     }
   }
   // ... else, once the call has ended, ended_at − answered_at (0 if never answered).

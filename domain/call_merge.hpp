@@ -26,7 +26,11 @@
 //    placeholder `active` (no answered_at) is also no status the call
 //    reached for the transition rules: the first real status replaces it,
 //    whatever it is (a post-call event of a missed call delivered first).
-//    The placeholder `ended` stays terminal: a call with a recording ended.
+//    The placeholder `ended` without an end time (a seed recording) takes
+//    the first real end (ended, missed, rejected) with its times and
+//    duration; a live status does not take it back. A duration is taken
+//    only with an end time, so a recording's `duration` does not stand in
+//    for the call's.
 //  - A refusal by the ordering rule counts like a refused transition: the
 //    event is `rejected_transition` when it changed nothing else. A terminal
 //    status (ended, missed, rejected) is exempt from the ordering rule (the

@@ -103,8 +103,9 @@ std::optional<timestamp> noted(const json* v, std::optional<timestamp> read, con
                                event_data& ev) {
   if (read || v == nullptr || v->is_null() || !ev.unreadable_time.empty())
     return read;
+  auto as_int = json_int64(*v);
   bool unknown = (v->is_string() && v->get_ref<const std::string&>().empty())
-                 || (v->is_number() && v->get<double>() == 0);
+                 || (v->is_number() && v->get<double>() == 0) || (as_int && *as_int == 0);
   if (!unknown)
     ev.unreadable_time = field;
   return read;

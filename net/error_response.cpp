@@ -63,10 +63,11 @@ std::string_view auth_challenge(std::string_view path) {
   static constexpr std::string_view app = R"(ApiKey realm="cti-app", header="x-app-api-key")";
   if (under("/api") || path == "/ws")
     return app;
+  // A webhook's tenant may also be named by an app key.
   if (under("/webhooks"))
-    return R"(Signature realm="dialpad-webhooks")";
-  // The OAuth start takes the internal bearer or the app's own key.
-  if (under("/auth"))
+    return R"(Signature realm="dialpad-webhooks", ApiKey realm="cti-app", header="x-app-api-key")";
+  // The OAuth start (and its alias) takes the internal bearer or the app's own key.
+  if (under("/auth") || path == "/authorize")
     return R"(Bearer realm="cti-internal", ApiKey realm="cti-app", header="x-app-api-key")";
   return internal;
 }

@@ -222,11 +222,13 @@ private:
       });
   }
 
-  /// The client's close frame came (its own close, or its answer to ours):
-  /// Beast answers it and then waits for the client to end the TCP
-  /// connection. A client that keeps its socket open after the handshake
-  /// held the session (and its place in the counts) until the heartbeat
-  /// gave up on it; it now has `teardown_wait`.
+  /// The client started a close (its close frame came while we read): Beast
+  /// answers it and then waits for the client to end the TCP connection. A
+  /// client that keeps its socket open after the handshake held the
+  /// session (and its place in the counts) until the heartbeat gave up on
+  /// it; it now has `teardown_wait`. (The answer to a close we started is
+  /// read by Beast's close operation, which calls no control callback: that
+  /// close, teardown included, is bounded by the handshake timeout.)
   void peer_closed() {
     closing_ = true;
     close_sent_ = true; // Beast answers the client's close itself

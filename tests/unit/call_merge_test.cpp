@@ -895,6 +895,7 @@ TEST(call_merge, a_recording_placeholder_takes_the_first_real_end_and_its_times)
 TEST(call_merge, every_order_of_a_seed_missed_call_with_voicemail_and_recording_ends_missed) {
   auto recording = seed("call.recording.completed", t3);
   recording.recording_url = "https://r/vm";
+  recording.duration_seconds = 30; // the recording's length, not the call's
   std::vector<event_data> events{seed("call.ring", t0), seed("call.missed", t1),
                                  seed("voicemail.received", t2), recording};
   auto in_order = fed_in_order(events);

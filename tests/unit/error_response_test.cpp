@@ -70,8 +70,10 @@ TEST(error_response, a_401_challenge_names_the_realm_that_guards_the_path) {
   EXPECT_EQ(cti::net::auth_challenge("/api/calls/42"), app);
   EXPECT_EQ(cti::net::auth_challenge("/api"), app);
   EXPECT_EQ(cti::net::auth_challenge("/ws"), app);
-  EXPECT_EQ(cti::net::auth_challenge("/webhooks/dialpad/x"), R"(Signature realm="dialpad-webhooks")");
+  EXPECT_EQ(cti::net::auth_challenge("/webhooks/dialpad/x"),
+            R"(Signature realm="dialpad-webhooks", )" + app);
   EXPECT_EQ(cti::net::auth_challenge("/auth/dialpad/connect"), internal + ", " + app);
+  EXPECT_EQ(cti::net::auth_challenge("/authorize"), internal + ", " + app);
   // A prefix is a whole segment: "/apix" is not under "/api".
   EXPECT_EQ(cti::net::auth_challenge("/apix"), internal);
 }

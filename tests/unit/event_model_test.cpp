@@ -775,6 +775,7 @@ TEST(event_model, a_time_given_but_unreadable_is_named_and_absent) {
     {{{"type", "call.ring"}, {"timestamp", nullptr}, {"event_timestamp", 0}}, ""},
     {{{"type", "call.ring"}, {"timestamp", ""}, {"event_timestamp", ""}}, ""},
     {{{"type", "call.ring"}, {"event_timestamp", 0.0}}, ""},
+    {{{"type", "call.ring"}, {"event_timestamp", "0"}}, ""},
     {{{"type", "call.ring"}, {"timestamp", "2026-01-28T10:30:00Z"}}, ""},
     {{{"type", "call.ring"}}, ""},
     // Dialpad: the first unreadable of its epoch-ms fields.
