@@ -74,6 +74,21 @@ std::string seed(const std::string& type, const std::string& id, int64_t call) {
     .dump();
 }
 
+/// seed(), stamped with the RFC 3339 `time`.
+std::string seed_at(int64_t call, const std::string& type, const std::string& id, const char* time) {
+  auto ev = json::parse(seed(type, id, call));
+  ev["timestamp"] = time;
+  return ev.dump();
+}
+
+/// The outcomes of the app's events, in arrival order, comma-separated.
+std::string outcomes(const std::string& app) {
+  return cti::test::query_value(cti::test::database_url(),
+                                "SELECT string_agg(outcome, ',' ORDER BY received_at)"
+                                " FROM webhook_events WHERE app_id = $1",
+                                {app});
+}
+
 } // namespace
 
 TEST_F(processing_test, a_signed_webhook_becomes_a_call_within_moments) {
@@ -133,14 +148,9 @@ TEST_F(processing_test, a_post_call_event_delivered_first_does_not_keep_a_missed
   // still end it `missed` (they were refused: active → missed).
   auto app = cti::test::create_app(url());
   const int64_t call = 7'300'000'002;
-  auto at = [&](const std::string& type, const std::string& id, const char* time) {
-    auto ev = json::parse(seed(type, id, call));
-    ev["timestamp"] = time;
-    return ev.dump();
-  };
-  ASSERT_EQ(post_event(app, at("call.updated", "late-csat", "2026-01-28T10:31:00Z")).status, 200);
-  ASSERT_EQ(post_event(app, at("call.ring", "early-ring", "2026-01-28T10:30:00Z")).status, 200);
-  ASSERT_EQ(post_event(app, at("call.missed", "early-miss", "2026-01-28T10:30:20Z")).status, 200);
+  ASSERT_EQ(post_event(app, seed_at(call, "call.updated", "late-csat", "2026-01-28T10:31:00Z")).status, 200);
+  ASSERT_EQ(post_event(app, seed_at(call, "call.ring", "early-ring", "2026-01-28T10:30:00Z")).status, 200);
+  ASSERT_EQ(post_event(app, seed_at(call, "call.missed", "early-miss", "2026-01-28T10:30:20Z")).status, 200);
   EXPECT_TRUE(cti::test::eventually(
     [&] {
       return cti::test::query_value(url(), "SELECT status || ' ' || coalesce(ended_at::text, '-')"
@@ -149,9 +159,7 @@ TEST_F(processing_test, a_post_call_event_delivered_first_does_not_keep_a_missed
              == "missed 2026-01-28 10:30:20+00";
     },
     5s));
-  EXPECT_EQ(cti::test::query_value(url(), "SELECT string_agg(outcome, ',' ORDER BY received_at)"
-                                          " FROM webhook_events WHERE app_id = $1", {app}),
-            "applied,applied,applied");
+  EXPECT_EQ(outcomes(app), "applied,applied,applied");
 }
 
 TEST_F(processing_test, a_recording_delivered_first_does_not_keep_a_missed_call_without_an_end) {
@@ -160,14 +168,9 @@ TEST_F(processing_test, a_recording_delivered_first_does_not_keep_a_missed_call_
   // time (it was refused: ended → missed).
   auto app = cti::test::create_app(url());
   const int64_t call = 7'300'000'003;
-  auto at = [&](const std::string& type, const std::string& id, const char* time) {
-    auto ev = json::parse(seed(type, id, call));
-    ev["timestamp"] = time;
-    return ev.dump();
-  };
-  ASSERT_EQ(post_event(app, at("call.recording.completed", "late-rec", "2026-01-28T10:31:10Z")).status,
+  ASSERT_EQ(post_event(app, seed_at(call, "call.recording.completed", "late-rec", "2026-01-28T10:31:10Z")).status,
             200);
-  ASSERT_EQ(post_event(app, at("call.missed", "early-miss", "2026-01-28T10:30:25Z")).status, 200);
+  ASSERT_EQ(post_event(app, seed_at(call, "call.missed", "early-miss", "2026-01-28T10:30:25Z")).status, 200);
   EXPECT_TRUE(cti::test::eventually(
     [&] {
       return cti::test::query_value(
@@ -178,9 +181,7 @@ TEST_F(processing_test, a_recording_delivered_first_does_not_keep_a_missed_call_
              == "missed 2026-01-28 10:30:25+00 0";
     },
     5s));
-  EXPECT_EQ(cti::test::query_value(url(), "SELECT string_agg(outcome, ',' ORDER BY received_at)"
-                                          " FROM webhook_events WHERE app_id = $1", {app}),
-            "applied,applied");
+  EXPECT_EQ(outcomes(app), "applied,applied");
 }
 
 TEST_F(processing_test, the_events_api_lists_fetches_and_replays) {
