@@ -33,6 +33,7 @@ struct ingester_state {
   std::vector<ingest_item> items;
   std::vector<promise> promises;
   std::vector<clock::time_point> arrived; ///< When each gathered item came.
+  std::size_t gathered_bytes = 0; ///< Payload bytes of `items`.
   uint64_t generation = 0;   ///< Numbers gathering timers so a stale one is ignored.
   std::size_t in_flight = 0; ///< Batches sent to the pool, not yet answered by it.
   bool timer_armed = false;
@@ -63,6 +64,8 @@ void expire(ingester_ptr self) {
   while (stale < st.arrived.size() && now - st.arrived[stale] >= st.settings.wait_timeout)
     ++stale;
   if (stale > 0) {
+    for (std::size_t i = 0; i < stale; ++i)
+      st.gathered_bytes -= st.items[i].payload.size();
     std::vector<promise> gone(st.promises.begin(), st.promises.begin() + stale);
     st.items.erase(st.items.begin(), st.items.begin() + stale);
     st.promises.erase(st.promises.begin(), st.promises.begin() + stale);
@@ -100,25 +103,44 @@ void batch_done(ingester_ptr self) {
     flush(self);
 }
 
-/// Sends one batch of at most `max_batch` gathered events to the pool and
+/// How many of the gathered events, from the oldest, one batch takes: at
+/// most `max_batch` events and `max_batch_bytes` of payload, at least one.
+std::size_t batch_size(const ingester_state& st) {
+  std::size_t n = 0;
+  std::size_t bytes = 0;
+  while (n < st.items.size() && n < st.settings.max_batch) {
+    auto b = st.items[n].payload.size();
+    if (n > 0 && bytes + b > st.settings.max_batch_bytes)
+      break;
+    bytes += b;
+    ++n;
+  }
+  return n;
+}
+
+/// Sends one batch of gathered events (see batch_size) to the pool and
 /// answers each waiting request once the pool answers (after COMMIT), or
 /// fails them all.
 void send_batch(ingester_ptr self) {
   auto& st = self->state;
   std::vector<ingest_item> items;
   batch_waiters waiters;
-  if (st.items.size() <= st.settings.max_batch) {
+  auto take = batch_size(st);
+  if (take == st.items.size()) {
     items = std::move(st.items);
     waiters.promises = std::move(st.promises);
     st.items.clear();
     st.promises.clear();
     st.arrived.clear();
+    st.gathered_bytes = 0;
     st.items.reserve(st.settings.max_batch);
     st.promises.reserve(st.settings.max_batch);
     st.arrived.reserve(st.settings.max_batch);
   } else {
     // More gathered than a batch holds (the connections were all busy).
-    auto n = static_cast<std::ptrdiff_t>(st.settings.max_batch);
+    auto n = static_cast<std::ptrdiff_t>(take);
+    for (std::size_t i = 0; i < take; ++i)
+      st.gathered_bytes -= st.items[i].payload.size();
     items.assign(std::make_move_iterator(st.items.begin()),
                  std::make_move_iterator(st.items.begin() + n));
     waiters.promises.assign(st.promises.begin(), st.promises.begin() + n);
@@ -196,9 +218,13 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
       auto& s = self->state;
-      if (all_connections_busy(s) && s.items.size() >= s.settings.max_waiting)
+      if (all_connections_busy(s)
+          && (s.items.size() >= s.settings.max_waiting
+              || (!s.items.empty()
+                  && s.gathered_bytes + item.payload.size() > s.settings.max_waiting_bytes)))
         return make_error(errc::db_unavailable, "too many webhooks waiting for the database");
       auto rp = self->make_response_promise<ingest_result>();
+      s.gathered_bytes += item.payload.size();
       s.items.push_back(std::move(item));
       s.promises.push_back(rp);
       s.arrived.push_back(clock::now());
@@ -207,7 +233,7 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
         return rp;
       }
       if (s.in_flight < s.settings.max_in_flight || s.items.size() >= s.settings.max_batch
-          || s.settings.max_delay.count() == 0) {
+          || s.gathered_bytes >= s.settings.max_batch_bytes || s.settings.max_delay.count() == 0) {
         flush(self);
       } else if (!s.timer_armed) {
         // Every commit slot is busy: wait for one, but no longer than max_delay.

@@ -33,6 +33,10 @@ namespace cti {
 struct ingester_settings {
   std::chrono::microseconds max_delay{1000}; ///< INGEST_MAX_DELAY_US
   std::size_t max_batch = 256;               ///< INGEST_MAX_BATCH
+  /// Payload bytes one batch may carry (an event larger than this goes
+  /// alone): a batch is one statement's parameter, and PostgreSQL refuses
+  /// a jsonb array past 256 MiB, which would fail every event of the batch.
+  std::size_t max_batch_bytes = std::size_t{16} << 20;
   std::size_t max_in_flight = 1;             ///< INGEST_MAX_IN_FLIGHT
   /// INGEST_MAX_CONNECTIONS: batches at the pool at once (default: half of
   /// DB_POOL_MAX, at least 1).
@@ -40,6 +44,9 @@ struct ingester_settings {
   /// Events gathered while every ingest connection is busy; more are
   /// answered `unavailable` at once.
   std::size_t max_waiting = 4096;
+  /// Payload bytes those gathered events may hold (one event at least):
+  /// webhook bodies may each be WEBHOOK_MAX_BODY_BYTES.
+  std::size_t max_waiting_bytes = std::size_t{256} << 20;
   /// Longest wait for a free ingest connection (the HTTP session answers a
   /// webhook `503` at 4.5 s; later it is pointless to store it).
   std::chrono::milliseconds wait_timeout{4500};

@@ -47,6 +47,7 @@ struct tenant_state {
   bool gap_timer = false;      ///< A wait for the missing seq is running.
   bool gap_filling = false;    ///< The missing events are being read.
   bool check_scheduled = false; ///< The periodic seq check is armed.
+  bool pending_full = false;    ///< `pending` reached max_pending (warned once).
   std::vector<subscriber> subscribers;
   /// Session actor id → its place in `subscribers` (a mass disconnect of
   /// n sessions costs n, not n²).
@@ -190,11 +191,12 @@ void replay_round(tenant_ptr self, const caf::actor& session, int64_t since, int
     [self, session](const caf::error& err) {
       log::warn("websocket replay failed", {{"app_id", self->state.app_id},
                                             {"error", message_of(err)}});
-      if (auto* sub = find_subscriber(self, session)) {
-        sub->buffered.clear();
-        sub->replaying = false;
-        sub->overflowed = false;
-      }
+      // Out of the fan-out before the close goes: a live event delivered
+      // now would reach the client ahead of the close, after the gap the
+      // failed read left, and a client reconnecting with the last seq it
+      // saw would never get the events in between.
+      self->demonitor(session);
+      remove_subscriber(self->state, session.id());
       self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
                  std::string{"replay failed, reconnect with since"});
     },
@@ -419,6 +421,8 @@ void flush(tenant_ptr self) {
     deliver(self, it->second);
     st.pending.erase(it);
   }
+  if (st.pending.empty())
+    st.pending_full = false; // the next time it fills is warned about again
   if (!st.pending.empty() && !st.gap_timer && !st.gap_filling) {
     st.gap_timer = true;
     self->delayed_send(self, st.settings.gap_wait, gap_atom_v, st.delivered + 1);
@@ -457,6 +461,27 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     [=](caf::publish_atom, applied_event& ev) {
       auto& st = self->state;
       ++st.received;
+      if (st.loaded && ev.seq <= st.delivered)
+        return; // a repeat (another node's copy, a gap filling's)
+      if (st.pending.size() >= max_pending(st.settings)) {
+        // Bounded memory (a gap that takes long to fill, a database this
+        // node cannot reach while its peers publish on): the lowest seqs,
+        // needed first, are kept; a newer one is dropped and read back from
+        // the database when its turn comes (every event is stored before it
+        // is published, and a seq beyond `delivered` is always fetched: by
+        // the gap wait when a later event comes, else by the periodic check).
+        if (!st.pending_full) {
+          st.pending_full = true;
+          log::warn("event stream: too many events held ahead of a missing seq; newer ones"
+                    " will be read back from the database",
+                    {{"app_id", st.app_id},
+                     {"held", std::to_string(st.pending.size())},
+                     {"waiting_for", std::to_string(st.delivered + 1)}});
+        }
+        if (ev.seq > std::prev(st.pending.end())->first)
+          return;
+        st.pending.erase(std::prev(st.pending.end()));
+      }
       st.pending.emplace(ev.seq, std::move(ev));
       if (st.loaded)
         flush(self);

@@ -6,6 +6,7 @@
 // cache (Dialpad user → CRM user) that WebSocket pushes will enrich events
 // with. WebSocket sessions and their filters join it with the push step.
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -33,6 +34,13 @@ struct tenant_settings {
   /// Test hook: see tenant_registry_settings::replay_hold.
   std::chrono::milliseconds replay_hold{0};
 };
+
+/// Events a tenant holds ahead of a missing seq (while it waits for it or
+/// reads it, or before it knows where the stream stands): past this the
+/// newest are dropped and read back from the database in their turn.
+inline std::size_t max_pending(const tenant_settings& s) {
+  return std::max<std::size_t>(16, 4 * s.max_buffered);
+}
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).
 tenant_actor spawn_tenant(caf::local_actor* parent, std::string app_id, db_pool_actor pool,

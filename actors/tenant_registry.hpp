@@ -27,7 +27,8 @@ struct tenant_registry_settings {
   std::vector<hasher_actor> hashers;
   /// This node's name (WebSocket welcome frames).
   std::string node_name;
-  /// How long a tenant waits for a missing seq.
+  /// How long a tenant waits for a missing seq (test hook
+  /// CTI_TEST_GAP_WAIT_MS: longer, so that events pile up behind a gap).
   std::chrono::milliseconds gap_wait{200};
   /// WS_REPLAY_MAX.
   int64_t replay_max = 1000;

@@ -432,6 +432,8 @@ int main(int argc, char** argv) {
     rs.dialpad = ctx->dialpad;
     if (const char* drop = std::getenv("CTI_TEST_DROP_PUBLISH_SEQ"))
       rs.drop_publish_seq = std::atoll(drop); // tests only: see tenant_registry_settings
+    if (const char* wait = std::getenv("CTI_TEST_GAP_WAIT_MS"))
+      rs.gap_wait = std::chrono::milliseconds{std::atoll(wait)}; // tests only, likewise
     if (const char* hold = std::getenv("CTI_TEST_REPLAY_HOLD_MS"))
       rs.replay_hold = std::chrono::milliseconds{std::atoll(hold)}; // tests only, likewise
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);

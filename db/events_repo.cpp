@@ -61,10 +61,17 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
   std::vector<ingest_result> out(items.size());
   // One row per key: a repeat inside the batch is a duplicate of the first.
   std::map<key, std::size_t> first;
-  std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < items.size(); ++i)
-    if (first.emplace(key{items[i].app_id, items[i].dialpad_event_id}, i).second)
-      rows.push_back(i);
+    first.emplace(key{items[i].app_id, items[i].dialpad_event_id}, i);
+  // Rows go in key order, not arrival order: two batches that carry some
+  // of the same new events (retries after a stall, one delivery reaching
+  // two nodes) then take the unique index's entries in one order and never
+  // wait for each other in a cycle (a deadlock would answer one batch 503).
+  // Arrival order means nothing here: each row carries its received_at.
+  std::vector<std::size_t> rows;
+  rows.reserve(first.size());
+  for (const auto& [k, i] : first)
+    rows.push_back(i);
   // The whole batch travels as one JSON array parameter of one prepared
   // statement: no re-planning per batch size, no per-value parameters. The
   // payloads are spliced in as they are (each was parsed as a JSON object by

@@ -2,8 +2,10 @@
 // before the upgrade, welcome, contiguous seq, filters, ping, limits,
 // closing on key rotation and app disable, isolation between apps.
 
+#include <atomic>
 #include <csignal>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -685,6 +687,65 @@ TEST(ws_replay_overflow, live_events_past_the_bound_during_a_replay_are_read_bac
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+// A replay whose read fails closes the session with 1011 (the client
+// reconnects with `since`) and sends it no live event before the close:
+// one would come after the gap the failed read left, and a client that
+// reconnected with the last seq it saw would never get the events in
+// between. The test hook holds each replay read (3.7 s); the test cancels
+// the held read while webhooks keep arriving. (Until the twenty-fourth
+// session the session stayed in the fan-out until its close went out, so a
+// live event could slip in between; that window is one actor hop wide,
+// and this test did not hit it in eleven runs of the old code: it checks
+// the failure's contract, the removal is what closes the window.)
+TEST(ws_replay_failure, a_failed_replay_closes_1011_with_no_event_after_the_gap) {
+  own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "3700"}}};
+  ASSERT_TRUE(s.start("replay failure")) << s.proc.output();
+  ASSERT_TRUE(post_rings(s.port(), s.app, "rf-", 6000, 1));
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(1s);
+      return f && json::parse(*f).value("seq", 0) == 1;
+    },
+    10s));
+  ws_client c{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ASSERT_TRUE(c.open());
+  auto welcome = c.read(5s);
+  ASSERT_TRUE(welcome.has_value());
+  ASSERT_EQ(json::parse(*welcome)["type"], "welcome");
+  // Webhooks arrive all along: before, during and after the failure.
+  std::atomic<bool> stop{false};
+  std::atomic<int> posted{0};
+  std::thread poster{[&] {
+    for (int i = 1; !stop.load() && i < 2000; ++i)
+      if (cti::test::post_signed_event(s.port(), s.app,
+                                       ring("rf-" + std::to_string(i), 6000 + i, 5).dump())
+            .status == 200)
+        posted.fetch_add(1);
+  }};
+  auto url = cti::test::database_url();
+  bool cancelled = cti::test::eventually(
+    [&] {
+      return cti::test::query_value(
+               url, "SELECT count(*) FROM (SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'SELECT pg_sleep(3.7%') AS x") != "0";
+    },
+    10s);
+  std::vector<std::string> frames;
+  while (auto f = c.read(10s))
+    frames.push_back(*f);
+  stop.store(true);
+  poster.join();
+  ASSERT_TRUE(cancelled);
+  EXPECT_GT(posted.load(), 0);
+  EXPECT_EQ(c.close_code(), std::optional<uint16_t>{1011});
+  EXPECT_EQ(c.close_reason(), "replay failed, reconnect with since");
+  // Nothing but the stream head's notices before the close: no event.
+  for (const auto& f : frames)
+    EXPECT_NE(json::parse(f).value("type", ""), "event") << f;
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
 // API.md: the welcome first, replay_truncated right after it. A client's
 // ping sent at once is answered after them, even while the replay's read
 // is held (500 ms, a test hook). Until the twentieth session the pong could
@@ -752,6 +813,33 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
                                                                               ["dropped_slow_consumers"],
             0);
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
+// Events held ahead of a missing seq are bounded (4 x WS_MAX_QUEUED_MESSAGES,
+// at least 16): past the bound the newest are dropped and read back from
+// the database in their turn, so a client still gets every event, in order,
+// once. Seq 2's publish is dropped (test hook) and the tenant waits 3 s for
+// it (test hook), while 38 later events arrive. (Until the twenty-fourth
+// session every event was held, without bound: a node that could not read
+// its database while its peers published kept them all in memory.)
+TEST(ws_pending_bound, events_past_the_bound_behind_a_gap_are_read_back_in_order) {
+  own_server s{{{"WS_MAX_QUEUED_MESSAGES", "2"},
+                {"CTI_TEST_DROP_PUBLISH_SEQ", "2"},
+                {"CTI_TEST_GAP_WAIT_MS", "3000"}}};
+  ASSERT_TRUE(s.start("pending bound")) << s.proc.output();
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  ASSERT_TRUE(post_rings(s.port(), s.app, "pb-", 7000, 40));
+  expect_seqs(c, 1, 40, 10s);
+  // Nothing twice: a ping is answered next.
+  ASSERT_TRUE(c.send(R"({"type":"ping"})"));
+  auto pong = c.read(5s);
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(json::parse(*pong)["type"], "pong");
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  EXPECT_NE(s.proc.output().find("too many events held ahead of a missing seq"), std::string::npos)
+    << s.proc.output();
 }
 
 // WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of

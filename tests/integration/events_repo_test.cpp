@@ -1,5 +1,8 @@
 #include "db/events_repo.hpp"
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -146,4 +149,55 @@ TEST(events_repo, an_aborted_transaction_stores_nothing) {
   EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
                                    {app}),
             "0");
+}
+
+// Two batches carrying the same new events in opposite arrival orders,
+// stored at the same moment (a burst of Dialpad's retries after a stall,
+// or the same delivery reaching two nodes): each writes its rows in key
+// order, so neither waits for the other in a cycle. Until the
+// twenty-fourth session rows went in arrival order, the two statements
+// deadlocked and one batch's webhooks were answered 503.
+TEST(events_repo, batches_of_the_same_events_in_opposite_orders_do_not_deadlock) {
+  auto app = cti::test::create_app(db_url());
+  auto c1 = connect();
+  auto c2 = connect();
+  constexpr int n = 200;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<cti::ingest_item> forward;
+    for (int i = 0; i < n; ++i)
+      forward.push_back(item(app, "opp-" + std::to_string(round) + "-" + std::to_string(i)));
+    std::vector<cti::ingest_item> backward(forward.rbegin(), forward.rend());
+    std::atomic<int> ready{0};
+    auto run = [&ready](pqxx::connection& c, const std::vector<cti::ingest_item>& items,
+                        std::vector<cti::ingest_result>& out, std::string& error) {
+      // Both statements start together (a barrier, not a sleep).
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      try {
+        pqxx::nontransaction tx{c};
+        out = cti::db::insert_events(tx, items);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    };
+    std::vector<cti::ingest_result> r1, r2;
+    std::string e1, e2;
+    std::thread t1{run, std::ref(*c1), std::cref(forward), std::ref(r1), std::ref(e1)};
+    std::thread t2{run, std::ref(*c2), std::cref(backward), std::ref(r2), std::ref(e2)};
+    t1.join();
+    t2.join();
+    ASSERT_EQ(e1, "") << "round " << round;
+    ASSERT_EQ(e2, "") << "round " << round;
+    ASSERT_EQ(r1.size(), std::size_t{n});
+    ASSERT_EQ(r2.size(), std::size_t{n});
+    for (int i = 0; i < n; ++i) {
+      // The same stored event, new to exactly one of the two batches.
+      EXPECT_EQ(r1[i].event_id, r2[n - 1 - i].event_id);
+      EXPECT_NE(r1[i].duplicate, r2[n - 1 - i].duplicate);
+    }
+  }
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            std::to_string(10 * n));
 }

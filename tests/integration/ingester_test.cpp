@@ -38,12 +38,7 @@ struct ingester_fixture : ::testing::Test {
   cti::db_pool_actor pool;
   cti::ingester_actor ingester;
 
-  ingester_fixture() {
-    cti::db::pool_settings ps;
-    ps.worker.conninfo = url;
-    ps.min_workers = 1;
-    ps.max_workers = 4;
-    pool = cti::db::spawn_db_pool(sys, ps);
+  static cti::ingester_settings small_batches() {
     cti::ingester_settings is;
     is.max_batch = 3;
     is.max_in_flight = 1;
@@ -51,6 +46,15 @@ struct ingester_fixture : ::testing::Test {
     is.max_connections = 2;
     is.db_timeout = 1500ms;
     is.wait_timeout = 1500ms;
+    return is;
+  }
+
+  explicit ingester_fixture(const cti::ingester_settings& is = small_batches()) {
+    cti::db::pool_settings ps;
+    ps.worker.conninfo = url;
+    ps.min_workers = 1;
+    ps.max_workers = 4;
+    pool = cti::db::spawn_db_pool(sys, ps);
     ingester = cti::spawn_ingester(sys, pool, is);
   }
 
@@ -65,6 +69,13 @@ struct ingester_fixture : ::testing::Test {
   /// Sends `id` to the ingester without waiting for its answer.
   handle send(const std::string& id) {
     return self->request(ingester, 20s, cti::ingest_atom_v, item(app, id));
+  }
+
+  /// The same with a payload of about `bytes` bytes.
+  handle send(const std::string& id, std::size_t bytes) {
+    auto it = item(app, id);
+    it.payload = R"({"event_type":"call.ring","pad":")" + std::string(bytes - 40, 'x') + R"("})";
+    return self->request(ingester, 20s, cti::ingest_atom_v, std::move(it));
   }
 
   /// The answer to an earlier `send` (request_timeout's errc if none came).
@@ -158,4 +169,53 @@ TEST_F(ingester_fixture, a_stalled_table_holds_only_the_ingest_connections_and_n
               url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id ~ '^ev-([5-9]|1[013-8])$'"),
             "0")
     << "an event given up while it waited for a connection was stored";
+}
+
+namespace {
+
+/// One ingest connection, batches of at most 1,000 payload bytes, and
+/// 2,500 bytes of events waiting for the connection.
+struct ingester_bytes_fixture : ingester_fixture {
+  static cti::ingester_settings byte_bounds() {
+    auto is = small_batches();
+    is.max_batch = 256;
+    is.max_connections = 1;
+    is.max_batch_bytes = 1000;
+    is.max_waiting_bytes = 2500;
+    is.db_timeout = 10s;
+    is.wait_timeout = 10s;
+    return is;
+  }
+  ingester_bytes_fixture() : ingester_fixture(byte_bounds()) {}
+};
+
+} // namespace
+
+// A batch is bounded by its payload bytes as well as its count: webhook
+// bodies may be megabytes each, and one statement's jsonb array past
+// PostgreSQL's limit would fail every event in it. What waits for a
+// connection is bounded in bytes too (503 at once past it).
+TEST_F(ingester_bytes_fixture, batches_and_the_waiting_events_are_bounded_in_bytes) {
+  auto warm = send("warm");
+  ASSERT_EQ(await(warm), "stored");
+  pqxx::connection locker{url};
+  pqxx::work hold{locker};
+  hold.exec("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE");
+  std::vector<handle> big;
+  big.push_back(send("big-1", 600)); // goes at once, and waits for the lock
+  ASSERT_TRUE(cti::test::eventually([&] { return inserts_waiting_for_the_lock() == "1"; }, 10s));
+  for (int i = 2; i <= 5; ++i)
+    big.push_back(send("big-" + std::to_string(i), 600)); // 2,400 bytes gathered
+  auto refused = send("big-6", 600);
+  EXPECT_EQ(await(refused), cti::to_string(cti::errc::db_unavailable));
+  hold.commit();
+  for (std::size_t i = 0; i < big.size(); ++i)
+    EXPECT_EQ(await(big[i]), "stored") << "big-" << i + 1;
+  // Five batches (transactions) of one event each: two would exceed 1,000 bytes.
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(DISTINCT xmin::text) || '/' || count(*)"
+                                        " FROM webhook_events WHERE dialpad_event_id LIKE 'big-%'"),
+            "5/5");
+  // An event larger than a batch's bound still goes (alone).
+  auto huge = send("huge", 1500);
+  EXPECT_EQ(await(huge), "stored");
 }
