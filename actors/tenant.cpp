@@ -438,6 +438,29 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
   self->set_down_handler([self](caf::down_msg& msg) {
     remove_subscriber(self->state, msg.source.id());
   });
+  // A failure (a bug, memory) ends this actor, whose sessions would then
+  // wait for events that never come: each is closed with 1011 first, and
+  // its client reconnects with `since` and gets what it missed from the
+  // database. The registry spawns a fresh tenant on the app's next use.
+  self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    auto& st = self->state;
+    log::error("an app's event stream failed on this node; its WebSocket sessions are closed"
+               " (1011) and it starts afresh",
+               {{"app_id", st.app_id}, {"error", what},
+                {"sessions", std::to_string(st.subscribers.size() + st.waiting.size())}});
+    for (const auto* list : {&st.subscribers, &st.waiting})
+      for (const auto& sub : *list)
+        self->send(caf::actor_cast<ws_session_actor>(sub.session), close_atom_v, uint16_t{1011},
+                   std::string{"internal error, reconnect with since"});
+    return caf::sec::runtime_error;
+  });
   // Where the app's stream stands: new subscribers start after it.
   load_position(self);
   return {
@@ -460,6 +483,9 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     },
     [=](caf::publish_atom, applied_event& ev) {
       auto& st = self->state;
+      if (st.settings.fail_at_seq != 0 && ev.seq == st.settings.fail_at_seq)
+        throw std::runtime_error("test hook: the tenant fails at seq "
+                                 + std::to_string(ev.seq));
       ++st.received;
       if (st.loaded && ev.seq <= st.delivered)
         return; // a repeat (another node's copy, a gap filling's)

@@ -33,6 +33,8 @@ struct tenant_settings {
   std::size_t max_buffered = 1024;
   /// Test hook: see tenant_registry_settings::replay_hold.
   std::chrono::milliseconds replay_hold{0};
+  /// Test hook: see tenant_registry_settings::fail_at_seq.
+  int64_t fail_at_seq = 0;
 };
 
 /// Events a tenant holds ahead of a missing seq (while it waits for it or
@@ -43,6 +45,10 @@ inline std::size_t max_pending(const tenant_settings& s) {
 }
 
 /// Spawns the tenant actor of `app_id`, linked to `parent` (the registry).
+/// A tenant that fails (an exception: a bug, memory) closes its sessions
+/// with 1011 first, so their clients reconnect with `since` and lose
+/// nothing; the registry then forgets it and the app's next use spawns a
+/// fresh one.
 tenant_actor spawn_tenant(caf::local_actor* parent, std::string app_id, db_pool_actor pool,
                           tenant_settings settings);
 

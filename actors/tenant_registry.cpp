@@ -1,5 +1,6 @@
 #include "actors/tenant_registry.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -64,7 +65,7 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
                         tenant_settings{st.settings.node_name, st.settings.gap_wait,
                                         st.settings.replay_max, std::chrono::milliseconds{2000},
                                         st.settings.sinks, st.settings.max_queued,
-                                        st.settings.replay_hold});
+                                        st.settings.replay_hold, st.settings.fail_at_seq});
   st.tenants.emplace(app_id, t);
   return t;
 }
@@ -197,6 +198,23 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
   self->state.pool = std::move(pool);
   self->state.cache = std::move(cache);
   self->state.settings = settings;
+  // Tenants are linked to the registry (they end with it). One that fails
+  // (tenant.cpp closed its sessions) is forgotten, and the app's next use
+  // spawns a fresh one: the registry and the other apps' streams carry on.
+  // (Until the twenty-fifth session a failing tenant took the registry and
+  // every other tenant of the node down with it.)
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& tenants = self->state.tenants;
+    auto it = std::find_if(tenants.begin(), tenants.end(), [&](const auto& t) {
+      return t.second.address() == msg.source;
+    });
+    if (it == tenants.end()) {
+      if (msg.reason)
+        self->quit(std::move(msg.reason));
+      return;
+    }
+    tenants.erase(it);
+  });
   return {
     [=](app_atom, std::string& id) -> caf::result<app_info> {
       auto c = self->state.cache;

@@ -46,6 +46,9 @@ struct tenant_registry_settings {
   /// Test hook (CTI_TEST_REPLAY_HOLD_MS): a replay's read first waits this
   /// long in the database, so live events arrive during it. 0: off.
   std::chrono::milliseconds replay_hold{0};
+  /// Test hook (CTI_TEST_TENANT_FAIL_SEQ): a tenant that receives the
+  /// publish of this seq throws, as a bug would. 0: off.
+  int64_t fail_at_seq = 0;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

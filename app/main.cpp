@@ -436,6 +436,8 @@ int main(int argc, char** argv) {
       rs.gap_wait = std::chrono::milliseconds{std::atoll(wait)}; // tests only, likewise
     if (const char* hold = std::getenv("CTI_TEST_REPLAY_HOLD_MS"))
       rs.replay_hold = std::chrono::milliseconds{std::atoll(hold)}; // tests only, likewise
+    if (const char* fail = std::getenv("CTI_TEST_TENANT_FAIL_SEQ"))
+      rs.fail_at_seq = std::atoll(fail); // tests only, likewise
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);
     ctx->processing = std::make_shared<cti::processing_stats>();
     cti::poller_settings pls;

@@ -842,6 +842,41 @@ TEST(ws_pending_bound, events_past_the_bound_behind_a_gap_are_read_back_in_order
     << s.proc.output();
 }
 
+// A tenant actor that fails (test hook: an exception at seq 3, as a bug
+// would throw) closes its app's sessions with 1011; a client reconnecting
+// with `since` gets what it missed, and other apps' streams never notice.
+// (Until the twenty-fifth session the failure took down the registry and
+// with it every app's stream on the node, without closing a session.)
+TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_carries_on) {
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"}}};
+  ASSERT_TRUE(s.start("failing tenant")) << s.proc.output();
+  auto other = cti::test::create_app_over_http(s.port(), "bystander");
+  auto other_key = cti::test::create_key_over_http(s.port(), other);
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ws_client bystander{s.port(), "/ws?api_key=" + other_key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(bystander.open());
+  ASSERT_TRUE(c.read(5s).has_value());         // welcome
+  ASSERT_TRUE(bystander.read(5s).has_value()); // welcome
+  ASSERT_TRUE(post_rings(s.port(), s.app, "tf-", 7300, 3));
+  expect_seqs(c, 1, 2);
+  EXPECT_FALSE(c.read(10s).has_value());
+  EXPECT_EQ(c.close_code(), std::optional<uint16_t>{1011});
+  // The other app streams on.
+  ASSERT_TRUE(post_rings(s.port(), other, "tb-", 7400, 1));
+  expect_seqs(bystander, 1, 1);
+  // The failed app too, for a client reconnecting from where it stopped.
+  ws_client again{s.port(), "/ws?api_key=" + s.key + "&since=2"};
+  ASSERT_TRUE(again.open());
+  ASSERT_TRUE(again.read(5s).has_value()); // welcome
+  expect_seqs(again, 3, 3);
+  ASSERT_TRUE(post_rings(s.port(), s.app, "tg-", 7500, 1));
+  expect_seqs(again, 4, 4);
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  EXPECT_NE(s.proc.output().find("an app's event stream failed on this node"), std::string::npos)
+    << s.proc.output();
+}
+
 // WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of
 // at least 1,000 (until the sixteenth session a page of 0, forever).
 TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
