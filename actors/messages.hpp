@@ -365,6 +365,10 @@ struct process_settings {
   /// (each in a savepoint of its own); the rest wait for the next round.
   /// 0: all of them.
   uint32_t alone_max = 0;
+  /// Longest wait for a lock inside a round (ms): past it the round stops
+  /// and is rolled back with no attempt counted (a lock held elsewhere is
+  /// not the events' fault), and it is tried again later.
+  uint32_t lock_timeout_ms = 5000;
   /// Where the claim starts (a position the previous round handed back), so
   /// a round does not walk again over the index entries of events already
   /// processed; none: from the oldest pending event.
@@ -447,7 +451,7 @@ typename Inspector::result_type inspect(Inspector& f, event_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
   return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.alone_max,
-           x.has_after, x.after_us, x.after_id);
+           x.lock_timeout_ms, x.has_after, x.after_us, x.after_id);
 }
 
 template <class Inspector>

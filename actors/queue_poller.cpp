@@ -32,6 +32,10 @@ struct queue_poller_state {
   /// event instead, so retries that became due and replayed events, which
   /// lie before the cursor, are never stranded.
   std::optional<std::pair<int64_t, std::string>> cursor;
+  /// When the last round that claimed from the oldest pending event began.
+  std::chrono::steady_clock::time_point last_full{};
+  /// A full round is already scheduled (full_every after the last one).
+  bool full_scheduled = false;
 };
 
 using poller_ptr = queue_poller_actor::stateful_pointer<queue_poller_state>;
@@ -52,9 +56,21 @@ void poll(poller_ptr self, bool full) {
   st.again = false;
   st.again_full = false;
   auto started = std::chrono::steady_clock::now();
+  // From the oldest pending event at least every full_every: an event
+  // committed after the cursor passed its received_at is found then. A
+  // round from the cursor in between schedules that full round, so it
+  // comes even if nothing wakes the poller again.
+  if (!st.cursor || started - st.last_full >= st.settings.full_every)
+    full = true;
+  if (full) {
+    st.last_full = started;
+  } else if (!st.full_scheduled) {
+    st.full_scheduled = true;
+    self->delayed_send(self, st.last_full + st.settings.full_every - started, rescan_atom_v);
+  }
   auto job = st.settings.process;
   job.batch_size = st.round_size;
-  if (st.cursor && !full) {
+  if (!full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
     job.after_id = st.cursor->second;
@@ -169,7 +185,10 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   self->send(self, caf::tick_atom_v);
   return {
     [=](wake_atom) { poll(self, false); },
-    [=](rescan_atom) { poll(self, true); },
+    [=](rescan_atom) {
+      self->state.full_scheduled = false;
+      poll(self, true);
+    },
     [=](caf::tick_atom) {
       poll(self, true);
       self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);

@@ -38,6 +38,12 @@ struct poller_settings {
   /// EVENT_POLL_INTERVAL_MS: the safety-net round, which also claims from
   /// the oldest pending event (retries that became due).
   std::chrono::milliseconds interval{5000};
+  /// A round woken by new events claims after where the last one stopped,
+  /// but one at least this often claims from the oldest pending event, so
+  /// an event committed long after its received_at (a slow commit) waits
+  /// no longer than this, not for the tick (and a later event of its call,
+  /// held back behind it, is not retried every deferred_retry meanwhile).
+  std::chrono::milliseconds full_every{1000};
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};

@@ -1673,9 +1673,27 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
   const std::string voicemails_sql =
     "UPDATE voicemails SET is_archived = true WHERE id IN (SELECT id FROM voicemails"
     " WHERE app_id = $1::uuid AND NOT is_archived AND received_at" + window;
+  // Events: those that took no seq in any order; those of the stream
+  // (WebSocket replay and gap filling read it by seq) lowest seq first and
+  // only up to the first one still inside the window, so what is left of
+  // the stream is always its end, never one with holes: a replay from
+  // before it gets replay_truncated, and no replay or gap fill meets a
+  // missing seq in the middle. (processed_at is not in seq order: rounds
+  // take their numbers in commit order, a copy kept for a replayed event
+  // keeps its time.) Until the twenty-fifth session they went in any order.
   const std::string events_sql =
     "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events WHERE app_id = $1::uuid"
-    " AND state = 'processed' AND processed_at" + window;
+    " AND seq IS NULL AND state = 'processed' AND processed_at" + window;
+  const std::string stream_end_sql =
+    "SELECT COALESCE((SELECT min(seq) - 1 FROM webhook_events WHERE app_id = $1::uuid"
+    " AND seq IS NOT NULL AND NOT (state = 'processed' AND processed_at < now() - $2::int * interval '1 day')),"
+    " (SELECT max(seq) FROM webhook_events WHERE app_id = $1::uuid AND seq IS NOT NULL), 0)";
+  auto stream_sql = [&](int64_t upto) {
+    return "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events"
+           " WHERE app_id = $1::uuid AND seq IS NOT NULL AND seq <= "
+           + std::to_string(upto) + " AND state = 'processed' AND processed_at < now() - $2::int"
+           " * interval '1 day' ORDER BY seq LIMIT $3)";
+  };
   // The kept frames (published) show calls and messages: they go a day
   // before the oldest records do, so that no replay sends a deleted call or
   // message (its later events arrive within a day of the call's start).
@@ -1705,7 +1723,13 @@ db_answer run_retention(pqxx::connection_base& c, int64_t batch) {
     counts["calls"] = apply(calls_sql, app.id, app.calls);
     counts["voicemails_archived"] = apply(voicemails_sql, app.id, app.voicemails);
     counts["messages"] = apply(messages_sql, app.id, app.messages);
-    counts["webhook_events"] = apply(events_sql, app.id, app.events);
+    int64_t stream_end = 0;
+    {
+      pqxx::nontransaction tx{c};
+      stream_end = tx.exec_params1(stream_end_sql, app.id, app.events)[0].as<int64_t>();
+    }
+    counts["webhook_events"] = apply(events_sql, app.id, app.events)
+                               + (stream_end > 0 ? apply(stream_sql(stream_end), app.id, app.events) : 0);
     apply(snapshots_sql, app.id, std::max(0, std::min(app.calls, app.messages) - 1));
     bool any = false;
     for (auto& [k, v] : counts.items()) {

@@ -143,9 +143,16 @@ std::vector<prepared_statement> calls_repo_statements() {
      " SELECT x.a, x.u, x.e, x.n, x.p, x.o, " + ts_of("x.s")
        + " FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, u bigint, e text, n text, p text,"
      " o bigint, s bigint) ORDER BY x.a, x.u"
-     " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET email = EXCLUDED.email,"
-     " name = EXCLUDED.name, phone = EXCLUDED.phone, office_id = EXCLUDED.office_id,"
-     " last_seen_at = EXCLUDED.last_seen_at"},
+     // Merged again here, not only in the round: two rounds that read the
+     // row before either wrote would otherwise each write back their stale
+     // copy, and the second would clear what the first learnt (a null is
+     // "not said", never "cleared": see_user only fills fields in).
+     " ON CONFLICT (app_id, dialpad_user_id) DO UPDATE SET"
+     " email = COALESCE(EXCLUDED.email, dialpad_users.email),"
+     " name = COALESCE(EXCLUDED.name, dialpad_users.name),"
+     " phone = COALESCE(EXCLUDED.phone, dialpad_users.phone),"
+     " office_id = COALESCE(EXCLUDED.office_id, dialpad_users.office_id),"
+     " last_seen_at = GREATEST(EXCLUDED.last_seen_at, dialpad_users.last_seen_at)"},
   };
 }
 

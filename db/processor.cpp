@@ -30,11 +30,17 @@ double jitter() {
   return std::uniform_real_distribution<double>{0.0, 1.0}(rng);
 }
 
-/// SQLSTATEs that mean the connection or the transaction as a whole is
-/// gone: those abort the round instead of failing one event.
+/// SQLSTATEs that abort the round instead of failing one event: the
+/// connection or the transaction as a whole is gone, or the database
+/// refuses the work for now (a lock not granted within the round's lock
+/// timeout, out of memory, disk or connections). Neither is the event's
+/// fault: the round rolls back with no attempt counted and is tried again.
+/// (Deadlocks and serialization failures come as pqxx::transaction_rollback
+/// and abort the round too.)
 bool is_fatal(const pqxx::sql_error& e) {
   const auto& s = e.sqlstate();
-  return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "25P02";
+  return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "25P02" || s == "55P03"
+         || s.rfind("53", 0) == 0;
 }
 
 
@@ -149,6 +155,8 @@ void apply_one_by_one(pqxx::transaction_base& tx, const std::vector<const claime
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const pqxx::in_doubt_error&) {
+      throw;
+    } catch (const pqxx::transaction_rollback&) {
       throw;
     } catch (const pqxx::sql_error& ex) {
       if (is_fatal(ex))
@@ -391,7 +399,9 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // plan_refresh_interval (a plan made while a table was empty may probe
   // it through any index that starts with app_id).
   static const std::string refresh_and_settings = "DISCARD PLANS; " + processing_plan_settings();
-  tx.exec(refresh_plans ? refresh_and_settings : processing_plan_settings());
+  // (One round trip with the lock timeout.)
+  tx.exec((refresh_plans ? refresh_and_settings : processing_plan_settings())
+          + "; SET LOCAL lock_timeout = " + std::to_string(settings.lock_timeout_ms));
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id)
@@ -470,6 +480,8 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const pqxx::in_doubt_error&) {
+      throw;
+    } catch (const pqxx::transaction_rollback&) {
       throw;
     } catch (const pqxx::sql_error& e) {
       if (is_fatal(e))

@@ -61,10 +61,11 @@ bool is_connection_loss(const std::string& sqlstate) {
 // SQLSTATEs of a database that is there but refuses the work for now: a
 // read-only server (25006: a standby, or default_transaction_read_only), out
 // of disk, memory or connections (class 53), a deadlock or serialization
-// failure (40001, 40P01). Retrying later can succeed, so callers get 503.
+// failure (40001, 40P01), a lock not granted within the lock timeout (55P03:
+// a processing round's). Retrying later can succeed, so callers get 503.
 bool is_transient_refusal(const std::string& sqlstate) {
   return sqlstate == "25006" || sqlstate.rfind("53", 0) == 0 || sqlstate == "40001"
-         || sqlstate == "40P01";
+         || sqlstate == "40P01" || sqlstate == "55P03";
 }
 
 /// The SQLSTATE a libpqxx 6 rollback exception stands for (they carry none).

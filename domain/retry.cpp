@@ -11,7 +11,8 @@ std::chrono::milliseconds retry_delay(int attempts, double jitter) {
   int exponent = std::clamp(attempts - 1, 0, 30);
   double ms = std::min(base_ms * std::pow(2.0, exponent), cap_ms);
   double factor = 0.8 + 0.4 * std::clamp(jitter, 0.0, 0.999999);
-  return std::chrono::milliseconds{static_cast<long long>(ms * factor)};
+  // The cap holds after the jitter too: never more than an hour.
+  return std::chrono::milliseconds{static_cast<long long>(std::min(ms * factor, cap_ms))};
 }
 
 } // namespace cti

@@ -371,6 +371,46 @@ TEST_F(data_test, the_retention_job_removes_what_is_past_its_window_and_nothing_
   EXPECT_EQ(count("SELECT count(*) FROM calls WHERE app_id = $1::uuid", {app}), calls_left);
 }
 
+TEST_F(data_test, retention_leaves_the_end_of_the_event_stream_never_one_with_holes) {
+  // Six applied events, seq 1 to 6, whose processing times are not in seq
+  // order (rounds take their numbers in commit order; a replay's copy keeps
+  // its time): 1, 2, 4 and 5 past the window, 3 and 6 inside it. Removing
+  // 4 and 5 would leave a hole that a replay `since=2` or a gap fill would
+  // cross without a word: they stay until 3 goes.
+  auto app = create_app_over_http(port(), "retention-stream");
+  ASSERT_EQ(internal_call(port(), "PUT", "/internal/apps/" + app + "/retention",
+                          R"({"webhook_events_days": 7})").status, 200);
+  for (int i = 1; i <= 6; ++i) {
+    ring(app, 8950000 + i, "+1555000100" + std::to_string(i));
+    ASSERT_TRUE(all_processed(app, i));
+  }
+  ASSERT_EQ(count("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM webhook_events"
+                  " WHERE app_id = $1::uuid", {app}), "1,2,3,4,5,6");
+  query_value(database_url(), "UPDATE webhook_events SET processed_at = now() - interval '8 days'"
+              " WHERE app_id = $1::uuid AND seq IN (1, 2, 4, 5) RETURNING 1", {app});
+  // An old event that changed nothing (no seq) goes whatever the stream.
+  query_value(database_url(),
+              "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+              " received_at, state, outcome, attempts, processed_at) VALUES ($1::uuid, 'old-unchanged',"
+              " 'call.ring', '{}', 'seed', now() - interval '9 days', 'processed', 'unchanged', 1,"
+              " now() - interval '9 days') RETURNING 1", {app});
+  auto seqs = [&] {
+    return count("SELECT coalesce(string_agg(coalesce(seq::text, dialpad_event_id), ','"
+                 " ORDER BY seq NULLS LAST), '') FROM webhook_events WHERE app_id = $1::uuid", {app});
+  };
+  ASSERT_EQ(internal_call(port(), "POST", "/internal/retention/run").status, 200);
+  EXPECT_EQ(seqs(), "3,4,5,6");
+  // Once 3 is past the window too, 3, 4 and 5 go.
+  query_value(database_url(), "UPDATE webhook_events SET processed_at = now() - interval '8 days'"
+              " WHERE app_id = $1::uuid AND seq = 3 RETURNING 1", {app});
+  ASSERT_EQ(internal_call(port(), "POST", "/internal/retention/run").status, 200);
+  EXPECT_EQ(seqs(), "6");
+  EXPECT_EQ(count("SELECT string_agg(details->>'webhook_events', ',' ORDER BY created_at)"
+                  " FROM activity_audit_log WHERE app_id = $1::uuid AND action = 'retention.applied'",
+                  {app}),
+            "3,3");
+}
+
 TEST_F(data_test, the_audit_log_pages_and_refuses_changes) {
   auto app = create_app_over_http(port(), "audit");
   for (int i = 0; i < 3; ++i)

@@ -525,3 +525,54 @@ TEST(processing_rounds, a_backlog_is_taken_in_rounds_that_grow_to_event_batch_ma
   EXPECT_EQ(cti::test::query_value(owner, "SELECT count(*) FROM calls"), "200");
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
+
+TEST(processing_rounds, an_event_committed_behind_the_claim_position_waits_a_second_not_the_tick) {
+  // Rounds woken by new events claim after where the last one stopped
+  // (never later than 2 s ago). An event whose commit came later than that
+  // after its received_at (a commit stalled in a slow database) lies behind
+  // that position: a round from the oldest pending event, at least once a
+  // second, finds it. Until the twenty-fifth session only the tick did
+  // (EVENT_POLL_INTERVAL_MS, here ten minutes).
+  auto owner = cti::test::fresh_database("late_commit");
+  auto server_url = cti::test::as_server_role(owner);
+  std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
+                                         {"MIGRATION_DATABASE_URL", owner}};
+  auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
+  ASSERT_EQ(mcode, 0) << mout;
+  auto app = cti::test::create_app(owner, "late commit");
+  env.insert({{"EVENT_POLLERS", "1"}, {"EVENT_POLL_INTERVAL_MS", "600000"}});
+  server_process server{env};
+  ASSERT_TRUE(server.start()) << server.output();
+  auto processed = [&](const std::string& id) {
+    return cti::test::eventually(
+      [&] {
+        return cti::test::query_value(owner, "SELECT state FROM webhook_events"
+                                             " WHERE dialpad_event_id = $1",
+                                      {id})
+               == "processed";
+      },
+      15s);
+  };
+  // A first event gives the poller a claim position.
+  ASSERT_EQ(cti::test::post_signed_event(server.port(), app, seed("call.ring", "late-1", 7100001)).status,
+            200);
+  ASSERT_TRUE(processed("late-1"));
+  // The late one: received 30 s ago, committed now.
+  ASSERT_EQ(cti::test::query_value(
+              owner,
+              "WITH n AS (INSERT INTO webhook_events (app_id, dialpad_event_id, event_type,"
+              " payload, format, received_at)"
+              " VALUES ($1::uuid, 'late-2', 'call.ring', jsonb_build_object('event_type',"
+              " 'call.ring', 'dialpad_event_id', 'late-2', 'dialpad_call_id', 7100002,"
+              " 'direction', 'inbound', 'from', '+15550101010', 'to', '+15550202020'), 'seed',"
+              " now() - interval '30 seconds') RETURNING 1) SELECT count(*) FROM n",
+              {app}),
+            "1");
+  // A new event wakes the poller, whose round starts from its position.
+  ASSERT_EQ(cti::test::post_signed_event(server.port(), app, seed("call.ring", "late-3", 7100003)).status,
+            200);
+  ASSERT_TRUE(processed("late-3"));
+  EXPECT_TRUE(processed("late-2"));
+  EXPECT_EQ(cti::test::query_value(owner, "SELECT count(*) FROM calls"), "3");
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}

@@ -12,6 +12,7 @@
 #include <pqxx/pqxx>
 
 #include "db/api_repo.hpp"
+#include "db/calls_repo.hpp"
 #include "db/events_repo.hpp"
 #include "db/migrator.hpp"
 #include "db/statements.hpp"
@@ -597,6 +598,78 @@ TEST(processor, a_failed_batch_retries_at_most_alone_max_events_and_leaves_the_r
   EXPECT_EQ(next.failed, 0u);
   EXPECT_EQ(next.applied.size(), 3u);
   EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "4");
+}
+
+// Two rounds that read a Dialpad user before either wrote it (its events
+// in two batches side by side): each writes the user as it saw it, the one
+// with the name learnt, the other with the email. The second write keeps
+// what the first learnt. (Until the twenty-fifth session it wrote its stale
+// copy whole, and the name was gone.)
+TEST(processor, rounds_that_read_a_user_before_either_wrote_it_lose_nothing_it_learnt) {
+  auto url = migrated_database("proc_user_merge");
+  auto app = cti::test::create_app(url);
+  auto a = connect(url);
+  auto b = connect(url);
+  const std::vector<cti::db::user_key> keys{{app, 4242}};
+  pqxx::work ta{*a};
+  pqxx::work tb{*b};
+  auto seen_a = cti::db::find_dialpad_users(ta, keys);
+  auto seen_b = cti::db::find_dialpad_users(tb, keys);
+  ASSERT_TRUE(seen_a.empty());
+  ASSERT_TRUE(seen_b.empty());
+  auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  cti::db::dialpad_user named;
+  named.name = "Pat Doe";
+  named.office_id = 77;
+  named.last_seen_at = now;
+  cti::db::dialpad_user mailed;
+  mailed.email = "pat@example.com";
+  mailed.last_seen_at = now - std::chrono::seconds{5};
+  cti::db::write_dialpad_users(ta, {{keys[0], named}});
+  ta.commit();
+  cti::db::write_dialpad_users(tb, {{keys[0], mailed}}); // waits for ta's row, then merges
+  tb.commit();
+  EXPECT_EQ(query_value(url, "SELECT concat_ws('/', name, email, office_id,"
+                             " last_seen_at = 'epoch'::timestamptz + $2::bigint * interval '1 microsecond')"
+                             " FROM dialpad_users WHERE app_id = $1::uuid AND dialpad_user_id = 4242",
+                        {app, std::to_string(now.time_since_epoch().count())}),
+            "Pat Doe/pat@example.com/77/t");
+}
+
+// A round that cannot get a lock within its lock timeout (a migration's
+// ALTER TABLE, a VACUUM FULL, an operator's LOCK TABLE) stops and rolls
+// back with no attempt counted: the lock is not the events' fault, and
+// counting it would send healthy events to `dead`. A deadlock or a
+// database out of resources is treated alike. (Until the twenty-fifth
+// session the wait ran into the statement timeout, each event was then
+// tried alone, and each failure counted.)
+TEST(processor, a_lock_not_granted_in_time_aborts_the_round_and_counts_no_attempt) {
+  auto url = migrated_database("proc_lock_wait");
+  auto app = cti::test::create_app(url);
+  auto c = connect(url);
+  // Bounded without the lock timeout too (the round would wait for ever).
+  pqxx::nontransaction{*c}.exec("SET statement_timeout = '5s'");
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "locked", 91, "2026-01-28T10:30:00Z"), 1)});
+  cti::process_settings settings;
+  settings.lock_timeout_ms = 200;
+  {
+    pqxx::connection locker{url};
+    pqxx::work hold{locker};
+    hold.exec("LOCK TABLE calls IN ACCESS EXCLUSIVE MODE");
+    try {
+      cti::db::process_batch(*c, settings);
+      ADD_FAILURE() << "the round went through a locked table";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_EQ(e.sqlstate(), "55P03");
+    }
+  } // the lock goes
+  EXPECT_EQ(query_value(url, "SELECT state || '/' || attempts || '/' || coalesce(last_error, '-')"
+                             " FROM webhook_events WHERE app_id = $1::uuid",
+                        {app}),
+            "pending/0/-");
+  auto report = cti::db::process_batch(*c, settings);
+  EXPECT_EQ(report.applied.size(), 1u);
+  EXPECT_EQ(report.failed, 0u);
 }
 
 // POST /internal/events/{id}/replay of an event that took a seq: the
