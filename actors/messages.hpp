@@ -369,6 +369,9 @@ struct process_settings {
   /// and is rolled back with no attempt counted (a lock held elsewhere is
   /// not the events' fault), and it is tried again later.
   uint32_t lock_timeout_ms = 5000;
+  /// Payload bytes one round loads at most (the first event always, whatever
+  /// its size): events locked past it stay pending for the next round.
+  uint64_t max_bytes = 16 * 1024 * 1024;
   /// Where the claim starts (a position the previous round handed back), so
   /// a round does not walk again over the index entries of events already
   /// processed; none: from the oldest pending event.
@@ -407,6 +410,9 @@ struct process_report {
   uint32_t erasing = 0;            ///< Of the deferred, those whose app an erase holds
                                    ///< (they wait for its commit, which asks for a rescan).
   uint64_t payload_bytes = 0;      ///< The claimed events' stored payloads, as text.
+  /// Due events the claim locked but left unread (past max_bytes): more is
+  /// waiting, as after a full round.
+  uint32_t left_over = 0;
   uint32_t failed = 0;             ///< Handler failures (retried later or dead).
   uint32_t dead = 0;               ///< Of those, given up for good.
   /// Where the next round may start (nothing pending before it, except
@@ -451,7 +457,7 @@ typename Inspector::result_type inspect(Inspector& f, event_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
   return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.alone_max,
-           x.lock_timeout_ms, x.has_after, x.after_us, x.after_id);
+           x.lock_timeout_ms, x.max_bytes, x.has_after, x.after_us, x.after_id);
 }
 
 template <class Inspector>
@@ -469,7 +475,7 @@ typename Inspector::result_type inspect(Inspector& f, event_failure& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_report& x) {
   return f(caf::meta::type_name("process_report"), x.claimed, x.deferred, x.erasing, x.payload_bytes,
-           x.failed, x.dead,
+           x.left_over, x.failed, x.dead,
            x.has_next, x.next_us, x.next_id, x.applied, x.received_us, x.failures);
 }
 

@@ -87,7 +87,9 @@ void poll(poller_ptr self, bool full) {
         // past them (db/processor.cpp), so a round full of them means more
         // may wait behind them, as a full round does.
         const uint32_t through = report.claimed - (report.deferred - report.erasing);
-        bool full = through >= s.round_size;
+        // (A round that left locked events unread, past its payload
+        // bytes, is one too.)
+        bool full = through >= s.round_size || report.left_over > 0;
         s.round_size = next_round_size({s.round_size, through,
                                         report.failed, report.payload_bytes, report.claimed},
                                        s.settings.process.batch_size, s.settings.max_batch_size);
@@ -181,6 +183,9 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   st.round_size = settings.process.batch_size;
   // A failed batch is retried one by one for at most a round's base size.
   st.settings.process.alone_max = settings.process.batch_size;
+  // And it loads at most the round's payload budget (next_round_size aims
+  // at it from the last round's mean; this holds when sizes change).
+  st.settings.process.max_bytes = round_bytes_budget;
   // Start with a round: events may have queued while no node was running.
   self->send(self, caf::tick_atom_v);
   return {

@@ -1,5 +1,7 @@
 #include "db/events_repo.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -103,6 +105,8 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
       batch += nlohmann::json(it.serial).dump(-1, ' ', false,
                                               nlohmann::json::error_handler_t::replace);
     }
+    batch += R"(,"n":)";
+    batch += std::to_string(std::min<std::size_t>(it.payload.size(), std::numeric_limits<int32_t>::max()));
     batch += R"(,"p":)";
     batch += it.payload;
     batch += '}';
@@ -167,12 +171,12 @@ std::vector<prepared_statement> events_repo_statements() {
      "UPDATE webhook_events SET seq = NULL, published = NULL WHERE id = $1::uuid"},
     {"event_keep_stream_slot",
      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format, received_at,"
-     " state, processed_at, outcome, attempts, seq, published, redacted_at)"
+     " state, processed_at, outcome, attempts, seq, published, redacted_at, payload_bytes)"
      // (The random end: a webhook cannot take the copy's id beforehand.)
      " SELECT app_id, 'replayed:' || id || ':' || $2::bigint || ':' || left(gen_random_uuid()::text, 8),"
      " event_type, payload, 'internal', received_at,"
      " 'processed', COALESCE(processed_at, received_at), 'applied', GREATEST(attempts, 1), $2::bigint, $3,"
-     " redacted_at FROM webhook_events WHERE id = $1::uuid"},
+     " redacted_at, payload_bytes FROM webhook_events WHERE id = $1::uuid"},
     {"event_replay",
      "WITH r AS (UPDATE webhook_events SET state = 'pending', outcome = NULL, processed_at = NULL,"
      " attempts = 0, last_error = NULL, next_attempt_at = now() WHERE id = $1::uuid"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -248,11 +249,24 @@ held_back hold_back(pqxx::transaction_base& tx, const std::vector<claimed_event>
   return out;
 }
 
-std::string claim_sql(const std::string& extra_condition) {
-  return "SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()") + ", "
-         + us_of("received_at") + ", coalesce(serial, '') FROM webhook_events WHERE state = 'pending'"
+/// `budget`: the parameter that bounds the payload bytes a round loads.
+/// Events are locked up to the LIMIT, but only those whose payloads before
+/// them in claim order come to less than the budget are read (the first
+/// one always, whatever its size); the rest stay pending, locked until the
+/// round ends, and the last column tells how many were locked, so that the
+/// poller comes back for them at once. The payloads are turned into text
+/// only for the events read (the CTE keeps them as stored).
+std::string claim_sql(const std::string& extra_condition, const std::string& budget) {
+  return "WITH c AS (SELECT id, app_id, event_type, payload, attempts, received_at, serial,"
+         " coalesce(payload_bytes, pg_column_size(payload))::int8 AS n"
+         " FROM webhook_events WHERE state = 'pending'"
          " AND next_attempt_at <= now()" + extra_condition
-         + " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED";
+         + " ORDER BY received_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+           " SELECT id, app_id, event_type, payload::text, attempts, " + us_of("now()") + ", "
+         + us_of("received_at") + ", coalesce(serial, ''), locked FROM (SELECT c.*,"
+           " sum(n) OVER w - n AS before, count(*) OVER () AS locked FROM c"
+           " WINDOW w AS (ORDER BY received_at, id)) x WHERE before < " + budget
+         + " ORDER BY received_at, id";
 }
 
 /// How far behind the newest events the next claim starts at the latest:
@@ -325,10 +339,10 @@ std::vector<prepared_statement> processor_statements() {
     // The claim locks ids only; the payloads are turned into text for the
     // claimed rows alone (projected inside the scan, every row that SKIP
     // LOCKED passes over would be converted too).
-    {"events_claim", claim_sql("")},
+    {"events_claim", claim_sql("", "$2::int8")},
     // The same from a position: (received_at, id) > ($2 µs, $3).
     {"events_claim_after",
-     claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)")},
+     claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)", "$4::int8")},
     // The serial locks another transaction holds (key, NULL), then the
     // claimed events whose call has an earlier, never attempted event
     // pending outside the claim (NULL, id).
@@ -402,11 +416,15 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // (One round trip with the lock timeout.)
   tx.exec((refresh_plans ? refresh_and_settings : processing_plan_settings())
           + "; SET LOCAL lock_timeout = " + std::to_string(settings.lock_timeout_ms));
+  const auto max_bytes = static_cast<int64_t>(
+    std::min<uint64_t>(settings.max_bytes, std::numeric_limits<int64_t>::max()));
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
-                                      settings.after_us, settings.after_id)
-                   : tx.exec_prepared("events_claim", settings.batch_size);
+                                      settings.after_us, settings.after_id, max_bytes)
+                   : tx.exec_prepared("events_claim", settings.batch_size, max_bytes);
   report.claimed = static_cast<uint32_t>(claimed.size());
+  if (!claimed.empty())
+    report.left_over = static_cast<uint32_t>(claimed[0][8].as<int64_t>() - claimed.size());
   if (claimed.empty())
     return report; // the read-only transaction just ends
   // Whole milliseconds, like event times (see representable() in
