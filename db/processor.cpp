@@ -416,8 +416,9 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   // (One round trip with the lock timeout.)
   tx.exec((refresh_plans ? refresh_and_settings : processing_plan_settings())
           + "; SET LOCAL lock_timeout = " + std::to_string(settings.lock_timeout_ms));
-  const auto max_bytes = static_cast<int64_t>(
-    std::min<uint64_t>(settings.max_bytes, std::numeric_limits<int64_t>::max()));
+  // (At least 1: the first event is always read, whatever its size.)
+  const auto max_bytes = static_cast<int64_t>(std::clamp<uint64_t>(
+    settings.max_bytes, 1, std::numeric_limits<int64_t>::max()));
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id, max_bytes)

@@ -678,7 +678,11 @@ TEST(processor, a_round_loads_at_most_its_payload_bytes_and_says_what_it_left) {
   EXPECT_EQ(report.applied.size(), 1u);
   EXPECT_EQ(report.left_over, 1u);
   EXPECT_EQ(cti::db::process_batch(*c, settings).applied.size(), 1u);
-  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "7");
+  // A budget of 0 still reads the first event (else nothing would go).
+  settings.max_bytes = 0;
+  enqueue(*c, {as_ingested(app, seed_event("call.ring", "zero-budget", 602, "2026-01-28T10:30:00Z"), 3000)});
+  EXPECT_EQ(cti::db::process_batch(*c, settings).applied.size(), 1u);
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM calls"), "8");
 }
 
 // A round that cannot get a lock within its lock timeout (a migration's
