@@ -278,8 +278,9 @@ bool server_process::start_once(std::chrono::milliseconds deadline) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env_)
     env_strings.push_back(k + "=" + v);
-  // PATH and HOME are all the child inherits; everything else is explicit.
-  for (const char* keep : {"PATH", "HOME"})
+  // PATH and HOME are all the child inherits (and the sanitizers' options,
+  // for a sanitized build); everything else is explicit.
+  for (const char* keep : {"PATH", "HOME", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
     if (const char* v = std::getenv(keep); v && env_.count(keep) == 0)
       env_strings.push_back(std::string{keep} + "=" + v);
   pid_ = ::fork();
