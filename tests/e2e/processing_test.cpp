@@ -533,14 +533,12 @@ TEST(processing_rounds, an_event_committed_behind_the_claim_position_waits_a_sec
   // that position: a round from the oldest pending event, at least once a
   // second, finds it. Until the twenty-fifth session only the tick did
   // (EVENT_POLL_INTERVAL_MS, here ten minutes).
-  auto owner = cti::test::fresh_database("late_commit");
-  auto server_url = cti::test::as_server_role(owner);
-  std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
-                                         {"MIGRATION_DATABASE_URL", owner}};
-  auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
-  ASSERT_EQ(mcode, 0) << mout;
+  auto owner = cti::test::migrated_database("late_commit");
   auto app = cti::test::create_app(owner, "late commit");
-  env.insert({{"EVENT_POLLERS", "1"}, {"EVENT_POLL_INTERVAL_MS", "600000"}});
+  std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::as_server_role(owner)},
+                                         {"MIGRATION_DATABASE_URL", owner},
+                                         {"EVENT_POLLERS", "1"},
+                                         {"EVENT_POLL_INTERVAL_MS", "600000"}};
   server_process server{env};
   ASSERT_TRUE(server.start()) << server.output();
   auto processed = [&](const std::string& id) {
