@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <map>
+#include <stdexcept>
 
 #include <caf/all.hpp>
 
@@ -218,6 +219,8 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
       auto& s = self->state;
+      if (!s.settings.fail_on_event_id.empty() && item.dialpad_event_id == s.settings.fail_on_event_id)
+        throw std::runtime_error("test hook: the ingester fails on this event");
       if (all_connections_busy(s)
           && (s.items.size() >= s.settings.max_waiting
               || (!s.items.empty()

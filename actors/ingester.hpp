@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 #include <caf/fwd.hpp>
 
@@ -57,6 +58,10 @@ struct ingester_settings {
   /// Longest wait for a batch's commit (a webhook's answer has its own
   /// deadline of 4.5 s in the HTTP session, inside Dialpad's 5 s).
   std::chrono::milliseconds db_timeout{10000};
+  /// Tests only (CTI_TEST_INGESTER_FAIL_EVENT): the ingester throws on a
+  /// webhook with this event id, as a bug would (the node guard then stops
+  /// the node). Empty: never.
+  std::string fail_on_event_id;
 };
 
 /// Spawns the node's ingester, storing through `pool`.

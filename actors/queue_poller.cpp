@@ -1,6 +1,8 @@
 #include "actors/queue_poller.hpp"
 
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include <caf/all.hpp>
 
@@ -124,6 +126,11 @@ void poll(poller_ptr self, bool full) {
           for (auto at : report.received_us)
             s.stats->record_event_latency(std::chrono::microseconds{now_us - at});
         }
+        if (s.settings.fail_at_seq != 0)
+          for (const auto& ev : report.applied)
+            if (ev.seq == s.settings.fail_at_seq)
+              throw std::runtime_error("test hook: the poller fails after applying seq "
+                                       + std::to_string(ev.seq));
         // Published only now: the round has committed. Cached answers about
         // the changed apps go first (the registry would drop them too, a
         // message later).
@@ -186,6 +193,18 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   // And it loads at most the round's payload budget (next_round_size aims
   // at it from the last round's mean; this holds when sizes change).
   st.settings.process.max_bytes = round_bytes_budget;
+  // An exception ends the poller (the node guard replaces it): its message
+  // goes into the reason, which the guard logs.
+  self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    return caf::make_error(caf::sec::runtime_error, std::move(what));
+  });
   // Start with a round: events may have queued while no node was running.
   self->send(self, caf::tick_atom_v);
   return {

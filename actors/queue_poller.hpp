@@ -55,6 +55,10 @@ struct poller_settings {
   /// Called after a round that claimed a full batch (a backlog): wakes an
   /// idle sibling, so that several pollers share it. May be empty.
   std::function<void()> wake_sibling;
+  /// Tests only (CTI_TEST_POLLER_FAIL_SEQ): a round that applied the event
+  /// numbered this throws after its commit, before publishing, as a bug
+  /// would (app/main.cpp's node guard replaces the poller). 0: never.
+  int64_t fail_at_seq = 0;
 };
 
 /// Stored payload bytes a grown round aims to stay under: a backlog of

@@ -2,6 +2,7 @@
 // system, the DB pool and the HTTP frontend, and stop gracefully on
 // SIGTERM/SIGINT.
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,7 @@
 #include "actors/hasher.hpp"
 #include "actors/ingester.hpp"
 #include "actors/messages.hpp"
+#include "actors/node_guard.hpp"
 #include "actors/node_context.hpp"
 #include "actors/queue_poller.hpp"
 #include "actors/retention.hpp"
@@ -205,6 +207,11 @@ struct exit_race {
   std::mutex m;
   bool main_finished = false; ///< The watchdog has nothing to do.
 };
+
+/// Set by the node guard when a core actor has ended: the node stops and
+/// exits 70 (EX_SOFTWARE), even when the watchdog ends it.
+std::atomic<bool> core_failed{false};
+constexpr int core_failure_exit = 70;
 exit_race& exiting() {
   static exit_race e;
   return e;
@@ -225,7 +232,7 @@ void start_shutdown_watchdog(std::chrono::milliseconds limit) {
                     " (unfinished transactions roll back)",
                     {{"grace_ms", std::to_string(limit.count())}});
     cti::log::shutdown();
-    std::_Exit(0);
+    std::_Exit(core_failed.load() ? core_failure_exit : 0);
   }}.detach();
 }
 
@@ -243,6 +250,11 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGUSR1, raised by the node guard when a core actor has ended, also
+  // ends the wait (core_failed says it was the guard).
+  sigset_t wait_signals = stop_signals;
+  sigaddset(&wait_signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &wait_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   std::string config_file;
@@ -394,6 +406,8 @@ int main(int argc, char** argv) {
     is.max_batch = static_cast<std::size_t>(cfg.ingest_max_batch);
     is.max_in_flight = static_cast<std::size_t>(cfg.ingest_max_in_flight);
     is.max_connections = static_cast<std::size_t>(cfg.ingest_max_connections);
+    if (const char* fail = std::getenv("CTI_TEST_INGESTER_FAIL_EVENT"))
+      is.fail_on_event_id = fail; // tests only: see ingester_settings
     ctx->ingester = cti::spawn_ingester(sys, ctx->pool, is);
     cti::net::http_client_settings hs;
     hs.allow_plain_remote = cfg.is_development();
@@ -450,26 +464,52 @@ int main(int argc, char** argv) {
       cti::log::warn("test hook: every event of this type fails", {{"event_type", type}});
     }
     pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
-    std::vector<cti::queue_poller_actor> pollers;
+    if (const char* fail = std::getenv("CTI_TEST_POLLER_FAIL_SEQ"))
+      pls.fail_at_seq = std::atoll(fail); // tests only: see poller_settings
+    pls.wake_sibling = [w = std::weak_ptr<cti::db::poller_waker>{waker}] {
+      if (auto p = w.lock())
+        p->wake_idle();
+    };
+    // Spawns the poller for place i and puts it there with the waker (the
+    // node guard calls it again to replace one that failed).
+    auto spawn_poller = [&sys, ctx, pls, waker](std::size_t i) mutable {
+      pls.busy = std::make_shared<std::atomic<int64_t>>(0);
+      auto p =
+        cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants);
+      waker->replace(i, p, pls.busy);
+      return p;
+    };
+    cti::node_guard_settings gs;
+    for (int i = 0; i < cfg.event_pollers; ++i)
+      gs.pollers.push_back(spawn_poller(static_cast<std::size_t>(i)));
     cti::db::listener_settings lst;
     lst.conninfo = cfg.database_url;
     lst.own = ps.worker.pids;
     lst.waker = waker;
-    for (int i = 0; i < cfg.event_pollers; ++i) {
-      pls.busy = std::make_shared<std::atomic<int64_t>>(0);
-      pls.wake_sibling = [w = std::weak_ptr<cti::db::poller_waker>{waker}] {
-        if (auto p = w.lock())
-          p->wake_idle();
-      };
-      pollers.push_back(
-        cti::spawn_queue_poller(sys, ctx->pool, ctx->registry, ctx->processing, pls, ctx->tenants));
-      waker->add(pollers.back(), pls.busy);
-    }
     auto listener = cti::db::spawn_event_listener(sys, lst);
 
     cti::cluster_hub_actor hub;
     if (clustered && !start_cluster(sys, cfg, *ctx, hub))
       exit_code = 1;
+    // The pollers are replaced when they fail; the node stops when any of
+    // these ends (actors/node_guard.hpp).
+    gs.spawn_poller = spawn_poller;
+    gs.core = {{"db_pool", caf::actor_cast<caf::actor>(ctx->pool)},
+               {"ingester", caf::actor_cast<caf::actor>(ctx->ingester)},
+               {"tenant_registry", caf::actor_cast<caf::actor>(ctx->registry)},
+               {"event_listener", caf::actor_cast<caf::actor>(listener)},
+               {"dialpad", caf::actor_cast<caf::actor>(ctx->dialpad)},
+               {"retention", caf::actor_cast<caf::actor>(ctx->retention)},
+               {"http_client", caf::actor_cast<caf::actor>(ctx->http)}};
+    for (auto& h : ctx->hashers)
+      gs.core.emplace_back("hasher", caf::actor_cast<caf::actor>(h));
+    if (hub)
+      gs.core.emplace_back("cluster_hub", caf::actor_cast<caf::actor>(hub));
+    gs.on_fatal = [](const std::string&) {
+      core_failed.store(true);
+      kill(getpid(), SIGUSR1);
+    };
+    auto guard = cti::spawn_node_guard(sys, std::move(gs));
 
     if (exit_code == 0) {
       cti::net::server srv{sys, ctx};
@@ -481,8 +521,15 @@ int main(int argc, char** argv) {
                                      {"node", ctx->node_name},
                                      {"version", CTI_VERSION}});
         int sig = 0;
-        sigwait(&stop_signals, &sig);
-        cti::log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        // A stray SIGUSR1 (not the guard's) does not stop the node.
+        while (sigwait(&wait_signals, &sig) != 0 || (sig == SIGUSR1 && !core_failed.load()))
+          sig = 0;
+        if (core_failed.load()) {
+          exit_code = core_failure_exit;
+          cti::log::error("shutting down: a core actor has ended (see above)");
+        } else {
+          cti::log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        }
         // SHUTDOWN_GRACE_SECONDS bounds it all (at least 1 s): in-flight
         // requests get the grace less up to a second, which is kept for the
         // actors to finish their current work (a processing batch) and stop.
@@ -498,9 +545,10 @@ int main(int argc, char** argv) {
         .receive([](bool) {}, [](caf::error&) {});
       caf::anon_send_exit(hub, caf::exit_reason::user_shutdown);
     }
+    // The guard first (it takes the pollers along): the ends below are the
+    // shutdown's, not failures.
+    caf::anon_send_exit(guard, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
-    for (auto& p : pollers)
-      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->ingester, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->dialpad, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ctx->retention, caf::exit_reason::user_shutdown);

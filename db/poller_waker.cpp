@@ -22,6 +22,15 @@ void poller_waker::add(queue_poller_actor poller, std::shared_ptr<std::atomic<in
   pollers_.push_back({std::move(poller), std::move(busy)});
 }
 
+void poller_waker::replace(std::size_t index, queue_poller_actor poller,
+                           std::shared_ptr<std::atomic<int64_t>> busy) {
+  std::lock_guard<std::mutex> g{m_};
+  if (index < pollers_.size())
+    pollers_[index] = {std::move(poller), std::move(busy)};
+  else
+    pollers_.push_back({std::move(poller), std::move(busy)});
+}
+
 void poller_waker::wake(std::size_t n) {
   std::vector<queue_poller_actor> picked;
   {

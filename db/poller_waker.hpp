@@ -46,6 +46,12 @@ public:
   /// before the pollers can be woken; safe at any time.
   void add(queue_poller_actor poller, std::shared_ptr<std::atomic<int64_t>> busy);
 
+  /// Puts a fresh poller in the place of the one at `index` (the order of
+  /// `add`), which has ended: wakes stop going to it. An `index` past the
+  /// end adds it.
+  void replace(std::size_t index, queue_poller_actor poller,
+               std::shared_ptr<std::atomic<int64_t>> busy);
+
   /// New events are queued: wakes `n` pollers (at least one, at most all).
   /// One: a poller in a fresh round when there is one (see above); more:
   /// idle ones first.

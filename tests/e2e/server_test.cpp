@@ -520,6 +520,35 @@ TEST(server_process_test, webhooks_past_the_per_app_bound_get_503_with_retry_aft
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
+// A core actor that ends while the node runs (test hook: the ingester
+// throws on one webhook, as a bug would) stops the node, as SIGTERM does,
+// with exit code 70 for its service manager to restart it, and the log
+// says which actor and why. The webhook it failed on is not acknowledged,
+// and nothing else was lost. (Until the twenty-sixth session the node went
+// on without its ingester: every webhook after it was refused, until
+// someone restarted the process.)
+TEST(server_process_test, a_core_actor_that_ends_stops_the_node_with_exit_code_70) {
+  server_process s{{{"CTI_TEST_INGESTER_FAIL_EVENT", "core-fail-2"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "core failure");
+  auto event = [](const std::string& id, int64_t call) {
+    return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
+                {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
+  };
+  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, event("core-fail-1", 9600001)).status, 200);
+  auto failed = cti::test::post_signed_event(s.port(), app, event("core-fail-2", 9600002));
+  EXPECT_NE(failed.status, 200) << failed.body;
+  EXPECT_EQ(s.wait_exit(20s), 70) << s.output();
+  const auto out = s.output();
+  EXPECT_NE(out.find("a core actor of this node has ended"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"actor\":\"ingester\""), std::string::npos) << out;
+  EXPECT_NE(out.find("test hook: the ingester fails on this event"), std::string::npos) << out;
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT string_agg(dialpad_event_id, ',')"
+                                   " FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}), "core-fail-1");
+}
+
 TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();

@@ -877,6 +877,35 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
     << s.proc.output();
 }
 
+// A queue poller that fails (test hook: an exception after the round that
+// applied seq 3 committed, before it published) is replaced: the node's
+// only poller goes on processing, and the stream stays whole (seq 3, never
+// published, is read back when seq 4 shows the gap). (Until the
+// twenty-sixth session a failed poller was gone for good: with one poller,
+// nothing was processed again until a restart, and its webhooks were
+// still acknowledged.)
+TEST(ws_poller_failure, a_failed_poller_is_replaced_and_the_stream_stays_whole) {
+  own_server s{{{"CTI_TEST_POLLER_FAIL_SEQ", "3"}, {"EVENT_POLLERS", "1"}}};
+  ASSERT_TRUE(s.start("failing poller")) << s.proc.output();
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  ASSERT_TRUE(post_rings(s.port(), s.app, "pf-", 7600, 3));
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return s.proc.output().find("a queue poller failed; a fresh one takes its place")
+             != std::string::npos;
+    },
+    10s))
+    << s.proc.output();
+  ASSERT_TRUE(post_rings(s.port(), s.app, "pg-", 7700, 2));
+  expect_seqs(c, 1, 5, 10s);
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  EXPECT_NE(s.proc.output().find("test hook: the poller fails after applying seq 3"),
+            std::string::npos)
+    << s.proc.output();
+}
+
 // WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of
 // at least 1,000 (until the sixteenth session a page of 0, forever).
 TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
