@@ -2,6 +2,10 @@
 
 #include "actors/http_handler_state.hpp"
 
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +15,7 @@
 #include "domain/pagination.hpp"
 #include "domain/auth.hpp"
 #include "domain/json_limits.hpp"
+#include "domain/log.hpp"
 #include "domain/metrics.hpp"
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
@@ -144,13 +149,40 @@ void handle_metrics(handler_ptr self, const api_request& req) {
           [with_queue](caf::error&) { with_queue(pool_stats{}); });
 }
 
+/// Tests only (CTI_TEST_HANDLER_FAIL_REQUEST_ID): a request with this
+/// X-Request-Id throws in the handler, as a bug would. Empty: none.
+const std::string& failing_request_id() {
+  static const std::string id = [] {
+    const char* v = std::getenv("CTI_TEST_HANDLER_FAIL_REQUEST_ID");
+    return v != nullptr ? std::string{v} : std::string{};
+  }();
+  return id;
+}
+
 http_handler_actor::behavior_type http_handler(handler_ptr self,
                                                std::shared_ptr<const node_context> ctx,
                                                std::weak_ptr<session_sink> sink) {
   self->state.ctx = std::move(ctx);
   self->state.sink = std::move(sink);
+  // An exception in an endpoint's code (a bug) ends the handler; its
+  // session answers the request 500 and closes (spawn_http_handler).
+  self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log::error("an HTTP request failed on an internal error; it gets 500 and its connection"
+               " is closed",
+               {{"error", what}});
+    return caf::sec::runtime_error;
+  });
   return {
     [=](handle_atom, api_request& req) {
+      if (!failing_request_id().empty() && req.request_id == failing_request_id())
+        throw std::runtime_error("test hook: the handler fails on this request");
       switch (req.route) {
         case endpoint::root:
           reply(self, api_response::json(req.serial, 200,
@@ -519,7 +551,14 @@ void reply(handler_ptr self, api_response resp) {
 http_handler_actor spawn_http_handler(caf::actor_system& sys,
                                       std::shared_ptr<const node_context> ctx,
                                       std::weak_ptr<session_sink> sink) {
-  return sys.spawn(http_handler, std::move(ctx), std::move(sink));
+  auto handler = sys.spawn(http_handler, std::move(ctx), sink);
+  handler->attach_functor([sink](const caf::error& reason) {
+    if (!reason || reason == caf::exit_reason::user_shutdown)
+      return; // stopped with its connection
+    if (auto s = sink.lock())
+      s->deliver(api_response::failure(handler_failed_serial, errc::internal, "internal error"));
+  });
+  return handler;
 }
 
 void submit_request(const http_handler_actor& handler, api_request req) {

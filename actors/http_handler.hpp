@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include <caf/fwd.hpp>
@@ -10,8 +11,14 @@ namespace cti {
 
 struct node_context;
 
+/// The serial of the message a failed handler leaves its session: the
+/// handler ended on an exception (a bug), so the request it was serving, if
+/// any, gets `500 internal` and the connection is closed (net/http_session).
+constexpr uint64_t handler_failed_serial = ~uint64_t{0};
+
 /// Spawns the actor behind one HTTP connection. It answers each request
 /// through `sink` and dies with the connection (see `stop_http_handler`).
+/// If it fails instead, it says so through `sink` (handler_failed_serial).
 http_handler_actor spawn_http_handler(caf::actor_system& sys,
                                       std::shared_ptr<const node_context> ctx,
                                       std::weak_ptr<session_sink> sink);

@@ -431,6 +431,10 @@ private:
   }
 
   void on_deliver(api_response resp) {
+    if (resp.serial == handler_failed_serial) {
+      on_handler_failed();
+      return;
+    }
     // Late answers (after a timeout) and answers to a closed connection are dropped.
     if (phase_ != phase::processing || resp.serial != serial_)
       return;
@@ -442,6 +446,20 @@ private:
     if (resp.error != errc::none)
       render_error(resp);
     send(std::move(resp), false);
+  }
+
+  /// The handler ended on an exception: the request it was serving gets
+  /// 500 at once (not a 503 at its timeout) and the connection closes; a
+  /// stream it was producing is cut. Between requests, the next one gets a
+  /// fresh handler.
+  void on_handler_failed() {
+    handler_ = nullptr;
+    if (phase_ == phase::processing) {
+      timer_.cancel();
+      respond_local(errc::internal, "internal error", true);
+    } else if (phase_ == phase::streaming) {
+      do_close();
+    }
   }
 
   /// The handler authorized a WebSocket upgrade (its body: the app and the

@@ -549,6 +549,37 @@ TEST(server_process_test, a_core_actor_that_ends_stops_the_node_with_exit_code_7
                                    {app}), "core-fail-1");
 }
 
+// An HTTP request whose handler fails (test hook: an exception for one
+// request id, as a bug in an endpoint would throw) gets 500 `internal` at
+// once and its connection is closed; other connections, and new ones, are
+// served. (Until the twenty-sixth session the request waited for its 30 s
+// timeout, and every later request on that keep-alive connection too.)
+TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the_rest_carry_on) {
+  server_process s{{{"CTI_TEST_HANDLER_FAIL_REQUEST_ID", "handler-boom"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  raw_connection other{s.port()};
+  ASSERT_TRUE(other.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(other.read_response(5s).status, 200);
+  raw_connection conn{s.port()};
+  ASSERT_TRUE(conn.write("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: handler-boom\r\n\r\n"));
+  auto r = conn.read_response(5s);
+  EXPECT_EQ(r.status, 500) << r.error;
+  auto body = json::parse(r.body, nullptr, false);
+  EXPECT_TRUE(body.is_object() && body.value("error", "") == "internal") << r.body;
+  EXPECT_EQ(r.headers["x-request-id"], "handler-boom");
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(conn.closed_by_peer(5s));
+  // The other keep-alive connection is served as before, and new ones.
+  ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(other.read_response(5s).status, 200);
+  EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  EXPECT_NE(s.output().find("an HTTP request failed on an internal error"), std::string::npos)
+    << s.output();
+  EXPECT_NE(s.output().find("test hook: the handler fails on this request"), std::string::npos)
+    << s.output();
+}
+
 TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();
