@@ -14,6 +14,7 @@
 #include "domain/api_key.hpp"
 #include "domain/pagination.hpp"
 #include "domain/auth.hpp"
+#include "domain/exception_text.hpp"
 #include "domain/json_limits.hpp"
 #include "domain/log.hpp"
 #include "domain/metrics.hpp"
@@ -167,13 +168,7 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
   // An exception in an endpoint's code (a bug) ends the handler; its
   // session answers the request 500 and closes (spawn_http_handler).
   self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    auto what = exception_text(eptr);
     log::error("an HTTP request failed on an internal error; it gets 500 and its connection"
                " is closed",
                {{"error", what}});

@@ -8,6 +8,7 @@
 
 #include "actors/processing_stats.hpp"
 #include "actors/tenant_cache.hpp"
+#include "domain/exception_text.hpp"
 #include "domain/log.hpp"
 #include "domain/time_format.hpp"
 
@@ -196,13 +197,7 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
   // An exception ends the poller (the node guard replaces it): its message
   // goes into the reason, which the guard logs.
   self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    auto what = exception_text(eptr);
     return caf::make_error(caf::sec::runtime_error, std::move(what));
   });
   // Start with a round: events may have queued while no node was running.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/ws_stream.hpp"
+#include "domain/exception_text.hpp"
 #include "domain/log.hpp"
 
 namespace cti {
@@ -443,13 +444,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
   // its client reconnects with `since` and gets what it missed from the
   // database. The registry spawns a fresh tenant on the app's next use.
   self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    auto what = exception_text(eptr);
     auto& st = self->state;
     log::error("an app's event stream failed on this node; its WebSocket sessions are closed"
                " (1011) and it starts afresh",

@@ -377,7 +377,10 @@ TEST_F(ws_test, sessions_close_on_a_key_change_or_disable_the_node_did_not_hear_
   auto c = connect("?api_key=" + key);
   ASSERT_EQ(next(*c)["type"], "welcome");
   // Another key replaces it, in the database only.
-  cti::test::query_value(url, "UPDATE apps SET api_key_id = 'elsewhere-rotated' WHERE id = $1", {app});
+  // (A value of its own: the column is unique, and a rerun on the same
+  // database must not collide with an earlier run's.)
+  cti::test::query_value(url, "UPDATE apps SET api_key_id = 'elsewhere-rotated-' || id WHERE id = $1",
+                         {app});
   EXPECT_FALSE(c->read(15s).has_value());
   EXPECT_EQ(c->close_code(), 1008);
   EXPECT_EQ(c->close_reason(), "key revoked");
