@@ -368,7 +368,7 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       .then(routed, [self, in](caf::error& err) { fail_lookup(self, *in, err); });
     return;
   }
-  if (const auto* key = req.header("x-app-api-key")) {
+  if (const auto* key = app_key_header(req)) {
     // The tenant from a valid app key (401 for a key that is not valid).
     auto routed = [self, in](const app_info& app) {
       if (!check_app(self, *in, app))

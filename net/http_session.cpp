@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -48,6 +50,17 @@ namespace {
 
 /// Longest an actor may take to answer before the client gets a 503.
 constexpr auto request_timeout = std::chrono::seconds{30};
+
+/// Tests only (CTI_TEST_SESSION_FAIL_PATH): a request for this path throws
+/// on the asio thread, as a bug in the connection's code would (server.cpp
+/// keeps the thread running). Empty: none.
+const std::string& failing_path() {
+  static const std::string path = [] {
+    const char* v = std::getenv("CTI_TEST_SESSION_FAIL_PATH");
+    return v != nullptr ? std::string{v} : std::string{};
+  }();
+  return path;
+}
 constexpr auto webhook_timeout = std::chrono::milliseconds{4500};
 /// Longest a response write may take (a client that stops reading).
 constexpr auto write_timeout = std::chrono::seconds{30};
@@ -388,6 +401,8 @@ private:
   void on_request() {
     lowest().expires_never();
     phase_ = phase::processing;
+    if (const auto& fail = failing_path(); !fail.empty() && raw_path_ == fail)
+      throw std::runtime_error("test hook: the connection's handler fails on this path");
     if (!preflight_method_.empty() && has_origin_) {
       answer_preflight();
       return;

@@ -182,6 +182,27 @@ tls_problem load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out
   return {};
 }
 
+/// Runs `ioc` until it is stopped. An exception out of a handler (a bug in
+/// a connection's code) must not end the process (std::terminate, every
+/// connection and WebSocket gone): it is logged and the thread runs the
+/// context again. It costs the connection whose handler threw: its chain of
+/// operations ended there, so it is released and closed once its last
+/// pending timer, if any, has fired.
+void run_context(asio::io_context& ioc) {
+  for (;;) {
+    try {
+      ioc.run();
+      return; // stopped
+    } catch (const std::exception& e) {
+      log::error("an exception escaped a connection's handler; that connection is dropped",
+                 {{"error", e.what()}});
+    } catch (...) {
+      log::error("an exception escaped a connection's handler; that connection is dropped",
+                 {{"error", "unknown exception"}});
+    }
+  }
+}
+
 } // namespace
 
 tls_problem check_tls_files(const config& cfg) {
@@ -205,7 +226,7 @@ std::string server::start() {
     return err;
   d.acceptor->run();
   for (auto& c : d.contexts)
-    d.threads.emplace_back([ioc = c.get()] { ioc->run(); });
+    d.threads.emplace_back([ioc = c.get()] { run_context(*ioc); });
   return {};
 }
 

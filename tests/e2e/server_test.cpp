@@ -580,6 +580,32 @@ TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the
     << s.output();
 }
 
+// An exception thrown on an asio thread (test hook: a request for one path
+// throws in the connection's code, as a bug would) costs that connection,
+// not the process: it is closed, the error is logged, and every other
+// connection, kept alive or new, is served. (Until the twenty-sixth
+// session it escaped io_context::run and std::terminate ended the node.)
+TEST(server_process_test, an_exception_in_a_connections_code_drops_that_connection_only) {
+  server_process s{{{"CTI_TEST_SESSION_FAIL_PATH", "/session-boom"}, {"HTTP_THREADS", "1"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  raw_connection other{s.port()};
+  ASSERT_TRUE(other.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(other.read_response(5s).status, 200);
+  for (int i = 0; i < 2; ++i) { // twice: the thread survives more than once
+    raw_connection conn{s.port()};
+    ASSERT_TRUE(conn.write("GET /session-boom HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(conn.closed_by_peer(10s)) << i;
+  }
+  ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(other.read_response(5s).status, 200);
+  EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  const auto out = s.output();
+  EXPECT_NE(out.find("an exception escaped a connection's handler"), std::string::npos) << out;
+  EXPECT_NE(out.find("test hook: the connection's handler fails on this path"), std::string::npos)
+    << out;
+}
+
 TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   server_process s;
   ASSERT_TRUE(s.start()) << s.output();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/hmac.h>
 
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/shared_server.hpp"
 #include "tests/e2e/webhook_signing.hpp"
@@ -316,6 +317,32 @@ TEST_F(webhook_test, an_invalid_api_key_header_is_401) {
   auto r = post_seed("/webhooks/dialpad", fixture("13-seed-call.ring.json"),
                      {{"x-app-api-key", "raw_" + std::string(64, 'a')}});
   EXPECT_EQ(r.status, 401);
+}
+
+// The tenant from an app key header: `x-app-api-key`, or `x-api-key`, the
+// app realm's other name (API.md "Authentication"); a key that is not
+// valid is 401 under either name; an empty header counts as absent (then
+// no tenant: 404). (Until the twenty-sixth session `x-api-key` was not
+// read on webhooks: 404 "unknown tenant".)
+TEST_F(webhook_test, an_app_key_header_names_the_tenant_under_either_name) {
+  auto app = cti::test::create_app_over_http(server->port(), "keyed webhooks");
+  auto key = cti::test::create_key_over_http(server->port(), app);
+  ASSERT_FALSE(key.empty());
+  auto event = [](const std::string& id) {
+    auto e = json::parse(fixture("13-seed-call.ring.json"));
+    e["dialpad_event_id"] = id;
+    return e.dump();
+  };
+  auto by_app_key = post_seed("/webhooks/dialpad", event("kh-1"), {{"x-app-api-key", key}});
+  EXPECT_EQ(by_app_key.status, 200) << by_app_key.body;
+  auto by_api_key = post_seed("/webhooks/dialpad", event("kh-2"), {{"x-api-key", key}});
+  EXPECT_EQ(by_api_key.status, 200) << by_api_key.body;
+  auto wrong = post_seed("/webhooks/dialpad", event("kh-3"),
+                         {{"x-api-key", "raw_" + std::string(64, 'b')}});
+  EXPECT_EQ(wrong.status, 401) << wrong.body;
+  auto empty = post_seed("/webhooks/dialpad", event("kh-4"), {{"x-app-api-key", ""}});
+  EXPECT_EQ(empty.status, 404) << empty.body;
+  EXPECT_EQ(count_events(app), "2");
 }
 
 TEST_F(webhook_test, limits_answer_in_the_contract_order) {
