@@ -30,8 +30,10 @@
 
 #include "actors/http_handler.hpp"
 #include "actors/node_context.hpp"
+#include "domain/auth.hpp"
 #include "domain/cors.hpp"
 #include "domain/log.hpp"
+#include "domain/rate_limit.hpp"
 #include "domain/uuid.hpp"
 #include "net/error_response.hpp"
 #include "net/router.hpp"
@@ -398,6 +400,38 @@ private:
 
   // -- handing over ----------------------------------------------------------------
 
+  /// `/internal` and everything under it is the internal realm (API.md
+  /// "Authentication"): without the bearer, a path or method that does not
+  /// exist there is `401` like one that does (not `404`/`405`, which would
+  /// tell who has no credential which internal endpoints exist). A wrong
+  /// bearer counts against AUTH_FAILURES_PER_MINUTE as on the endpoints
+  /// (else this would be a way to guess the secret unbraked). True: go on
+  /// (not that realm, or the bearer is right); false: answered.
+  bool internal_realm_ok() {
+    std::string_view path = raw_path_;
+    if (path != "/internal" && path.substr(0, 10) != "/internal/")
+      return true;
+    const auto& req = parser_->get();
+    std::optional<std::string> header;
+    if (auto it = req.find(http::field::authorization); it != req.end())
+      header.emplace(it->value());
+    const auto& ctx = *shared_->ctx;
+    if (internal_bearer_ok(header ? &*header : nullptr, ctx.cfg.internal_api_secret))
+      return true;
+    if (header && !header->empty() && ctx.auth_failures) {
+      if (auto wait = ctx.auth_failures->blocked_for(remote_); wait > 0) {
+        auto resp = make_error_response(serial_, errc::rate_limited,
+                                        "too many failed authentication attempts");
+        resp.headers.push_back({"Retry-After", std::to_string(wait)});
+        send(std::move(resp), false);
+        return false;
+      }
+      ctx.auth_failures->record(remote_);
+    }
+    respond_local(errc::unauthorized, "missing or invalid bearer token", false);
+    return false;
+  }
+
   void on_request() {
     lowest().expires_never();
     phase_ = phase::processing;
@@ -407,6 +441,8 @@ private:
       answer_preflight();
       return;
     }
+    if (match_.result != route_match::kind::found && !internal_realm_ok())
+      return; // answered 401 (or 429)
     if (match_.result == route_match::kind::not_found) {
       respond_local(errc::not_found, "no such endpoint: " + raw_path_, false);
       return;

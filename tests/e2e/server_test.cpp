@@ -266,6 +266,29 @@ TEST_F(server_test, prometheus_times_each_acknowledged_webhook_and_each_processe
   EXPECT_EQ(count_of("cti_webhook_ingest_duration_seconds"), ingest_before + 1);
 }
 
+// The internal realm is `/internal` and all under it (API.md
+// "Authentication"): without the bearer, a path or method that does not
+// exist there is 401 like one that does; with it, 404 and 405 as anywhere.
+// (Until the twenty-sixth session anyone could list the internal endpoints
+// and their methods by their 404s and 405s.)
+TEST_F(server_test, the_internal_realm_is_401_without_the_bearer_even_where_nothing_exists) {
+  const std::pair<const char*, const char*> probes[] = {
+    {"GET", "/internal/nothing"}, {"GET", "/internal"}, {"DELETE", "/internal/apps"},
+    {"PUT", "/internal/apps/x/y/z"}};
+  for (const auto& [method, path] : probes) {
+    auto r = http_request(port(), method, path);
+    EXPECT_EQ(r.status, 401) << method << " " << path << ": " << r.body;
+    EXPECT_NE(r.body.find("\"unauthorized\""), std::string::npos) << r.body;
+    EXPECT_FALSE(r.headers["www-authenticate"].empty()) << method << " " << path;
+  }
+  EXPECT_EQ(http_request(port(), "GET", "/internal/nothing", {{"Authorization", bearer}}).status, 404);
+  auto wrong_method = http_request(port(), "DELETE", "/internal/apps", {{"Authorization", bearer}});
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_FALSE(wrong_method.headers["allow"].empty());
+  // Elsewhere nothing changes: an unknown path is 404 without credentials.
+  EXPECT_EQ(http_request(port(), "GET", "/internalish").status, 404);
+}
+
 TEST_F(server_test, unknown_path_is_a_json_404) {
   auto r = http_request(port(), "GET", "/no/such/thing");
   ASSERT_EQ(r.status, 404);
@@ -768,15 +791,20 @@ TEST(server_binary, wrong_credentials_from_one_address_are_braked_with_429) {
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", wrong}}).status,
               401);
-  for (int i = 0; i < 2; ++i)
-    EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/internal/apps",
+  // (A wrong bearer counts on a path of the internal realm that does not
+  // exist too: else it would guess the secret unbraked, 404 meaning right.)
+  for (const char* path : {"/internal/apps", "/internal/nothing"})
+    EXPECT_EQ(cti::test::http_request(s.port(), "GET", path,
                                       {{"Authorization", "Bearer wrong"}}).status,
-              401);
+              401) << path;
   auto braked = cti::test::http_request(s.port(), "GET", "/api/calls", {{"x-app-api-key", wrong}});
   EXPECT_EQ(braked.status, 429) << braked.body;
   EXPECT_FALSE(braked.headers["retry-after"].empty());
   EXPECT_NE(braked.body.find("rate_limited"), std::string::npos);
   EXPECT_EQ(cti::test::http_request(s.port(), "GET", "/internal/apps",
+                                    {{"Authorization", "Bearer wrong"}}).status,
+            429);
+  EXPECT_EQ(cti::test::http_request(s.port(), "DELETE", "/internal/nothing",
                                     {{"Authorization", "Bearer wrong"}}).status,
             429);
   // A right credential is never braked: the right bearer, and an app key
