@@ -28,6 +28,7 @@
 #include "actors/node_context.hpp"
 #include "actors/ws_session.hpp"
 #include "actors/ws_stream.hpp"
+#include "domain/json_limits.hpp"
 #include "domain/log.hpp"
 
 namespace cti::net {
@@ -184,8 +185,12 @@ private:
     }
     auto text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_object() && j.contains("type") && j["type"] == "ping") {
+    // Read as every client's JSON is (depth first, a key named twice
+    // refused): `{"type":"ping","type":"x"}` is no ping.
+    auto parsed = parse_untrusted_json(text);
+    const auto& j = parsed.value;
+    if (parsed.fault == json_fault::none && j.is_object() && j.contains("type")
+        && j["type"] == "ping") {
       // The stream's head (welcome, replay_truncated) goes first.
       if (head_done_)
         enqueue(pong_frame());

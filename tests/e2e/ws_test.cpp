@@ -335,6 +335,14 @@ TEST_F(ws_test, bad_client_frames_close_with_their_codes) {
   EXPECT_FALSE(not_json->read(5s));
   EXPECT_EQ(not_json->close_code(), 1008);
 
+  // A key named twice is refused as in every request body (since the
+  // twenty-sixth session; before, the last one won and this was a ping).
+  auto twice = connect("?api_key=" + key);
+  ASSERT_EQ(next(*twice)["type"], "welcome");
+  ASSERT_TRUE(twice->send(R"({"type":"ping","type":"ping"})"));
+  EXPECT_FALSE(twice->read(5s));
+  EXPECT_EQ(twice->close_code(), 1008);
+
   auto big = connect("?api_key=" + key);
   ASSERT_EQ(next(*big)["type"], "welcome");
   ASSERT_TRUE(big->send(R"({"type":"ping","pad":")" + std::string(70 * 1024, 'x') + "\"}"));
