@@ -12,6 +12,7 @@
 #include "actors/node_context.hpp"
 #include "db/api_repo.hpp"
 #include "domain/api_key.hpp"
+#include "domain/internal_failures.hpp"
 #include "domain/pagination.hpp"
 #include "domain/auth.hpp"
 #include "domain/exception_text.hpp"
@@ -99,6 +100,11 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
     m.dialpad.refreshes = c.dialpad_figures->refreshes.load();
     m.dialpad.refresh_failures = c.dialpad_figures->refresh_failures.load();
+    const auto failed = internal_failures();
+    m.internal_failures.queue_poller = failed.queue_poller;
+    m.internal_failures.http_handler = failed.http_handler;
+    m.internal_failures.connection = failed.connection;
+    m.internal_failures.tenant = failed.tenant;
     auto cl = c.cluster->get();
     m.cluster.enabled = cl.enabled;
     m.cluster.peers = cl.peers;
@@ -169,6 +175,7 @@ http_handler_actor::behavior_type http_handler(handler_ptr self,
   // session answers the request 500 and closes (spawn_http_handler).
   self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     auto what = exception_text(eptr);
+    count_internal_failure(failure_site::http_handler);
     log::error("an HTTP request failed on an internal error; it gets 500 and its connection"
                " is closed",
                {{"error", what}});

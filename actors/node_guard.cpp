@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include "domain/internal_failures.hpp"
 #include "domain/log.hpp"
 
 namespace cti {
@@ -45,6 +46,7 @@ void poller_ended(guard_ptr self, std::size_t i, const caf::error& reason) {
                                    : std::min(p.delay * 2, st.settings.max_delay);
   else
     p.delay = std::chrono::milliseconds{0};
+  count_internal_failure(failure_site::queue_poller);
   log::error("a queue poller failed; a fresh one takes its place",
              {{"poller", std::to_string(i)},
               {"reason", caf::to_string(reason)},

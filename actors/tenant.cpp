@@ -10,6 +10,7 @@
 
 #include "actors/ws_stream.hpp"
 #include "domain/exception_text.hpp"
+#include "domain/internal_failures.hpp"
 #include "domain/log.hpp"
 
 namespace cti {
@@ -445,6 +446,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
   // database. The registry spawns a fresh tenant on the app's next use.
   self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     auto what = exception_text(eptr);
+    count_internal_failure(failure_site::tenant);
     auto& st = self->state;
     log::error("an app's event stream failed on this node; its WebSocket sessions are closed"
                " (1011) and it starts afresh",

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include <unistd.h>
 
@@ -38,6 +39,11 @@ std::string render_metrics_json(const metrics_snapshot& m) {
       {"messages_sent", m.cluster.messages_sent},
       {"messages_received", m.cluster.messages_received},
       {"links_lost", m.cluster.links_lost}}},
+    {"internal_failures",
+     {{"queue_poller", m.internal_failures.queue_poller},
+      {"http_handler", m.internal_failures.http_handler},
+      {"connection", m.internal_failures.connection},
+      {"tenant", m.internal_failures.tenant}}},
     {"node", m.node},
   };
   return j.dump();
@@ -142,6 +148,16 @@ std::string render_metrics_prometheus(const metrics_snapshot& m) {
   metric(out, "cti_cluster_messages_received_total", "counter", "Messages from peers delivered on this node.", d(m.cluster.messages_received), l);
   metric(out, "cti_cluster_links_lost_total", "counter", "Peer links this node lost.", d(m.cluster.links_lost), l);
   std::string node_label = "node=\"" + escape_label(m.node) + "\"";
+  family(out, "cti_internal_failures_total", "counter",
+         "Internal failures (exceptions) the node carried on after, by component.");
+  const std::pair<const char*, uint64_t> failures[] = {
+    {"queue_poller", m.internal_failures.queue_poller},
+    {"http_handler", m.internal_failures.http_handler},
+    {"connection", m.internal_failures.connection},
+    {"tenant", m.internal_failures.tenant}};
+  for (const auto& [component, count] : failures)
+    out += "cti_internal_failures_total{" + node_label + ",component=\"" + component + "\"} "
+           + std::to_string(count) + "\n";
   histogram(out, "cti_event_batch_duration_seconds",
             "Duration of the processing rounds (claim, apply, commit) that processed events.",
             node_label, m.event_rounds, true);

@@ -11,6 +11,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 
 #include "actors/node_context.hpp"
+#include "domain/internal_failures.hpp"
 #include "domain/log.hpp"
 #include "net/http_session.hpp"
 
@@ -194,9 +195,11 @@ void run_context(asio::io_context& ioc) {
       ioc.run();
       return; // stopped
     } catch (const std::exception& e) {
+      count_internal_failure(failure_site::connection);
       log::error("an exception escaped a connection's handler; that connection is dropped",
                  {{"error", e.what()}});
     } catch (...) {
+      count_internal_failure(failure_site::connection);
       log::error("an exception escaped a connection's handler; that connection is dropped",
                  {{"error", "unknown exception"}});
     }

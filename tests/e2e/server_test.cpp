@@ -596,6 +596,9 @@ TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the
   ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(other.read_response(5s).status, 200);
   EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
+  auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
+                             false);
+  EXPECT_EQ(metrics["internal_failures"]["http_handler"], 1) << metrics;
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
   EXPECT_NE(s.output().find("an HTTP request failed on an internal error"), std::string::npos)
     << s.output();
@@ -622,6 +625,15 @@ TEST(server_process_test, an_exception_in_a_connections_code_drops_that_connecti
   ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(other.read_response(5s).status, 200);
   EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
+  // Counted for alerts: /metrics and its Prometheus form.
+  auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
+                             false);
+  EXPECT_EQ(metrics["internal_failures"]["connection"], 2) << metrics;
+  EXPECT_EQ(metrics["internal_failures"]["http_handler"], 0) << metrics;
+  auto prometheus = http_request(s.port(), "GET", "/metrics?format=prometheus",
+                                 {{"Authorization", bearer}});
+  EXPECT_NE(prometheus.body.find("component=\"connection\"} 2\n"), std::string::npos)
+    << prometheus.body;
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
   const auto out = s.output();
   EXPECT_NE(out.find("an exception escaped a connection's handler"), std::string::npos) << out;

@@ -883,6 +883,9 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
   expect_seqs(again, 3, 3);
   ASSERT_TRUE(post_rings(s.port(), s.app, "tg-", 7500, 1));
   expect_seqs(again, 4, 4);
+  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
+                              nullptr, false)["internal_failures"];
+  EXPECT_EQ(failures["tenant"], 1) << failures;
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("an app's event stream failed on this node"), std::string::npos)
     << s.proc.output();
@@ -911,6 +914,10 @@ TEST(ws_poller_failure, a_failed_poller_is_replaced_and_the_stream_stays_whole) 
     << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "pg-", 7700, 2));
   expect_seqs(c, 1, 5, 10s);
+  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
+                              nullptr, false)["internal_failures"];
+  EXPECT_EQ(failures["queue_poller"], 1) << failures;
+  EXPECT_EQ(failures["tenant"], 0) << failures;
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("test hook: the poller fails after applying seq 3"),
             std::string::npos)
