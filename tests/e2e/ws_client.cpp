@@ -61,6 +61,11 @@ ws_client::~ws_client() {
   }
 }
 
+void ws_client::disconnect() {
+  beast::error_code ec;
+  beast::get_lowest_layer(d_->ws).socket().close(ec);
+}
+
 bool ws_client::open() const { return d_->open; }
 int ws_client::status() const { return d_->status; }
 const std::string& ws_client::refusal_body() const { return d_->refusal; }

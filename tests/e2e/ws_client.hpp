@@ -33,7 +33,10 @@ public:
   std::optional<std::string> read(std::chrono::milliseconds timeout);
   /// Sends a text (or binary) frame; false on failure.
   bool send(const std::string& data, bool binary = false);
-  /// Stops reading (frames queue up on the server: a slow consumer).
+  /// Drops the TCP connection without a closing handshake, as a client that
+  /// goes away does (a server stopping then need not wait for its answer
+  /// to the close).
+  void disconnect();
   /// The close code the server sent, once the connection closed.
   std::optional<uint16_t> close_code() const;
   std::string close_reason() const;

@@ -695,6 +695,8 @@ TEST(ws_replay_overflow, live_events_past_the_bound_during_a_replay_are_read_bac
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(json::parse(*pong)["type"], "pong");
   EXPECT_EQ(dropped(), 0);
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
@@ -823,6 +825,8 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   EXPECT_EQ(json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body)["websocket"]
                                                                               ["dropped_slow_consumers"],
             0);
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
@@ -848,6 +852,8 @@ TEST(ws_pending_bound, events_past_the_bound_behind_a_gap_are_read_back_in_order
   auto pong = c.read(5s);
   ASSERT_TRUE(pong.has_value());
   EXPECT_EQ(json::parse(*pong)["type"], "pong");
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("too many events held ahead of a missing seq"), std::string::npos)
     << s.proc.output();
@@ -886,6 +892,10 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
   auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
                               nullptr, false)["internal_failures"];
   EXPECT_EQ(failures["tenant"], 1) << failures;
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
+  bystander.disconnect();
+  again.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("an app's event stream failed on this node"), std::string::npos)
     << s.proc.output();
@@ -918,6 +928,8 @@ TEST(ws_poller_failure, a_failed_poller_is_replaced_and_the_stream_stays_whole) 
                               nullptr, false)["internal_failures"];
   EXPECT_EQ(failures["queue_poller"], 1) << failures;
   EXPECT_EQ(failures["tenant"], 0) << failures;
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("test hook: the poller fails after applying seq 3"),
             std::string::npos)
@@ -936,6 +948,8 @@ TEST(ws_no_replay, a_gap_is_filled_with_ws_replay_max_0) {
   ASSERT_TRUE(c.read(5s).has_value()); // welcome
   ASSERT_TRUE(post_rings(s.port(), app, "nr-", 4000, 3));
   expect_seqs(c, 1, 3, 10s);
+  // Gone before the stop: it need not wait for their close answers.
+  c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
