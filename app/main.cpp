@@ -290,8 +290,14 @@ int main(int argc, char** argv) {
     }
     std::stringstream text;
     text << in.rdbuf();
-    for (int line : cti::merge_env_file(text.str(), env))
-      std::cerr << "cti-server: " << config_file << ":" << line << ": not KEY=VALUE, ignored\n";
+    // A line that is not an assignment is an error, not a warning: a typo
+    // (`INTERNAL_API_SECRET secret`) would otherwise drop a setting quietly.
+    if (auto bad = cti::merge_env_file(text.str(), env); !bad.empty()) {
+      std::cerr << "cti-server: invalid config file:\n";
+      for (int line : bad)
+        std::cerr << "  " << config_file << ":" << line << ": not KEY=VALUE\n";
+      return 2;
+    }
   }
   std::vector<cti::config_error> errors;
   auto cfg = cti::load_config(env, errors);

@@ -240,6 +240,19 @@ public:
       field = std::move(*raw);
   }
 
+  /// Reads a string that must say something: blanks only fail (empty
+  /// means unset: the default).
+  void read_nonblank(const std::string& name, std::string& field) {
+    auto raw = get(name);
+    if (!raw)
+      return;
+    if (raw->find_first_not_of(" \t\r\n") == std::string::npos) {
+      fail(name, name + " must not be blank");
+      return;
+    }
+    field = std::move(*raw);
+  }
+
 private:
   const env_map& env_;
   std::vector<config_error>& errors_;
@@ -419,7 +432,7 @@ void read_tls(reader& r, config& cfg) {
 }
 
 void read_cluster(reader& r, config& cfg) {
-  r.read_string("NODE_NAME", cfg.node_name);
+  r.read_nonblank("NODE_NAME", cfg.node_name);
   uint16_t port = 0;
   if (r.read_int("CLUSTER_PORT", port, 1, 65535))
     cfg.cluster_port = port;
@@ -525,7 +538,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   read_encryption_key(r, cfg);
   read_dialpad(r, cfg, "DIALPAD_SANDBOX_", "https://sandbox.dialpad.com", cfg.dialpad_sandbox);
   read_dialpad(r, cfg, "DIALPAD_PROD_", "https://dialpad.com", cfg.dialpad_production);
-  r.read_string("DIALPAD_SCOPES", cfg.dialpad_scopes);
+  r.read_nonblank("DIALPAD_SCOPES", cfg.dialpad_scopes);
   read_tls(r, cfg);
   if (auto raw = r.get("CORS_ALLOWED_ORIGINS")) {
     cfg.cors_allowed_origins = split_list(*raw);

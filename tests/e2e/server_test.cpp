@@ -737,6 +737,18 @@ TEST(server_binary, reads_defaults_from_a_config_file_that_the_environment_overr
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("LOG_LEVEL"), std::string::npos) << out; // from the file
   EXPECT_EQ(out.find("PORT:"), std::string::npos) << out;     // environment won
+  // A line that is not an assignment stops start-up, naming the line (a
+  // typo must not drop a setting quietly; until the twenty-sixth session
+  // it was a warning and the server ran).
+  {
+    std::ofstream f{path};
+    f << "# test\nLOG_LEVEL=info\nINTERNAL_API_SECRET secret-typo\n";
+  }
+  auto [bad_code, bad_out] = cti::test::run_binary({"--config", path}, {{"CTI_ENV", "development"}});
+  std::remove(path.c_str());
+  EXPECT_EQ(bad_code, 2) << bad_out;
+  EXPECT_NE(bad_out.find(path + ":3: not KEY=VALUE"), std::string::npos) << bad_out;
+  EXPECT_EQ(bad_out.find("secret-typo"), std::string::npos) << bad_out; // never echoed
 }
 
 TEST(server_binary, cors_preflight_and_headers_follow_the_allowed_origins) {

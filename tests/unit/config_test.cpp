@@ -358,6 +358,23 @@ TEST(config, a_blank_secret_is_refused_in_any_mode_without_echoing_it) {
   }
 }
 
+// A node name or OAuth scope list of blanks says nothing (it showed as
+// "node":"   " in the log and the WebSocket welcome, and went to Dialpad
+// as scope=%20%20%20 until the twenty-sixth session): refused; empty is
+// unset, the default.
+TEST(config, a_blank_node_name_or_scope_list_is_refused_and_empty_is_the_default) {
+  auto errors = errors_for({{"CTI_ENV", "development"}, {"NODE_NAME", "   "},
+                            {"DIALPAD_SCOPES", " \t"}});
+  ASSERT_EQ(errors.size(), 2u);
+  for (const char* name : {"NODE_NAME", "DIALPAD_SCOPES"})
+    EXPECT_TRUE(has_error_for(errors, name)) << name;
+  for (const auto& e : errors)
+    EXPECT_NE(e.message.find("must not be blank"), std::string::npos) << e.message;
+  auto cfg = load_ok({{"CTI_ENV", "development"}, {"NODE_NAME", ""}, {"DIALPAD_SCOPES", ""}});
+  EXPECT_TRUE(cfg.node_name.empty()); // main fills in hostname-pid
+  EXPECT_EQ(cfg.dialpad_scopes, config{}.dialpad_scopes);
+}
+
 TEST(config, development_generates_missing_secrets_and_lists_them) {
   auto cfg = load_ok({{"CTI_ENV", "development"}});
   EXPECT_TRUE(cfg.is_development());
