@@ -12,7 +12,6 @@
 #include "actors/node_context.hpp"
 #include "db/api_repo.hpp"
 #include "domain/api_key.hpp"
-#include "domain/internal_failures.hpp"
 #include "domain/pagination.hpp"
 #include "domain/auth.hpp"
 #include "domain/exception_text.hpp"
@@ -100,11 +99,7 @@ void handle_metrics(handler_ptr self, const api_request& req) {
     m.auth.key_cache_hits = c.tenants->key_cache_hits.load();
     m.dialpad.refreshes = c.dialpad_figures->refreshes.load();
     m.dialpad.refresh_failures = c.dialpad_figures->refresh_failures.load();
-    const auto failed = internal_failures();
-    m.internal_failures.queue_poller = failed.queue_poller;
-    m.internal_failures.http_handler = failed.http_handler;
-    m.internal_failures.connection = failed.connection;
-    m.internal_failures.tenant = failed.tenant;
+    m.internal_failures = internal_failures();
     auto cl = c.cluster->get();
     m.cluster.enabled = cl.enabled;
     m.cluster.peers = cl.peers;
@@ -358,16 +353,15 @@ std::optional<nlohmann::json> body_object(handler_ptr self, const api_request& r
 void refuse_credential(handler_ptr self, uint64_t serial, const std::string& remote,
                        std::string message) {
   const auto& limiter = self->state.ctx->auth_failures;
-  if (limiter) {
-    if (auto wait = limiter->blocked_for(remote); wait > 0) {
+  // Counted unless the address is braked already (one step, one lock).
+  if (limiter)
+    if (auto wait = limiter->admit(remote); wait > 0) {
       auto resp = api_response::failure(serial, errc::rate_limited,
                                         "too many failed authentication attempts");
       resp.headers.push_back({"Retry-After", std::to_string(wait)});
       reply(self, std::move(resp));
       return;
     }
-    limiter->record(remote);
-  }
   reply(self, api_response::failure(serial, errc::unauthorized, std::move(message)));
 }
 

@@ -210,6 +210,9 @@ public:
     return it->second;
   }
 
+  /// True when `name` is set (not empty).
+  bool has(const std::string& name) const { return get(name).has_value(); }
+
   /// Records one problem with `variable`.
   void fail(const std::string& variable, std::string message) {
     errors_.push_back(config_error{variable, std::move(message)});
@@ -240,17 +243,22 @@ public:
       field = std::move(*raw);
   }
 
-  /// Reads a string that must say something: blanks only fail (empty
-  /// means unset: the default).
-  void read_nonblank(const std::string& name, std::string& field) {
+  /// The value of `name` when it says something; blanks only fail (empty
+  /// is unset: nothing, and no error).
+  std::optional<std::string> get_nonblank(const std::string& name) {
     auto raw = get(name);
-    if (!raw)
-      return;
-    if (raw->find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (raw && raw->find_first_not_of(" \t\r\n") == std::string::npos) {
       fail(name, name + " must not be blank");
-      return;
+      return std::nullopt;
     }
-    field = std::move(*raw);
+    return raw;
+  }
+
+  /// Reads a string that must say something (get_nonblank), keeping
+  /// `field` (its default) when unset.
+  void read_nonblank(const std::string& name, std::string& field) {
+    if (auto raw = get_nonblank(name))
+      field = std::move(*raw);
   }
 
 private:
@@ -348,14 +356,11 @@ void read_database(reader& r, config& cfg) {
 
 /// Reads a required secret; in development a missing one is generated.
 void read_secret(reader& r, config& cfg, const std::string& name, std::string& field) {
-  if (auto raw = r.get(name)) {
-    // Blanks only: no client could ever present it (a bearer token or a
-    // signature key of spaces), so the server would run unusable.
-    if (raw->find_first_not_of(" \t\r\n") == std::string::npos) {
-      r.fail(name, name + " must not be blank");
-      return;
-    }
-    field = std::move(*raw);
+  // Blanks only are refused: no client could ever present them (a bearer
+  // token or a signature key of spaces), so the server would run unusable.
+  if (r.has(name)) {
+    if (auto raw = r.get_nonblank(name))
+      field = std::move(*raw);
   } else if (cfg.is_development()) {
     field = random_hex(32);
     cfg.generated_secrets.push_back(name);

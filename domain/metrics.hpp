@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "domain/histogram.hpp"
+#include "domain/internal_failures.hpp"
 
 namespace cti {
 
@@ -49,10 +50,8 @@ struct metrics_snapshot {
     bool enabled = false;
     uint64_t peers = 0, messages_sent = 0, messages_received = 0, links_lost = 0;
   } cluster;
-  /// Internal failures the node carried on after (domain/internal_failures.hpp).
-  struct {
-    uint64_t queue_poller = 0, http_handler = 0, connection = 0, tenant = 0;
-  } internal_failures;
+  /// Internal failures the node carried on after.
+  internal_failure_counts internal_failures;
 };
 
 /// The contract's JSON body for `/metrics`.

@@ -418,16 +418,14 @@ private:
     const auto& ctx = *shared_->ctx;
     if (internal_bearer_ok(header ? &*header : nullptr, ctx.cfg.internal_api_secret))
       return true;
-    if (header && !header->empty() && ctx.auth_failures) {
-      if (auto wait = ctx.auth_failures->blocked_for(remote_); wait > 0) {
+    if (header && !header->empty() && ctx.auth_failures)
+      if (auto wait = ctx.auth_failures->admit(remote_); wait > 0) {
         auto resp = make_error_response(serial_, errc::rate_limited,
                                         "too many failed authentication attempts");
         resp.headers.push_back({"Retry-After", std::to_string(wait)});
         send(std::move(resp), false);
         return false;
       }
-      ctx.auth_failures->record(remote_);
-    }
     respond_local(errc::unauthorized, "missing or invalid bearer token", false);
     return false;
   }

@@ -50,6 +50,14 @@ json parse(const http_reply& r) {
   return j;
 }
 
+/// Sends `GET path` on the kept-alive `conn`; the answer's status (0 when
+/// the write failed or nothing came within 5 s).
+int get_on(raw_connection& conn, const std::string& path) {
+  if (!conn.write("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"))
+    return 0;
+  return conn.read_response(5s).status;
+}
+
 } // namespace
 
 TEST_F(server_test, root_says_it_is_running) {
@@ -581,8 +589,7 @@ TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the
   server_process s{{{"CTI_TEST_HANDLER_FAIL_REQUEST_ID", "handler-boom"}}};
   ASSERT_TRUE(s.start()) << s.output();
   raw_connection other{s.port()};
-  ASSERT_TRUE(other.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_EQ(other.read_response(5s).status, 200);
+  ASSERT_EQ(get_on(other, "/"), 200);
   raw_connection conn{s.port()};
   ASSERT_TRUE(conn.write("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: handler-boom\r\n\r\n"));
   auto r = conn.read_response(5s);
@@ -593,8 +600,7 @@ TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the
   EXPECT_EQ(r.headers["connection"], "close");
   EXPECT_TRUE(conn.closed_by_peer(5s));
   // The other keep-alive connection is served as before, and new ones.
-  ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_EQ(other.read_response(5s).status, 200);
+  EXPECT_EQ(get_on(other, "/health"), 200);
   EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
   auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
                              false);
@@ -615,15 +621,13 @@ TEST(server_process_test, an_exception_in_a_connections_code_drops_that_connecti
   server_process s{{{"CTI_TEST_SESSION_FAIL_PATH", "/session-boom"}, {"HTTP_THREADS", "1"}}};
   ASSERT_TRUE(s.start()) << s.output();
   raw_connection other{s.port()};
-  ASSERT_TRUE(other.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-  ASSERT_EQ(other.read_response(5s).status, 200);
+  ASSERT_EQ(get_on(other, "/"), 200);
   for (int i = 0; i < 2; ++i) { // twice: the thread survives more than once
     raw_connection conn{s.port()};
     ASSERT_TRUE(conn.write("GET /session-boom HTTP/1.1\r\nHost: x\r\n\r\n"));
     EXPECT_TRUE(conn.closed_by_peer(10s)) << i;
   }
-  ASSERT_TRUE(other.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_EQ(other.read_response(5s).status, 200);
+  EXPECT_EQ(get_on(other, "/health"), 200);
   EXPECT_EQ(http_request(s.port(), "GET", "/").status, 200);
   // Counted for alerts: /metrics and its Prometheus form.
   auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
