@@ -736,7 +736,10 @@ using tenant_actor = caf::typed_actor<
   caf::replies_to<stats_atom>::with<std::vector<int64_t>>,
   /// A WebSocket session (a ws_session actor) subscribes with its filter;
   /// the tenant sends it the welcome, the replay, then live event frames.
-  caf::reacts_to<subscribe_atom, caf::actor, ws_filter>,
+  /// Answered (true) once the tenant holds the session: a subscription
+  /// that reached a tenant in the instant it failed comes back as an
+  /// error, and the registry hands it to a fresh one.
+  caf::replies_to<subscribe_atom, caf::actor, ws_filter>::with<bool>,
   /// A session went away.
   caf::reacts_to<unsubscribe_atom, caf::actor>,
   /// Close every session of the app (code, reason).

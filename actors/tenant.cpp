@@ -539,8 +539,10 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
       // row's lock), so they are read back from the database.
       catch_up(self, st.pending.begin()->first - 1);
     },
-    [=](subscribe_atom, caf::actor& session, ws_filter& filter) {
+    [=](subscribe_atom, caf::actor& session, ws_filter& filter) -> bool {
       auto& st = self->state;
+      if (take_one(st.settings.fail_subscribes))
+        throw std::runtime_error("test hook: the tenant fails on a subscription");
       subscriber sub;
       sub.session = std::move(session);
       sub.filter = std::move(filter);
@@ -548,6 +550,7 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
         st.waiting.push_back(std::move(sub));
       else
         admit(self, std::move(sub));
+      return true;
     },
     [=](unsubscribe_atom, caf::actor& session) {
       auto& st = self->state;

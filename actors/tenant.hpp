@@ -7,7 +7,9 @@
 // with. WebSocket sessions and their filters join it with the push step.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -35,7 +37,19 @@ struct tenant_settings {
   std::chrono::milliseconds replay_hold{0};
   /// Test hook: see tenant_registry_settings::fail_at_seq.
   int64_t fail_at_seq = 0;
+  /// Test hook: see tenant_registry_settings::fail_subscribes.
+  std::shared_ptr<std::atomic<int>> fail_subscribes;
 };
+
+/// Test hooks' countdowns: true (and one fewer left) while `left` is above 0.
+inline bool take_one(const std::shared_ptr<std::atomic<int>>& left) {
+  if (!left)
+    return false;
+  int n = left->load();
+  while (n > 0 && !left->compare_exchange_weak(n, n - 1)) {
+  }
+  return n > 0;
+}
 
 /// Events a tenant holds ahead of a missing seq (while it waits for it or
 /// reads it, or before it knows where the stream stands): past this the

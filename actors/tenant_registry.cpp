@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 
@@ -41,6 +42,9 @@ struct tenant_registry_state {
   std::size_t next_hasher = 0;
   /// One tenant actor per app that was used on this node.
   std::unordered_map<std::string, tenant_actor> tenants;
+  /// Failed tenants forgotten before their exit message came (see
+  /// subscribe): that message is expected, not a reason to stop.
+  std::unordered_set<caf::actor_id> gone;
   /// The cluster hub, when clustering is on.
   cluster_hub_actor hub;
 };
@@ -65,9 +69,45 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
                         tenant_settings{st.settings.node_name, st.settings.gap_wait,
                                         st.settings.replay_max, std::chrono::milliseconds{2000},
                                         st.settings.sinks, st.settings.max_queued,
-                                        st.settings.replay_hold, st.settings.fail_at_seq});
+                                        st.settings.replay_hold, st.settings.fail_at_seq,
+                                        st.settings.fail_subscribes});
   st.tenants.emplace(app_id, t);
   return t;
+}
+
+/// Hands a WebSocket session's subscription to the app's tenant. A tenant
+/// that failed in the instant the subscription reached it (before the
+/// registry heard of its end) answers it with an error: CAF's, from the
+/// failing handler or the closed mailbox. Such a tenant is forgotten at
+/// once and the subscription goes to a fresh one; after three failures in
+/// a row the session is closed with 1011 and its client reconnects.
+/// (Until the twenty-seventh session the subscription was a plain message
+/// and was lost: the client had its 101 and then nothing, not even a
+/// welcome, for as long as it stayed connected.)
+void subscribe(registry_ptr self, const std::string& app_id, caf::actor session,
+               ws_filter filter, int attempt) {
+  auto t = tenant_of(self, app_id);
+  self->request(t, caf::infinite, subscribe_atom_v, session, filter)
+    .then([](bool) {},
+          [self, app_id, session, filter, attempt, t](caf::error& err) mutable {
+            auto& st = self->state;
+            if (auto it = st.tenants.find(app_id);
+                it != st.tenants.end() && it->second.address() == t.address()) {
+              st.tenants.erase(it);
+              st.gone.insert(t.id());
+            }
+            if (err == caf::exit_reason::user_shutdown || err == caf::exit_reason::kill)
+              return; // the node is stopping: its sessions get 1001
+            if (attempt < 3) {
+              subscribe(self, app_id, std::move(session), std::move(filter), attempt + 1);
+              return;
+            }
+            log::error("a WebSocket session could not join its app's event stream; it is"
+                       " closed (1011)",
+                       {{"app_id", app_id}, {"error", caf::to_string(err)}});
+            self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
+                       std::string{"internal error, reconnect with since"});
+          });
 }
 
 /// Opens the app's sealed webhook secret (the database hands it over hex
@@ -209,6 +249,8 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
       return t.second.address() == msg.source;
     });
     if (it == tenants.end()) {
+      if (self->state.gone.erase(msg.source.id()) > 0)
+        return;
       if (msg.reason)
         self->quit(std::move(msg.reason));
       return;
@@ -256,7 +298,7 @@ tenant_registry_actor::behavior_type tenant_registry(registry_ptr self, db_pool_
       return self->delegate(tenant_of(self, app_id), stats_atom_v);
     },
     [=](subscribe_atom, std::string& app_id, caf::actor& session, ws_filter& filter) {
-      self->send(tenant_of(self, app_id), subscribe_atom_v, std::move(session), std::move(filter));
+      subscribe(self, app_id, std::move(session), std::move(filter), 1);
     },
     [=](unsubscribe_atom, std::string& app_id, caf::actor& session) {
       if (auto it = self->state.tenants.find(app_id); it != self->state.tenants.end())

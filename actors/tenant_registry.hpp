@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -49,6 +50,10 @@ struct tenant_registry_settings {
   /// Test hook (CTI_TEST_TENANT_FAIL_SEQ): a tenant that receives the
   /// publish of this seq throws, as a bug would. 0: off.
   int64_t fail_at_seq = 0;
+  /// Test hook (CTI_TEST_TENANT_FAIL_SUBSCRIBES=N): the node's first N
+  /// subscriptions each make the tenant they reach throw, as a bug would
+  /// (null: off).
+  std::shared_ptr<std::atomic<int>> fail_subscribes;
 };
 
 /// Spawns the node's tenant registry, reading through `pool` and publishing

@@ -901,6 +901,39 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
     << s.proc.output();
 }
 
+// A subscription that reaches a tenant actor in the instant it fails
+// (test hook: the node's first N subscriptions each make the tenant they
+// reach throw) goes to a fresh tenant: the client gets its welcome and
+// the stream. Three failures in a row close the session with 1011, so
+// its client reconnects instead of waiting on an open connection that
+// never delivers. (Until the twenty-seventh session such a subscription
+// was lost: the client had its 101 and then nothing at all.)
+TEST(ws_tenant_failure, a_subscription_that_meets_a_failing_stream_joins_a_fresh_one) {
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SUBSCRIBES", "4"}}};
+  ASSERT_TRUE(s.start("tenant failing on subscriptions")) << s.proc.output();
+  // Three failures for the first client: closed, 1011.
+  ws_client first{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(first.open());
+  EXPECT_FALSE(first.read(10s).has_value());
+  EXPECT_EQ(first.close_code(), std::optional<uint16_t>{1011});
+  // One for the second: it joins the tenant spawned after it.
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  auto welcome = c.read(10s);
+  ASSERT_TRUE(welcome.has_value()) << s.proc.output();
+  EXPECT_EQ(json::parse(*welcome)["type"], "welcome");
+  ASSERT_TRUE(post_rings(s.port(), s.app, "ts-", 7800, 2));
+  expect_seqs(c, 1, 2);
+  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
+                              nullptr, false)["internal_failures"];
+  EXPECT_EQ(failures["tenant"], 4) << failures;
+  c.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  EXPECT_NE(s.proc.output().find("a WebSocket session could not join its app's event stream"),
+            std::string::npos)
+    << s.proc.output();
+}
+
 // A queue poller that fails (test hook: an exception after the round that
 // applied seq 3 committed, before it published) is replaced: the node's
 // only poller goes on processing, and the stream stays whole (seq 3, never
