@@ -22,7 +22,6 @@ window_limiter::slot& window_limiter::current(std::string_view key, clock::time_
       slots_.clear();
   }
   auto& s = slots_[std::string{key}];
-  keys_.store(slots_.size(), std::memory_order_relaxed);
   if (s.count == 0 || now - s.start >= window_) {
     s.start = now;
     s.count = 0;
@@ -35,23 +34,6 @@ int64_t window_limiter::wait(const slot& s, clock::time_point now) const {
     return 0;
   auto left = std::chrono::duration_cast<std::chrono::seconds>(s.start + window_ - now).count();
   return left < 1 ? 1 : left;
-}
-
-int64_t window_limiter::blocked_for(std::string_view key, clock::time_point now) {
-  if (limit_ <= 0 || keys_.load(std::memory_order_relaxed) == 0)
-    return 0;
-  std::lock_guard lk{mu_};
-  auto it = slots_.find(std::string{key});
-  if (it == slots_.end() || now - it->second.start >= window_)
-    return 0;
-  return wait(it->second, now);
-}
-
-void window_limiter::record(std::string_view key, clock::time_point now) {
-  if (limit_ <= 0)
-    return;
-  std::lock_guard lk{mu_};
-  ++current(key, now).count;
 }
 
 int64_t window_limiter::admit(std::string_view key, clock::time_point now) {

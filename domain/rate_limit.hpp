@@ -3,7 +3,6 @@
 // Fixed-window counters per key (a client IP, an app id), thread-safe: the
 // brute-force brake on credentials and the per-app request budget.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -19,12 +18,6 @@ public:
 
   /// At most `limit` events per key per `window`; a limit of 0 never limits.
   window_limiter(int64_t limit, std::chrono::seconds window);
-
-  /// Seconds until `key` may act again (0: it may now), without counting.
-  int64_t blocked_for(std::string_view key, clock::time_point now = clock::now());
-
-  /// Counts one event of `key`.
-  void record(std::string_view key, clock::time_point now = clock::now());
 
   /// Counts one event of `key` if its budget allows; else answers the
   /// seconds until it does (and counts nothing). 0: admitted.
@@ -42,9 +35,6 @@ private:
 
   int64_t limit_;
   std::chrono::seconds window_;
-  /// Keys counted so far (read without the lock: while it is 0, nobody is
-  /// blocked, and the hot path of every request takes no lock).
-  std::atomic<std::size_t> keys_{0};
   std::mutex mu_;
   std::unordered_map<std::string, slot> slots_;
 };

@@ -7,16 +7,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(WindowLimiter, BlocksPastTheLimitUntilTheWindowEnds) {
+TEST(WindowLimiter, BlocksPastTheLimitUntilTheWindowEndsPerKey) {
   window_limiter l{3, 60s};
   auto t0 = window_limiter::clock::now();
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(l.blocked_for("1.2.3.4", t0), 0);
-    l.record("1.2.3.4", t0 + 1s);
-  }
-  EXPECT_EQ(l.blocked_for("1.2.3.4", t0 + 2s), 59);
-  EXPECT_EQ(l.blocked_for("5.6.7.8", t0 + 2s), 0); // keys are apart
-  EXPECT_EQ(l.blocked_for("1.2.3.4", t0 + 61s), 0); // a new window
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(l.admit("1.2.3.4", t0 + 1s), 0);
+  EXPECT_EQ(l.admit("1.2.3.4", t0 + 2s), 59);
+  EXPECT_EQ(l.admit("5.6.7.8", t0 + 2s), 0); // keys are apart
+  EXPECT_EQ(l.admit("1.2.3.4", t0 + 62s), 0); // a new window
 }
 
 TEST(WindowLimiter, AdmitCountsOnlyWhatItLetsThrough) {
