@@ -934,6 +934,54 @@ TEST(ws_tenant_failure, a_subscription_that_meets_a_failing_stream_joins_a_fresh
     << s.proc.output();
 }
 
+// A database outage while clients listen: webhooks are refused (503,
+// nothing acknowledged) while it lasts; the connected clients stay
+// connected, and a client whose key this node already checked can still
+// connect (its welcome names where the stream stands, from memory); once
+// PostgreSQL is back the stream goes on where it stopped, on both, with no
+// reconnect, gap or repeat.
+TEST(ws_fault, a_database_outage_pauses_the_stream_and_it_goes_on_without_a_reconnect) {
+  own_server s{{{"EVENT_POLL_INTERVAL_MS", "1000"}}};
+  ASSERT_TRUE(s.start("database outage")) << s.proc.output();
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  ASSERT_TRUE(post_rings(s.port(), s.app, "do-", 7900, 2));
+  expect_seqs(c, 1, 2);
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_STOP"), 0);
+  const auto third = ring("do-2", 7902, 5).dump();
+  auto refused = cti::test::post_signed_event(s.port(), s.app, third);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  ws_client during{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(during.open()) << during.status();
+  auto welcome = during.read(5s);
+  ASSERT_TRUE(welcome.has_value());
+  EXPECT_EQ(json::parse(*welcome)["type"], "welcome");
+  EXPECT_EQ(json::parse(*welcome)["seq"], 2);
+  ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_START"), 0);
+  // The pool reconnects with its backoff: the first posts may still be 503.
+  ASSERT_TRUE(cti::test::eventually(
+    [&] { return cti::test::post_signed_event(s.port(), s.app, third).status == 200; }, 30s,
+    200ms))
+    << s.proc.output();
+  expect_seqs(c, 3, 3, 10s);
+  expect_seqs(during, 3, 3, 10s);
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT count(*) FROM webhook_events WHERE app_id = $1::uuid",
+                                   {s.app}),
+            "3");
+  // Nothing more, and both still answer.
+  for (auto* client : {&c, &during}) {
+    ASSERT_TRUE(client->send(R"({"type":"ping"})"));
+    auto pong = client->read(5s);
+    ASSERT_TRUE(pong.has_value());
+    EXPECT_EQ(json::parse(*pong)["type"], "pong");
+  }
+  c.disconnect();
+  during.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
 // A queue poller that fails (test hook: an exception after the round that
 // applied seq 3 committed, before it published) is replaced: the node's
 // only poller goes on processing, and the stream stays whole (seq 3, never
