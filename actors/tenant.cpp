@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -480,9 +481,16 @@ tenant_actor::behavior_type tenant(tenant_ptr self, std::string app_id, db_pool_
     },
     [=](caf::publish_atom, applied_event& ev) {
       auto& st = self->state;
-      if (st.settings.fail_at_seq != 0 && ev.seq == st.settings.fail_at_seq)
+      if (st.settings.fail_at_seq != 0 && ev.seq == st.settings.fail_at_seq) {
+        if (st.settings.fail_hold.count() > 0) {
+          // Tests only: what arrives meanwhile queues behind the failure.
+          log::warn("test hook: the tenant holds before it fails",
+                    {{"seq", std::to_string(ev.seq)}});
+          std::this_thread::sleep_for(st.settings.fail_hold);
+        }
         throw std::runtime_error("test hook: the tenant fails at seq "
                                  + std::to_string(ev.seq));
+      }
       ++st.received;
       if (st.loaded && ev.seq <= st.delivered)
         return; // a repeat (another node's copy, a gap filling's)

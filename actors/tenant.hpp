@@ -37,6 +37,8 @@ struct tenant_settings {
   std::chrono::milliseconds replay_hold{0};
   /// Test hook: see tenant_registry_settings::fail_at_seq.
   int64_t fail_at_seq = 0;
+  /// Test hook: see tenant_registry_settings::fail_hold.
+  std::chrono::milliseconds fail_hold{0};
   /// Test hook: see tenant_registry_settings::fail_subscribes.
   std::shared_ptr<std::atomic<int>> fail_subscribes;
 };

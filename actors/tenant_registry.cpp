@@ -70,17 +70,20 @@ tenant_actor tenant_of(registry_ptr self, const std::string& app_id) {
                                         st.settings.replay_max, std::chrono::milliseconds{2000},
                                         st.settings.sinks, st.settings.max_queued,
                                         st.settings.replay_hold, st.settings.fail_at_seq,
-                                        st.settings.fail_subscribes});
+                                        st.settings.fail_hold, st.settings.fail_subscribes});
   st.tenants.emplace(app_id, t);
   return t;
 }
 
 /// Hands a WebSocket session's subscription to the app's tenant. A tenant
-/// that failed in the instant the subscription reached it (before the
-/// registry heard of its end) answers it with an error: CAF's, from the
-/// failing handler or the closed mailbox. Such a tenant is forgotten at
-/// once and the subscription goes to a fresh one; after three failures in
-/// a row the session is closed with 1011 and its client reconnects.
+/// that failed before it took the subscription in (it was dead already, or
+/// died with the subscription still queued, before the registry heard of
+/// its end) bounces it: CAF answers `request_receiver_down`. Such a tenant
+/// is forgotten at once and the subscription goes to a fresh one, up to
+/// three tries. A subscription whose own handling failed, and the third
+/// bounce, close the session with 1011 so its client reconnects (a
+/// subscription that makes its tenant fail is not handed to fresh tenants
+/// to fail them too: each failure closes the app's other sessions).
 /// (Until the twenty-seventh session the subscription was a plain message
 /// and was lost: the client had its 101 and then nothing, not even a
 /// welcome, for as long as it stayed connected.)
@@ -96,15 +99,14 @@ void subscribe(registry_ptr self, const std::string& app_id, caf::actor session,
               st.tenants.erase(it);
               st.gone.insert(t.id());
             }
-            if (err == caf::exit_reason::user_shutdown || err == caf::exit_reason::kill)
-              return; // the node is stopping: its sessions get 1001
-            if (attempt < 3) {
+            if (err == caf::sec::request_receiver_down && attempt < 3) {
               subscribe(self, app_id, std::move(session), std::move(filter), attempt + 1);
               return;
             }
             log::error("a WebSocket session could not join its app's event stream; it is"
                        " closed (1011)",
-                       {{"app_id", app_id}, {"error", caf::to_string(err)}});
+                       {{"app_id", app_id}, {"error", caf::to_string(err)},
+                        {"attempts", std::to_string(attempt)}});
             self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
                        std::string{"internal error, reconnect with since"});
           });

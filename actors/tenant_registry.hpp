@@ -50,6 +50,10 @@ struct tenant_registry_settings {
   /// Test hook (CTI_TEST_TENANT_FAIL_SEQ): a tenant that receives the
   /// publish of this seq throws, as a bug would. 0: off.
   int64_t fail_at_seq = 0;
+  /// Test hook (CTI_TEST_TENANT_FAIL_HOLD_MS): before that throw the tenant
+  /// holds its thread this long (logged first), so that messages queue
+  /// behind the failure. 0: off.
+  std::chrono::milliseconds fail_hold{0};
   /// Test hook (CTI_TEST_TENANT_FAIL_SUBSCRIBES=N): the node's first N
   /// subscriptions each make the tenant they reach throw, as a bug would
   /// (null: off).

@@ -458,6 +458,8 @@ int main(int argc, char** argv) {
       rs.replay_hold = std::chrono::milliseconds{std::atoll(hold)}; // tests only, likewise
     if (const char* fail = std::getenv("CTI_TEST_TENANT_FAIL_SEQ"))
       rs.fail_at_seq = std::atoll(fail); // tests only, likewise
+    if (const char* hold = std::getenv("CTI_TEST_TENANT_FAIL_HOLD_MS"))
+      rs.fail_hold = std::chrono::milliseconds{std::atoll(hold)}; // tests only, likewise
     if (const char* fail = std::getenv("CTI_TEST_TENANT_FAIL_SUBSCRIBES"))
       rs.fail_subscribes = std::make_shared<std::atomic<int>>(std::atoi(fail)); // likewise
     ctx->registry = cti::spawn_tenant_registry(sys, ctx->pool, ctx->tenants, rs);

@@ -901,22 +901,19 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
     << s.proc.output();
 }
 
-// A subscription that reaches a tenant actor in the instant it fails
-// (test hook: the node's first N subscriptions each make the tenant they
-// reach throw) goes to a fresh tenant: the client gets its welcome and
-// the stream. Three failures in a row close the session with 1011, so
-// its client reconnects instead of waiting on an open connection that
-// never delivers. (Until the twenty-seventh session such a subscription
-// was lost: the client had its 101 and then nothing at all.)
-TEST(ws_tenant_failure, a_subscription_that_meets_a_failing_stream_joins_a_fresh_one) {
-  own_server s{{{"CTI_TEST_TENANT_FAIL_SUBSCRIBES", "4"}}};
-  ASSERT_TRUE(s.start("tenant failing on subscriptions")) << s.proc.output();
-  // Three failures for the first client: closed, 1011.
+// A subscription whose own handling makes its tenant fail (test hook: the
+// node's first N subscriptions throw in the tenant) closes its session with
+// 1011 at once, so the client reconnects; it is not handed to fresh tenants
+// to fail them too. The next subscription joins a fresh tenant. (Until the
+// twenty-seventh session the subscription was lost: the client had its 101
+// and then nothing at all, not even a close.)
+TEST(ws_tenant_failure, a_subscription_that_fails_its_stream_is_closed_1011_not_left_hanging) {
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SUBSCRIBES", "1"}}};
+  ASSERT_TRUE(s.start("tenant failing on a subscription")) << s.proc.output();
   ws_client first{s.port(), "/ws?api_key=" + s.key};
   ASSERT_TRUE(first.open());
   EXPECT_FALSE(first.read(10s).has_value());
   EXPECT_EQ(first.close_code(), std::optional<uint16_t>{1011});
-  // One for the second: it joins the tenant spawned after it.
   ws_client c{s.port(), "/ws?api_key=" + s.key};
   ASSERT_TRUE(c.open());
   auto welcome = c.read(10s);
@@ -926,12 +923,53 @@ TEST(ws_tenant_failure, a_subscription_that_meets_a_failing_stream_joins_a_fresh
   expect_seqs(c, 1, 2);
   auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
                               nullptr, false)["internal_failures"];
-  EXPECT_EQ(failures["tenant"], 4) << failures;
+  EXPECT_EQ(failures["tenant"], 1) << failures;
   c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
   EXPECT_NE(s.proc.output().find("a WebSocket session could not join its app's event stream"),
             std::string::npos)
     << s.proc.output();
+}
+
+// A subscription that arrives while its app's tenant is failing (test
+// hooks: at seq 3 the tenant holds its thread 1.5 s, then throws) is still
+// queued when the tenant ends: CAF bounces it, and the registry hands it to
+// a fresh tenant at once, whose welcome says where the stream stands; the
+// stream goes on for it. (Until the twenty-seventh session the
+// subscription was lost with the failed tenant: a 101 and then nothing.)
+TEST(ws_tenant_failure, a_subscription_queued_behind_a_failure_joins_a_fresh_stream) {
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"}, {"CTI_TEST_TENANT_FAIL_HOLD_MS", "1500"}}};
+  ASSERT_TRUE(s.start("tenant failing with a subscription queued")) << s.proc.output();
+  ws_client c{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(c.open());
+  ASSERT_TRUE(c.read(5s).has_value()); // welcome
+  ASSERT_TRUE(post_rings(s.port(), s.app, "tq-", 7850, 3));
+  expect_seqs(c, 1, 2);
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return s.proc.output().find("test hook: the tenant holds before it fails")
+             != std::string::npos;
+    },
+    10s))
+    << s.proc.output();
+  // The tenant is holding: this subscription queues behind its failure.
+  ws_client late{s.port(), "/ws?api_key=" + s.key};
+  ASSERT_TRUE(late.open());
+  EXPECT_FALSE(c.read(10s).has_value());
+  EXPECT_EQ(c.close_code(), std::optional<uint16_t>{1011});
+  auto welcome = late.read(10s);
+  ASSERT_TRUE(welcome.has_value()) << "close code "
+                                   << (late.close_code() ? std::to_string(*late.close_code())
+                                                         : "none");
+  EXPECT_EQ(json::parse(*welcome)["type"], "welcome");
+  EXPECT_EQ(json::parse(*welcome)["seq"], 3);
+  ASSERT_TRUE(post_rings(s.port(), s.app, "tr-", 7860, 1));
+  expect_seqs(late, 4, 4);
+  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
+                              nullptr, false)["internal_failures"];
+  EXPECT_EQ(failures["tenant"], 1) << failures;
+  late.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
 // A database outage while clients listen: webhooks are refused (503,
