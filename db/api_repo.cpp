@@ -1340,6 +1340,14 @@ db_answer voicemail_patch(pqxx::transaction_base& tx, const db_query& q, const j
 
 db_answer voicemail_delete(pqxx::transaction_base& tx, const db_query& q) {
   require_app(tx, q.app_id);
+  // The call's row first, then the voicemail's: the order a processing
+  // round locks them in (db/processor.cpp: calls, then voicemails). The
+  // other way round, a round holding the call and writing this voicemail
+  // deadlocked with the delete, and PostgreSQL aborted one of them (the
+  // delete answered 503, or the round was retried).
+  tx.exec_params("SELECT 1 FROM calls WHERE app_id = $1::uuid AND id = (SELECT call_id"
+                 " FROM voicemails WHERE app_id = $1::uuid AND id = $2::uuid) FOR UPDATE",
+                 q.app_id, q.target);
   auto res = tx.exec_params("DELETE FROM voicemails WHERE app_id = $1::uuid AND id = $2::uuid"
                             " RETURNING call_id",
                             q.app_id, q.target);

@@ -4,6 +4,7 @@
 
 #include "db/api_repo.hpp"
 
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -171,6 +172,69 @@ TEST(ApiRepo, AnotherAppsDataIsNotFoundByAnyPath) {
     *c, query(query_kind::calls_list, a, {{"limit", 50}, {"crm_user_id", "u"}})).body);
   EXPECT_EQ(own["data"].size(), 1u);
   EXPECT_EQ(own["data"][0]["crm_user_id"], "u");
+}
+
+// A voicemail delete takes its call's row before the voicemail's, the order
+// a processing round takes them in (calls, then voicemails): a round that
+// holds the call and then writes the voicemail while the delete waits goes
+// through, and the delete after it; neither meets a deadlock. (Until the
+// twenty-seventh session the delete took the voicemail first and waited for
+// the call; the round then waited for the voicemail, and PostgreSQL aborted
+// one of the two.)
+TEST(ApiRepo, AVoicemailDeleteWaitsForARoundHoldingItsCallWithoutADeadlock) {
+  using namespace std::chrono_literals;
+  auto url = migrated_database("api_vm_delete_order");
+  auto app = cti::test::create_app(url);
+  insert_call(url, app, 88, 1, 900);
+  auto call_id = cti::test::query_value(url, "SELECT id FROM calls WHERE app_id = $1::uuid", {app});
+  cti::test::query_value(url, "UPDATE calls SET has_voicemail = true WHERE id = $1::uuid", {call_id});
+  auto vm = cti::test::query_value(
+    url,
+    "INSERT INTO voicemails (app_id, call_id, dialpad_call_id, received_at)"
+    " VALUES ($1::uuid, $2::uuid, 88, now()) RETURNING id",
+    {app, call_id});
+  // The round's part: the call locked, as lock_calls does.
+  pqxx::connection round_conn{url};
+  pqxx::work round{round_conn};
+  round.exec_params("SELECT id FROM calls WHERE id = $1::uuid FOR UPDATE", call_id);
+  // The delete, on its own connection, waits for the round.
+  auto del_conn = connect(url);
+  const auto pid = std::to_string(del_conn->backendpid());
+  std::optional<int> status;
+  std::string failure;
+  std::thread deleting{[&] {
+    try {
+      status = cti::db::run_query(*del_conn, query(query_kind::voicemail_delete, app, {}, vm)).status;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }};
+  EXPECT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(url, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = "
+                                           + pid)
+             == "Lock";
+    },
+    10s));
+  // The round writes the voicemail, as lock_voicemails and the upsert do.
+  std::string round_failure;
+  try {
+    round.exec_params("SELECT id FROM voicemails WHERE id = $1::uuid FOR UPDATE", vm);
+    round.exec_params("UPDATE voicemails SET transcript = 'heard' WHERE id = $1::uuid", vm);
+    round.commit();
+  } catch (const std::exception& e) {
+    round_failure = e.what();
+  }
+  deleting.join();
+  EXPECT_EQ(round_failure, "");
+  EXPECT_EQ(failure, "");
+  EXPECT_EQ(status, std::optional<int>{204});
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM voicemails WHERE app_id = $1::uuid",
+                                   {app}),
+            "0");
+  EXPECT_EQ(cti::test::query_value(url, "SELECT has_voicemail FROM calls WHERE id = $1::uuid",
+                                   {call_id}),
+            "f");
 }
 
 TEST(ApiRepo, TheServerRoleChangesRowsButNotTheSchemaAndRowLevelSecurityBindsIt) {
