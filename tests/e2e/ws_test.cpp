@@ -102,6 +102,12 @@ void expect_seqs(ws_client& c, int64_t from, int64_t to, std::chrono::millisecon
   }
 }
 
+/// The node's /metrics `internal_failures` block (counts by component).
+json internal_failures(uint16_t port) {
+  return json::parse(cti::test::internal_call(port, "GET", "/metrics").body, nullptr,
+                     false)["internal_failures"];
+}
+
 /// A server of a test's own (its settings plus a cheap bcrypt), with one
 /// app and that app's key.
 struct own_server {
@@ -889,8 +895,7 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
   expect_seqs(again, 3, 3);
   ASSERT_TRUE(post_rings(s.port(), s.app, "tg-", 7500, 1));
   expect_seqs(again, 4, 4);
-  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
-                              nullptr, false)["internal_failures"];
+  auto failures = internal_failures(s.port());
   EXPECT_EQ(failures["tenant"], 1) << failures;
   // Gone before the stop: it need not wait for their close answers.
   c.disconnect();
@@ -921,8 +926,7 @@ TEST(ws_tenant_failure, a_subscription_that_fails_its_stream_is_closed_1011_not_
   EXPECT_EQ(json::parse(*welcome)["type"], "welcome");
   ASSERT_TRUE(post_rings(s.port(), s.app, "ts-", 7800, 2));
   expect_seqs(c, 1, 2);
-  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
-                              nullptr, false)["internal_failures"];
+  auto failures = internal_failures(s.port());
   EXPECT_EQ(failures["tenant"], 1) << failures;
   c.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
@@ -965,8 +969,7 @@ TEST(ws_tenant_failure, a_subscription_queued_behind_a_failure_joins_a_fresh_str
   EXPECT_EQ(json::parse(*welcome)["seq"], 3);
   ASSERT_TRUE(post_rings(s.port(), s.app, "tr-", 7860, 1));
   expect_seqs(late, 4, 4);
-  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
-                              nullptr, false)["internal_failures"];
+  auto failures = internal_failures(s.port());
   EXPECT_EQ(failures["tenant"], 1) << failures;
   late.disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
@@ -1043,8 +1046,7 @@ TEST(ws_poller_failure, a_failed_poller_is_replaced_and_the_stream_stays_whole) 
     << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "pg-", 7700, 2));
   expect_seqs(c, 1, 5, 10s);
-  auto failures = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body,
-                              nullptr, false)["internal_failures"];
+  auto failures = internal_failures(s.port());
   EXPECT_EQ(failures["queue_poller"], 1) << failures;
   EXPECT_EQ(failures["tenant"], 0) << failures;
   // Gone before the stop: it need not wait for their close answers.
