@@ -130,6 +130,12 @@ struct own_server {
   uint16_t port() const { return proc.port(); }
 };
 
+/// Stops `s` (SIGTERM; it must exit 0) and checks that it logged `line`.
+void stop_having_logged(own_server& s, const std::string& line) {
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  EXPECT_NE(s.proc.output().find(line), std::string::npos) << s.proc.output();
+}
+
 json step(const std::string& type, const std::string& id, int64_t call, const std::string& ts) {
   return {{"event_type", type}, {"event_id", id}, {"call_id", call}, {"timestamp", ts}};
 }
@@ -860,9 +866,7 @@ TEST(ws_pending_bound, events_past_the_bound_behind_a_gap_are_read_back_in_order
   EXPECT_EQ(json::parse(*pong)["type"], "pong");
   // Gone before the stop: it need not wait for their close answers.
   c.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
-  EXPECT_NE(s.proc.output().find("too many events held ahead of a missing seq"), std::string::npos)
-    << s.proc.output();
+  stop_having_logged(s, "too many events held ahead of a missing seq");
 }
 
 // A tenant actor that fails (test hook: an exception at seq 3, as a bug
@@ -901,9 +905,7 @@ TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_c
   c.disconnect();
   bystander.disconnect();
   again.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
-  EXPECT_NE(s.proc.output().find("an app's event stream failed on this node"), std::string::npos)
-    << s.proc.output();
+  stop_having_logged(s, "an app's event stream failed on this node");
 }
 
 // A subscription whose own handling makes its tenant fail (test hook: the
@@ -929,10 +931,7 @@ TEST(ws_tenant_failure, a_subscription_that_fails_its_stream_is_closed_1011_not_
   auto failures = internal_failures(s.port());
   EXPECT_EQ(failures["tenant"], 1) << failures;
   c.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
-  EXPECT_NE(s.proc.output().find("a WebSocket session could not join its app's event stream"),
-            std::string::npos)
-    << s.proc.output();
+  stop_having_logged(s, "a WebSocket session could not join its app's event stream");
 }
 
 // A subscription that arrives while its app's tenant is failing (test
@@ -1051,10 +1050,7 @@ TEST(ws_poller_failure, a_failed_poller_is_replaced_and_the_stream_stays_whole) 
   EXPECT_EQ(failures["tenant"], 0) << failures;
   // Gone before the stop: it need not wait for their close answers.
   c.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
-  EXPECT_NE(s.proc.output().find("test hook: the poller fails after applying seq 3"),
-            std::string::npos)
-    << s.proc.output();
+  stop_having_logged(s, "test hook: the poller fails after applying seq 3");
 }
 
 // WS_REPLAY_MAX=0 (no replay) still fills a gap: the filling reads pages of
