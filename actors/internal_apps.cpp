@@ -79,13 +79,27 @@ bool read_name(handler_ptr self, const api_request& req, const json& body, bool 
   return true;
 }
 
+/// `is_active` when the body has it: a boolean (null too is a 400).
+bool read_is_active(handler_ptr self, const api_request& req, const json& body, json& args) {
+  if (auto it = body.find("is_active"); it != body.end()) {
+    if (!it->is_boolean()) {
+      reply_bad_request(self, req, "is_active must be a boolean");
+      return false;
+    }
+    args["is_active"] = *it;
+  }
+  return true;
+}
+
 void apps_endpoint(handler_ptr self, const api_request& req) {
   if (req.method == "POST") {
     auto body = body_object(self, req);
     if (!body)
       return;
     json args = json::object();
-    if (!read_name(self, req, *body, true, args))
+    // An app may be created disabled (since the twenty-eighth session; the
+    // field was ignored before and the app came out active).
+    if (!read_name(self, req, *body, true, args) || !read_is_active(self, req, *body, args))
       return;
     answer_query(self, req.serial, make_query(req, query_kind::app_create, {}, args));
     return;
@@ -105,15 +119,8 @@ void app_endpoint(handler_ptr self, const api_request& req, const std::string& a
   if (!body)
     return;
   json args = json::object();
-  if (!read_name(self, req, *body, false, args))
+  if (!read_name(self, req, *body, false, args) || !read_is_active(self, req, *body, args))
     return;
-  if (auto it = body->find("is_active"); it != body->end()) { // null too: 400
-    if (!it->is_boolean()) {
-      reply_bad_request(self, req, "is_active must be a boolean");
-      return;
-    }
-    args["is_active"] = *it;
-  }
   answer_invalidating(self, req.serial, make_query(req, query_kind::app_patch, app, args),
                       "app disabled");
 }

@@ -273,6 +273,11 @@ void handle_oauth_connect(handler_ptr self, const api_request& req) {
       reply_bad_request(self, req, "environment must be sandbox or production");
       return;
     }
+    if (const auto* redirect = req.query_param("redirect");
+        redirect != nullptr && *redirect != "true" && *redirect != "false") {
+      reply_bad_request(self, req, "redirect must be true or false");
+      return;
+    }
     const auto& env = dialpad_env(self->state.ctx->cfg, environment);
     if (env.client_id.empty() || env.redirect_uri.empty()) {
       std::string prefix = environment == "sandbox" ? "DIALPAD_SANDBOX_" : "DIALPAD_PROD_";

@@ -20,6 +20,7 @@
 #include "domain/json_limits.hpp"
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
+#include "domain/validation.hpp"
 #include "domain/webhook_auth.hpp"
 #include "domain/webhook_intake.hpp"
 
@@ -232,11 +233,13 @@ void store(handler_ptr self, intake_ptr in) {
                                                  ? jwt_token_text(in->req.body)
                                                  : std::string_view{in->req.body});
   auto event_type = derive_event_type(in->payload);
-  if (event_id.empty() || event_id.size() > max_event_id_length) {
+  // Characters, as the columns count them (the JSON was valid UTF-8).
+  auto characters = [](const std::string& s) { return utf8_length(s).value_or(s.size()); };
+  if (event_id.empty() || characters(event_id) > max_event_id_length) {
     fail(self, *in, errc::bad_request, "event id must be 1..512 characters");
     return;
   }
-  if (event_type.empty() || event_type.size() > max_event_type_length) {
+  if (event_type.empty() || characters(event_type) > max_event_type_length) {
     fail(self, *in, errc::bad_request, "event type must be 1..128 characters");
     return;
   }

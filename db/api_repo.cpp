@@ -177,11 +177,16 @@ std::string app_object(const pqxx::row& r) {
 }
 
 db_answer app_create(pqxx::transaction_base& tx, const db_query& q, const json& a) {
-  auto res = tx.exec_params("INSERT INTO apps (name) VALUES ($1) RETURNING " + app_columns,
-                            *arg_text(a, "name"));
+  bool active = !a.contains("is_active") || a["is_active"].get<bool>();
+  auto res = tx.exec_params("INSERT INTO apps (name, is_active) VALUES ($1, $2) RETURNING "
+                              + app_columns,
+                            *arg_text(a, "name"), active);
   db_query audited = q;
   audited.app_id = res[0][0].as<std::string>();
-  audit(tx, audited, "app.created", {{"name", *arg_text(a, "name")}});
+  json details = {{"name", *arg_text(a, "name")}};
+  if (!active)
+    details["is_active"] = false;
+  audit(tx, audited, "app.created", details);
   return {201, app_object(res[0]), {}};
 }
 

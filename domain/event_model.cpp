@@ -10,6 +10,8 @@
 #include "domain/crypto.hpp"
 #include "domain/phone.hpp"
 #include "domain/redact.hpp"
+#include "domain/validation.hpp"
+#include "domain/webhook_intake.hpp"
 
 namespace cti {
 
@@ -427,6 +429,13 @@ std::string derive_event_id(const nlohmann::json& payload, std::string_view raw)
   // would be acknowledged as a repeat and dropped. The body's hash stands in.
   // (sms_direction is only set for a payload without a state, so the two
   // templates never compete.)
+  // A template too long to store (a state or status of hundreds of
+  // characters) gives way to the hash too, rather than refusing the event.
+  auto fits = [&](std::string id) {
+    return utf8_length(id).value_or(max_event_id_length + 1) <= max_event_id_length
+               ? id
+               : sha256_hex(raw);
+  };
   auto when = int_of(member(payload, "event_timestamp"));
   if (!when)
     return sha256_hex(raw);
@@ -434,12 +443,13 @@ std::string derive_event_id(const nlohmann::json& payload, std::string_view raw)
     auto status = text_of(member(payload, "message_status"));
     if (!status)
       return sha256_hex(raw);
-    return "sms:" + int_text(member(payload, "id")) + ":" + *status + ":" + std::to_string(*when);
+    return fits("sms:" + int_text(member(payload, "id")) + ":" + *status + ":"
+                + std::to_string(*when));
   }
   auto call_id = int_of(member(payload, "call_id"));
   auto state = dialpad_state(payload);
   if (call_id && state)
-    return "call:" + std::to_string(*call_id) + ":" + *state + ":" + std::to_string(*when);
+    return fits("call:" + std::to_string(*call_id) + ":" + *state + ":" + std::to_string(*when));
   return sha256_hex(raw);
 }
 

@@ -67,6 +67,14 @@ nlohmann::json parse_json_unique_keys(std::string_view text, bool* duplicate) {
     }
     return true;
   };
+  // A raw NUL byte is JSON nowhere (not whitespace, and not allowed
+  // unescaped in a string), but nlohmann's lexer reads one as the end of
+  // input: `{"a":1}\0junk` would parse as `{"a":1}`.
+  if (text.find('\0') != std::string_view::npos) {
+    if (duplicate != nullptr)
+      *duplicate = false;
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
   auto j = nlohmann::json::parse(text.begin(), text.end(), count, false);
   if (duplicate != nullptr)
     *duplicate = twice && !j.is_discarded();

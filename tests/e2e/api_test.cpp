@@ -119,6 +119,20 @@ TEST_F(api_test, apps_are_created_listed_read_and_patched) {
   EXPECT_EQ(body_of(patched)["name"], "Acme 2");
   EXPECT_EQ(body_of(patched)["is_active"], false);
 
+  // An app may be created disabled (the field was ignored until the
+  // twenty-eighth session); its keys are then refused with 403.
+  auto off = internal("POST", "/internal/apps", R"({"name":"Dormant","is_active":false})");
+  ASSERT_EQ(off.status, 201) << off.body;
+  EXPECT_EQ(body_of(off)["is_active"], false);
+  auto off_id = body_of(off)["id"].get<std::string>();
+  EXPECT_EQ(body_of(internal("GET", "/internal/apps/" + off_id))["is_active"], false);
+  auto off_key = new_key(off_id);
+  EXPECT_EQ(http_request(server->port(), "GET", "/api/calls", {{"x-app-api-key", off_key}}).status,
+            403);
+  EXPECT_EQ(body_of(internal("POST", "/internal/apps", R"({"name":"Awake","is_active":true})"))
+              ["is_active"],
+            true);
+
   // The list holds it, newest first, paginated.
   auto list = internal("GET", "/internal/apps?limit=500");
   ASSERT_EQ(list.status, 200);
@@ -142,6 +156,8 @@ TEST_F(api_test, app_input_is_validated) {
   EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"x","colour":"red"})").status, 201);
   auto id = new_app();
   EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"is_active":"no"})").status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"x","is_active":"no"})").status, 400);
+  EXPECT_EQ(internal("POST", "/internal/apps", R"({"name":"x","is_active":null})").status, 400);
   // null clears nothing: neither field can be empty.
   EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"is_active":null})").status, 400);
   EXPECT_EQ(internal("PATCH", "/internal/apps/" + id, R"({"name":null})").status, 400);

@@ -219,6 +219,11 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
     {"a raw NUL byte in the body",
      request("POST", "/internal/apps", {auth, json_type}, std::string("{\"name\":\"a") + '\0' + "\"}"), 400,
      "invalid_json"},
+    // nlohmann's parser reads a NUL as the end of input: this was a 201
+    // until the twenty-eighth session.
+    {"a NUL byte and text after the object",
+     request("POST", "/internal/apps", {auth, json_type}, std::string("{\"name\":\"a\"}") + '\0' + "junk"),
+     400, "invalid_json"},
     {"an escaped NUL in a name",
      request("POST", "/internal/apps", {auth, json_type}, R"({"name":"a\u0000b"})"), 400,
      "bad_request"},
@@ -290,6 +295,10 @@ TEST_F(hostile_test, the_catalogue_of_bad_requests_gets_its_answers_and_changes_
      signed_webhook(R"({"event_type":"call.ring","event_id":"h-dup","call_id":7006,"call_id":7007})"),
      400, "invalid_json"},
     {"a signed body that is not JSON", signed_webhook("not json"), 400, "invalid_json"},
+    {"a signed event with a NUL byte and text after it",
+     signed_webhook(std::string(R"({"event_type":"call.ring","event_id":"h-nul2","call_id":7008})") + '\0'
+                    + "junk"),
+     400, "invalid_json"},
     {"a signed escaped NUL", signed_webhook(R"({"event_type":"call.ring","event_id":"h-nul","call_id":7004,"from_number":"a\u0000b"})"),
      400, "invalid_json"},
     {"a signed body with invalid UTF-8",

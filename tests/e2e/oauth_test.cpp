@@ -227,6 +227,19 @@ TEST(oauth, connect_needs_the_bearer_or_that_apps_own_key) {
                          {{"x-app-api-key", key}}).status,
             302);
 
+  // redirect=false answers the address instead; another value is a 400
+  // naming the parameter (it was taken for true until the twenty-eighth
+  // session).
+  auto located = internal_call(rig.port(), "GET", target + "&redirect=false");
+  EXPECT_EQ(located.status, 200) << located.body;
+  EXPECT_NE(json::parse(located.body).value("location", "").find("/oauth2/authorize?"),
+            std::string::npos)
+      << located.body;
+  EXPECT_EQ(internal_call(rig.port(), "GET", target + "&redirect=true").status, 302);
+  auto odd = internal_call(rig.port(), "GET", target + "&redirect=bogus");
+  EXPECT_EQ(odd.status, 400) << odd.body;
+  EXPECT_NE(odd.body.find("redirect"), std::string::npos) << odd.body;
+
   auto bad = internal_call(rig.port(), "GET", "/auth/dialpad/connect?app_id=nope");
   EXPECT_EQ(bad.status, 400) << bad.body;
   bad = internal_call(rig.port(), "GET",

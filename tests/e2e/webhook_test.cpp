@@ -128,6 +128,35 @@ TEST_F(webhook_test, a_dialpad_jwt_event_is_verified_and_stored_with_a_derived_i
             "ringing");
 }
 
+// An identity may have 512 characters (the column counts characters); a
+// seed id past that is a 400, a derived one past it is the body's hash.
+// Until the twenty-eighth session the intake counted bytes (300 'é' were
+// refused) and a Dialpad event with a long state was refused.
+TEST_F(webhook_test, identities_are_counted_in_characters_and_a_long_derived_one_is_hashed) {
+  auto app = cti::test::create_app(url());
+  std::string accented;
+  for (int i = 0; i < 512; ++i)
+    accented += "\xC3\xA9";
+  auto seed = [](const std::string& id) {
+    return json{{"event_type", "call.updated"}, {"event_id", id}, {"call_id", 7301}}.dump();
+  };
+  auto fits = post_seed("/webhooks/dialpad/" + app, seed(accented));
+  EXPECT_EQ(fits.status, 200) << fits.body;
+  auto past = post_seed("/webhooks/dialpad/" + app, seed(accented + "e"));
+  EXPECT_EQ(past.status, 400) << past.body;
+  EXPECT_EQ(error_of(past), "bad_request");
+  auto token = jwt(json{{"call_id", 7302}, {"state", std::string(600, 's')}, {"event_timestamp", 1}}.dump(),
+                   secret);
+  auto derived = post("/webhooks/dialpad/" + app, token, {{"Content-Type", "application/jwt"}});
+  ASSERT_EQ(derived.status, 200) << derived.body;
+  EXPECT_EQ(cti::test::query_value(url(),
+                                   "SELECT (dialpad_event_id = encode(sha256(convert_to($2, 'UTF8')), 'hex'))::text"
+                                   " || '|' || event_type FROM webhook_events WHERE id = $1",
+                                   {json::parse(derived.body)["event_id"].get<std::string>(), token}),
+            "true|call.updated");
+  EXPECT_EQ(count_events(app), "2");
+}
+
 TEST_F(webhook_test, the_hash_identity_of_a_token_ignores_the_blanks_around_it) {
   // No event id, call id or SMS shape: the identity is the SHA-256 of the
   // token text, the same with a trailing newline as without.

@@ -355,6 +355,15 @@ TEST_F(ws_test, bad_client_frames_close_with_their_codes) {
   EXPECT_FALSE(twice->read(5s));
   EXPECT_EQ(twice->close_code(), 1008);
 
+  // A NUL byte ends the input for the JSON parser; it is not JSON, so a
+  // ping with text after a NUL is refused (it was answered until the
+  // twenty-eighth session).
+  auto nul = connect("?api_key=" + key);
+  ASSERT_EQ(next(*nul)["type"], "welcome");
+  ASSERT_TRUE(nul->send(std::string{"{\"type\":\"ping\"}\0junk", 20}));
+  EXPECT_FALSE(nul->read(5s));
+  EXPECT_EQ(nul->close_code(), 1008);
+
   auto big = connect("?api_key=" + key);
   ASSERT_EQ(next(*big)["type"], "welcome");
   ASSERT_TRUE(big->send(R"({"type":"ping","pad":")" + std::string(70 * 1024, 'x') + "\"}"));

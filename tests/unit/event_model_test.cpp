@@ -312,6 +312,29 @@ TEST(event_model, sms_identity_is_id_message_status_and_event_timestamp) {
   EXPECT_EQ(without("event_timestamp"), cti::sha256_hex("raw"));
 }
 
+// A template longer than the 512 characters an identity may have (a state
+// or status of hundreds of characters) is the hash too: until the
+// twenty-eighth session such a webhook was refused with 400.
+TEST(event_model, a_template_identity_past_512_characters_is_the_hash_of_the_body) {
+  auto call = [](std::string state) {
+    return json{{"call_id", 42}, {"state", std::move(state)}, {"event_timestamp", 7}};
+  };
+  // "call:42:" + state + ":7" is 10 characters beside the state.
+  EXPECT_EQ(cti::derive_event_id(call(std::string(502, 's')), "r"),
+            "call:42:" + std::string(502, 's') + ":7");
+  EXPECT_EQ(cti::derive_event_id(call(std::string(503, 's')), "r"), cti::sha256_hex("r"));
+  // Characters, not bytes: 502 two-byte characters still fit.
+  std::string wide;
+  for (int i = 0; i < 502; ++i)
+    wide += "\xC3\xA9";
+  EXPECT_EQ(cti::derive_event_id(call(wide), "r"), "call:42:" + wide + ":7");
+  EXPECT_EQ(cti::derive_event_id(call(wide + "\xC3\xA9"), "r"), cti::sha256_hex("r"));
+  auto sms = load_fixture("12-sms-inbound.json");
+  ASSERT_TRUE(sms.is_object());
+  sms["message_status"] = std::string(600, 'p');
+  EXPECT_EQ(cti::derive_event_id(sms, "raw"), cti::sha256_hex("raw"));
+}
+
 TEST(event_model, hash_fallback_is_lowercase_hex_sha256_of_raw) {
   EXPECT_EQ(cti::derive_event_id(json::object(), "abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -128,3 +128,22 @@ TEST(json_limits, a_byte_order_mark_is_not_json) {
   EXPECT_TRUE(r.value.is_discarded());
   EXPECT_EQ(cti::parse_untrusted_json("{\"a\":\"\xEF\xBB\xBF\"}").fault, cti::json_fault::none);
 }
+
+// nlohmann's lexer takes a NUL byte for the end of input; a raw NUL
+// anywhere is not JSON, so nothing after one can hide (a client's
+// `{"type":"ping"}\0junk` is not a ping, a body `{...}\0junk` not an object).
+TEST(json_limits, a_raw_nul_byte_anywhere_is_not_json) {
+  using namespace std::string_literals;
+  for (const auto& text : {"{\"a\":1}\0junk"s, "{\"a\":1}\0"s, "\0{\"a\":1}"s,
+                           "{\"a\":\"x\0y\"}"s, "[1,\0 2]"s}) {
+    bool duplicate = true;
+    EXPECT_TRUE(cti::parse_json_unique_keys(text, &duplicate).is_discarded()) << text.size();
+    EXPECT_FALSE(duplicate);
+    EXPECT_EQ(cti::parse_untrusted_json(text).fault, cti::json_fault::not_json) << text.size();
+  }
+  // The escaped form stays a string with a NUL in it (callers that store
+  // text refuse that on their own).
+  auto escaped = cti::parse_untrusted_json(R"({"a":"x\u0000y"})");
+  EXPECT_EQ(escaped.fault, cti::json_fault::none);
+  EXPECT_EQ(escaped.value["a"].get<std::string>().size(), 3u);
+}
