@@ -378,6 +378,11 @@ struct process_settings {
   bool has_after = false;
   int64_t after_us = 0;        ///< received_at, epoch µs,
   std::string after_id;        ///< then id.
+  /// A claim from the oldest (no position) takes only events received at
+  /// least this long ago (ms; 0: any). The pollers' scheduled rounds, which
+  /// look for events the others passed over, leave the fresh ones to the
+  /// round that was woken for them, so they are applied in arrival order.
+  uint32_t min_age_ms = 0;
 };
 
 /// An event that changed something, with its stream number, as published
@@ -457,7 +462,7 @@ typename Inspector::result_type inspect(Inspector& f, event_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_settings& x) {
   return f(caf::meta::type_name("process_settings"), x.batch_size, x.max_attempts, x.alone_max,
-           x.lock_timeout_ms, x.max_bytes, x.has_after, x.after_us, x.after_id);
+           x.lock_timeout_ms, x.max_bytes, x.has_after, x.after_us, x.after_id, x.min_age_ms);
 }
 
 template <class Inspector>
@@ -872,6 +877,8 @@ using queue_poller_actor = caf::typed_actor<
   caf::reacts_to<wake_atom>,
   /// An old event became due again (a replay): poll now, from the oldest.
   caf::reacts_to<rescan_atom>,
+  /// Internal: the scheduled round from the oldest settled event.
+  caf::reacts_to<poll_atom>,
   /// Internal: the periodic safety-net poll.
   caf::reacts_to<caf::tick_atom>>;
 

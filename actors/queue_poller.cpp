@@ -27,6 +27,8 @@ struct queue_poller_state {
   bool busy = false;   ///< A round is running.
   bool again = false;  ///< Woken while busy: run another round after it.
   bool again_full = false; ///< ... and that round must start from the oldest.
+  bool again_settled = false; ///< ... and only scheduled rounds asked for it.
+  bool settled = false; ///< The running round is a scheduled one (settled events only).
   bool db_down = false;
   /// The next round's size (next_round_size).
   uint32_t round_size = 0;
@@ -44,20 +46,32 @@ struct queue_poller_state {
 using poller_ptr = queue_poller_actor::stateful_pointer<queue_poller_state>;
 
 /// Runs a round now, or right after the running one. `full`: claim from the
-/// oldest pending event rather than from the cursor.
-void poll(poller_ptr self, bool full) {
+/// oldest pending event rather than from the cursor. `settled`: a scheduled
+/// round (the tick, the look from the oldest once a second), which claims
+/// from the oldest only events received `settled_age` ago or more, and does
+/// not flag the poller busy: wakes for new events keep going to the round
+/// woken for the events before them. Until the twenty-eighth session such a
+/// round took fresh events too, beside a slow round holding an earlier one,
+/// and committed them first (a lower `seq` for a later event).
+void poll(poller_ptr self, bool full, bool settled = false) {
   auto& st = self->state;
   if (st.busy) {
+    // The next round does what any of its askers needs.
+    st.again_settled = st.again ? st.again_settled && settled : settled;
     st.again = true;
     st.again_full = st.again_full || full;
     return;
   }
   st.busy = true;
-  if (st.settings.busy)
+  st.settled = settled;
+  if (st.settings.busy && !settled)
     st.settings.busy->store(std::chrono::steady_clock::now().time_since_epoch().count(),
                             std::memory_order_relaxed);
   st.again = false;
   st.again_full = false;
+  st.again_settled = false;
+  if (settled)
+    full = true;
   auto started = std::chrono::steady_clock::now();
   // From the oldest pending event at least every full_every: an event
   // committed after the cursor passed its received_at is found then. A
@@ -69,10 +83,11 @@ void poll(poller_ptr self, bool full) {
     st.last_full = started;
   } else if (!st.full_scheduled) {
     st.full_scheduled = true;
-    self->delayed_send(self, st.last_full + st.settings.full_every - started, rescan_atom_v);
+    self->delayed_send(self, st.last_full + st.settings.full_every - started, poll_atom_v);
   }
   auto job = st.settings.process;
   job.batch_size = st.round_size;
+  job.min_age_ms = settled ? static_cast<uint32_t>(st.settings.settled_age.count()) : 0;
   if (!full) {
     job.has_after = true;
     job.after_us = st.cursor->first;
@@ -99,7 +114,10 @@ void poll(poller_ptr self, bool full) {
         // Idle only when no round follows at once: a wake that read "idle"
         // between this round and the next would go to another poller, which
         // could apply a newer event beside the next round and commit first.
-        if (s.settings.busy && !(s.again || full))
+        // (A scheduled round never flagged itself; a stamp there is the
+        // waker's, for a wake on its way.)
+        const bool was_settled = s.settled;
+        if (s.settings.busy && !(s.again || full) && !was_settled)
           s.settings.busy->store(0, std::memory_order_relaxed);
         if (s.db_down) {
           s.db_down = false;
@@ -141,7 +159,8 @@ void poll(poller_ptr self, bool full) {
         for (auto& ev : report.applied)
           self->send(s.registry, caf::publish_atom_v, std::move(ev));
         if (s.again || full) {
-          poll(self, s.again_full);
+          // A full scheduled round goes on as one, unless a wake came.
+          poll(self, s.again_full, s.again ? s.again_settled : was_settled);
           // A backlog: share it (after poll() marked this poller busy
           // again, so the sibling woken is another one).
           if (full && s.settings.wake_sibling)
@@ -200,16 +219,19 @@ queue_poller_actor::behavior_type queue_poller(poller_ptr self, db_pool_actor po
     auto what = exception_text(eptr);
     return caf::make_error(caf::sec::runtime_error, std::move(what));
   });
-  // Start with a round: events may have queued while no node was running.
-  self->send(self, caf::tick_atom_v);
+  // Start with a round of everything: events may have queued while no node
+  // was running.
+  self->send(self, rescan_atom_v);
+  self->delayed_send(self, st.settings.interval, caf::tick_atom_v);
   return {
     [=](wake_atom) { poll(self, false); },
-    [=](rescan_atom) {
+    [=](rescan_atom) { poll(self, true); },
+    [=](poll_atom) {
       self->state.full_scheduled = false;
-      poll(self, true);
+      poll(self, true, true);
     },
     [=](caf::tick_atom) {
-      poll(self, true);
+      poll(self, true, true);
       self->delayed_send(self, self->state.settings.interval, caf::tick_atom_v);
     },
   };

@@ -44,6 +44,12 @@ struct poller_settings {
   /// no longer than this, not for the tick (and a later event of its call,
   /// held back behind it, is not retried every deferred_retry meanwhile).
   std::chrono::milliseconds full_every{1000};
+  /// Those scheduled rounds (and the tick) claim only events received at
+  /// least this long ago, and do not flag the poller busy: a fresh event is
+  /// the business of the round woken for it (the waker's choice keeps
+  /// arrival order), and one waiting longer than the waker's fresh_round is
+  /// anybody's.
+  std::chrono::milliseconds settled_age{1000};
   std::chrono::seconds db_timeout{60};          ///< Longest wait for one round.
   /// Next round after one that left events to another poller's calls.
   std::chrono::milliseconds deferred_retry{5};

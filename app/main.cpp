@@ -476,6 +476,13 @@ int main(int argc, char** argv) {
     pls.interval = std::chrono::milliseconds{cfg.event_poll_interval_ms};
     if (const char* fail = std::getenv("CTI_TEST_POLLER_FAIL_SEQ"))
       pls.fail_at_seq = std::atoll(fail); // tests only: see poller_settings
+    if (const char* age = std::getenv("CTI_TEST_POLLER_SETTLED_AGE_MS")) {
+      // Tests only: a slow round can be held longer than the default age
+      // without the scheduled rounds' taking its successors.
+      pls.settled_age = std::chrono::milliseconds{std::atoll(age)};
+      cti::log::warn("test hook: scheduled poller rounds take older events only",
+                     {{"settled_age_ms", age}});
+    }
     pls.wake_sibling = [w = std::weak_ptr<cti::db::poller_waker>{waker}] {
       if (auto p = w.lock())
         p->wake_idle();

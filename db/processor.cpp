@@ -340,6 +340,9 @@ std::vector<prepared_statement> processor_statements() {
     // claimed rows alone (projected inside the scan, every row that SKIP
     // LOCKED passes over would be converted too).
     {"events_claim", claim_sql("", "$2::int8")},
+    // The same for events received at least $3 ms ago (a scheduled round).
+    {"events_claim_settled",
+     claim_sql(" AND received_at <= now() - $3::int8 * interval '1 millisecond'", "$2::int8")},
     // The same from a position: (received_at, id) > ($2 µs, $3).
     {"events_claim_after",
      claim_sql(" AND (received_at, id) > (" + ts_param(2) + ", $3::uuid)", "$4::int8")},
@@ -422,6 +425,9 @@ process_report process_batch(pqxx::connection_base& conn, const process_settings
   auto claimed = settings.has_after
                    ? tx.exec_prepared("events_claim_after", settings.batch_size,
                                       settings.after_us, settings.after_id, max_bytes)
+                 : settings.min_age_ms > 0
+                   ? tx.exec_prepared("events_claim_settled", settings.batch_size, max_bytes,
+                                      static_cast<int64_t>(settings.min_age_ms))
                    : tx.exec_prepared("events_claim", settings.batch_size, max_bytes);
   report.claimed = static_cast<uint32_t>(claimed.size());
   if (!claimed.empty())

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "domain/time_format.hpp"
 #include "tests/e2e/api_helpers.hpp"
@@ -572,5 +573,82 @@ TEST(processing_rounds, an_event_committed_behind_the_claim_position_waits_a_sec
   ASSERT_TRUE(processed("late-3"));
   EXPECT_TRUE(processed("late-2"));
   EXPECT_EQ(cti::test::query_value(owner, "SELECT count(*) FROM calls"), "3");
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}
+
+TEST(processing_rounds, a_scheduled_round_leaves_fresh_events_to_the_round_woken_for_them) {
+  // A poller's round is slow (here: held on a call row an outside
+  // transaction has locked). Events that arrive meanwhile are woken to that
+  // poller, which applies them after its round, in arrival order. The other
+  // poller's scheduled look from the oldest (once a second) must leave them
+  // alone: until the twenty-eighth session it took them, applied them
+  // beside the slow round and committed first (a lower seq for later
+  // events; a black-box audit saw it on a busy machine). The hook makes the
+  // scheduled rounds' age 10 s, so the slow round can last longer than the
+  // default 1 s that bounds the order otherwise (DECISIONS "Wake-ups").
+  auto owner = cti::test::migrated_database("settled_rounds");
+  auto app = cti::test::create_app(owner, "settled rounds");
+  std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::as_server_role(owner)},
+                                         {"MIGRATION_DATABASE_URL", owner},
+                                         {"EVENT_POLLERS", "2"},
+                                         {"EVENT_POLL_INTERVAL_MS", "600000"},
+                                         {"CTI_TEST_POLLER_SETTLED_AGE_MS", "10000"}};
+  server_process server{env};
+  ASSERT_TRUE(server.start()) << server.output();
+  auto post = [&](const std::string& type, const std::string& id, int64_t call) {
+    return cti::test::post_signed_event(server.port(), app, seed(type, id, call)).status;
+  };
+  auto processed = [&](const std::string& id) {
+    return cti::test::eventually(
+      [&] {
+        return cti::test::query_value(owner, "SELECT state FROM webhook_events"
+                                             " WHERE dialpad_event_id = $1",
+                                      {id})
+               == "processed";
+      },
+      15s);
+  };
+  // Both pollers run rounds (a wake goes to an idle poller in turn), so each
+  // has its look from the oldest scheduled within the next second.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(post("call.ring", "warm-" + std::to_string(i), 7200000 + i), 200);
+    ASSERT_TRUE(processed("warm-" + std::to_string(i)));
+  }
+  pqxx::connection c{owner};
+  pqxx::work hold{c};
+  hold.exec_params("SELECT 1 FROM calls WHERE app_id = $1::uuid AND dialpad_call_id = 7200000"
+                   " FOR UPDATE",
+                   app);
+  ASSERT_EQ(post("call.started", "held", 7200000), 200);
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      return cti::test::query_value(owner, "SELECT count(*) FROM pg_stat_activity"
+                                           " WHERE wait_event_type = 'Lock'"
+                                           " AND datname = current_database()")
+             != "0";
+    },
+    10s));
+  auto blocked_at = std::chrono::steady_clock::now();
+  constexpr int later = 5;
+  for (int i = 1; i <= later; ++i)
+    ASSERT_EQ(post("call.ring", "after-" + std::to_string(i), 7200100 + i), 200);
+  // The slow round's length (not a wait for anything): longer than the
+  // sibling's scheduled look, which comes within a second.
+  std::this_thread::sleep_until(blocked_at + 1500ms);
+  EXPECT_EQ(cti::test::query_value(owner, "SELECT count(*) FROM webhook_events WHERE app_id = $1"
+                                          " AND dialpad_event_id LIKE 'after-%' AND state = 'processed'",
+                                   {app}),
+            "0")
+    << "events that arrived after the held one were applied while it waited";
+  hold.commit();
+  for (int i = 1; i <= later; ++i)
+    ASSERT_TRUE(processed("after-" + std::to_string(i)));
+  ASSERT_TRUE(processed("held"));
+  EXPECT_EQ(cti::test::query_value(
+              owner,
+              "SELECT coalesce(string_agg(dialpad_event_id, ',' ORDER BY seq), '')"
+              " FROM webhook_events WHERE app_id = $1 AND dialpad_event_id NOT LIKE 'warm-%'",
+              {app}),
+            "held,after-1,after-2,after-3,after-4,after-5");
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }

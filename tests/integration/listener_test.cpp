@@ -18,6 +18,7 @@ cti::queue_poller_actor::behavior_type recorder(cti::queue_poller_actor::pointer
   return {
     [=](cti::wake_atom) { caf::anon_send(sink, std::string{"wake"}); },
     [=](cti::rescan_atom) { caf::anon_send(sink, std::string{"rescan"}); },
+    [](cti::poll_atom) {},
     [](caf::tick_atom) {},
   };
 }
@@ -28,6 +29,7 @@ cti::queue_poller_actor::behavior_type indexed_recorder(cti::queue_poller_actor:
   return {
     [=](cti::wake_atom) { caf::anon_send(sink, "wake " + std::to_string(index)); },
     [](cti::rescan_atom) {},
+    [](cti::poll_atom) {},
     [](caf::tick_atom) {},
   };
 }

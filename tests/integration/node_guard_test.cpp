@@ -27,6 +27,7 @@ cti::queue_poller_actor::behavior_type failing_poller(cti::queue_poller_actor::p
   return {
     [](cti::wake_atom) { throw std::runtime_error("stand-in poller fails"); },
     [](cti::rescan_atom) {},
+    [](cti::poll_atom) {},
     [](caf::tick_atom) {},
   };
 }
