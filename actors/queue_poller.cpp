@@ -162,7 +162,9 @@ void poll(poller_ptr self, bool full, bool settled = false) {
           // A full scheduled round goes on as one, unless a wake came.
           poll(self, s.again_full, s.again ? s.again_settled : was_settled);
           // A backlog: share it (after poll() marked this poller busy
-          // again, so the sibling woken is another one).
+          // again, so the sibling woken is another one; a scheduled round
+          // is not marked, and the wake may come back to this poller, which
+          // then runs one more round: no harm).
           if (full && s.settings.wake_sibling)
             s.settings.wake_sibling();
         } else if (report.deferred > report.erasing) {
