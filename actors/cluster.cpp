@@ -394,7 +394,9 @@ cluster_hub_actor::behavior_type cluster_hub(hub_ptr self, cluster_settings sett
   for (const auto& seed : self->state.settings.seeds)
     self->state.targets[seed];
   publish_view(self);
-  self->send(self, caf::tick_atom_v);
+  // The first tick (the row in cluster_nodes, the links) comes from whoever
+  // spawned the hub once it listens: a node that cannot publish its hub
+  // must leave no row advertising a port it does not hold.
   return {
     [=](caf::tick_atom) {
       if (self->state.stopping || !from_this_node(self))

@@ -114,8 +114,9 @@ struct cluster_settings {
   std::shared_ptr<cluster_view> view;
 };
 
-/// Spawns the hub. It starts its heartbeat at once; `stop_atom` (a request)
-/// deletes this node's row and answers, for a graceful shutdown.
+/// Spawns the hub. Its heartbeat starts with the first `tick_atom` the
+/// spawner sends once the hub is published (app/main.cpp); `stop_atom` (a
+/// request) deletes this node's row and answers, for a graceful shutdown.
 cluster_hub_actor spawn_cluster_hub(caf::actor_system& sys, cluster_settings settings);
 
 /// The HMAC a node named `name` puts in its hello.

@@ -166,6 +166,7 @@ bool start_cluster(caf::actor_system& sys, const cti::config& cfg, cti::node_con
                     {{"port", std::to_string(cs.port)}, {"error", sys.render(published.error())}});
     return false;
   }
+  caf::anon_send(hub, caf::tick_atom_v); // listening: join (its first heartbeat)
   caf::anon_send(ctx.registry, cti::cluster_atom_v, hub);
   cti::log::info("cluster: listening", {{"port", std::to_string(cs.port)},
                                         {"advertise", cs.advertise_host},
@@ -351,6 +352,12 @@ int main(int argc, char** argv) {
   for (const auto& name : cfg.generated_secrets)
     cti::log::warn("development mode: generated a random secret; set it to use it",
                    {{"variable", name}});
+  // The test hooks and benchmark switches are read where they act, from
+  // the process environment; each one set is named here, whatever it is.
+  for (const auto& [name, value] : cti::process_environment())
+    if (name.starts_with("CTI_TEST_") || name.starts_with("CTI_BENCH_"))
+      cti::log::warn("a test or benchmark switch is set; it is not for production",
+                     {{"variable", name}});
 
   // libpq waits this long for a connection (a vanished server, not a refused one).
   setenv("PGCONNECT_TIMEOUT", "3", 0);

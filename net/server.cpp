@@ -170,6 +170,10 @@ tls_problem load_tls(const config& cfg, std::shared_ptr<asio::ssl::context>& out
                           "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  // An encrypted key is not read with a passphrase we do not have: without
+  // this callback OpenSSL would prompt on the terminal and wait.
+  ctx->set_password_callback(
+    [](std::size_t, asio::ssl::context::password_purpose) { return std::string{}; });
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cfg.tls_cert_file, ec);
   if (ec)

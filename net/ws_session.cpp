@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -102,8 +103,12 @@ public:
     // The 101 carries the request's id like every other answer (the HTTP
     // session put it on the request before handing the connection over).
     std::string request_id{req["X-Request-Id"]};
+    // Over TLS it says HTTPS only, as every other answer does (the 101
+    // lacked it until the twenty-eighth session).
     ws_.set_option(websocket::stream_base::decorator([request_id](websocket::response_type& res) {
       res.set(http::field::server, "cti-server");
+      if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>)
+        res.set(http::field::strict_transport_security, "max-age=31536000");
       if (!request_id.empty())
         res.set("X-Request-Id", request_id);
     }));

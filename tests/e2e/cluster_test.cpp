@@ -375,11 +375,20 @@ TEST(cluster_off, a_single_node_says_so_and_the_endpoint_needs_the_bearer) {
 
 TEST(cluster_config, a_cluster_port_in_use_is_a_clear_start_up_error) {
   auto first = start_node("busy-a", "");
+  // (A row an earlier run left in a reused test database does not count.)
+  cti::test::query_value(cti::test::database_url(),
+                         "WITH d AS (DELETE FROM cluster_nodes WHERE name = 'busy-b' RETURNING 1)"
+                         " SELECT count(*) FROM d");
   server_process second{node_env("busy-b", first.cluster_port, "")};
   EXPECT_FALSE(second.start(std::chrono::milliseconds{5000}));
   EXPECT_EQ(second.wait_exit(std::chrono::milliseconds{10000}), 1) << second.output();
   EXPECT_NE(second.output().find("cannot listen on CLUSTER_PORT"), std::string::npos)
     << second.output();
+  // It never joined, so it left no row advertising the other node's port
+  // (its hub's first heartbeat wrote one until the twenty-eighth session).
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT count(*) FROM cluster_nodes WHERE name = 'busy-b'"),
+            "0");
   EXPECT_EQ(first.proc->stop(SIGTERM), 0);
 }
 

@@ -651,4 +651,9 @@ TEST(processing_rounds, a_scheduled_round_leaves_fresh_events_to_the_round_woken
               {app}),
             "held,after-1,after-2,after-3,after-4,after-5");
   EXPECT_EQ(server.stop(SIGTERM), 0);
+  // A test hook is named at start-up, never honoured silently.
+  auto out = server.output();
+  auto warned = out.find("a test or benchmark switch is set; it is not for production");
+  ASSERT_NE(warned, std::string::npos) << out;
+  EXPECT_NE(out.find("CTI_TEST_POLLER_SETTLED_AGE_MS", warned), std::string::npos) << out;
 }

@@ -1064,7 +1064,21 @@ TEST(server_binary, serves_https_and_wss_with_tls_1_2_or_newer) {
     "Sec-WebSocket-Version: 13\\r\\n\\r\\n' | timeout 3 openssl s_client -connect 127.0.0.1:"
     + std::to_string(s.port()) + " -quiet -CAfile " + dir + "/cert.pem");
   EXPECT_NE(wout.find("101 Switching Protocols"), std::string::npos) << wout;
+  // Like every other answer over TLS (the 101 lacked it until the
+  // twenty-eighth session).
+  EXPECT_NE(wout.find("Strict-Transport-Security: max-age=31536000"), std::string::npos) << wout;
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  // An encrypted key is an invalid configuration at once: no passphrase
+  // prompt (OpenSSL's own, which waited on a terminal until then).
+  auto [enc, enc_out] = shell("openssl pkey -in " + dir + "/key.pem -aes256 -passout pass:pw -out "
+                              + dir + "/enc.pem 2>&1");
+  ASSERT_EQ(enc, 0) << enc_out;
+  auto [code, out] = cti::test::run_binary(
+    {}, {{"CTI_ENV", "development"}, {"TLS_CERT_FILE", dir + "/cert.pem"},
+         {"TLS_KEY_FILE", dir + "/enc.pem"}});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("TLS_KEY_FILE: cannot load TLS_KEY_FILE"), std::string::npos) << out;
+  EXPECT_EQ(out.find("pass phrase"), std::string::npos) << out;
   shell("rm -rf " + dir);
 }
 
