@@ -82,6 +82,27 @@ std::string seed_at(int64_t call, const std::string& type, const std::string& id
   return ev.dump();
 }
 
+/// A server's environment on a database of its own (`owner`, the migration
+/// role's URL), with `extra` settings.
+std::map<std::string, std::string> own_database_env(const std::string& owner,
+                                                    std::map<std::string, std::string> extra) {
+  extra.emplace("DATABASE_URL", cti::test::as_server_role(owner));
+  extra.emplace("MIGRATION_DATABASE_URL", owner);
+  return extra;
+}
+
+/// True once the event named `id` in `owner`'s database is processed (15 s at most).
+bool processed_in(const std::string& owner, const std::string& id) {
+  return cti::test::eventually(
+    [&] {
+      return cti::test::query_value(owner, "SELECT state FROM webhook_events"
+                                           " WHERE dialpad_event_id = $1",
+                                    {id})
+             == "processed";
+    },
+    15s);
+}
+
 /// The outcomes of the app's events, in arrival order, comma-separated.
 std::string outcomes(const std::string& app) {
   return cti::test::query_value(cti::test::database_url(),
@@ -477,9 +498,7 @@ TEST(processing_rounds, a_backlog_is_taken_in_rounds_that_grow_to_event_batch_ma
   // 200 events of distinct calls queued before the server starts: one
   // poller, rounds of 4 growing to at most 32 while they come back full.
   auto owner = cti::test::fresh_database("rounds");
-  auto server_url = cti::test::as_server_role(owner);
-  std::map<std::string, std::string> env{{"DATABASE_URL", server_url},
-                                         {"MIGRATION_DATABASE_URL", owner}};
+  auto env = own_database_env(owner, {});
   auto [mcode, mout] = cti::test::run_binary({"migrate"}, env);
   ASSERT_EQ(mcode, 0) << mout;
   auto app = cti::test::create_app(owner, "rounds");
@@ -536,22 +555,10 @@ TEST(processing_rounds, an_event_committed_behind_the_claim_position_waits_a_sec
   // (EVENT_POLL_INTERVAL_MS, here ten minutes).
   auto owner = cti::test::migrated_database("late_commit");
   auto app = cti::test::create_app(owner, "late commit");
-  std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::as_server_role(owner)},
-                                         {"MIGRATION_DATABASE_URL", owner},
-                                         {"EVENT_POLLERS", "1"},
-                                         {"EVENT_POLL_INTERVAL_MS", "600000"}};
-  server_process server{env};
+  server_process server{
+    own_database_env(owner, {{"EVENT_POLLERS", "1"}, {"EVENT_POLL_INTERVAL_MS", "600000"}})};
   ASSERT_TRUE(server.start()) << server.output();
-  auto processed = [&](const std::string& id) {
-    return cti::test::eventually(
-      [&] {
-        return cti::test::query_value(owner, "SELECT state FROM webhook_events"
-                                             " WHERE dialpad_event_id = $1",
-                                      {id})
-               == "processed";
-      },
-      15s);
-  };
+  auto processed = [&](const std::string& id) { return processed_in(owner, id); };
   // A first event gives the poller a claim position.
   ASSERT_EQ(cti::test::post_signed_event(server.port(), app, seed("call.ring", "late-1", 7100001)).status,
             200);
@@ -588,26 +595,14 @@ TEST(processing_rounds, a_scheduled_round_leaves_fresh_events_to_the_round_woken
   // default 1 s that bounds the order otherwise (DECISIONS "Wake-ups").
   auto owner = cti::test::migrated_database("settled_rounds");
   auto app = cti::test::create_app(owner, "settled rounds");
-  std::map<std::string, std::string> env{{"DATABASE_URL", cti::test::as_server_role(owner)},
-                                         {"MIGRATION_DATABASE_URL", owner},
-                                         {"EVENT_POLLERS", "2"},
-                                         {"EVENT_POLL_INTERVAL_MS", "600000"},
-                                         {"CTI_TEST_POLLER_SETTLED_AGE_MS", "10000"}};
-  server_process server{env};
+  server_process server{own_database_env(owner, {{"EVENT_POLLERS", "2"},
+                                                 {"EVENT_POLL_INTERVAL_MS", "600000"},
+                                                 {"CTI_TEST_POLLER_SETTLED_AGE_MS", "10000"}})};
   ASSERT_TRUE(server.start()) << server.output();
   auto post = [&](const std::string& type, const std::string& id, int64_t call) {
     return cti::test::post_signed_event(server.port(), app, seed(type, id, call)).status;
   };
-  auto processed = [&](const std::string& id) {
-    return cti::test::eventually(
-      [&] {
-        return cti::test::query_value(owner, "SELECT state FROM webhook_events"
-                                             " WHERE dialpad_event_id = $1",
-                                      {id})
-               == "processed";
-      },
-      15s);
-  };
+  auto processed = [&](const std::string& id) { return processed_in(owner, id); };
   // Both pollers run rounds (a wake goes to an idle poller in turn), so each
   // has its look from the oldest scheduled within the next second.
   for (int i = 0; i < 6; ++i) {
