@@ -35,7 +35,7 @@ constexpr auto health_timeout = std::chrono::milliseconds{1500};
 void handle_health(handler_ptr self, const api_request& req) {
   auto serial = req.serial;
   auto answer = [self, serial](bool ok) {
-    nlohmann::json body = {
+    nlohmann::ordered_json body = { // API.md's order
       {"status", ok ? "healthy" : "unhealthy"},
       {"timestamp", format_rfc3339(now_utc())},
       {"checks", {{"database", ok ? "ok" : "unreachable"}}},

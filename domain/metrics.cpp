@@ -11,7 +11,8 @@
 namespace cti {
 
 std::string render_metrics_json(const metrics_snapshot& m) {
-  nlohmann::json j = {
+  // In API.md's order; the figures it does not name follow `node`.
+  nlohmann::ordered_json j = {
     {"uptime_seconds", m.uptime_seconds},
     {"memory_usage_mb", m.memory_usage_mb},
     {"active_connections", m.active_connections},
@@ -30,6 +31,7 @@ std::string render_metrics_json(const metrics_snapshot& m) {
      {{"connections", m.websocket.connections},
       {"messages_sent", m.websocket.messages_sent},
       {"dropped_slow_consumers", m.websocket.dropped_slow_consumers}}},
+    {"node", m.node},
     {"auth",
      {{"bcrypt_verifications", m.auth.bcrypt_verifications},
       {"key_cache_hits", m.auth.key_cache_hits}}},
@@ -44,7 +46,6 @@ std::string render_metrics_json(const metrics_snapshot& m) {
       {"http_handler", m.internal_failures.http_handler},
       {"connection", m.internal_failures.connection},
       {"tenant", m.internal_failures.tenant}}},
-    {"node", m.node},
   };
   return j.dump();
 }

@@ -655,16 +655,28 @@ TEST(server_process_test, health_follows_the_database_down_and_back_up) {
   ASSERT_EQ(http_request(s.port(), "GET", "/api/calls", key).status, 200);
   ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_STOP"), 0);
   bool down = false;
+  http_reply unhealthy;
   for (auto until = std::chrono::steady_clock::now() + 5s;
        !down && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
-    auto r = http_request(s.port(), "GET", "/health");
-    down = r.status == 503 && r.body.find("\"unreachable\"") != std::string::npos
-           && r.body.find("\"unhealthy\"") != std::string::npos;
+    unhealthy = http_request(s.port(), "GET", "/health");
+    down = unhealthy.status == 503;
   }
   // An export reads its first page before its 200: 503, not a cut stream.
   auto exported = http_request(s.port(), "GET", "/api/calls/export", key);
   ASSERT_EQ(cti::test::run_env_command("CTI_TEST_PG_START"), 0);
   EXPECT_TRUE(down) << "health never reported the database unreachable";
+  // API.md's body, in its order, with the Retry-After of every 503.
+  auto body = nlohmann::ordered_json::parse(unhealthy.body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << unhealthy.body;
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : body.items())
+    keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"status", "timestamp", "checks"})) << unhealthy.body;
+  EXPECT_EQ(body["status"], "unhealthy");
+  EXPECT_EQ(body["checks"], nlohmann::ordered_json::parse(R"({"database":"unreachable"})"));
+  EXPECT_EQ(body["timestamp"].get<std::string>().size(), 24u) << unhealthy.body;
+  EXPECT_EQ(unhealthy.headers["retry-after"], "5");
+  EXPECT_EQ(unhealthy.headers["content-type"], "application/json; charset=utf-8");
   EXPECT_EQ(exported.status, 503) << exported.body;
   EXPECT_EQ(json::parse(exported.body, nullptr, false).value("error", ""), "unavailable")
     << exported.body;
