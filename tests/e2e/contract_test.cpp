@@ -484,3 +484,83 @@ TEST_F(contract_test, health_and_metrics_answer_in_the_contracts_order) {
 }
 
 } // namespace
+
+namespace {
+
+/// RFC 4180 records of `text` (CRLF line ends, quoted fields may hold
+/// commas, quotes doubled, CR and LF).
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      row.push_back(std::move(field));
+      field.clear();
+      rows.push_back(std::move(row));
+      row.clear();
+      ++i;
+    } else {
+      field += c;
+    }
+  }
+  EXPECT_TRUE(row.empty() && field.empty() && !quoted) << "the CSV does not end with CRLF";
+  return rows;
+}
+
+TEST_F(contract_test, csv_rows_are_the_listed_call_objects_field_for_field) {
+  auto [app, key] = new_tenant();
+  ASSERT_EQ(internal("POST", "/internal/apps/" + app + "/users/map",
+                     R"({"dialpad_user_id":987654,"crm_user_id":"agent \"one\", two"})").status,
+            200);
+  ASSERT_EQ(post_event(app, seed("call.ring", "csv-1", 501, "2026-01-28T09:00:00.250Z")).status, 200);
+  ASSERT_EQ(post_event(app, seed("call.started", "csv-2", 501, "2026-01-28T09:00:04Z")).status, 200);
+  auto recorded = seed("call.recording.completed", "csv-3", 501, "2026-01-28T09:02:00Z");
+  recorded["recording_url"] = "https://x/r.mp3?a=1,2&b=\"q\"";
+  ASSERT_EQ(post_event(app, recorded).status, 200);
+  auto unmapped = seed("call.ring", "csv-4", 502, "2026-01-28T09:05:00Z");
+  unmapped.erase("user_id");
+  ASSERT_EQ(post_event(app, unmapped).status, 200);
+  ASSERT_TRUE(drained(app));
+  ASSERT_EQ(app_call(key, "PATCH", "/api/calls/501", R"({"crm_context":{"deal":"a,b","n":1}})").status, 200);
+
+  auto list = ordered(app_call(key, "GET", "/api/calls"));
+  auto csv = app_call(key, "GET", "/api/calls/export");
+  ASSERT_EQ(csv.status, 200);
+  auto rows = parse_csv(csv.body);
+  ASSERT_EQ(rows.size(), 3u) << csv.body;
+  EXPECT_EQ(rows[0], call_fields);
+  ASSERT_EQ(list["data"].size(), 2u);
+  for (std::size_t r = 0; r < 2; ++r) {
+    const auto& call = list["data"][r];
+    ASSERT_EQ(rows[r + 1].size(), call_fields.size()) << csv.body;
+    for (std::size_t f = 0; f < call_fields.size(); ++f) {
+      const auto& v = call[call_fields[f]];
+      std::string want = v.is_null() ? "" : v.is_string() ? v.get<std::string>() : v.dump();
+      EXPECT_EQ(rows[r + 1][f], want) << "row " << r << " " << call_fields[f];
+    }
+  }
+  // The fields this test is about, as they came out.
+  EXPECT_EQ(list["data"][1]["crm_user_id"], "agent \"one\", two");
+  EXPECT_EQ(list["data"][1]["recording_url"], "https://x/r.mp3?a=1,2&b=\"q\"");
+  EXPECT_EQ(list["data"][1]["crm_context"], ojson::parse(R"({"deal":"a,b","n":1})"));
+  EXPECT_TRUE(list["data"][0]["dialpad_user_id"].is_null());
+}
+
+} // namespace
