@@ -358,7 +358,7 @@ log "scenario: webhook POST -> WebSocket frame at 500 events/s for ${BENCH_WS_LA
 wsb --mode latency --rate 500 --duration "${BENCH_WS_LATENCY_SECONDS:-60}" --post-connections "${BENCH_WS_POST_CONNECTIONS:-8}"
 # This machine caps descriptors per process at $(ulimit -Hn) (20,000 here, and
 # not raisable inside its container): the server needs some for itself.
-IDLE_N=${BENCH_WS_IDLE:-$(( $(ulimit -n) - 1000 < 20000 ? $(ulimit -n) - 1000 : 20000 ))}
+IDLE_N=${BENCH_WS_IDLE:-$(( $(ulimit -n) - 100 < 20000 ? $(ulimit -n) - 100 : 20000 ))}
 log "scenario: $IDLE_N idle WebSocket connections (server RSS per connection)"
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 wsb --mode idle --connections "$IDLE_N" --hold 6 >"$PGDIR/idle.json" &
