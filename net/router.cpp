@@ -93,6 +93,14 @@ void router::add(std::string_view method, std::string_view pattern, endpoint tar
   routes_.push_back(std::move(r));
 }
 
+/// HEAD is a GET without the body (RFC 9110 9.3.2), so it must be as safe
+/// as a GET. The OAuth GETs are not: connect stores a state, the callback
+/// spends one and exchanges a code. A HEAD there (a link checker, a proxy's
+/// probe) would spend the state the browser's GET needs: 405 instead.
+static bool head_serves(endpoint e) {
+  return e != endpoint::oauth_connect && e != endpoint::oauth_callback;
+}
+
 route_match router::match(std::string_view method, std::string_view path) const {
   route_match res;
   auto segments = split_path(path);
@@ -132,7 +140,7 @@ route_match router::match(std::string_view method, std::string_view path) const 
       hit = r;
   if (hit == nullptr && method == "HEAD") {
     for (auto* r : same)
-      if (r->method == "GET")
+      if (r->method == "GET" && head_serves(r->target))
         hit = r;
     res.head_as_get = hit != nullptr;
   }
@@ -141,7 +149,7 @@ route_match router::match(std::string_view method, std::string_view path) const 
     std::vector<std::string> methods;
     for (auto* r : same) {
       methods.push_back(r->method);
-      if (r->method == "GET")
+      if (r->method == "GET" && head_serves(r->target))
         methods.emplace_back("HEAD");
     }
     std::sort(methods.begin(), methods.end());

@@ -147,6 +147,17 @@ TEST(oauth, connect_and_callback_store_sealed_tokens_and_the_company) {
   std::string error;
   auto code = rig.fake.approve(location, &error);
   ASSERT_FALSE(code.empty()) << error;
+  // A HEAD of the callback (a link checker, a proxy's probe) must not spend
+  // the state the browser's GET needs, nor exchange the code: 405.
+  {
+    cti::test::raw_connection c{rig.port()};
+    ASSERT_TRUE(c.write("HEAD /auth/dialpad/callback?code=" + code + "&state=" + state
+                        + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto head = c.read_response(std::chrono::seconds{5}, true);
+    EXPECT_EQ(head.status, 405) << head.error;
+    EXPECT_EQ(head.headers["allow"], "GET");
+    EXPECT_EQ(rig.fake.count("POST", "/oauth2/token"), 0);
+  }
   auto cb = rig.callback("code=" + code + "&state=" + state);
   ASSERT_EQ(cb.status, 200) << cb.body;
   rig.connected.push_back(app);

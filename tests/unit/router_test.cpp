@@ -101,3 +101,18 @@ TEST(router, parses_query_strings) {
   EXPECT_EQ(q[3].value, "p+q"); // '+' is literal: phone=+1555..., since=...+01:00
   EXPECT_EQ(q[4].value, "%zz"); // malformed escapes stay raw
 }
+
+TEST(router, head_is_refused_where_the_get_is_not_safe) {
+  // The OAuth GETs store or spend a state: a HEAD must not do it for them.
+  const auto& r = cti::net::api_router();
+  for (const char* path : {"/auth/dialpad/connect", "/authorize", "/auth/dialpad/callback"}) {
+    EXPECT_EQ(r.match("GET", path).result, route_match::kind::found) << path;
+    auto m = r.match("HEAD", path);
+    EXPECT_EQ(m.result, route_match::kind::method_not_allowed) << path;
+    EXPECT_EQ(m.allow, "GET") << path;
+    EXPECT_EQ(r.match("POST", path).allow, "GET") << path;
+  }
+  // Elsewhere HEAD still goes through the GET route.
+  EXPECT_TRUE(r.match("HEAD", "/api/calls").head_as_get);
+  EXPECT_EQ(r.match("POST", "/api/calls").allow, "GET, HEAD");
+}
