@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -113,6 +114,60 @@ startup_db apply_migrations(const std::string& conninfo, const sigset_t& stop_si
       return startup_db::stopped;
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds{2000});
+  }
+}
+
+/// Whether this node may join the cluster under its NODE_NAME.
+enum class name_check { free, taken, stopped, failed };
+
+/// A cluster node refuses to start under a NODE_NAME that a live node
+/// heartbeats under (two nodes with one name would take turns writing the
+/// row the others link by). A fresh row may also be this node's own, left
+/// by a run that just ended without leaving the table (killed): a live
+/// node beats again within a heartbeat, so the row is read once more one
+/// heartbeat (and a second) later, and only a heartbeat that moved counts.
+name_check check_node_name(const cti::config& cfg, const sigset_t& stop_signals) {
+  struct row {
+    std::string host;
+    int64_t port = 0;
+    int64_t age_ms = 0;
+    std::string heartbeat_at;
+  };
+  auto read = [&](pqxx::connection& c) -> std::optional<row> {
+    pqxx::read_transaction tx{c};
+    auto r = tx.exec_params(
+      "SELECT host, port, (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint,"
+      " heartbeat_at::text FROM cluster_nodes WHERE name = $1",
+      cfg.node_name);
+    if (r.empty())
+      return std::nullopt;
+    return row{r[0][0].as<std::string>(), r[0][1].as<int64_t>(), r[0][2].as<int64_t>(),
+               r[0][3].as<std::string>()};
+  };
+  try {
+    pqxx::connection c{cfg.database_url};
+    auto first = read(c);
+    if (!first || first->age_ms >= 3 * int64_t{cfg.cluster_heartbeat_ms})
+      return name_check::free;
+    cti::log::info("cluster: a node of this name beat recently; waiting a heartbeat to see whether it lives",
+                   {{"node", cfg.node_name}, {"age_ms", std::to_string(first->age_ms)}});
+    auto wait_ns = int64_t{cfg.cluster_heartbeat_ms + 1000} * 1'000'000;
+    timespec wait{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+    if (int sig = sigtimedwait(&stop_signals, nullptr, &wait); sig > 0) {
+      cti::log::info("shutting down before start-up finished",
+                     {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      return name_check::stopped;
+    }
+    auto second = read(c);
+    if (!second || second->heartbeat_at == first->heartbeat_at)
+      return name_check::free;
+    cti::log::error("NODE_NAME is in use by a live node of the cluster; give each node its own name",
+                    {{"node", cfg.node_name},
+                     {"live_node", second->host + ":" + std::to_string(second->port)}});
+    return name_check::taken;
+  } catch (const std::exception& e) {
+    cti::log::error("cannot read the cluster's nodes", {{"error", e.what()}});
+    return name_check::failed;
   }
 }
 
@@ -375,6 +430,21 @@ int main(int argc, char** argv) {
   if (!check_sealed_values(cfg)) {
     cti::log::shutdown();
     return 1;
+  }
+  if (cfg.cluster_port && std::getenv("CTI_TEST_SKIP_NODE_NAME_CHECK") == nullptr) {
+    switch (check_node_name(cfg, stop_signals)) {
+      case name_check::free:
+        break;
+      case name_check::taken:
+        cti::log::shutdown();
+        return 2;
+      case name_check::failed:
+        cti::log::shutdown();
+        return 1;
+      case name_check::stopped:
+        cti::log::shutdown();
+        return 0;
+    }
   }
 
   caf::actor_system_config caf_cfg;

@@ -405,8 +405,9 @@ TEST(cluster_names, a_second_node_claiming_a_linked_name_is_refused) {
   };
   auto since = linked_since();
   ASSERT_TRUE(since.is_string());
-  // Same name, another process (a replayed hello would look the same).
-  auto impostor = start_node("name-b", seed_of(a));
+  // Same name, another process (a replayed hello would look the same),
+  // past the start-up check that refuses it (the test below).
+  auto impostor = start_node("name-b", seed_of(a), {{"CTI_TEST_SKIP_NODE_NAME_CHECK", "1"}});
   EXPECT_TRUE(cti::test::eventually(
     [&] {
       return a.proc->output().find("another link to that node name is up") != std::string::npos;
@@ -429,6 +430,36 @@ TEST(cluster_names, a_second_node_claiming_a_linked_name_is_refused) {
     << cluster_of(impostor).dump();
   for (auto* n : {&impostor, &b, &a})
     EXPECT_EQ(n->proc->stop(SIGTERM), 0);
+}
+
+TEST(cluster_names, a_node_named_like_a_live_node_does_not_start) {
+  auto a = start_node("twin-a", "");
+  auto row = [] {
+    return cti::test::query_value(cti::test::database_url(),
+                                  "SELECT host || ':' || port FROM cluster_nodes WHERE name = 'twin-a'");
+  };
+  ASSERT_TRUE(cti::test::eventually([&] { return !row().empty(); }, 10s)) << a.proc->output();
+  const auto live = row();
+  EXPECT_EQ(live, "127.0.0.1:" + std::to_string(a.cluster_port));
+  // Another process under the same name: exit 2, naming the live node; the
+  // live node's row still says where it is.
+  server_process twin{node_env("twin-a", cti::test::free_port(), seed_of(a))};
+  EXPECT_FALSE(twin.start(std::chrono::milliseconds{8000}));
+  EXPECT_EQ(twin.wait_exit(std::chrono::milliseconds{10000}), 2) << twin.output();
+  EXPECT_NE(twin.output().find("NODE_NAME is in use by a live node"), std::string::npos) << twin.output();
+  EXPECT_NE(twin.output().find(live), std::string::npos) << twin.output();
+  EXPECT_EQ(row(), live);
+  EXPECT_EQ(cluster_of(a)["peers"], 0);
+  // A node killed (its row left behind, fresh) starts again under its name.
+  // (The row is made fresh again: a slow start must not outlive it.)
+  a.proc->signal(SIGKILL);
+  EXPECT_EQ(a.proc->wait_exit(std::chrono::milliseconds{10000}), 128 + SIGKILL);
+  cti::test::query_value(cti::test::database_url(),
+                         "UPDATE cluster_nodes SET heartbeat_at = now() WHERE name = 'twin-a' RETURNING 1");
+  auto again = start_node("twin-a", "", {{"CLUSTER_HEARTBEAT_MS", "3000"}});
+  EXPECT_TRUE(cti::test::eventually(
+    [&] { return row() == "127.0.0.1:" + std::to_string(again.cluster_port); }, 10s));
+  EXPECT_EQ(again.proc->stop(SIGTERM), 0);
 }
 
 TEST(cluster_link, a_cut_link_is_covered_by_the_database) {
