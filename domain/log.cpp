@@ -6,7 +6,10 @@
 #include <memory>
 #include <mutex>
 
+#include <cerrno>
 #include <cstdio>
+
+#include <unistd.h>
 
 #include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
@@ -18,19 +21,43 @@ namespace cti::log {
 
 namespace {
 
-/// Writes lines to stdout through stdio's buffer; spdlog's own stdout sink
-/// flushes (one write syscall) per line, which at thousands of access lines a
-/// second costs real CPU. Flushed every second, on warnings, and at exit.
+/// Most bytes one write(2) of the log carries: a pipe takes up to PIPE_BUF
+/// (4096) bytes from one write without mixing in another writer's bytes.
+constexpr std::size_t atomic_write_bytes = 4096;
+/// Lines buffered before they are written out regardless of the clock.
+constexpr std::size_t buffer_bytes = 64 * 1024;
+
+/// Writes lines to stdout, buffered; spdlog's own stdout sink flushes (one
+/// write syscall) per line, which at thousands of access lines a second
+/// costs real CPU. Flushed every second, on warnings, and at exit. Every
+/// write(2) ends at the end of a line (stdio's buffer did not: another
+/// writer of the same file, e.g. libpq printing a server's message to
+/// stderr, could land in the middle of one of our lines).
 class buffered_stdout_sink : public spdlog::sinks::base_sink<std::mutex> {
 protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
-    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+    if (pending_.size() + formatted.size() > buffer_bytes)
+      flush_();
+    pending_.append(formatted.data(), formatted.size());
   }
   void flush_() override {
-    std::fflush(stdout);
+    std::string_view rest{pending_};
+    while (!rest.empty()) {
+      auto n = whole_lines_prefix(rest, atomic_write_bytes);
+      auto wrote = ::write(STDOUT_FILENO, rest.data(), n);
+      if (wrote < 0 && errno == EINTR)
+        continue;
+      if (wrote <= 0)
+        break; // nowhere to write to: the lines are dropped
+      rest.remove_prefix(static_cast<std::size_t>(wrote));
+    }
+    pending_.clear();
   }
+
+private:
+  std::string pending_;
 };
 
 struct state {
@@ -152,6 +179,17 @@ level parse_level(std::string_view n) {
   if (n == "critical") return level::critical;
   if (n == "off") return level::off;
   return level::info;
+}
+
+std::size_t whole_lines_prefix(std::string_view text, std::size_t max) {
+  if (text.size() <= max)
+    return text.size();
+  auto last = text.rfind('\n', max - 1);
+  if (last != std::string_view::npos)
+    return last + 1;
+  // One line longer than `max`: all of it (it cannot be written whole at once).
+  auto end = text.find('\n', max);
+  return end == std::string_view::npos ? text.size() : end + 1;
 }
 
 void init(level min, bool json, std::vector<std::string> secrets) {

@@ -31,6 +31,11 @@ void init(level min_level, bool json, std::vector<std::string> secrets);
 /// Flushes and stops the logger (at exit).
 void shutdown();
 
+/// How much of `text` (lines ending in '\n') to write in one write(2) of
+/// at most `max` bytes: the whole lines that fit, else (one line longer
+/// than `max`) that first line. Exposed for its unit test.
+std::size_t whole_lines_prefix(std::string_view text, std::size_t max);
+
 /// True when lines of `lvl` are written.
 bool enabled(level lvl);
 

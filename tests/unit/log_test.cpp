@@ -69,3 +69,19 @@ TEST(log, text_lines_quote_what_is_not_plain_ascii) {
   EXPECT_EQ(cti::log::format_line(false, "m", {{"k", "\xff"}}), "m k=\"\ufffd\"");
   EXPECT_EQ(cti::log::format_line(false, "m", {{"k", ""}}), "m k=\"\"");
 }
+
+TEST(log, each_write_ends_at_the_end_of_a_line) {
+  using cti::log::whole_lines_prefix;
+  const std::string a(100, 'a'), b(50, 'b');
+  const std::string two = a + "\n" + b + "\n";
+  // Everything fits: all of it.
+  EXPECT_EQ(whole_lines_prefix(two, 4096), two.size());
+  EXPECT_EQ(whole_lines_prefix(two, two.size()), two.size());
+  // One byte short: the first line only, never part of the second.
+  EXPECT_EQ(whole_lines_prefix(two, two.size() - 1), a.size() + 1);
+  EXPECT_EQ(whole_lines_prefix(two, a.size() + 1), a.size() + 1);
+  // A first line longer than the bound goes out whole, by itself.
+  EXPECT_EQ(whole_lines_prefix(two, 10), a.size() + 1);
+  EXPECT_EQ(whole_lines_prefix(a + "\n", 10), a.size() + 1);
+  EXPECT_EQ(whole_lines_prefix("", 10), 0u);
+}
