@@ -31,7 +31,10 @@ struct db_pool_state {
   pool_settings settings;
   std::vector<db_worker_actor> all;   ///< Every live worker.
   std::vector<idle_worker> idle;      ///< Live workers with nothing to do.
-  std::deque<waiter> waiting;         ///< Jobs queued for a worker, oldest first.
+  std::deque<waiter> waiting;         ///< Pipeline jobs queued for a worker, oldest first.
+  std::deque<waiter> api_waiting;     ///< API jobs queued (for a worker or for the API's share).
+  std::size_t api_busy = 0;           ///< Workers running an API job.
+  std::size_t api_cap = 1;            ///< Most workers API jobs hold at once.
   bool expiry_scheduled = false;
   /// A connection of its own for /health, outside `all`: a pool whose
   /// workers are all busy (long exports, a locked table) still reaches the
@@ -81,15 +84,19 @@ void release(pool_ptr self, db_worker_actor w, bool last_in_line = false) {
                    [&](const db_worker_actor& x) { return x == w; }))
     return; // replaced meanwhile
   auto now = std::chrono::steady_clock::now();
-  while (!st.waiting.empty()) {
-    auto next = std::move(st.waiting.front());
-    st.waiting.pop_front();
-    if (next.deadline < now) {
-      next.fail(make_error(errc::db_unavailable, "no database connection free in time"));
-      continue;
+  for (auto* queue : {&st.waiting, &st.api_waiting}) {
+    if (queue == &st.api_waiting && st.api_busy >= st.api_cap)
+      break;
+    while (!queue->empty()) {
+      auto next = std::move(queue->front());
+      queue->pop_front();
+      if (next.deadline < now) {
+        next.fail(make_error(errc::db_unavailable, "no database connection free in time"));
+        continue;
+      }
+      next.run(std::move(w));
+      return;
     }
-    next.run(std::move(w));
-    return;
   }
   if (last_in_line)
     st.idle.insert(st.idle.begin(), idle_worker{std::move(w), now});
@@ -201,41 +208,85 @@ void shrink(pool_ptr self) {
   }
 }
 
+void start_api_waiters(pool_ptr self);
+
 /// Sends one job to `w` and routes the answer to `rp`.
 template <class R, class... Ts>
-void run_on(pool_ptr self, db_worker_actor w, caf::typed_response_promise<R> rp, Ts... xs) {
+void run_on(pool_ptr self, db_worker_actor w, bool api, caf::typed_response_promise<R> rp,
+            Ts... xs) {
+  if (api)
+    ++self->state.api_busy;
   self->request(w, self->state.settings.job_timeout, xs...)
     .then(
       [=](R& r) mutable {
         rp.deliver(std::move(r));
+        if (api)
+          --self->state.api_busy;
         release(self, w);
+        if (api)
+          start_api_waiters(self);
       },
       [=](caf::error& err) mutable {
         rp.deliver(err);
+        if (api)
+          --self->state.api_busy;
         // Only CAF's own request timeout means the worker went silent; a
         // statement timeout (errc::timeout) comes from a healthy worker.
         if (err == caf::sec::request_timeout)
           retire(self, w);
         else
           release(self, w, errc_of(err) == errc::db_unavailable);
+        if (api)
+          start_api_waiters(self);
       });
 }
 
-/// Hands the job `xs...` to an idle worker, a new one, or the queue.
-template <class R, class... Ts>
+/// An API job ended: the API's share has room again, and queued API jobs
+/// may start on idle workers (or new ones) that `release` gave to nobody.
+void start_api_waiters(pool_ptr self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  while (!st.api_waiting.empty() && st.api_busy < st.api_cap) {
+    db_worker_actor w;
+    if (!st.idle.empty()) {
+      w = std::move(st.idle.back().worker);
+      st.idle.pop_back();
+    } else if (st.all.size() < st.settings.max_workers) {
+      w = add_worker(self);
+    } else {
+      return;
+    }
+    auto next = std::move(st.api_waiting.front());
+    st.api_waiting.pop_front();
+    if (next.deadline < now) {
+      next.fail(make_error(errc::db_unavailable, "no database connection free in time"));
+      st.idle.push_back(idle_worker{std::move(w), now});
+      continue;
+    }
+    next.run(std::move(w));
+  }
+}
+
+/// Hands the job `xs...` to an idle worker, a new one, or the queue. An
+/// API job (`api`) past the API's share queues even when workers are free:
+/// those are kept for the pipeline, so that one tenant's heavy reads or a
+/// storm of WebSocket replays cannot make every webhook wait (a black-box
+/// audit saw 10 of 15 of another tenant's webhooks answered 503).
+template <class R, bool api = false, class... Ts>
 caf::result<R> dispatch(pool_ptr self, Ts... xs) {
   auto& st = self->state;
   auto rp = self->template make_response_promise<R>();
-  if (!st.idle.empty()) {
+  const bool room = !api || st.api_busy < st.api_cap;
+  if (room && !st.idle.empty()) {
     auto w = std::move(st.idle.back().worker);
     st.idle.pop_back();
-    run_on<R>(self, std::move(w), rp, xs...);
-  } else if (st.all.size() < st.settings.max_workers) {
-    run_on<R>(self, add_worker(self), rp, xs...);
-  } else if (st.waiting.size() < st.settings.max_waiting) {
-    st.waiting.push_back(waiter{
+    run_on<R>(self, std::move(w), api, rp, xs...);
+  } else if (room && st.all.size() < st.settings.max_workers) {
+    run_on<R>(self, add_worker(self), api, rp, xs...);
+  } else if (st.waiting.size() + st.api_waiting.size() < st.settings.max_waiting) {
+    (api ? st.api_waiting : st.waiting).push_back(waiter{
       std::chrono::steady_clock::now() + st.settings.max_wait,
-      [=](db_worker_actor w) mutable { run_on<R>(self, std::move(w), rp, xs...); },
+      [=](db_worker_actor w) mutable { run_on<R>(self, std::move(w), api, rp, xs...); },
       [=](caf::error err) mutable { rp.deliver(std::move(err)); }});
     if (!st.expiry_scheduled) {
       st.expiry_scheduled = true;
@@ -253,6 +304,10 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
   if (st.settings.max_workers < 1)
     st.settings.max_workers = 1;
   st.settings.min_workers = std::min(st.settings.min_workers, st.settings.max_workers);
+  st.api_cap = st.settings.max_api_workers > 0
+                 ? std::min(st.settings.max_api_workers, st.settings.max_workers)
+                 : st.settings.max_workers
+                     - (st.settings.max_workers >= 2 ? std::max<std::size_t>(1, st.settings.max_workers / 5) : 0);
   for (std::size_t i = 0; i < st.settings.min_workers; ++i)
     st.idle.push_back(idle_worker{add_worker(self), std::chrono::steady_clock::now()});
   spawn_health_worker(self);
@@ -302,13 +357,13 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
       return dispatch<process_report>(self, process_atom_v, settings);
     },
     [=](events_atom, event_query& q) -> caf::result<std::string> {
-      return dispatch<std::string>(self, events_atom_v, std::move(q));
+      return dispatch<std::string, true>(self, events_atom_v, std::move(q));
     },
     [=](event_atom, std::string& id) -> caf::result<std::string> {
-      return dispatch<std::string>(self, event_atom_v, std::move(id));
+      return dispatch<std::string, true>(self, event_atom_v, std::move(id));
     },
     [=](replay_atom, std::string& id, std::string& request_id) -> caf::result<std::string> {
-      return dispatch<std::string>(self, replay_atom_v, std::move(id), std::move(request_id));
+      return dispatch<std::string, true>(self, replay_atom_v, std::move(id), std::move(request_id));
     },
     [=](queue_atom) -> caf::result<queue_stats> {
       return dispatch<queue_stats>(self, queue_atom_v);
@@ -317,7 +372,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
       return dispatch<key_record>(self, key_atom_v, std::move(key_id));
     },
     [=](query_atom, db_query& q) -> caf::result<db_answer> {
-      return dispatch<db_answer>(self, query_atom_v, std::move(q));
+      return dispatch<db_answer, true>(self, query_atom_v, std::move(q));
     },
     [=](stats_atom) -> pool_stats {
       auto& s = self->state;
@@ -325,7 +380,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
       out.total = static_cast<uint32_t>(s.all.size());
       out.idle = static_cast<uint32_t>(s.idle.size());
       out.active = out.total - out.idle;
-      out.waiting = static_cast<uint32_t>(s.waiting.size());
+      out.waiting = static_cast<uint32_t>(s.waiting.size() + s.api_waiting.size());
       return out;
     },
     [=](shrink_atom) {
@@ -335,12 +390,13 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, pool_settings settings) {
     [=](expire_atom) {
       auto& s = self->state;
       auto now = std::chrono::steady_clock::now();
-      while (!s.waiting.empty() && s.waiting.front().deadline < now) {
-        s.waiting.front().fail(
-          make_error(errc::db_unavailable, "no database connection free in time"));
-        s.waiting.pop_front();
-      }
-      s.expiry_scheduled = !s.waiting.empty();
+      for (auto* queue : {&s.waiting, &s.api_waiting})
+        while (!queue->empty() && queue->front().deadline < now) {
+          queue->front().fail(
+            make_error(errc::db_unavailable, "no database connection free in time"));
+          queue->pop_front();
+        }
+      s.expiry_scheduled = !s.waiting.empty() || !s.api_waiting.empty();
       if (s.expiry_scheduled)
         self->delayed_send(self, expiry_tick, expire_atom_v);
     },

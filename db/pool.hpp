@@ -23,6 +23,12 @@ struct pool_settings {
   /// A /health check unanswered this long is "unavailable" (the HTTP
   /// handler gives up at 1.5 s); three in a row replace its connection.
   std::chrono::milliseconds health_timeout{1000};
+  /// Most workers the API's jobs (REST and internal reads and writes,
+  /// WebSocket replays, the event admin) hold at once; the rest are kept
+  /// for the pipeline (ingest, processing, key and tenant lookups). 0: the
+  /// default, `max_workers` less a fifth (at least one kept when there
+  /// are two or more).
+  std::size_t max_api_workers = 0;
 };
 
 /// Spawns the pool and its first `min_workers` workers. The pool hands each

@@ -258,6 +258,7 @@ TEST_F(pool_fixture, closes_the_connections_beyond_its_minimum_once_they_idle) {
   ps.worker.conninfo = url;
   ps.min_workers = 1;
   ps.max_workers = 3;
+  ps.max_api_workers = 3; // the erases below may take every worker
   ps.idle_timeout = 300ms;
   pools.push_back(cti::db::spawn_db_pool(sys, ps));
   auto pool = pools.back();
@@ -426,5 +427,32 @@ TEST_F(pool_fixture, health_reaches_the_database_while_every_worker_is_busy) {
               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   EXPECT_EQ(stats(pool).total, 1u) << "the health connection is not one of the pool's";
   EXPECT_EQ(slow.finish(true), cti::errc::none);
+  EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
+}
+
+TEST_F(pool_fixture, api_jobs_leave_a_worker_to_the_pipeline) {
+  // Two workers, the API's share one: an API job holding one worker and a
+  // second queued behind it leave the other worker to the pipeline (before,
+  // the second took it, and the pipeline's job waited and failed).
+  auto url = cti::test::migrated_database("pool_api_share");
+  cti::db::pool_settings ps;
+  ps.worker.conninfo = url;
+  ps.min_workers = 1;
+  ps.max_workers = 2;
+  ps.max_wait = 3000ms;
+  pools.push_back(cti::db::spawn_db_pool(sys, ps));
+  auto pool = pools.back();
+  erase_behind_a_lock first{sys, pool, url};
+  ASSERT_TRUE(first.waiting("count(*)"));
+  erase_behind_a_lock second{sys, pool, url};
+  ASSERT_TRUE(cti::test::eventually([&] { return stats(pool).waiting == 1; }, 2000ms));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
+  EXPECT_EQ(stats(pool).waiting, 1u) << "the second API job waits for the API's share";
+  // The first ends: the second runs (and waits for its own lock).
+  EXPECT_EQ(first.finish(true), cti::errc::none);
+  EXPECT_TRUE(cti::test::eventually([&] { return stats(pool).waiting == 0; }, 2000ms));
+  EXPECT_EQ(second.finish(true), cti::errc::none);
   EXPECT_EQ(job(pool), (std::variant<bool, cti::errc>{true}));
 }
