@@ -11,6 +11,7 @@
 
 #include "tests/e2e/server_process.hpp"
 #include "tests/e2e/webhook_signing.hpp"
+#include "tests/integration/test_db.hpp"
 
 namespace cti::test {
 
@@ -50,6 +51,19 @@ inline http_reply post_signed_event(uint16_t port, const std::string& app, const
                       {{"Content-Type", "application/json"},
                        {"X-Dialpad-Signature", seed_signature(e2e_webhook_secret, body)}},
                       body);
+}
+
+/// True once `app`'s queue holds no pending event (asked over the internal
+/// API) within `deadline`.
+inline bool queue_drained(uint16_t port, const std::string& app,
+                          std::chrono::milliseconds deadline = std::chrono::seconds{10}) {
+  return eventually(
+    [&] {
+      auto r = internal_call(port, "GET", "/internal/apps/" + app + "/events?state=pending");
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      return r.status == 200 && j.is_object() && j["data"].empty();
+    },
+    deadline);
 }
 
 } // namespace cti::test

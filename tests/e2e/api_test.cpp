@@ -84,12 +84,7 @@ protected:
 
   /// Waits until `app`'s queue is empty (every event processed).
   static bool drained(const std::string& app) {
-    return cti::test::eventually(
-      [&] {
-        auto r = internal("GET", "/internal/apps/" + app + "/events?state=pending");
-        return r.status == 200 && body_of(r)["data"].empty();
-      },
-      10s);
+    return cti::test::queue_drained(server->port(), app);
   }
 
 };

@@ -95,13 +95,7 @@ protected:
 
   /// Waits until `app`'s queue is empty (every event processed).
   static bool drained(const std::string& app) {
-    return cti::test::eventually(
-      [&] {
-        auto r = internal("GET", "/internal/apps/" + app + "/events?state=pending");
-        auto j = json::parse(r.body, nullptr, false);
-        return r.status == 200 && j.is_object() && j["data"].empty();
-      },
-      20s);
+    return cti::test::queue_drained(server->port(), app, 20s);
   }
 
   static std::pair<std::string, std::string> new_tenant() {
