@@ -29,6 +29,15 @@ inline http_reply internal_call(uint16_t port, const std::string& method,
   return http_request(port, method, target, headers, body);
 }
 
+/// An app API call with `key` (JSON content type when there is a body).
+inline http_reply app_call(uint16_t port, const std::string& key, const std::string& method,
+                           const std::string& target, const std::string& body = {}) {
+  std::map<std::string, std::string> headers{{"x-app-api-key", key}};
+  if (!body.empty())
+    headers.emplace("Content-Type", "application/json");
+  return http_request(port, method, target, headers, body);
+}
+
 /// A new app, created over HTTP; its id.
 inline std::string create_app_over_http(uint16_t port, const std::string& name = "acme") {
   auto r = internal_call(port, "POST", "/internal/apps", nlohmann::json{{"name", name}}.dump());

@@ -83,10 +83,7 @@ protected:
 
   static http_reply app_call(const std::string& key, const std::string& method,
                              const std::string& target, const std::string& body = {}) {
-    std::map<std::string, std::string> headers{{"x-app-api-key", key}};
-    if (!body.empty())
-      headers.emplace("Content-Type", "application/json");
-    return http_request(server->port(), method, target, headers, body);
+    return cti::test::app_call(server->port(), key, method, target, body);
   }
 
   static http_reply post_event(const std::string& app, const json& event) {
