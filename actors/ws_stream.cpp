@@ -115,10 +115,14 @@ bool frame_matches(const rendered_frame& frame, const ws_filter& filter) {
   return false;
 }
 
-bool too_slow(std::size_t queued, std::size_t limit, std::size_t burst, bool writing,
-              std::chrono::steady_clock::duration writing_for,
-              std::chrono::steady_clock::duration stall) {
-  return (queued >= limit && writing && writing_for > stall) || queued >= 4 * limit + burst;
+bool at_soft_bound(const send_queue_state& q, const send_queue_limits& limits) {
+  return q.frames >= limits.frames || q.bytes >= limits.bytes;
+}
+
+bool too_slow(const send_queue_state& q, const send_queue_limits& limits) {
+  if (at_soft_bound(q, limits) && q.writing && q.writing_for > limits.stall)
+    return true;
+  return q.frames >= 4 * limits.frames + limits.burst || q.bytes >= 4 * limits.bytes;
 }
 
 std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,

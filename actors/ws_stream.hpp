@@ -47,14 +47,37 @@ bool glob_match(std::string_view pattern, std::string_view text);
 /// nobody (or the filter names none).
 bool frame_matches(const rendered_frame& frame, const ws_filter& filter);
 
-/// The send-queue policy: a client is too slow when `limit` frames wait
-/// for it and the socket has not taken the frame being written for
-/// `stall` (it is not reading), or when four times `limit` plus `burst`
-/// wait whatever the socket does (`burst`: what a replay and a moment's
-/// events may add at once). A burst to a client that reads is not too slow.
-bool too_slow(std::size_t queued, std::size_t limit, std::size_t burst, bool writing,
-              std::chrono::steady_clock::duration writing_for,
-              std::chrono::steady_clock::duration stall);
+/// What bounds a connection's send queue (API.md: `WS_MAX_QUEUED_MESSAGES`;
+/// ours: `WS_MAX_QUEUED_BYTES`).
+struct send_queue_limits {
+  std::size_t frames = 1024;             ///< WS_MAX_QUEUED_MESSAGES
+  std::size_t bytes = 8u << 20;          ///< WS_MAX_QUEUED_BYTES
+  std::size_t burst = 2024;              ///< Frames a replay and a moment's events add at once.
+  std::chrono::steady_clock::duration stall = std::chrono::milliseconds{250};
+};
+
+/// A connection's send queue as the policy sees it.
+struct send_queue_state {
+  std::size_t frames = 0;                ///< Frames waiting (the one being written included).
+  std::size_t bytes = 0;                 ///< Their bytes.
+  bool writing = false;                  ///< A frame is being written.
+  std::chrono::steady_clock::duration writing_for{}; ///< For how long.
+};
+
+/// True when the queue is at its bound (`limits.frames` frames or
+/// `limits.bytes` bytes): from then on a write the socket does not take
+/// for `limits.stall` makes the client too slow, and the connection
+/// checks that on a timer as well as when a frame comes (a client that
+/// stops reading after a burst holds the burst otherwise).
+bool at_soft_bound(const send_queue_state& q, const send_queue_limits& limits);
+
+/// The send-queue policy: a client is too slow when its queue is at its
+/// bound (at_soft_bound) and the socket has not taken the frame being
+/// written for `limits.stall` (it is not reading), or when four times the
+/// frame bound plus `limits.burst` frames, or four times the byte bound,
+/// wait whatever the socket does. A burst to a client that reads is not
+/// too slow.
+bool too_slow(const send_queue_state& q, const send_queue_limits& limits);
 
 /// The frames a replaying session gets, in order: the replayed events
 /// (seq ascending, all <= `upto`), then the live frames held meanwhile

@@ -56,6 +56,7 @@ struct config {
   std::size_t webhook_max_body_bytes = 5 * 1024 * 1024; ///< WEBHOOK_MAX_BODY_BYTES
   int ws_heartbeat_seconds = 30;              ///< WS_HEARTBEAT_SECONDS
   int ws_max_queued_messages = 1024;          ///< WS_MAX_QUEUED_MESSAGES
+  std::size_t ws_max_queued_bytes = 8u << 20;  ///< WS_MAX_QUEUED_BYTES
   int ws_replay_max = 1000;                   ///< WS_REPLAY_MAX
   int api_key_bcrypt_cost = 10;               ///< API_KEY_BCRYPT_COST (4..15)
   int refresh_margin_seconds = 300;           ///< REFRESH_MARGIN

@@ -9,6 +9,12 @@
 //   tenant ──frames──► ws_session actor ──send_text──► bounded queue ──► write
 //                                                      (full: close 1013)
 //
+// The queue is bounded in frames (WS_MAX_QUEUED_MESSAGES) and bytes
+// (WS_MAX_QUEUED_BYTES); see too_slow. Once it is at its bound, a timer
+// checks the write in progress, so a client that stops reading after a
+// burst (a replay) is let go within moments, not at the heartbeat; a
+// closing connection keeps only the frame being written.
+//
 // Heartbeat: a ping every WS_HEARTBEAT_SECONDS; a connection from which
 // nothing (no pong, no frame) came for two pings running is closed (1001)
 // when the next would be due, i.e. a ping unanswered for two intervals
@@ -67,11 +73,21 @@ public:
     : ws_(std::move(stream)),
       max_age_timer_(ws_.get_executor()),
       heartbeat_timer_(ws_.get_executor()),
+      stall_timer_(ws_.get_executor()),
       max_age_(max_age),
       shared_(std::move(shared)),
       app_id_(std::move(app_id)),
       filter_(std::move(filter)) {
     shared_->ctx->stats->connection_opened();
+    // What may come at once to a client that reads: a replay
+    // (WS_REPLAY_MAX frames) and a moment's live events.
+    const auto& cfg = shared_->ctx->cfg;
+    const auto rounds = static_cast<std::size_t>(cfg.event_pollers)
+                        * static_cast<std::size_t>(std::max(cfg.event_batch_size, cfg.event_batch_max));
+    limits_.frames = static_cast<std::size_t>(cfg.ws_max_queued_messages);
+    limits_.bytes = cfg.ws_max_queued_bytes;
+    limits_.burst = static_cast<std::size_t>(cfg.ws_replay_max) + std::max(burst_events, rounds);
+    limits_.stall = slow_write;
   }
 
   ~ws_session() override {
@@ -178,8 +194,7 @@ private:
       // already answered with its close code (1009 too big, 1007 bad
       // UTF-8), or our own close: in every case the connection is done.
       open_ = false;
-      max_age_timer_.cancel(); // (they hold the session alive)
-      heartbeat_timer_.cancel();
+      cancel_timers(); // (they hold the session alive)
       return;
     }
     heard_ = true;
@@ -242,8 +257,7 @@ private:
   void peer_closed() {
     closing_ = true;
     close_sent_ = true; // Beast answers the client's close itself
-    if (!writing_)
-      queue_.clear(); // (a frame being written stays until on_write)
+    drop_queue();
     arm_heartbeat(teardown_wait);
   }
 
@@ -291,8 +305,7 @@ private:
   /// write ends with an error, which finishes the session.
   void drop_socket() {
     open_ = false;
-    max_age_timer_.cancel();
-    heartbeat_timer_.cancel();
+    cancel_timers();
     beast::error_code ec;
     auto& lowest = beast::get_lowest_layer(ws_);
     if constexpr (requires { lowest.socket(); })
@@ -301,27 +314,79 @@ private:
       lowest.close(ec);
   }
 
+  void cancel_timers() {
+    max_age_timer_.cancel();
+    heartbeat_timer_.cancel();
+    stall_timer_.cancel();
+  }
+
+  send_queue_state queue_state() const {
+    return {queue_.size(), queued_bytes_, writing_,
+            writing_ ? std::chrono::steady_clock::now() - write_started_
+                     : std::chrono::steady_clock::duration{}};
+  }
+
+  /// Drops what waits in the queue: all of it, or when a frame is being
+  /// written (it cannot be cut), all but that one.
+  void drop_queue() {
+    const std::size_t keep = writing_ && !queue_.empty() ? 1 : 0;
+    while (queue_.size() > keep) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+  }
+
   void enqueue(std::shared_ptr<const std::string> frame) {
     if (!open_ || closing_)
       return;
-    // Too slow: the queue is full *and* the socket has not taken the frame
-    // in writing for a while. A burst (a replay, a catch-up read) fills the
-    // queue for a moment even on a fast client; it drains at once.
-    // What may come at once to a client that reads: a replay
-    // (WS_REPLAY_MAX frames) and a moment's live events.
-    const auto& cfg = shared_->ctx->cfg;
-    const auto rounds = static_cast<std::size_t>(cfg.event_pollers)
-                        * static_cast<std::size_t>(std::max(cfg.event_batch_size, cfg.event_batch_max));
-    const auto burst = static_cast<std::size_t>(cfg.ws_replay_max) + std::max(burst_events, rounds);
-    if (too_slow(queue_.size(), static_cast<std::size_t>(cfg.ws_max_queued_messages), burst,
-                 writing_, std::chrono::steady_clock::now() - write_started_, slow_write)) {
+    // Too slow: the queue is at its bound *and* the socket has not taken
+    // the frame in writing for a while. A burst (a replay, a catch-up
+    // read) fills the queue for a moment even on a fast client; it drains
+    // at once.
+    if (too_slow(queue_state(), limits_)) {
       // A client that cannot keep up is let go; the others never wait for it.
       start_close(1013, "client too slow");
       return;
     }
+    queued_bytes_ += frame->size();
     queue_.push_back(std::move(frame));
     if (!writing_)
       do_write();
+    if (!stall_armed_ && at_soft_bound(queue_state(), limits_))
+      arm_stall(limits_.stall);
+  }
+
+  /// The queue is at its bound: checks, `after` from now, whether the
+  /// write in progress has been stuck for the stall time (no more frames
+  /// need come for that to be noticed), and again until the queue is below
+  /// its bound.
+  void arm_stall(std::chrono::steady_clock::duration after) {
+    stall_armed_ = true;
+    stall_timer_.expires_after(after);
+    stall_timer_.async_wait([self = this->shared_from_this(), gen = ++stall_gen_](beast::error_code ec) {
+      if (gen != self->stall_gen_)
+        return; // a stale wait (the timer was set again since)
+      self->stall_armed_ = false;
+      if (!ec)
+        self->on_stall_check();
+    });
+  }
+
+  void on_stall_check() {
+    if (!open_ || closing_)
+      return;
+    auto q = queue_state();
+    if (!at_soft_bound(q, limits_))
+      return; // drained below its bound: the next time it is there re-arms
+    if (too_slow(q, limits_)) {
+      start_close(1013, "client too slow");
+      return;
+    }
+    // The write in progress is younger than the stall time: look again
+    // when it would be stuck.
+    auto left = q.writing ? limits_.stall - q.writing_for : limits_.stall;
+    arm_stall(std::max<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds{1})
+              + std::chrono::milliseconds{1});
   }
 
   void do_write() {
@@ -336,15 +401,15 @@ private:
     writing_ = false;
     if (ec) {
       open_ = false;
-      queue_.clear();
-      max_age_timer_.cancel();
-      heartbeat_timer_.cancel();
+      drop_queue();
+      cancel_timers();
       return;
     }
     shared_->ctx->ws->sent();
+    queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
     if (closing_) {
-      queue_.clear();
+      drop_queue();
       if (!close_sent_)
         send_close();
       return;
@@ -361,7 +426,11 @@ private:
       // Too slow: its send queue is full, or (the tenant's close) more live
       // events arrived during its replay than the queue holds. Counted once.
       shared_->ctx->ws->dropped_slow_consumer();
-      log::warn("websocket client too slow, closing", {{"app_id", app_id_}, {"reason", reason}});
+      log::warn("websocket client too slow, closing",
+                {{"app_id", app_id_},
+                 {"reason", reason},
+                 {"queued_frames", std::to_string(queue_.size())},
+                 {"queued_bytes", std::to_string(queued_bytes_)}});
     }
     close_reason_ = websocket::close_reason{static_cast<websocket::close_code>(code), reason};
     if (!open_) {
@@ -369,19 +438,21 @@ private:
       return;
     }
     // What is being written finishes first (a frame cannot be cut); the
-    // rest of the queue is dropped. A close that has not finished by the
-    // deadline (a write or ping the client does not take, no close answer)
-    // drops the socket (on_heartbeat).
+    // rest of the queue is dropped now (a client that does not read must
+    // not hold it until the deadline). A close that has not finished by
+    // the deadline (a write or ping the client does not take, no close
+    // answer) drops the socket (on_heartbeat).
     arm_heartbeat(close_deadline());
-    if (!writing_) {
-      queue_.clear();
+    stall_timer_.cancel();
+    drop_queue();
+    if (!writing_)
       send_close();
-    }
   }
 
   void send_close() {
     close_sent_ = true;
     max_age_timer_.cancel();
+    stall_timer_.cancel();
     ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code) {
       self->open_ = false;
       self->heartbeat_timer_.cancel();
@@ -391,6 +462,7 @@ private:
   websocket::stream<Stream> ws_;
   asio::steady_timer max_age_timer_;
   asio::steady_timer heartbeat_timer_;
+  asio::steady_timer stall_timer_;      ///< Armed while the queue is at its bound.
   std::chrono::seconds heartbeat_{30};
   std::chrono::milliseconds max_age_;
   beast::flat_buffer buffer_;
@@ -399,6 +471,10 @@ private:
   ws_filter filter_;
   ws_session_actor actor_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;        ///< The bytes of the frames in queue_.
+  send_queue_limits limits_;
+  bool stall_armed_ = false;
+  uint64_t stall_gen_ = 0;              ///< Which arming of the stall timer is current.
   websocket::close_reason close_reason_;
   bool open_ = false;
   bool counted_ = false;

@@ -851,6 +851,96 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+/// Posts `n` call.updated events of about 100 KB each (a long recording
+/// URL) to `app`, then waits until the app's stream has them all (a
+/// welcome names the last seq). True when all were taken and processed.
+bool post_large_events(own_server& s, int n) {
+  const std::string pad(100000, 'x');
+  for (int i = 0; i < n; ++i) {
+    json ev = {{"event_type", "call.updated"}, {"event_id", "large-" + std::to_string(i)},
+               {"call_id", 40000 + i}, {"recording_url", "https://r/" + std::to_string(i) + pad},
+               {"timestamp", "2026-01-28T10:00:00Z"}};
+    auto r = cti::test::post_signed_event(s.port(), s.app, ev.dump());
+    if (r.status != 200) {
+      ADD_FAILURE() << "event " << i << ": " << r.status << " " << r.body;
+      return false;
+    }
+  }
+  return cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == n;
+    },
+    30s);
+}
+
+int dropped_slow_consumers(uint16_t port) {
+  return json::parse(cti::test::internal_call(port, "GET", "/metrics").body)["websocket"]
+                                                                          ["dropped_slow_consumers"];
+}
+
+/// Connects with `since=0` and never reads past the welcome: the replay
+/// (about 20 MB) fills the socket's buffers and the send queue at once,
+/// and nothing comes after it. The connection must be let go as too slow
+/// (1013, counted once) without more events arriving and long before the
+/// heartbeat (an hour here) would notice.
+void a_client_that_stops_reading_after_a_replay_is_closed(own_server& s) {
+  ws_client idle{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ASSERT_TRUE(idle.open());
+  ASSERT_EQ(json::parse(idle.read(5s).value_or("{}"))["type"], "welcome");
+  EXPECT_TRUE(cti::test::eventually([&] { return dropped_slow_consumers(s.port()) == 1; }, 10s))
+    << dropped_slow_consumers(s.port());
+  // What the socket's buffers took is still read, then the close (a read
+  // that times out ends the loop too, without one).
+  int frames = 0;
+  while (frames <= 1000 && idle.read(5s))
+    ++frames;
+  EXPECT_EQ(idle.close_code(), 1013) << frames << " frames read";
+}
+
+// Until the thirtieth session the send-queue bound was checked only when
+// a frame came: a client that stopped reading after a burst (a replay of
+// WS_REPLAY_MAX frames) held it, and its memory, until the heartbeat gave
+// up on it (~two intervals). A timer now checks while the queue is at its
+// bound, and a closed connection keeps only the frame being written.
+TEST(ws_send_queue, a_client_that_stops_reading_is_closed_without_more_events) {
+  own_server s{{{"WS_MAX_QUEUED_MESSAGES", "16"}, {"WS_HEARTBEAT_SECONDS", "3600"}}};
+  ASSERT_TRUE(s.start("stops reading")) << s.proc.output();
+  constexpr int n = 200;
+  ASSERT_TRUE(post_large_events(s, n));
+  a_client_that_stops_reading_after_a_replay_is_closed(s);
+  // The same replay to a client that reads is no reason to close it.
+  ws_client reader{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ASSERT_TRUE(reader.open());
+  ASSERT_TRUE(reader.read(5s).has_value()); // welcome
+  expect_seqs(reader, 1, n);
+  EXPECT_EQ(dropped_slow_consumers(s.port()), 1);
+  reader.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
+// WS_MAX_QUEUED_BYTES bounds the queue where its frames are large: with a
+// frame bound no client reaches, a client that does not read is still let
+// go once the bytes are over it; a client that reads a replay within the
+// bound is not.
+TEST(ws_send_queue, the_byte_bound_closes_a_client_the_frame_bound_would_keep) {
+  own_server s{{{"WS_MAX_QUEUED_MESSAGES", "100000"},
+                {"WS_MAX_QUEUED_BYTES", "1048576"},
+                {"WS_HEARTBEAT_SECONDS", "3600"}}};
+  ASSERT_TRUE(s.start("byte bound")) << s.proc.output();
+  constexpr int n = 200;
+  ASSERT_TRUE(post_large_events(s, n));
+  a_client_that_stops_reading_after_a_replay_is_closed(s);
+  ws_client reader{s.port(), "/ws?api_key=" + s.key + "&since=" + std::to_string(n - 10)};
+  ASSERT_TRUE(reader.open());
+  ASSERT_TRUE(reader.read(5s).has_value()); // welcome
+  expect_seqs(reader, n - 9, n);
+  EXPECT_EQ(dropped_slow_consumers(s.port()), 1);
+  reader.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
 // Events held ahead of a missing seq are bounded (4 x WS_MAX_QUEUED_MESSAGES,
 // at least 16): past the bound the newest are dropped and read back from
 // the database in their turn, so a client still gets every event, in order,

@@ -78,6 +78,7 @@ TEST(config, applies_documented_defaults) {
   EXPECT_EQ(cfg.webhook_max_body_bytes, 5u * 1024 * 1024);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 30);
   EXPECT_EQ(cfg.ws_max_queued_messages, 1024);
+  EXPECT_EQ(cfg.ws_max_queued_bytes, 8u * 1024 * 1024);
   EXPECT_EQ(cfg.ws_replay_max, 1000);
   EXPECT_EQ(cfg.api_key_bcrypt_cost, 10);
   EXPECT_EQ(cfg.refresh_margin_seconds, 300);
@@ -126,6 +127,7 @@ TEST(config, reads_every_integer_variable) {
   env["WEBHOOK_MAX_BODY_BYTES"] = "100";
   env["WS_HEARTBEAT_SECONDS"] = "3600";
   env["WS_MAX_QUEUED_MESSAGES"] = "1";
+  env["WS_MAX_QUEUED_BYTES"] = "65536";
   env["WS_REPLAY_MAX"] = "0";
   env["API_KEY_BCRYPT_COST"] = "4";
   env["REFRESH_MARGIN"] = "86400";
@@ -155,6 +157,7 @@ TEST(config, reads_every_integer_variable) {
   EXPECT_EQ(cfg.webhook_max_body_bytes, 100u);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 3600);
   EXPECT_EQ(cfg.ws_max_queued_messages, 1);
+  EXPECT_EQ(cfg.ws_max_queued_bytes, 65536u);
   EXPECT_EQ(cfg.ws_replay_max, 0);
   EXPECT_EQ(cfg.api_key_bcrypt_cost, 4);
   EXPECT_EQ(cfg.refresh_margin_seconds, 86400);
@@ -216,6 +219,8 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"WEBHOOK_MAX_BODY_BYTES", "1073741825"},
     {"WS_HEARTBEAT_SECONDS", "0"},
     {"WS_MAX_QUEUED_MESSAGES", "1000001"},
+    {"WS_MAX_QUEUED_BYTES", "65535"},
+    {"WS_MAX_QUEUED_BYTES", "1073741825"},
     {"WS_REPLAY_MAX", "-1"},
     {"API_KEY_BCRYPT_COST", "3"},
     {"API_KEY_BCRYPT_COST", "32"},

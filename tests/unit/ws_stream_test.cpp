@@ -114,21 +114,46 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// A queue of `frames` frames and `bytes` bytes, its current write `for_`
+/// old (not writing when negative).
+cti::send_queue_state queue(std::size_t frames, std::size_t bytes,
+                            std::chrono::milliseconds for_) {
+  return {frames, bytes, for_ >= 0ms, for_ >= 0ms ? for_ : 0ms};
+}
+
 TEST(WsStream, SendQueuePolicyTellsSlowFromBursty) {
+  cti::send_queue_limits l; // 1,024 frames, 8 MiB, burst 2,024, stall 250 ms
   // Full queue, the socket stalled for longer than allowed: too slow.
-  EXPECT_TRUE(cti::too_slow(1024, 1024, 2024, true, 300ms, 250ms));
+  EXPECT_TRUE(cti::too_slow(queue(1024, 1000, 300ms), l));
   // Full queue but the current write just started (a burst to a reader).
-  EXPECT_FALSE(cti::too_slow(1024, 1024, 2024, true, 1ms, 250ms));
-  EXPECT_FALSE(cti::too_slow(2000, 1024, 2024, true, 1ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(queue(1024, 1000, 1ms), l));
+  EXPECT_FALSE(cti::too_slow(queue(2000, 1000, 1ms), l));
   // Not full: never, however long the write.
-  EXPECT_FALSE(cti::too_slow(1023, 1024, 2024, true, 10s, 250ms));
+  EXPECT_FALSE(cti::too_slow(queue(1023, 1000, 10s), l));
   // Four times the bound plus the burst allowance: always.
-  EXPECT_FALSE(cti::too_slow(6119, 1024, 2024, true, 0ms, 250ms));
-  EXPECT_TRUE(cti::too_slow(6120, 1024, 2024, true, 0ms, 250ms));
-  EXPECT_TRUE(cti::too_slow(6120, 1024, 2024, false, 0ms, 250ms));
+  EXPECT_FALSE(cti::too_slow(queue(6119, 1000, 0ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(6120, 1000, 0ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(6120, 1000, -1ms), l));
   // A tiny bound: a batch of events or a replay to a reader is no reason.
-  EXPECT_FALSE(cti::too_slow(1050, 4, 2024, true, 1ms, 250ms));
-  EXPECT_TRUE(cti::too_slow(4, 4, 2024, true, 300ms, 250ms));
+  l.frames = 4;
+  EXPECT_FALSE(cti::too_slow(queue(1050, 1000, 1ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(4, 1000, 300ms), l));
+}
+
+TEST(WsStream, SendQueueBytesBoundLikeItsFrames) {
+  cti::send_queue_limits l;
+  l.bytes = 1 << 20;
+  // A few large frames reach the byte bound long before the frame bound.
+  EXPECT_TRUE(cti::at_soft_bound(queue(10, 1 << 20, 0ms), l));
+  EXPECT_FALSE(cti::at_soft_bound(queue(10, (1 << 20) - 1, 0ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(10, 1 << 20, 300ms), l));
+  EXPECT_FALSE(cti::too_slow(queue(10, (1 << 20) - 1, 300ms), l));
+  // At the byte bound, a write the socket takes at once is a reader's.
+  EXPECT_FALSE(cti::too_slow(queue(10, 3 << 20, 1ms), l));
+  // Four times the byte bound: always.
+  EXPECT_FALSE(cti::too_slow(queue(10, (4 << 20) - 1, 0ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(10, 4 << 20, 0ms), l));
+  EXPECT_TRUE(cti::too_slow(queue(10, 4 << 20, -1ms), l));
 }
 
 TEST(WsStream, ReplaySeamHasNoGapAndNoDuplicate) {
