@@ -27,7 +27,7 @@ struct subscriber {
   int64_t skip_through = 0;
   /// Its replay is being read: live frames wait in `buffered` (seq, frame).
   bool replaying = false;
-  std::vector<std::pair<int64_t, std::string>> buffered;
+  std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> buffered;
   /// More live frames came during this round of its replay than it may
   /// hold: they were dropped, and the next round reads them back.
   bool overflowed = false;
@@ -56,6 +56,14 @@ struct tenant_state {
   /// n sessions costs n, not n²).
   std::unordered_map<caf::actor_id, std::size_t> subscriber_index;
   std::vector<subscriber> waiting; ///< Subscribed before `delivered` was known.
+  /// Replays' first reads: one read at a time serves every session that
+  /// asked meanwhile (a reconnect storm costs a few reads, not one each).
+  struct replay_request {
+    caf::actor session;
+    int64_t since;
+  };
+  std::vector<replay_request> replay_queue;
+  bool replay_reading = false; ///< A replays' first read is in flight.
   // -- user mappings -----------------------------------------------------------
   /// Dialpad user → CRM user (nullopt: known to be unmapped).
   std::unordered_map<int64_t, std::optional<std::string>> mappings;
@@ -137,77 +145,167 @@ int64_t read_page(const tenant_settings& settings) {
   return std::max<int64_t>(settings.replay_max, 1000);
 }
 
-/// Replay for a new subscriber: the retained events seq > since (at most
-/// WS_REPLAY_MAX, the newest), then the live frames that arrived meanwhile,
-/// with no gap and no duplicate at the seam. A round reads the stored
-/// events after `after` up to where the stream stands; when more live
-/// frames arrived meanwhile than the session may hold (or the read was a
-/// full page short of that point), they were dropped and the next round
-/// reads them back: every event is stored before it is published, so the
-/// database has them all. A client that reads is never closed for events
-/// that arrive during its replay.
-void replay_round(tenant_ptr self, const caf::actor& session, int64_t since, int64_t after,
-                  bool first) {
+/// A frame rendered once for every session that gets it.
+struct replay_frame {
+  int64_t seq;
+  rendered_frame frame;
+  std::shared_ptr<const std::string> text;
+};
+
+std::vector<replay_frame> render_all(const std::vector<applied_event>& events) {
+  std::vector<replay_frame> out;
+  out.reserve(events.size());
+  for (const auto& ev : events) {
+    auto frame = event_frame(ev);
+    auto text = std::make_shared<const std::string>(frame.text);
+    out.push_back({ev.seq, std::move(frame), std::move(text)});
+  }
+  return out;
+}
+
+/// How far a read of `limit` events up to `upto` reached: a full page may
+/// end before `upto`.
+int64_t covered_by(const std::vector<applied_event>& events, int64_t limit, int64_t upto) {
+  return static_cast<int64_t>(events.size()) >= limit && !events.empty()
+           ? std::min(upto, events.back().seq)
+           : upto;
+}
+
+/// The replay's read failed: the session is closed (1011), out of the
+/// fan-out before the close goes: a live event delivered now would reach
+/// the client ahead of the close, after the gap the failed read left, and
+/// a client reconnecting with the last seq it saw would never get the
+/// events in between.
+void fail_replay(tenant_ptr self, const caf::actor& session) {
+  self->demonitor(session);
+  remove_subscriber(self->state, session.id());
+  self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
+             std::string{"replay failed, reconnect with since"});
+}
+
+void replay_more(tenant_ptr self, const caf::actor& session, int64_t since, int64_t after);
+
+/// Sends a round of a replay: the frames read (seq > what the client has,
+/// matching its filter) and, when the round covered where the stream stood
+/// at its start and nothing held was dropped, the live frames held
+/// meanwhile after it (with no gap and no duplicate at the seam); else the
+/// next round reads on from where this one ended.
+void send_replay_round(tenant_ptr self, subscriber& sub, int64_t since, int64_t upto,
+                       int64_t covered,
+                       std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> replayed) {
+  if (sub.overflowed || covered < upto) {
+    for (auto& frame : replay_seam(std::move(replayed), {}, covered))
+      push(self, sub, std::move(frame));
+    sub.buffered.clear();
+    sub.overflowed = false;
+    replay_more(self, sub.session, since, covered);
+    return;
+  }
+  for (auto& frame : replay_seam(std::move(replayed), std::move(sub.buffered), upto))
+    push(self, sub, std::move(frame));
+  sub.buffered.clear();
+  sub.replaying = false;
+}
+
+/// A replay's later round: the stored events after `after` up to where
+/// the stream stands (when more live frames arrived during the previous
+/// round than the session may hold, or that round's read was a full page
+/// short of its end, they were dropped; every event is stored before it
+/// is published, so the database has them all). A client that reads is
+/// never closed for events that arrive during its replay.
+void replay_more(tenant_ptr self, const caf::actor& session, int64_t since, int64_t after) {
   auto& st = self->state;
   auto upto = st.delivered;
-  auto from = first ? std::max(since, upto - st.settings.replay_max) : after;
   // A later round reads what arrived live, whatever WS_REPLAY_MAX (0 too).
-  auto limit = first ? st.settings.replay_max : read_page(st.settings);
+  auto limit = read_page(st.settings);
   read_stream(
-    self, from, upto, limit,
-    [self, session, since, upto, first, limit](std::vector<applied_event>& events) {
+    self, after, upto, limit,
+    [self, session, since, upto, limit](std::vector<applied_event>& events) {
       auto* sub = find_subscriber(self, session);
       if (sub == nullptr)
         return; // gone meanwhile
-      // More missed than WS_REPLAY_MAX, or retention removed the start of
-      // the range: the notice names the first event that will come (sent
-      // now, still right after the welcome: live frames are held).
-      if (first) {
-        int64_t first_seq = events.empty() ? upto + 1 : events.front().seq;
-        if (first_seq > since + 1)
-          push(self, *sub, replay_truncated_frame(first_seq));
-        push(self, *sub, head_end_marker());
-      }
-      // A full page may end before `upto`.
-      int64_t covered = static_cast<int64_t>(events.size()) >= limit && !events.empty()
-                          ? std::min(upto, events.back().seq)
-                          : upto;
-      std::vector<std::pair<int64_t, std::string>> replayed;
-      for (const auto& ev : events) {
-        auto frame = event_frame(ev);
-        if (frame_matches(frame, sub->filter))
-          replayed.emplace_back(ev.seq, std::move(frame.text));
-      }
-      if (sub->overflowed || covered < upto) {
-        for (auto& frame : replay_seam(std::move(replayed), {}, covered))
-          push(self, *sub, std::move(frame));
-        sub->buffered.clear();
-        sub->overflowed = false;
-        replay_round(self, session, since, covered, false);
-        return;
-      }
-      for (auto& frame : replay_seam(std::move(replayed), std::move(sub->buffered), upto))
-        push(self, *sub, std::move(frame));
-      sub->buffered.clear();
-      sub->replaying = false;
+      std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> replayed;
+      for (auto& f : render_all(events))
+        if (frame_matches(f.frame, sub->filter))
+          replayed.emplace_back(f.seq, std::move(f.text));
+      send_replay_round(self, *sub, since, upto, covered_by(events, limit, upto),
+                        std::move(replayed));
     },
     [self, session](const caf::error& err) {
       log::warn("websocket replay failed", {{"app_id", self->state.app_id},
                                             {"error", message_of(err)}});
-      // Out of the fan-out before the close goes: a live event delivered
-      // now would reach the client ahead of the close, after the gap the
-      // failed read left, and a client reconnecting with the last seq it
-      // saw would never get the events in between.
-      self->demonitor(session);
-      remove_subscriber(self->state, session.id());
-      self->send(caf::actor_cast<ws_session_actor>(session), close_atom_v, uint16_t{1011},
-                 std::string{"replay failed, reconnect with since"});
+      fail_replay(self, session);
+    },
+    self->state.settings.replay_hold);
+}
+
+/// Replays' first rounds, for every session queued: one read from the
+/// earliest point any of them needs up to where the stream stands, each
+/// frame rendered once; each session gets the retained events seq > its
+/// `since` (at most WS_REPLAY_MAX, the newest), then the live frames held
+/// meanwhile. Sessions that ask while the read is in flight wait for the
+/// next one (their live frames are held from the moment they asked, and
+/// that read ends where the stream stands when it starts: no gap).
+void start_replays(tenant_ptr self) {
+  auto& st = self->state;
+  if (st.replay_reading || st.replay_queue.empty())
+    return;
+  auto members = std::move(st.replay_queue);
+  st.replay_queue.clear();
+  auto upto = st.delivered;
+  auto oldest = upto - st.settings.replay_max;
+  // Each session's read starts after max(since, oldest): all of them lie
+  // within the last WS_REPLAY_MAX seqs, so one page of that many holds them.
+  auto from = upto;
+  for (const auto& m : members)
+    from = std::min(from, std::max(m.since, oldest));
+  auto limit = st.settings.replay_max;
+  st.replay_reading = true;
+  read_stream(
+    self, from, upto, limit,
+    [self, members, upto, oldest, limit](std::vector<applied_event>& events) {
+      self->state.replay_reading = false;
+      auto frames = render_all(events);
+      auto covered = covered_by(events, limit, upto);
+      for (const auto& m : members) {
+        auto* sub = find_subscriber(self, m.session);
+        if (sub == nullptr)
+          continue; // gone meanwhile
+        auto after = std::max(m.since, oldest);
+        auto first = std::find_if(frames.begin(), frames.end(),
+                                  [after](const replay_frame& f) { return f.seq > after; });
+        // More missed than WS_REPLAY_MAX, or retention removed the start of
+        // the range: the notice names the first event that will come (sent
+        // now, still right after the welcome: live frames are held).
+        int64_t first_seq = first == frames.end() ? upto + 1 : first->seq;
+        if (first_seq > m.since + 1)
+          push(self, *sub, replay_truncated_frame(first_seq));
+        push(self, *sub, head_end_marker());
+        std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> replayed;
+        for (auto it = first; it != frames.end(); ++it)
+          if (frame_matches(it->frame, sub->filter))
+            replayed.emplace_back(it->seq, it->text);
+        send_replay_round(self, *sub, m.since, upto, covered, std::move(replayed));
+      }
+      start_replays(self);
+    },
+    [self, members](const caf::error& err) {
+      self->state.replay_reading = false;
+      log::warn("websocket replay failed",
+                {{"app_id", self->state.app_id},
+                 {"sessions", std::to_string(members.size())},
+                 {"error", message_of(err)}});
+      for (const auto& m : members)
+        if (find_subscriber(self, m.session) != nullptr)
+          fail_replay(self, m.session);
+      start_replays(self);
     },
     st.settings.replay_hold);
 }
 
 void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
-  replay_round(self, session, since, since, true);
+  self->state.replay_queue.push_back({session, since});
+  start_replays(self);
 }
 
 void deliver(tenant_ptr self, const applied_event& ev);
@@ -403,7 +501,7 @@ void deliver(tenant_ptr self, const applied_event& ev) {
         sub.overflowed = true;
         continue;
       }
-      sub.buffered.emplace_back(ev.seq, frame.text);
+      sub.buffered.emplace_back(ev.seq, shared);
     } else {
       push(self, sub, shared);
     }

@@ -125,25 +125,4 @@ bool too_slow(const send_queue_state& q, const send_queue_limits& limits) {
   return q.frames >= 4 * limits.frames + limits.burst || q.bytes >= 4 * limits.bytes;
 }
 
-std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,
-                                     std::vector<std::pair<int64_t, std::string>> held,
-                                     int64_t upto) {
-  std::vector<std::string> out;
-  out.reserve(replayed.size() + held.size());
-  int64_t last = 0;
-  for (auto& [seq, frame] : replayed) {
-    if (seq > upto || seq <= last)
-      continue; // never past the read's end, never twice
-    last = seq;
-    out.push_back(std::move(frame));
-  }
-  for (auto& [seq, frame] : held) {
-    if (seq <= upto || seq <= last)
-      continue; // the read covered it
-    last = seq;
-    out.push_back(std::move(frame));
-  }
-  return out;
-}
-
 } // namespace cti

@@ -82,9 +82,26 @@ bool too_slow(const send_queue_state& q, const send_queue_limits& limits);
 /// The frames a replaying session gets, in order: the replayed events
 /// (seq ascending, all <= `upto`), then the live frames held meanwhile
 /// whose seq is after `upto` (the read covered the others). Both inputs
-/// are (seq, frame).
-std::vector<std::string> replay_seam(std::vector<std::pair<int64_t, std::string>> replayed,
-                                     std::vector<std::pair<int64_t, std::string>> held,
-                                     int64_t upto);
+/// are (seq, frame); a frame is a string or a shared pointer to one.
+template <class Frame>
+std::vector<Frame> replay_seam(std::vector<std::pair<int64_t, Frame>> replayed,
+                               std::vector<std::pair<int64_t, Frame>> held, int64_t upto) {
+  std::vector<Frame> out;
+  out.reserve(replayed.size() + held.size());
+  int64_t last = 0;
+  for (auto& [seq, frame] : replayed) {
+    if (seq > upto || seq <= last)
+      continue; // never past the read's end, never twice
+    last = seq;
+    out.push_back(std::move(frame));
+  }
+  for (auto& [seq, frame] : held) {
+    if (seq <= upto || seq <= last)
+      continue; // the read covered it
+    last = seq;
+    out.push_back(std::move(frame));
+  }
+  return out;
+}
 
 } // namespace cti

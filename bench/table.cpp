@@ -117,6 +117,15 @@ std::vector<figure> figures() {
                         num(j, "first_to_last_ms") <= 100
                           && num(j, "received") == num(j, "connections")};
      }},
+    {"reconnect storm: sessions replaying 100 missed events at once", "every one caught up, in order",
+     [](const json& j) { return scenario_is(j, "ws_reconnect_storm"); },
+     [](const json& j) {
+       return std::pair{fmt(num(j, "complete")) + " of " + fmt(num(j, "connections")) + ", last after "
+                          + fmt(num(j, "caught_up_last_ms")) + " ms (" + fmt(num(j, "closed"))
+                          + " closed, " + fmt(num(j, "out_of_order")) + " out of order)",
+                        num(j, "complete") == num(j, "connections") && num(j, "out_of_order") == 0
+                          && num(j, "failed") == 0};
+     }},
     {"GET /api/calls?limit=50 (req/s, p99)", ">= 5000/s, p99 < 20 ms",
      [](const json& j) { return scenario_is(j, "query_list"); },
      [](const json& j) {

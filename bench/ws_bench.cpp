@@ -14,6 +14,12 @@
 //   cti-ws-bench ... --mode idle --connections 20000 [--hold 5]
 //       N idle subscribers, held open HOLD seconds (the script reads the
 //       server's RSS meanwhile); connections spread over 127.0.0.x sources.
+//   cti-ws-bench ... --mode reconnect --connections 2000 --missed 100
+//       a reconnect storm: MISSED events posted (and seen live), then N
+//       subscribers open at once with since= the seq before them; each must
+//       get the MISSED events in order. Time from the first open to the
+//       last subscriber caught up, and how many were closed instead (1011:
+//       the replay's read failed).
 //
 // Prints one JSON line. Single-threaded asio for the sockets; the webhook
 // senders (latency mode) are threads with blocking I/O.
@@ -57,6 +63,9 @@ struct options {
   int connections = 1;
   int threads = 1; ///< --threads: threads reading the subscribers (fanout)
   int post_connections = 8; ///< --post-connections: webhook senders (latency)
+  int missed = 100;         ///< --missed: events a reconnecting subscriber missed
+  int64_t since = -1;       ///< Subscribers open with since= this (reconnect; -1: none).
+  int64_t want_upto = 0;    ///< The seq a reconnecting subscriber waits for.
 };
 
 std::string hmac_hex(const std::string& key, const std::string& data) {
@@ -123,6 +132,12 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
   int frames = 0; ///< Every frame read, whether on_frame was set yet or not.
   /// Why reading ended, when it did: Beast's error and the close frame's code.
   std::string ended;
+  int close_code = 0;
+  // Reconnect mode: the event seqs must come in order from since + 1 up to
+  // want_upto; when the last came.
+  int64_t next_seq = 0, want_upto = 0;
+  bool out_of_order = false;
+  clock_type::time_point done_at{};
   explicit subscriber(asio::io_context& ioc) : ws(ioc) {}
 
   void start(const options& o, int index, std::function<void(bool)> done) {
@@ -138,7 +153,13 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
       [self, &o, done](beast::error_code ec) {
         if (ec)
           return done(false);
-        self->ws.async_handshake("127.0.0.1", "/ws?api_key=" + o.key,
+        std::string target = "/ws?api_key=" + o.key;
+        if (o.since >= 0) {
+          target += "&since=" + std::to_string(o.since);
+          self->next_seq = o.since + 1;
+          self->want_upto = o.want_upto;
+        }
+        self->ws.async_handshake("127.0.0.1", target,
                                  [self, done](beast::error_code ec) {
                                    self->open = !ec;
                                    done(!ec);
@@ -153,6 +174,7 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
     ws.async_read(buf, [self](beast::error_code ec, std::size_t) {
       if (ec) {
         self->open = false;
+        self->close_code = self->ws.reason().code;
         self->ended = ec.message() + " (close code " + std::to_string(self->ws.reason().code)
                       + ")";
         return;
@@ -160,6 +182,15 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
       auto text = beast::buffers_to_string(self->buf.data());
       self->buf.consume(self->buf.size());
       ++self->frames;
+      if (self->want_upto > 0 && text.find("\"type\":\"event\"") != std::string::npos) {
+        auto pos = text.find("\"seq\":");
+        auto seq = pos == std::string::npos ? -1 : std::strtoll(text.c_str() + pos + 6, nullptr, 10);
+        if (seq != self->next_seq)
+          self->out_of_order = true;
+        self->next_seq = seq + 1;
+        if (seq == self->want_upto)
+          self->done_at = clock_type::now();
+      }
       if (self->on_frame)
         self->on_frame(text);
       self->read();
@@ -231,6 +262,7 @@ int main(int argc, char** argv) {
     else if (k == "--connections") o.connections = std::stoi(v);
     else if (k == "--threads") o.threads = std::max(1, std::stoi(v));
     else if (k == "--post-connections") o.post_connections = std::max(1, std::stoi(v));
+    else if (k == "--missed") o.missed = std::max(1, std::stoi(v));
   }
   asio::io_context ioc;
   auto base = (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 1000000000LL
@@ -322,6 +354,75 @@ int main(int argc, char** argv) {
                 static_cast<long long>(late.load()), lat.size(), sent.size(),
                 static_cast<long long>(errors.load()), pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99),
                 pct(lat, 1.0), missing_from_s, missing_to_s, subs[0]->ended.c_str());
+    return 0;
+  }
+  if (o.mode == "reconnect") {
+    // One live subscriber sees the missed events go by: the last one's seq
+    // is where the stream stands.
+    int failed = 0;
+    auto live = open_all(ioc, o, 1, failed);
+    if (failed) {
+      std::printf("{\"error\":\"subscribe failed\"}\n");
+      return 1;
+    }
+    int64_t last_seq = 0;
+    int seen = 0;
+    live[0]->on_frame = [&](const std::string& f) {
+      if (call_of(f) >= base && call_of(f) < base + o.missed) {
+        ++seen;
+        auto pos = f.find("\"seq\":");
+        last_seq = std::max<int64_t>(last_seq, std::strtoll(f.c_str() + pos + 6, nullptr, 10));
+      }
+    };
+    {
+      asio::io_context pio;
+      poster p{pio, o};
+      for (int i = 0; i < o.missed; ++i)
+        if (!p.post(base + i)) {
+          std::printf("{\"error\":\"post failed\"}\n");
+          return 1;
+        }
+    }
+    run_until(ioc, [&] { return seen >= o.missed; }, clock_type::now() + std::chrono::seconds{60});
+    if (seen < o.missed) {
+      std::printf("{\"error\":\"the live subscriber saw %d of %d events\"}\n", seen, o.missed);
+      return 1;
+    }
+    o.since = last_seq - o.missed;
+    o.want_upto = last_seq;
+    auto t0 = clock_type::now();
+    auto subs = open_all(ioc, o, o.connections, failed);
+    auto open_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto settled = [&] {
+      for (const auto& s : subs)
+        if (s->open && s->done_at == clock_type::time_point{})
+          return false;
+      return true;
+    };
+    run_until(ioc, settled, clock_type::now() + std::chrono::seconds{120});
+    int complete = 0, out_of_order = 0, closed = 0, closed_1011 = 0, stuck = 0;
+    std::vector<double> done;
+    for (const auto& s : subs) {
+      if (s->done_at != clock_type::time_point{}) {
+        ++complete;
+        done.push_back(std::chrono::duration<double, std::milli>(s->done_at - t0).count());
+      } else if (s->open) {
+        ++stuck;
+      }
+      if (s->out_of_order)
+        ++out_of_order;
+      if (!s->open && s->done_at == clock_type::time_point{}) {
+        ++closed;
+        if (s->close_code == 1011)
+          ++closed_1011;
+      }
+    }
+    std::printf("{\"scenario\":\"ws_reconnect_storm\",\"connections\":%d,\"missed\":%d,"
+                "\"failed\":%d,\"complete\":%d,\"out_of_order\":%d,\"closed\":%d,"
+                "\"closed_1011\":%d,\"stuck\":%d,\"open_s\":%.2f,\"caught_up_p50_ms\":%.0f,"
+                "\"caught_up_last_ms\":%.0f}\n",
+                o.connections, o.missed, failed, complete, out_of_order, closed, closed_1011, stuck,
+                open_s, pct(done, 0.5), pct(done, 1.0));
     return 0;
   }
   // fanout / idle: many subscribers.

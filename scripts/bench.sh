@@ -11,7 +11,8 @@
 #   scripts/bench.sh [--quick] [DURATION_SECONDS]   (default 10 s per load)
 #
 # --quick: every scenario, shorter and smaller (3 s loads, 100,000 seeded
-# calls, 2,000 idle connections, a 2,000-subscriber fan-out, a 2-node
+# calls, 2,000 idle connections, a 2,000-subscriber fan-out, a
+# 1,000-session reconnect storm (5,000 in a full run), a 2-node
 # cluster, a 10 s idle transaction): about 3 minutes once built; its
 # verdicts are indicative only.
 #
@@ -48,9 +49,9 @@ CONNS=${BENCH_CONNECTIONS:-64}
 if ((QUICK)); then
   : "${BENCH_QUERY_CALLS:=100000}" "${BENCH_WS_LATENCY_SECONDS:=8}" "${BENCH_CLUSTER_LATENCY_SECONDS:=5}"
   : "${BENCH_WS_IDLE:=2000}" "${BENCH_SCENARIOS:=ingest latency drain query export ws cluster claim health}"
-  DRAIN_CALLS=4000 LATENCY_EVENTS=4000 FANOUT=2000 CLUSTER_NODES="2" CLAIM_SECONDS=10
+  DRAIN_CALLS=4000 LATENCY_EVENTS=4000 FANOUT=2000 RECONNECT=1000 CLUSTER_NODES="2" CLAIM_SECONDS=10
 else
-  DRAIN_CALLS=20000 LATENCY_EVENTS=20000 FANOUT=10000 CLUSTER_NODES="1 2 3" CLAIM_SECONDS=60
+  DRAIN_CALLS=20000 LATENCY_EVENTS=20000 FANOUT=10000 RECONNECT=5000 CLUSTER_NODES="1 2 3" CLAIM_SECONDS=60
 fi
 BUILD=${BENCH_BUILD_DIR:-build-release}
 
@@ -375,6 +376,8 @@ printf '{"scenario":"ws_idle_rss","open":%s,"rss_before_mib":%.1f,"rss_with_open
   "$(echo "($rss1 - $rss0) / ($open_now + 0.0001)" | bc -l)"
 log "scenario: one event fanned out to $FANOUT subscribers of one app"
 wsb --mode fanout --connections "$FANOUT" --threads 2
+log "scenario: reconnect storm: $RECONNECT sessions each replaying 100 missed events at once"
+wsb --mode reconnect --connections "$RECONNECT" --missed 100
 stop_server
 BENCH_SERVER_ENV=$SAVED_ENV
 start_server

@@ -941,6 +941,43 @@ TEST(ws_send_queue, the_byte_bound_closes_a_client_the_frame_bound_would_keep) {
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+// A reconnect storm: many sessions of one app asking for a replay at
+// once share one read (each read here holds a database connection for a
+// second, a test hook; the API's share of a pool of 3 is 2 connections,
+// and a request waits at most DB_POOL_WAIT_MS = 2 s for one). Until the
+// thirtieth session each session read alone: 20 reads two at a time, and
+// those still waiting after 2 s were closed 1011 ("replay failed").
+TEST(ws_replay_storm, sessions_replaying_at_once_share_a_read_and_all_get_their_events) {
+  own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "1000"}, {"DB_POOL_MAX", "3"}}};
+  ASSERT_TRUE(s.start("replay storm")) << s.proc.output();
+  ASSERT_TRUE(post_rings(s.port(), s.app, "storm-", 7000, 10));
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == 10;
+    },
+    20s));
+  // Different points to replay from: each gets exactly what it missed.
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<ws_client>(
+      s.port(), "/ws?api_key=" + s.key + "&since=" + std::to_string(i % 5)));
+    ASSERT_TRUE(clients.back()->open());
+  }
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("client " + std::to_string(i));
+    auto welcome = clients[i]->read(5s);
+    ASSERT_TRUE(welcome.has_value());
+    EXPECT_EQ(json::parse(*welcome)["type"], "welcome");
+    expect_seqs(*clients[i], i % 5 + 1, 10, 10s);
+  }
+  for (auto& c : clients)
+    c->disconnect();
+  EXPECT_EQ(s.proc.output().find("websocket replay failed"), std::string::npos) << s.proc.output();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
 // Events held ahead of a missing seq are bounded (4 x WS_MAX_QUEUED_MESSAGES,
 // at least 16): past the bound the newest are dropped and read back from
 // the database in their turn, so a client still gets every event, in order,

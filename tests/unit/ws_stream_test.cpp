@@ -1,3 +1,5 @@
+#include <memory>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -164,6 +166,14 @@ TEST(WsStream, ReplaySeamHasNoGapAndNoDuplicate) {
   EXPECT_EQ(out, (std::vector<std::string>{"e3", "e4", "e5", "e6", "e7"}));
   // Nothing held; nothing read.
   EXPECT_EQ(cti::replay_seam(frames{{2, "a"}}, frames{}, 2), (std::vector<std::string>{"a"}));
+  // Shared frames (as the tenant sends them) go through alike.
+  using shared = std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>>;
+  auto f2 = std::make_shared<const std::string>("f2");
+  auto f3 = std::make_shared<const std::string>("f3");
+  auto both = cti::replay_seam(shared{{2, f2}}, shared{{2, f2}, {3, f3}}, 2);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0], f2);
+  EXPECT_EQ(both[1], f3);
   EXPECT_EQ(cti::replay_seam(frames{}, frames{{9, "x"}}, 8), (std::vector<std::string>{"x"}));
   // A row past the read's end (cannot happen, but never sent twice).
   EXPECT_EQ(cti::replay_seam(frames{{4, "r4"}, {6, "r6"}}, frames{{6, "l6"}}, 5),
