@@ -61,6 +61,7 @@ struct tenant_state {
   struct replay_request {
     caf::actor session;
     int64_t since;
+    int64_t welcome_seq; ///< Where the stream stood when it was admitted.
   };
   std::vector<replay_request> replay_queue;
   bool replay_reading = false; ///< A replays' first read is in flight.
@@ -239,13 +240,21 @@ void replay_more(tenant_ptr self, const caf::actor& session, int64_t since, int6
     self->state.settings.replay_hold);
 }
 
+/// Where a session's replay starts: after its `since`, and at most
+/// WS_REPLAY_MAX events before where the stream stood when it was
+/// admitted (its welcome's seq; what came after that it gets in full).
+int64_t replay_start(const tenant_state::replay_request& r, const tenant_settings& settings) {
+  return std::max(r.since, r.welcome_seq - settings.replay_max);
+}
+
 /// Replays' first rounds, for every session queued: one read from the
-/// earliest point any of them needs up to where the stream stands, each
-/// frame rendered once; each session gets the retained events seq > its
-/// `since` (at most WS_REPLAY_MAX, the newest), then the live frames held
-/// meanwhile. Sessions that ask while the read is in flight wait for the
-/// next one (their live frames are held from the moment they asked, and
-/// that read ends where the stream stands when it starts: no gap).
+/// earliest point any of them needs up to where the stream stands (at most
+/// WS_REPLAY_MAX plus a page of events), each frame rendered once; each
+/// session gets the retained events after its replay_start that its filter
+/// takes, then the live frames held meanwhile. Sessions that ask while the
+/// read is in flight wait for the next one (their live frames are held from
+/// the moment they asked, and that read ends where the stream stands when
+/// it starts: no gap).
 void start_replays(tenant_ptr self) {
   auto& st = self->state;
   if (st.replay_reading || st.replay_queue.empty())
@@ -253,31 +262,36 @@ void start_replays(tenant_ptr self) {
   auto members = std::move(st.replay_queue);
   st.replay_queue.clear();
   auto upto = st.delivered;
-  auto oldest = upto - st.settings.replay_max;
-  // Each session's read starts after max(since, oldest): all of them lie
-  // within the last WS_REPLAY_MAX seqs, so one page of that many holds them.
   auto from = upto;
   for (const auto& m : members)
-    from = std::min(from, std::max(m.since, oldest));
-  auto limit = st.settings.replay_max;
+    from = std::min(from, replay_start(m, st.settings));
+  // Bounded: a session that waited long behind another read may have much
+  // to catch up with; past this the rounds go on a page at a time.
+  auto read_upto = std::min(upto, from + st.settings.replay_max + read_page(st.settings));
+  auto limit = read_upto - from;
   st.replay_reading = true;
   read_stream(
-    self, from, upto, limit,
-    [self, members, upto, oldest, limit](std::vector<applied_event>& events) {
-      self->state.replay_reading = false;
+    self, from, read_upto, limit,
+    [self, members, upto, read_upto, limit](std::vector<applied_event>& events) {
+      auto& st = self->state;
+      st.replay_reading = false;
       auto frames = render_all(events);
-      auto covered = covered_by(events, limit, upto);
+      auto covered = covered_by(events, limit, read_upto);
       for (const auto& m : members) {
         auto* sub = find_subscriber(self, m.session);
         if (sub == nullptr)
           continue; // gone meanwhile
-        auto after = std::max(m.since, oldest);
+        auto after = replay_start(m, st.settings);
+        if (after >= covered && covered < upto) {
+          st.replay_queue.push_back(m); // the read ended before its start: the next one
+          continue;
+        }
         auto first = std::find_if(frames.begin(), frames.end(),
                                   [after](const replay_frame& f) { return f.seq > after; });
         // More missed than WS_REPLAY_MAX, or retention removed the start of
         // the range: the notice names the first event that will come (sent
         // now, still right after the welcome: live frames are held).
-        int64_t first_seq = first == frames.end() ? upto + 1 : first->seq;
+        int64_t first_seq = first == frames.end() ? covered + 1 : first->seq;
         if (first_seq > m.since + 1)
           push(self, *sub, replay_truncated_frame(first_seq));
         push(self, *sub, head_end_marker());
@@ -304,7 +318,8 @@ void start_replays(tenant_ptr self) {
 }
 
 void start_replay(tenant_ptr self, const caf::actor& session, int64_t since) {
-  self->state.replay_queue.push_back({session, since});
+  auto& st = self->state;
+  st.replay_queue.push_back({session, since, st.delivered});
   start_replays(self);
 }
 

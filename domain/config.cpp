@@ -560,7 +560,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("WEBHOOK_MAX_BODY_BYTES", cfg.webhook_max_body_bytes, 1, gib);
   r.read_int("WS_HEARTBEAT_SECONDS", cfg.ws_heartbeat_seconds, 1, 3600);
   r.read_int("WS_MAX_QUEUED_MESSAGES", cfg.ws_max_queued_messages, 1, 1000000);
-  r.read_int("WS_MAX_QUEUED_BYTES", cfg.ws_max_queued_bytes, 64 * 1024, gib);
+  r.read_int("WS_MAX_QUEUED_BYTES", cfg.ws_max_queued_bytes, 1024 * 1024, gib);
   r.read_int("WS_REPLAY_MAX", cfg.ws_replay_max, 0, 1000000);
   r.read_int("API_KEY_BCRYPT_COST", cfg.api_key_bcrypt_cost, 4, 15);
   r.read_int("REFRESH_MARGIN", cfg.refresh_margin_seconds, 0, 86400);

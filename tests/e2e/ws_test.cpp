@@ -978,6 +978,44 @@ TEST(ws_replay_storm, sessions_replaying_at_once_share_a_read_and_all_get_their_
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+// A session that waits behind another session's replay read is replayed
+// from where it stood when it was admitted: the events that arrive while
+// it waits are not counted against its WS_REPLAY_MAX (a review found the
+// first version of the shared read did, and cut them off with a wrong
+// replay_truncated). Each read holds 3 s (test hook).
+TEST(ws_replay_storm, a_session_queued_behind_a_read_misses_nothing_that_came_while_it_waited) {
+  own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "3000"}, {"WS_REPLAY_MAX", "2"}}};
+  ASSERT_TRUE(s.start("queued replay")) << s.proc.output();
+  ASSERT_TRUE(post_rings(s.port(), s.app, "q-", 7100, 5));
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == 5;
+    },
+    20s));
+  // A's read starts (and holds); B, 2 behind, queues behind it.
+  ws_client a{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ws_client b{s.port(), "/ws?api_key=" + s.key + "&since=3"};
+  ASSERT_TRUE(a.open());
+  ASSERT_TRUE(b.open());
+  EXPECT_EQ(json::parse(a.read(5s).value_or("{}"))["seq"], 5); // welcomes
+  EXPECT_EQ(json::parse(b.read(5s).value_or("{}"))["seq"], 5);
+  // Four more while A's read holds: B's read, after it, ends at seq 9.
+  ASSERT_TRUE(post_rings(s.port(), s.app, "q-late-", 7200, 4));
+  // A missed 5, more than WS_REPLAY_MAX: the notice, then the last 2 and
+  // the 4 that came live.
+  auto notice = a.read(10s);
+  ASSERT_TRUE(notice.has_value());
+  EXPECT_EQ(json::parse(*notice), json({{"type", "replay_truncated"}, {"from_seq", 4}}));
+  expect_seqs(a, 4, 9, 10s);
+  // B missed 2 (no notice), then the 4 that came while it waited.
+  expect_seqs(b, 4, 9, 10s);
+  a.disconnect();
+  b.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
 // Events held ahead of a missing seq are bounded (4 x WS_MAX_QUEUED_MESSAGES,
 // at least 16): past the bound the newest are dropped and read back from
 // the database in their turn, so a client still gets every event, in order,
@@ -1011,7 +1049,10 @@ TEST(ws_pending_bound, events_past_the_bound_behind_a_gap_are_read_back_in_order
 // (Until the twenty-fifth session the failure took down the registry and
 // with it every app's stream on the node, without closing a session.)
 TEST(ws_tenant_failure, a_failing_stream_closes_its_sessions_1011_and_the_node_carries_on) {
-  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"}}};
+  // One poller: seqs are published in order, so 1 and 2 are delivered
+  // before the hook fails the stream at 3's arrival (with two, 3 could
+  // come first and the client saw only 1: a flaky failure under load).
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"}, {"EVENT_POLLERS", "1"}}};
   ASSERT_TRUE(s.start("failing tenant")) << s.proc.output();
   auto other = cti::test::create_app_over_http(s.port(), "bystander");
   auto other_key = cti::test::create_key_over_http(s.port(), other);
@@ -1077,7 +1118,9 @@ TEST(ws_tenant_failure, a_subscription_that_fails_its_stream_is_closed_1011_not_
 // stream goes on for it. (Until the twenty-seventh session the
 // subscription was lost with the failed tenant: a 101 and then nothing.)
 TEST(ws_tenant_failure, a_subscription_queued_behind_a_failure_joins_a_fresh_stream) {
-  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"}, {"CTI_TEST_TENANT_FAIL_HOLD_MS", "1500"}}};
+  own_server s{{{"CTI_TEST_TENANT_FAIL_SEQ", "3"},
+                {"CTI_TEST_TENANT_FAIL_HOLD_MS", "1500"},
+                {"EVENT_POLLERS", "1"}}}; // (seqs in order: see above)
   ASSERT_TRUE(s.start("tenant failing with a subscription queued")) << s.proc.output();
   ws_client c{s.port(), "/ws?api_key=" + s.key};
   ASSERT_TRUE(c.open());

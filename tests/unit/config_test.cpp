@@ -127,7 +127,7 @@ TEST(config, reads_every_integer_variable) {
   env["WEBHOOK_MAX_BODY_BYTES"] = "100";
   env["WS_HEARTBEAT_SECONDS"] = "3600";
   env["WS_MAX_QUEUED_MESSAGES"] = "1";
-  env["WS_MAX_QUEUED_BYTES"] = "65536";
+  env["WS_MAX_QUEUED_BYTES"] = "1048576";
   env["WS_REPLAY_MAX"] = "0";
   env["API_KEY_BCRYPT_COST"] = "4";
   env["REFRESH_MARGIN"] = "86400";
@@ -157,7 +157,7 @@ TEST(config, reads_every_integer_variable) {
   EXPECT_EQ(cfg.webhook_max_body_bytes, 100u);
   EXPECT_EQ(cfg.ws_heartbeat_seconds, 3600);
   EXPECT_EQ(cfg.ws_max_queued_messages, 1);
-  EXPECT_EQ(cfg.ws_max_queued_bytes, 65536u);
+  EXPECT_EQ(cfg.ws_max_queued_bytes, 1048576u);
   EXPECT_EQ(cfg.ws_replay_max, 0);
   EXPECT_EQ(cfg.api_key_bcrypt_cost, 4);
   EXPECT_EQ(cfg.refresh_margin_seconds, 86400);
@@ -219,7 +219,7 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"WEBHOOK_MAX_BODY_BYTES", "1073741825"},
     {"WS_HEARTBEAT_SECONDS", "0"},
     {"WS_MAX_QUEUED_MESSAGES", "1000001"},
-    {"WS_MAX_QUEUED_BYTES", "65535"},
+    {"WS_MAX_QUEUED_BYTES", "1048575"},
     {"WS_MAX_QUEUED_BYTES", "1073741825"},
     {"WS_REPLAY_MAX", "-1"},
     {"API_KEY_BCRYPT_COST", "3"},
