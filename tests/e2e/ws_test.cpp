@@ -851,6 +851,15 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
+/// The next frame of `c` as JSON (null, and a failure, when none came
+/// within 10 s).
+json next_frame(ws_client& c) {
+  auto f = c.read(10s);
+  EXPECT_TRUE(f.has_value()) << "no frame; close code "
+                             << (c.close_code() ? std::to_string(*c.close_code()) : "none");
+  return f ? json::parse(*f) : json();
+}
+
 /// Posts `n` call.updated events of about 100 KB each (a long recording
 /// URL) to `app`, then waits until the app's stream has them all (a
 /// welcome names the last seq). True when all were taken and processed.
@@ -1013,6 +1022,64 @@ TEST(ws_replay_storm, a_session_queued_behind_a_read_misses_nothing_that_came_wh
   expect_seqs(b, 4, 9, 10s);
   a.disconnect();
   b.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+}
+
+// Sessions that share a replay read each get what their own `since` and
+// filter take from it, frame for frame what a session without a filter
+// gets. A's read holds 1.5 s (test hook); B and C queue behind it and share
+// the next.
+TEST(ws_replay_storm, a_shared_read_applies_each_sessions_since_and_filter) {
+  own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "1500"}}};
+  ASSERT_TRUE(s.start("shared read filters")) << s.proc.output();
+  for (int call = 0; call < 3; ++call) {
+    auto c = std::to_string(call);
+    ASSERT_EQ(cti::test::post_signed_event(s.port(), s.app,
+                                           ring("f-ring-" + c, 7600 + call, 5).dump()).status, 200);
+    ASSERT_EQ(cti::test::post_signed_event(
+                s.port(), s.app,
+                step("call.ended", "f-ended-" + c, 7600 + call, "2026-01-28T10:05:00Z").dump())
+                .status,
+              200);
+  }
+  ASSERT_TRUE(cti::test::eventually(
+    [&] {
+      ws_client probe{s.port(), "/ws?api_key=" + s.key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", 0) == 6;
+    },
+    20s));
+  const std::string base = "/ws?api_key=" + s.key;
+  ws_client a{s.port(), base + "&since=0"};
+  ws_client b{s.port(), base + "&since=0&events=call.ended"};
+  ws_client c{s.port(), base + "&since=2&events=call.ring"};
+  for (auto* client : {&a, &b, &c}) {
+    ASSERT_TRUE(client->open());
+    ASSERT_EQ(json::parse(client->read(5s).value_or("{}"))["type"], "welcome");
+  }
+  std::vector<json> all;
+  for (int i = 0; i < 6; ++i)
+    all.push_back(next_frame(a));
+  std::vector<json> ended, late_rings;
+  for (const auto& f : all) {
+    ASSERT_EQ(f["type"], "event") << f;
+    if (f["event"] == "call.ended")
+      ended.push_back(f);
+    else if (f["seq"].get<int64_t>() > 2)
+      late_rings.push_back(f);
+  }
+  ASSERT_EQ(ended.size(), 3u);
+  for (const auto& want : ended)
+    EXPECT_EQ(next_frame(b), want);
+  for (const auto& want : late_rings)
+    EXPECT_EQ(next_frame(c), want);
+  // Nothing more for either (a ping's answer comes next, not an event).
+  for (auto* client : {&b, &c}) {
+    ASSERT_TRUE(client->send(R"({"type":"ping"})"));
+    EXPECT_EQ(next_frame(*client)["type"], "pong");
+  }
+  for (auto* client : {&a, &b, &c})
+    client->disconnect();
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
