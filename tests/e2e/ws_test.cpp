@@ -130,6 +130,19 @@ struct own_server {
   uint16_t port() const { return proc.port(); }
 };
 
+/// True once a new session's welcome names `seq` as the app's last (the
+/// events posted before have all been processed), within `within`.
+bool stream_reaches(uint16_t port, const std::string& key, int64_t seq,
+                    std::chrono::milliseconds within) {
+  return cti::test::eventually(
+    [&] {
+      ws_client probe{port, "/ws?api_key=" + key};
+      auto f = probe.read(5s);
+      return f && json::parse(*f).value("seq", int64_t{0}) == seq;
+    },
+    within);
+}
+
 /// Stops `s` (SIGTERM; it must exit 0) and checks that it logged `line`.
 void stop_having_logged(own_server& s, const std::string& line) {
   EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
@@ -735,13 +748,7 @@ TEST(ws_replay_failure, a_failed_replay_closes_1011_with_no_event_after_the_gap)
   own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "3700"}}};
   ASSERT_TRUE(s.start("replay failure")) << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "rf-", 6000, 1));
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(1s);
-      return f && json::parse(*f).value("seq", 0) == 1;
-    },
-    10s));
+  ASSERT_TRUE(stream_reaches(s.port(), s.key, 1, 10s));
   ws_client c{s.port(), "/ws?api_key=" + s.key + "&since=0"};
   ASSERT_TRUE(c.open());
   auto welcome = c.read(5s);
@@ -788,13 +795,7 @@ TEST(ws_head, a_ping_sent_at_once_is_answered_after_the_welcome_and_replay_trunc
   own_server s{{{"WS_REPLAY_MAX", "2"}, {"CTI_TEST_REPLAY_HOLD_MS", "500"}}};
   ASSERT_TRUE(s.start("head")) << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "head-", 5000, 5));
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == 5;
-    },
-    20s));
+  ASSERT_TRUE(stream_reaches(s.port(), s.key, 5, 20s));
   ws_client c{s.port(), "/ws?api_key=" + s.key + "&since=0"};
   ASSERT_TRUE(c.open());
   ASSERT_TRUE(c.send(R"({"type":"ping"})"));
@@ -831,14 +832,7 @@ TEST(ws_small_queue, a_replay_larger_than_the_bound_reaches_a_reader) {
   const auto& key = s.key;
   constexpr int n = 60;
   ASSERT_TRUE(post_rings(s.port(), app, "small-", 3000, n));
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      // The welcome names the app's last seq.
-      ws_client probe{s.port(), "/ws?api_key=" + key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == n;
-    },
-    20s));
+  ASSERT_TRUE(stream_reaches(s.port(), key, n, 20s));
   ws_client c{s.port(), "/ws?api_key=" + key + "&since=0"};
   ASSERT_TRUE(c.open());
   ASSERT_TRUE(c.read(5s).has_value()); // welcome
@@ -875,13 +869,7 @@ bool post_large_events(own_server& s, int n) {
       return false;
     }
   }
-  return cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == n;
-    },
-    30s);
+  return stream_reaches(s.port(), s.key, n, 30s);
 }
 
 int dropped_slow_consumers(uint16_t port) {
@@ -960,13 +948,7 @@ TEST(ws_replay_storm, sessions_replaying_at_once_share_a_read_and_all_get_their_
   own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "1000"}, {"DB_POOL_MAX", "3"}}};
   ASSERT_TRUE(s.start("replay storm")) << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "storm-", 7000, 10));
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == 10;
-    },
-    20s));
+  ASSERT_TRUE(stream_reaches(s.port(), s.key, 10, 20s));
   // Different points to replay from: each gets exactly what it missed.
   std::vector<std::unique_ptr<ws_client>> clients;
   for (int i = 0; i < 20; ++i) {
@@ -996,13 +978,7 @@ TEST(ws_replay_storm, a_session_queued_behind_a_read_misses_nothing_that_came_wh
   own_server s{{{"CTI_TEST_REPLAY_HOLD_MS", "3000"}, {"WS_REPLAY_MAX", "2"}}};
   ASSERT_TRUE(s.start("queued replay")) << s.proc.output();
   ASSERT_TRUE(post_rings(s.port(), s.app, "q-", 7100, 5));
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == 5;
-    },
-    20s));
+  ASSERT_TRUE(stream_reaches(s.port(), s.key, 5, 20s));
   // A's read starts (and holds); B, 2 behind, queues behind it.
   ws_client a{s.port(), "/ws?api_key=" + s.key + "&since=0"};
   ws_client b{s.port(), "/ws?api_key=" + s.key + "&since=3"};
@@ -1042,13 +1018,7 @@ TEST(ws_replay_storm, a_shared_read_applies_each_sessions_since_and_filter) {
                 .status,
               200);
   }
-  ASSERT_TRUE(cti::test::eventually(
-    [&] {
-      ws_client probe{s.port(), "/ws?api_key=" + s.key};
-      auto f = probe.read(5s);
-      return f && json::parse(*f).value("seq", 0) == 6;
-    },
-    20s));
+  ASSERT_TRUE(stream_reaches(s.port(), s.key, 6, 20s));
   const std::string base = "/ws?api_key=" + s.key;
   ws_client a{s.port(), base + "&since=0"};
   ws_client b{s.port(), base + "&since=0&events=call.ended"};
