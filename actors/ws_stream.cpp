@@ -122,7 +122,7 @@ bool at_soft_bound(const send_queue_state& q, const send_queue_limits& limits) {
 bool too_slow(const send_queue_state& q, const send_queue_limits& limits) {
   if (at_soft_bound(q, limits) && q.writing && q.writing_for > limits.stall)
     return true;
-  return q.frames >= 4 * limits.frames + limits.burst || q.bytes >= 4 * limits.bytes;
+  return q.frames >= 4 * limits.frames + limits.burst;
 }
 
 } // namespace cti

@@ -74,9 +74,10 @@ bool at_soft_bound(const send_queue_state& q, const send_queue_limits& limits);
 /// The send-queue policy: a client is too slow when its queue is at its
 /// bound (at_soft_bound) and the socket has not taken the frame being
 /// written for `limits.stall` (it is not reading), or when four times the
-/// frame bound plus `limits.burst` frames, or four times the byte bound,
-/// wait whatever the socket does. A burst to a client that reads is not
-/// too slow.
+/// frame bound plus `limits.burst` frames wait whatever the socket does.
+/// A burst to a client that reads is not too slow, however many bytes: a
+/// replay is queued at once, and its bytes depend on the events', which
+/// the frame bound's burst allowance already bounds in number.
 bool too_slow(const send_queue_state& q, const send_queue_limits& limits);
 
 /// The frames a replaying session gets, in order: the replayed events
