@@ -877,12 +877,16 @@ int dropped_slow_consumers(uint16_t port) {
                                                                           ["dropped_slow_consumers"];
 }
 
-/// Connects with `since=0` and never reads past the welcome: the replay
-/// (about 20 MB) fills the socket's buffers and the send queue at once,
-/// and nothing comes after it. The connection must be let go as too slow
-/// (1013, counted once) without more events arriving and long before the
-/// heartbeat (an hour here) would notice.
-void a_client_that_stops_reading_after_a_replay_is_closed(own_server& s) {
+/// On a started server: 200 events of ~100 KB, then a client that connects
+/// with `since=0` and never reads past the welcome: the replay (about 20
+/// MB) fills the socket's buffers and the send queue at once, and nothing
+/// comes after it. The connection must be let go as too slow (1013,
+/// counted once) without more events arriving and long before the
+/// heartbeat (an hour here) would notice. Then a client that reads the
+/// same replay gets every frame and is not closed. Stops the server.
+void a_non_reader_is_closed_and_a_reader_is_not(own_server& s) {
+  constexpr int n = 200;
+  ASSERT_TRUE(post_large_events(s, n));
   ws_client idle{s.port(), "/ws?api_key=" + s.key + "&since=0"};
   ASSERT_TRUE(idle.open());
   ASSERT_EQ(json::parse(idle.read(5s).value_or("{}"))["type"], "welcome");
@@ -894,6 +898,13 @@ void a_client_that_stops_reading_after_a_replay_is_closed(own_server& s) {
   while (frames <= 1000 && idle.read(5s))
     ++frames;
   EXPECT_EQ(idle.close_code(), 1013) << frames << " frames read";
+  ws_client reader{s.port(), "/ws?api_key=" + s.key + "&since=0"};
+  ASSERT_TRUE(reader.open());
+  ASSERT_TRUE(reader.read(5s).has_value()); // welcome
+  expect_seqs(reader, 1, n);
+  EXPECT_EQ(dropped_slow_consumers(s.port()), 1);
+  reader.disconnect();
+  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
 }
 
 // Until the thirtieth session the send-queue bound was checked only when
@@ -904,17 +915,7 @@ void a_client_that_stops_reading_after_a_replay_is_closed(own_server& s) {
 TEST(ws_send_queue, a_client_that_stops_reading_is_closed_without_more_events) {
   own_server s{{{"WS_MAX_QUEUED_MESSAGES", "16"}, {"WS_HEARTBEAT_SECONDS", "3600"}}};
   ASSERT_TRUE(s.start("stops reading")) << s.proc.output();
-  constexpr int n = 200;
-  ASSERT_TRUE(post_large_events(s, n));
-  a_client_that_stops_reading_after_a_replay_is_closed(s);
-  // The same replay to a client that reads is no reason to close it.
-  ws_client reader{s.port(), "/ws?api_key=" + s.key + "&since=0"};
-  ASSERT_TRUE(reader.open());
-  ASSERT_TRUE(reader.read(5s).has_value()); // welcome
-  expect_seqs(reader, 1, n);
-  EXPECT_EQ(dropped_slow_consumers(s.port()), 1);
-  reader.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  a_non_reader_is_closed_and_a_reader_is_not(s);
 }
 
 // WS_MAX_QUEUED_BYTES bounds the queue where its frames are large: with a
@@ -926,18 +927,9 @@ TEST(ws_send_queue, the_byte_bound_closes_a_client_the_frame_bound_would_keep) {
                 {"WS_MAX_QUEUED_BYTES", "1048576"},
                 {"WS_HEARTBEAT_SECONDS", "3600"}}};
   ASSERT_TRUE(s.start("byte bound")) << s.proc.output();
-  constexpr int n = 200;
-  ASSERT_TRUE(post_large_events(s, n));
-  a_client_that_stops_reading_after_a_replay_is_closed(s);
-  // A reader of the same replay (about 20 MB, queued at once: twenty times
-  // the byte bound) is not closed: bytes alone never close a reader.
-  ws_client reader{s.port(), "/ws?api_key=" + s.key + "&since=0"};
-  ASSERT_TRUE(reader.open());
-  ASSERT_TRUE(reader.read(5s).has_value()); // welcome
-  expect_seqs(reader, 1, n);
-  EXPECT_EQ(dropped_slow_consumers(s.port()), 1);
-  reader.disconnect();
-  EXPECT_EQ(s.proc.stop(SIGTERM), 0) << s.proc.output();
+  // The reader's replay is about 20 MB, queued at once: twenty times the
+  // byte bound, and still no reason to close a client that reads.
+  a_non_reader_is_closed_and_a_reader_is_not(s);
 }
 
 // A reconnect storm: many sessions of one app asking for a replay at
