@@ -149,7 +149,7 @@ int64_t read_page(const tenant_settings& settings) {
 /// A frame rendered once for every session that gets it.
 struct replay_frame {
   int64_t seq;
-  rendered_frame frame;
+  rendered_frame frame; ///< Its event and target, for the filters (text moved out).
   std::shared_ptr<const std::string> text;
 };
 
@@ -158,7 +158,8 @@ std::vector<replay_frame> render_all(const std::vector<applied_event>& events) {
   out.reserve(events.size());
   for (const auto& ev : events) {
     auto frame = event_frame(ev);
-    auto text = std::make_shared<const std::string>(frame.text);
+    // The text moves to the shared copy (matching needs only the rest).
+    auto text = std::make_shared<const std::string>(std::move(frame.text));
     out.push_back({ev.seq, std::move(frame), std::move(text)});
   }
   return out;
@@ -501,7 +502,7 @@ void deliver(tenant_ptr self, const applied_event& ev) {
     return;
   auto frame = event_frame(ev);
   // One immutable copy of the frame for every connection.
-  auto shared = std::make_shared<const std::string>(frame.text);
+  auto shared = std::make_shared<const std::string>(std::move(frame.text));
   for (auto& sub : st.subscribers) {
     if (ev.seq <= sub.skip_through || !frame_matches(frame, sub.filter))
       continue;

@@ -352,20 +352,21 @@ private:
     queue_.push_back(std::move(frame));
     if (!writing_)
       do_write();
-    if (!stall_armed_ && at_soft_bound(queue_state(), limits_))
+    // (No clock read here: this runs for every frame of a fan-out.)
+    if (!stall_armed_ && at_soft_bound({queue_.size(), queued_bytes_}, limits_))
       arm_stall(limits_.stall);
   }
 
   /// The queue is at its bound: checks, `after` from now, whether the
   /// write in progress has been stuck for the stall time (no more frames
   /// need come for that to be noticed), and again until the queue is below
-  /// its bound.
+  /// its bound. Armed only when no wait is pending (or from the wait's own
+  /// handler), so a wait is never overtaken; one cancelled by a close
+  /// finds the connection closing.
   void arm_stall(std::chrono::steady_clock::duration after) {
     stall_armed_ = true;
     stall_timer_.expires_after(after);
-    stall_timer_.async_wait([self = this->shared_from_this(), gen = ++stall_gen_](beast::error_code ec) {
-      if (gen != self->stall_gen_)
-        return; // a stale wait (the timer was set again since)
+    stall_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       self->stall_armed_ = false;
       if (!ec)
         self->on_stall_check();
@@ -382,11 +383,9 @@ private:
       start_close(1013, "client too slow");
       return;
     }
-    // The write in progress is younger than the stall time: look again
-    // when it would be stuck.
-    auto left = q.writing ? limits_.stall - q.writing_for : limits_.stall;
-    arm_stall(std::max<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds{1})
-              + std::chrono::milliseconds{1});
+    // The write in progress (a queue at its bound is never idle) is not
+    // older than the stall time: look again just after it would be stuck.
+    arm_stall(limits_.stall - q.writing_for + std::chrono::milliseconds{1});
   }
 
   void do_write() {
@@ -473,8 +472,7 @@ private:
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;        ///< The bytes of the frames in queue_.
   send_queue_limits limits_;
-  bool stall_armed_ = false;
-  uint64_t stall_gen_ = 0;              ///< Which arming of the stall timer is current.
+  bool stall_armed_ = false;             ///< A stall check is pending.
   websocket::close_reason close_reason_;
   bool open_ = false;
   bool counted_ = false;
