@@ -8,9 +8,15 @@
 //       after their due time (late_posts), so a run that did not hold the
 //       rate shows it.
 //       --ws-port Q puts the subscriber on another node (cluster figures).
-//   cti-ws-bench ... --mode fanout --connections 10000
+//   cti-ws-bench ... --mode fanout --connections 10000 [--reader beast|raw]
 //       N subscribers, then one webhook: time from the first frame received
-//       to the last (every subscriber must get it).
+//       to the last (every subscriber must get it). --reader raw: after
+//       each subscriber's welcome (read through Beast), the event is read
+//       with plain recv() on an epoll per --threads thread and found by its
+//       `"call_id":N` in the bytes, with no frame parsing: the client's CPU
+//       per frame is a recv, so on this 2-core machine more of it is left
+//       to the server (the JSON line has both processes' CPU time when
+//       --server-pid is given).
 //   cti-ws-bench ... --mode idle --connections 20000 [--hold 5]
 //       N idle subscribers, held open HOLD seconds (the script reads the
 //       server's RSS meanwhile); connections spread over 127.0.0.x sources.
@@ -35,12 +41,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -66,6 +78,8 @@ struct options {
   int missed = 100;         ///< --missed: events a reconnecting subscriber missed
   int64_t since = -1;       ///< Subscribers open with since= this (reconnect; -1: none).
   int64_t want_upto = 0;    ///< The seq a reconnecting subscriber waits for.
+  std::string reader = "beast"; ///< --reader: how fanout reads the event (beast|raw)
+  int server_pid = 0;           ///< --server-pid: report its CPU time over the fan-out
 };
 
 std::string hmac_hex(const std::string& key, const std::string& data) {
@@ -137,11 +151,14 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
   // want_upto; when the last came.
   int64_t next_seq = 0, want_upto = 0;
   bool out_of_order = false;
+  /// Read through Beast only until the first frame (fanout --reader raw).
+  bool first_frame_only = false;
   clock_type::time_point done_at{};
   explicit subscriber(asio::io_context& ioc) : ws(ioc) {}
 
   void start(const options& o, int index, std::function<void(bool)> done) {
     auto self = shared_from_this();
+    first_frame_only = o.mode == "fanout" && o.reader == "raw";
     // Spread over 127.0.0.1..127.0.0.250: one source address holds ~28k ports.
     auto src = asio::ip::make_address_v4("127.0.0." + std::to_string(1 + index % 250));
     auto& sock = beast::get_lowest_layer(ws).socket();
@@ -193,7 +210,8 @@ struct subscriber : std::enable_shared_from_this<subscriber> {
       }
       if (self->on_frame)
         self->on_frame(text);
-      self->read();
+      if (!self->first_frame_only)
+        self->read();
     });
   }
 };
@@ -244,6 +262,147 @@ int64_t call_of(const std::string& frame) {
   return std::strtoll(frame.c_str() + pos + 10, nullptr, 10);
 }
 
+/// CPU time (user + system) of this process, ms.
+double own_cpu_ms() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
+/// CPU time (user + system) of process `pid`, ms (-1: unknown).
+double process_cpu_ms(int pid) {
+  if (pid <= 0)
+    return -1;
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f)
+    return -1;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the command's closing parenthesis: state is field 3,
+  // utime and stime are 14 and 15.
+  const char* p = std::strrchr(buf, ')');
+  if (!p)
+    return -1;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return -1;
+  return static_cast<double>(utime + stime) * 1e3 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// When the fan-out's frame reached the subscribers, read raw.
+struct raw_result {
+  int got = 0;
+  clock_type::time_point first{}, last{};
+};
+
+/// Reads the fanned-out frame on every socket with recv() (one epoll per
+/// thread, each over its share of the sockets, registered before the
+/// post): a socket counts when its bytes contain `marker` not followed by
+/// a digit. Nothing else is parsed.
+class raw_fanout_reader {
+public:
+  raw_fanout_reader(std::vector<int> fds, int threads) : fds_(std::move(fds)), carry_(fds_.size()) {
+    for (int t = 0; t < threads; ++t) {
+      int ep = epoll_create1(0);
+      for (std::size_t i = static_cast<std::size_t>(t); i < fds_.size(); i += static_cast<std::size_t>(threads)) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = i;
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds_[i], &ev);
+      }
+      eps_.push_back(ep);
+    }
+  }
+  raw_fanout_reader(const raw_fanout_reader&) = delete;
+  raw_fanout_reader& operator=(const raw_fanout_reader&) = delete;
+  ~raw_fanout_reader() {
+    for (int ep : eps_)
+      close(ep);
+  }
+
+  /// Starts the reading threads; `join` waits for every socket's frame or
+  /// the deadline.
+  void start(std::string marker, clock_type::time_point deadline) {
+    marker_ = std::move(marker);
+    per_.assign(eps_.size(), raw_result{});
+    for (std::size_t t = 0; t < eps_.size(); ++t)
+      pool_.emplace_back([this, t, deadline] { loop(t, deadline); });
+  }
+
+  raw_result join() {
+    for (auto& th : pool_)
+      th.join();
+    pool_.clear();
+    raw_result all;
+    for (const auto& r : per_) {
+      if (r.got == 0)
+        continue;
+      if (all.got == 0 || r.first < all.first)
+        all.first = r.first;
+      if (all.got == 0 || r.last > all.last)
+        all.last = r.last;
+      all.got += r.got;
+    }
+    return all;
+  }
+
+private:
+  void loop(std::size_t t, clock_type::time_point deadline) {
+    const int want = static_cast<int>(fds_.size());
+    auto& r = per_[t];
+    std::vector<char> buf(1 << 16);
+    epoll_event evs[512];
+    while (got_.load(std::memory_order_relaxed) < want && clock_type::now() < deadline) {
+      int n = epoll_wait(eps_[t], evs, 512, 20);
+      for (int e = 0; e < n; ++e) {
+        auto i = static_cast<std::size_t>(evs[e].data.u64);
+        bool found = false, ended = false;
+        for (;;) {
+          auto k = recv(fds_[i], buf.data(), buf.size(), MSG_DONTWAIT);
+          if (k <= 0) {
+            ended = k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+            break;
+          }
+          // What the previous read of this socket ended with goes first,
+          // in case the marker is split between two reads.
+          std::string hay = carry_[i];
+          hay.append(buf.data(), static_cast<std::size_t>(k));
+          for (auto pos = hay.find(marker_); pos != std::string::npos; pos = hay.find(marker_, pos + 1)) {
+            auto after = pos + marker_.size();
+            if (after >= hay.size() || hay[after] < '0' || hay[after] > '9') {
+              found = true;
+              break;
+            }
+          }
+          carry_[i] = hay.substr(hay.size() > marker_.size() ? hay.size() - marker_.size() : 0);
+          if (found)
+            break;
+        }
+        if (found) {
+          auto now = clock_type::now();
+          if (r.got++ == 0)
+            r.first = now;
+          r.last = now;
+          got_.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (found || ended)
+          epoll_ctl(eps_[t], EPOLL_CTL_DEL, fds_[i], nullptr);
+      }
+    }
+  }
+
+  std::vector<int> fds_;
+  std::vector<std::string> carry_; ///< Per socket (each read by one thread only).
+  std::vector<int> eps_;
+  std::string marker_;
+  std::vector<raw_result> per_;
+  std::vector<std::thread> pool_;
+  std::atomic<int> got_{0};
+};
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -263,6 +422,12 @@ int main(int argc, char** argv) {
     else if (k == "--threads") o.threads = std::max(1, std::stoi(v));
     else if (k == "--post-connections") o.post_connections = std::max(1, std::stoi(v));
     else if (k == "--missed") o.missed = std::max(1, std::stoi(v));
+    else if (k == "--reader") o.reader = v;
+    else if (k == "--server-pid") o.server_pid = std::stoi(v);
+  }
+  if (o.reader != "beast" && o.reader != "raw") {
+    std::fprintf(stderr, "--reader is beast or raw\n");
+    return 2;
   }
   asio::io_context ioc;
   auto base = (std::chrono::system_clock::now().time_since_epoch().count() / 1000) % 1000000000LL
@@ -449,54 +614,91 @@ int main(int argc, char** argv) {
                                     std::chrono::duration<double>(o.hold)));
     return 0;
   }
-  std::atomic<int> got{0};
-  std::mutex when_mtx;
-  clock_type::time_point first{}, last{};
   int64_t call = base + 999999;
-  for (auto& s : subs)
-    s->on_frame = [&](const std::string& f) {
-      if (call_of(f) != call)
-        return;
-      auto now = clock_type::now();
-      {
-        std::lock_guard<std::mutex> g{when_mtx};
-        if (first == clock_type::time_point{} || now < first)
-          first = now;
-        if (now > last)
-          last = now;
-      }
-      if (++got >= o.connections - failed)
-        ioc.stop();
-    };
   asio::io_context pio;
   poster p{pio, o};
-  // More than one thread reads the subscribers (each socket has one read
-  // outstanding at a time, so its handlers never run concurrently).
-  auto work = asio::make_work_guard(ioc);
-  std::vector<std::thread> readers;
-  for (int i = 1; i < o.threads; ++i)
-    readers.emplace_back([&] { ioc.run_for(std::chrono::seconds{30}); });
-  if (const char* ready = std::getenv("CTI_WSB_READY_FILE")) {
-    // Profiling hook: say we are ready, wait for <file>.go before posting.
-    std::FILE* f = std::fopen(ready, "w");
-    if (f)
-      std::fclose(f);
-    std::string go = std::string{ready} + ".go";
-    while (!std::filesystem::exists(go))
-      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  // Profiling hook: say we are ready, wait for <file>.go before posting.
+  auto wait_for_go = [] {
+    if (const char* ready = std::getenv("CTI_WSB_READY_FILE")) {
+      std::FILE* f = std::fopen(ready, "w");
+      if (f)
+        std::fclose(f);
+      std::string go = std::string{ready} + ".go";
+      while (!std::filesystem::exists(go))
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+  };
+  int received = 0;
+  bool ok = false;
+  clock_type::time_point posted_at{}, first{}, last{};
+  double client_cpu = 0, server_cpu = 0;
+  if (o.reader == "raw") {
+    // Every subscriber stopped reading through Beast after its welcome;
+    // from here its socket is read raw.
+    std::vector<int> fds;
+    for (const auto& s : subs)
+      if (s->open)
+        fds.push_back(beast::get_lowest_layer(s->ws).socket().native_handle());
+    raw_fanout_reader reader{std::move(fds), o.threads};
+    wait_for_go();
+    client_cpu = -own_cpu_ms();
+    server_cpu = -process_cpu_ms(o.server_pid);
+    reader.start("\"call_id\":" + std::to_string(call), clock_type::now() + std::chrono::seconds{30});
+    posted_at = clock_type::now();
+    ok = p.post(call);
+    auto r = reader.join();
+    client_cpu += own_cpu_ms();
+    server_cpu += process_cpu_ms(o.server_pid);
+    received = r.got;
+    first = r.first;
+    last = r.last;
+  } else {
+    std::atomic<int> got{0};
+    std::mutex when_mtx;
+    for (auto& s : subs)
+      s->on_frame = [&](const std::string& f) {
+        if (call_of(f) != call)
+          return;
+        auto now = clock_type::now();
+        {
+          std::lock_guard<std::mutex> g{when_mtx};
+          if (first == clock_type::time_point{} || now < first)
+            first = now;
+          if (now > last)
+            last = now;
+        }
+        if (++got >= o.connections - failed)
+          ioc.stop();
+      };
+    // More than one thread reads the subscribers (each socket has one read
+    // outstanding at a time, so its handlers never run concurrently).
+    auto work = asio::make_work_guard(ioc);
+    std::vector<std::thread> readers;
+    for (int i = 1; i < o.threads; ++i)
+      readers.emplace_back([&] { ioc.run_for(std::chrono::seconds{30}); });
+    wait_for_go();
+    client_cpu = -own_cpu_ms();
+    server_cpu = -process_cpu_ms(o.server_pid);
+    posted_at = clock_type::now();
+    ok = p.post(call);
+    if (got < o.connections - failed)
+      ioc.run_for(std::chrono::seconds{30});
+    ioc.stop();
+    for (auto& t : readers)
+      t.join();
+    client_cpu += own_cpu_ms();
+    server_cpu += process_cpu_ms(o.server_pid);
+    received = got.load();
   }
-  auto posted_at = clock_type::now();
-  bool ok = p.post(call);
-  if (got < o.connections - failed)
-    ioc.run_for(std::chrono::seconds{30});
-  ioc.stop();
-  for (auto& t : readers)
-    t.join();
-  std::printf("{\"scenario\":\"ws_fanout\",\"connections\":%d,\"failed\":%d,\"post_ok\":%s,"
-              "\"received\":%d,\"post_to_first_ms\":%.2f,\"first_to_last_ms\":%.2f}\n",
-              o.connections, failed, ok ? "true" : "false", got.load(),
+  // CPU times span the post to the last frame (and, with the Beast reader,
+  // its idle threads' wake-ups); the server's is -1 without --server-pid.
+  std::printf("{\"scenario\":\"ws_fanout\",\"reader\":\"%s\",\"connections\":%d,\"failed\":%d,"
+              "\"post_ok\":%s,\"received\":%d,\"post_to_first_ms\":%.2f,\"first_to_last_ms\":%.2f,"
+              "\"client_cpu_ms\":%.1f,\"server_cpu_ms\":%.1f}\n",
+              o.reader.c_str(), o.connections, failed, ok ? "true" : "false", received,
               std::chrono::duration<double, std::milli>(first - posted_at).count(),
-              std::chrono::duration<double, std::milli>(last - first).count());
+              std::chrono::duration<double, std::milli>(last - first).count(), client_cpu,
+              o.server_pid > 0 ? server_cpu : -1.0);
   std::fflush(stdout);
   if (std::getenv("CTI_WSB_READY_FILE"))
     std::this_thread::sleep_for(std::chrono::seconds{2}); // keep the teardown out of the profile

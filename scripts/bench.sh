@@ -375,7 +375,10 @@ printf '{"scenario":"ws_idle_rss","open":%s,"rss_before_mib":%.1f,"rss_with_open
   "$open_now" "$(echo "$rss0 / 1024" | bc -l)" "$(echo "$rss1 / 1024" | bc -l)" \
   "$(echo "($rss1 - $rss0) / ($open_now + 0.0001)" | bc -l)"
 log "scenario: one event fanned out to $FANOUT subscribers of one app"
-wsb --mode fanout --connections "$FANOUT" --threads 2
+wsb --mode fanout --connections "$FANOUT" --threads 2 --server-pid "$SERVER_PID"
+# The same with a client that reads the frame with recv() and parses
+# nothing: on two shared cores, the client's CPU is the server's loss.
+wsb --mode fanout --connections "$FANOUT" --threads 1 --reader raw --server-pid "$SERVER_PID"
 log "scenario: reconnect storm: $RECONNECT sessions each replaying 100 missed events at once"
 wsb --mode reconnect --connections "$RECONNECT" --missed 100
 stop_server
