@@ -454,6 +454,9 @@ for n in $CLUSTER_NODES; do
          'not_processed', count(*) FILTER (WHERE state <> 'processed'),
          'attempts_gt_1', count(*) FILTER (WHERE attempts > 1))
        FROM webhook_events WHERE app_id = '$CAPP'"
+  # The latency is measured as in the other latency scenarios: after the
+  # clean-up of the throughput run's rows (settle).
+  settle
   LAPP=$(sql "INSERT INTO apps (name) VALUES ('bench-cluster-lat-$n') RETURNING id" | head -1)
   LKEY=$(curl -fsS -X POST -H "Authorization: Bearer $SECRET" \
     "http://127.0.0.1:${NODE_PORTS[0]}/internal/apps/$LAPP/api-key" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
