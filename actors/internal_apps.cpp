@@ -525,7 +525,10 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
       return;
     }
     case endpoint::internal_voicemails:
-      if (!page_args(self, req, query_kind::voicemails_list, *app, args))
+      // The app API's list, for any app: the same filters.
+      if (!read_filters(self, req, {"dialpad_user_id", "crm_user_id", "since", "until",
+                                    "callback_status"}, args)
+          || !page_args(self, req, query_kind::voicemails_list, *app, args))
         return;
       args["check_app"] = true;
       answer_query(self, req.serial, make_query(req, query_kind::voicemails_list, *app, args));

@@ -679,6 +679,21 @@ TEST_F(api_test, voicemails_and_messages) {
   // Internal view and delete.
   auto ilist = body_of(internal("GET", "/internal/apps/" + app + "/voicemails"));
   EXPECT_EQ(ilist["data"].size(), 1u);
+  // ... with the app list's filters (ignored, bad values included, until
+  // the thirty-first session).
+  auto internal_count = [&](const std::string& q) {
+    return body_of(internal("GET", "/internal/apps/" + app + "/voicemails?" + q))["data"].size();
+  };
+  EXPECT_EQ(internal_count("callback_status=in_progress"), 1u);
+  EXPECT_EQ(internal_count("callback_status=pending"), 0u);
+  EXPECT_EQ(internal_count("crm_user_id=vm_agent"), 1u);
+  EXPECT_EQ(internal_count("crm_user_id=someone_else"), 0u);
+  EXPECT_EQ(internal_count("until=2000-01-01T00:00:00Z"), 0u);
+  for (const auto* bad : {"callback_status=later", "since=bad", "dialpad_user_id=x"}) {
+    auto r = internal("GET", "/internal/apps/" + app + "/voicemails?" + std::string{bad});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(body_of(r)["error"], "bad_request") << bad;
+  }
   EXPECT_EQ(internal("GET", "/internal/apps/" + app + "/voicemails/" + id).status, 200);
   // The frames kept for WebSocket replays show it, until it is deleted.
   auto frames_showing = [&] {
