@@ -19,9 +19,9 @@ std::vector<prepared_statement> collect() {
     {"insert_events",
      "WITH ins AS ("
      "  INSERT INTO webhook_events"
-     "   (app_id, dialpad_event_id, event_type, payload, format, received_at, serial,"
+     "   (id, app_id, dialpad_event_id, event_type, payload, format, received_at, serial,"
      "    payload_bytes)"
-     "  SELECT (e->>'a')::uuid, e->>'i', e->>'t', e->'p', e->>'f',"
+     "  SELECT (e->>'u')::uuid, (e->>'a')::uuid, e->>'i', e->>'t', e->'p', e->>'f',"
      "         to_timestamp((e->>'r')::float8 / 1000000), NULLIF(e->>'s', ''), (e->>'n')::int"
      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)"
      "  ORDER BY ord"
