@@ -31,6 +31,72 @@ constexpr std::size_t max_crm_context_bytes = 16 * 1024;
 /// Rows per database page of an export.
 constexpr int export_page_rows = 500;
 
+/// Validates the query parameters in `names` into `args`; false after
+/// answering 400 naming the first bad one.
+bool read_filters(handler_ptr self, const api_request& req, std::initializer_list<const char*> names,
+                  json& args) {
+  for (const char* name : names) {
+    const auto* v = req.query_param(name);
+    if (v == nullptr)
+      continue;
+    std::string n = name;
+    auto bad = [&](const std::string& what) {
+      reply_bad_request(self, req, n + " " + what);
+      return false;
+    };
+    if (!utf8_length(*v) || v->find('\0') != std::string::npos)
+      return bad("must be valid UTF-8 text");
+    if (n == "status") {
+      auto list = parse_status_list(*v);
+      if (!list)
+        return bad("must be a comma list of ringing, active, held, ended, missed, rejected, voicemail");
+      args["status"] = *list;
+    } else if (n == "direction") {
+      auto d = normalize_direction(ascii_lower(*v));
+      if (!d)
+        return bad("must be inbound or outbound");
+      args["direction"] = *d;
+    } else if (n == "phone" || n == "from_number" || n == "to_number") {
+      // Digits, after an optional '+', once spaces, dots, dashes and
+      // parentheses are gone (stored numbers are normalized the same way).
+      // A '+' after the first character stands for a space (form
+      // encoding: `%2B1+555+777+0000`); only a leading one is the number's.
+      std::string text;
+      const auto lead = v->find_first_not_of(" \t");
+      for (std::size_t i = 0; i < v->size(); ++i)
+        if ((*v)[i] != '+' || i == lead)
+          text += (*v)[i];
+      auto p = normalize_phone(text);
+      auto digits = p.substr(p.starts_with('+') ? 1 : 0);
+      if (digits.empty() || p.size() > 64
+          || digits.find_first_not_of("0123456789") != std::string::npos)
+        return bad("must be a phone number");
+      args[n] = p;
+    } else if (n == "dialpad_user_id") {
+      auto id = parse_dialpad_id(*v);
+      if (!id)
+        return bad("must be a positive integer");
+      args[n] = *id;
+    } else if (n == "crm_user_id") {
+      if (!is_valid_label(*v, max_crm_id_length))
+        return bad("must be a non-blank string of at most 255 characters");
+      args[n] = *v;
+    } else if (n == "since" || n == "until") {
+      // Rows are stamped in microseconds: a finer bound rounds up (since is
+      // inclusive, until exclusive: both then compare exactly).
+      auto t = parse_rfc3339(*v, true);
+      if (!t)
+        return bad("must be an RFC 3339 time, e.g. 2026-01-28T10:30:00.000Z");
+      args[n + "_us"] = t->time_since_epoch().count();
+    } else if (n == "callback_status") {
+      if (!is_callback_status(*v))
+        return bad("must be pending, in_progress or done");
+      args[n] = *v;
+    }
+  }
+  return true;
+}
+
 constexpr auto call_filters = {"status", "direction", "phone", "from_number", "to_number",
                                "dialpad_user_id", "crm_user_id", "since", "until"};
 
@@ -341,70 +407,10 @@ void export_calls(handler_ptr self, const api_request& req, const std::string& a
 
 } // namespace
 
-bool read_filters(handler_ptr self, const api_request& req, std::initializer_list<const char*> names,
-                  json& args) {
-  for (const char* name : names) {
-    const auto* v = req.query_param(name);
-    if (v == nullptr)
-      continue;
-    std::string n = name;
-    auto bad = [&](const std::string& what) {
-      reply_bad_request(self, req, n + " " + what);
-      return false;
-    };
-    if (!utf8_length(*v) || v->find('\0') != std::string::npos)
-      return bad("must be valid UTF-8 text");
-    if (n == "status") {
-      auto list = parse_status_list(*v);
-      if (!list)
-        return bad("must be a comma list of ringing, active, held, ended, missed, rejected, voicemail");
-      args["status"] = *list;
-    } else if (n == "direction") {
-      auto d = normalize_direction(ascii_lower(*v));
-      if (!d)
-        return bad("must be inbound or outbound");
-      args["direction"] = *d;
-    } else if (n == "phone" || n == "from_number" || n == "to_number") {
-      // Digits, after an optional '+', once spaces, dots, dashes and
-      // parentheses are gone (stored numbers are normalized the same way).
-      // A '+' after the first character stands for a space (form
-      // encoding: `%2B1+555+777+0000`); only a leading one is the number's.
-      std::string text;
-      const auto lead = v->find_first_not_of(" \t");
-      for (std::size_t i = 0; i < v->size(); ++i)
-        if ((*v)[i] != '+' || i == lead)
-          text += (*v)[i];
-      auto p = normalize_phone(text);
-      auto digits = p.substr(p.starts_with('+') ? 1 : 0);
-      if (digits.empty() || p.size() > 64
-          || digits.find_first_not_of("0123456789") != std::string::npos)
-        return bad("must be a phone number");
-      args[n] = p;
-    } else if (n == "dialpad_user_id") {
-      auto id = parse_dialpad_id(*v);
-      if (!id)
-        return bad("must be a positive integer");
-      args[n] = *id;
-    } else if (n == "crm_user_id") {
-      if (!is_valid_label(*v, max_crm_id_length))
-        return bad("must be a non-blank string of at most 255 characters");
-      args[n] = *v;
-    } else if (n == "since" || n == "until") {
-      // Rows are stamped in microseconds: a finer bound rounds up (since is
-      // inclusive, until exclusive: both then compare exactly).
-      auto t = parse_rfc3339(*v, true);
-      if (!t)
-        return bad("must be an RFC 3339 time, e.g. 2026-01-28T10:30:00.000Z");
-      args[n + "_us"] = t->time_since_epoch().count();
-    } else if (n == "callback_status") {
-      if (!is_callback_status(*v))
-        return bad("must be pending, in_progress or done");
-      args[n] = *v;
-    }
-  }
-  return true;
+bool read_voicemail_filters(handler_ptr self, const api_request& req, json& args) {
+  return read_filters(self, req, {"dialpad_user_id", "crm_user_id", "since", "until", "callback_status"},
+                      args);
 }
-
 
 void handle_app_api(handler_ptr self, const api_request& req) {
   with_app(self, req, [self, req](const std::string& app) {
@@ -423,8 +429,7 @@ void handle_app_api(handler_ptr self, const api_request& req) {
         call_endpoint(self, req, app);
         return;
       case endpoint::voicemails:
-        if (read_filters(self, req, {"dialpad_user_id", "crm_user_id", "since", "until",
-                                     "callback_status"}, args)
+        if (read_voicemail_filters(self, req, args)
             && page_args(self, req, query_kind::voicemails_list, app, args))
           answer_query(self, req.serial, make_query(req, query_kind::voicemails_list, app, args));
         return;

@@ -4,7 +4,6 @@
 // groups it dispatches to): the handler's state and shared helpers.
 
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,12 +62,11 @@ db_query make_query(const api_request& req, query_kind kind, std::string app_id,
 /// The same, without arguments.
 db_query make_query(const api_request& req, query_kind kind, std::string app_id);
 
-/// Validates the list filters named in `names` (of status, direction,
-/// phone, from_number, to_number, dialpad_user_id, crm_user_id, since,
-/// until, callback_status) from the query into `args`; false after
-/// answering 400 naming the first bad one. (Defined in app_api.cpp.)
-bool read_filters(handler_ptr self, const api_request& req, std::initializer_list<const char*> names,
-                  nlohmann::json& args);
+/// Validates the voicemail list's filters (dialpad_user_id, crm_user_id,
+/// since, until, callback_status) from the query into `args`; false after
+/// answering 400 naming the first bad one. (The app API's and the internal
+/// API's lists take the same; defined in app_api.cpp.)
+bool read_voicemail_filters(handler_ptr self, const api_request& req, nlohmann::json& args);
 
 /// Reads `limit` and `cursor` (signed for list `kind` of `app_id`) into
 /// `args` (`limit`, `after_us`, `after_id`); answers 400 naming the

@@ -526,8 +526,7 @@ void handle_internal_apps(handler_ptr self, const api_request& req) {
     }
     case endpoint::internal_voicemails:
       // The app API's list, for any app: the same filters.
-      if (!read_filters(self, req, {"dialpad_user_id", "crm_user_id", "since", "until",
-                                    "callback_status"}, args)
+      if (!read_voicemail_filters(self, req, args)
           || !page_args(self, req, query_kind::voicemails_list, *app, args))
         return;
       args["check_app"] = true;
