@@ -455,6 +455,14 @@ int main(int argc, char** argv) {
   // work stealing spins while polling for work, which on a small box takes
   // CPU from Postgres and the asio threads.
   caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  // One worker per core (CAF's default is at least four): on two cores the
+  // two extra workers only took turns with the others, each hand-over
+  // between actors waking a thread that then waited for a core (docs/
+  // DECISIONS.md). At least two, so one long message never stops them all.
+  caf_cfg.set("scheduler.max-threads",
+              static_cast<size_t>(cfg.scheduler_threads > 0
+                                    ? cfg.scheduler_threads
+                                    : std::max(2u, std::thread::hardware_concurrency())));
   const bool clustered = cfg.cluster_port.has_value();
   if (clustered)
     configure_cluster(caf_cfg, cfg);

@@ -582,6 +582,7 @@ config load_config(const env_map& env, std::vector<config_error>& errors) {
   r.read_int("SHUTDOWN_GRACE_SECONDS", cfg.shutdown_grace_seconds, 0, 3600);
   read_cluster(r, cfg);
   r.read_int("HTTP_THREADS", cfg.http_threads, 0, 256);
+  r.read_int("SCHEDULER_THREADS", cfg.scheduler_threads, 0, 256);
   r.read_int("HTTP_MAX_BODY_BYTES", cfg.http_max_body_bytes, kib, gib);
   r.read_int("HTTP_HEADER_TIMEOUT_SECONDS", cfg.http_header_timeout_seconds, 1, 3600);
   r.read_int("HTTP_IDLE_TIMEOUT_SECONDS", cfg.http_idle_timeout_seconds, 1, 86400);

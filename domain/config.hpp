@@ -86,6 +86,8 @@ struct config {
   std::string cluster_tls_key_file;           ///< CLUSTER_TLS_KEY_FILE
   std::string cluster_tls_ca_file;            ///< CLUSTER_TLS_CA_FILE (peers' certificates must chain to it)
   int http_threads = 0;                       ///< HTTP_THREADS (0: one per core)
+  /// SCHEDULER_THREADS: CAF scheduler workers (0: one per core, at least 2).
+  int scheduler_threads = 0;
   std::size_t http_max_body_bytes = 1024 * 1024; ///< HTTP_MAX_BODY_BYTES (non-webhook requests)
   int http_header_timeout_seconds = 10;       ///< HTTP_HEADER_TIMEOUT_SECONDS (slow-client limit)
   int http_idle_timeout_seconds = 60;         ///< HTTP_IDLE_TIMEOUT_SECONDS (keep-alive idle)

@@ -92,6 +92,7 @@ TEST(config, applies_documented_defaults) {
   EXPECT_FALSE(cfg.cluster_port.has_value());
   EXPECT_TRUE(cfg.cluster_seeds.empty());
   EXPECT_EQ(cfg.http_threads, 0);
+  EXPECT_EQ(cfg.scheduler_threads, 0);
   EXPECT_EQ(cfg.http_max_body_bytes, 1024u * 1024);
   EXPECT_EQ(cfg.http_header_timeout_seconds, 10);
   EXPECT_EQ(cfg.http_idle_timeout_seconds, 60);
@@ -136,6 +137,7 @@ TEST(config, reads_every_integer_variable) {
   env["MAX_CONNECTIONS"] = "1000000";
   env["SHUTDOWN_GRACE_SECONDS"] = "0";
   env["HTTP_THREADS"] = "256";
+  env["SCHEDULER_THREADS"] = "256";
   env["HTTP_MAX_BODY_BYTES"] = "1073741824";
   env["HTTP_HEADER_TIMEOUT_SECONDS"] = "1";
   env["HTTP_IDLE_TIMEOUT_SECONDS"] = "86400";
@@ -166,6 +168,7 @@ TEST(config, reads_every_integer_variable) {
   EXPECT_EQ(cfg.max_connections, 1000000);
   EXPECT_EQ(cfg.shutdown_grace_seconds, 0);
   EXPECT_EQ(cfg.http_threads, 256);
+  EXPECT_EQ(cfg.scheduler_threads, 256);
   EXPECT_EQ(cfg.http_max_body_bytes, 1073741824u);
   EXPECT_EQ(cfg.http_header_timeout_seconds, 1);
   EXPECT_EQ(cfg.http_idle_timeout_seconds, 86400);
@@ -233,6 +236,8 @@ TEST(config, rejects_each_integer_out_of_range_naming_its_variable) {
     {"MAX_CONNECTIONS", "0"},
     {"SHUTDOWN_GRACE_SECONDS", "3601"},
     {"HTTP_THREADS", "257"},
+    {"SCHEDULER_THREADS", "257"},
+    {"SCHEDULER_THREADS", "-1"},
     {"HTTP_MAX_BODY_BYTES", "100"},
     {"HTTP_HEADER_TIMEOUT_SECONDS", "0"},
     {"HTTP_IDLE_TIMEOUT_SECONDS", "86401"},
