@@ -23,6 +23,17 @@ http_handler_actor spawn_http_handler(caf::actor_system& sys,
                                       std::shared_ptr<const node_context> ctx,
                                       std::weak_ptr<session_sink> sink);
 
+/// The webhook fast path (ARCHITECTURE.md, "Flow of one inbound call"):
+/// called by an HTTP session on its own thread for a webhook whose app is
+/// named in the path and cached on this node, it verifies and checks the
+/// webhook there and hands it straight to the ingester, which answers
+/// through `sink` after the commit; no handler actor in between, two
+/// hand-overs between threads fewer per webhook. True: taken (`request`
+/// was moved from; the answer comes through `sink`); false: untouched,
+/// for the handler actor. Thread-safe; CPU work only, never waits.
+bool handle_webhook_in_session(const node_context& ctx, api_request& request,
+                               const std::weak_ptr<session_sink>& sink);
+
 /// Hands `req` to `handler` (thread-safe, returns at once).
 void submit_request(const http_handler_actor& handler, api_request req);
 

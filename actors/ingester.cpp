@@ -15,9 +15,29 @@ namespace {
 using clock = std::chrono::steady_clock;
 using promise = caf::typed_response_promise<ingest_result>;
 
+/// Who waits for one gathered event: an actor's request, or the callback of
+/// an HTTP session that handed the event over itself.
+struct waiter {
+  promise rp; ///< Used when `reply` has no callback.
+  ingest_reply reply;
+
+  void deliver(ingest_result&& res) {
+    if (reply.fn)
+      reply.fn(&res, nullptr);
+    else
+      rp.deliver(std::move(res));
+  }
+  void fail(const caf::error& err) {
+    if (reply.fn)
+      reply.fn(nullptr, &err);
+    else
+      rp.deliver(err);
+  }
+};
+
 /// The requests of one batch at the pool, until answered or given up.
 struct batch_waiters {
-  std::vector<promise> promises;
+  std::vector<waiter> promises;
   clock::time_point deadline; ///< Answered `unavailable` after this.
 };
 
@@ -32,7 +52,7 @@ struct ingester_state {
   ingester_settings settings;
   db_pool_actor pool;
   std::vector<ingest_item> items;
-  std::vector<promise> promises;
+  std::vector<waiter> promises;
   std::vector<clock::time_point> arrived; ///< When each gathered item came.
   std::size_t gathered_bytes = 0; ///< Payload bytes of `items`.
   uint64_t generation = 0;   ///< Numbers gathering timers so a stale one is ignored.
@@ -47,9 +67,10 @@ using ingester_ptr = ingester_actor::stateful_pointer<ingester_state>;
 
 void flush(ingester_ptr self);
 
-void fail_all(std::vector<promise>& promises, errc code, const char* text) {
+void fail_all(std::vector<waiter>& promises, errc code, const char* text) {
+  auto err = make_error(code, text);
   for (auto& p : promises)
-    p.deliver(make_error(code, text));
+    p.fail(err);
 }
 
 /// Gives up on what waited too long: gathered items that found no free
@@ -67,7 +88,8 @@ void expire(ingester_ptr self) {
   if (stale > 0) {
     for (std::size_t i = 0; i < stale; ++i)
       st.gathered_bytes -= st.items[i].payload.size();
-    std::vector<promise> gone(st.promises.begin(), st.promises.begin() + stale);
+    std::vector<waiter> gone(std::make_move_iterator(st.promises.begin()),
+                             std::make_move_iterator(st.promises.begin() + stale));
     st.items.erase(st.items.begin(), st.items.begin() + stale);
     st.promises.erase(st.promises.begin(), st.promises.begin() + stale);
     st.arrived.erase(st.arrived.begin(), st.arrived.begin() + stale);
@@ -144,7 +166,8 @@ void send_batch(ingester_ptr self) {
       st.gathered_bytes -= st.items[i].payload.size();
     items.assign(std::make_move_iterator(st.items.begin()),
                  std::make_move_iterator(st.items.begin() + n));
-    waiters.promises.assign(st.promises.begin(), st.promises.begin() + n);
+    waiters.promises.assign(std::make_move_iterator(st.promises.begin()),
+                            std::make_move_iterator(st.promises.begin() + n));
     st.items.erase(st.items.begin(), st.items.begin() + n);
     st.promises.erase(st.promises.begin(), st.promises.begin() + n);
     st.arrived.erase(st.arrived.begin(), st.arrived.begin() + n);
@@ -166,9 +189,9 @@ void send_batch(ingester_ptr self) {
           s.unanswered.erase(i);
           for (std::size_t k = 0; k < promises.size(); ++k) {
             if (k >= results.size())
-              promises[k].deliver(make_error(errc::internal, "missing result"));
+              promises[k].fail(make_error(errc::internal, "missing result"));
             else if (!results[k].error.empty())
-              promises[k].deliver(make_error(errc::bad_request, results[k].error));
+              promises[k].fail(make_error(errc::bad_request, results[k].error));
             else
               promises[k].deliver(std::move(results[k]));
           }
@@ -203,6 +226,42 @@ void flush(ingester_ptr self) {
   arm_expiry(self);
 }
 
+constexpr const char* too_many_waiting = "too many webhooks waiting for the database";
+
+/// False when `item` cannot wait: every ingest connection is busy and the
+/// events gathered meanwhile are at their bound. (Throws for the test hook's
+/// event, before anything is kept.)
+bool has_room(const ingester_state& s, const ingest_item& item) {
+  if (!s.settings.fail_on_event_id.empty() && item.dialpad_event_id == s.settings.fail_on_event_id)
+    throw std::runtime_error("test hook: the ingester fails on this event");
+  return !(all_connections_busy(s)
+           && (s.items.size() >= s.settings.max_waiting
+               || (!s.items.empty()
+                   && s.gathered_bytes + item.payload.size() > s.settings.max_waiting_bytes)));
+}
+
+/// Adds one event to the batch being gathered, and sends what is gathered
+/// when a commit slot is free (or the batch is full).
+void gather(ingester_ptr self, ingest_item&& item, waiter&& w) {
+  auto& s = self->state;
+  s.gathered_bytes += item.payload.size();
+  s.items.push_back(std::move(item));
+  s.promises.push_back(std::move(w));
+  s.arrived.push_back(clock::now());
+  if (all_connections_busy(s)) {
+    arm_expiry(self); // the pool's next answer sends them, unless too late
+    return;
+  }
+  if (s.in_flight < s.settings.max_in_flight || s.items.size() >= s.settings.max_batch
+      || s.gathered_bytes >= s.settings.max_batch_bytes || s.settings.max_delay.count() == 0) {
+    flush(self);
+  } else if (!s.timer_armed) {
+    // Every commit slot is busy: wait for one, but no longer than max_delay.
+    s.timer_armed = true;
+    self->delayed_send(self, s.settings.max_delay, flush_atom_v, s.generation);
+  }
+}
+
 ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
                                        ingester_settings settings) {
   auto& st = self->state;
@@ -218,32 +277,19 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   st.pool = std::move(pool);
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
-      auto& s = self->state;
-      if (!s.settings.fail_on_event_id.empty() && item.dialpad_event_id == s.settings.fail_on_event_id)
-        throw std::runtime_error("test hook: the ingester fails on this event");
-      if (all_connections_busy(s)
-          && (s.items.size() >= s.settings.max_waiting
-              || (!s.items.empty()
-                  && s.gathered_bytes + item.payload.size() > s.settings.max_waiting_bytes)))
-        return make_error(errc::db_unavailable, "too many webhooks waiting for the database");
+      if (!has_room(self->state, item))
+        return make_error(errc::db_unavailable, too_many_waiting);
       auto rp = self->make_response_promise<ingest_result>();
-      s.gathered_bytes += item.payload.size();
-      s.items.push_back(std::move(item));
-      s.promises.push_back(rp);
-      s.arrived.push_back(clock::now());
-      if (all_connections_busy(s)) {
-        arm_expiry(self); // the pool's next answer sends them, unless too late
-        return rp;
-      }
-      if (s.in_flight < s.settings.max_in_flight || s.items.size() >= s.settings.max_batch
-          || s.gathered_bytes >= s.settings.max_batch_bytes || s.settings.max_delay.count() == 0) {
-        flush(self);
-      } else if (!s.timer_armed) {
-        // Every commit slot is busy: wait for one, but no longer than max_delay.
-        s.timer_armed = true;
-        self->delayed_send(self, s.settings.max_delay, flush_atom_v, s.generation);
-      }
+      gather(self, std::move(item), waiter{rp, {}});
       return rp;
+    },
+    [=](ingest_atom, ingest_item& item, ingest_reply& reply) {
+      if (!has_room(self->state, item)) {
+        auto err = make_error(errc::db_unavailable, too_many_waiting);
+        reply.fn(nullptr, &err);
+        return;
+      }
+      gather(self, std::move(item), waiter{promise{}, std::move(reply)});
     },
     [=](flush_atom, uint64_t generation) {
       auto& s = self->state;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -344,6 +345,15 @@ struct ingest_result {
   std::string error;               ///< Set when the database refused this item's data.
 };
 
+/// How the ingester answers an event handed to it by an HTTP session
+/// itself (no actor waits for the answer; see `handle_webhook_in_session`):
+/// called exactly once, on the ingester's thread, with the stored row or,
+/// when nothing was acknowledged, the error. It must return at once (it
+/// queues the HTTP answer on the connection's own thread).
+struct ingest_reply {
+  std::function<void(ingest_result*, const caf::error*)> fn;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
   return f(caf::meta::type_name("ingest_item"), x.app_id, x.dialpad_event_id, x.event_type,
@@ -584,6 +594,9 @@ typename Inspector::result_type inspect(Inspector& f, db_answer& x) {
 
 } // namespace cti
 
+// Local only (a callback): never sent to another node.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cti::ingest_reply)
+
 // -- type IDs and atoms -------------------------------------------------------
 
 CAF_BEGIN_TYPE_ID_BLOCK(cti, caf::first_custom_type_id)
@@ -726,6 +739,8 @@ using db_pool_actor = caf::typed_actor<
 using ingester_actor = caf::typed_actor<
   /// Stores one event; answers after its batch committed (or db_unavailable).
   caf::replies_to<ingest_atom, ingest_item>::with<ingest_result>,
+  /// The same, answered through the callback instead of a response.
+  caf::reacts_to<ingest_atom, ingest_item, ingest_reply>,
   /// Internal: the batch with this generation waited long enough.
   caf::reacts_to<flush_atom, uint64_t>>;
 

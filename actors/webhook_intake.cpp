@@ -41,12 +41,27 @@ struct intake {
   /// checked: its 404/403 comes after the JSON's 400, as API.md orders them.
   bool check_app_after_json = false;
   int64_t received_at_us = 0;
+  const node_context* ctx = nullptr; ///< Outlives every request (the node's).
+  /// Set when the HTTP session handed the webhook over itself (no handler
+  /// actor: `self` is null in every step); the answer goes straight here.
+  std::weak_ptr<session_sink> sink;
 };
 
 using intake_ptr = std::shared_ptr<intake>;
 
+/// Answers the webhook: through its handler actor, or (handed over by the
+/// session itself) straight to the session.
+void answer(handler_ptr self, const intake& in, api_response resp) {
+  if (self) {
+    reply(self, std::move(resp));
+    return;
+  }
+  if (auto sink = in.sink.lock()) // the client may have gone meanwhile
+    sink->deliver(std::move(resp));
+}
+
 void fail(handler_ptr self, const intake& in, errc code, std::string message) {
-  reply(self, api_response::failure(in.req.serial, code, std::move(message)));
+  answer(self, in, api_response::failure(in.req.serial, code, std::move(message)));
 }
 
 /// Maps a lookup failure (timeout, database down) to the answer Dialpad
@@ -134,8 +149,12 @@ void route_by_org(handler_ptr self, intake_ptr in) {
     in->app = std::move(app);
     store(self, in);
   };
-  if (auto hit = self->state.ctx->tenants->find_by_org(*org)) {
+  if (auto hit = in->ctx->tenants->find_by_org(*org)) {
     routed(*hit);
+    return;
+  }
+  if (!self) { // never: the session hands over only webhooks whose app it knows
+    fail(self, *in, errc::internal, "webhook routing failed");
     return;
   }
   // The registry always answers (its own database wait is bounded), and the
@@ -186,7 +205,7 @@ void checked_object(handler_ptr self, intake_ptr in) {
 
 /// Step 2: the signature, on the raw bytes.
 void verify(handler_ptr self, intake_ptr in) {
-  const auto& cfg = self->state.ctx->cfg;
+  const auto& cfg = in->ctx->cfg;
   // Org-id routing verifies with the global secret: the app is not known
   // before the body is read.
   const auto& secret = in->app && !in->app->webhook_secret.empty() ? in->app->webhook_secret
@@ -224,6 +243,31 @@ void verify(handler_ptr self, intake_ptr in) {
       break;
   }
   parse_payload(self, in);
+}
+
+/// The 200 for a stored (or already stored) webhook.
+api_response stored(uint64_t serial, const std::string& app_id, const ingest_result& res) {
+  // In the contract's order (the event id is a UUID: nothing to escape).
+  auto resp = api_response::json(serial, 200,
+                                 R"({"received":true,"event_id":")" + res.event_id
+                                   + (res.duplicate ? R"(","duplicate":true})"
+                                                    : R"(","duplicate":false})"));
+  resp.app_id = app_id;
+  return resp;
+}
+
+/// The answer for a webhook the ingester did not store: 503 unless the
+/// database refused its data.
+api_response not_stored(uint64_t serial, const std::string& app_id, const caf::error& err) {
+  auto code = errc_of(err);
+  if (code == errc::timeout)
+    code = errc::db_unavailable; // not acknowledged: Dialpad must retry
+  auto resp = api_response::failure(serial, code,
+                                    code == errc::db_unavailable
+                                      ? "database unavailable, retry later"
+                                      : "the event could not be stored");
+  resp.app_id = app_id;
+  return resp;
 }
 
 /// Step 5: identity, then the ingester; 200 after the commit.
@@ -282,7 +326,8 @@ void store(handler_ptr self, intake_ptr in) {
         return;
       }
   }
-  if (const auto& bound = self->state.ctx->app_webhooks; bound && bound->enabled()) {
+  const auto& ctx = *in->ctx;
+  if (const auto& bound = ctx.app_webhooks; bound && bound->enabled()) {
     // Counted only once the signature held: nobody else can spend an app's
     // bound. Past it, 503: Dialpad retries 5xx, and never sees a 429 here.
     if (auto wait = bound->admit(in->app->id); wait > 0) {
@@ -291,7 +336,7 @@ void store(handler_ptr self, intake_ptr in) {
                                         " (WEBHOOK_RATE_LIMIT_PER_MINUTE); retry later");
       resp.app_id = in->app->id;
       resp.headers.push_back({"Retry-After", std::to_string(wait)});
-      reply(self, std::move(resp));
+      answer(self, *in, std::move(resp));
       return;
     }
   }
@@ -304,41 +349,41 @@ void store(handler_ptr self, intake_ptr in) {
   item.format = std::string{to_string(in->wire)};
   item.received_at_us = in->received_at_us;
   item.serial = event_serial(item.app_id, item.event_type, extract_event(in->payload));
-  auto serial = in->req.serial;
-  auto app_id = item.app_id;
   // The ingester always answers (after the commit, or with an error when
   // the database does not answer in time).
-  self->request(self->state.ctx->ingester, caf::infinite, ingest_atom_v, std::move(item))
+  if (!self) {
+    // Handed over by the session: the ingester answers through this
+    // callback, on its own thread, and the answer goes to the session.
+    ingest_reply done;
+    done.fn = [in, processing = ctx.processing](ingest_result* res, const caf::error* err) {
+      if (res) {
+        if (processing)
+          processing->record_ingest(
+            std::chrono::microseconds{now_utc().time_since_epoch().count() - in->received_at_us});
+        answer(nullptr, *in, stored(in->req.serial, in->app->id, *res));
+      } else {
+        answer(nullptr, *in, not_stored(in->req.serial, in->app->id, *err));
+      }
+    };
+    caf::anon_send(ctx.ingester, ingest_atom_v, std::move(item), std::move(done));
+    return;
+  }
+  self->request(ctx.ingester, caf::infinite, ingest_atom_v, std::move(item))
     .then(
-      [self, serial, app_id, received = in->received_at_us](ingest_result& res) {
-        if (const auto& figures = self->state.ctx->processing)
+      [self, in](ingest_result& res) {
+        if (const auto& figures = in->ctx->processing)
           figures->record_ingest(
-            std::chrono::microseconds{now_utc().time_since_epoch().count() - received});
-        // In the contract's order (the event id is a UUID: nothing to escape).
-        auto resp = api_response::json(serial, 200,
-                                       R"({"received":true,"event_id":")" + res.event_id
-                                         + (res.duplicate ? R"(","duplicate":true})"
-                                                          : R"(","duplicate":false})"));
-        resp.app_id = app_id;
-        reply(self, std::move(resp));
+            std::chrono::microseconds{now_utc().time_since_epoch().count() - in->received_at_us});
+        reply(self, stored(in->req.serial, in->app->id, res));
       },
-      [self, in](caf::error& err) {
-        auto code = errc_of(err);
-        if (code == errc::timeout)
-          code = errc::db_unavailable; // not acknowledged: Dialpad must retry
-        auto resp = api_response::failure(in->req.serial, code,
-                                          code == errc::db_unavailable
-                                            ? "database unavailable, retry later"
-                                            : "the event could not be stored");
-        resp.app_id = in->app->id;
-        reply(self, std::move(resp));
-      });
+      [self, in](caf::error& err) { reply(self, not_stored(in->req.serial, in->app->id, err)); });
 }
 
 } // namespace
 
 void handle_webhook(handler_ptr self, api_request&& request) {
   auto in = std::make_shared<intake>();
+  in->ctx = self->state.ctx.get();
   in->req = std::move(request);
   const auto& req = in->req;
   in->received_at_us = now_utc().time_since_epoch().count();
@@ -364,7 +409,7 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       in->app = std::move(app);
       verify(self, in);
     };
-    if (auto hit = self->state.ctx->tenants->find_by_id(id)) {
+    if (auto hit = in->ctx->tenants->find_by_id(id)) {
       routed(*hit);
       return;
     }
@@ -381,7 +426,7 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       verify(self, in);
     };
     auto by_id = [self, in, routed](const std::string& app_id) {
-      if (auto hit = self->state.ctx->tenants->find_by_id(app_id)) {
+      if (auto hit = in->ctx->tenants->find_by_id(app_id)) {
         routed(*hit);
         return;
       }
@@ -404,7 +449,7 @@ void handle_webhook(handler_ptr self, api_request&& request) {
       fail(self, *in, errc::unauthorized, "invalid API key");
       return;
     }
-    if (auto hit = self->state.ctx->tenants->find_key(api_key_fingerprint(*key))) {
+    if (auto hit = in->ctx->tenants->find_key(api_key_fingerprint(*key))) {
       decide(*hit);
       return;
     }
@@ -414,6 +459,34 @@ void handle_webhook(handler_ptr self, api_request&& request) {
     return;
   }
   verify(self, in);
+}
+
+bool handle_webhook_in_session(const node_context& ctx, api_request& request,
+                               const std::weak_ptr<session_sink>& sink) {
+  // Only what needs nothing but this node's memory: the app named in the
+  // path and cached, a content type that passes. The rest (a lookup, an
+  // API key, org-id routing, a 415) goes through the handler actor.
+  if (request.route != endpoint::webhook_app
+      || !is_acceptable_webhook_content_type(request.header("content-type")))
+    return false;
+  const auto* raw_id = request.path_param("app_id");
+  if (raw_id == nullptr || !is_uuid(*raw_id))
+    return false;
+  auto app = ctx.tenants->find_by_id(lowercase_uuid(*raw_id));
+  if (!app)
+    return false;
+  auto in = std::make_shared<intake>();
+  in->ctx = &ctx;
+  in->sink = sink;
+  in->received_at_us = now_utc().time_since_epoch().count();
+  in->req = std::move(request);
+  in->wire = classify_webhook(in->req.header("x-dialpad-signature") != nullptr, in->req.body,
+                              in->req.header("content-type"));
+  if (!check_app(nullptr, *in, *app))
+    return true;
+  in->app = std::move(*app);
+  verify(nullptr, in);
+  return true;
 }
 
 } // namespace cti

@@ -466,9 +466,11 @@ private:
     header_section_.clear();
     r.body = std::move(req.body());
     r.remote_address = remote_;
-    if (!handler_)
-      handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
-    submit_request(handler_, std::move(r));
+    if (!handle_webhook_in_session(*shared_->ctx, r, this->weak_from_this())) {
+      if (!handler_)
+        handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
+      submit_request(handler_, std::move(r));
+    }
     // Dialpad waits 5 s for a webhook's answer and retries only a 5xx: one
     // that is not stored by then (a hung database, a slow key check) gets
     // its 503 before Dialpad gives up; a late commit makes the retry a

@@ -1,7 +1,10 @@
 #include "actors/ingester.hpp"
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
@@ -169,6 +172,91 @@ TEST_F(ingester_fixture, a_stalled_table_holds_only_the_ingest_connections_and_n
               url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id ~ '^ev-([5-9]|1[013-8])$'"),
             "0")
     << "an event given up while it waited for a connection was stored";
+}
+
+// An event handed over by an HTTP session itself (handle_webhook_in_session)
+// comes with a callback instead of a waiting request. The callback runs
+// once per event, only after the commit (the row is visible from another
+// connection when it runs), says "duplicate" for a repeat, and says
+// `unavailable` when the batch cannot commit in time; events of both kinds
+// share batches and none is answered twice.
+TEST_F(ingester_fixture, events_handed_over_with_a_callback_are_answered_through_it_after_the_commit) {
+  struct answers {
+    std::mutex mtx;
+    std::map<std::string, std::vector<std::string>> by_id;
+  };
+  auto got = std::make_shared<answers>();
+  auto hand_over = [&](const std::string& id) {
+    cti::ingest_reply reply;
+    reply.fn = [got, id, url = url](cti::ingest_result* res, const caf::error* err) {
+      std::string a;
+      if (res != nullptr) {
+        auto rows = cti::test::query_value(
+          url, "SELECT count(*) FROM webhook_events WHERE dialpad_event_id = $1", {id});
+        a = std::string{res->duplicate ? "duplicate" : "stored"}
+            + (rows == "1" ? "" : " before its commit");
+      } else {
+        a = std::string{cti::to_string(cti::errc_of(*err))};
+      }
+      std::lock_guard<std::mutex> guard{got->mtx};
+      got->by_id[id].push_back(a);
+    };
+    caf::anon_send(ingester, cti::ingest_atom_v, item(app, id), std::move(reply));
+  };
+  auto answers_for = [&](const std::string& id) {
+    std::lock_guard<std::mutex> guard{got->mtx};
+    return got->by_id[id];
+  };
+  auto answered = [&](std::size_t n) {
+    return cti::test::eventually(
+      [&] {
+        std::lock_guard<std::mutex> guard{got->mtx};
+        std::size_t total = 0;
+        for (const auto& [id, list] : got->by_id)
+          total += list.size();
+        return total >= n;
+      },
+      10s);
+  };
+
+  // Callbacks and requests side by side, more than one batch of three.
+  std::vector<handle> requests;
+  for (int i = 0; i < 4; ++i) {
+    hand_over("cb-" + std::to_string(i));
+    requests.push_back(send("rq-" + std::to_string(i)));
+  }
+  for (auto& h : requests)
+    EXPECT_EQ(await(h), "stored");
+  ASSERT_TRUE(answered(4));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(answers_for("cb-" + std::to_string(i)), std::vector<std::string>{"stored"}) << i;
+
+  // A repeat is a duplicate, whichever way it came first.
+  hand_over("cb-0");
+  hand_over("rq-0");
+  ASSERT_TRUE(answered(6));
+  EXPECT_EQ(answers_for("cb-0"), (std::vector<std::string>{"stored", "duplicate"}));
+  EXPECT_EQ(answers_for("rq-0"), std::vector<std::string>{"duplicate"});
+
+  // A table that does not take the batch in time: `unavailable`, nothing
+  // acknowledged, and nothing answered a second time when it commits late.
+  {
+    pqxx::connection locker{url};
+    pqxx::work hold{locker};
+    hold.exec("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE");
+    hand_over("cb-late");
+    ASSERT_TRUE(answered(7));
+    EXPECT_EQ(answers_for("cb-late"),
+              std::vector<std::string>{std::string{cti::to_string(cti::errc::db_unavailable)}});
+    hold.commit();
+  }
+  ASSERT_TRUE(cti::test::eventually(
+    [&] { return cti::test::query_value(url, "SELECT count(*) FROM webhook_events WHERE"
+                                             " dialpad_event_id = 'cb-late'") == "1"; },
+    10s)) << "the stalled batch never committed";
+  auto probe = send("after-late");
+  EXPECT_EQ(await(probe), "stored");
+  EXPECT_EQ(answers_for("cb-late").size(), 1u);
 }
 
 namespace {
