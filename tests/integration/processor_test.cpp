@@ -1112,6 +1112,23 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
     // Statistics of the empty queue, and no autovacuum to refresh them.
     pqxx::nontransaction n{c};
     n.exec("ALTER TABLE webhook_events SET (autovacuum_enabled = false)");
+    // And what a busy queue has beside its backlog: events applied since
+    // (their old versions still in the pending indexes until a vacuum),
+    // older than the pending ones. With these, a plan from the empty
+    // queue's statistics probed the received-at index (every pending
+    // event older than the claimed one, 400 pages a probe, 27 ms a round
+    // of 200) or the unprocessed one (no index condition at all, 2.3 s)
+    // instead of the serial index, keyed by the call (thirty-second
+    // session, 32,000 pending behind 60,000 applied).
+    n.exec_params(
+      "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
+      " received_at, serial)"
+      " SELECT $1::uuid, 'applied-' || n, 'call.ring', '{}'::jsonb, 'seed',"
+      " now() - interval '1 hour' + n * interval '1 microsecond', $1 || '|c|done-' || n"
+      " FROM generate_series(0, 39999) AS n",
+      app);
+    n.exec("UPDATE webhook_events SET state = 'processed', processed_at = now(),"
+           " outcome = 'applied', attempts = 1 WHERE dialpad_event_id LIKE 'applied-%'");
     n.exec("ANALYZE webhook_events");
     n.exec_params(
       "INSERT INTO webhook_events (app_id, dialpad_event_id, event_type, payload, format,"
@@ -1150,6 +1167,11 @@ TEST(processor, the_hold_back_probe_stays_per_event_with_stale_statistics) {
   EXPECT_EQ(plan.find("Materialize"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("Semi Join"), std::string::npos) << plan;
   EXPECT_NE(plan.find("webhook_events_pending_serial_idx"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("webhook_events_pending_idx"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("webhook_events_app_unprocessed_idx"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("Index Cond: ((serial >= me.serial) AND (serial <= me.serial)"),
+            std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Sort"), std::string::npos) << plan;
   EXPECT_NE(plan.find("SubPlan"), std::string::npos) << plan;
   // And it answers: every claimed event waits for its call's first one.
   auto held = tx.exec("EXECUTE hold_back_now" + args);
