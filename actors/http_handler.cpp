@@ -151,8 +151,8 @@ void handle_metrics(handler_ptr self, const api_request& req) {
           [with_queue](caf::error&) { with_queue(pool_stats{}); });
 }
 
-/// Tests only (CTI_TEST_HANDLER_FAIL_REQUEST_ID): a request with this
-/// X-Request-Id throws in the handler, as a bug would. Empty: none.
+} // namespace
+
 const std::string& failing_request_id() {
   static const std::string id = [] {
     const char* v = std::getenv("CTI_TEST_HANDLER_FAIL_REQUEST_ID");
@@ -160,6 +160,8 @@ const std::string& failing_request_id() {
   }();
   return id;
 }
+
+namespace {
 
 http_handler_actor::behavior_type http_handler(handler_ptr self,
                                                std::shared_ptr<const node_context> ctx,

@@ -34,6 +34,11 @@ http_handler_actor spawn_http_handler(caf::actor_system& sys,
 bool handle_webhook_in_session(const node_context& ctx, api_request& request,
                                const std::weak_ptr<session_sink>& sink);
 
+/// Tests only (CTI_TEST_HANDLER_FAIL_REQUEST_ID): a request with this
+/// X-Request-Id throws where its handler runs (the handler actor, or the
+/// webhook fast path), as a bug would. Empty: none.
+const std::string& failing_request_id();
+
 /// Hands `req` to `handler` (thread-safe, returns at once).
 void submit_request(const http_handler_actor& handler, api_request req);
 

@@ -10,14 +10,18 @@
 // the event's batch committed.
 
 #include <cctype>
+#include <stdexcept>
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/http_handler.hpp"
 #include "actors/http_handler_state.hpp"
 #include "domain/api_key.hpp"
 #include "domain/event_model.hpp"
+#include "domain/internal_failures.hpp"
 #include "domain/json_limits.hpp"
+#include "domain/log.hpp"
 #include "domain/time_format.hpp"
 #include "domain/uuid.hpp"
 #include "domain/validation.hpp"
@@ -482,10 +486,24 @@ bool handle_webhook_in_session(const node_context& ctx, api_request& request,
   in->req = std::move(request);
   in->wire = classify_webhook(in->req.header("x-dialpad-signature") != nullptr, in->req.body,
                               in->req.header("content-type"));
-  if (!check_app(nullptr, *in, *app))
-    return true;
-  in->app = std::move(*app);
-  verify(nullptr, in);
+  try {
+    if (!failing_request_id().empty() && in->req.request_id == failing_request_id())
+      throw std::runtime_error("test hook: the handler fails on this request"
+                               " (a webhook checked on its session's thread)");
+    if (!check_app(nullptr, *in, *app))
+      return true;
+    in->app = std::move(*app);
+    verify(nullptr, in);
+  } catch (const std::exception& e) {
+    // A bug, as an exception in the handler actor would be: the same 500
+    // and closed connection (handler_failed_serial), the same log line.
+    count_internal_failure(failure_site::http_handler);
+    log::error("an HTTP request failed on an internal error; it gets 500 and its connection"
+               " is closed",
+               {{"error", e.what()}});
+    if (auto s = sink.lock())
+      s->deliver(api_response::failure(handler_failed_serial, errc::internal, "internal error"));
+  }
   return true;
 }
 

@@ -612,6 +612,49 @@ TEST(server_process_test, a_request_whose_handler_fails_gets_500_at_once_and_the
     << s.output();
 }
 
+// The same for a webhook checked on its session's own thread (the fast
+// path, for an app this node has cached; test hook: an exception there as
+// a bug would throw): 500 `internal` at once, the connection closed, the
+// failure counted and logged, nothing stored; the next webhook is served.
+TEST(server_process_test, a_webhook_whose_fast_path_fails_gets_500_at_once_and_nothing_is_stored) {
+  server_process s{{{"CTI_TEST_HANDLER_FAIL_REQUEST_ID", "webhook-boom"}}};
+  ASSERT_TRUE(s.start()) << s.output();
+  auto app = cti::test::create_app_over_http(s.port(), "fast path failure");
+  auto event = [](const std::string& id, int64_t call) {
+    return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
+                {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
+  };
+  // The first one has the node cache the app.
+  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, event("fast-1", 9700001)).status, 200);
+  const auto body = event("fast-2", 9700002);
+  raw_connection conn{s.port()};
+  ASSERT_TRUE(conn.write("POST /webhooks/dialpad/" + app + " HTTP/1.1\r\nHost: x\r\n"
+                         "X-Request-Id: webhook-boom\r\nContent-Type: application/json\r\n"
+                         "X-Dialpad-Signature: "
+                         + cti::test::seed_signature(cti::test::e2e_webhook_secret, body)
+                         + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"
+                         + body));
+  auto r = conn.read_response(5s);
+  EXPECT_EQ(r.status, 500) << r.error;
+  auto answer = json::parse(r.body, nullptr, false);
+  EXPECT_TRUE(answer.is_object() && answer.value("error", "") == "internal") << r.body;
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(conn.closed_by_peer(5s));
+  EXPECT_EQ(cti::test::post_signed_event(s.port(), app, event("fast-3", 9700003)).status, 200);
+  auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
+                             false);
+  EXPECT_EQ(metrics["internal_failures"]["http_handler"], 1) << metrics;
+  EXPECT_EQ(cti::test::query_value(cti::test::database_url(),
+                                   "SELECT string_agg(dialpad_event_id, ',' ORDER BY dialpad_event_id)"
+                                   " FROM webhook_events WHERE app_id = $1::uuid",
+                                   {app}),
+            "fast-1,fast-3");
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
+  // It failed where the fast path runs, not in the handler actor.
+  EXPECT_NE(s.output().find("a webhook checked on its session's thread"), std::string::npos)
+    << s.output();
+}
+
 // An exception thrown on an asio thread (test hook: a request for one path
 // throws in the connection's code, as a bug would) costs that connection,
 // not the process: it is closed, the error is logged, and every other
