@@ -16,6 +16,11 @@ struct node_context;
 /// any, gets `500 internal` and the connection is closed (net/http_session).
 constexpr uint64_t handler_failed_serial = ~uint64_t{0};
 
+/// The same for the webhook fast path (handle_webhook_in_session) failing
+/// on an exception: the request in flight gets `500 internal` and the
+/// connection is closed, but its handler actor, if any, lives on.
+constexpr uint64_t fast_path_failed_serial = ~uint64_t{0} - 1;
+
 /// Spawns the actor behind one HTTP connection. It answers each request
 /// through `sink` and dies with the connection (see `stop_http_handler`).
 /// If it fails instead, it says so through `sink` (handler_failed_serial).
@@ -28,7 +33,8 @@ http_handler_actor spawn_http_handler(caf::actor_system& sys,
 /// named in the path and cached on this node, it verifies and checks the
 /// webhook there and hands it straight to the ingester, which answers
 /// through `sink` after the commit; no handler actor in between, two
-/// hand-overs between threads fewer per webhook. True: taken (`request`
+/// hand-overs between threads fewer per webhook. Bodies past 64 KiB are
+/// left to the handler actor. True: taken (`request`
 /// was moved from; the answer comes through `sink`); false: untouched,
 /// for the handler actor. Thread-safe; CPU work only, never waits.
 bool handle_webhook_in_session(const node_context& ctx, api_request& request,

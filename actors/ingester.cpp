@@ -18,20 +18,34 @@ using promise = caf::typed_response_promise<ingest_result>;
 /// Who waits for one gathered event: an actor's request, or the callback of
 /// an HTTP session that handed the event over itself.
 struct waiter {
-  promise rp; ///< Used when `reply` has no callback.
-  ingest_reply reply;
+  promise rp;         ///< Used unless `direct`.
+  ingest_reply reply; ///< Used when `direct`.
+  bool direct = false;
 
   void deliver(ingest_result&& res) {
-    if (reply.fn)
-      reply.fn(&res, nullptr);
+    if (direct)
+      call(&res, nullptr);
     else
       rp.deliver(std::move(res));
   }
   void fail(const caf::error& err) {
-    if (reply.fn)
-      reply.fn(nullptr, &err);
+    if (direct)
+      call(nullptr, &err);
     else
       rp.deliver(err);
+  }
+
+private:
+  /// The session's callback must not take the node's one ingester down
+  /// with it (and the rest of the batch's answers).
+  void call(ingest_result* res, const caf::error* err) {
+    try {
+      reply(res, err);
+    } catch (const std::exception& e) {
+      log::error("answering a stored webhook failed", {{"error", e.what()}});
+    } catch (...) {
+      log::error("answering a stored webhook failed", {{"error", "unknown exception"}});
+    }
   }
 };
 
@@ -280,16 +294,16 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
       if (!has_room(self->state, item))
         return make_error(errc::db_unavailable, too_many_waiting);
       auto rp = self->make_response_promise<ingest_result>();
-      gather(self, std::move(item), waiter{rp, {}});
+      gather(self, std::move(item), waiter{rp, {}, false});
       return rp;
     },
     [=](ingest_atom, ingest_item& item, ingest_reply& reply) {
+      waiter w{promise{}, std::move(reply), true};
       if (!has_room(self->state, item)) {
-        auto err = make_error(errc::db_unavailable, too_many_waiting);
-        reply.fn(nullptr, &err);
+        w.fail(make_error(errc::db_unavailable, too_many_waiting));
         return;
       }
-      gather(self, std::move(item), waiter{promise{}, std::move(reply)});
+      gather(self, std::move(item), std::move(w));
     },
     [=](flush_atom, uint64_t generation) {
       auto& s = self->state;

@@ -163,6 +163,32 @@ api_response api_response::failure(uint64_t serial, errc code, std::string messa
   return r;
 }
 
+struct ingest_reply::once {
+  callback fn;
+  bool done = false;
+
+  ~once() {
+    if (done || !fn)
+      return;
+    try {
+      auto err = make_error(errc::db_unavailable, "the event was not stored");
+      fn(nullptr, &err);
+    } catch (...) { // never out of a destructor; the session's timer answers
+    }
+  }
+};
+
+ingest_reply::ingest_reply(callback fn) : once_(std::make_shared<once>()) {
+  once_->fn = std::move(fn);
+}
+
+void ingest_reply::operator()(ingest_result* res, const caf::error* err) const {
+  if (!once_ || once_->done || !once_->fn)
+    return;
+  once_->done = true;
+  once_->fn(res, err);
+}
+
 void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::cti>();
   // (The templated add_error_category<T> of CAF 0.17.6 does not compile.)

@@ -347,11 +347,25 @@ struct ingest_result {
 
 /// How the ingester answers an event handed to it by an HTTP session
 /// itself (no actor waits for the answer; see `handle_webhook_in_session`):
-/// called exactly once, on the ingester's thread, with the stored row or,
-/// when nothing was acknowledged, the error. It must return at once (it
-/// queues the HTTP answer on the connection's own thread).
-struct ingest_reply {
-  std::function<void(ingest_result*, const caf::error*)> fn;
+/// the callback runs once, on the ingester's thread, with the stored row
+/// or, when nothing was acknowledged, the error. Dropped unanswered (an
+/// ingester that is gone, one that failed on the message), it runs with
+/// `db_unavailable` where the last copy goes, as a request would be
+/// answered with an error. It must return at once (it queues the HTTP
+/// answer on the connection's own thread).
+class ingest_reply {
+public:
+  using callback = std::function<void(ingest_result*, const caf::error*)>;
+
+  ingest_reply() = default;
+  explicit ingest_reply(callback fn);
+
+  /// Runs the callback unless it ran already (copies share that).
+  void operator()(ingest_result* res, const caf::error* err) const;
+
+private:
+  struct once;
+  std::shared_ptr<once> once_;
 };
 
 template <class Inspector>

@@ -358,17 +358,18 @@ void store(handler_ptr self, intake_ptr in) {
   if (!self) {
     // Handed over by the session: the ingester answers through this
     // callback, on its own thread, and the answer goes to the session.
-    ingest_reply done;
-    done.fn = [in, processing = ctx.processing](ingest_result* res, const caf::error* err) {
-      if (res) {
-        if (processing)
-          processing->record_ingest(
-            std::chrono::microseconds{now_utc().time_since_epoch().count() - in->received_at_us});
-        answer(nullptr, *in, stored(in->req.serial, in->app->id, *res));
-      } else {
-        answer(nullptr, *in, not_stored(in->req.serial, in->app->id, *err));
-      }
-    };
+    // Only what the answer needs: the request (body, headers, parsed
+    // JSON) is freed here, not on the ingester's thread after the commit.
+    ingest_reply done{[sink = in->sink, serial = in->req.serial, app_id = in->app->id,
+                       received = in->received_at_us,
+                       processing = ctx.processing](ingest_result* res, const caf::error* err) {
+      if (res && processing)
+        processing->record_ingest(
+          std::chrono::microseconds{now_utc().time_since_epoch().count() - received});
+      if (auto s = sink.lock()) // the client may have gone meanwhile
+        s->deliver(res ? stored(serial, app_id, *res) : not_stored(serial, app_id, *err));
+    }};
+    in.reset();
     caf::anon_send(ctx.ingester, ingest_atom_v, std::move(item), std::move(done));
     return;
   }
@@ -465,12 +466,17 @@ void handle_webhook(handler_ptr self, api_request&& request) {
   verify(self, in);
 }
 
+/// Larger webhooks go through the handler actor: their checks (a JWT's
+/// base64, the JSON parse, the hash fallback) would hold every other
+/// connection of the asio thread meanwhile.
+constexpr std::size_t fast_path_max_body = 64 * 1024;
+
 bool handle_webhook_in_session(const node_context& ctx, api_request& request,
                                const std::weak_ptr<session_sink>& sink) {
   // Only what needs nothing but this node's memory: the app named in the
   // path and cached, a content type that passes. The rest (a lookup, an
   // API key, org-id routing, a 415) goes through the handler actor.
-  if (request.route != endpoint::webhook_app
+  if (request.route != endpoint::webhook_app || request.body.size() > fast_path_max_body
       || !is_acceptable_webhook_content_type(request.header("content-type")))
     return false;
   const auto* raw_id = request.path_param("app_id");
@@ -502,7 +508,7 @@ bool handle_webhook_in_session(const node_context& ctx, api_request& request,
                " is closed",
                {{"error", e.what()}});
     if (auto s = sink.lock())
-      s->deliver(api_response::failure(handler_failed_serial, errc::internal, "internal error"));
+      s->deliver(api_response::failure(fast_path_failed_serial, errc::internal, "internal error"));
   }
   return true;
 }

@@ -466,24 +466,31 @@ private:
     header_section_.clear();
     r.body = std::move(req.body());
     r.remote_address = remote_;
+    // Dialpad waits 5 s for a webhook's answer and retries only a 5xx: one
+    // that is not stored by then (a hung database, a slow key check) gets
+    // its 503 before Dialpad gives up; a late commit makes the retry a
+    // duplicate. (Armed first: the fast path's checks count too.)
+    bool webhook = match_.result == route_match::kind::found && is_webhook(match_.target);
+    timer_.expires_after(webhook ? webhook_timeout : request_timeout);
+    timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
+                                                this->shared_from_this(), serial_));
     if (!handle_webhook_in_session(*shared_->ctx, r, this->weak_from_this())) {
       if (!handler_)
         handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
       submit_request(handler_, std::move(r));
     }
-    // Dialpad waits 5 s for a webhook's answer and retries only a 5xx: one
-    // that is not stored by then (a hung database, a slow key check) gets
-    // its 503 before Dialpad gives up; a late commit makes the retry a
-    // duplicate.
-    bool webhook = match_.result == route_match::kind::found && is_webhook(match_.target);
-    timer_.expires_after(webhook ? webhook_timeout : request_timeout);
-    timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
-                                                this->shared_from_this(), serial_));
   }
 
   void on_deliver(api_response resp) {
     if (resp.serial == handler_failed_serial) {
       on_handler_failed();
+      return;
+    }
+    if (resp.serial == fast_path_failed_serial) {
+      if (phase_ == phase::processing) {
+        timer_.cancel();
+        respond_local(errc::internal, "internal error", true);
+      }
       return;
     }
     // Late answers (after a timeout) and answers to a closed connection are dropped.

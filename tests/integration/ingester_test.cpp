@@ -187,8 +187,7 @@ TEST_F(ingester_fixture, events_handed_over_with_a_callback_are_answered_through
   };
   auto got = std::make_shared<answers>();
   auto hand_over = [&](const std::string& id) {
-    cti::ingest_reply reply;
-    reply.fn = [got, id, url = url](cti::ingest_result* res, const caf::error* err) {
+    cti::ingest_reply reply{[got, id, url = url](cti::ingest_result* res, const caf::error* err) {
       std::string a;
       if (res != nullptr) {
         auto rows = cti::test::query_value(
@@ -200,7 +199,7 @@ TEST_F(ingester_fixture, events_handed_over_with_a_callback_are_answered_through
       }
       std::lock_guard<std::mutex> guard{got->mtx};
       got->by_id[id].push_back(a);
-    };
+    }};
     caf::anon_send(ingester, cti::ingest_atom_v, item(app, id), std::move(reply));
   };
   auto answers_for = [&](const std::string& id) {

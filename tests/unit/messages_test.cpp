@@ -87,3 +87,35 @@ TEST(messages, the_error_category_renders_with_context) {
   EXPECT_NE(text.find("not_found"), std::string::npos) << text;
   EXPECT_NE(text.find("call 7"), std::string::npos) << text;
 }
+
+// The webhook fast path's answer (actors/messages.hpp ingest_reply): the
+// callback runs once however many copies call it, and a reply dropped
+// unanswered (an ingester that is gone or failed on the message) still
+// answers, `db_unavailable`, so the webhook is not left to its timeout.
+TEST(messages, an_ingest_reply_answers_once_and_a_dropped_one_answers_unavailable) {
+  std::vector<std::string> calls;
+  auto record = [&calls](cti::ingest_result* res, const caf::error* err) {
+    calls.push_back(res != nullptr ? "stored " + res->event_id
+                                   : std::string{"error "} + std::string{cti::to_string(cti::errc_of(*err))});
+  };
+  {
+    cti::ingest_reply reply{record};
+    auto copy = reply;
+    cti::ingest_result res;
+    res.event_id = "e1";
+    copy(&res, nullptr);
+    reply(&res, nullptr);
+    auto err = cti::make_error(cti::errc::internal);
+    reply(nullptr, &err);
+  }
+  ASSERT_EQ(calls, std::vector<std::string>{"stored e1"});
+  calls.clear();
+  {
+    cti::ingest_reply reply{record};
+    auto copy = reply; // the last copy to go answers
+  }
+  EXPECT_EQ(calls, std::vector<std::string>{"error " + std::string{cti::to_string(cti::errc::db_unavailable)}});
+  calls.clear();
+  { cti::ingest_reply empty; } // nothing to call
+  EXPECT_TRUE(calls.empty());
+}
