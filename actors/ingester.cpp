@@ -242,12 +242,16 @@ void flush(ingester_ptr self) {
 
 constexpr const char* too_many_waiting = "too many webhooks waiting for the database";
 
-/// False when `item` cannot wait: every ingest connection is busy and the
-/// events gathered meanwhile are at their bound. (Throws for the test hook's
-/// event, before anything is kept.)
-bool has_room(const ingester_state& s, const ingest_item& item) {
+/// The test hook (CTI_TEST_INGESTER_FAIL_EVENT): throws for its event, as
+/// a bug would, before anything is kept.
+void test_hook(const ingester_state& s, const ingest_item& item) {
   if (!s.settings.fail_on_event_id.empty() && item.dialpad_event_id == s.settings.fail_on_event_id)
     throw std::runtime_error("test hook: the ingester fails on this event");
+}
+
+/// False when `item` cannot wait: every ingest connection is busy and the
+/// events gathered meanwhile are at their bound.
+bool has_room(const ingester_state& s, const ingest_item& item) {
   return !(all_connections_busy(s)
            && (s.items.size() >= s.settings.max_waiting
                || (!s.items.empty()
@@ -291,6 +295,7 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
   st.pool = std::move(pool);
   return {
     [=](ingest_atom, ingest_item& item) -> caf::result<ingest_result> {
+      test_hook(self->state, item);
       if (!has_room(self->state, item))
         return make_error(errc::db_unavailable, too_many_waiting);
       auto rp = self->make_response_promise<ingest_result>();
@@ -299,6 +304,7 @@ ingester_actor::behavior_type ingester(ingester_ptr self, db_pool_actor pool,
     },
     [=](ingest_atom, ingest_item& item, ingest_reply& reply) {
       waiter w{promise{}, std::move(reply), true};
+      test_hook(self->state, item); // `w`, dropped, answers `unavailable`
       if (!has_room(self->state, item)) {
         w.fail(make_error(errc::db_unavailable, too_many_waiting));
         return;

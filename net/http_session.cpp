@@ -482,15 +482,8 @@ private:
   }
 
   void on_deliver(api_response resp) {
-    if (resp.serial == handler_failed_serial) {
-      on_handler_failed();
-      return;
-    }
-    if (resp.serial == fast_path_failed_serial) {
-      if (phase_ == phase::processing) {
-        timer_.cancel();
-        respond_local(errc::internal, "internal error", true);
-      }
+    if (resp.serial == handler_failed_serial || resp.serial == fast_path_failed_serial) {
+      on_handler_failed(resp.serial == handler_failed_serial);
       return;
     }
     // Late answers (after a timeout) and answers to a closed connection are dropped.
@@ -510,8 +503,9 @@ private:
   /// 500 at once (not a 503 at its timeout) and the connection closes; a
   /// stream it was producing is cut. Between requests, the next one gets a
   /// fresh handler.
-  void on_handler_failed() {
-    handler_ = nullptr;
+  void on_handler_failed(bool handler_gone) {
+    if (handler_gone) // not for the webhook fast path: its handler, if any, lives on
+      handler_ = nullptr;
     if (phase_ == phase::processing) {
       timer_.cancel();
       respond_local(errc::internal, "internal error", true);

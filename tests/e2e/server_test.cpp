@@ -551,6 +551,12 @@ TEST(server_process_test, webhooks_past_the_per_app_bound_get_503_with_retry_aft
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.output();
 }
 
+/// A seed-format inbound call.ring with this event id and call id.
+static std::string ring_event(const std::string& id, int64_t call) {
+  return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
+              {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
+}
+
 // A core actor that ends while the node runs (test hook: the ingester
 // throws on one webhook, as a bug would) stops the node, as SIGTERM does,
 // with exit code 70 for its service manager to restart it, and the log
@@ -562,12 +568,8 @@ TEST(server_process_test, a_core_actor_that_ends_stops_the_node_with_exit_code_7
   server_process s{{{"CTI_TEST_INGESTER_FAIL_EVENT", "core-fail-2"}}};
   ASSERT_TRUE(s.start()) << s.output();
   auto app = cti::test::create_app_over_http(s.port(), "core failure");
-  auto event = [](const std::string& id, int64_t call) {
-    return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
-                {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
-  };
-  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, event("core-fail-1", 9600001)).status, 200);
-  auto failed = cti::test::post_signed_event(s.port(), app, event("core-fail-2", 9600002));
+  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring_event("core-fail-1", 9600001)).status, 200);
+  auto failed = cti::test::post_signed_event(s.port(), app, ring_event("core-fail-2", 9600002));
   EXPECT_NE(failed.status, 200) << failed.body;
   EXPECT_EQ(s.wait_exit(20s), 70) << s.output();
   const auto out = s.output();
@@ -620,13 +622,9 @@ TEST(server_process_test, a_webhook_whose_fast_path_fails_gets_500_at_once_and_n
   server_process s{{{"CTI_TEST_HANDLER_FAIL_REQUEST_ID", "webhook-boom"}}};
   ASSERT_TRUE(s.start()) << s.output();
   auto app = cti::test::create_app_over_http(s.port(), "fast path failure");
-  auto event = [](const std::string& id, int64_t call) {
-    return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
-                {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
-  };
   // The first one has the node cache the app.
-  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, event("fast-1", 9700001)).status, 200);
-  const auto body = event("fast-2", 9700002);
+  ASSERT_EQ(cti::test::post_signed_event(s.port(), app, ring_event("fast-1", 9700001)).status, 200);
+  const auto body = ring_event("fast-2", 9700002);
   raw_connection conn{s.port()};
   ASSERT_TRUE(conn.write("POST /webhooks/dialpad/" + app + " HTTP/1.1\r\nHost: x\r\n"
                          "X-Request-Id: webhook-boom\r\nContent-Type: application/json\r\n"
@@ -640,7 +638,7 @@ TEST(server_process_test, a_webhook_whose_fast_path_fails_gets_500_at_once_and_n
   EXPECT_TRUE(answer.is_object() && answer.value("error", "") == "internal") << r.body;
   EXPECT_EQ(r.headers["connection"], "close");
   EXPECT_TRUE(conn.closed_by_peer(5s));
-  EXPECT_EQ(cti::test::post_signed_event(s.port(), app, event("fast-3", 9700003)).status, 200);
+  EXPECT_EQ(cti::test::post_signed_event(s.port(), app, ring_event("fast-3", 9700003)).status, 200);
   auto metrics = json::parse(cti::test::internal_call(s.port(), "GET", "/metrics").body, nullptr,
                              false);
   EXPECT_EQ(metrics["internal_failures"]["http_handler"], 1) << metrics;
