@@ -204,6 +204,8 @@ void send_batch(ingester_ptr self) {
           for (std::size_t k = 0; k < promises.size(); ++k) {
             if (k >= results.size())
               promises[k].fail(make_error(errc::internal, "missing result"));
+            else if (results[k].app_gone)
+              promises[k].fail(make_error(errc::not_found, "unknown tenant"));
             else if (!results[k].error.empty())
               promises[k].fail(make_error(errc::bad_request, results[k].error));
             else

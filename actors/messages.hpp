@@ -343,6 +343,7 @@ struct ingest_result {
   std::string event_id;            ///< webhook_events.id (UUID).
   bool duplicate = false;          ///< The row existed before this delivery.
   std::string error;               ///< Set when the database refused this item's data.
+  bool app_gone = false;           ///< The app was deleted: nothing stored.
 };
 
 /// How the ingester answers an event handed to it by an HTTP session
@@ -376,7 +377,8 @@ typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
-  return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error);
+  return f(caf::meta::type_name("ingest_result"), x.event_id, x.duplicate, x.error,
+           x.app_gone);
 }
 
 // -- event processing -------------------------------------------------------

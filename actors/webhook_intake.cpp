@@ -269,6 +269,8 @@ api_response not_stored(uint64_t serial, const std::string& app_id, const caf::e
   auto resp = api_response::failure(serial, code,
                                     code == errc::db_unavailable
                                       ? "database unavailable, retry later"
+                                    : code == errc::not_found
+                                      ? "unknown tenant" // deleted while the request waited
                                       : "the event could not be stored");
   resp.app_id = app_id;
   return resp;

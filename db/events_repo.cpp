@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -117,16 +118,31 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     batch += '}';
   }
   batch += ']';
+  std::set<std::string> apps;
+  for (auto r : rows)
+    apps.insert(items[r].app_id);
+  std::string app_array = "{";
+  for (const auto& a : apps) {
+    if (app_array.size() > 1)
+      app_array += ',';
+    app_array += a; // a UUID: nothing to quote
+  }
+  app_array += '}';
   std::map<key, std::string> inserted;
-  for (const auto& row : tx.exec_prepared("insert_events", batch))
-    inserted.emplace(key{row[1].as<std::string>(), row[2].as<std::string>()},
-                     row[0].as<std::string>());
+  std::set<std::string> present; // the apps whose rows the statement locked
+  for (const auto& row : tx.exec_prepared("insert_events", batch, app_array)) {
+    if (row[0].is_null())
+      present.insert(row[1].as<std::string>());
+    else
+      inserted.emplace(key{row[1].as<std::string>(), row[2].as<std::string>()},
+                       row[0].as<std::string>());
+  }
   // Rows that were there before: look their ids up (a fresh statement sees
   // rows committed by a concurrent batch that won the race).
   std::map<key, std::string> existing;
   for (auto r : rows) {
     key k{items[r].app_id, items[r].dialpad_event_id};
-    if (inserted.count(k) > 0)
+    if (inserted.count(k) > 0 || present.count(k.first) == 0)
       continue;
     auto res = tx.exec_prepared("event_id_by_key", k.first, k.second);
     if (!res.empty())
@@ -140,6 +156,8 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     } else if (auto ex = existing.find(k); ex != existing.end()) {
       out[i].event_id = ex->second;
       out[i].duplicate = true;
+    } else if (present.count(k.first) == 0) {
+      out[i].app_gone = true; // deleted since the request found it
     } else {
       throw pqxx::unexpected_rows("event neither inserted nor found: " + k.second);
     }

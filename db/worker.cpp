@@ -300,7 +300,7 @@ std::vector<ingest_result> store_events(pqxx::connection& c,
 /// True when the batch stored at least one event that was not there yet.
 bool stored_something_new(const std::vector<ingest_result>& results) {
   for (const auto& r : results)
-    if (r.error.empty() && !r.duplicate)
+    if (r.error.empty() && !r.duplicate && !r.app_gone)
       return true;
   return false;
 }

@@ -316,6 +316,30 @@ TEST_F(webhook_test, unknown_or_disabled_tenants_are_refused_before_the_signatur
   EXPECT_EQ(count_events(disabled), "0");
 }
 
+// An app deleted in the database while this node still has it cached (an
+// operator's DELETE: the server itself never deletes apps). Its events go
+// with it, its next webhook is 404 "unknown tenant" with nothing stored,
+// and other apps' webhooks go on. (With the events' per-row foreign key the
+// batch holding that webhook failed whole, 500 for every event in it.)
+TEST_F(webhook_test, a_webhook_for_an_app_deleted_meanwhile_is_404_and_stores_nothing) {
+  auto app = cti::test::create_app(url());
+  auto other = cti::test::create_app(url());
+  auto ring = [](const std::string& id, int64_t call) {
+    return json{{"event_type", "call.ring"}, {"dialpad_event_id", id},
+                {"dialpad_call_id", call}, {"direction", "inbound"}}.dump();
+  };
+  ASSERT_EQ(post_seed("/webhooks/dialpad/" + app, ring("gone-1", 9800001)).status, 200);
+  ASSERT_EQ(count_events(app), "1");
+  cti::test::query_value(url(), "DELETE FROM apps WHERE id = $1", {app});
+  EXPECT_EQ(count_events(app), "0");
+  auto r = post_seed("/webhooks/dialpad/" + app, ring("gone-2", 9800002));
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(error_of(r), "not_found");
+  EXPECT_EQ(count_events(app), "0");
+  EXPECT_EQ(post_seed("/webhooks/dialpad/" + other, ring("kept-1", 9800003)).status, 200);
+  EXPECT_EQ(count_events(other), "1");
+}
+
 TEST_F(webhook_test, routes_by_org_id_from_header_or_payload) {
   auto app = cti::test::create_app(url());
   auto org = fresh_org_id();

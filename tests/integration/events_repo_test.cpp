@@ -201,3 +201,147 @@ TEST(events_repo, batches_of_the_same_events_in_opposite_orders_do_not_deadlock)
                                    {app}),
             std::to_string(10 * n));
 }
+
+// The ingest insert checks each app once per batch (schema/014): an event
+// whose app was deleted since its request found it is answered app_gone,
+// alone; the batch's other events are stored. (With the per-row foreign
+// key this batch failed whole.)
+TEST(events_repo, an_event_of_a_deleted_app_is_refused_alone_and_its_neighbours_are_stored) {
+  auto kept = cti::test::create_app(db_url());
+  auto gone = cti::test::create_app(db_url());
+  cti::test::query_value(db_url(), "DELETE FROM apps WHERE id = $1", {gone});
+  auto res = store({item(kept, "k1"), item(gone, "g1"), item(kept, "k2"), item(gone, "g1")});
+  ASSERT_EQ(res.size(), 4u);
+  EXPECT_FALSE(res[0].app_gone);
+  EXPECT_EQ(res[0].event_id.size(), 36u);
+  EXPECT_TRUE(res[1].app_gone);
+  EXPECT_EQ(res[1].event_id, "");
+  EXPECT_FALSE(res[2].app_gone);
+  EXPECT_FALSE(res[2].duplicate);
+  EXPECT_TRUE(res[3].app_gone);
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {kept}),
+            "2");
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {gone}),
+            "0");
+}
+
+namespace {
+
+/// True once the backend `pid` waits for a lock.
+bool waits_for_a_lock(int pid) {
+  return cti::test::eventually(
+    [pid] {
+      return cti::test::query_value(db_url(), "SELECT wait_event_type FROM pg_stat_activity"
+                                              " WHERE pid = $1::int",
+                                    {std::to_string(pid)})
+             == "Lock";
+    },
+    std::chrono::seconds{10});
+}
+
+} // namespace
+
+// An app deleted while a batch holding it is uncommitted: the DELETE waits
+// for the batch, and the events go with the app (none is left without one).
+TEST(events_repo, deleting_an_app_waits_for_a_batch_holding_it_and_takes_its_events) {
+  auto app = cti::test::create_app(db_url());
+  auto writer = connect();
+  pqxx::work batch{*writer};
+  auto res = cti::db::insert_events(batch, {item(app, "held-1"), item(app, "held-2")});
+  ASSERT_FALSE(res[0].app_gone);
+  // As the server's role: its trigger runs as the owner, row-level
+  // security does not hide the events from it.
+  pqxx::connection deleter{cti::test::as_server_role(db_url())};
+  std::string deleted, error;
+  std::thread t{[&] {
+    try {
+      pqxx::nontransaction tx{deleter};
+      deleted = std::to_string(
+        tx.exec_params("DELETE FROM apps WHERE id = $1::uuid", app).affected_rows());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }};
+  bool waited = waits_for_a_lock(deleter.backendpid());
+  batch.commit();
+  t.join();
+  EXPECT_TRUE(waited) << "the DELETE did not wait for the uncommitted batch";
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(deleted, "1");
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            "0");
+}
+
+// A batch that comes while an app's DELETE is uncommitted waits for it and
+// then stores nothing for that app.
+TEST(events_repo, a_batch_waits_for_an_uncommitted_app_delete_and_stores_nothing_for_it) {
+  auto app = cti::test::create_app(db_url());
+  auto other = cti::test::create_app(db_url());
+  pqxx::connection deleter{db_url()};
+  pqxx::work del{deleter};
+  del.exec_params("DELETE FROM apps WHERE id = $1::uuid", app);
+  auto writer = connect();
+  std::vector<cti::ingest_result> res;
+  std::string error;
+  std::thread t{[&] {
+    try {
+      pqxx::nontransaction tx{*writer};
+      res = cti::db::insert_events(tx, {item(app, "late-1"), item(other, "late-2")});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }};
+  bool waited = waits_for_a_lock(writer->backendpid());
+  del.commit();
+  t.join();
+  EXPECT_TRUE(waited) << "the batch did not wait for the uncommitted DELETE";
+  ASSERT_EQ(error, "");
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_TRUE(res[0].app_gone);
+  EXPECT_FALSE(res[1].app_gone);
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {app}),
+            "0");
+  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {other}),
+            "1");
+}
+
+// What the foreign key also guaranteed: an app's id does not change under
+// its events; a DELETE under a transaction snapshot is refused (it would
+// miss the events of a batch it waited for); TRUNCATE apps CASCADE empties
+// the events too.
+TEST(events_repo, an_app_keeps_its_id_while_it_has_events_and_truncate_takes_them) {
+  auto url = cti::test::migrated_database("events_trunc");
+  auto app = cti::test::create_app(url);
+  auto empty = cti::test::create_app(url);
+  {
+    auto c = cti::test::connect_prepared(url);
+    pqxx::nontransaction tx{*c};
+    ASSERT_FALSE(cti::db::insert_events(tx, {item(app, "t1")})[0].app_gone);
+  }
+  pqxx::connection c{url};
+  try {
+    pqxx::nontransaction{c}.exec_params("UPDATE apps SET id = gen_random_uuid() WHERE id = $1::uuid",
+                                        app);
+    ADD_FAILURE() << "an app with events changed its id";
+  } catch (const pqxx::foreign_key_violation&) {
+  }
+  // Without events it may.
+  pqxx::nontransaction{c}.exec_params("UPDATE apps SET id = gen_random_uuid() WHERE id = $1::uuid",
+                                      empty);
+  try {
+    pqxx::work tx{c, "rr"};
+    tx.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    tx.exec_params("DELETE FROM apps WHERE id = $1::uuid", app);
+    ADD_FAILURE() << "a DELETE of apps under REPEATABLE READ was allowed";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "55000");
+  }
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM webhook_events"), "1");
+  pqxx::nontransaction{c}.exec("TRUNCATE apps CASCADE");
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM webhook_events"), "0");
+}
