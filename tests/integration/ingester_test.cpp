@@ -1,5 +1,6 @@
 #include "actors/ingester.hpp"
 
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
@@ -94,6 +95,25 @@ struct ingester_fixture : ::testing::Test {
     self->request(pool, 10s, cti::health_atom_v)
       .receive([&](bool ok) { out = ok; }, [&](caf::error& err) { out = cti::errc_of(err); });
     return out;
+  }
+
+  /// Hands `it` over with a callback (as an HTTP session does); the future
+  /// holds what the callback was given: "stored", "duplicate" or the
+  /// error's code.
+  std::future<answer> hand_over(cti::ingest_item it) {
+    auto done = std::make_shared<std::promise<answer>>();
+    auto out = done->get_future();
+    cti::ingest_reply reply{[done](cti::ingest_result* res, const caf::error* err) {
+      done->set_value(res != nullptr ? (res->duplicate ? "duplicate" : "stored")
+                                     : std::string{cti::to_string(cti::errc_of(*err))});
+    }};
+    caf::anon_send(ingester, cti::ingest_atom_v, std::move(it), std::move(reply));
+    return out;
+  }
+
+  /// The callback's answer, or "no answer" after 10 s.
+  static answer await(std::future<answer>& f) {
+    return f.wait_for(10s) == std::future_status::ready ? f.get() : "no answer";
   }
 
   std::string inserts_waiting_for_the_lock() {
@@ -295,6 +315,12 @@ TEST_F(ingester_bytes_fixture, batches_and_the_waiting_events_are_bounded_in_byt
     big.push_back(send("big-" + std::to_string(i), 600)); // 2,400 bytes gathered
   auto refused = send("big-6", 600);
   EXPECT_EQ(await(refused), cti::to_string(cti::errc::db_unavailable));
+  // The same for an event handed over with a callback (the sessions' fast
+  // path): answered at once, while the table is still locked.
+  auto cb = item(app, "big-7");
+  cb.payload = R"({"event_type":"call.ring","pad":")" + std::string(560, 'x') + R"("})";
+  auto refused_cb = hand_over(std::move(cb));
+  EXPECT_EQ(await(refused_cb), cti::to_string(cti::errc::db_unavailable));
   hold.commit();
   for (std::size_t i = 0; i < big.size(); ++i)
     EXPECT_EQ(await(big[i]), "stored") << "big-" << i + 1;
@@ -305,4 +331,21 @@ TEST_F(ingester_bytes_fixture, batches_and_the_waiting_events_are_bounded_in_byt
   // An event larger than a batch's bound still goes (alone).
   auto huge = send("huge", 1500);
   EXPECT_EQ(await(huge), "stored");
+}
+
+// An event whose app was deleted after its request found it: `not_found`
+// (the webhook's 404 "unknown tenant") on either path, nothing stored, and
+// the ingester goes on with the other apps' events.
+TEST_F(ingester_fixture, an_event_of_an_app_deleted_meanwhile_is_not_found_and_the_rest_go_on) {
+  auto gone = cti::test::create_app(url);
+  cti::test::query_value(url, "DELETE FROM apps WHERE id = $1", {gone});
+  auto by_request = self->request(ingester, 20s, cti::ingest_atom_v, item(gone, "gone-1"));
+  auto by_callback = hand_over(item(gone, "gone-2"));
+  auto kept = send("kept-1");
+  EXPECT_EQ(await(by_request), cti::to_string(cti::errc::not_found));
+  EXPECT_EQ(await(by_callback), cti::to_string(cti::errc::not_found));
+  EXPECT_EQ(await(kept), "stored");
+  EXPECT_EQ(cti::test::query_value(url, "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                   {gone}),
+            "0");
 }
