@@ -60,22 +60,17 @@ std::string state_condition(const std::string& state) {
 
 } // namespace
 
-std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
-                                         const std::vector<ingest_item>& items) {
-  std::vector<ingest_result> out(items.size());
-  // One row per key: a repeat inside the batch is a duplicate of the first.
-  std::map<key, std::size_t> first;
-  for (std::size_t i = 0; i < items.size(); ++i)
-    first.emplace(key{items[i].app_id, items[i].dialpad_event_id}, i);
-  // Rows go in key order, not arrival order: two batches that carry some
-  // of the same new events (retries after a stall, one delivery reaching
-  // two nodes) then take the unique index's entries in one order and never
-  // wait for each other in a cycle (a deadlock would answer one batch 503).
-  // Arrival order means nothing here: each row carries its received_at.
-  std::vector<std::size_t> rows;
-  rows.reserve(first.size());
-  for (const auto& [k, i] : first)
-    rows.push_back(i);
+namespace {
+
+/// What one run of the insert statement said about some rows.
+struct insert_outcome {
+  std::map<key, std::string> inserted; ///< New rows' ids.
+  std::set<std::string> present;       ///< Apps whose rows the statement locked.
+};
+
+/// Runs the insert statement for `items[rows]` (in that order).
+insert_outcome insert_rows(pqxx::transaction_base& tx, const std::vector<ingest_item>& items,
+                           const std::vector<std::size_t>& rows) {
   // The whole batch travels as one JSON array parameter of one prepared
   // statement: no re-planning per batch size, no per-value parameters. The
   // payloads are spliced in as they are (each was parsed as a JSON object by
@@ -86,8 +81,10 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     bytes += items[r].payload.size() + items[r].dialpad_event_id.size() + 128;
   batch.reserve(bytes);
   batch += '[';
+  std::set<std::string> apps;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const auto& it = items[rows[r]];
+    apps.insert(it.app_id);
     if (r > 0)
       batch += ',';
     // The event's id is time-ordered: the primary key's inserts go to the
@@ -118,9 +115,6 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     batch += '}';
   }
   batch += ']';
-  std::set<std::string> apps;
-  for (auto r : rows)
-    apps.insert(items[r].app_id);
   std::string app_array = "{";
   for (const auto& a : apps) {
     if (app_array.size() > 1)
@@ -128,39 +122,76 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     app_array += a; // a UUID: nothing to quote
   }
   app_array += '}';
-  std::map<key, std::string> inserted;
-  std::set<std::string> present; // the apps whose rows the statement locked
+  insert_outcome out;
   for (const auto& row : tx.exec_prepared("insert_events", batch, app_array)) {
     if (row[0].is_null())
-      present.insert(row[1].as<std::string>());
+      out.present.insert(row[1].as<std::string>());
     else
-      inserted.emplace(key{row[1].as<std::string>(), row[2].as<std::string>()},
-                       row[0].as<std::string>());
+      out.inserted.emplace(key{row[1].as<std::string>(), row[2].as<std::string>()},
+                           row[0].as<std::string>());
   }
-  // Rows that were there before: look their ids up (a fresh statement sees
-  // rows committed by a concurrent batch that won the race).
-  std::map<key, std::string> existing;
-  for (auto r : rows) {
-    key k{items[r].app_id, items[r].dialpad_event_id};
-    if (inserted.count(k) > 0 || present.count(k.first) == 0)
-      continue;
-    auto res = tx.exec_prepared("event_id_by_key", k.first, k.second);
-    if (!res.empty())
-      existing.emplace(k, res[0][0].as<std::string>());
-  }
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    key k{items[i].app_id, items[i].dialpad_event_id};
-    if (auto it = inserted.find(k); it != inserted.end()) {
-      out[i].event_id = it->second;
-      out[i].duplicate = first[k] != i;
-    } else if (auto ex = existing.find(k); ex != existing.end()) {
-      out[i].event_id = ex->second;
-      out[i].duplicate = true;
-    } else if (present.count(k.first) == 0) {
-      out[i].app_gone = true; // deleted since the request found it
-    } else {
-      throw pqxx::unexpected_rows("event neither inserted nor found: " + k.second);
+  return out;
+}
+
+} // namespace
+
+std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
+                                         const std::vector<ingest_item>& items) {
+  // One row per key: a repeat inside the batch is a duplicate of the first.
+  // App ids are compared as the database writes them (lowercase): the
+  // statement casts whatever form it is given.
+  std::map<key, std::size_t> first;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    first.emplace(key{lowercase_uuid(items[i].app_id), items[i].dialpad_event_id}, i);
+  // Rows go in key order, not arrival order: two batches that carry some
+  // of the same new events (retries after a stall, one delivery reaching
+  // two nodes) then take the unique index's entries in one order and never
+  // wait for each other in a cycle (a deadlock would answer one batch 503).
+  // Arrival order means nothing here: each row carries its received_at.
+  std::vector<std::size_t> todo;
+  todo.reserve(first.size());
+  for (const auto& [k, i] : first)
+    todo.push_back(i);
+  std::map<key, ingest_result> result;
+  // A row that was there when the statement ran may be gone when its id is
+  // looked up (its app deleted, or the event past its retention, in
+  // between): such rows go through the statement again, which stores them
+  // anew or finds their app gone. Anything still unsettled after that is
+  // an error of the whole batch, as before.
+  for (int pass = 0; !todo.empty(); ++pass) {
+    if (pass == 3)
+      throw pqxx::unexpected_rows("event neither inserted nor found: "
+                                  + items[todo.front()].dialpad_event_id);
+    auto outcome = insert_rows(tx, items, todo);
+    std::vector<std::size_t> again;
+    for (auto r : todo) {
+      key k{lowercase_uuid(items[r].app_id), items[r].dialpad_event_id};
+      ingest_result res;
+      if (auto in = outcome.inserted.find(k); in != outcome.inserted.end()) {
+        res.event_id = in->second;
+      } else if (outcome.present.count(k.first) == 0) {
+        res.app_gone = true; // deleted since the request found it
+      } else {
+        // There before: look its id up (a fresh statement sees rows
+        // committed by a concurrent batch that won the race).
+        auto found = tx.exec_prepared("event_id_by_key", items[r].app_id, k.second);
+        if (found.empty()) {
+          again.push_back(r);
+          continue;
+        }
+        res.event_id = found[0][0].as<std::string>();
+        res.duplicate = true;
+      }
+      result.emplace(std::move(k), std::move(res));
     }
+    todo = std::move(again);
+  }
+  std::vector<ingest_result> out(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    key k{lowercase_uuid(items[i].app_id), items[i].dialpad_event_id};
+    out[i] = result.at(k);
+    if (first[k] != i)
+      out[i].duplicate = !out[i].app_gone;
   }
   return out;
 }

@@ -21,8 +21,10 @@
 -- new events; a writer that comes after the DELETE finds no app row and
 -- writes nothing. The trigger runs as the table's owner, as the foreign
 -- key's cascade did, so row-level security does not hide rows from it. It
--- refuses a DELETE in a REPEATABLE READ or SERIALIZABLE transaction: its
--- snapshot would miss the events of a writer the DELETE waited for.
+-- refuses a DELETE of apps in a REPEATABLE READ or SERIALIZABLE
+-- transaction: its snapshot would miss the events of a writer the DELETE
+-- waited for (the key's cascade raised a serialization failure there). The
+-- same goes for a change of an app's id.
 -- TRUNCATE apps CASCADE empties webhook_events too; an app's id cannot
 -- change while it has events (the key refused that as well).
 
@@ -33,7 +35,8 @@ CREATE FUNCTION webhook_events_follow_apps_delete() RETURNS trigger
 BEGIN
   -- Under a transaction snapshot the DELETE below would miss events
   -- committed by a writer the app's DELETE waited for.
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
+  IF current_setting('transaction_isolation') <> 'read committed'
+     AND EXISTS (SELECT 1 FROM gone) THEN
     RAISE EXCEPTION 'delete apps in a READ COMMITTED transaction (their events go with them)'
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
@@ -58,6 +61,11 @@ CREATE TRIGGER apps_truncate_events AFTER TRUNCATE ON apps
 CREATE FUNCTION webhook_events_keep_app_id() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
+  -- As for a DELETE: a transaction snapshot could miss a writer's events.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'change an app''s id in a READ COMMITTED transaction'
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
   IF EXISTS (SELECT 1 FROM public.webhook_events WHERE app_id = OLD.id) THEN
     RAISE EXCEPTION 'app % still has events', OLD.id
       USING ERRCODE = 'foreign_key_violation';
