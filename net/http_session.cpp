@@ -137,27 +137,32 @@ public:
   }
 
   // -- session_sink (any thread) ----------------------------------------------
+  //
+  // These post to the timer's executor, not the stream's: after an upgrade
+  // the stream has been moved into the WebSocket session, and a moved-from
+  // TLS stream has no executor left to ask (a late answer to an earlier
+  // request may still arrive then).
 
   void deliver(api_response resp) override {
-    asio::post(stream_.get_executor(),
+    asio::post(timer_.get_executor(),
                [self = this->shared_from_this(), resp = std::move(resp)]() mutable {
                  self->on_deliver(std::move(resp));
                });
   }
 
   void close(uint16_t) override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->do_close(); });
+    asio::post(timer_.get_executor(), [self = this->shared_from_this()] { self->do_close(); });
   }
 
   void begin_stream(api_response head) override {
-    asio::post(stream_.get_executor(),
+    asio::post(timer_.get_executor(),
                [self = this->shared_from_this(), head = std::move(head)]() mutable {
                  self->on_begin_stream(std::move(head));
                });
   }
 
   void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) override {
-    asio::post(stream_.get_executor(),
+    asio::post(timer_.get_executor(),
                [self = this->shared_from_this(), chunk = std::move(chunk),
                 cb = std::move(on_written)]() mutable {
                  if (chunk.serial != self->serial_) {
@@ -173,7 +178,7 @@ public:
   // -- connection (any thread) -------------------------------------------------
 
   void begin_shutdown() override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+    asio::post(timer_.get_executor(), [self = this->shared_from_this()] {
       // Idle keep-alive connections close now; the others after their
       // response (keep_alive is off once shutting_down is set).
       // A connection whose next request has begun to arrive (bytes in the
@@ -474,7 +479,8 @@ private:
     timer_.expires_after(webhook ? webhook_timeout : request_timeout);
     timer_.async_wait(beast::bind_front_handler(&http_session::on_request_timeout,
                                                 this->shared_from_this(), serial_));
-    if (!handle_webhook_in_session(*shared_->ctx, r, this->weak_from_this())) {
+    fast_path_ = handle_webhook_in_session(*shared_->ctx, r, this->weak_from_this());
+    if (!fast_path_) {
       if (!handler_)
         handler_ = spawn_http_handler(shared_->sys, shared_->ctx, this->weak_from_this());
       submit_request(handler_, std::move(r));
@@ -504,8 +510,13 @@ private:
   /// stream it was producing is cut. Between requests, the next one gets a
   /// fresh handler.
   void on_handler_failed(bool handler_gone) {
-    if (handler_gone) // not for the webhook fast path: its handler, if any, lives on
+    if (handler_gone) { // not for the webhook fast path: its handler, if any, lives on
       handler_ = nullptr;
+      // The handler failed on an earlier request (answered at its timeout):
+      // the request at hand is not the handler's.
+      if (fast_path_)
+        return;
+    }
     if (phase_ == phase::processing) {
       timer_.cancel();
       respond_local(errc::internal, "internal error", true);
@@ -957,6 +968,8 @@ private:
   std::string remote_;
   phase phase_ = phase::idle;
   uint64_t serial_ = 0;
+  /// The request at hand went to the webhook fast path, not to the handler.
+  bool fast_path_ = false;
   route_match match_;
   std::string method_, raw_path_, raw_query_, request_id_, app_id_;
   /// The header section's fields, lowercase names (not the trailer's).
