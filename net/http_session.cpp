@@ -141,44 +141,48 @@ public:
   // These post to the timer's executor, not the stream's: after an upgrade
   // the stream has been moved into the WebSocket session, and a moved-from
   // TLS stream has no executor left to ask (a late answer to an earlier
-  // request may still arrive then).
+  // request may still arrive then). And not once the server is being torn
+  // down (server_shared::post_unless_closed).
+
+  template <class Handler>
+  void post_here(Handler&& h) {
+    shared_->post_unless_closed(
+      [&] { asio::post(timer_.get_executor(), std::forward<Handler>(h)); });
+  }
 
   void deliver(api_response resp) override {
-    asio::post(timer_.get_executor(),
-               [self = this->shared_from_this(), resp = std::move(resp)]() mutable {
-                 self->on_deliver(std::move(resp));
-               });
+    post_here([self = this->shared_from_this(), resp = std::move(resp)]() mutable {
+      self->on_deliver(std::move(resp));
+    });
   }
 
   void close(uint16_t) override {
-    asio::post(timer_.get_executor(), [self = this->shared_from_this()] { self->do_close(); });
+    post_here([self = this->shared_from_this()] { self->do_close(); });
   }
 
   void begin_stream(api_response head) override {
-    asio::post(timer_.get_executor(),
-               [self = this->shared_from_this(), head = std::move(head)]() mutable {
-                 self->on_begin_stream(std::move(head));
-               });
+    post_here([self = this->shared_from_this(), head = std::move(head)]() mutable {
+      self->on_begin_stream(std::move(head));
+    });
   }
 
   void write_chunk(stream_chunk chunk, std::function<void(bool)> on_written) override {
-    asio::post(timer_.get_executor(),
-               [self = this->shared_from_this(), chunk = std::move(chunk),
-                cb = std::move(on_written)]() mutable {
-                 if (chunk.serial != self->serial_) {
-                   if (cb)
-                     cb(false);
-                   return;
-                 }
-                 self->chunks_.push_back({std::move(chunk), std::move(cb)});
-                 self->pump_chunks();
-               });
+    post_here([self = this->shared_from_this(), chunk = std::move(chunk),
+               cb = std::move(on_written)]() mutable {
+      if (chunk.serial != self->serial_) {
+        if (cb)
+          cb(false);
+        return;
+      }
+      self->chunks_.push_back({std::move(chunk), std::move(cb)});
+      self->pump_chunks();
+    });
   }
 
   // -- connection (any thread) -------------------------------------------------
 
   void begin_shutdown() override {
-    asio::post(timer_.get_executor(), [self = this->shared_from_this()] {
+    post_here([self = this->shared_from_this()] {
       // Idle keep-alive connections close now; the others after their
       // response (keep_alive is off once shutting_down is set).
       // A connection whose next request has begun to arrive (bytes in the

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -82,9 +83,31 @@ struct server_shared {
       c->begin_shutdown();
   }
 
+  /// Runs `post` (a post to a connection's executor, from any thread)
+  /// unless the server's io_contexts are being destroyed: actors answer
+  /// from their own threads and may do so while the server is torn down (an
+  /// ingester dropping its waiting webhooks at shutdown). A post to a
+  /// stopped context is fine (the handler is dropped with it); one into a
+  /// context under destruction is not.
+  template <class Post>
+  void post_unless_closed(Post&& post) {
+    std::shared_lock<std::shared_mutex> lock{posts_mtx_};
+    if (!posts_closed_)
+      post();
+  }
+
+  /// From here on `post_unless_closed` posts nothing (before the contexts
+  /// are destroyed; waits for the posts under way).
+  void close_posts() {
+    std::unique_lock<std::shared_mutex> lock{posts_mtx_};
+    posts_closed_ = true;
+  }
+
 private:
   mutable std::mutex mtx_;
   std::unordered_map<connection*, std::weak_ptr<connection>> live_;
+  std::shared_mutex posts_mtx_;
+  bool posts_closed_ = false;
 };
 
 /// Starts an HTTP session on `socket` (whose io_context one thread runs: its

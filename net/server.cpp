@@ -154,6 +154,10 @@ server::server(caf::actor_system& sys, std::shared_ptr<const node_context> ctx)
 server::~server() {
   if (!impl_->stopped)
     shutdown(std::chrono::milliseconds{0});
+  // Actors may still answer sessions (an ingester dropping its waiting
+  // webhooks as the node stops): from here on such answers go nowhere,
+  // rather than into an io_context being destroyed.
+  impl_->shared->close_posts();
 }
 
 namespace {

@@ -133,18 +133,24 @@ public:
 
   // -- ws_sink (any thread) ------------------------------------------------------
 
+  /// Posts to the connection's thread, unless the server is being torn
+  /// down (server_shared::post_unless_closed).
+  template <class Handler>
+  void post_here(Handler&& h) {
+    shared_->post_unless_closed([&] { asio::post(ws_.get_executor(), std::forward<Handler>(h)); });
+  }
+
   void send_text(std::shared_ptr<const std::string> frame) override {
-    asio::post(ws_.get_executor(),
-               [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
-                 if (is_head_end(*frame))
-                   self->head_done();
-                 else
-                   self->enqueue(std::move(frame));
-               });
+    post_here([self = this->shared_from_this(), frame = std::move(frame)]() mutable {
+      if (is_head_end(*frame))
+        self->head_done();
+      else
+        self->enqueue(std::move(frame));
+    });
   }
 
   void close(uint16_t code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
+    post_here([self = this->shared_from_this(), code, reason = std::move(reason)] {
       self->start_close(code, reason);
     });
   }
