@@ -140,9 +140,13 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
   // One row per key: a repeat inside the batch is a duplicate of the first.
   // App ids are compared as the database writes them (lowercase): the
   // statement casts whatever form it is given.
+  std::vector<key> keys;
+  keys.reserve(items.size());
+  for (const auto& it : items)
+    keys.push_back(key{lowercase_uuid(it.app_id), it.dialpad_event_id});
   std::map<key, std::size_t> first;
   for (std::size_t i = 0; i < items.size(); ++i)
-    first.emplace(key{lowercase_uuid(items[i].app_id), items[i].dialpad_event_id}, i);
+    first.emplace(keys[i], i);
   // Rows go in key order, not arrival order: two batches that carry some
   // of the same new events (retries after a stall, one delivery reaching
   // two nodes) then take the unique index's entries in one order and never
@@ -165,7 +169,7 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
     auto outcome = insert_rows(tx, items, todo);
     std::vector<std::size_t> again;
     for (auto r : todo) {
-      key k{lowercase_uuid(items[r].app_id), items[r].dialpad_event_id};
+      const key& k = keys[r];
       ingest_result res;
       if (auto in = outcome.inserted.find(k); in != outcome.inserted.end()) {
         res.event_id = in->second;
@@ -182,15 +186,15 @@ std::vector<ingest_result> insert_events(pqxx::transaction_base& tx,
         res.event_id = found[0][0].as<std::string>();
         res.duplicate = true;
       }
-      result.emplace(std::move(k), std::move(res));
+      result.emplace(k, std::move(res));
     }
     todo = std::move(again);
   }
   std::vector<ingest_result> out(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
-    key k{lowercase_uuid(items[i].app_id), items[i].dialpad_event_id};
+    const key& k = keys[i];
     out[i] = result.at(k);
-    if (first[k] != i)
+    if (first.at(k) != i)
       out[i].duplicate = !out[i].app_gone;
   }
   return out;

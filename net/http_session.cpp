@@ -142,12 +142,11 @@ public:
   // the stream has been moved into the WebSocket session, and a moved-from
   // TLS stream has no executor left to ask (a late answer to an earlier
   // request may still arrive then). And not once the server is being torn
-  // down (server_shared::post_unless_closed).
+  // down (server_shared::post).
 
   template <class Handler>
   void post_here(Handler&& h) {
-    shared_->post_unless_closed(
-      [&] { asio::post(timer_.get_executor(), std::forward<Handler>(h)); });
+    shared_->post(timer_.get_executor(), std::forward<Handler>(h));
   }
 
   void deliver(api_response resp) override {

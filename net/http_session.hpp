@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <caf/fwd.hpp>
 
 namespace cti {
@@ -83,20 +84,20 @@ struct server_shared {
       c->begin_shutdown();
   }
 
-  /// Runs `post` (a post to a connection's executor, from any thread)
-  /// unless the server's io_contexts are being destroyed: actors answer
-  /// from their own threads and may do so while the server is torn down (an
-  /// ingester dropping its waiting webhooks at shutdown). A post to a
-  /// stopped context is fine (the handler is dropped with it); one into a
-  /// context under destruction is not.
-  template <class Post>
-  void post_unless_closed(Post&& post) {
+  /// Posts `h` to a connection's executor `ex` (from any thread), unless
+  /// the server's io_contexts are being destroyed: actors answer from their
+  /// own threads and may do so while the server is torn down (an ingester
+  /// dropping its waiting webhooks at shutdown). A post to a stopped
+  /// context is fine (the handler is dropped with it); one into a context
+  /// under destruction is not.
+  template <class Executor, class Handler>
+  void post(const Executor& ex, Handler&& h) {
     std::shared_lock<std::shared_mutex> lock{posts_mtx_};
     if (!posts_closed_)
-      post();
+      boost::asio::post(ex, std::forward<Handler>(h));
   }
 
-  /// From here on `post_unless_closed` posts nothing (before the contexts
+  /// From here on `post` posts nothing (before the contexts
   /// are destroyed; waits for the posts under way).
   void close_posts() {
     std::unique_lock<std::shared_mutex> lock{posts_mtx_};

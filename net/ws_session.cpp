@@ -134,10 +134,10 @@ public:
   // -- ws_sink (any thread) ------------------------------------------------------
 
   /// Posts to the connection's thread, unless the server is being torn
-  /// down (server_shared::post_unless_closed).
+  /// down (server_shared::post).
   template <class Handler>
   void post_here(Handler&& h) {
-    shared_->post_unless_closed([&] { asio::post(ws_.get_executor(), std::forward<Handler>(h)); });
+    shared_->post(ws_.get_executor(), std::forward<Handler>(h));
   }
 
   void send_text(std::shared_ptr<const std::string> frame) override {

@@ -42,6 +42,12 @@ cti::ingest_item item(const std::string& app, const std::string& id,
   return it;
 }
 
+/// How many events `app` has.
+std::string count_events(const std::string& app) {
+  return cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
+                                {app});
+}
+
 std::vector<cti::ingest_result> store(const std::vector<cti::ingest_item>& items) {
   auto c = connect();
   pqxx::work tx{*c};
@@ -60,9 +66,7 @@ TEST(events_repo, stores_a_batch_and_answers_in_order) {
     EXPECT_FALSE(r.duplicate);
     EXPECT_EQ(r.event_id.size(), 36u);
   }
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "3");
+  EXPECT_EQ(count_events(app), "3");
   EXPECT_EQ(cti::test::query_value(db_url(), "SELECT dialpad_event_id FROM webhook_events WHERE id = $1",
                                    {res[1].event_id}),
             "b");
@@ -93,9 +97,7 @@ TEST(events_repo, a_repeat_inside_one_batch_is_stored_once) {
   EXPECT_FALSE(res[0].duplicate);
   EXPECT_TRUE(res[1].duplicate);
   EXPECT_EQ(res[0].event_id, res[1].event_id);
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "2");
+  EXPECT_EQ(count_events(app), "2");
 }
 
 TEST(events_repo, the_same_event_id_in_two_apps_is_two_events) {
@@ -146,9 +148,7 @@ TEST(events_repo, an_aborted_transaction_stores_nothing) {
     cti::db::insert_events(tx, {item(app, "gone")});
     // no commit: the destructor aborts
   }
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "0");
+  EXPECT_EQ(count_events(app), "0");
 }
 
 // Two batches carrying the same new events in opposite arrival orders,
@@ -197,9 +197,7 @@ TEST(events_repo, batches_of_the_same_events_in_opposite_orders_do_not_deadlock)
       EXPECT_NE(r1[i].duplicate, r2[n - 1 - i].duplicate);
     }
   }
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            std::to_string(10 * n));
+  EXPECT_EQ(count_events(app), std::to_string(10 * n));
 }
 
 // The ingest insert checks each app once per batch (schema/014): an event
@@ -219,12 +217,8 @@ TEST(events_repo, an_event_of_a_deleted_app_is_refused_alone_and_its_neighbours_
   EXPECT_FALSE(res[2].app_gone);
   EXPECT_FALSE(res[2].duplicate);
   EXPECT_TRUE(res[3].app_gone);
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {kept}),
-            "2");
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {gone}),
-            "0");
+  EXPECT_EQ(count_events(kept), "2");
+  EXPECT_EQ(count_events(gone), "0");
 }
 
 namespace {
@@ -270,9 +264,7 @@ TEST(events_repo, deleting_an_app_waits_for_a_batch_holding_it_and_takes_its_eve
   EXPECT_TRUE(waited) << "the DELETE did not wait for the uncommitted batch";
   EXPECT_EQ(error, "");
   EXPECT_EQ(deleted, "1");
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "0");
+  EXPECT_EQ(count_events(app), "0");
 }
 
 // A batch that comes while an app's DELETE is uncommitted waits for it and
@@ -302,12 +294,8 @@ TEST(events_repo, a_batch_waits_for_an_uncommitted_app_delete_and_stores_nothing
   ASSERT_EQ(res.size(), 2u);
   EXPECT_TRUE(res[0].app_gone);
   EXPECT_FALSE(res[1].app_gone);
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "0");
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {other}),
-            "1");
+  EXPECT_EQ(count_events(app), "0");
+  EXPECT_EQ(count_events(other), "1");
 }
 
 // What the foreign key also guaranteed: an app's id does not change under
@@ -394,10 +382,6 @@ TEST(events_repo, a_row_gone_between_the_insert_and_its_lookup_is_settled_alone)
   EXPECT_EQ(res[2].event_id, stored_before[2].event_id);
   EXPECT_TRUE(res[3].duplicate);
   EXPECT_EQ(res[3].event_id, res[0].event_id);
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {app}),
-            "2");
-  EXPECT_EQ(cti::test::query_value(db_url(), "SELECT count(*) FROM webhook_events WHERE app_id = $1",
-                                   {doomed}),
-            "0");
+  EXPECT_EQ(count_events(app), "2");
+  EXPECT_EQ(count_events(doomed), "0");
 }
